@@ -1,0 +1,37 @@
+"""Agents: the plugins that do the work of a step.
+
+Importing this package registers the built-ins (``transform``, ``http``, ``python``).
+Callers look agents up by the step's ``"agent"`` name::
+
+    from chalicelib.agents import get_agent
+    errors = get_agent(step["agent"]).validate(step, "steps[2]")
+    output = get_agent(step["agent"]).run(ctx)
+"""
+from __future__ import annotations
+
+from chalicelib.agents.base import Agent, AgentContext, AgentError, IntegrationError, StepError
+from chalicelib.agents.http import HttpAgent
+from chalicelib.agents.python import PythonAgent
+from chalicelib.agents.registry import AGENTS, UnknownAgent, agent_names, get_agent, register
+from chalicelib.agents.transform import TransformAgent
+
+__all__ = [
+    "AGENTS",
+    "Agent",
+    "AgentContext",
+    "AgentError",
+    "HttpAgent",
+    "IntegrationError",
+    "PythonAgent",
+    "StepError",
+    "TransformAgent",
+    "UnknownAgent",
+    "agent_names",
+    "get_agent",
+    "register",
+]
+
+for _agent in (TransformAgent(), HttpAgent(), PythonAgent()):
+    if _agent.name not in AGENTS:  # tolerate re-import (e.g. importlib.reload in a test)
+        register(_agent)
+del _agent

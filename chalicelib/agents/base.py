@@ -1,0 +1,193 @@
+"""The agent interface: what a step runs, what it sees, and how it reports failure.
+
+An agent is a small plugin with two methods. ``validate`` checks a raw step dict when a
+definition is saved (so a typo fails at ``POST /workflows``, not at 3 a.m.), and ``run``
+does the work for one attempt of one step. Failures are ``StepError`` subclasses that say
+whether another attempt could help, the way Temporal's ``ApplicationError`` carries
+``non_retryable``.
+
+The JMESPath helpers at the bottom are shared by the agents that evaluate expressions over
+the step context (``transform`` and ``http``), so both report a bad expression the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Mapping, Protocol, runtime_checkable
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+from jmespath.functions import Functions
+from jmespath.parser import ParsedResult
+
+from chalicelib.errors import FieldError
+
+__all__ = [
+    "Agent",
+    "AgentContext",
+    "AgentError",
+    "IntegrationError",
+    "StepError",
+    "compile_expression",
+    "evaluate",
+    "expression_problem",
+]
+
+
+@dataclass(frozen=True)
+class AgentContext:
+    """Everything one attempt of one step may look at.
+
+    ``data`` is ``{"input": ..., "prev": ..., "steps": {"<id>": {"output": ...}}}``;
+    ``instructions`` may have been edited by an operator for this execution.
+    """
+
+    execution_id: str
+    step_id: str
+    attempt: int
+    instructions: str | None
+    config: Mapping[str, Any]
+    data: Mapping[str, Any]
+    timeout_seconds: float
+
+
+class StepError(Exception):
+    """A failure an agent reports on purpose; ``retryable`` says if a new attempt may help."""
+
+    kind: str = "agent"
+
+    def __init__(self, message: str, *, retryable: bool = True, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.details: dict[str, Any] = dict(details or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as stored in history and shown in ``GET /executions/{id}``."""
+        return {
+            "kind": self.kind,
+            "message": self.message,
+            "retryable": self.retryable,
+            "details": dict(self.details),
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, retryable={self.retryable})"
+
+
+class AgentError(StepError):
+    """The agent could not complete the task (bad expression, failing callable, ...)."""
+
+    kind = "agent"
+
+
+class IntegrationError(StepError):
+    """A remote system failed or refused the call; ``status`` is its HTTP status if any."""
+
+    kind = "integration"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        details: dict[str, Any] | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, retryable=retryable, details=details)
+        self.status = status
+        if status is not None:
+            self.details.setdefault("status", status)
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """What the engine needs from a step implementation."""
+
+    name: str
+
+    def validate(self, step: Mapping[str, Any], path: str) -> list[FieldError]:
+        """Definition-time checks of the raw step dict; fields are prefixed with ``path``."""
+        ...
+
+    def run(self, ctx: AgentContext) -> Any:
+        """Do one attempt; return a JSON-serialisable output or raise ``StepError``."""
+        ...
+
+
+# --- JMESPath over the step context -------------------------------------------------------
+
+_FUNCTIONS = Functions().FUNCTION_TABLE
+
+
+@lru_cache(maxsize=512)
+def compile_expression(expression: str) -> ParsedResult:
+    """Compile (and cache) a JMESPath expression; raises ``ValueError`` with a readable message.
+
+    Besides syntax, this checks function names and argument counts, which jmespath itself
+    only discovers when the call is evaluated (possibly never, on a null branch).
+    """
+    try:
+        parsed = jmespath.compile(expression)
+    except JMESPathError as exc:
+        raise ValueError(f"invalid JMESPath: {_one_line(exc)}") from None
+    problem = _function_problem(parsed.parsed)
+    if problem:
+        raise ValueError(f"invalid JMESPath: {problem}")
+    return parsed
+
+
+def expression_problem(expression: Any) -> str | None:
+    """Why ``expression`` is not a usable JMESPath expression, or None if it is."""
+    if not isinstance(expression, str) or not expression.strip():
+        return "must be a non-empty JMESPath expression"
+    try:
+        compile_expression(expression)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def evaluate(expression: str, data: Mapping[str, Any]) -> Any:
+    """Evaluate ``expression`` over the step context; errors become non-retryable ``AgentError``.
+
+    A retry would evaluate the same expression over the same data, so it cannot help;
+    the operator fixes it with edit-and-retry.
+    """
+    try:
+        parsed = compile_expression(expression)
+    except ValueError as exc:
+        raise AgentError(str(exc), retryable=False, details={"expression": expression}) from None
+    try:
+        # jmespath's type checks want plain dicts, not arbitrary Mappings.
+        return parsed.search(data if isinstance(data, dict) else dict(data))
+    except JMESPathError as exc:
+        raise AgentError(
+            f"JMESPath evaluation failed: {_one_line(exc)}", retryable=False, details={"expression": expression}
+        ) from None
+
+
+def _one_line(exc: Exception) -> str:
+    """jmespath messages end with the expression and a caret line; keep them on one line."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    return " ".join(line for line in lines if line and set(line) != {"^"})
+
+
+def _function_problem(node: Any) -> str | None:
+    if not isinstance(node, dict):
+        return None
+    if node.get("type") == "function_expression":
+        name, args = node.get("value"), node.get("children", [])
+        spec = _FUNCTIONS.get(name)
+        if spec is None:
+            return f"unknown function {name}()"
+        signature = spec["signature"]
+        variadic = bool(signature) and signature[-1].get("variadic", False)
+        if (variadic and len(args) < len(signature)) or (not variadic and len(args) != len(signature)):
+            expected = f"at least {len(signature)}" if variadic else str(len(signature))
+            return f"function {name}() expects {expected} argument(s), got {len(args)}"
+    for child in node.get("children", []):
+        problem = _function_problem(child)
+        if problem:
+            return problem
+    return None

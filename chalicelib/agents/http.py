@@ -1,0 +1,297 @@
+"""The ``http`` agent: call a remote JSON API and output its answer.
+
+Config: ``{"url": "https://billing.example/orders/{{ input.order_id }}", "method": "POST",
+"headers": {"Authorization": "Bearer {{ input.token }}"}, "timeout_seconds": 10}``; only
+``url`` (http or https) is required. ``{{ <jmespath> }}`` placeholders are evaluated over the
+step context (URL-quoted in the url). The JSON body is ``instructions`` evaluated over the
+context when given, else ``prev`` for POST/PUT/PATCH and nothing for GET/DELETE. The output
+is ``{"status", "body", "headers"}``.
+
+5xx, 408, 429, network errors and timeouts are retryable; other statuses are not (a retry
+would get the same 400 or 401). Redirects are not followed, so a POST never silently turns
+into a GET elsewhere. Messages show the URL without its query string or user info, which may
+carry secrets.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import ssl
+import urllib.error
+import urllib.request
+from decimal import Decimal
+from typing import Any, Mapping
+from urllib.parse import quote, urlsplit
+
+from chalicelib.agents.base import AgentContext, AgentError, IntegrationError, evaluate, expression_problem
+from chalicelib.errors import FieldError
+
+__all__ = ["HttpAgent", "METHODS"]
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+BODY_METHODS = ("POST", "PUT", "PATCH")
+MAX_RESPONSE_BYTES = 5 * 1024 * 1024
+EXCERPT_CHARS = 200
+KEPT_HEADERS = ("content-type", "location", "etag", "retry-after")
+_NETWORK_REASONS = (
+    (ConnectionRefusedError, "connection refused"),
+    (ConnectionResetError, "connection reset by peer"),
+    (http.client.RemoteDisconnected, "the server closed the connection without answering"),
+)
+_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Hand 3xx back as an HTTPError instead of following it."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+class HttpAgent:
+    """Call an HTTP endpoint with a JSON body built from the step context."""
+
+    name = "http"
+
+    def validate(self, step: Mapping[str, Any], path: str) -> list[FieldError]:
+        """Check url, method, headers, timeout and instructions without calling anything."""
+        config = step.get("config")
+        if not isinstance(config, Mapping):
+            return [FieldError(f"{path}.config", 'required: an object with at least "url" for the http agent')]
+        errors = _url_errors(config.get("url"), f"{path}.config.url")
+        method = config.get("method", "POST")
+        if not isinstance(method, str) or method.upper() not in METHODS:
+            errors.append(FieldError(f"{path}.config.method", f"must be one of {', '.join(METHODS)}"))
+        errors += _header_errors(config.get("headers"), f"{path}.config.headers")
+        timeout = config.get("timeout_seconds")
+        if timeout is not None and not _is_positive_number(timeout):
+            errors.append(FieldError(f"{path}.config.timeout_seconds", "must be a positive number of seconds"))
+        instructions = step.get("instructions")
+        if instructions is not None and not (isinstance(instructions, str) and not instructions.strip()):
+            problem = expression_problem(instructions)
+            if problem:
+                errors.append(FieldError(f"{path}.instructions", problem))
+        return errors
+
+    def run(self, ctx: AgentContext) -> Any:
+        """Send the request; return ``{"status", "body", "headers"}`` or raise a ``StepError``."""
+        config = ctx.config
+        method = str(config.get("method", "POST")).upper()
+        if method not in METHODS:
+            raise AgentError(f"unsupported HTTP method {method!r}", retryable=False)
+        url = _render(str(config.get("url", "")), ctx.data, for_url=True, field="url")
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise AgentError(f"url must be an http:// or https:// URL, got {_shown(url)!r}", retryable=False)
+        shown = _shown(url)
+
+        body = _request_body(ctx, method)
+        headers = {"Accept": "application/json", "User-Agent": "Stepline/1",
+                   "X-Stepline-Execution": ctx.execution_id, "X-Stepline-Step": ctx.step_id,
+                   "X-Stepline-Attempt": str(ctx.attempt)}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        for name, value in (config.get("headers") or {}).items():
+            rendered = _render(str(value), ctx.data, for_url=False, field=f"headers.{name}")
+            if "\r" in rendered or "\n" in rendered:
+                raise AgentError(f"header {name} contains a line break", retryable=False)
+            headers[str(name)] = rendered
+
+        timeout = _timeout(config.get("timeout_seconds"), ctx.timeout_seconds)
+        request = urllib.request.Request(url, data=body, method=method)
+        for name, value in headers.items():
+            request.add_header(name, value)  # add_header normalises case, so config overrides defaults
+        return _send(request, method, shown, timeout)
+
+
+def _send(request: urllib.request.Request, method: str, shown: str, timeout: float) -> dict[str, Any]:
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            raw = response.read(MAX_RESPONSE_BYTES + 1)
+            status, headers = response.status, response.headers
+    except urllib.error.HTTPError as exc:
+        with exc:
+            raw = _read_quietly(exc)
+        raise _status_error(method, shown, exc.code, _text(raw, exc.headers), exc.headers) from None
+    except urllib.error.URLError as exc:
+        raise _network_error(method, shown, exc.reason, timeout) from None
+    except http.client.InvalidURL as exc:
+        raise AgentError(f"invalid url {shown}: {exc}", retryable=False) from None
+    except (OSError, http.client.HTTPException) as exc:  # includes timeouts while reading
+        raise _network_error(method, shown, exc, timeout) from None
+    except ValueError as exc:  # urllib/http.client refuse malformed URLs and header values this way
+        raise AgentError(f"could not build the request to {shown}: {exc}", retryable=False) from None
+    if len(raw) > MAX_RESPONSE_BYTES:
+        raise IntegrationError(f"{method} {shown} answered more than {MAX_RESPONSE_BYTES} bytes",
+                               retryable=False, status=status)
+    kept = {name: headers[name] for name in KEPT_HEADERS if headers.get(name) is not None}
+    return {"status": status, "body": _parse(raw, headers), "headers": kept}
+
+
+def _status_error(method: str, shown: str, status: int, text: str, headers: Any) -> IntegrationError:
+    excerpt = _excerpt(text)
+    message = f"{method} {shown} returned HTTP {status}"
+    if status in (401, 403):
+        message += ": credentials rejected or expired (check the integration's token)"
+    elif 300 <= status < 400:
+        location = headers.get("Location") if headers is not None else None
+        message += f": redirects are not followed (Location: {_shown(location) if location else 'none'})"
+    if excerpt:
+        message += f": {excerpt}"
+    details: dict[str, Any] = {"method": method, "url": shown, "body_excerpt": excerpt}
+    retry_after = headers.get("Retry-After") if headers is not None else None
+    if retry_after:
+        details["retry_after"] = retry_after
+    retryable = status >= 500 or status in (408, 429)
+    return IntegrationError(message, retryable=retryable, details=details, status=status)
+
+
+def _network_error(method: str, shown: str, reason: Any, timeout: float) -> IntegrationError:
+    details = {"method": method, "url": shown}
+    if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+        return IntegrationError(f"{method} {shown} timed out after {timeout:g}s", details=details)
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        # The certificate will not fix itself between attempts.
+        return IntegrationError(f"could not reach {shown}: TLS certificate rejected ({reason.verify_message})",
+                                retryable=False, details=details)
+    if isinstance(reason, socket.gaierror):
+        why = f"host {urlsplit(shown).hostname} could not be resolved"
+    else:
+        why = next((text for kind, text in _NETWORK_REASONS if isinstance(reason, kind)), None)
+    return IntegrationError(f"could not reach {shown}: {why or reason or type(reason).__name__}", details=details)
+
+
+def _request_body(ctx: AgentContext, method: str) -> bytes | None:
+    if ctx.instructions and ctx.instructions.strip():
+        payload = evaluate(ctx.instructions, ctx.data)
+    elif method in BODY_METHODS:
+        payload = ctx.data.get("prev")
+    else:
+        return None
+    try:
+        return _compact_json(payload).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise AgentError(f"the request body is not JSON-serialisable: {exc}", retryable=False) from None
+
+
+def _render(template: str, data: Mapping[str, Any], *, for_url: bool, field: str) -> str:
+    """Replace each ``{{ expr }}`` with its value over ``data``; a null value is an error."""
+
+    def substitute(match: re.Match[str]) -> str:
+        expression = match.group(1).strip()
+        value = evaluate(expression, data)
+        if value is None:
+            raise AgentError(f"{field}: placeholder {{{{ {expression} }}}} evaluated to null", retryable=False)
+        text = value if isinstance(value, str) else _compact_json(value)
+        return quote(text, safe="") if for_url else text
+
+    return _PLACEHOLDER.sub(substitute, template)
+
+
+def _url_errors(url: Any, field: str) -> list[FieldError]:
+    if url is None or url == "":
+        return [FieldError(field, "required: the http(s) URL to call")]
+    if not isinstance(url, str):
+        return [FieldError(field, "must be a string")]
+    errors = _placeholder_errors(url, field)
+    # The scheme and host must be literal so a placeholder cannot send the call elsewhere.
+    if not re.match(r"^https?://[^/{]", url, re.IGNORECASE) or not urlsplit(_PLACEHOLDER.sub("x", url)).netloc:
+        errors.append(FieldError(field, "must be an http:// or https:// URL"))
+    return errors
+
+
+def _header_errors(headers: Any, field: str) -> list[FieldError]:
+    if headers is None:
+        return []
+    if not isinstance(headers, Mapping):
+        return [FieldError(field, "must be an object of header name to string value")]
+    errors: list[FieldError] = []
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            errors.append(FieldError(f"{field}.{name}", "is not a valid header name"))
+        elif not isinstance(value, str):
+            errors.append(FieldError(f"{field}.{name}", "must be a string"))
+        elif "\r" in value or "\n" in value:
+            errors.append(FieldError(f"{field}.{name}", "must not contain line breaks"))
+        else:
+            errors += _placeholder_errors(value, f"{field}.{name}")
+    return errors
+
+
+def _placeholder_errors(template: str, field: str) -> list[FieldError]:
+    errors = []
+    for match in _PLACEHOLDER.finditer(template):
+        problem = expression_problem(match.group(1).strip())
+        if problem:
+            errors.append(FieldError(field, f"placeholder {match.group(0)}: {problem}"))
+    rest = _PLACEHOLDER.sub("", template)
+    if "{{" in rest or "}}" in rest:
+        errors.append(FieldError(field, "has an unbalanced {{ }} placeholder"))
+    return errors
+
+
+def _is_positive_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _timeout(configured: Any, step_limit: float) -> float:
+    limit = float(step_limit)
+    if _is_positive_number(configured):
+        limit = min(float(configured), limit)
+    return max(limit, 0.01)
+
+
+def _shown(url: str) -> str:
+    """The URL for messages: no user info, query or fragment (they may carry secrets)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}" + ("?…" if parts.query else "")
+
+
+def _read_quietly(response: Any) -> bytes:
+    try:
+        return response.read(64 * 1024) or b""
+    except (OSError, http.client.HTTPException):
+        return b""
+
+
+def _text(raw: bytes, headers: Any) -> str:
+    charset = (headers.get_content_charset() if headers is not None else None) or "utf-8"
+    try:
+        return raw.decode(charset, errors="replace")
+    except LookupError:  # an unknown charset name
+        return raw.decode("utf-8", errors="replace")
+
+
+def _parse(raw: bytes, headers: Any) -> Any:
+    if not raw:
+        return None
+    text = _text(raw, headers)
+    try:
+        return json.loads(text) if "json" in (headers.get("Content-Type") or "").lower() else text
+    except ValueError:
+        return text
+
+
+def _excerpt(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= EXCERPT_CHARS else flat[: EXCERPT_CHARS - 1] + "…"
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    # Values read back from DynamoDB may be Decimals.
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
