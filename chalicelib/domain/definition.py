@@ -1,0 +1,501 @@
+"""Workflow definitions: parse and validate the JSON of ``POST /workflows``, and manual inputs.
+
+``parse_definition`` turns a request body into frozen dataclasses or raises one
+``ValidationError`` naming *every* bad field by its path in the body ("trigger.inputs[1].default",
+"steps[0].retry.max_attempts"), so an author fixes a definition in one round trip. It is strict:
+unknown keys are errors, so a typo such as ``"timeout"`` for ``"timeout_seconds"`` is caught
+instead of silently ignored. ``to_dict`` is the canonical form that is stored and served;
+``parse_definition(d.to_dict(), agents) == d``.
+
+Explicit JSON ``null`` on an optional field means "absent" (forms often send it).
+
+Pure: stdlib, jmespath, croniter (through ``cron``) and zoneinfo only; no clock, no AWS.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import datetime as _dt
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+
+from chalicelib.domain.cron import cron_error, timezone_error
+from chalicelib.errors import FieldError, ValidationError
+
+__all__ = [
+    "InputField", "Trigger", "Gate", "RetryPolicy", "StepDef", "WorkflowDefinition",
+    "parse_definition", "validate_inputs",
+    "INPUT_TYPES", "TRIGGER_TYPES", "GATE_TYPES",
+]
+
+INPUT_TYPES = ("string", "number", "integer", "boolean", "enum", "date")
+TRIGGER_TYPES = ("manual", "event", "schedule")
+GATE_TYPES = ("approval", "review")
+MAX_NAME, MAX_DESCRIPTION, MAX_STEPS, MAX_INPUTS = 200, 2000, 100, 100
+MAX_TIMEOUT_SECONDS, MAX_ATTEMPTS, MAX_BACKOFF_SECONDS = 86400, 20, 86400.0
+
+_INPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_STEP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+_TOP_KEYS = ("name", "description", "enabled", "trigger", "steps")
+_TRIGGER_KEYS = {
+    "manual": ("type", "inputs"),
+    "event": ("type", "source", "event_type", "filter"),
+    "schedule": ("type", "cron", "timezone"),
+}
+_INPUT_KEYS = ("name", "type", "required", "default", "options", "description", "label")
+_STEP_KEYS = ("id", "name", "agent", "instructions", "config", "timeout_seconds", "retry", "gate")
+_RETRY_KEYS = ("max_attempts", "backoff_seconds")
+_GATE_KEYS = ("type", "approvers")
+
+
+@dataclass(frozen=True)
+class InputField:
+    """One manual-trigger input, as the start form shows it."""
+
+    name: str
+    type: str
+    required: bool = False
+    default: Any = None
+    options: tuple[str, ...] | None = None
+    description: str | None = None
+    label: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        options = None if self.options is None else list(self.options)
+        return _without_none({"name": self.name, "type": self.type, "required": self.required, "options": options,
+                              "default": self.default, "description": self.description, "label": self.label})
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """How executions start: ``manual`` (with inputs), ``event`` (a webhook source) or ``schedule``."""
+
+    type: str
+    inputs: tuple[InputField, ...] = ()
+    source: str | None = None
+    event_type: str | None = None
+    filter: str | None = None
+    cron: str | None = None
+    timezone: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.type == "manual":
+            return {"type": "manual", "inputs": [spec.to_dict() for spec in self.inputs]}
+        return _without_none({key: getattr(self, key) for key in _TRIGGER_KEYS[self.type]})
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A human decision after the step ran. Empty ``approvers`` means any operator."""
+
+    type: str
+    approvers: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "approvers": list(self.approvers)}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``max_attempts`` counts every attempt, the first included (1 = never retry)."""
+
+    max_attempts: int
+    backoff_seconds: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"max_attempts": self.max_attempts, "backoff_seconds": self.backoff_seconds}
+
+
+@dataclass(frozen=True)
+class StepDef:
+    id: str
+    name: str
+    agent: str
+    instructions: str | None = None
+    # A dict (JSON-shaped agent settings); left out of the hash so the dataclass stays hashable.
+    config: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    timeout_seconds: int = 300
+    retry: RetryPolicy | None = None
+    gate: Gate | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _without_none({
+            "id": self.id, "name": self.name, "agent": self.agent, "instructions": self.instructions,
+            "config": copy.deepcopy(dict(self.config)) or None, "timeout_seconds": self.timeout_seconds,
+            "retry": self.retry.to_dict() if self.retry else None, "gate": self.gate.to_dict() if self.gate else None,
+        })
+
+
+@dataclass(frozen=True)
+class WorkflowDefinition:
+    name: str
+    description: str
+    enabled: bool
+    trigger: Trigger
+    steps: tuple[StepDef, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical JSON-able form (what is stored and served)."""
+        return {"name": self.name, "description": self.description, "enabled": self.enabled,
+                "trigger": self.trigger.to_dict(), "steps": [step.to_dict() for step in self.steps]}
+
+    def step(self, step_id: str) -> StepDef:
+        """The step with this id; ``KeyError`` if there is none."""
+        return self.steps[self.index_of(step_id)]
+
+    def index_of(self, step_id: str) -> int:
+        """Position of the step with this id; ``KeyError`` if there is none."""
+        for index, step in enumerate(self.steps):
+            if step.id == step_id:
+                return index
+        raise KeyError(step_id)
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+def parse_definition(body: Any, agents: Mapping[str, Any]) -> WorkflowDefinition:
+    """Validate a definition body and build it; raise ``ValidationError`` listing every problem.
+
+    ``agents`` maps agent names to objects with ``validate(step_dict, path) -> list[FieldError]``;
+    each step's agent adds its own checks (e.g. ``transform`` compiles its instructions).
+    """
+    errors: list[FieldError] = []
+    top = _Object.read(body, "", errors, _TOP_KEYS, "must be a JSON object (the workflow definition)")
+    if top is None:
+        raise ValidationError(errors)
+    name = top.text("name", required=True, max_len=MAX_NAME)
+    description = top.text("description", max_len=MAX_DESCRIPTION, blank_ok=True)
+    enabled = top.boolean("enabled")
+    trigger = _parse_trigger(body.get("trigger"), errors)
+    steps = _parse_steps(body.get("steps"), agents, errors)
+    if errors:
+        raise ValidationError(errors)
+    assert name is not None and trigger is not None and steps is not None
+    return WorkflowDefinition(name, description or "", enabled is not False, trigger, steps)
+
+
+def _parse_trigger(raw: Any, errors: list[FieldError]) -> Trigger | None:
+    if raw is None:
+        errors.append(FieldError("trigger", 'is required, e.g. {"type": "manual", "inputs": []}'))
+        return None
+    obj = _Object.read(raw, "trigger", errors, (), "must be an object", check_keys=False)
+    kind = obj.choice("type", TRIGGER_TYPES) if obj else None
+    if obj is None or kind is None:
+        return None
+    obj.reject_unknown(_TRIGGER_KEYS[kind], where=f" for a {kind} trigger")
+    if kind == "manual":
+        inputs = _parse_input_fields(raw.get("inputs"), errors)
+        return Trigger("manual", inputs=inputs) if obj.ok else None
+    if kind == "event":
+        source = obj.text("source", required=True, max_len=MAX_NAME)
+        event_type = obj.text("event_type", required=True, max_len=MAX_NAME)
+        expression = raw.get("filter")
+        if expression is not None and (problem := _jmespath_problem(expression)):
+            obj.fail("filter", problem)
+        return Trigger("event", source=source, event_type=event_type, filter=expression) if obj.ok else None
+    cron, zone = raw.get("cron"), raw.get("timezone")
+    zone = "UTC" if zone is None else zone
+    for key, problem in (("cron", cron_error(cron)), ("timezone", timezone_error(zone))):
+        if problem:
+            obj.fail(key, problem)
+    return Trigger("schedule", cron=" ".join(cron.split()), timezone=zone) if obj.ok else None
+
+
+def _parse_input_fields(raw: Any, errors: list[FieldError]) -> tuple[InputField, ...]:
+    if raw is not None and not isinstance(raw, list):
+        errors.append(FieldError("trigger.inputs", "must be a list of input fields"))
+    if not isinstance(raw, list):
+        return ()
+    if len(raw) > MAX_INPUTS:
+        errors.append(FieldError("trigger.inputs", f"must have at most {MAX_INPUTS} fields"))
+    specs = [_parse_input_field(item, f"trigger.inputs[{i}]", errors) for i, item in enumerate(raw)]
+    _reject_duplicates(raw, "name", "trigger.inputs", "input name", errors)
+    return tuple(spec for spec in specs if spec is not None)
+
+
+def _parse_input_field(raw: Any, path: str, errors: list[FieldError]) -> InputField | None:
+    obj = _Object.read(raw, path, errors, _INPUT_KEYS, "must be an object with name and type")
+    if obj is None:
+        return None
+    name = obj.text("name", required=True)
+    if name is not None and not _INPUT_NAME.fullmatch(name):
+        obj.fail("name", "must be 1-64 letters, digits or '_', not starting with a digit")
+    kind = obj.choice("type", INPUT_TYPES)
+    required = obj.boolean("required")
+    options = None
+    if kind == "enum":
+        options = obj.strings("options", "an enum input needs a non-empty list of string options", non_empty=True)
+        if options is not None and len(set(options)) != len(options):
+            obj.fail("options", "options must be unique")
+    elif kind is not None and raw.get("options") is not None:
+        obj.fail("options", "only enum inputs take options")
+    description = obj.text("description", max_len=MAX_DESCRIPTION, blank_ok=True)
+    label = obj.text("label", max_len=MAX_NAME, blank_ok=True)
+    default = raw.get("default")
+    if default is not None and kind is not None and (kind != "enum" or options is not None):
+        default, problem = _coerce(kind, options, default)
+        if problem:
+            obj.fail("default", problem)
+    if not obj.ok:
+        return None
+    assert name is not None and kind is not None
+    return InputField(name, kind, required is True, default, options, description, label)
+
+
+def _parse_steps(raw: Any, agents: Mapping[str, Any], errors: list[FieldError]) -> tuple[StepDef, ...] | None:
+    if not isinstance(raw, list) or not raw:
+        errors.append(FieldError("steps", ("is required" if raw is None else "must be") + ": a non-empty list of steps"))
+        return None
+    if len(raw) > MAX_STEPS:
+        errors.append(FieldError("steps", f"must have at most {MAX_STEPS} steps"))
+    steps = [_parse_step(item, f"steps[{i}]", agents, errors) for i, item in enumerate(raw)]
+    _reject_duplicates(raw, "id", "steps", "step id", errors)
+    return tuple(step for step in steps if step is not None)
+
+
+def _parse_step(raw: Any, path: str, agents: Mapping[str, Any], errors: list[FieldError]) -> StepDef | None:
+    obj = _Object.read(raw, path, errors, _STEP_KEYS, "must be an object with id and agent")
+    if obj is None:
+        return None
+    step_id = obj.text("id", required=True)
+    if step_id is not None and not _STEP_ID.fullmatch(step_id):
+        obj.fail("id", "must be 1-64 letters, digits, '_' or '-'")
+    name = obj.text("name", max_len=MAX_NAME)
+    agent = obj.text("agent", required=True)
+    if agent is not None and agent not in agents:
+        obj.fail("agent", f"unknown agent '{agent}'; known agents: {', '.join(sorted(agents)) or 'none'}")
+    before = len(errors)
+    instructions = obj.text("instructions", blank_ok=True)
+    config = raw.get("config")
+    if config is not None and not isinstance(config, dict):
+        obj.fail("config", "must be an object")
+    shapes_ok = len(errors) == before
+    timeout = obj.integer("timeout_seconds", 1, MAX_TIMEOUT_SECONDS)
+    retry = _parse_retry(raw.get("retry"), f"{path}.retry", errors)
+    gate = _parse_gate(raw.get("gate"), f"{path}.gate", errors)
+    # The agent checks its own needs, on a well-shaped step only: it would otherwise report
+    # bad instructions or config a second time, or trip over them.
+    if agent in agents and shapes_ok:
+        errors.extend(agents[agent].validate(raw, path))
+    if not obj.ok:
+        return None
+    assert step_id is not None and agent is not None
+    return StepDef(step_id, step_id if name is None else name, agent, instructions, copy.deepcopy(config or {}),
+                   300 if timeout is None else timeout, retry, gate)
+
+
+def _parse_retry(raw: Any, path: str, errors: list[FieldError]) -> RetryPolicy | None:
+    if raw is None:
+        return None
+    obj = _Object.read(raw, path, errors, _RETRY_KEYS, 'must be an object, e.g. {"max_attempts": 3, "backoff_seconds": 5}')
+    if obj is None:
+        return None
+    if raw.get("max_attempts") is None:
+        obj.fail("max_attempts", "is required (total attempts, the first included)")
+    attempts = obj.integer("max_attempts", 1, MAX_ATTEMPTS)
+    backoff = raw.get("backoff_seconds")
+    if backoff is not None and not (_is_number(backoff) and 0 <= backoff <= MAX_BACKOFF_SECONDS):
+        obj.fail("backoff_seconds", f"must be a number from 0 to {MAX_BACKOFF_SECONDS:g}")
+    if not obj.ok or attempts is None:
+        return None
+    return RetryPolicy(attempts, 1.0 if backoff is None else float(backoff))
+
+
+def _parse_gate(raw: Any, path: str, errors: list[FieldError]) -> Gate | None:
+    if raw is None:
+        return None
+    obj = _Object.read(raw, path, errors, _GATE_KEYS, 'must be an object, e.g. {"type": "approval"}')
+    if obj is None:
+        return None
+    kind = obj.choice("type", GATE_TYPES)
+    approvers = obj.strings("approvers", "must be a list of key names or roles")
+    return Gate(kind, approvers or ()) if obj.ok and kind else None
+
+
+class _Object:
+    """Reads one JSON object found at ``path``, recording each problem in the shared ``errors``."""
+
+    def __init__(self, raw: dict[str, Any], path: str, errors: list[FieldError]) -> None:
+        self.raw, self.path, self.errors, self._start = raw, path, errors, len(errors)
+
+    @classmethod
+    def read(cls, raw: Any, path: str, errors: list[FieldError], allowed: tuple[str, ...],
+             not_object: str, check_keys: bool = True) -> _Object | None:
+        """The reader, or None (error recorded) when ``raw`` is not an object."""
+        if not isinstance(raw, dict):
+            errors.append(FieldError(path or "body", not_object))
+            return None
+        obj = cls(raw, path, errors)
+        if check_keys:
+            obj.reject_unknown(allowed)
+        return obj
+
+    def reject_unknown(self, allowed: tuple[str, ...], where: str = "") -> None:
+        """Strict keys: a typo such as "timeout" must not be silently ignored."""
+        for key in self.raw:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else "expected one of: " + ", ".join(allowed)
+                self.fail(key, f"unknown field{where}; {hint}")
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was wrong in this object (or anything parsed below it since)."""
+        return len(self.errors) == self._start
+
+    def fail(self, key: str, message: str) -> None:
+        """Record that ``key`` (relative to this object) is wrong."""
+        self.errors.append(FieldError(f"{self.path}.{key}" if self.path else key, message))
+
+    def text(self, key: str, *, required: bool = False, max_len: int | None = None,
+             blank_ok: bool = False) -> str | None:
+        value = self.raw.get(key)
+        if value is None:
+            problem = "is required" if required else None
+        elif not isinstance(value, str):
+            problem = "must be a string"
+        elif not blank_ok and not value.strip():
+            problem = "must not be empty"
+        elif max_len is not None and len(value) > max_len:
+            problem = f"must be at most {max_len} characters"
+        else:
+            return value
+        if problem:
+            self.fail(key, problem)
+        return None
+
+    def boolean(self, key: str) -> bool | None:
+        value = self.raw.get(key)
+        if value is not None and not isinstance(value, bool):
+            self.fail(key, "must be true or false")
+            return None
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...]) -> str | None:
+        value = self.raw.get(key)
+        if isinstance(value, str) and value in choices:
+            return value
+        self.fail(key, "must be one of: " + ", ".join(choices))
+        return None
+
+    def integer(self, key: str, low: int, high: int) -> int | None:
+        value = self.raw.get(key)
+        if value is None:
+            return None
+        if not _integral(value) or not low <= value <= high:
+            self.fail(key, f"must be an integer from {low} to {high}")
+            return None
+        return int(value)
+
+    def strings(self, key: str, not_list: str, *, non_empty: bool = False) -> tuple[str, ...] | None:
+        """A list of non-blank strings; an absent key is None unless ``non_empty`` makes it an error."""
+        value = self.raw.get(key)
+        if value is None and not non_empty:
+            return None
+        if not isinstance(value, list) or (non_empty and not value):
+            self.fail(key, not_list)
+            return None
+        bad = [i for i, item in enumerate(value) if not isinstance(item, str) or not item.strip()]
+        for i in bad:
+            self.fail(f"{key}[{i}]", "must be a non-empty string")
+        return None if bad else tuple(value)
+
+
+def _reject_duplicates(items: list[Any], key: str, path: str, what: str, errors: list[FieldError]) -> None:
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        value = item.get(key) if isinstance(item, dict) else None
+        if isinstance(value, str) and first.setdefault(value, index) != index:
+            errors.append(FieldError(f"{path}[{index}].{key}", f"duplicate {what} '{value}' (also {path}[{first[value]}])"))
+
+
+# --- manual inputs -----------------------------------------------------------------------
+
+
+def validate_inputs(trigger: Trigger, inputs: Any) -> dict[str, Any]:
+    """Check a manual start's ``inputs`` against the trigger's fields; return them with defaults.
+
+    A missing or null value counts as not given: the default applies, else a required field
+    is an error. Optional fields with neither value nor default are left out.
+    """
+    if inputs is None:
+        inputs = {}
+    if not isinstance(inputs, dict):
+        raise ValidationError([FieldError("inputs", "must be an object mapping input names to values")])
+    specs = {spec.name: spec for spec in trigger.inputs}
+    expected = ", ".join(specs) or "none (this workflow takes no inputs)"
+    errors = [FieldError(f"inputs.{key}", f"unknown input; expected: {expected}") for key in inputs if key not in specs]
+    result: dict[str, Any] = {}
+    for spec in trigger.inputs:
+        value = inputs.get(spec.name)
+        if value is None:
+            if spec.default is not None:
+                result[spec.name] = spec.default
+            elif spec.required:
+                errors.append(FieldError(f"inputs.{spec.name}", "is required"))
+            continue
+        value, problem = _coerce(spec.type, spec.options, value)
+        if problem:
+            errors.append(FieldError(f"inputs.{spec.name}", problem))
+        else:
+            result[spec.name] = value
+    if errors:
+        raise ValidationError(errors)
+    return result
+
+
+def _coerce(kind: str, options: tuple[str, ...] | None, value: Any) -> tuple[Any, str | None]:
+    """``(value, None)`` when ``value`` fits the input type (integers normalised), else ``(None, why)``."""
+    if kind == "string":
+        return (value, None) if isinstance(value, str) else (None, "must be a string")
+    if kind == "number":
+        return (value, None) if _is_number(value) else (None, "must be a number")
+    if kind == "integer":
+        return (int(value), None) if _integral(value) else (None, "must be an integer")
+    if kind == "boolean":
+        return (value, None) if isinstance(value, bool) else (None, "must be true or false")
+    if kind == "enum":
+        if isinstance(value, str) and value in (options or ()):
+            return value, None
+        return None, "must be one of: " + ", ".join(options or ())
+    if not (isinstance(value, str) and _ISO_DATE.fullmatch(value)):  # kind == "date"
+        return None, "must be a date written YYYY-MM-DD"
+    try:
+        _dt.date.fromisoformat(value)
+    except ValueError:
+        return None, f"'{value}' is not a calendar date"
+    return value, None
+
+
+def _is_number(value: Any) -> bool:
+    """JSON numbers only: ``True`` is not 1 here, and NaN/infinity are not numbers."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _integral(value: Any) -> bool:
+    """An int, or a float with no fraction (JSON writers may send 3.0 for 3)."""
+    return _is_number(value) and (isinstance(value, int) or value.is_integer())
+
+
+def _without_none(fields: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def _jmespath_problem(expression: Any) -> str | None:
+    if not isinstance(expression, str) or not expression.strip():
+        return "must be a non-empty JMESPath expression"
+    try:
+        jmespath.compile(expression)
+    except JMESPathError as exc:
+        return f"is not a valid JMESPath expression: {exc}"
+    return None
