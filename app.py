@@ -1,0 +1,25 @@
+"""Stepline's entry points. Each parses its input and calls one function in chalicelib."""
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Chalice, Rate
+
+from chalicelib import handlers
+from chalicelib.api import executions, system, workflows
+from chalicelib.config import step_queue_name
+
+app = Chalice(app_name="stepline")
+app.register_blueprint(system.bp)
+app.register_blueprint(workflows.bp)
+app.register_blueprint(executions.bp)
+
+
+@app.on_sqs_message(queue=step_queue_name(), batch_size=1)
+def run_step(event: Any) -> None:
+    handlers.run_step_records(event)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep(event: Any) -> None:
+    handlers.sweep()

@@ -1,0 +1,1 @@
+"""Stepline: a serverless workflow execution engine on Chalice, DynamoDB and SQS."""

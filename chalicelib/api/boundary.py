@@ -1,0 +1,85 @@
+"""The HTTP boundary: authentication, role checks, body parsing and error mapping, once.
+
+Chalice turns any exception a view raises into a 500, so every view is registered
+through ``endpoint``, which maps ``SteplineError`` to its status and body.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from typing import Any, Callable
+
+from chalice import Blueprint, Response
+
+from chalicelib.auth import authenticate, require
+from chalicelib.domain.machine import Actor
+from chalicelib.engine import Engine, get_engine
+from chalicelib.errors import FieldError, PayloadTooLarge, SteplineError, ValidationError
+
+log = logging.getLogger("stepline.api")
+
+MAX_BODY_BYTES = 1_000_000
+
+
+def endpoint(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), role: str | None = "viewer",
+             status: int = 200) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``fn(ctx, **path_params)`` as a route; ``role=None`` means no key needed."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def view(**params: str) -> Response:
+            try:
+                ctx = RequestContext(bp, role)
+                result = fn(ctx, **params)
+            except SteplineError as error:
+                return Response(body=error.body(), status_code=error.status)
+            if isinstance(result, Response):
+                return result
+            return Response(body=result, status_code=status)
+
+        bp.route(path, methods=list(methods), cors=False)(view)
+        return fn
+
+    return decorate
+
+
+class RequestContext:
+    """What a view needs: the engine, the caller and the parsed request."""
+
+    def __init__(self, bp: Blueprint, role: str | None) -> None:
+        self.request = bp.current_request
+        self.engine: Engine = get_engine()
+        self.actor: Actor | None = None
+        if role is not None:
+            self.actor = authenticate(self.request.headers.get("authorization"), self.engine.store,
+                                      self.engine.settings)
+            require(self.actor, role)
+
+    @property
+    def who(self) -> Actor:
+        assert self.actor is not None
+        return self.actor
+
+    def body(self, *, required: bool = True) -> dict[str, Any]:
+        raw = self.request.raw_body or b""
+        if len(raw) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
+        if not raw.strip():
+            if required:
+                raise ValidationError(FieldError("body", "a JSON object is required"))
+            return {}
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ValidationError(FieldError("body", f"not valid JSON: {error}")) from error
+        if not isinstance(data, dict):
+            raise ValidationError(FieldError("body", "must be a JSON object"))
+        return data
+
+    def query(self, name: str) -> str | None:
+        params = self.request.query_params or {}
+        return params.get(name)
+
+    def header(self, name: str) -> str | None:
+        return self.request.headers.get(name)

@@ -1,0 +1,89 @@
+"""Executions: the timeline view, history, and every operator action."""
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.api.boundary import RequestContext, endpoint
+from chalicelib.domain.machine import (Approve, CancelExecution, ForceAdvance, Reject, RetryStep, Review,
+                                       SkipStep)
+from chalicelib.engine.views import execution_view, history_item
+from chalicelib.errors import FieldError, ValidationError
+
+bp = Blueprint(__name__)
+
+MAX_COMMENT = 4000
+
+
+@endpoint(bp, "/executions/{execution_id}")
+def get_execution(ctx: RequestContext, execution_id: str) -> dict[str, Any]:
+    return execution_view(ctx.engine.executions.load(execution_id))
+
+
+@endpoint(bp, "/executions/{execution_id}/history")
+def get_history(ctx: RequestContext, execution_id: str) -> dict[str, Any]:
+    return {"items": [history_item(e) for e in ctx.engine.executions.history(execution_id)]}
+
+
+@endpoint(bp, "/executions/{execution_id}/cancel", ("POST",), role="operator")
+def cancel(ctx: RequestContext, execution_id: str) -> dict[str, Any]:
+    body = _fields(ctx, {"reason"})
+    command = CancelExecution(ctx.who, _text(body, "reason"))
+    return execution_view(ctx.engine.executions.act(execution_id, command))
+
+
+@endpoint(bp, "/executions/{execution_id}/steps/{step_id}/retry", ("POST",), role="operator")
+def retry(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, Any]:
+    body = _fields(ctx, {"instructions"})
+    instructions = body.get("instructions")
+    if "instructions" in body and not isinstance(instructions, str):
+        raise ValidationError(FieldError("instructions", "must be a string"))
+    return execution_view(ctx.engine.executions.act(execution_id, RetryStep(step_id, ctx.who, instructions)))
+
+
+@endpoint(bp, "/executions/{execution_id}/steps/{step_id}/skip", ("POST",), role="operator")
+def skip(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, Any]:
+    body = _fields(ctx, {"reason"})
+    return execution_view(ctx.engine.executions.act(execution_id, SkipStep(step_id, ctx.who, _text(body, "reason"))))
+
+
+@endpoint(bp, "/executions/{execution_id}/steps/{step_id}/force-advance", ("POST",), role="admin")
+def force_advance(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, Any]:
+    body = _fields(ctx, {"comment"})
+    command = ForceAdvance(step_id, ctx.who, _text(body, "comment"))
+    return execution_view(ctx.engine.executions.act(execution_id, command))
+
+
+@endpoint(bp, "/executions/{execution_id}/steps/{step_id}/approve", ("POST",), role="operator")
+def approve(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, Any]:
+    body = _fields(ctx, {"comment"})
+    return execution_view(ctx.engine.executions.act(execution_id, Approve(step_id, ctx.who, _text(body, "comment"))))
+
+
+@endpoint(bp, "/executions/{execution_id}/steps/{step_id}/reject", ("POST",), role="operator")
+def reject(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, Any]:
+    body = _fields(ctx, {"comment"})
+    return execution_view(ctx.engine.executions.act(execution_id, Reject(step_id, ctx.who, _text(body, "comment"))))
+
+
+@endpoint(bp, "/executions/{execution_id}/steps/{step_id}/review", ("POST",), role="operator")
+def review(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, Any]:
+    body = _fields(ctx, {"comment", "output"})
+    command = Review(step_id, ctx.who, _text(body, "comment"), body.get("output"), "output" in body)
+    return execution_view(ctx.engine.executions.act(execution_id, command))
+
+
+def _fields(ctx: RequestContext, allowed: set[str]) -> dict[str, Any]:
+    body = ctx.body(required=False)
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ValidationError([FieldError(k, "unknown field") for k in unknown])
+    return body
+
+
+def _text(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and (not isinstance(value, str) or len(value) > MAX_COMMENT):
+        raise ValidationError(FieldError(name, f"must be a string of at most {MAX_COMMENT} characters"))
+    return value

@@ -1,0 +1,109 @@
+"""Workflows: CRUD with versions, enable/disable, manual starts and their lists."""
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.api.boundary import RequestContext, endpoint
+from chalicelib.domain.timefmt import iso, parse_iso
+from chalicelib.engine.views import execution_view, summary_view
+from chalicelib.engine.workflows import workflow_view
+from chalicelib.errors import FieldError, ValidationError
+
+bp = Blueprint(__name__)
+
+STATUSES = ("running", "waiting", "completed", "failed", "cancelled")
+TRIGGERS = ("manual", "event", "schedule")
+
+
+@endpoint(bp, "/workflows", ("POST",), role="admin", status=201)
+def create_workflow(ctx: RequestContext) -> dict[str, Any]:
+    return workflow_view(ctx.engine.workflows.create(ctx.body(), ctx.who))
+
+
+@endpoint(bp, "/workflows")
+def list_workflows(ctx: RequestContext) -> dict[str, Any]:
+    return {"items": [workflow_view(w) for w in ctx.engine.workflows.list()]}
+
+
+@endpoint(bp, "/workflows/{workflow_id}")
+def get_workflow(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
+    return workflow_view(ctx.engine.workflows.get(workflow_id))
+
+
+@endpoint(bp, "/workflows/{workflow_id}", ("PUT",), role="admin")
+def update_workflow(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
+    body = ctx.body()
+    expected = ctx.header("if-match")
+    version = int(expected) if expected and expected.isdigit() else None
+    return workflow_view(ctx.engine.workflows.update(workflow_id, body, ctx.who, version))
+
+
+@endpoint(bp, "/workflows/{workflow_id}/versions/{version}")
+def get_workflow_version(ctx: RequestContext, workflow_id: str, version: str) -> dict[str, Any]:
+    if not version.isdigit():
+        raise ValidationError(FieldError("version", "must be a positive integer"))
+    definition = ctx.engine.store.catalog.get_version(workflow_id, int(version))
+    return {"workflow_id": workflow_id, "version": int(version), "definition": definition}
+
+
+@endpoint(bp, "/workflows/{workflow_id}/enable", ("POST",), role="admin")
+def enable_workflow(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
+    return workflow_view(ctx.engine.workflows.set_enabled(workflow_id, True, ctx.who))
+
+
+@endpoint(bp, "/workflows/{workflow_id}/disable", ("POST",), role="admin")
+def disable_workflow(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
+    return workflow_view(ctx.engine.workflows.set_enabled(workflow_id, False, ctx.who))
+
+
+@endpoint(bp, "/workflows/{workflow_id}/executions", ("POST",), role="operator", status=201)
+def start_execution(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
+    body = ctx.body(required=False)
+    unknown = sorted(set(body) - {"inputs"})
+    if unknown:
+        raise ValidationError([FieldError(k, "unknown field; put workflow inputs under 'inputs'") for k in unknown])
+    key = ctx.header("idempotency-key")
+    if key is not None and not (0 < len(key) <= 255):
+        raise ValidationError(FieldError("Idempotency-Key", "must be 1 to 255 characters"))
+    trigger = {"type": "manual", "by": ctx.who.name}
+    state = ctx.engine.executions.start(workflow_id, body.get("inputs"), trigger, ctx.who, key)
+    return execution_view(state)
+
+
+@endpoint(bp, "/workflows/{workflow_id}/executions")
+def list_executions(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
+    ctx.engine.workflows.get(workflow_id)  # 404 for an unknown workflow
+    status = _choice(ctx, "status", STATUSES)
+    start_from, start_to = _when(ctx, "from"), _when(ctx, "to")
+    limit = _limit(ctx)
+    page = ctx.engine.store.executions.list_for_workflow(workflow_id, status, start_from, start_to, limit,
+                                                         ctx.query("next_token"))
+    return {"items": [summary_view(s) for s in page.items], "next_token": page.next_token}
+
+
+def _choice(ctx: RequestContext, name: str, allowed: tuple[str, ...]) -> str | None:
+    value = ctx.query(name)
+    if value is not None and value not in allowed:
+        raise ValidationError(FieldError(name, f"must be one of {', '.join(allowed)}"))
+    return value
+
+
+def _when(ctx: RequestContext, name: str) -> str | None:
+    value = ctx.query(name)
+    if value is None:
+        return None
+    try:
+        return iso(parse_iso(value))
+    except ValueError as error:
+        raise ValidationError(FieldError(name, "must be an ISO 8601 timestamp, e.g. 2026-01-31T00:00:00Z")) from error
+
+
+def _limit(ctx: RequestContext) -> int:
+    value = ctx.query("limit")
+    if value is None:
+        return 50
+    if not value.isdigit() or not 1 <= int(value) <= 200:
+        raise ValidationError(FieldError("limit", "must be an integer from 1 to 200"))
+    return int(value)

@@ -1,0 +1,44 @@
+"""Settings read from the environment once, passed down explicitly.
+
+Importing this module reads nothing; ``Settings.from_env()`` does, with ``os.environ``
+as the default source so tests can pass their own mapping.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    catalog_table: str
+    executions_table: str
+    step_queue: str
+    step_dlq: str
+    payload_bucket: str
+    admin_key: str | None
+    endpoint_url: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        stage = env.get("STEPLINE_STAGE", "dev")
+        return cls(
+            stage=stage,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            catalog_table=env.get("STEPLINE_CATALOG_TABLE", f"stepline-{stage}-catalog"),
+            executions_table=env.get("STEPLINE_EXECUTIONS_TABLE", f"stepline-{stage}-executions"),
+            step_queue=env.get("STEPLINE_STEP_QUEUE", f"stepline-{stage}-steps"),
+            step_dlq=env.get("STEPLINE_STEP_DLQ", f"stepline-{stage}-steps-dlq"),
+            payload_bucket=env.get("STEPLINE_PAYLOAD_BUCKET", f"stepline-{stage}-payloads"),
+            admin_key=env.get("STEPLINE_ADMIN_KEY") or None,
+            endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+        )
+
+
+def step_queue_name(env: Mapping[str, str] | None = None) -> str:
+    """The step queue's name, needed by Chalice at import time to wire the SQS handler."""
+    return Settings.from_env(env).step_queue

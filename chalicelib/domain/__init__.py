@@ -1,0 +1,1 @@
+"""The pure domain: states, definitions and the state machine. No AWS, no clock, no environment."""

@@ -1,0 +1,22 @@
+"""Timestamps as the API shows them: ISO 8601, UTC, millisecond precision, ``Z`` suffix."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def iso(moment: datetime) -> str:
+    """Format an aware datetime as ``2026-11-25T22:30:47.123Z``."""
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_iso(text: str) -> datetime:
+    """Parse an ISO 8601 timestamp; naive values are taken as UTC. Raises ValueError."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,52 @@
+"""The engine: applies the state machine's decisions to the store and the queue."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Mapping
+
+from chalicelib.config import Settings
+from chalicelib.domain.timefmt import utc_now
+from chalicelib.engine.executions import ExecutionService
+from chalicelib.engine.runner import StepRunner
+from chalicelib.engine.sweeper import Sweeper
+from chalicelib.engine.workflows import WorkflowService
+from chalicelib.queue import StepQueue
+from chalicelib.store import Store
+
+
+@dataclass(frozen=True)
+class Engine:
+    settings: Settings
+    store: Store
+    queue: StepQueue
+    workflows: WorkflowService
+    executions: ExecutionService
+    runner: StepRunner
+    sweeper: Sweeper
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Callable[[], datetime] = utc_now) -> "Engine":
+        store = Store.from_settings(settings)
+        queue = StepQueue(settings)
+        workflows = WorkflowService(store, clock)
+        executions = ExecutionService(store, queue, workflows, clock)
+        return cls(settings, store, queue, workflows, executions, StepRunner(executions, clock),
+                   Sweeper(executions, clock))
+
+
+_ENGINE: Engine | None = None
+
+
+def get_engine(env: Mapping[str, str] | None = None) -> Engine:
+    """The process-wide engine, built on first use (importing the app touches no AWS)."""
+    global _ENGINE
+    if _ENGINE is None:
+        _ENGINE = Engine.build(Settings.from_env(env))
+    return _ENGINE
+
+
+def reset_engine(engine: Engine | None = None) -> None:
+    """Replace the process-wide engine (tests use this to inject a clock)."""
+    global _ENGINE
+    _ENGINE = engine

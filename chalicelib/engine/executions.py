@@ -1,0 +1,112 @@
+"""Execution service: start, load, apply decisions, operator commands.
+
+The engine reads an execution's events, asks the pure state machine what a command does,
+and appends the answer with a conditional write. A lost race surfaces as
+``TransitionConflict`` (409) for people, and as a re-read for workers.
+"""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from chalicelib.domain.definition import validate_inputs
+from chalicelib.domain.machine import (Actor, Command, Decision, Event, ExecutionState, Refused, apply_events,
+                                       decide, replay)
+from chalicelib.domain.timefmt import iso
+from chalicelib.engine.workflows import WorkflowService
+from chalicelib.errors import Conflict, Forbidden, NotFound, TransitionConflict
+from chalicelib.queue import StepQueue
+from chalicelib.store import StatusChange, Store, SummaryRecord
+
+#: After this long without a claim, the sweep re-sends a first step's message.
+HANDOVER_GRACE = timedelta(minutes=2)
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+class ExecutionService:
+    def __init__(self, store: Store, queue: StepQueue, workflows: WorkflowService,
+                 clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.queue = queue
+        self.workflows = workflows
+        self.clock = clock
+
+    # ------------------------------------------------------------------ start
+    def start(self, workflow_id: str, inputs: Any, trigger: dict[str, Any], actor: Actor,
+              idempotency_key: str | None = None) -> ExecutionState:
+        """Validate inputs, store the execution and enqueue its first step."""
+        record = self.workflows.get(workflow_id)
+        if not record.enabled:
+            raise Conflict(f"workflow {workflow_id} is disabled")
+        definition = self.workflows.definition(workflow_id, record.version)
+        values = validate_inputs(definition.trigger, inputs) if trigger.get("type") == "manual" else inputs
+        idem_pk = None
+        if idempotency_key:
+            digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+            idem_pk = f"IDEM#{workflow_id}#{digest}"
+            existing = self.store.executions.find_idempotent(idem_pk)
+            if existing:
+                return self.load(existing)
+        now = self.clock()
+        at = iso(now)
+        execution_id = f"ex_{uuid.uuid4().hex}"
+        summary = SummaryRecord(execution_id, workflow_id, record.version, "running", trigger, at)
+        first = Event("execution_started", at, actor=actor.name, due=iso(now + HANDOVER_GRACE), details={
+            "workflow_id": workflow_id, "workflow_version": record.version, "input": values, "trigger": trigger})
+        try:
+            self.store.executions.create(summary, first, idem_pk, int((now + IDEMPOTENCY_TTL).timestamp()))
+        except TransitionConflict:
+            winner = self.store.executions.find_idempotent(idem_pk) if idem_pk else None
+            if winner:
+                return self.load(winner)
+            raise
+        self.queue.send(execution_id, definition.steps[0].id, 1)
+        return self.load(execution_id)
+
+    # ------------------------------------------------------------------- read
+    def load(self, execution_id: str) -> ExecutionState:
+        events = self.store.executions.load_events(execution_id)
+        if not events or events[0].type != "execution_started":
+            raise NotFound(f"execution {execution_id} not found")
+        details = events[0].details
+        definition = self.workflows.definition(details["workflow_id"], int(details["workflow_version"]))
+        return replay(execution_id, definition, events)
+
+    def history(self, execution_id: str) -> list[Event]:
+        events = self.store.executions.load_events(execution_id)
+        if not events:
+            raise NotFound(f"execution {execution_id} not found")
+        return events
+
+    # ------------------------------------------------------------------ apply
+    def commit(self, state: ExecutionState, decision: Decision) -> ExecutionState:
+        """Append the decision's events (and status change), then send its messages.
+
+        Returns the new state. Raises ``TransitionConflict`` if another writer got there first.
+        """
+        if decision.events:
+            after = apply_events(state, decision.events)
+            change = None
+            if after.status != state.status:
+                change = StatusChange(state.workflow_id, state.status.value, after.status.value, decision.events[-1].at)
+            numbered = self.store.executions.append(state.execution_id, state.seq, decision.events, change)
+            after.seq = numbered[-1].seq
+            state = after
+        for message in decision.dispatch:
+            self.queue.send(state.execution_id, message.step_id, message.attempt, message.delay_seconds)
+        return state
+
+    def act(self, execution_id: str, command: Command) -> ExecutionState:
+        """Apply one operator command; 409 when the state does not allow it or a race was lost."""
+        state = self.load(execution_id)
+        try:
+            decision = decide(state, command, self.clock())
+        except Refused as refused:
+            if refused.not_found:
+                raise NotFound(refused.message) from refused
+            if refused.forbidden:
+                raise Forbidden(refused.message) from refused
+            raise Conflict(refused.message) from refused
+        return self.commit(state, decision)

@@ -1,0 +1,90 @@
+"""The step worker: claim, run the agent, record the result, hand over.
+
+Called once per SQS message. Every path is idempotent: a duplicate or replayed message
+finds the claim taken (``ClaimStep`` decides nothing, or the conditional append loses)
+and returns without running the agent again.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any, Callable
+
+from chalicelib.agents import AgentContext, StepError, get_agent
+from chalicelib.domain.machine import ClaimStep, ExecutionState, RecordResult, decide
+from chalicelib.engine.executions import ExecutionService
+from chalicelib.errors import NotFound, TransitionConflict
+
+log = logging.getLogger("stepline.runner")
+
+#: DynamoDB items stop at 400 KB; larger outputs are refused until they go to S3.
+MAX_INLINE_OUTPUT = 350_000
+MAX_RECORD_ATTEMPTS = 5
+
+
+class StepRunner:
+    def __init__(self, executions: ExecutionService, clock: Callable[[], datetime]) -> None:
+        self.executions = executions
+        self.clock = clock
+
+    def handle(self, execution_id: str, step_id: str, attempt: int) -> str:
+        """Run one step attempt if it is still waiting to run. Returns what happened."""
+        try:
+            state = self._claim(execution_id, step_id, attempt)
+        except NotFound:
+            log.warning("dropping message for unknown execution %s", execution_id)
+            return "unknown execution"
+        if state is None:
+            return "duplicate"
+        result = self._run_agent(state, step_id, attempt)
+        self._record(state, result)
+        return "ran"
+
+    def _claim(self, execution_id: str, step_id: str, attempt: int) -> ExecutionState | None:
+        state = self.executions.load(execution_id)
+        decision = decide(state, ClaimStep(step_id, attempt), self.clock())
+        if not decision.events:
+            self.executions.commit(state, decision)  # may re-send a not-yet-due retry
+            log.info("no claim for %s/%s#%s: %s", execution_id, step_id, attempt, decision.noop_reason)
+            return None
+        try:
+            return self.executions.commit(state, decision)
+        except TransitionConflict:
+            # another delivery of the same message (or an operator) moved first
+            log.info("claim lost for %s/%s#%s", execution_id, step_id, attempt)
+            return None
+
+    def _run_agent(self, state: ExecutionState, step_id: str, attempt: int) -> RecordResult:
+        sdef = state.step_def(step_id)
+        ctx = AgentContext(execution_id=state.execution_id, step_id=step_id, attempt=attempt,
+                           instructions=state.instructions_for(step_id), config=dict(sdef.config),
+                           data=state.context_for(step_id), timeout_seconds=float(sdef.timeout_seconds))
+        try:
+            output = get_agent(sdef.agent).run(ctx)
+            size = len(json.dumps(output))
+        except StepError as error:
+            return RecordResult(step_id, attempt, error=error.to_dict())
+        except (TypeError, ValueError) as error:
+            return RecordResult(step_id, attempt, error={
+                "kind": "agent", "message": f"output is not JSON: {error}", "retryable": False})
+        except Exception as error:  # noqa: BLE001 - an agent bug is the step's failure, not the worker's
+            log.exception("agent %s raised", sdef.agent)
+            return RecordResult(step_id, attempt, error={
+                "kind": "agent", "message": f"{type(error).__name__}: {error}", "retryable": True})
+        if size > MAX_INLINE_OUTPUT:
+            return RecordResult(step_id, attempt, error={
+                "kind": "agent", "message": f"output of {size} bytes is over the {MAX_INLINE_OUTPUT}-byte limit",
+                "retryable": False})
+        return RecordResult(step_id, attempt, output=output)
+
+    def _record(self, state: ExecutionState, result: RecordResult) -> None:
+        for _ in range(MAX_RECORD_ATTEMPTS):
+            try:
+                self.executions.commit(state, decide(state, result, self.clock()))
+                return
+            except TransitionConflict:
+                # an operator acted meanwhile (cancel, force-advance): decide again on the new
+                # state, which records the result as late instead of losing it
+                state = self.executions.load(state.execution_id)
+        raise TransitionConflict(f"execution {state.execution_id}", "a quiet moment to record a result")

@@ -1,0 +1,54 @@
+"""JSON views of executions and their history, as ../shared/API.md shapes them."""
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.domain.machine import Event, ExecutionState
+from chalicelib.domain.states import StepState
+from chalicelib.store import SummaryRecord
+
+
+def execution_view(state: ExecutionState) -> dict[str, Any]:
+    definition = state.definition
+    steps = []
+    for view, sdef in zip(state.steps, definition.steps):
+        step: dict[str, Any] = {
+            "id": view.id, "name": sdef.name, "agent": sdef.agent, "state": view.state.value,
+            "attempt": view.attempt, "started_at": view.started_at, "completed_at": view.completed_at,
+            "output": view.output if view.has_output else None, "error": view.error,
+            "comments": list(view.comments), "decision": view.decision,
+            "instructions": state.instructions_for(view.id), "gate": sdef.gate.type if sdef.gate else None,
+            "timeout_seconds": sdef.timeout_seconds, "deadline": view.deadline if view.state == StepState.RUNNING else None,
+        }
+        if view.not_before:
+            step["retry_at"] = view.not_before
+        if view.skip_reason:
+            step["skip_reason"] = view.skip_reason
+        if view.original_output is not None:
+            step["original_output"] = view.original_output
+        steps.append(step)
+    not_undone = [{"step_id": v.id, "agent": d.agent, "summary": _short(v.output)}
+                  for v, d in zip(state.steps, definition.steps) if v.state == StepState.COMPLETED]
+    return {
+        "execution_id": state.execution_id, "workflow_id": state.workflow_id,
+        "workflow_name": definition.name, "workflow_version": state.workflow_version,
+        "status": state.status.value, "trigger": dict(state.trigger), "input": state.input,
+        "started_at": state.started_at, "ended_at": state.ended_at, "steps": steps,
+        "completed_steps_not_undone": not_undone if state.cancelled else [],
+    }
+
+
+def summary_view(summary: SummaryRecord) -> dict[str, Any]:
+    return summary.to_dict()
+
+
+def history_item(event: Event) -> dict[str, Any]:
+    return {"seq": event.seq, "at": event.at, "type": event.type, "step_id": event.step_id,
+            "attempt": event.attempt, "actor": event.actor, "details": dict(event.details)}
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    import json
+
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

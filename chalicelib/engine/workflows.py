@@ -1,0 +1,68 @@
+"""Workflow catalog service: validated definitions, versions, enable/disable."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Callable
+
+from chalicelib.agents import AGENTS
+from chalicelib.domain.definition import WorkflowDefinition, parse_definition
+from chalicelib.domain.machine import Actor
+from chalicelib.domain.timefmt import iso
+from chalicelib.errors import FieldError, ValidationError
+from chalicelib.store import Store, WorkflowRecord
+
+#: Parsed definitions by (table, workflow id, version). Versions are immutable, so a
+#: warm Lambda container never has to read one twice.
+_DEFINITIONS: dict[tuple[int, str, int], WorkflowDefinition] = {}
+
+
+class WorkflowService:
+    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.clock = clock
+
+    def parse(self, body: Any) -> WorkflowDefinition:
+        return parse_definition(body, AGENTS)
+
+    def create(self, body: Any, actor: Actor) -> WorkflowRecord:
+        definition = self.parse(body)
+        workflow_id = f"wf_{uuid.uuid4().hex[:16]}"
+        return self.store.catalog.create_workflow(workflow_id, definition.to_dict(), iso(self.clock()), actor.name)
+
+    def update(self, workflow_id: str, body: Any, actor: Actor, expected_version: int | None = None) -> WorkflowRecord:
+        definition = self.parse(body)
+        current = self.store.catalog.get_workflow(workflow_id)
+        if expected_version is not None and expected_version != current.version:
+            raise ValidationError(FieldError("version", f"is {current.version}, not {expected_version}"))
+        return self.store.catalog.update_workflow(workflow_id, definition.to_dict(), current.version,
+                                                  iso(self.clock()), actor.name)
+
+    def set_enabled(self, workflow_id: str, enabled: bool, actor: Actor) -> WorkflowRecord:
+        self.store.catalog.set_enabled(workflow_id, enabled, iso(self.clock()), actor.name)
+        return self.store.catalog.get_workflow(workflow_id)
+
+    def get(self, workflow_id: str) -> WorkflowRecord:
+        return self.store.catalog.get_workflow(workflow_id)
+
+    def list(self) -> list[WorkflowRecord]:
+        return self.store.catalog.list_workflows()
+
+    def definition(self, workflow_id: str, version: int) -> WorkflowDefinition:
+        """The parsed definition of one version (cached: versions never change)."""
+        key = (id(self.store.catalog.m), workflow_id, version)
+        cached = _DEFINITIONS.get(key)
+        if cached is None:
+            cached = parse_definition(self.store.catalog.get_version(workflow_id, version), AGENTS)
+            _DEFINITIONS[key] = cached
+        return cached
+
+
+def workflow_view(record: WorkflowRecord) -> dict[str, Any]:
+    d = record.definition
+    return {
+        "workflow_id": record.workflow_id, "name": record.name, "description": d.get("description", ""),
+        "enabled": record.enabled, "trigger": d.get("trigger"), "version": record.version,
+        "active_executions": record.active_executions, "steps": d.get("steps", []),
+        "created_at": record.created_at, "updated_at": record.updated_at,
+    }

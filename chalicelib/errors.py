@@ -1,0 +1,89 @@
+"""Domain errors: one root, mapped to HTTP once, in ``chalicelib.api.boundary``.
+
+Every module below the API raises these (never Chalice or botocore errors), so
+that the same engine code serves HTTP routes, SQS workers and schedules.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class SteplineError(Exception):
+    """Root of every error the engine raises on purpose."""
+
+    status = 500
+    code = "InternalServerError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def body(self) -> dict[str, Any]:
+        return {"Code": self.code, "Message": self.message}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One bad field: a dotted path into the request body and what is wrong."""
+
+    field: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class ValidationError(SteplineError):
+    """Bad input (400). Names each offending field."""
+
+    status = 400
+    code = "BadRequestError"
+
+    def __init__(self, errors: list[FieldError] | FieldError, message: str | None = None) -> None:
+        if isinstance(errors, FieldError):
+            errors = [errors]
+        self.errors = list(errors)
+        text = message or "; ".join(f"{e.field}: {e.message}" for e in self.errors)
+        super().__init__(text or "invalid request")
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "errors": [e.to_dict() for e in self.errors]}
+
+
+class NotFound(SteplineError):
+    status = 404
+    code = "NotFoundError"
+
+
+class Unauthorized(SteplineError):
+    status = 401
+    code = "UnauthorizedError"
+
+
+class Forbidden(SteplineError):
+    status = 403
+    code = "ForbiddenError"
+
+
+class Conflict(SteplineError):
+    """The action does not fit the current state, or a concurrent writer won (409)."""
+
+    status = 409
+    code = "ConflictError"
+
+
+class TransitionConflict(Conflict):
+    """A conditional write lost: the record moved on since it was read."""
+
+    def __init__(self, entity: str, expected: str, actual: str | None = None) -> None:
+        self.entity = entity
+        self.expected = expected
+        self.actual = actual
+        detail = f" (found {actual})" if actual else ""
+        super().__init__(f"{entity} changed concurrently: expected {expected}{detail}; reload and try again")
+
+
+class PayloadTooLarge(SteplineError):
+    status = 413
+    code = "RequestEntityTooLargeError"

@@ -1,0 +1,29 @@
+"""Bodies of the non-HTTP entry points (SQS worker, schedules), kept out of app.py."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable
+
+from chalicelib.engine import get_engine
+from chalicelib.queue import parse_message
+
+log = logging.getLogger("stepline.handlers")
+
+
+def run_step_records(records: Iterable[Any]) -> list[str]:
+    """Run the step of each SQS record. Malformed messages are logged and dropped."""
+    outcomes = []
+    engine = get_engine()
+    for record in records:
+        try:
+            execution_id, step_id, attempt = parse_message(record.body)
+        except ValueError as error:
+            log.error("dropping malformed step message %s: %s", getattr(record, "message_id", "?"), error)
+            outcomes.append("malformed")
+            continue
+        outcomes.append(engine.runner.handle(execution_id, step_id, attempt))
+    return outcomes
+
+
+def sweep() -> dict[str, int]:
+    return get_engine().sweeper.run()

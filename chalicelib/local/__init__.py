@@ -1,0 +1,1 @@
+"""Local mode: the whole system in one process on an embedded moto backend."""

@@ -1,0 +1,44 @@
+"""The step queue: every SQS call. Messages carry ids only, never payloads."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+
+from chalicelib.config import Settings
+
+
+class StepQueue:
+    def __init__(self, settings: Settings, client: Any | None = None) -> None:
+        self._settings = settings
+        self._client = client
+        self._url: str | None = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = boto3.client("sqs", region_name=self._settings.region,
+                                        endpoint_url=self._settings.endpoint_url)
+        return self._client
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = self.client.get_queue_url(QueueName=self._settings.step_queue)["QueueUrl"]
+        return self._url
+
+    def send(self, execution_id: str, step_id: str, attempt: int, delay_seconds: int = 0) -> None:
+        body = json.dumps({"execution_id": execution_id, "step_id": step_id, "attempt": attempt})
+        self.client.send_message(QueueUrl=self.url, MessageBody=body, DelaySeconds=max(0, min(900, delay_seconds)))
+
+
+def parse_message(body: str) -> tuple[str, str, int]:
+    """(execution_id, step_id, attempt) from a step message; ValueError if malformed."""
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise ValueError("step message is not an object")
+    execution_id, step_id, attempt = data.get("execution_id"), data.get("step_id"), data.get("attempt")
+    if not isinstance(execution_id, str) or not isinstance(step_id, str) or not isinstance(attempt, int):
+        raise ValueError(f"malformed step message: {body[:200]}")
+    return execution_id, step_id, attempt

@@ -1,0 +1,170 @@
+"""The catalog: workflows with their immutable versions and counters, API keys, markers."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.errors import Conflict, NotFound, TransitionConflict
+from chalicelib.store.executions import _conflict
+from chalicelib.store.models import Models
+
+
+@dataclass(frozen=True)
+class WorkflowRecord:
+    workflow_id: str
+    name: str
+    enabled: bool
+    version: int
+    trigger_type: str
+    definition: dict[str, Any]
+    created_at: str
+    updated_at: str
+    active_executions: int = 0
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    name: str
+    role: str
+
+
+def _wpk(workflow_id: str) -> str:
+    return f"WF#{workflow_id}"
+
+
+def _vsk(version: int) -> str:
+    return f"V#{version:06d}"
+
+
+class CatalogStore:
+    def __init__(self, models: Models) -> None:
+        self.m = models
+
+    # --------------------------------------------------------------- workflows
+    def create_workflow(self, workflow_id: str, definition: dict[str, Any], at: str, actor: str) -> WorkflowRecord:
+        m = self.m
+        head = self._head(workflow_id, definition, 1, at, at, actor)
+        try:
+            with TransactWrite(connection=m.connection) as tx:
+                # precondition: a new workflow id
+                tx.save(head, condition=m.WorkflowHead.pk.does_not_exist())
+                tx.save(m.WorkflowVersion(_wpk(workflow_id), _vsk(1), definition=json.dumps(definition),
+                                          created_at=at, created_by=actor),
+                        condition=m.WorkflowVersion.pk.does_not_exist())
+                tx.save(m.Counters(_wpk(workflow_id), "COUNTERS", active=0),
+                        condition=m.Counters.pk.does_not_exist())
+        except TransactWriteError as error:
+            if _conflict(error, "workflow", "new"):
+                raise Conflict(f"workflow {workflow_id} already exists") from error
+            raise
+        return _to_workflow(head, 0)
+
+    def update_workflow(self, workflow_id: str, definition: dict[str, Any], expected_version: int, at: str,
+                        actor: str) -> WorkflowRecord:
+        """Write version ``expected_version + 1`` and point the head at it."""
+        m = self.m
+        version = expected_version + 1
+        current = self.get_workflow(workflow_id)
+        head = self._head(workflow_id, definition, version, current.created_at, at, actor)
+        try:
+            with TransactWrite(connection=m.connection) as tx:
+                # precondition: nobody published another version since we read the head
+                tx.save(head, condition=m.WorkflowHead.version == expected_version)
+                tx.save(m.WorkflowVersion(_wpk(workflow_id), _vsk(version), definition=json.dumps(definition),
+                                          created_at=at, created_by=actor),
+                        condition=m.WorkflowVersion.pk.does_not_exist())
+        except TransactWriteError as error:
+            if _conflict(error, "workflow", "version"):
+                raise TransitionConflict(f"workflow {workflow_id}", f"version {expected_version}") from error
+            raise
+        return _to_workflow(head, current.active_executions)
+
+    def set_enabled(self, workflow_id: str, enabled: bool, at: str, actor: str) -> None:
+        m = self.m
+        try:
+            # precondition: the workflow exists
+            m.WorkflowHead(_wpk(workflow_id), "HEAD").update(
+                actions=[m.WorkflowHead.enabled.set(enabled), m.WorkflowHead.updated_at.set(at),
+                         m.WorkflowHead.updated_by.set(actor)],
+                condition=m.WorkflowHead.pk.exists())
+        except UpdateError as error:
+            if _conflict(error, "workflow", "exists"):
+                raise NotFound(f"workflow {workflow_id} not found") from error
+            raise
+
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord:
+        m = self.m
+        try:
+            head = m.WorkflowHead.get(_wpk(workflow_id), "HEAD", consistent_read=True)
+        except DoesNotExist as error:
+            raise NotFound(f"workflow {workflow_id} not found") from error
+        return _to_workflow(head, self.active_count(workflow_id))
+
+    def get_version(self, workflow_id: str, version: int) -> dict[str, Any]:
+        try:
+            item = self.m.WorkflowVersion.get(_wpk(workflow_id), _vsk(version))
+        except DoesNotExist as error:
+            raise NotFound(f"workflow {workflow_id} version {version} not found") from error
+        return json.loads(item.definition)
+
+    def list_workflows(self) -> list[WorkflowRecord]:
+        m = self.m
+        heads = list(m.WorkflowHead.by_kind.query("workflow"))
+        counts: dict[str, int] = {}
+        keys = [(h.pk, "COUNTERS") for h in heads]
+        for start in range(0, len(keys), 100):
+            for item in m.Counters.batch_get(keys[start:start + 100]):
+                counts[item.pk] = int(item.active or 0)
+        return [_to_workflow(h, counts.get(h.pk, 0)) for h in heads]
+
+    def active_count(self, workflow_id: str) -> int:
+        try:
+            return int(self.m.Counters.get(_wpk(workflow_id), "COUNTERS", consistent_read=True).active or 0)
+        except DoesNotExist:
+            return 0
+
+    def _head(self, workflow_id: str, definition: dict[str, Any], version: int, created: str, updated: str,
+              actor: str) -> Any:
+        return self.m.WorkflowHead(
+            _wpk(workflow_id), "HEAD", kind="workflow", name_sk=f"{definition['name'].lower()}#{workflow_id}",
+            workflow_id=workflow_id, name=definition["name"], enabled=bool(definition.get("enabled", True)),
+            version=version, trigger_type=definition["trigger"]["type"], definition=json.dumps(definition),
+            created_at=created, updated_at=updated, updated_by=actor)
+
+    # -------------------------------------------------------------------- keys
+    def put_key(self, key_hash: str, name: str, role: str, at: str, actor: str) -> None:
+        m = self.m
+        try:
+            # precondition: a new key (hash collisions would mean a reused secret)
+            m.ApiKey(f"KEY#{key_hash}", "KEY", name=name, role=role, created_at=at, created_by=actor).save(
+                condition=m.ApiKey.pk.does_not_exist())
+        except PutError as error:
+            if _conflict(error, "key", "new"):
+                raise Conflict("that key already exists") from error
+            raise
+
+    def get_key(self, key_hash: str) -> KeyRecord | None:
+        try:
+            item = self.m.ApiKey.get(f"KEY#{key_hash}", "KEY")
+        except DoesNotExist:
+            return None
+        return KeyRecord(item.name, item.role)
+
+    # ----------------------------------------------------------------- markers
+    def get_marker(self, pk: str, sk: str) -> str | None:
+        try:
+            return self.m.Marker.get(pk, sk, consistent_read=True).value
+        except DoesNotExist:
+            return None
+
+    def put_marker(self, pk: str, sk: str, value: str, at: str) -> None:
+        self.m.Marker(pk, sk, value=value, created_at=at).save()
+
+
+def _to_workflow(head: Any, active: int) -> WorkflowRecord:
+    return WorkflowRecord(head.workflow_id, head.name, bool(head.enabled), int(head.version), head.trigger_type,
+                          json.loads(head.definition), head.created_at, head.updated_at, active)

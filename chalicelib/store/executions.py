@@ -1,0 +1,255 @@
+"""Executions: summaries, numbered events, lists and the due index.
+
+Writes are conditional. An event is put with ``attribute_not_exists(pk)`` on its
+sequence number, so of two writers that read the same history exactly one appends; the
+other gets ``TransitionConflict``. A status change goes in one transaction with the event,
+the summary (conditioned on the status it expects) and the workflow's active counter.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.machine import Event
+from chalicelib.errors import NotFound, TransitionConflict, ValidationError, FieldError
+from chalicelib.store.models import Models
+
+ACTIVE = ("running", "waiting")
+
+
+@dataclass(frozen=True)
+class SummaryRecord:
+    execution_id: str
+    workflow_id: str
+    workflow_version: int
+    status: str
+    trigger: dict[str, Any]
+    started_at: str
+    ended_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"execution_id": self.execution_id, "workflow_id": self.workflow_id,
+                "workflow_version": self.workflow_version, "status": self.status,
+                "trigger": self.trigger, "started_at": self.started_at, "ended_at": self.ended_at}
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    workflow_id: str
+    before: str
+    after: str
+    at: str
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[SummaryRecord]
+    next_token: str | None
+
+
+def _epk(execution_id: str) -> str:
+    return f"EX#{execution_id}"
+
+
+def _esk(seq: int) -> str:
+    return f"E#{seq:06d}"
+
+
+def _active_delta(before: str, after: str) -> int:
+    return int(after in ACTIVE) - int(before in ACTIVE)
+
+
+def _conflict(error: Exception, entity: str, expected: str) -> bool:
+    """True when a PynamoDB error is a lost condition or a transaction collision."""
+    code = getattr(error, "cause_response_code", None)
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code in ("TransactionCanceledException", "TransactionConflictException"):
+        reasons = getattr(error, "cancellation_reasons", None) or []
+        codes = {r.code for r in reasons if r is not None}
+        return not codes or codes <= {"ConditionalCheckFailed", "TransactionConflict", "None"}
+    return False
+
+
+class ExecutionStore:
+    def __init__(self, models: Models) -> None:
+        self.m = models
+
+    # ------------------------------------------------------------------ writes
+    def create(self, summary: SummaryRecord, first: Event, idempotency_pk: str | None = None,
+               idempotency_expires: int | None = None) -> None:
+        """Create the summary and first event, count the execution active, claim the key."""
+        m = self.m
+        with_key = idempotency_pk is not None
+        try:
+            with TransactWrite(connection=m.connection) as tx:
+                # precondition: a new execution id
+                tx.save(self._summary_item(summary), condition=m.Summary.pk.does_not_exist())
+                tx.save(self._event_item(summary.execution_id, first, 1), condition=m.EventItem.pk.does_not_exist())
+                tx.update(m.Counters(f"WF#{summary.workflow_id}", "COUNTERS"), actions=[m.Counters.active.add(1)])
+                if with_key:
+                    # precondition: the idempotency key was never used
+                    tx.save(m.Marker(idempotency_pk, "IDEM", value=summary.execution_id, created_at=summary.started_at,
+                                     expires_at=idempotency_expires), condition=m.Marker.pk.does_not_exist())
+        except TransactWriteError as error:
+            if _conflict(error, "execution", "new"):
+                raise TransitionConflict("execution", "a new execution id or idempotency key") from error
+            raise
+
+    def append(self, execution_id: str, after_seq: int, events: Sequence[Event],
+               change: StatusChange | None = None) -> list[Event]:
+        """Append ``events`` after sequence ``after_seq``; with ``change``, move the status too.
+
+        Returns the events with their sequence numbers. Raises ``TransitionConflict`` when
+        another writer appended first or the status is no longer ``change.before``.
+        """
+        m = self.m
+        numbered = [_with_seq(e, after_seq + i + 1) for i, e in enumerate(events)]
+        try:
+            if change is None and len(numbered) == 1:
+                # precondition: nobody appended this sequence number yet
+                self._event_item(execution_id, numbered[0], numbered[0].seq).save(
+                    condition=m.EventItem.pk.does_not_exist())
+                return numbered
+            with TransactWrite(connection=m.connection) as tx:
+                for e in numbered:
+                    # precondition: nobody appended this sequence number yet
+                    tx.save(self._event_item(execution_id, e, e.seq), condition=m.EventItem.pk.does_not_exist())
+                if change is not None:
+                    self._status_update(tx, execution_id, change)
+        except (PutError, TransactWriteError) as error:
+            if _conflict(error, "execution", "event"):
+                raise TransitionConflict(f"execution {execution_id}", f"next event {after_seq + 1}") from error
+            raise
+        return numbered
+
+    def _status_update(self, tx: TransactWrite, execution_id: str, change: StatusChange) -> None:
+        m = self.m
+        actions = [m.Summary.status.set(change.after),
+                   m.Summary.g_wf_status.set(f"{change.workflow_id}#{change.after}")]
+        if change.after in ("completed", "cancelled"):
+            actions.append(m.Summary.ended_at.set(change.at))
+        # precondition: the status is still the one the decision was made on
+        tx.update(m.Summary(_epk(execution_id), "SUMMARY"), actions=actions,
+                  condition=m.Summary.status == change.before)
+        delta = _active_delta(change.before, change.after)
+        if delta:
+            tx.update(m.Counters(f"WF#{change.workflow_id}", "COUNTERS"), actions=[m.Counters.active.add(delta)])
+
+    # ------------------------------------------------------------------- reads
+    def load_events(self, execution_id: str) -> list[Event]:
+        """All events of an execution in order (strongly consistent). Empty if unknown."""
+        items = self.m.EventItem.query(_epk(execution_id), self.m.EventItem.sk.startswith("E#"), consistent_read=True)
+        return [_to_event(item) for item in items]
+
+    def get_summary(self, execution_id: str) -> SummaryRecord:
+        try:
+            item = self.m.Summary.get(_epk(execution_id), "SUMMARY", consistent_read=True)
+        except DoesNotExist as error:
+            raise NotFound(f"execution {execution_id} not found") from error
+        return _to_summary(item)
+
+    def find_idempotent(self, idempotency_pk: str) -> str | None:
+        try:
+            return self.m.Marker.get(idempotency_pk, "IDEM", consistent_read=True).value
+        except DoesNotExist:
+            return None
+
+    def list_for_workflow(self, workflow_id: str, status: str | None, start_from: str | None,
+                          start_to: str | None, limit: int, token: str | None) -> Page:
+        """Newest first; a Query on the index whose hash key fits the filters."""
+        m = self.m
+        condition = _range(m.Summary.start_sk, start_from, start_to)
+        if status:
+            index, key = m.Summary.by_workflow_status, f"{workflow_id}#{status}"
+        else:
+            index, key = m.Summary.by_workflow, workflow_id
+        hash_attr = "g_wf_status" if status else "g_wf"
+        start = decode_token(token, key, {"pk", "sk", "start_sk", hash_attr})
+        if start is not None and start[hash_attr]["S"] != key:
+            raise ValidationError(FieldError("next_token", "invalid or foreign pagination token"))
+        result = index.query(key, condition, scan_index_forward=False, limit=limit, last_evaluated_key=start)
+        items = [_to_summary(item) for item in result]
+        return Page(items, encode_token(result.last_evaluated_key, key))
+
+    def due_entries(self, bucket: str, upto: str) -> list[tuple[str, int]]:
+        """(execution id, event seq) of events whose due time in ``bucket`` is at or before ``upto``."""
+        m = self.m
+        rows = m.EventItem.by_due.query(bucket, m.EventItem.due_at <= upto + "~")
+        return [(row.pk[3:], int(row.sk[2:])) for row in rows]
+
+    # ---------------------------------------------------------------- mapping
+    def _summary_item(self, s: SummaryRecord) -> Any:
+        return self.m.Summary(
+            _epk(s.execution_id), "SUMMARY", execution_id=s.execution_id, workflow_id=s.workflow_id,
+            workflow_version=s.workflow_version, status=s.status, trigger_type=s.trigger.get("type", "manual"),
+            trigger=json.dumps(s.trigger), started_at=s.started_at, ended_at=s.ended_at,
+            g_wf=s.workflow_id, g_wf_status=f"{s.workflow_id}#{s.status}",
+            start_sk=f"{s.started_at}#{s.execution_id}")
+
+    def _event_item(self, execution_id: str, e: Event, seq: int) -> Any:
+        item = self.m.EventItem(_epk(execution_id), _esk(seq), type=e.type, at=e.at, step_id=e.step_id,
+                                attempt=e.attempt, actor=e.actor, details=json.dumps(dict(e.details), default=str))
+        if e.due:
+            item.due_bucket = e.due[:16]
+            item.due_at = f"{e.due}#{execution_id}#{seq:06d}"
+        return item
+
+
+def _with_seq(e: Event, seq: int) -> Event:
+    return Event(e.type, e.at, e.step_id, e.attempt, e.actor, e.details, seq, e.due)
+
+
+def _to_event(item: Any) -> Event:
+    return Event(type=item.type, at=item.at, step_id=item.step_id,
+                 attempt=int(item.attempt) if item.attempt is not None else None, actor=item.actor,
+                 details=json.loads(item.details or "{}"), seq=int(item.sk[2:]))
+
+
+def _to_summary(item: Any) -> SummaryRecord:
+    return SummaryRecord(item.execution_id, item.workflow_id, int(item.workflow_version), item.status,
+                         json.loads(item.trigger), item.started_at, item.ended_at)
+
+
+def _range(attr: Any, start_from: str | None, start_to: str | None) -> Any:
+    # start_sk is "<started_at>#<id>": "~" sorts after every id character
+    if start_from and start_to:
+        return attr.between(start_from, start_to + "~")
+    if start_from:
+        return attr >= start_from
+    if start_to:
+        return attr <= start_to + "~"
+    return None
+
+
+def encode_token(key: dict[str, Any] | None, scope: str) -> str | None:
+    """Opaque pagination token bound to the query it came from."""
+    if not key:
+        return None
+    raw = json.dumps({"s": scope, "k": key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str | None, scope: str, attributes: set[str]) -> dict[str, Any] | None:
+    """Read a token made by ``encode_token`` for the same query; anything else is a 400."""
+    if not token:
+        return None
+    bad = ValidationError(FieldError("next_token", "invalid or foreign pagination token"))
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+    except (binascii.Error, ValueError) as error:
+        raise bad from error
+    if not isinstance(data, dict) or data.get("s") != scope or not isinstance(data.get("k"), dict):
+        raise bad
+    key = data["k"]
+    if set(key) != attributes or not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
+        raise bad
+    return key
+
