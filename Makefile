@@ -1,0 +1,49 @@
+# Stepline developer entry points. Needs only Python 3.11 (python3.11, else python3) and make;
+# the first target run creates .venv and installs requirements-dev.txt into it.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell for p in python3.11 python3; do if $$p -c 'import sys' >/dev/null 2>&1; then echo $$p; break; fi; done)
+VENV := .venv
+VENV_PYTHON := $(VENV)/bin/python
+# Touched after a successful install: the venv is reinstalled only when a requirements file changes.
+STAMP := $(VENV)/.stepline-installed
+PYTEST_WORKERS ?= 2
+
+.PHONY: help venv run test bench package clean
+
+help:
+	@echo "make run      start Stepline locally (API, worker, ticker, embedded moto) on http://127.0.0.1:8000"
+	@echo "make test     run the test suite (pytest -n $(PYTEST_WORKERS))"
+	@echo "make bench    run the benchmarks (python -m bench)"
+	@echo "make package  build the CloudFormation package into build/"
+	@echo "make clean    remove the venv, caches and build output"
+
+venv: $(STAMP)
+
+$(VENV_PYTHON):
+	@test -n "$(PYTHON)" || { echo "No python3.11 or python3 found on PATH" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt requirements-dev.txt | $(VENV_PYTHON)
+	$(VENV_PYTHON) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	@touch $@
+
+run: $(STAMP)
+	$(VENV_PYTHON) -m chalicelib.local.server
+
+test: $(STAMP)
+	$(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) -q
+
+bench: $(STAMP)
+	@if [ -d bench ]; then $(VENV_PYTHON) -m bench; else echo "No benchmarks yet (bench/ does not exist)."; fi
+
+# Placeholder: a later issue settles the stage, parameters and ReportBatchItemFailures check.
+package: $(STAMP)
+	rm -rf build
+	$(VENV)/bin/chalice package --merge-template infra/template.json build/
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .hypothesis
+	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
