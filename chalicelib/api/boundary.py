@@ -20,6 +20,8 @@ from chalicelib.errors import FieldError, PayloadTooLarge, SteplineError, Valida
 log = logging.getLogger("stepline.api")
 
 MAX_BODY_BYTES = 1_000_000
+#: Bodies are parsed as JSON whatever the client called them, so a bare ``curl -d`` works.
+BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
 
 def endpoint(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), role: str | None = "viewer",
@@ -38,7 +40,7 @@ def endpoint(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), role
                 return result
             return Response(body=result, status_code=status)
 
-        bp.route(path, methods=list(methods), cors=False)(view)
+        bp.route(path, methods=list(methods), cors=False, content_types=BODY_TYPES)(view)
         return fn
 
     return decorate

@@ -134,3 +134,10 @@ def test_workflow_list_shows_active_count(api: Any, worker: Any) -> None:
     worker.drain()
     listed = {w["workflow_id"]: w for w in api.get("/workflows")[1]["items"]}
     assert listed[wf]["active_executions"] == 0
+
+
+def test_json_body_is_read_whatever_content_type_curl_sent(api: Any) -> None:
+    response = api.client.http.post("/keys", headers={"Authorization": f"Bearer {api.key}",
+                                                      "Content-Type": "application/x-www-form-urlencoded"},
+                                     body='{"name": "curl", "role": "viewer"}')
+    assert response.status_code == 201, response.body
