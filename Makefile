@@ -11,11 +11,12 @@ VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.stepline-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv run test bench package clean
+.PHONY: help venv run test browser bench package clean
 
 help:
 	@echo "make run      start Stepline locally (API, worker, ticker, embedded moto) on http://127.0.0.1:8000"
-	@echo "make test     run the test suite (pytest -n $(PYTEST_WORKERS))"
+	@echo "make test     run the test suite (pytest -n $(PYTEST_WORKERS)), browser tests included"
+	@echo "make browser  install Debian's Chromium for the browser tests (apt-get, only when missing)"
 	@echo "make bench    run the benchmarks (python -m bench)"
 	@echo "make package  build the CloudFormation package into build/"
 	@echo "make clean    remove the venv, caches and build output"
@@ -33,8 +34,19 @@ $(STAMP): requirements.txt requirements-dev.txt | $(VENV_PYTHON)
 run: $(STAMP)
 	$(VENV_PYTHON) -m chalicelib.local.server
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) -q
+
+# The browser tests (tests/browser) drive Debian's Chromium with Playwright; Playwright's own
+# browser downloads are never used. apt runs only when the binary is missing (CI runs as root).
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "Installing Chromium for the browser tests (apt-get install chromium)"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-liberation; \
+	fi
 
 bench: $(STAMP)
 	@if [ -d bench ]; then $(VENV_PYTHON) -m bench; else echo "No benchmarks yet (bench/ does not exist)."; fi

@@ -6,13 +6,14 @@ from typing import Any
 from chalice import Chalice, Rate
 
 from chalicelib import handlers
-from chalicelib.api import executions, system, workflows
+from chalicelib.api import executions, system, ui, workflows
 from chalicelib.config import step_queue_name
 
 app = Chalice(app_name="stepline")
 app.register_blueprint(system.bp)
 app.register_blueprint(workflows.bp)
 app.register_blueprint(executions.bp)
+app.register_blueprint(ui.bp)
 
 
 @app.on_sqs_message(queue=step_queue_name(), batch_size=1)

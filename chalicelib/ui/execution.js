@@ -1,0 +1,153 @@
+// One execution: its steps as a timeline, the actions that state and role allow, and the
+// full history. Refreshes by itself while the execution is running or waiting.
+import { api, hasRole, mayDecide } from "./api.js";
+import { ACTIVE, badge, duration, h, jsonBlock, link, millisBetween, replace, time } from "./dom.js";
+import { cancelButton, stepActions } from "./actions.js";
+import { every, session } from "./state.js";
+
+const REFRESH_MS = 1500;
+const ENDED = new Set(["completed", "cancelled"]);
+const DONE_STEP = new Set(["completed", "skipped"]);
+
+function allowedFor(execution, step, current, gates) {
+  const me = session.me;
+  const open = !ENDED.has(execution.status) && step === current;
+  const gate = gates.get(step.id) || { type: step.gate, approvers: [] };
+  const waiting = open && step.state === "waiting_for_approval";
+  return {
+    retry: open && step.state === "failed" && hasRole(me, "operator"),
+    skip: open && step.state === "failed" && hasRole(me, "operator"),
+    approve: waiting && mayDecide(me, gate.approvers),
+    review: waiting && gate.type === "review" && mayDecide(me, gate.approvers),
+    force: open && ["pending", "running", "waiting_for_approval"].includes(step.state) && hasRole(me, "admin"),
+  };
+}
+
+/** How long a step ran, or has been running or waiting so far. */
+function stepMillis(step) {
+  if (!step.started_at) return null;
+  const open = step.state === "running" || step.state === "waiting_for_approval";
+  return millisBetween(step.started_at, open ? null : (step.completed_at || step.started_at));
+}
+
+function stepItem(execution, step, index, ctx) {
+  const ms = stepMillis(step);
+  const bar = h("div", { class: `duration-bar state-${step.state}` });
+  bar.style.width = `${ms === null ? 0 : Math.max(2, Math.round((ms / ctx.maxMs) * 100))}%`;
+  const error = step.error && Object.keys(step.error).length ? h("div", { class: "step-error", role: "note" },
+    h("span", { class: "error-kind" }, step.error.kind || "error"), " ",
+    h("span", { class: "error-message" }, step.error.message || JSON.stringify(step.error)),
+    step.error.status ? h("span", { class: "muted small" }, ` (HTTP ${step.error.status})`) : null) : null;
+  const decision = step.decision ? h("p", { class: `decision decision-${step.decision.decision}` },
+    h("strong", {}, step.decision.decision), " by ", step.decision.by || "?", " · ", time(step.decision.at),
+    step.decision.implicit ? " (force-advanced)" : null) : null;
+  const comments = (step.comments || []).length ? h("ul", { class: "comments" }, step.comments.map((c) =>
+    h("li", {}, h("span", { class: "comment-by" }, c.by || "?"), " ", time(c.at), h("p", { class: "comment-text" }, c.text)))) : null;
+  const hasOutput = step.output !== null && step.output !== undefined;
+  return h("li", { class: `step state-${step.state}`, dataset: { stepId: step.id, state: step.state } },
+    h("div", { class: "step-marker" }, String(index + 1)),
+    h("div", { class: "step-body" },
+      h("div", { class: "step-head" }, h("span", { class: "step-name" }, step.name || step.id), badge(step.state),
+        h("span", { class: "agent", title: "agent" }, step.agent),
+        step.gate ? h("span", { class: "pill pill-gate" }, `${step.gate} gate`) : null,
+        step.attempt > 1 ? h("span", { class: "muted small" }, `attempt ${step.attempt}`) : null),
+      step.started_at ? h("div", { class: "step-times small" }, "Started ", time(step.started_at),
+        step.completed_at ? [" · ended ", time(step.completed_at)] : null,
+        " · ", h("span", { class: "step-duration" }, duration(ms)),
+        step.state === "waiting_for_approval" ? " waiting" : null,
+        step.retry_at ? h("span", {}, " · next attempt ", time(step.retry_at)) : null)
+        : h("div", { class: "step-times small" }, step.state === "pending" ? "Not started yet" : "Did not run",
+          step.retry_at ? h("span", {}, " · next attempt ", time(step.retry_at)) : null),
+      h("div", { class: "duration-track" }, bar),
+      step.skip_reason ? h("p", { class: "muted" }, step.skip_reason) : null,
+      error, decision, comments,
+      hasOutput ? jsonBlock(step.output, { label: step.state === "waiting_for_approval" ? "Output awaiting decision" : "Output",
+        key: `out:${step.id}`, openKeys: ctx.openKeys }) : null,
+      step.original_output !== undefined ? jsonBlock(step.original_output, { label: "Output before review",
+        key: `orig:${step.id}`, openKeys: ctx.openKeys }) : null,
+      stepActions(execution, step, allowedFor(execution, step, ctx.current, ctx.gates), ctx.update)));
+}
+
+function historyTable(items) {
+  return h("table", { class: "history" },
+    h("thead", {}, h("tr", {}, h("th", {}, "At"), h("th", {}, "Event"), h("th", {}, "Step"), h("th", {}, "By"), h("th", {}, "Details"))),
+    h("tbody", {}, items.map((e) => {
+      const details = e.details && Object.keys(e.details).length ? JSON.stringify(e.details) : "";
+      return h("tr", { dataset: { type: e.type } }, h("td", {}, time(e.at)), h("td", { class: "mono" }, e.type),
+        h("td", { class: "mono" }, e.step_id ? `${e.step_id}${e.attempt ? ` #${e.attempt}` : ""}` : ""),
+        h("td", {}, e.actor || ""),
+        h("td", { class: "details" }, details.length > 160
+          ? jsonBlock(e.details, { label: "details" }) : h("code", {}, details)));
+    })));
+}
+
+/** #/executions/<id> */
+export async function executionPage(main, token, executionId) {
+  const ctx = { openKeys: new Set(), gates: new Map(), current: null, maxMs: 1, update: null };
+  let execution = null;
+  let history = [];
+  let signature = "";
+  const path = `/executions/${encodeURIComponent(executionId)}`;
+
+  async function fetchAll() {
+    [execution, history] = await Promise.all([api("GET", path), api("GET", `${path}/history`).then((r) => r.items || [])]);
+  }
+
+  async function loadGates() {
+    try {
+      const version = await api("GET", `/workflows/${encodeURIComponent(execution.workflow_id)}/versions/${execution.workflow_version}`);
+      for (const s of (version.definition && version.definition.steps) || []) if (s.gate) ctx.gates.set(s.id, s.gate);
+    } catch (error) {
+      console.warn("no definition for the approvers; the server still checks them", error);
+    }
+  }
+
+  function render() {
+    const sig = JSON.stringify([execution, history.length]);
+    if (sig === signature) return;
+    signature = sig;
+    ctx.current = execution.steps.find((s) => !DONE_STEP.has(s.state)) || null;
+    ctx.maxMs = Math.max(1, ...execution.steps.map((s) => stepMillis(s) || 0));
+    const active = ACTIVE.has(execution.status);
+    const trigger = execution.trigger || {};
+    const notUndone = execution.completed_steps_not_undone || [];
+    replace(main, h("section", { class: "execution", dataset: { status: execution.status } },
+      h("p", { class: "crumbs" }, link("Workflows", "workflows"), " / ",
+        link(execution.workflow_name || execution.workflow_id, "workflows", execution.workflow_id), " / "),
+      h("div", { class: "page-head" }, h("h1", {}, execution.workflow_name || execution.workflow_id),
+        h("span", { id: "execution-status" }, badge(execution.status)),
+        active ? h("span", { class: "muted small live" }, "updating live") : null,
+        h("span", { class: "spacer" }),
+        !ENDED.has(execution.status) && hasRole(session.me, "operator") ? cancelButton(execution, ctx.update) : null),
+      h("dl", { class: "card meta" },
+        h("dt", {}, "Execution"), h("dd", { class: "mono" }, execution.execution_id),
+        h("dt", {}, "Workflow version"), h("dd", {}, String(execution.workflow_version)),
+        h("dt", {}, "Trigger"), h("dd", {}, trigger.type || "—", trigger.by ? ` by ${trigger.by}` : "",
+          trigger.source ? ` from ${trigger.source}` : ""),
+        h("dt", {}, "Started"), h("dd", {}, time(execution.started_at)),
+        h("dt", {}, "Ended"), h("dd", {}, time(execution.ended_at)),
+        h("dt", {}, "Duration"), h("dd", {}, duration(millisBetween(execution.started_at, execution.ended_at)))),
+      jsonBlock(execution.input, { label: "Input", key: "input", openKeys: ctx.openKeys }),
+      notUndone.length ? h("div", { class: "card warn" }, h("p", {}, "Cancelled. These completed actions were not undone:"),
+        h("ul", {}, notUndone.map((s) => h("li", {}, `${s.step_id} (${s.agent}): `, h("code", {}, s.summary))))) : null,
+      h("h2", {}, "Steps"),
+      h("ol", { class: "timeline" }, execution.steps.map((s, i) => stepItem(execution, s, i, ctx))),
+      h("h2", {}, "History"),
+      historyTable(history)));
+  }
+
+  ctx.update = async (updated) => {
+    execution = updated;
+    render();
+    try { await fetchAll(); render(); } catch (error) { console.warn(error); }
+  };
+
+  await fetchAll();
+  await loadGates();
+  render();
+  every(token, REFRESH_MS, async () => {
+    if (!ACTIVE.has(execution.status)) return;
+    await fetchAll();
+    render();
+  });
+}

@@ -1,0 +1,148 @@
+// The Workflows page (every workflow, its trigger, state, active count and a 14-day chart)
+// and one workflow's page (definition summary, Run, its executions).
+import { api, ApiError, hasRole } from "./api.js";
+import { h, link, notify, replace } from "./dom.js";
+import { executionList } from "./executions.js";
+import { openRunForm } from "./runform.js";
+import { every, session } from "./state.js";
+
+const DAYS = 14;
+const REFRESH_MS = 3000;
+
+function utcDay(date) { return date.toISOString().slice(0, 10); }
+
+/** The last DAYS UTC days, oldest first, as YYYY-MM-DD. */
+export function lastDays(now = new Date()) {
+  const days = [];
+  for (let i = DAYS - 1; i >= 0; i -= 1) days.push(utcDay(new Date(now.getTime() - i * 86400000)));
+  return days;
+}
+
+/** Runs per day from a stats answer; tolerant of `buckets`/`items` and of per-status counts. */
+export function runsPerDay(stats, days) {
+  const counts = new Map(days.map((d) => [d, 0]));
+  const rows = Array.isArray(stats) ? stats : (stats && (stats.buckets || stats.items || stats.days)) || [];
+  for (const r of rows) {
+    const day = String(r.start || r.bucket || r.date || r.day || r.from || "").slice(0, 10);
+    if (!counts.has(day)) continue;
+    let total = typeof r.total === "number" ? r.total : (typeof r.count === "number" ? r.count : null);
+    if (total === null) {
+      const byStatus = r.counts || r.by_status || r.statuses || {};
+      total = Object.values(byStatus).filter((v) => typeof v === "number").reduce((a, b) => a + b, 0);
+    }
+    counts.set(day, counts.get(day) + total);
+  }
+  return days.map((d) => [d, counts.get(d)]);
+}
+
+function chart(series) {
+  const max = Math.max(1, ...series.map(([, n]) => n));
+  const total = series.reduce((a, [, n]) => a + n, 0);
+  return h("div", { class: "chart-wrap" },
+    h("div", { class: "chart", role: "img", "aria-label": `${total} runs in the last ${DAYS} days` },
+      series.map(([day, n]) => {
+        const bar = h("div", { class: n ? "bar" : "bar bar-zero" });
+        bar.style.height = `${Math.max(n ? 8 : 2, Math.round((n / max) * 100))}%`;
+        return h("div", { class: "bar-col", title: `${day}: ${n} run${n === 1 ? "" : "s"}`, dataset: { day, runs: String(n) } }, bar);
+      })),
+    h("span", { class: "chart-total small muted" }, `${total} in ${DAYS} d`));
+}
+
+async function loadChart(cell, workflowId) {
+  const days = lastDays();
+  try {
+    const stats = await api("GET", `/workflows/${encodeURIComponent(workflowId)}/stats`,
+      { query: { from: `${days[0]}T00:00:00Z`, to: new Date().toISOString().replace(/\.\d+Z$/, "Z"), bucket: "day" } });
+    replace(cell, chart(runsPerDay(stats, days)));
+  } catch (error) {
+    const text = error instanceof ApiError && error.missingRoute ? "no stats on this server" : "stats unavailable";
+    replace(cell, h("span", { class: "muted small", title: error.message }, text));
+  }
+}
+
+export function triggerSummary(trigger) {
+  const t = trigger || {};
+  const type = t.type || "?";
+  let detail = "";
+  if (type === "schedule") detail = `${t.cron || ""}${t.timezone ? ` (${t.timezone})` : ""}`;
+  else if (type === "event") detail = `${t.source || ""} · ${t.event_type || ""}`;
+  else if (type === "manual") detail = `${(t.inputs || []).length} input${(t.inputs || []).length === 1 ? "" : "s"}`;
+  return h("span", { class: "trigger-summary" }, h("span", { class: `trigger trigger-${type}` }, type),
+    detail ? h("span", { class: "muted small" }, " " + detail) : null);
+}
+
+function runButton(workflow) {
+  if (!workflow.trigger || workflow.trigger.type !== "manual" || !hasRole(session.me, "operator")) return null;
+  return h("button", { type: "button", class: "primary run-button", disabled: !workflow.enabled,
+    title: workflow.enabled ? `Start ${workflow.name}` : "This workflow is disabled",
+    onclick: () => openRunForm(workflow, (execution) => {
+      notify(`Started ${execution.execution_id}.`);
+      location.hash = `#/executions/${encodeURIComponent(execution.execution_id)}`;
+    }) }, "Run");
+}
+
+function enabledCell(workflow) {
+  return h("span", { class: workflow.enabled ? "pill pill-on" : "pill pill-off" }, workflow.enabled ? "Enabled" : "Disabled");
+}
+
+/** #/workflows */
+export async function workflowsPage(main, token) {
+  let workflows = (await api("GET", "/workflows")).items || [];
+  const activeCells = new Map();
+  const chartCells = new Map();
+  const rows = workflows.map((w) => {
+    const active = h("td", { class: "num active-count" }, String(w.active_executions ?? 0));
+    const chartCell = h("td", { class: "chart-cell" }, h("span", { class: "muted small" }, "…"));
+    activeCells.set(w.workflow_id, active);
+    chartCells.set(w.workflow_id, chartCell);
+    return h("tr", { dataset: { workflowId: w.workflow_id } },
+      h("td", {}, h("div", { class: "wf-name" }, link(w.name, "workflows", w.workflow_id)),
+        w.description ? h("div", { class: "muted small wf-desc" }, w.description) : null),
+      h("td", {}, triggerSummary(w.trigger)),
+      h("td", {}, enabledCell(w)),
+      active,
+      chartCell,
+      h("td", { class: "row-actions" }, runButton(w)));
+  });
+  replace(main, h("section", {},
+    h("div", { class: "page-head" }, h("h1", {}, "Workflows"),
+      h("span", { class: "muted" }, `${workflows.length} workflow${workflows.length === 1 ? "" : "s"}`)),
+    workflows.length ? h("table", { class: "workflows" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Workflow"), h("th", {}, "Trigger"), h("th", {}, "State"),
+        h("th", { class: "num" }, "Active"), h("th", {}, "Runs per day, last 14 days"), h("th", {}, ""))),
+      h("tbody", {}, rows))
+      : h("p", { class: "card" }, "No workflows yet. An admin creates them with POST /workflows.")));
+  for (const w of workflows) loadChart(chartCells.get(w.workflow_id), w.workflow_id);
+
+  every(token, REFRESH_MS, async () => {
+    if (!workflows.some((w) => w.active_executions > 0)) return;
+    const fresh = (await api("GET", "/workflows")).items || [];
+    for (const w of fresh) {
+      const cell = activeCells.get(w.workflow_id);
+      const before = workflows.find((o) => o.workflow_id === w.workflow_id);
+      if (cell) cell.textContent = String(w.active_executions ?? 0);
+      if (cell && before && before.active_executions !== w.active_executions) loadChart(chartCells.get(w.workflow_id), w.workflow_id);
+    }
+    workflows = fresh;
+  });
+}
+
+/** #/workflows/<id> */
+export async function workflowPage(main, token, workflowId, query) {
+  const workflow = await api("GET", `/workflows/${encodeURIComponent(workflowId)}`);
+  const steps = (workflow.steps || []).map((s, i) => h("li", {},
+    h("span", { class: "step-index" }, String(i + 1)), " ", h("strong", {}, s.name || s.id), " ",
+    h("span", { class: "muted small mono" }, s.id), " · ", h("span", { class: "agent" }, s.agent),
+    s.gate ? h("span", { class: "pill pill-gate" }, `${s.gate.type} gate`) : null));
+  const list = h("div");
+  replace(main, h("section", {},
+    h("p", { class: "crumbs" }, link("Workflows", "workflows"), " / "),
+    h("div", { class: "page-head" }, h("h1", {}, workflow.name), enabledCell(workflow),
+      h("span", { class: "muted small" }, `version ${workflow.version}`), h("span", { class: "spacer" }), runButton(workflow)),
+    workflow.description ? h("p", { class: "description" }, workflow.description) : null,
+    h("div", { class: "card" }, h("p", {}, "Trigger: ", triggerSummary(workflow.trigger)),
+      h("p", {}, "Active executions: ", h("strong", { class: "active-count" }, String(workflow.active_executions ?? 0))),
+      h("ol", { class: "step-list" }, steps)),
+    h("h2", {}, "Executions"), list));
+  await executionList(list, token, query, { workflowId, basePath: `#/workflows/${encodeURIComponent(workflowId)}` });
+}
