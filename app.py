@@ -6,13 +6,16 @@ from typing import Any
 from chalice import Chalice, Rate
 
 from chalicelib import handlers
-from chalicelib.api import executions, system, ui, workflows
+from chalicelib.api import executions, system, triggers, ui, workflows
 from chalicelib.config import step_queue_name
+from chalicelib.engine import get_engine
+from chalicelib.engine.events import integration_event_pattern
 
 app = Chalice(app_name="stepline")
 app.register_blueprint(system.bp)
 app.register_blueprint(workflows.bp)
 app.register_blueprint(executions.bp)
+app.register_blueprint(triggers.bp)
 app.register_blueprint(ui.bp)
 
 
@@ -24,3 +27,13 @@ def run_step(event: Any) -> None:
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def sweep(event: Any) -> None:
     handlers.sweep()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def fire_schedules(event: Any) -> None:
+    get_engine().triggers.schedules.tick()
+
+
+@app.on_cw_event(integration_event_pattern())
+def integration_event(event: Any) -> None:
+    get_engine().triggers.events.receive_integration(event.to_dict())

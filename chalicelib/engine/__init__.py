@@ -10,6 +10,7 @@ from chalicelib.domain.timefmt import utc_now
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.engine.runner import StepRunner
 from chalicelib.engine.sweeper import Sweeper
+from chalicelib.engine.triggers import Triggers
 from chalicelib.engine.workflows import WorkflowService
 from chalicelib.queue import StepQueue
 from chalicelib.store import Store
@@ -24,6 +25,7 @@ class Engine:
     executions: ExecutionService
     runner: StepRunner
     sweeper: Sweeper
+    triggers: Triggers
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], datetime] = utc_now) -> "Engine":
@@ -32,7 +34,7 @@ class Engine:
         workflows = WorkflowService(store, clock)
         executions = ExecutionService(store, queue, workflows, clock)
         return cls(settings, store, queue, workflows, executions, StepRunner(executions, clock),
-                   Sweeper(executions, clock))
+                   Sweeper(executions, clock), Triggers.build(settings, workflows, executions, clock))
 
 
 _ENGINE: Engine | None = None

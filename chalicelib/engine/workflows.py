@@ -17,10 +17,21 @@ from chalicelib.store import Store, WorkflowRecord
 _DEFINITIONS: dict[tuple[int, str, int], WorkflowDefinition] = {}
 
 
+#: Called after every catalog change with (new record, previous record or None); triggers
+#: use it to keep schedules and event subscriptions in step.
+WorkflowListener = Callable[[WorkflowRecord, "WorkflowRecord | None"], None]
+
+
 class WorkflowService:
     def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
         self.store = store
         self.clock = clock
+        self.listeners: list[WorkflowListener] = []
+
+    def _changed(self, record: WorkflowRecord, before: WorkflowRecord | None = None) -> WorkflowRecord:
+        for listener in self.listeners:
+            listener(record, before)
+        return record
 
     def parse(self, body: Any) -> WorkflowDefinition:
         return parse_definition(body, AGENTS)
@@ -28,19 +39,20 @@ class WorkflowService:
     def create(self, body: Any, actor: Actor) -> WorkflowRecord:
         definition = self.parse(body)
         workflow_id = f"wf_{uuid.uuid4().hex[:16]}"
-        return self.store.catalog.create_workflow(workflow_id, definition.to_dict(), iso(self.clock()), actor.name)
+        return self._changed(self.store.catalog.create_workflow(workflow_id, definition.to_dict(),
+                                                                iso(self.clock()), actor.name))
 
     def update(self, workflow_id: str, body: Any, actor: Actor, expected_version: int | None = None) -> WorkflowRecord:
         definition = self.parse(body)
         current = self.store.catalog.get_workflow(workflow_id)
         if expected_version is not None and expected_version != current.version:
             raise ValidationError(FieldError("version", f"is {current.version}, not {expected_version}"))
-        return self.store.catalog.update_workflow(workflow_id, definition.to_dict(), current.version,
-                                                  iso(self.clock()), actor.name)
+        return self._changed(self.store.catalog.update_workflow(workflow_id, definition.to_dict(), current.version,
+                                                                iso(self.clock()), actor.name), current)
 
     def set_enabled(self, workflow_id: str, enabled: bool, actor: Actor) -> WorkflowRecord:
         self.store.catalog.set_enabled(workflow_id, enabled, iso(self.clock()), actor.name)
-        return self.store.catalog.get_workflow(workflow_id)
+        return self._changed(self.store.catalog.get_workflow(workflow_id))
 
     def get(self, workflow_id: str) -> WorkflowRecord:
         return self.store.catalog.get_workflow(workflow_id)

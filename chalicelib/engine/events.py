@@ -1,0 +1,261 @@
+"""Event triggers: sources and secrets, signed webhooks, EventBridge events, replay.
+
+A delivery is verified on its raw bytes, then parsed, then deduplicated on its delivery id,
+then stored, then matched. Its event id is derived from (source, delivery id) and each
+execution it starts uses ``event:<event_id>`` as idempotency key, so a delivery whose first
+attempt died half-way can simply run again: it finds the same event and the same executions.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Mapping
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+
+from chalicelib.domain.machine import Actor
+from chalicelib.domain.signatures import SignatureProblem, verify_github, verify_standard
+from chalicelib.domain.timefmt import iso
+from chalicelib.engine.executions import ExecutionService
+from chalicelib.engine.workflows import WorkflowService
+from chalicelib.errors import Conflict, FieldError, NotFound, PayloadTooLarge, Unauthorized, ValidationError
+from chalicelib.store import WorkflowRecord
+from chalicelib.store.triggers import EventRecord, SourceRecord, TriggerStore
+
+log = logging.getLogger("stepline.events")
+
+#: Webhook bodies above this answer 413 (Standard Webhooks senders stay far below; EventBridge's own cap is 256 KB).
+MAX_WEBHOOK_BYTES = 256 * 1024
+#: Delivery ids are remembered this long (the signature's 5-minute window makes later replays stale anyway).
+DEDUPE_TTL = timedelta(hours=48)
+#: During a rotation the previous secret keeps verifying this long unless the request says otherwise.
+DEFAULT_GRACE = timedelta(hours=24)
+MAX_GRACE = timedelta(days=30)
+SCHEMES = ("standard", "github")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+INTEGRATION = Actor("eventbridge", "system")
+WEBHOOK = Actor("webhook", "system")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The answer to one webhook delivery."""
+
+    status: int
+    body: dict[str, Any]
+
+
+class EventService:
+    def __init__(self, store: TriggerStore, workflows: WorkflowService, executions: ExecutionService,
+                 clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.workflows = workflows
+        self.executions = executions
+        self.clock = clock
+
+    # ----------------------------------------------------------------- sources
+    def create_source(self, body: dict[str, Any], actor: Actor) -> dict[str, Any]:
+        unknown = sorted(set(body) - {"name", "scheme"})
+        errors = [FieldError(k, "unknown field") for k in unknown]
+        name, scheme = body.get("name"), body.get("scheme", "standard")
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            errors.append(FieldError("name", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"))
+        if scheme not in SCHEMES:
+            errors.append(FieldError("scheme", f"must be one of {', '.join(SCHEMES)}"))
+        if errors:
+            raise ValidationError(errors)
+        record = self.store.create_source(name, scheme, _new_secret(), iso(self.clock()), actor.name)
+        return {**source_view(record), "secret": record.secret}
+
+    def rotate_secret(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(body) - {"grace_seconds"})
+        if unknown:
+            raise ValidationError([FieldError(k, "unknown field") for k in unknown])
+        grace = body.get("grace_seconds", int(DEFAULT_GRACE.total_seconds()))
+        if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= MAX_GRACE.total_seconds():
+            raise ValidationError(FieldError("grace_seconds", f"must be an integer from 0 to {int(MAX_GRACE.total_seconds())}"))
+        current = self.source(name)
+        now = self.clock()
+        record = self.store.rotate_source(name, current.secret, _new_secret(), int(now.timestamp()) + grace, iso(now))
+        return {**source_view(record), "secret": record.secret}
+
+    def source(self, name: str) -> SourceRecord:
+        record = self.store.get_source(name)
+        if record is None:
+            raise NotFound(f"source {name} not found")
+        return record
+
+    def list_sources(self) -> list[dict[str, Any]]:
+        return [source_view(s) for s in self.store.list_sources()]
+
+    # ---------------------------------------------------------------- webhooks
+    def receive_webhook(self, source_name: str, headers: Mapping[str, str], body: bytes) -> Delivery:
+        """Verify, dedupe, store and match one webhook delivery."""
+        if len(body) > MAX_WEBHOOK_BYTES:
+            raise PayloadTooLarge(f"webhook body is over {MAX_WEBHOOK_BYTES} bytes")
+        source = self.store.get_source(source_name)
+        if source is None:
+            raise NotFound(f"source {source_name} not found")
+        now = self.clock()
+        try:
+            if source.scheme == "github":
+                verified = verify_github(headers, body, source.secrets(now.timestamp()))
+            else:
+                verified = verify_standard(headers, body, source.secrets(now.timestamp()), now)
+        except SignatureProblem as problem:
+            raise Unauthorized(f"webhook not authentic: {problem}") from problem
+        payload = _parse_json(body)
+        if source.scheme == "github":
+            event_type = headers.get("x-github-event") or ""
+            if not event_type:
+                raise ValidationError(FieldError("X-GitHub-Event", "header is required"))
+        else:
+            event_type = payload.get("type")
+            if not isinstance(event_type, str) or not event_type:
+                raise ValidationError(FieldError("type", "the event body needs a non-empty string 'type'"))
+        event_id = _event_id(source.name, verified.delivery_id)
+        first = self.store.claim_delivery(source.name, verified.delivery_id, event_id, iso(now), int(now.timestamp()),
+                                          int((now + DEDUPE_TTL).timestamp()))
+        if first:  # seen before and answered: the first answer, nothing new
+            return Delivery(200, first)
+        answer = self.ingest(EventRecord(event_id, source.name, event_type, payload, "webhook",
+                                         verified.delivery_id, iso(now)), WEBHOOK)
+        self.store.answer_delivery(source.name, verified.delivery_id, answer)
+        return Delivery(202 if first is None else 200, answer)
+
+    # ------------------------------------------------------------- EventBridge
+    def receive_integration(self, event: dict[str, Any]) -> dict[str, Any]:
+        """An EventBridge event: source ``event.source``, type ``event.detail-type``, payload the whole event."""
+        source, event_type, raw_id = event.get("source"), event.get("detail-type"), event.get("id")
+        if not all(isinstance(v, str) and v for v in (source, event_type, raw_id)):
+            log.error("dropping EventBridge event without source, detail-type or id: %s", str(event)[:500])
+            return {"event_id": None, "executions": []}
+        now = self.clock()
+        event_id = _event_id(source, raw_id)
+        first = self.store.claim_delivery(source, raw_id, event_id, iso(now), int(now.timestamp()),
+                                          int((now + DEDUPE_TTL).timestamp()))
+        if first:
+            return first
+        answer = self.ingest(EventRecord(event_id, source, event_type, event, "eventbridge", raw_id, iso(now)),
+                             INTEGRATION)
+        self.store.answer_delivery(source, raw_id, answer)
+        return answer
+
+    # ----------------------------------------------------------------- common
+    def ingest(self, event: EventRecord, actor: Actor) -> dict[str, Any]:
+        """Store the event (once), start every matching workflow (once each), record which."""
+        self.store.put_event(event)
+        started = self._start_matching(event, actor, replay=False)
+        self.store.set_event_executions(event.event_id, started)
+        return {"event_id": event.event_id, "executions": started}
+
+    def replay(self, event_id: str, actor: Actor) -> dict[str, Any]:
+        """Start fresh executions for a stored event, marked as replays."""
+        event = self.store.get_event(event_id)
+        started = self._start_matching(event, actor, replay=True)
+        return {"event_id": event.event_id, "replay": True, "executions": started}
+
+    def get_event(self, event_id: str) -> dict[str, Any]:
+        e = self.store.get_event(event_id)
+        return {"event_id": e.event_id, "source": e.source, "type": e.event_type, "via": e.via,
+                "delivery_id": e.delivery_id, "received_at": e.received_at, "payload": e.payload,
+                "executions": e.executions}
+
+    def _start_matching(self, event: EventRecord, actor: Actor, replay: bool) -> list[str]:
+        started: list[str] = []
+        for workflow_id in sorted(set(self.store.subscribers(event.source, event.event_type))):
+            try:
+                record = self.workflows.get(workflow_id)
+            except NotFound:
+                continue
+            if not record.enabled or not matches(record, event):
+                continue
+            trigger = {"type": "event", "source": event.source, "event_type": event.event_type,
+                       "event_id": event.event_id, "replay": replay}
+            if replay:
+                trigger["replayed_by"] = actor.name
+            key = None if replay else f"event:{event.event_id}"  # a replay always starts afresh
+            try:
+                state = self.executions.start(workflow_id, event.payload, trigger, actor, key)
+            except Conflict as error:  # disabled between the read and the start
+                log.info("event %s did not start %s: %s", event.event_id, workflow_id, error)
+                continue
+            started.append(state.execution_id)
+        return started
+
+
+def matches(record: WorkflowRecord, event: EventRecord) -> bool:
+    """Does the workflow's current event trigger take this event? The head is the truth,
+    the subscription item only the index that found it."""
+    trigger = record.definition.get("trigger") or {}
+    if trigger.get("type") != "event" or trigger.get("source") != event.source \
+            or trigger.get("event_type") != event.event_type:
+        return False
+    expression = trigger.get("filter")
+    if not expression:
+        return True
+    try:
+        return _truthy(jmespath.search(expression, event.payload))
+    except (JMESPathError, TypeError, ValueError) as error:  # e.g. comparing a string: not a match
+        log.info("filter of %s failed on event %s: %s", record.workflow_id, event.event_id, error)
+        return False
+
+
+def _truthy(value: Any) -> bool:
+    """JMESPath truth: false, null, empty strings, lists and objects are false; numbers are true."""
+    if value is None or value is False:
+        return False
+    if isinstance(value, (str, list, dict)):
+        return len(value) > 0
+    return True
+
+
+def source_view(record: SourceRecord) -> dict[str, Any]:
+    view: dict[str, Any] = {"name": record.name, "scheme": record.scheme, "created_at": record.created_at,
+                            "rotated_at": record.rotated_at}
+    if record.previous_expires_at:
+        view["previous_secret_expires_at"] = iso(datetime.fromtimestamp(record.previous_expires_at, tz=timezone.utc))
+    return view
+
+
+def _new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _event_id(source: str, delivery_id: str) -> str:
+    return "evt_" + hashlib.sha256(f"{source}\n{delivery_id}".encode()).hexdigest()[:32]
+
+
+def _parse_json(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValidationError(FieldError("body", f"not valid JSON: {error}")) from error
+    if not isinstance(payload, dict):
+        raise ValidationError(FieldError("body", "must be a JSON object"))
+    return payload
+
+
+DEFAULT_EVENT_PATTERN: dict[str, Any] = {"source": ["aws.s3"], "detail-type": ["Object Created"]}
+
+
+def integration_event_pattern(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The EventBridge pattern of the integration handler, per stage: ``STEPLINE_EVENT_PATTERN``
+    (JSON) when packaging, else S3 "Object Created" events. Read when ``app.py`` is imported,
+    because Chalice needs it to write the rule; invalid JSON fails the packaging loudly."""
+    env = os.environ if env is None else env
+    raw = env.get("STEPLINE_EVENT_PATTERN")
+    if not raw:
+        return dict(DEFAULT_EVENT_PATTERN)
+    pattern = json.loads(raw)
+    if not isinstance(pattern, dict) or not pattern:
+        raise ValueError("STEPLINE_EVENT_PATTERN must be a non-empty JSON object (an EventBridge event pattern)")
+    return pattern
