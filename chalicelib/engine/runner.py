@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
-from typing import Any, Callable
+from typing import Callable
 
 from chalicelib.agents import AgentContext, StepError, get_agent
 from chalicelib.domain.machine import ClaimStep, ExecutionState, RecordResult, decide
