@@ -228,6 +228,7 @@ def banner(base_url: str, key: str, aws: str, workflows: dict[str, str], handler
     lines = [
         "",
         "Stepline is running locally.",
+        f"  Web UI:     {base_url}/  (sign in with the admin key)",
         f"  API:        {base_url}",
         f"  Admin key:  {key}",
         f"  AWS:        {aws}",

@@ -35,6 +35,7 @@ function stepItem(execution, step, index, ctx) {
   const bar = h("div", { class: `duration-bar state-${step.state}` });
   bar.style.width = `${ms === null ? 0 : Math.max(2, Math.round((ms / ctx.maxMs) * 100))}%`;
   const error = step.error && Object.keys(step.error).length ? h("div", { class: "step-error", role: "note" },
+    step.state === "failed" ? null : h("span", { class: "small" }, step.state === "running" ? "Last attempt failed: " : "Before that: "),
     h("span", { class: "error-kind" }, step.error.kind || "error"), " ",
     h("span", { class: "error-message" }, step.error.message || JSON.stringify(step.error)),
     step.error.status ? h("span", { class: "muted small" }, ` (HTTP ${step.error.status})`) : null) : null;

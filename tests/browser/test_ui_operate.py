@@ -171,3 +171,42 @@ def test_cancel_asks_for_confirmation_and_says_completed_actions_stay(page: Any,
     expect(page.get_by_role("button", name="Cancel Execution")).to_have_count(0)
     assert rest.ok("GET", f"/executions/{execution_id}")["status"] == "cancelled"
     ui.shot("51-cancelled")
+
+
+def test_failed_step_is_skipped_and_a_rejected_gate_is_retried(page: Any, ui: Any, rest: Any) -> None:
+    workflow_id = rest.create_workflow({
+        "name": _unique("Skippable"),
+        "trigger": {"type": "manual", "inputs": []},
+        "steps": [{"id": "flaky", "name": "Call the flaky system", "agent": "python",
+                   "config": {"callable": "chalicelib.samples.callables:fails_permanently", "message": "system down"}},
+                  {"id": "sign", "name": "Sign off", "agent": "transform", "instructions": "{ok: `true`}",
+                   "gate": {"type": "approval"}}],
+    })
+    execution_id = rest.start(workflow_id)
+    ui.sign_in()
+    page.goto(f"/#/executions/{execution_id}")
+    flaky = page.locator('li.step[data-step-id="flaky"]')
+    sign = page.locator('li.step[data-step-id="sign"]')
+    expect(flaky.locator(".error-message")).to_have_text("system down")
+    expect(sign.get_by_role("button")).to_have_count(0)  # only the current step has actions
+
+    flaky.get_by_role("button", name="Skip").click()
+    page.get_by_role("dialog").get_by_label("Reason (optional)").fill("done by hand")
+    page.get_by_role("dialog").get_by_role("button", name="Skip step").click()
+    expect(flaky.locator(".badge")).to_have_text("Skipped")
+    expect(flaky).to_contain_text("done by hand")
+    expect(sign.locator(".badge")).to_have_text("Waiting for approval")
+
+    sign.get_by_role("button", name="Reject").click()
+    page.get_by_role("dialog").get_by_label("Comment").fill("Not signed: missing data")
+    page.get_by_role("dialog").get_by_role("button", name="Reject").click()
+    expect(sign.locator(".badge")).to_have_text("Failed")
+    expect(sign.locator(".error-kind")).to_have_text("rejected")
+    expect(sign.locator(".decision")).to_contain_text("rejected by admin")
+    expect(page.locator("#execution-status .badge")).to_have_text("Failed")
+    ui.shot("32-rejected")
+
+    sign.get_by_role("button", name="Retry", exact=True).click()
+    expect(sign.locator(".badge")).to_have_text("Waiting for approval")
+    expect(sign).to_contain_text("attempt 2")
+    expect(page.locator("#execution-status .badge")).to_have_text("Waiting")
