@@ -103,6 +103,8 @@ class ScheduleService:
         outcome = "advanced"
         if slot is not None:
             outcome = self._fire_slot(schedule, slot, due_from, now)
+        if outcome == "in_progress":
+            return outcome  # leave the schedule due: if that tick died, a later one takes its claim over
         upcoming = next_fire(cron, zone, max(slot or now, now))
         self.store.advance_schedule(workflow_id, schedule.next_fire, iso(upcoming), iso(now))
         return outcome
@@ -111,10 +113,10 @@ class ScheduleService:
         workflow_id, slot_iso = schedule.workflow_id, iso(slot)
         expires = int((now + SLOT_TTL).timestamp())
         held = self.store.claim_slot(workflow_id, slot_iso, iso(now), expires)
-        if held is not None:
-            crashed = held.status == "claimed" and held.claimed_at and parse_iso(held.claimed_at) < now - CLAIM_TAKEOVER
-            if not crashed:
-                return "already_claimed"
+        if held is not None and held.status != "claimed":
+            return "already_fired"
+        if held is not None and held.claimed_at and parse_iso(held.claimed_at) >= now - CLAIM_TAKEOVER:
+            return "in_progress"  # another tick holds the claim right now
         coalesced = count_between(schedule.cron, schedule.timezone, due_from, slot - _EPSILON, COUNT_CAP)
         if coalesced:
             self._log_passed(workflow_id, schedule.cron, schedule.timezone, due_from, slot - _EPSILON, "missed",
