@@ -68,6 +68,10 @@ class EventService:
         name, scheme = body.get("name"), body.get("scheme", "standard")
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             errors.append(FieldError("name", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"))
+        elif name.lower().startswith("aws."):
+            # EventBridge sources (aws.s3, aws.partner/...) arrive through the integration handler;
+            # a webhook source of that name could pose as them.
+            errors.append(FieldError("name", "names starting with 'aws.' are reserved for EventBridge sources"))
         if scheme not in SCHEMES:
             errors.append(FieldError("scheme", f"must be one of {', '.join(SCHEMES)}"))
         if errors:

@@ -78,6 +78,8 @@ def test_source_names_and_schemes_are_validated(api: Any) -> None:
     status, body = api.post("/sources", {"name": "no spaces allowed", "scheme": "svix", "extra": 1})
     assert status == 400
     assert {e["field"] for e in body["errors"]} == {"name", "scheme", "extra"}
+    status, body = api.post("/sources", {"name": "aws.s3"})
+    assert status == 400 and "reserved" in body["errors"][0]["message"]
 
 
 def test_valid_webhook_starts_each_matching_workflow_once_with_the_payload_as_input(
