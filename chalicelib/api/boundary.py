@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from chalice import Blueprint, Response
 
+from chalicelib.api.openapi import RouteDoc, RouteShape, describe
 from chalicelib.auth import authenticate, require
 from chalicelib.domain.machine import Actor
 from chalicelib.engine import Engine, get_engine
@@ -25,8 +26,14 @@ BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencod
 
 
 def endpoint(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), role: str | None = "viewer",
-             status: int = 200) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register ``fn(ctx, **path_params)`` as a route; ``role=None`` means no key needed."""
+             status: int = 200, *, summary: str | None = None,
+             shape: RouteShape | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``fn(ctx, **path_params)`` as a route; ``role=None`` means no key needed.
+
+    The route's role, success status and summary (default: the first line of ``fn``'s
+    docstring) are recorded for ``GET /openapi.json``; ``shape`` gives its request, response
+    and query schemas (else ``chalicelib.api.schemas.ROUTE_SHAPES`` does).
+    """
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -41,9 +48,15 @@ def endpoint(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), role
             return Response(body=result, status_code=status)
 
         bp.route(path, methods=list(methods), cors=False, content_types=BODY_TYPES)(view)
+        describe(view, RouteDoc(role=role, status=status, summary=summary or _first_line(fn.__doc__),
+                                name=fn.__name__, shape=shape))
         return fn
 
     return decorate
+
+
+def _first_line(doc: str | None) -> str | None:
+    return doc.strip().splitlines()[0].strip().rstrip(".") if doc and doc.strip() else None
 
 
 class RequestContext:

@@ -1,0 +1,264 @@
+"""JSON Schemas of ../shared/API.md, for the OpenAPI document (``chalicelib.api.openapi``).
+
+``components()`` are the named shapes; ``ROUTE_SHAPES`` says, per ``"METHOD /path"``,
+which shapes a route takes and gives. Entries for routes the app does not (yet) serve
+are unused: the document lists only the routes of ``app.routes``. A route module may
+instead pass ``shape=RouteShape(...)`` to ``boundary.endpoint``; that wins over this table.
+
+Response schemas of routes whose shapes the contract leaves open are deliberately loose
+(objects with the contract's fields, extra fields allowed), since the schemathesis test
+checks every response against them.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from chalicelib.api.openapi import Param, RouteShape
+
+STATUSES = ["running", "waiting", "completed", "failed", "cancelled"]
+STEP_STATES = ["pending", "running", "completed", "failed", "waiting_for_approval", "skipped"]
+TRIGGER_TYPES = ["manual", "event", "schedule"]
+INPUT_TYPES = ["string", "number", "integer", "boolean", "enum", "date"]
+ROLES = ["viewer", "operator", "admin"]
+
+
+def ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+STRING = {"type": "string"}
+TIMESTAMP = {"type": "string", "format": "date-time"}
+OBJECT = {"type": "object"}
+ANY: dict[str, Any] = {}
+
+
+def _obj(properties: dict[str, Any], required: tuple[str, ...] = (), closed: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def components() -> dict[str, Any]:
+    """The named schemas (``#/components/schemas/<name>``)."""
+    from chalicelib.agents import agent_names
+
+    input_field = _obj({
+        "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},
+        "type": {"enum": INPUT_TYPES}, "required": {"type": "boolean"}, "default": ANY,
+        "options": {"type": "array", "items": STRING}, "description": STRING, "label": STRING,
+    }, ("name", "type"))
+    trigger = _obj({
+        "type": {"enum": TRIGGER_TYPES},
+        "inputs": {"type": "array", "items": ref("InputField"), "description": "manual: the start form's fields"},
+        "source": {"type": "string", "description": "event: the webhook source name"},
+        "event_type": {"type": "string", "description": "event: the body's `type` to match"},
+        "filter": {"type": "string", "description": "event: optional JMESPath filter over the event"},
+        "cron": {"type": "string", "description": "schedule: five-field cron, e.g. `0 9 * * MON-FRI`"},
+        "timezone": {"type": "string", "description": "schedule: IANA zone, e.g. `Europe/Paris`"},
+    }, ("type",))
+    step_def = _obj({
+        "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}, "name": STRING,
+        "agent": {"enum": sorted(agent_names())},
+        "instructions": {"type": "string", "description": "for `transform`: a JMESPath expression over "
+                                                         "`{input, prev, steps}`"},
+        "config": OBJECT, "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 86400},
+        "retry": _obj({"max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
+                       "backoff_seconds": {"type": "number", "minimum": 0, "maximum": 86400}}),
+        "gate": _obj({"type": {"enum": ["approval", "review"]}, "approvers": {"type": "array", "items": STRING}},
+                     ("type",)),
+    }, ("id", "agent"))
+    definition = _obj({
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "description": {"type": "string", "maxLength": 2000}, "enabled": {"type": "boolean"},
+        "trigger": ref("Trigger"), "steps": {"type": "array", "items": ref("StepDefinition"), "minItems": 1},
+    }, ("name", "trigger", "steps"))
+    workflow = _obj({
+        "workflow_id": STRING, "name": STRING, "description": STRING, "enabled": {"type": "boolean"},
+        "trigger": ref("Trigger"), "version": {"type": "integer"},
+        "active_executions": {"type": "integer", "minimum": 0},
+        "steps": {"type": "array", "items": ref("StepDefinition")},
+        "created_at": nullable(STRING), "updated_at": nullable(STRING),
+    }, ("workflow_id", "name", "enabled", "trigger", "version", "active_executions"))
+    step = _obj({
+        "id": STRING, "name": STRING, "agent": STRING, "state": {"enum": STEP_STATES},
+        "attempt": {"type": "integer"}, "started_at": nullable(STRING), "completed_at": nullable(STRING),
+        "output": ANY, "error": nullable(OBJECT), "comments": {"type": "array", "items": OBJECT},
+        "decision": nullable(OBJECT), "instructions": nullable(STRING), "gate": nullable(STRING),
+        "timeout_seconds": {"type": "integer"}, "deadline": nullable(STRING), "retry_at": STRING,
+        "skip_reason": nullable(STRING), "original_output": ANY,
+    }, ("id", "name", "agent", "state", "attempt"))
+    summary = _obj({
+        "execution_id": STRING, "workflow_id": STRING, "workflow_version": {"type": "integer"},
+        "status": {"enum": STATUSES}, "trigger": ref("ExecutionTrigger"), "started_at": STRING,
+        "ended_at": nullable(STRING),
+    }, ("execution_id", "workflow_id", "status", "started_at"))
+    execution = _obj({
+        **summary["properties"], "workflow_name": STRING, "input": ANY,
+        "steps": {"type": "array", "items": ref("Step")},
+        "completed_steps_not_undone": {"type": "array", "items": OBJECT},
+    }, ("execution_id", "workflow_id", "workflow_version", "status", "trigger", "started_at", "steps"))
+    return {
+        "Error": _obj({"Code": STRING, "Message": STRING,
+                       "errors": {"type": "array", "items": _obj({"field": STRING, "message": STRING},
+                                                                 ("field", "message"))}}, ("Code", "Message")),
+        "InputField": input_field,
+        "Trigger": trigger,
+        "StepDefinition": step_def,
+        "WorkflowDefinition": definition,
+        "Workflow": workflow,
+        "WorkflowList": _obj({"items": {"type": "array", "items": ref("Workflow")}}, ("items",)),
+        "ExecutionTrigger": _obj({"type": {"enum": TRIGGER_TYPES}}, ("type",)),
+        "Step": step,
+        "Execution": execution,
+        "ExecutionSummary": summary,
+        "ExecutionPage": _obj({"items": {"type": "array", "items": ref("ExecutionSummary")},
+                               "next_token": nullable(STRING)}, ("items", "next_token")),
+        "HistoryItem": _obj({"seq": {"type": "integer"}, "at": STRING, "type": STRING,
+                             "step_id": nullable(STRING), "attempt": nullable({"type": "integer"}),
+                             "actor": nullable(STRING), "details": OBJECT}, ("at", "type", "actor", "details")),
+        "History": _obj({"items": {"type": "array", "items": ref("HistoryItem")},
+                         "next_token": nullable(STRING)}, ("items",)),
+    }
+
+
+# --- parameters and request bodies -------------------------------------------------------
+
+LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size (default 50)")
+NEXT_TOKEN = Param("next_token", STRING, "the `next_token` of the previous page (opaque)")
+LIST_FILTERS = (
+    Param("status", {"enum": STATUSES}, "only executions in this status"),
+    Param("trigger", {"enum": TRIGGER_TYPES}, "only executions started by this kind of trigger"),
+    Param("from", TIMESTAMP, "started at or after (ISO 8601)"),
+    Param("to", TIMESTAMP, "started at or before (ISO 8601)"),
+    LIMIT, NEXT_TOKEN,
+)
+TEXT = nullable({"type": "string", "maxLength": 4000})  # null means absent
+COMMENT = _obj({"comment": TEXT}, closed=True)
+REASON = _obj({"reason": TEXT}, closed=True)
+IDEMPOTENCY_KEY = Param("Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255},
+                        "a repeat with the same key returns the first execution", location="header")
+IF_MATCH = Param("If-Match", {"type": "string", "pattern": "^[0-9]+$"},
+                 "the version being replaced; a mismatch is a 400", location="header")
+LOOSE = OBJECT  # a shape the contract leaves open
+
+#: ``"METHOD /path"`` -> shape. Keep in step with ../shared/API.md.
+ROUTE_SHAPES: dict[str, RouteShape] = {
+    # system
+    "GET /health": RouteShape(_obj({"status": {"const": "ok"}}, ("status",)), role=None),
+    "GET /openapi.json": RouteShape(OBJECT, role=None, description="This document."),
+    "GET /me": RouteShape(_obj({"name": STRING, "role": {"enum": ROLES}}, ("name", "role"))),
+    "POST /keys": RouteShape(
+        _obj({"key": STRING, "name": STRING, "role": {"enum": ROLES}}, ("key", "name", "role")),
+        _obj({"name": {"type": "string", "minLength": 1, "maxLength": 100}, "role": {"enum": ROLES}},
+             ("name", "role"), closed=True),
+        description="The clear key is in this answer only; it is stored hashed."),
+    # workflows
+    "GET /workflows": RouteShape(ref("WorkflowList")),
+    "POST /workflows": RouteShape(ref("Workflow"), ref("WorkflowDefinition")),
+    "GET /workflows/{workflow_id}": RouteShape(ref("Workflow")),
+    "PUT /workflows/{workflow_id}": RouteShape(ref("Workflow"), ref("WorkflowDefinition"), params=(IF_MATCH,),
+                                               description="Running executions keep their version."),
+    "GET /workflows/{workflow_id}/versions/{version}": RouteShape(
+        _obj({"workflow_id": STRING, "version": {"type": "integer"}, "definition": OBJECT},
+             ("workflow_id", "version", "definition"))),
+    "POST /workflows/{workflow_id}/enable": RouteShape(ref("Workflow"), request_required=False),
+    "POST /workflows/{workflow_id}/disable": RouteShape(ref("Workflow"), request_required=False),
+    "POST /workflows/{workflow_id}/executions": RouteShape(
+        ref("Execution"), _obj({"inputs": OBJECT}, closed=True), request_required=False,
+        params=(IDEMPOTENCY_KEY,), description="Starts a manual execution; bad inputs are a 400 naming each."),
+    "GET /workflows/{workflow_id}/executions": RouteShape(ref("ExecutionPage"), params=LIST_FILTERS,
+                                                          description="Newest first."),
+    "GET /workflows/{workflow_id}/stats": RouteShape(
+        LOOSE, params=(Param("from", TIMESTAMP), Param("to", TIMESTAMP),
+                       Param("bucket", {"enum": ["day", "hour"]}), Param("tz", STRING, "IANA time zone"))),
+    "GET /workflows/{workflow_id}/schedule": RouteShape(LOOSE),
+    # executions
+    "GET /executions": RouteShape(ref("ExecutionPage"), params=LIST_FILTERS,
+                                  description="Across workflows, newest first."),
+    "POST /executions/bulk": RouteShape(
+        LOOSE, _obj({"action": {"enum": ["cancel", "retry"]}, "dry_run": {"type": "boolean"},
+                     "workflow_id": STRING, "status": {"enum": STATUSES}, "trigger": {"enum": TRIGGER_TYPES},
+                     "from": TIMESTAMP, "to": TIMESTAMP}, ("action",)),
+        other_statuses=((202, "Accepted: applied in the background"),),
+        description="`dry_run` (the default) answers the count and the first ids."),
+    "GET /executions/{execution_id}": RouteShape(ref("Execution")),
+    "GET /executions/{execution_id}/history": RouteShape(ref("History"), params=(NEXT_TOKEN,),
+                                                         description="The append-only audit trail, in order."),
+    "POST /executions/{execution_id}/cancel": RouteShape(ref("Execution"), REASON, request_required=False),
+    "POST /executions/{execution_id}/steps/{step_id}/retry": RouteShape(
+        ref("Execution"), _obj({"instructions": STRING}, closed=True), request_required=False,
+        description="With `instructions`: edit and retry."),
+    "POST /executions/{execution_id}/steps/{step_id}/skip": RouteShape(ref("Execution"), REASON,
+                                                                       request_required=False),
+    "POST /executions/{execution_id}/steps/{step_id}/force-advance": RouteShape(ref("Execution"), COMMENT,
+                                                                                request_required=False),
+    "POST /executions/{execution_id}/steps/{step_id}/approve": RouteShape(ref("Execution"), COMMENT,
+                                                                          request_required=False),
+    "POST /executions/{execution_id}/steps/{step_id}/reject": RouteShape(ref("Execution"), COMMENT,
+                                                                         request_required=False),
+    "POST /executions/{execution_id}/steps/{step_id}/review": RouteShape(
+        ref("Execution"), _obj({"comment": TEXT, "output": ANY}, closed=True),
+        request_required=False, description="`output` amends the step's output."),
+    # sources and webhooks
+    "POST /sources": RouteShape(_obj({"name": STRING, "secret": STRING}, ("name", "secret")),
+                                _obj({"name": STRING}, ("name",)),
+                                description="The signing secret is in this answer only."),
+    "GET /sources": RouteShape(_obj({"items": {"type": "array", "items": OBJECT}}, ("items",))),
+    "POST /webhooks/{source}": RouteShape(
+        _obj({"event_id": STRING, "executions": {"type": "array", "items": STRING}}),
+        _obj({"type": STRING}, ("type",)), role=None,
+        params=tuple(Param(h, STRING, location="header")
+                     for h in ("webhook-id", "webhook-timestamp", "webhook-signature")),
+        other_statuses=((200, "A repeated webhook-id: the first answer"),),
+        description="Signed with the Standard Webhooks scheme; a bad signature is a 401."),
+    # agents' view of the API
+    "GET /tools": RouteShape(LOOSE),
+    # the web UI (static files, no key: the page asks for one)
+    "GET /": RouteShape(content_types=("text/html",), role=None),
+    "GET /ui/{name}": RouteShape(content_types=("text/html", "text/javascript", "text/css", "image/svg+xml"),
+                                 role=None),
+}
+
+_SUMMARIES = {
+    "GET /health": "Liveness check",
+    "GET /openapi.json": "This OpenAPI document",
+    "GET /me": "The caller's key name and role",
+    "POST /keys": "Create an API key",
+    "GET /workflows": "List workflows with their active execution counts",
+    "POST /workflows": "Create a workflow",
+    "GET /workflows/{workflow_id}": "Get a workflow's current definition",
+    "PUT /workflows/{workflow_id}": "Replace a workflow's definition (new version)",
+    "GET /workflows/{workflow_id}/versions/{version}": "Get one stored version of a definition",
+    "POST /workflows/{workflow_id}/enable": "Enable a workflow",
+    "POST /workflows/{workflow_id}/disable": "Disable a workflow",
+    "POST /workflows/{workflow_id}/executions": "Start an execution",
+    "GET /workflows/{workflow_id}/executions": "List a workflow's executions",
+    "GET /workflows/{workflow_id}/stats": "Execution counts and durations per time bucket",
+    "GET /workflows/{workflow_id}/schedule": "A scheduled workflow's next runs",
+    "GET /executions": "List executions across workflows",
+    "POST /executions/bulk": "Cancel or retry many executions by filter",
+    "GET /executions/{execution_id}": "Get an execution and its step timeline",
+    "GET /executions/{execution_id}/history": "An execution's audit trail",
+    "POST /executions/{execution_id}/cancel": "Cancel an execution",
+    "POST /executions/{execution_id}/steps/{step_id}/retry": "Retry a failed step (optionally with new instructions)",
+    "POST /executions/{execution_id}/steps/{step_id}/skip": "Skip a step",
+    "POST /executions/{execution_id}/steps/{step_id}/force-advance": "Force a step to completed",
+    "POST /executions/{execution_id}/steps/{step_id}/approve": "Approve a gated step",
+    "POST /executions/{execution_id}/steps/{step_id}/reject": "Reject a gated step",
+    "POST /executions/{execution_id}/steps/{step_id}/review": "Review (and amend) a gated step's output",
+    "POST /sources": "Create an event source and its signing secret",
+    "GET /sources": "List event sources",
+    "POST /webhooks/{source}": "Deliver a signed event",
+    "GET /tools": "The operations AI agents may call, as tool descriptions",
+    "GET /": "The web UI's page",
+    "GET /ui/{name}": "A file of the web UI (script, style sheet, image)",
+}
+ROUTE_SHAPES = {key: replace(shape, summary=_SUMMARIES.get(key)) for key, shape in ROUTE_SHAPES.items()}
