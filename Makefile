@@ -27,8 +27,9 @@ $(VENV_PYTHON):
 	@test -n "$(PYTHON)" || { echo "No python3.11 or python3 found on PATH" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): requirements.txt requirements-dev.txt | $(VENV_PYTHON)
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(VENV_PYTHON)
 	$(VENV_PYTHON) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	$(VENV_PYTHON) -m pip install --disable-pip-version-check -q -e .  # the `stepline` CLI
 	@touch $@
 
 run: $(STAMP)

@@ -1,0 +1,3 @@
+from stepline_cli.main import cli
+
+cli(prog_name="stepline")
