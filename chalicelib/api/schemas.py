@@ -179,7 +179,8 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
     "GET /workflows/{workflow_id}/stats": RouteShape(
         LOOSE, params=(Param("from", TIMESTAMP), Param("to", TIMESTAMP),
                        Param("bucket", {"enum": ["day", "hour"]}), Param("tz", STRING, "IANA time zone"))),
-    "GET /workflows/{workflow_id}/schedule": RouteShape(LOOSE),
+    "GET /workflows/{workflow_id}/schedule": RouteShape(
+        LOOSE, params=(Param("count", {"type": "integer", "minimum": 1, "maximum": 50}, "how many next runs (5)"),)),
     # executions
     "GET /executions": RouteShape(ref("ExecutionPage"), params=LIST_FILTERS,
                                   description="Across workflows, newest first."),
@@ -219,8 +220,23 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
                      for h in ("webhook-id", "webhook-timestamp", "webhook-signature")),
         other_statuses=((200, "A repeated webhook-id: the first answer"),),
         description="Signed with the Standard Webhooks scheme; a bad signature is a 401."),
+    "POST /sources/{name}/rotate": RouteShape(
+        _obj({"name": STRING, "secret": STRING}, ("name", "secret")),
+        _obj({"grace_seconds": {"type": "integer", "minimum": 0}}, closed=True), request_required=False,
+        description="A new secret (shown once); the old one stays valid for `grace_seconds`."),
+    "GET /events/{event_id}": RouteShape(_obj({"event_id": STRING, "source": nullable(STRING),
+                                               "type": nullable(STRING)}, ("event_id",))),
+    "POST /events/{event_id}/replay": RouteShape(
+        _obj({"event_id": STRING, "executions": {"type": "array", "items": STRING}}, ("event_id", "executions")),
+        description="Starts the workflows that match the stored event again."),
     # agents' view of the API
-    "GET /tools": RouteShape(LOOSE),
+    "GET /tools": RouteShape(_obj({"tools": {"type": "array", "items": OBJECT}}, ("tools",)),
+                             params=(Param("format", {"enum": ["anthropic", "openai"]}, "tool description dialect"),)),
+    "POST /tools/{name}/invoke": RouteShape(
+        ref("Execution"), _obj({"arguments": OBJECT, "conversation_id": STRING, "tool_call_id": STRING},
+                               closed=True), request_required=False,
+        params=(IDEMPOTENCY_KEY, Param("X-Conversation-Id", STRING, location="header")),
+        description="Starts the tool's workflow with `arguments` as its inputs."),
     # the web UI (static files, no key: the page asks for one)
     "GET /": RouteShape(content_types=("text/html",), role=None),
     "GET /ui/{name}": RouteShape(content_types=("text/html", "text/javascript", "text/css", "image/svg+xml"),
@@ -257,7 +273,11 @@ _SUMMARIES = {
     "POST /sources": "Create an event source and its signing secret",
     "GET /sources": "List event sources",
     "POST /webhooks/{source}": "Deliver a signed event",
-    "GET /tools": "The operations AI agents may call, as tool descriptions",
+    "GET /tools": "Enabled manual workflows as LLM tool descriptions",
+    "POST /tools/{name}/invoke": "Start a workflow as a tool call",
+    "POST /sources/{name}/rotate": "Rotate an event source's signing secret",
+    "GET /events/{event_id}": "A received event and what it started",
+    "POST /events/{event_id}/replay": "Replay a stored event",
     "GET /": "The web UI's page",
     "GET /ui/{name}": "A file of the web UI (script, style sheet, image)",
 }
