@@ -110,6 +110,14 @@ export function link(text, ...parts) {
   return h("a", { href: "#/" + parts.map(encodeURIComponent).join("/") }, text);
 }
 
+/** Who or what started an execution, in words: "by ada", "billing · invoice.created", "for 2026-…". */
+export function triggerDetail(trigger) {
+  const t = trigger || {};
+  if (t.type === "event") return `${t.source || "?"} · ${t.event_type || "?"}${t.replay ? " (replay)" : ""}`;
+  if (t.type === "schedule") return t.scheduled_for ? `for ${t.scheduled_for}` : "";
+  return t.by ? `by ${t.by}` : "";
+}
+
 let noticeTimer = null;
 
 /** A short message in the notice bar (role=status, so screen readers read it). */

@@ -1,7 +1,7 @@
 // One execution: its steps as a timeline, the actions that state and role allow, and the
 // full history. Refreshes by itself while the execution is running or waiting.
 import { api, hasRole, mayDecide } from "./api.js";
-import { ACTIVE, badge, duration, h, jsonBlock, link, millisBetween, replace, time } from "./dom.js";
+import { ACTIVE, badge, duration, h, jsonBlock, link, millisBetween, replace, time, triggerDetail } from "./dom.js";
 import { cancelButton, stepActions } from "./actions.js";
 import { every, session } from "./state.js";
 
@@ -30,6 +30,12 @@ function stepMillis(step) {
   return millisBetween(step.started_at, open ? null : (step.completed_at || step.started_at));
 }
 
+/** Durations of running and waiting steps keep counting between refreshes. */
+function ticking(el, step, ctx) {
+  if (step.state === "running" || step.state === "waiting_for_approval") ctx.ticking.push([el, step]);
+  return el;
+}
+
 function stepItem(execution, step, index, ctx) {
   const ms = stepMillis(step);
   const bar = h("div", { class: `duration-bar state-${step.state}` });
@@ -54,7 +60,7 @@ function stepItem(execution, step, index, ctx) {
         step.attempt > 1 ? h("span", { class: "muted small" }, `attempt ${step.attempt}`) : null),
       step.started_at ? h("div", { class: "step-times small" }, "Started ", time(step.started_at),
         step.completed_at ? [" · ended ", time(step.completed_at)] : null,
-        " · ", h("span", { class: "step-duration" }, duration(ms)),
+        " · ", ticking(h("span", { class: "step-duration" }, duration(ms)), step, ctx),
         step.state === "waiting_for_approval" ? " waiting" : null,
         step.retry_at ? h("span", {}, " · next attempt ", time(step.retry_at)) : null)
         : h("div", { class: "step-times small" }, step.state === "pending" ? "Not started yet" : "Did not run",
@@ -84,7 +90,7 @@ function historyTable(items) {
 
 /** #/executions/<id> */
 export async function executionPage(main, token, executionId) {
-  const ctx = { openKeys: new Set(), gates: new Map(), current: null, maxMs: 1, update: null };
+  const ctx = { openKeys: new Set(), gates: new Map(), current: null, maxMs: 1, update: null, ticking: [] };
   let execution = null;
   let history = [];
   let signature = "";
@@ -107,6 +113,7 @@ export async function executionPage(main, token, executionId) {
     const sig = JSON.stringify([execution, history.length]);
     if (sig === signature) return;
     signature = sig;
+    ctx.ticking = [];
     ctx.current = execution.steps.find((s) => !DONE_STEP.has(s.state)) || null;
     ctx.maxMs = Math.max(1, ...execution.steps.map((s) => stepMillis(s) || 0));
     const active = ACTIVE.has(execution.status);
@@ -123,11 +130,12 @@ export async function executionPage(main, token, executionId) {
       h("dl", { class: "card meta" },
         h("dt", {}, "Execution"), h("dd", { class: "mono" }, execution.execution_id),
         h("dt", {}, "Workflow version"), h("dd", {}, String(execution.workflow_version)),
-        h("dt", {}, "Trigger"), h("dd", {}, trigger.type || "—", trigger.by ? ` by ${trigger.by}` : "",
-          trigger.source ? ` from ${trigger.source}` : ""),
+        h("dt", {}, "Trigger"), h("dd", {}, trigger.type || "—", " ", triggerDetail(trigger)),
         h("dt", {}, "Started"), h("dd", {}, time(execution.started_at)),
         h("dt", {}, "Ended"), h("dd", {}, time(execution.ended_at)),
-        h("dt", {}, "Duration"), h("dd", {}, duration(millisBetween(execution.started_at, execution.ended_at)))),
+        h("dt", {}, "Duration"), active
+          ? ticking(h("dd", {}, duration(millisBetween(execution.started_at, null))), { state: "running", started_at: execution.started_at }, ctx)
+          : h("dd", {}, duration(millisBetween(execution.started_at, execution.ended_at)))),
       jsonBlock(execution.input, { label: "Input", key: "input", openKeys: ctx.openKeys }),
       notUndone.length ? h("div", { class: "card warn" }, h("p", {}, "Cancelled. These completed actions were not undone:"),
         h("ul", {}, notUndone.map((s) => h("li", {}, `${s.step_id} (${s.agent}): `, h("code", {}, s.summary))))) : null,
@@ -150,5 +158,6 @@ export async function executionPage(main, token, executionId) {
     if (!ACTIVE.has(execution.status)) return;
     await fetchAll();
     render();
+    for (const [el, step] of ctx.ticking) el.textContent = duration(stepMillis(step));
   });
 }

@@ -2,7 +2,7 @@
 // with filters kept in the address (status, trigger, from, to), pagination by next_token and
 // badges that refresh by themselves while an execution on screen is active.
 import { api, ApiError } from "./api.js";
-import { ACTIVE, badge, duration, h, link, millisBetween, replace, time } from "./dom.js";
+import { ACTIVE, badge, duration, h, link, millisBetween, replace, time, triggerDetail } from "./dom.js";
 import { every } from "./state.js";
 
 const STATUSES = ["running", "waiting", "completed", "failed", "cancelled"];
@@ -51,7 +51,7 @@ function row(item, names) {
     h("td", { class: "mono" }, link(item.execution_id, "executions", item.execution_id)),
     names ? h("td", {}, link(names.get(item.workflow_id) || item.workflow_id, "workflows", item.workflow_id)) : null,
     h("td", {}, h("span", { class: `trigger trigger-${trigger}` }, trigger || "—"),
-      item.trigger && item.trigger.by ? h("span", { class: "muted small" }, ` by ${item.trigger.by}`) : null),
+      triggerDetail(item.trigger) ? h("span", { class: "muted small" }, ` ${triggerDetail(item.trigger)}`) : null),
     h("td", {}, time(item.started_at)),
     h("td", {}, item.ended_at ? time(item.ended_at) : h("span", { class: "muted" }, "—")),
     h("td", { class: "num" }, duration(millisBetween(item.started_at, item.ended_at))));

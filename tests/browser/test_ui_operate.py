@@ -56,10 +56,14 @@ def test_run_form_checks_in_the_browser_then_on_the_server_and_the_run_completes
     ui.shot("12-run-completed")
 
 
-def test_operator_approves_a_gate_with_a_comment(page: Any, ui: Any, rest: Any) -> None:
-    execution_id = rest.start(rest.workflow_id("Invoice approval"), {"amount": 42, "customer": "Initech"})
+def test_newcomer_runs_the_invoice_sample_and_approves_its_gate(page: Any, ui: Any) -> None:
     ui.sign_in()
-    page.goto(f"/#/executions/{execution_id}")
+    page.locator("tr", has_text="Invoice approval").get_by_role("button", name="Run").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_label("Customer")).to_have_value("ACME")  # the input's default
+    dialog.get_by_label("Customer").fill("Initech")
+    dialog.get_by_label("Amount").fill("42")
+    dialog.get_by_role("button", name="Start").click()
     gate = page.locator('li.step[data-step-id="approve"]')
     expect(gate.locator(".badge")).to_have_text("Waiting for approval")
     expect(page.locator("#execution-status .badge")).to_have_text("Waiting")
