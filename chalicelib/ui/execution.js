@@ -6,6 +6,7 @@ import { cancelButton, stepActions } from "./actions.js";
 import { every, session } from "./state.js";
 
 const REFRESH_MS = 1500;
+const HISTORY_PAGES = 10;
 const ENDED = new Set(["completed", "cancelled"]);
 const DONE_STEP = new Set(["completed", "skipped"]);
 
@@ -96,8 +97,20 @@ export async function executionPage(main, token, executionId) {
   let signature = "";
   const path = `/executions/${encodeURIComponent(executionId)}`;
 
+  async function fetchHistory() {
+    const items = [];
+    let next = null;
+    for (let page = 0; page < HISTORY_PAGES; page += 1) {  // the history is paginated (next_token)
+      const answer = await api("GET", `${path}/history`, { query: { next_token: next || undefined } });
+      items.push(...(answer.items || []));
+      next = answer.next_token;
+      if (!next) break;
+    }
+    return items;
+  }
+
   async function fetchAll() {
-    [execution, history] = await Promise.all([api("GET", path), api("GET", `${path}/history`).then((r) => r.items || [])]);
+    [execution, history] = await Promise.all([api("GET", path), fetchHistory()]);
   }
 
   async function loadGates() {
