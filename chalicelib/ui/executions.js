@@ -94,6 +94,7 @@ export function executionList(container, token, query, opts) {
   }
 
   function render() {
+    status.classList.remove("form-error");
     replace(body, items.map((i) => row(i, names)));
     const active = items.filter((i) => ACTIVE.has(i.status)).length;
     status.textContent = items.length
