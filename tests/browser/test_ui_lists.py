@@ -98,3 +98,27 @@ def test_executions_page_lists_across_workflows_or_by_chosen_workflow(page: Any,
     expect(row.first.locator(".badge")).to_have_text("Waiting")
     page.get_by_role("link", name=execution_id).click()
     expect(page.locator("#execution-status .badge")).to_have_text("Waiting")
+
+
+def test_workflows_page_charts_runs_per_day_and_counts_active_ones(page: Any, ui: Any, rest: Any) -> None:
+    workflow_id, name = _gated_workflow(rest)
+    first, second = rest.start(workflow_id, {"n": 1}), rest.start(workflow_id, {"n": 2})
+    for execution_id in (first, second):
+        rest.wait_status(execution_id, {"waiting"})
+    ui.sign_in()
+    row = page.locator("tr", has_text=name)
+    expect(row.locator(".active-count")).to_have_text("2")
+    status, _ = rest.call("GET", f"/workflows/{workflow_id}/stats?bucket=day")
+    if status == 200:  # GET /workflows/{id}/stats: fourteen daily bars, today's holds both runs
+        bars = row.locator(".bar-col")
+        expect(bars).to_have_count(14)
+        today = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
+        expect(bars.last).to_have_attribute("data-day", today)
+        expect(bars.last).to_have_attribute("data-runs", "2")
+        expect(row.locator(".chart-total")).to_have_text("2 in 14 d")
+    else:  # a server without stats says so in the cell
+        expect(row.locator(".chart-cell")).to_have_text("no stats on this server")
+    # the count follows the executions by itself while some are active
+    rest.ok("POST", f"/executions/{first}/cancel", {})
+    expect(row.locator(".active-count")).to_have_text("1")
+    ui.shot("05-workflows-chart")
