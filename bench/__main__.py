@@ -1,0 +1,198 @@
+"""``python -m bench`` (``make bench``): Stepline's cost and overhead on moto, in one run.
+
+1. requests per step run and per execution, counted through botocore hooks;
+2. cost per million steps against Step Functions Standard and Express;
+3. engine transitions per second against plain conditional ``UpdateItem`` calls;
+4. sweep, schedule tick and filtered list as the history grows.
+
+A benchmark, not a test: it asserts nothing about time. Figures go to stdout and to
+``bench/results/latest.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from bench.metering import install_global
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--executions", type=int, default=200, help="executions counted in part 1 (default 200)")
+    parser.add_argument("--timing-executions", type=int, default=100,
+                        help="executions timed in part 3 (default 100)")
+    parser.add_argument("--sizes", default="100,10000,100000",
+                        help="history sizes for part 4, comma-separated (default 100,10000,100000)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed repetitions per scale figure (median)")
+    parser.add_argument("--plain-moto", action="store_true",
+                        help="do not index moto's Query (see bench/motofast.py); large sizes then take very long")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
+    args = parser.parse_args(argv)
+    sizes = tuple(int(s) for s in args.sizes.split(",") if s.strip())
+
+    install_global()  # before any botocore session exists, so every one carries the meter
+    from bench import cost, prices, report
+    from bench.harness import ADMIN_KEY, Harness, environment
+    from bench.motofast import indexed_moto
+    from bench.scale import measure_scale
+    from bench.transitions import count_requests, measure_throughput
+
+    began = time.perf_counter()
+    results: dict[str, Any] = {"environment": report.environment(ROOT), "prices": prices.as_dict(),
+                               "moto_indexed": not args.plain_moto}
+    memory = cost.lambda_memory_mb(ROOT)
+    print(f"Stepline bench: {args.executions} executions of a 5-step transform workflow, on moto "
+          f"(Python {results['environment']['python']}, {results['environment']['cpu_count']} CPUs)\n", flush=True)
+
+    with indexed_moto() if not args.plain_moto else nullcontext():
+        # ---------------------------------------------------------------- 1 + 2
+        with environment() as (client, engine, _clock):
+            h = Harness.for_engine(client, engine, ADMIN_KEY)
+            with h.meter.active():
+                counts = count_requests(h, args.executions)
+        results["requests"] = counts.to_dict()
+        print_requests(counts, report)
+        results["cost"] = print_cost(counts, memory, cost, prices, report)
+
+        # -------------------------------------------------------------------- 3
+        with environment() as (client, engine, _clock):
+            h = Harness.for_engine(client, engine, ADMIN_KEY)
+            throughput = measure_throughput(h, args.timing_executions)
+        results["overhead"] = throughput.to_dict()
+        print_overhead(throughput, report)
+
+        # -------------------------------------------------------------------- 4
+        if sizes:
+            with environment() as (client, engine, _clock):
+                h = Harness.for_engine(client, engine, ADMIN_KEY)
+                with h.meter.active():
+                    scale = measure_scale(h, sizes, args.repeat)
+            results["scale"] = scale.to_dict()
+            print_scale(scale, report)
+
+    results["runtime_seconds"] = round(time.perf_counter() - began, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"\nDone in {results['runtime_seconds']} s; figures in {_shown(args.out)}")
+    return 0
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def print_requests(counts: Any, report: Any) -> None:
+    print("1. Requests per step run (claim, run, hand over) and per execution")
+    head = ["", "DDB writes", "DDB reads", "WCU", "of which GSI", "RCU", "SQS calls", "Lambda inv."]
+
+    def row(name: str, t: Any) -> list[Any]:
+        return [name, t.ddb_writes, t.ddb_reads, t.write_units, t.gsi_wcu, t.rcu, t.sqs, t.invocations]
+    print(report.table(head, [
+        row("hot path, per step run", counts.hot),
+        row("start, per execution", counts.start),
+        row("finish, per execution", counts.finish),
+        row("per execution (5 steps)", counts.per_execution),
+        row("per step, all in", counts.per_step),
+    ]))
+    print("   (finish = the last step run beyond a hot one: completing the execution. WCU includes GSI writes;\n"
+          "    transactional writes count double; SQS calls include the event source's receive and delete.)\n")
+    print("   Hot path, per step run:")
+    rows = counts.breakdown["hot step run (per step)"]
+    print(_indent(report.table(["stage", "operation", "item", "calls", "WCU", "GSI WCU", "RCU"],
+                               [[r["stage"], r["operation"], r["item"], r["calls"], r["wcu"], r["gsi_wcu"], r["rcu"]]
+                                for r in rows]), 3))
+    for title in ("start (per execution)", "final step run (per execution)"):
+        print(f"\n   {title[0].upper() + title[1:]}:")
+        rows = counts.breakdown[title]
+        print(_indent(report.table(["operation", "item", "calls", "WCU", "GSI WCU", "RCU"],
+                                   [[r["operation"], r["item"], r["calls"], r["wcu"], r["gsi_wcu"], r["rcu"]]
+                                    for r in rows]), 3))
+    print()
+
+
+def print_cost(counts: Any, memory: int, cost: Any, prices: Any, report: Any) -> dict[str, Any]:
+    steps = counts.steps_per_execution
+    execution_seconds = counts.per_execution.billed_seconds - counts.start.billed_seconds
+    express = cost.sfn_express_per_million_steps(steps, execution_seconds)
+    standard = cost.sfn_standard_per_million_steps()
+    run_step_all_in = counts.per_step.invocations - counts.start.invocations / steps
+    scenarios = [
+        cost.compare("Stepline, hot path only", counts.hot, memory, express),
+        cost.compare("Stepline, all in (start + finish spread over 5 steps)", counts.per_step, memory, express),
+        cost.compare("  with SQS batches of 10, hot path", cost.batched(counts.hot, counts.hot.invocations), memory,
+                     express),
+        cost.compare("  with SQS batches of 10, all in", cost.batched(counts.per_step, run_step_all_in), memory,
+                     express),
+    ]
+    print(f"2. Orchestration cost per million steps (us-east-1 on-demand list prices read {prices.PRICES_READ_ON}; "
+          f"Lambda {memory} MB x86)")
+    rows = [[s["scenario"], s["cost"]["dynamodb_writes"], s["cost"]["dynamodb_reads"], s["cost"]["sqs"],
+             s["cost"]["lambda_requests"], s["cost"]["lambda_duration"], s["per_million_steps"],
+             s["ratio_to_standard"], s["ratio_to_express"]] for s in scenarios]
+    rows.append(["Step Functions Standard (1 transition per step)", None, None, None, None, None, standard, 1.0,
+                 standard / express])
+    rows.append(["Step Functions Express (64 MB, >= 100 ms per execution)", None, None, None, None, None, express,
+                 express / standard, 1.0])
+    print(report.table(["$ per million steps", "DDB write", "DDB read", "SQS", "Lambda req", "Lambda GB-s", "total",
+                        "vs Standard", "vs Express"], rows))
+    per_invocation_ms = counts.hot.lambda_seconds * 1000 / max(counts.hot.invocations, 1)
+    print(f"   Lambda duration measured in-process on moto: {per_invocation_ms:.1f} ms per step invocation "
+          f"(of which {counts.hot.aws_seconds * 1000 / max(counts.hot.invocations, 1):.1f} ms inside moto calls);"
+          f" an approximation of AWS latency.")
+    print(f"   Express duration taken as the engine's own time per execution ({execution_seconds * 1000:.0f} ms, "
+          f"rounded up to 100 ms); Step Functions prices exclude the Lambda tasks it would invoke.")
+    target = cost.TARGET_RATIO
+    verdict = {s["scenario"].strip(): s["meets_target"] for s in scenarios}
+    met = [k for k, v in verdict.items() if v]
+    print(f"   Target <= {target:.2f} x Standard (${standard * target:.2f} per million steps): "
+          + ("met for: " + "; ".join(met) if met else "NOT met in any scenario")
+          + ("" if all(verdict.values()) else "; not met for: " + "; ".join(k for k, v in verdict.items() if not v))
+          + "\n")
+    return {"memory_mb": memory, "steps_per_execution": steps, "scenarios": scenarios,
+            "sfn_standard_per_million_steps": standard, "sfn_express_per_million_steps": round(express, 4),
+            "express_execution_seconds": round(execution_seconds, 4), "target_ratio": target}
+
+
+def print_overhead(t: Any, report: Any) -> None:
+    print("3. Engine overhead against the store (same moto backend, meter off)")
+    print(report.table(["", "count", "seconds", "per second"], [
+        ["engine step runs (receive, claim, run, hand over, delete)", t.step_runs, t.engine_seconds,
+         t.engine_per_second],
+        ["plain conditional UpdateItem", t.raw_writes, t.raw_seconds, t.raw_per_second],
+    ]))
+    print(f"   ratio engine transitions/s / raw conditional writes/s = {t.ratio:.3f} "
+          f"(a step run makes ~6 AWS calls, so ~0.17 would be pure call count)\n")
+
+
+def print_scale(s: Any, report: Any) -> None:
+    print("4. Scale: cost of the sweep, the tick and a filtered list as finished executions accumulate")
+    rows = [[r["operation"], r["executions"], r["wall_ms"], r["engine_ms"], r["calls"], r["rcu"], r["wall_ratio"],
+             r["engine_ratio"], r["rcu_ratio"], r["detail"]] for r in s.ratios()]
+    print(report.table(["operation", "executions", "wall ms", "engine ms", "calls", "RCU", "wall x", "engine x",
+                        "RCU x", ""], rows))
+    fills = ", ".join(f"{k:,}: {v:.1f} s" for k, v in s.fill_seconds.items())
+    print(f"   (x = ratio to the {s.samples[0].size:,} case; engine ms = wall minus time inside AWS calls; "
+          f"median of the timed runs. Set-up written straight into moto's backend: {fills}.)")
+    print("   moto's Query is narrowed to the queried partition (bench/motofast.py), as DynamoDB reads it;"
+          " run with --plain-moto to see moto's own full-table walks.")
+    for note in s.notes:
+        print(f"   note: {note}")
+
+
+def _indent(text: str, n: int) -> str:
+    return "\n".join(" " * n + line for line in text.splitlines())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

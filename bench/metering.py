@@ -1,0 +1,356 @@
+"""Count every AWS API call through botocore's event hooks, with the request units each
+DynamoDB call would consume.
+
+One module-level dispatcher is registered on botocore event emitters
+(``before-parameter-build`` and ``after-call``) and forwards to the active ``Meter``:
+
+- ``install_global()`` adds it to ``botocore.handlers.BUILTIN_HANDLERS``, so every botocore
+  session created afterwards (boto3's default session, and each session PynamoDB's
+  ``Connection`` makes with ``botocore.session.get_session()``) carries it;
+- ``attach(emitter)`` registers it on an existing session or client (clients copy their
+  session's emitter when they are created, so clients that already exist need this).
+
+A call seen twice (global and attached) is counted once: the request context is marked.
+DynamoDB write sizes are the stored item before and after the call, read from the moto
+backend the calls go to (``ItemSource``); read sizes come from the response.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter, defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, Protocol
+
+from bench.capacity import TableSpec, index_writes, item_size, read_units, write_units
+
+_SEEN = "stepline_bench_seen"
+_STATE = "stepline_bench_state"
+_UNIQUE = "stepline-bench-meter"
+
+_ACTIVE: "Meter | None" = None
+
+WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
+READ_OPS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
+
+
+class ItemSource(Protocol):
+    def get(self, table: str, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The stored item (typed JSON) with this key, or None."""
+
+
+@dataclass
+class Call:
+    service: str
+    operation: str
+    seconds: float
+    tag: str
+    label: str = ""
+    failed: bool = False
+    wcu: float = 0.0  # base-table write units (transactional writes doubled)
+    gsi_wcu: float = 0.0  # index write units
+    rcu: float = 0.0
+
+    @property
+    def is_write(self) -> bool:
+        return self.service == "dynamodb" and self.operation in WRITE_OPS
+
+    @property
+    def is_read(self) -> bool:
+        return self.service == "dynamodb" and self.operation in READ_OPS
+
+
+@dataclass
+class Invocation:
+    function: str
+    tag: str
+    seconds: float
+    aws_seconds: float
+
+
+@dataclass
+class Tally:
+    """Sums over a set of calls and invocations."""
+
+    ddb_writes: float = 0.0
+    ddb_reads: float = 0.0
+    wcu: float = 0.0
+    gsi_wcu: float = 0.0
+    rcu: float = 0.0
+    sqs: float = 0.0
+    other: float = 0.0
+    invocations: float = 0.0
+    lambda_seconds: float = 0.0
+    billed_seconds: float = 0.0  # Lambda bills each invocation in whole milliseconds
+    aws_seconds: float = 0.0
+    operations: Counter = field(default_factory=Counter)
+
+    @property
+    def write_units(self) -> float:
+        return self.wcu + self.gsi_wcu
+
+    def add_call(self, c: Call) -> None:
+        self.operations[f"{c.service}.{c.operation}"] += 1
+        if c.is_write:
+            self.ddb_writes += 1
+        elif c.is_read:
+            self.ddb_reads += 1
+        elif c.service == "sqs":
+            self.sqs += 1
+        else:
+            self.other += 1
+        self.wcu += c.wcu
+        self.gsi_wcu += c.gsi_wcu
+        self.rcu += c.rcu
+
+    def add_invocation(self, i: Invocation) -> None:
+        self.invocations += 1
+        self.lambda_seconds += i.seconds
+        self.billed_seconds += math.ceil(i.seconds * 1000) / 1000
+        self.aws_seconds += i.aws_seconds
+
+    def scaled(self, factor: float) -> "Tally":
+        t = Tally(**{k: getattr(self, k) * factor for k in _NUMBERS})
+        t.operations = Counter({k: v * factor for k, v in self.operations.items()})
+        return t
+
+    def plus(self, other: "Tally") -> "Tally":
+        t = Tally(**{k: getattr(self, k) + getattr(other, k) for k in _NUMBERS})
+        t.operations = Counter(self.operations)
+        t.operations.update(other.operations)
+        return t
+
+    def minus(self, other: "Tally") -> "Tally":
+        return self.plus(other.scaled(-1.0))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: round(getattr(self, k), 6) for k in _NUMBERS}
+        d["write_units"] = round(self.write_units, 6)
+        d["operations"] = {k: round(v, 6) for k, v in sorted(self.operations.items()) if abs(v) > 1e-9}
+        return d
+
+
+_NUMBERS = ("ddb_writes", "ddb_reads", "wcu", "gsi_wcu", "rcu", "sqs", "other", "invocations", "lambda_seconds",
+            "billed_seconds", "aws_seconds")
+
+
+class Meter:
+    """Records calls while active; the harness sets ``tag`` to say what they belong to."""
+
+    def __init__(self, tables: Mapping[str, TableSpec], items: ItemSource | None = None) -> None:
+        self.tables = dict(tables)
+        self.items = items
+        self.calls: list[Call] = []
+        self.invocations: list[Invocation] = []
+        self.tag = ""
+        self.paused = False
+
+    # -------------------------------------------------------------- control
+    @contextmanager
+    def active(self) -> Iterator["Meter"]:
+        global _ACTIVE
+        previous, _ACTIVE = _ACTIVE, self
+        try:
+            yield self
+        finally:
+            _ACTIVE = previous
+
+    @contextmanager
+    def tagged(self, tag: str) -> Iterator[None]:
+        previous, self.tag = self.tag, tag
+        try:
+            yield
+        finally:
+            self.tag = previous
+
+    @contextmanager
+    def pause(self) -> Iterator[None]:
+        previous, self.paused = self.paused, True
+        try:
+            yield
+        finally:
+            self.paused = previous
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.invocations.clear()
+
+    def invoke(self, function: str, call: Callable[[], Any]) -> Any:
+        """Run one Lambda invocation and record its in-process duration and AWS time."""
+        mark = len(self.calls)
+        started = time.perf_counter()
+        try:
+            return call()
+        finally:
+            seconds = time.perf_counter() - started
+            if not self.paused:
+                aws = sum(c.seconds for c in self.calls[mark:])
+                self.invocations.append(Invocation(function, self.tag, seconds, aws))
+
+    def tally(self, accept: Callable[[str], bool] = lambda tag: True) -> Tally:
+        t = Tally()
+        for c in self.calls:
+            if accept(c.tag):
+                t.add_call(c)
+        for i in self.invocations:
+            if accept(i.tag):
+                t.add_invocation(i)
+        return t
+
+    # ---------------------------------------------------------------- hooks
+    def before(self, params: dict[str, Any], model: Any, context: dict[str, Any]) -> None:
+        service = model.service_model.service_name
+        before: list[Any] = []
+        if service == "dynamodb" and model.name in WRITE_OPS:
+            before = [(table, key, self._lookup(table, key)) for table, key, _ in _write_targets(model.name, params)]
+        context[_STATE] = (time.perf_counter(), params, before)
+
+    def after(self, http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any]) -> None:
+        started, params, before = context.pop(_STATE)
+        seconds = time.perf_counter() - started
+        service, op = model.service_model.service_name, model.name
+        failed = getattr(http_response, "status_code", 200) >= 300
+        call = Call(service, op, seconds, self.tag, failed=failed)
+        if service == "dynamodb" and op in WRITE_OPS:
+            self._writes(call, op, params, before)
+        elif service == "dynamodb" and op in READ_OPS:
+            self._reads(call, op, params, parsed)
+        self.calls.append(call)
+
+    # ------------------------------------------------------------- DynamoDB
+    def _lookup(self, table: str, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        if self.items is None:
+            return None
+        try:
+            return self.items.get(table, key)
+        except Exception:  # noqa: BLE001 - sizes are best effort; the count is not
+            return None
+
+    def _writes(self, call: Call, op: str, params: dict[str, Any], before: list[Any]) -> None:
+        factor = 2.0 if op == "TransactWriteItems" else 1.0
+        labels = []
+        for (table, key, old), (_, _, sent) in zip(before, _write_targets(op, params)):
+            new = old if call.failed else (self._lookup(table, key) if self.items else sent)
+            size = max(item_size(old), item_size(new), item_size(sent) if self.items is None else 0)
+            call.wcu += factor * write_units(size)
+            spec = self.tables.get(table)
+            if spec is not None and not call.failed:
+                call.gsi_wcu += index_writes(spec, old, new)
+            labels.append(_label(new or old or sent or key))
+        call.label = "+".join(labels)
+
+    def _reads(self, call: Call, op: str, params: dict[str, Any], parsed: dict[str, Any]) -> None:
+        if call.failed:
+            call.rcu = read_units(0, bool(params.get("ConsistentRead")))
+            return
+        if op == "GetItem":
+            call.rcu = read_units(item_size(parsed.get("Item")), bool(params.get("ConsistentRead")))
+            call.label = _label(parsed.get("Item") or params.get("Key"))
+        elif op in ("Query", "Scan"):
+            # one request: the sizes of all items read are summed, then rounded up
+            size = sum(item_size(i) for i in parsed.get("Items", []))
+            call.rcu = read_units(size, bool(params.get("ConsistentRead")))
+            call.label = params.get("IndexName") or "table"
+        elif op == "BatchGetItem":
+            for table, items in parsed.get("Responses", {}).items():
+                consistent = bool(params.get("RequestItems", {}).get(table, {}).get("ConsistentRead"))
+                call.rcu += sum(read_units(item_size(i), consistent) for i in items)
+        elif op == "TransactGetItems":
+            call.rcu = sum(2 * read_units(item_size(r.get("Item")), True) for r in parsed.get("Responses", []))
+
+
+def _write_targets(op: str, params: Mapping[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any] | None]]:
+    """(table, key attributes, item sent or None) for each item a write request touches."""
+    if op == "PutItem":
+        return [(params["TableName"], _key_of(params["Item"]), params["Item"])]
+    if op in ("UpdateItem", "DeleteItem"):
+        return [(params["TableName"], dict(params["Key"]), None)]
+    targets = []
+    if op == "TransactWriteItems":
+        for entry in params.get("TransactItems", []):
+            (kind, body), = entry.items()
+            item = body.get("Item")
+            targets.append((body["TableName"], _key_of(item) if item else dict(body["Key"]), item))
+    elif op == "BatchWriteItem":
+        for table, requests in params.get("RequestItems", {}).items():
+            for request in requests:
+                if "PutRequest" in request:
+                    item = request["PutRequest"]["Item"]
+                    targets.append((table, _key_of(item), item))
+                else:
+                    targets.append((table, dict(request["DeleteRequest"]["Key"]), None))
+    return targets
+
+
+def _key_of(item: Mapping[str, Any]) -> dict[str, Any]:
+    # both Stepline tables are keyed on pk/sk (infra/template.json)
+    return {k: item[k] for k in ("pk", "sk") if k in item}
+
+
+def _label(item: Mapping[str, Any] | None) -> str:
+    """What an item is: an event's type, else its sort key (SUMMARY, COUNTERS, ...)."""
+    if not item:
+        return "?"
+    if "type" in item and "S" in item["type"]:
+        return item["type"]["S"]
+    sk = item.get("sk", {}).get("S", "?")
+    return sk.split("#")[0] if "#" in sk else sk
+
+
+# ------------------------------------------------------------ dispatcher
+def _before_dispatch(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+    meter = _ACTIVE
+    if meter is None or meter.paused or context.get(_SEEN):
+        return
+    context[_SEEN] = True
+    meter.before(params, model, context)
+
+
+def _after_dispatch(http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any],
+                    **_: Any) -> None:
+    meter = _ACTIVE
+    if meter is None or _STATE not in context:
+        return
+    meter.after(http_response, parsed, model, context)
+
+
+def attach(emitter: Any) -> None:
+    """Register the dispatcher on a botocore session or a client's ``meta.events`` (idempotent)."""
+    emitter.register("before-parameter-build", _before_dispatch, unique_id=_UNIQUE + "-before")
+    emitter.register("after-call", _after_dispatch, unique_id=_UNIQUE + "-after")
+
+
+def install_global() -> None:
+    """Carry the dispatcher into every botocore session created from now on."""
+    from botocore import handlers
+
+    for spec in (("before-parameter-build", _before_dispatch), ("after-call", _after_dispatch)):
+        if spec not in handlers.BUILTIN_HANDLERS:
+            handlers.BUILTIN_HANDLERS.append(spec)
+
+
+class MotoItems:
+    """Stored items read straight from moto's in-process DynamoDB backend (sizes only)."""
+
+    def __init__(self, region: str, account_id: str | None = None) -> None:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        self.backend = dynamodb_backends[account_id or DEFAULT_ACCOUNT_ID][region]
+
+    def get(self, table: str, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        t = self.backend.get_table(table)
+        hash_value = DynamoType(key[t.hash_key_attr])
+        range_value = DynamoType(key[t.range_key_attr]) if t.range_key_attr else None
+        item = t.get_item(hash_value, range_value)
+        return item.to_json()["Attributes"] if item is not None else None
+
+
+def group(calls: list[Call], key: Callable[[Call], Any]) -> dict[Any, list[Call]]:
+    out: dict[Any, list[Call]] = defaultdict(list)
+    for c in calls:
+        out[key(c)].append(c)
+    return dict(out)

@@ -1,0 +1,230 @@
+"""Part 1 (requests per step) and part 3 (engine transitions per second against raw writes).
+
+A *step run* is what Step Functions bills as one state transition: a step message is
+received, the step is claimed, its agent runs and the result is recorded and handed over.
+The hot path is a step run that hands over to a next step; the last step's run also
+completes the execution, so what it costs beyond a hot step is counted as per-execution
+overhead (finish), beside the start request.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.harness import FIVE_STEPS, Harness
+from bench.metering import Call, Tally
+
+INPUTS = {"customer": "ACME Corporation", "amount": 1250.5}
+#: Executions started together, run to completion, then removed from moto (see ``forget_executions``).
+WAVE = 10
+
+
+@dataclass
+class RequestCounts:
+    executions: int
+    steps_per_execution: int
+    start: Tally  # per execution
+    hot: Tally  # per hot step run (claim, run, hand over), with its receive and delete
+    final: Tally  # per final step run
+    finish: Tally  # final step run minus a hot one
+    per_execution: Tally
+    per_step: Tally  # everything, per step run (per_execution / steps)
+    breakdown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    idle_receives: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"executions": self.executions, "steps_per_execution": self.steps_per_execution,
+                "start": self.start.to_dict(), "hot_step": self.hot.to_dict(), "final_step": self.final.to_dict(),
+                "finish": self.finish.to_dict(), "per_execution": self.per_execution.to_dict(),
+                "per_step_all_in": self.per_step.to_dict(), "breakdown": self.breakdown,
+                "idle_receives_excluded": self.idle_receives}
+
+
+def set_up(h: Harness) -> tuple[str, str]:
+    """Create the workflow and an operator key, and run one execution to warm caches (not counted)."""
+    with h.meter.pause():
+        workflow_id = h.ok("POST", "/workflows", FIVE_STEPS)["workflow_id"]
+        key = h.operator_key()
+        h.ok("POST", f"/workflows/{workflow_id}/executions", {"inputs": INPUTS}, key=key)
+        drain(h, FIVE_STEPS["steps"][-1]["id"])
+    return workflow_id, key
+
+
+def drain(h: Harness, last_step: str, limit: int = 1_000_000) -> tuple[int, int]:
+    """Deliver every message one by one until the queue is empty. Returns (hot runs, final runs)."""
+    hot = final = 0
+    for _ in range(limit):
+        with h.meter.tagged("receive"):
+            messages = h.receive(1)
+        if not messages:
+            if h.meter.calls and h.meter.calls[-1].operation == "ReceiveMessage":
+                h.meter.calls[-1].tag = "idle"
+            return hot, final
+        is_final = json.loads(messages[0]["Body"]).get("step_id") == last_step
+        with h.meter.tagged("step:final" if is_final else "step"):
+            h.deliver(messages)
+        final += is_final
+        hot += not is_final
+    raise RuntimeError("queue did not drain")
+
+
+def count_requests(h: Harness, executions: int, wave: int = WAVE) -> RequestCounts:
+    """Run ``executions`` five-step executions through the real handlers and count every call."""
+    workflow_id, key = set_up(h)
+    steps = len(FIVE_STEPS["steps"])
+    meter = h.meter
+    meter.reset()
+    hot_runs = final_runs = 0
+    for size in _waves(executions, wave):
+        hot, final = _run_wave(h, workflow_id, key, size)
+        hot_runs += hot
+        final_runs += final
+    if final_runs != executions or hot_runs != executions * (steps - 1):
+        raise RuntimeError(f"{hot_runs} hot and {final_runs} final step runs for {executions} executions")
+    messages = hot_runs + final_runs
+    delivery = meter.tally(lambda t: t == "receive").scaled(1 / messages)
+    start = meter.tally(lambda t: t == "start").scaled(1 / executions)
+    hot = meter.tally(lambda t: t == "step").scaled(1 / hot_runs).plus(delivery)
+    final = meter.tally(lambda t: t == "step:final").scaled(1 / final_runs).plus(delivery)
+    finish = final.minus(hot)
+    per_execution = start.plus(hot.scaled(steps)).plus(finish)
+    breakdown = {
+        "start (per execution)": _rows(meter.calls, {"start"}, executions, meter, "start"),
+        "hot step run (per step)": _rows(meter.calls, {"step", "receive"}, hot_runs, meter, "step",
+                                         receive_share=hot_runs / messages),
+        "final step run (per execution)": _rows(meter.calls, {"step:final", "receive"}, final_runs, meter,
+                                                "step:final", receive_share=final_runs / messages),
+    }
+    idle = sum(1 for c in meter.calls if c.tag == "idle")
+    return RequestCounts(executions, steps, start, hot, final, finish, per_execution, per_execution.scaled(1 / steps),
+                         breakdown, idle)
+
+
+def _waves(total: int, wave: int) -> list[int]:
+    return [min(wave, total - done) for done in range(0, total, wave)]
+
+
+def _run_wave(h: Harness, workflow_id: str, key: str, size: int) -> tuple[int, int]:
+    """Start ``size`` executions, drain the queue, check they completed, then forget them."""
+    ids = []
+    with h.meter.tagged("start"):
+        for _ in range(size):
+            ids.append(h.ok("POST", f"/workflows/{workflow_id}/executions", {"inputs": INPUTS}, key=key)["execution_id"])
+    hot, final = drain(h, FIVE_STEPS["steps"][-1]["id"])
+    with h.meter.pause():
+        statuses = {h.engine.store.executions.get_summary(i).status for i in ids}
+        if statuses != {"completed"}:
+            raise RuntimeError(f"bench executions ended {statuses}, not completed")
+        forget_executions(h.engine)
+    return hot, final
+
+
+def forget_executions(engine: Any) -> None:
+    """Empty the executions table in moto's backend, between waves (set-up, not measured).
+
+    moto's ``TransactWriteItems`` deep-copies every table it touches and its ``Query`` walks
+    every item of the table, so on an ever-growing table the bench would time moto, not
+    Stepline. No count depends on other executions' items being present.
+    """
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    settings = engine.settings
+    dynamodb_backends[DEFAULT_ACCOUNT_ID][settings.region].get_table(settings.executions_table).items.clear()
+
+
+def _stage(c: Call) -> str:
+    if c.service == "sqs":
+        return "hand over" if c.operation.startswith("SendMessage") else "delivery"
+    if c.is_read:
+        return "claim"
+    if c.is_write:
+        return "claim" if c.label == "step_started" else "hand over"
+    return "other"
+
+
+def _rows(calls: list[Call], tags: set[str], runs: int, meter: Any, invocation_tag: str,
+          receive_share: float = 1.0) -> list[dict[str, Any]]:
+    """Per-run averages by (stage, operation, item): how many calls, and their units."""
+    groups: dict[tuple[str, str, str], list[float]] = {}
+    for c in calls:
+        if c.tag not in tags:
+            continue
+        weight = receive_share if c.tag == "receive" else 1.0
+        key = (_stage(c), f"{c.service}.{c.operation}", c.label)
+        g = groups.setdefault(key, [0.0, 0.0, 0.0, 0.0])
+        g[0] += weight
+        g[1] += c.wcu * weight
+        g[2] += c.gsi_wcu * weight
+        g[3] += c.rcu * weight
+    rows = [{"stage": s, "operation": op, "item": label, "calls": n / runs, "wcu": w / runs, "gsi_wcu": gw / runs,
+             "rcu": r / runs} for (s, op, label), (n, w, gw, r) in sorted(groups.items())]
+    invocations = [i for i in meter.invocations if i.tag == invocation_tag]
+    if invocations:
+        rows.append({"stage": "delivery" if invocation_tag != "start" else "api", "operation": "lambda.Invoke",
+                     "item": invocations[0].function, "calls": len(invocations) / runs, "wcu": 0.0, "gsi_wcu": 0.0,
+                     "rcu": 0.0})
+    return rows
+
+
+# ------------------------------------------------------------------ part 3
+@dataclass
+class Throughput:
+    step_runs: int
+    engine_seconds: float
+    raw_writes: int
+    raw_seconds: float
+
+    @property
+    def engine_per_second(self) -> float:
+        return self.step_runs / self.engine_seconds
+
+    @property
+    def raw_per_second(self) -> float:
+        return self.raw_writes / self.raw_seconds
+
+    @property
+    def ratio(self) -> float:
+        return self.engine_per_second / self.raw_per_second
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step_runs": self.step_runs, "engine_seconds": round(self.engine_seconds, 4),
+                "engine_transitions_per_second": round(self.engine_per_second, 2),
+                "raw_conditional_updates": self.raw_writes, "raw_seconds": round(self.raw_seconds, 4),
+                "raw_conditional_updates_per_second": round(self.raw_per_second, 2), "ratio": round(self.ratio, 4)}
+
+
+def measure_throughput(h: Harness, executions: int) -> Throughput:
+    """Time the step runs of ``executions`` executions (delivery included, meter off), then as
+    many plain conditional ``UpdateItem`` calls on the same moto backend."""
+    workflow_id, key = set_up(h)
+    runs = 0
+    engine_seconds = 0.0
+    with h.meter.pause():
+        for size in _waves(executions, WAVE):
+            for _ in range(size):
+                h.ok("POST", f"/workflows/{workflow_id}/executions", {"inputs": INPUTS}, key=key)
+            started = time.perf_counter()
+            hot, final = drain(h, FIVE_STEPS["steps"][-1]["id"])
+            engine_seconds += time.perf_counter() - started
+            runs += hot + final
+            forget_executions(h.engine)
+        raw_seconds = _raw_updates(h, runs)
+    return Throughput(runs, engine_seconds, runs, raw_seconds)
+
+
+def _raw_updates(h: Harness, count: int) -> float:
+    import boto3
+
+    settings = h.engine.settings
+    ddb = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.endpoint_url)
+    table = settings.executions_table
+    started = time.perf_counter()
+    for i in range(count):
+        # the engine's write pattern, bare: a conditional write that only moves forward
+        ddb.update_item(TableName=table, Key={"pk": {"S": f"RAW#{i % 200}"}, "sk": {"S": "COUNTER"}},
+                        UpdateExpression="SET v = :v", ConditionExpression="attribute_not_exists(v) OR v < :v",
+                        ExpressionAttributeValues={":v": {"N": str(i)}})
+    return time.perf_counter() - started
