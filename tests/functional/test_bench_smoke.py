@@ -1,0 +1,66 @@
+"""The bench's counting machinery (``python -m bench``, part 1) on a tiny run, plus the
+DynamoDB capacity rules it prices with. No timings are asserted."""
+from __future__ import annotations
+
+from typing import Any
+
+from bench.capacity import TableSpec, index_writes, item_size, read_units, table_specs, write_units
+from bench.harness import TEMPLATE, FIVE_STEPS, Harness
+from bench.transitions import count_requests
+
+
+def _run(client: Any, engine: Any, executions: int = 2) -> Any:
+    harness = Harness.for_engine(client, engine, engine.settings.admin_key)
+    with harness.meter.active():
+        return harness, count_requests(harness, executions)
+
+
+def test_counting_sees_the_operations_of_every_step(client: Any, aws: Any) -> None:
+    # the engine's clients exist before the meter is attached, as in a warm Lambda container
+    aws.queue.client.get_queue_url(QueueName=aws.settings.step_queue)
+    harness, counts = _run(client, aws, 2)
+    steps = len(FIVE_STEPS["steps"])
+    calls = harness.meter.calls
+    claims = [c for c in calls if c.operation == "PutItem" and c.label == "step_started"]
+    assert len(claims) == 2 * steps  # one conditional claim per step run
+    assert all(c.wcu >= 1 and c.gsi_wcu >= 1 for c in claims)  # the claim carries a by_due entry
+    sends = [c for c in calls if c.service == "sqs" and c.operation == "SendMessage"]
+    assert len(sends) == 2 * steps  # the start enqueues step 1, each step but the last hands over
+    receives = [c for c in calls if c.tag == "receive" and c.operation == "ReceiveMessage"]
+    assert len(receives) == 2 * steps
+    transactions = [c for c in calls if c.operation == "TransactWriteItems"]
+    assert len(transactions) >= 2 and all(c.wcu >= 2 for c in transactions)  # start and completion
+    assert any("execution_completed" in c.label for c in transactions)
+    assert counts.per_execution.operations["sqs.DeleteMessage"] == steps
+    assert counts.per_execution.invocations == steps + 1  # the start request plus one per step
+    assert counts.hot.rcu > 0 and counts.start.write_units > counts.hot.write_units
+
+
+def test_item_size_follows_dynamodb_rules() -> None:
+    # names and values in UTF-8 bytes; numbers: 1 byte per two significant digits, plus 1
+    assert item_size({"pk": {"S": "EX#1"}, "n": {"N": "12345"}}) == 2 + 4 + 1 + 4
+    assert item_size({"b": {"BOOL": True}, "z": {"NULL": True}}) == 4
+    assert item_size({"m": {"M": {"a": {"S": "xy"}}}}) == 1 + 3 + 1 + 1 + 2
+    assert item_size({"n": {"N": "0.000100"}}) == 1 + 2
+    assert item_size(None) == 0
+
+
+def test_request_units_round_up_per_kilobyte_and_halve_eventual_reads() -> None:
+    assert write_units(1) == 1 and write_units(1024) == 1 and write_units(1025) == 2
+    assert read_units(0, consistent=True) == 1.0
+    assert read_units(4097, consistent=True) == 2.0
+    assert read_units(4097, consistent=False) == 1.0
+
+
+def test_gsi_writes_follow_key_changes() -> None:
+    spec = table_specs(TEMPLATE)["ExecutionsTable"]
+    assert isinstance(spec, TableSpec) and {i.name for i in spec.indexes} >= {"by_workflow", "by_workflow_status"}
+    summary = {"pk": {"S": "EX#1"}, "sk": {"S": "SUMMARY"}, "g_wf": {"S": "wf"}, "start_sk": {"S": "t#1"},
+               "g_wf_status": {"S": "wf#running"}, "status": {"S": "running"}}
+    done = {**summary, "g_wf_status": {"S": "wf#completed"}, "status": {"S": "completed"}}
+    created = index_writes(spec, None, summary)
+    changed = index_writes(spec, summary, done)
+    event = {"pk": {"S": "EX#1"}, "sk": {"S": "E#000002"}, "type": {"S": "step_completed"}}
+    assert index_writes(spec, None, event) == 0  # no index key attribute: no index write
+    # a status change moves the by_workflow_status entry (delete + put) and updates by_workflow
+    assert changed == created + 1
