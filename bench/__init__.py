@@ -1,0 +1,1 @@
+"""Stepline benchmarks: ``python -m bench`` (see bench/__main__.py)."""

@@ -142,7 +142,9 @@ class Harness:
         """Names of the app's ``@app.schedule`` handlers."""
         from chalice.app import ScheduledEventConfig
 
-        return [s.name for s in self.client._app.event_sources if isinstance(s, ScheduledEventConfig)]
+        from app import app
+
+        return [s.name for s in app.event_sources if isinstance(s, ScheduledEventConfig)]
 
 
 @contextmanager
@@ -153,7 +155,7 @@ def environment(clock: Clock | None = None) -> Iterator[tuple[Any, Any, Clock]]:
 
     values = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SECURITY_TOKEN": "testing",
               "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-              "STEPLINE_ADMIN_KEY": ADMIN_KEY, "STEPLINE_STAGE": "bench"}
+              "STEPLINE_ADMIN_KEY": ADMIN_KEY, "STEPLINE_STAGE": "dev"}
     saved = {k: os.environ.get(k) for k in [*values, "AWS_ENDPOINT_URL"]}
     os.environ.update(values)
     os.environ.pop("AWS_ENDPOINT_URL", None)

@@ -1,7 +1,8 @@
 """AWS us-east-1 on-demand list prices the cost figures use. One place; change them here.
 
-Read on 2026-11-25 from the pages below (DynamoDB on-demand after the 1 November 2024
-price cut of 50%). Free tiers are ignored: at a million steps they do not matter.
+List prices as published on the pages below, checked on 2026-11-25 (DynamoDB on-demand
+after its 1 November 2024 price cut of 50%). Free tiers are ignored. When AWS changes a
+price, change it here and the date with it.
 """
 from __future__ import annotations
 
