@@ -81,7 +81,8 @@ function historyTable(items) {
     h("thead", {}, h("tr", {}, h("th", {}, "At"), h("th", {}, "Event"), h("th", {}, "Step"), h("th", {}, "By"), h("th", {}, "Details"))),
     h("tbody", {}, items.map((e) => {
       const details = e.details && Object.keys(e.details).length ? JSON.stringify(e.details) : "";
-      return h("tr", { dataset: { type: e.type } }, h("td", {}, time(e.at)), h("td", { class: "mono" }, e.type),
+      return h("tr", { dataset: { type: e.type } }, h("td", {}, time(e.at)),
+        h("td", {}, h("span", { class: "mono" }, e.type), e.message ? h("div", { class: "history-message" }, e.message) : null),
         h("td", { class: "mono" }, e.step_id ? `${e.step_id}${e.attempt ? ` #${e.attempt}` : ""}` : ""),
         h("td", {}, e.actor || ""),
         h("td", { class: "details" }, details.length > 160

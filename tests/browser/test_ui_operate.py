@@ -214,3 +214,19 @@ def test_failed_step_is_skipped_and_a_rejected_gate_is_retried(page: Any, ui: An
     expect(sign.locator(".badge")).to_have_text("Waiting for approval")
     expect(sign).to_contain_text("attempt 2")
     expect(page.locator("#execution-status .badge")).to_have_text("Waiting")
+
+
+def test_admin_forces_a_waiting_gate_forward(page: Any, ui: Any, rest: Any) -> None:
+    execution_id = rest.start(rest.workflow_id("Invoice approval"), {"amount": 3})
+    rest.wait_status(execution_id, {"waiting"})
+    ui.sign_in()
+    page.goto(f"/#/executions/{execution_id}")
+    gate = page.locator('li.step[data-step-id="approve"]')
+    gate.get_by_role("button", name="Force Advance").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Admins only")
+    dialog.get_by_label("Comment").fill("approver on holiday")
+    dialog.get_by_role("button", name="Force Advance").click()
+    expect(page.locator("#execution-status .badge")).to_have_text("Completed")
+    expect(gate.locator(".decision")).to_contain_text("(force-advanced)")
+    expect(page.locator("table.history")).to_contain_text("step_force_advanced")
