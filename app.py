@@ -6,7 +6,7 @@ from typing import Any
 from chalice import Chalice, Rate
 
 from chalicelib import handlers
-from chalicelib.api import docs, executions, system, triggers, ui, workflows
+from chalicelib.api import docs, executions, monitoring, system, triggers, ui, workflows
 from chalicelib.config import step_queue_name
 from chalicelib.engine import get_engine
 from chalicelib.engine.events import integration_event_pattern
@@ -17,6 +17,7 @@ app.register_blueprint(workflows.bp)
 app.register_blueprint(executions.bp)
 app.register_blueprint(triggers.bp)
 app.register_blueprint(ui.bp)
+app.register_blueprint(monitoring.bp)
 app.register_blueprint(docs.bp)
 
 

@@ -21,6 +21,9 @@ class Settings:
     payload_bucket: str
     admin_key: str | None
     endpoint_url: str | None
+    #: ``STEPLINE_RETENTION_DAYS``: keep executions this many days after they start (DynamoDB
+    #: TTL on ``expires_at``). Unset or 0: kept forever, the default.
+    retention_days: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -36,7 +39,16 @@ class Settings:
             payload_bucket=env.get("STEPLINE_PAYLOAD_BUCKET", f"stepline-{stage}-payloads"),
             admin_key=env.get("STEPLINE_ADMIN_KEY") or None,
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            retention_days=_retention(env.get("STEPLINE_RETENTION_DAYS")),
         )
+
+
+def _retention(value: str | None) -> int | None:
+    if value is None or value.strip() in ("", "0"):
+        return None
+    if not value.strip().isdigit():
+        raise ValueError(f"STEPLINE_RETENTION_DAYS must be a whole number of days, not {value!r}")
+    return int(value)
 
 
 def step_queue_name(env: Mapping[str, str] | None = None) -> str:

@@ -5,7 +5,8 @@ import logging
 from typing import Any, Iterable
 
 from chalicelib.engine import get_engine
-from chalicelib.queue import parse_message
+from chalicelib.engine.bulk import run_bulk_chunk
+from chalicelib.queue import message_kind, parse_message, parse_task
 
 log = logging.getLogger("stepline.handlers")
 
@@ -15,6 +16,9 @@ def run_step_records(records: Iterable[Any]) -> list[str]:
     outcomes = []
     engine = get_engine()
     for record in records:
+        if message_kind(record.body) == "bulk":
+            outcomes.append(run_bulk_chunk(engine, parse_task(record.body)))
+            continue
         try:
             execution_id, step_id, attempt = parse_message(record.body)
         except ValueError as error:

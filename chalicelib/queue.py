@@ -32,6 +32,10 @@ class StepQueue:
         body = json.dumps({"execution_id": execution_id, "step_id": step_id, "attempt": attempt})
         self.client.send_message(QueueUrl=self.url, MessageBody=body, DelaySeconds=max(0, min(900, delay_seconds)))
 
+    def send_task(self, kind: str, payload: dict[str, Any]) -> None:
+        """Send a non-step message (``{"kind": ..., ...}``) on the same queue, e.g. a bulk chunk."""
+        self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps({**payload, "kind": kind}))
+
 
 def parse_message(body: str) -> tuple[str, str, int]:
     """(execution_id, step_id, attempt) from a step message; ValueError if malformed."""
@@ -42,3 +46,21 @@ def parse_message(body: str) -> tuple[str, str, int]:
     if not isinstance(execution_id, str) or not isinstance(step_id, str) or not isinstance(attempt, int):
         raise ValueError(f"malformed step message: {body[:200]}")
     return execution_id, step_id, attempt
+
+
+def message_kind(body: str) -> str:
+    """The ``kind`` of a message: ``"step"`` for step messages (which carry none) and anything unreadable."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return "step"
+    kind = data.get("kind") if isinstance(data, dict) else None
+    return kind if isinstance(kind, str) else "step"
+
+
+def parse_task(body: str) -> dict[str, Any]:
+    """The payload of a non-step message (see ``StepQueue.send_task``)."""
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise ValueError("task message is not an object")
+    return data

@@ -9,7 +9,7 @@ from chalicelib.api.boundary import RequestContext, endpoint
 from chalicelib.domain.machine import (Approve, CancelExecution, ForceAdvance, Reject, RetryStep, Review,
                                        SkipStep)
 from chalicelib.engine.views import execution_view, history_item
-from chalicelib.errors import FieldError, ValidationError
+from chalicelib.errors import FieldError, NotFound, ValidationError
 
 bp = Blueprint(__name__)
 
@@ -23,7 +23,14 @@ def get_execution(ctx: RequestContext, execution_id: str) -> dict[str, Any]:
 
 @endpoint(bp, "/executions/{execution_id}/history")
 def get_history(ctx: RequestContext, execution_id: str) -> dict[str, Any]:
-    return {"items": [history_item(e) for e in ctx.engine.executions.history(execution_id)]}
+    """The audit trail in order; pages of ``limit`` events (default and maximum 1000) with ``next_token``."""
+    limit = ctx.query("limit") or "1000"
+    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
+        raise ValidationError(FieldError("limit", "must be an integer from 1 to 1000"))
+    events, token = ctx.engine.store.executions.events_page(execution_id, int(limit), ctx.query("next_token"))
+    if not events and not ctx.query("next_token"):
+        raise NotFound(f"execution {execution_id} not found")
+    return {"items": [history_item(e) for e in events], "next_token": token}
 
 
 @endpoint(bp, "/executions/{execution_id}/cancel", ("POST",), role="operator")

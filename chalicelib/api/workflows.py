@@ -75,16 +75,16 @@ def start_execution(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
 @endpoint(bp, "/workflows/{workflow_id}/executions")
 def list_executions(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
     ctx.engine.workflows.get(workflow_id)  # 404 for an unknown workflow
-    status = _choice(ctx, "status", STATUSES)
+    status, trigger = _choice(ctx, "status", STATUSES), _choice(ctx, "trigger", TRIGGERS)
     start_from, start_to = _when(ctx, "from"), _when(ctx, "to")
     limit = _limit(ctx)
     page = ctx.engine.store.executions.list_for_workflow(workflow_id, status, start_from, start_to, limit,
-                                                         ctx.query("next_token"))
+                                                         ctx.query("next_token"), trigger)
     return {"items": [summary_view(s) for s in page.items], "next_token": page.next_token}
 
 
 def _choice(ctx: RequestContext, name: str, allowed: tuple[str, ...]) -> str | None:
-    value = ctx.query(name)
+    value = ctx.query(name) or None
     if value is not None and value not in allowed:
         raise ValidationError(FieldError(name, f"must be one of {', '.join(allowed)}"))
     return value
@@ -92,7 +92,7 @@ def _choice(ctx: RequestContext, name: str, allowed: tuple[str, ...]) -> str | N
 
 def _when(ctx: RequestContext, name: str) -> str | None:
     value = ctx.query(name)
-    if value is None:
+    if not value:
         return None
     try:
         return iso(parse_iso(value))

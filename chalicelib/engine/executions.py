@@ -90,7 +90,8 @@ class ExecutionService:
             after = apply_events(state, decision.events)
             change = None
             if after.status != state.status:
-                change = StatusChange(state.workflow_id, state.status.value, after.status.value, decision.events[-1].at)
+                change = StatusChange(state.workflow_id, state.status.value, after.status.value, decision.events[-1].at,
+                                      state.started_at, str(state.trigger.get("type", "manual")))
             numbered = self.store.executions.append(state.execution_id, state.seq, decision.events, change)
             after.seq = numbered[-1].seq
             state = after

@@ -20,4 +20,4 @@ class Store:
     @classmethod
     def from_settings(cls, settings: Settings) -> "Store":
         models = build_models(settings)
-        return cls(CatalogStore(models), ExecutionStore(models))
+        return cls(CatalogStore(models), ExecutionStore(models, settings.retention_days))

@@ -17,8 +17,11 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.machine import Event
+from chalicelib.domain.timefmt import parse_iso
 from chalicelib.errors import NotFound, TransitionConflict, ValidationError, FieldError
+from chalicelib.store.lists import ExecutionLists, ListFilter, status_keys, summary_keys
 from chalicelib.store.models import Models
+from chalicelib.store.stats import StatsStore
 
 ACTIVE = ("running", "waiting")
 
@@ -45,6 +48,10 @@ class StatusChange:
     before: str
     after: str
     at: str
+    #: start time and trigger type of the execution: they place it in the list indexes and
+    #: the statistics hour (``None`` only from callers that predate them)
+    started_at: str | None = None
+    trigger_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,8 +85,12 @@ def _conflict(error: Exception, entity: str, expected: str) -> bool:
 
 
 class ExecutionStore:
-    def __init__(self, models: Models) -> None:
+    def __init__(self, models: Models, retention_days: int | None = None) -> None:
         self.m = models
+        self.lists = ExecutionLists(models)
+        self.stats = StatsStore(models)
+        #: optional retention: items carry ``expires_at`` (DynamoDB TTL) this many days on
+        self.retention_days = retention_days
 
     # ------------------------------------------------------------------ writes
     def create(self, summary: SummaryRecord, first: Event, idempotency_pk: str | None = None,
@@ -87,12 +98,14 @@ class ExecutionStore:
         """Create the summary and first event, count the execution active, claim the key."""
         m = self.m
         with_key = idempotency_pk is not None
+        self.lists.note_month(summary.started_at[:7])
         try:
             with TransactWrite(connection=m.connection) as tx:
                 # precondition: a new execution id
                 tx.save(self._summary_item(summary), condition=m.Summary.pk.does_not_exist())
                 tx.save(self._event_item(summary.execution_id, first, 1), condition=m.EventItem.pk.does_not_exist())
                 tx.update(m.Counters(f"WF#{summary.workflow_id}", "COUNTERS"), actions=[m.Counters.active.add(1)])
+                self.stats.on_create(tx, summary.workflow_id, summary.status, summary.started_at)
                 if with_key:
                     # precondition: the idempotency key was never used
                     tx.save(m.Marker(idempotency_pk, "IDEM", value=summary.execution_id, created_at=summary.started_at,
@@ -135,18 +148,35 @@ class ExecutionStore:
                    m.Summary.g_wf_status.set(f"{change.workflow_id}#{change.after}")]
         if change.after in ("completed", "cancelled"):
             actions.append(m.Summary.ended_at.set(change.at))
+        if change.started_at and change.trigger_type:
+            keys = status_keys(change.workflow_id, change.after, change.trigger_type, change.started_at)
+            actions += [getattr(m.Summary, name).set(value) for name, value in keys.items() if name != "g_wf_status"]
         # precondition: the status is still the one the decision was made on
         tx.update(m.Summary(_epk(execution_id), "SUMMARY"), actions=actions,
                   condition=m.Summary.status == change.before)
         delta = _active_delta(change.before, change.after)
         if delta:
             tx.update(m.Counters(f"WF#{change.workflow_id}", "COUNTERS"), actions=[m.Counters.active.add(delta)])
+        if change.started_at:
+            self.stats.on_change(tx, change.workflow_id, change.before, change.after, change.started_at, change.at)
 
     # ------------------------------------------------------------------- reads
     def load_events(self, execution_id: str) -> list[Event]:
         """All events of an execution in order (strongly consistent). Empty if unknown."""
         items = self.m.EventItem.query(_epk(execution_id), self.m.EventItem.sk.startswith("E#"), consistent_read=True)
         return [_to_event(item) for item in items]
+
+    def events_page(self, execution_id: str, limit: int, token: str | None) -> tuple[list[Event], str | None]:
+        """A page of an execution's events in order, and the token of the next page (or None)."""
+        m = self.m
+        pk = _epk(execution_id)
+        start = decode_token(token, pk, {"pk", "sk"})
+        if start is not None and (start["pk"]["S"] != pk or not start["sk"]["S"].startswith("E#")):
+            raise ValidationError(FieldError("next_token", "invalid or foreign pagination token"))
+        rows = m.EventItem.query(pk, m.EventItem.sk.startswith("E#"), consistent_read=True, limit=limit,
+                                 last_evaluated_key=start)
+        events = [_to_event(item) for item in rows]
+        return events, encode_token(rows.last_evaluated_key, pk)
 
     def get_summary(self, execution_id: str) -> SummaryRecord:
         try:
@@ -162,21 +192,15 @@ class ExecutionStore:
             return None
 
     def list_for_workflow(self, workflow_id: str, status: str | None, start_from: str | None,
-                          start_to: str | None, limit: int, token: str | None) -> Page:
-        """Newest first; a Query on the index whose hash key fits the filters."""
-        m = self.m
-        condition = _range(m.Summary.start_sk, start_from, start_to)
-        if status:
-            index, key = m.Summary.by_workflow_status, f"{workflow_id}#{status}"
-        else:
-            index, key = m.Summary.by_workflow, workflow_id
-        hash_attr = "g_wf_status" if status else "g_wf"
-        start = decode_token(token, key, {"pk", "sk", "start_sk", hash_attr})
-        if start is not None and start[hash_attr]["S"] != key:
-            raise ValidationError(FieldError("next_token", "invalid or foreign pagination token"))
-        result = index.query(key, condition, scan_index_forward=False, limit=limit, last_evaluated_key=start)
-        items = [_to_summary(item) for item in result]
-        return Page(items, encode_token(result.last_evaluated_key, key))
+                          start_to: str | None, limit: int, token: str | None, trigger: str | None = None,
+                          ) -> Page:
+        """Newest first; a Query on the index whose hash key fits the filters (store/lists.py)."""
+        return self.list(ListFilter(workflow_id, status, trigger, start_from, start_to), limit, token, "")
+
+    def list(self, f: ListFilter, limit: int, token: str | None, now: str) -> Page:
+        """A page of any list (per workflow or across workflows) and the next page's token."""
+        items, next_token = self.lists.page(f, limit, token, now)
+        return Page([_to_summary(item) for item in items], next_token)
 
     def due_entries(self, bucket: str, upto: str) -> list[tuple[str, int]]:
         """(execution id, event seq) of events whose due time in ``bucket`` is at or before ``upto``."""
@@ -191,15 +215,23 @@ class ExecutionStore:
             workflow_version=s.workflow_version, status=s.status, trigger_type=s.trigger.get("type", "manual"),
             trigger=json.dumps(s.trigger), started_at=s.started_at, ended_at=s.ended_at,
             g_wf=s.workflow_id, g_wf_status=f"{s.workflow_id}#{s.status}",
-            start_sk=f"{s.started_at}#{s.execution_id}")
+            start_sk=f"{s.started_at}#{s.execution_id}", expires_at=self._expiry(s.started_at),
+            **summary_keys(s.workflow_id, s.status, s.trigger.get("type", "manual"), s.started_at))
 
     def _event_item(self, execution_id: str, e: Event, seq: int) -> Any:
         item = self.m.EventItem(_epk(execution_id), _esk(seq), type=e.type, at=e.at, step_id=e.step_id,
-                                attempt=e.attempt, actor=e.actor, details=json.dumps(dict(e.details), default=str))
+                                attempt=e.attempt, actor=e.actor, details=json.dumps(dict(e.details), default=str),
+                                expires_at=self._expiry(e.at))
         if e.due:
             item.due_bucket = e.due[:16]
             item.due_at = f"{e.due}#{execution_id}#{seq:06d}"
         return item
+
+
+    def _expiry(self, at: str) -> int | None:
+        if not self.retention_days:
+            return None
+        return int(parse_iso(at).timestamp()) + self.retention_days * 86400
 
 
 def _with_seq(e: Event, seq: int) -> Event:
@@ -215,17 +247,6 @@ def _to_event(item: Any) -> Event:
 def _to_summary(item: Any) -> SummaryRecord:
     return SummaryRecord(item.execution_id, item.workflow_id, int(item.workflow_version), item.status,
                          json.loads(item.trigger), item.started_at, item.ended_at)
-
-
-def _range(attr: Any, start_from: str | None, start_to: str | None) -> Any:
-    # start_sk is "<started_at>#<id>": "~" sorts after every id character
-    if start_from and start_to:
-        return attr.between(start_from, start_to + "~")
-    if start_from:
-        return attr >= start_from
-    if start_to:
-        return attr <= start_to + "~"
-    return None
 
 
 def encode_token(key: dict[str, Any] | None, scope: str) -> str | None:

@@ -29,6 +29,10 @@ class Models:
     Summary: Any
     EventItem: Any
     connection: Connection
+    #: monitoring (issue 6): per-workflow per-hour statistics, bulk jobs and their results
+    Stats: Any = None
+    BulkJob: Any = None
+    BulkResult: Any = None
 
 
 def build_models(settings: Settings) -> Models:
@@ -110,7 +114,8 @@ def _build(catalog: str, executions: str, region: str, host: str | None) -> Mode
     class ByWorkflow(GlobalSecondaryIndex):
         class Meta:
             index_name = "by_workflow"
-            projection = AllProjection()
+            # keys only: status changes then cost this index nothing (lists read the summaries)
+            projection = KeysOnlyProjection()
 
         g_wf = UnicodeAttribute(hash_key=True)
         start_sk = UnicodeAttribute(range_key=True)
@@ -140,6 +145,20 @@ def _build(catalog: str, executions: str, region: str, host: str | None) -> Mode
         start_sk = UnicodeAttribute()
         by_workflow = ByWorkflow()
         by_workflow_status = ByWorkflowStatus()
+        # list indexes of chalicelib/store/lists.py (see docs/design.md, "Lists")
+        g_wf_trigger = UnicodeAttribute(null=True)
+        g_wf_st = UnicodeAttribute(null=True)
+        g_month = UnicodeAttribute(null=True)
+        g_month_trigger = UnicodeAttribute(null=True)
+        g_month_status = UnicodeAttribute(null=True)
+        g_month_st = UnicodeAttribute(null=True)
+        expires_at = NumberAttribute(null=True)
+        by_workflow_trigger = _gsi("by_workflow_trigger", "g_wf_trigger", keys_only=True)
+        by_workflow_status_trigger = _gsi("by_workflow_status_trigger", "g_wf_st", keys_only=False)
+        by_month = _gsi("by_month", "g_month", keys_only=True)
+        by_month_trigger = _gsi("by_month_trigger", "g_month_trigger", keys_only=True)
+        by_month_status = _gsi("by_month_status", "g_month_status", keys_only=False)
+        by_month_status_trigger = _gsi("by_month_status_trigger", "g_month_st", keys_only=False)
 
     class ByDue(GlobalSecondaryIndex):
         class Meta:
@@ -161,7 +180,69 @@ def _build(catalog: str, executions: str, region: str, host: str | None) -> Mode
         details = UnicodeAttribute(default="{}")
         due_bucket = UnicodeAttribute(null=True)
         due_at = UnicodeAttribute(null=True)
+        expires_at = NumberAttribute(null=True)
         by_due = ByDue()
 
     connection = Connection(region=region, host=host)
-    return Models(WorkflowHead, WorkflowVersion, Counters, ApiKey, Marker, Summary, EventItem, connection)
+    stats, job, result = _monitoring_models(CatalogMeta)
+    return Models(WorkflowHead, WorkflowVersion, Counters, ApiKey, Marker, Summary, EventItem, connection,
+                  stats, job, result)
+
+
+def _gsi(name: str, hash_attr: str, *, keys_only: bool) -> Any:
+    """A summary GSI hashed on ``hash_attr`` and ranged on ``start_sk`` (newest first)."""
+    meta = type("Meta", (), {"index_name": name,
+                             "projection": KeysOnlyProjection() if keys_only else AllProjection()})
+    attrs = {"Meta": meta, hash_attr: UnicodeAttribute(hash_key=True),
+             "start_sk": UnicodeAttribute(range_key=True)}
+    return type(f"Index_{name}", (GlobalSecondaryIndex,), attrs)()
+
+
+#: Execution statuses counted per stats item (``n_<status>``).
+STAT_STATUSES = ("running", "waiting", "completed", "failed", "cancelled")
+#: Duration histogram bins (``d_<bin>``), see chalicelib/domain/histogram.py.
+STAT_BINS = 106
+
+
+def _monitoring_models(catalog_meta: Any) -> tuple[Any, Any, Any]:
+    stats_attrs: dict[str, Any] = {
+        "Meta": catalog_meta, "pk": UnicodeAttribute(hash_key=True), "sk": UnicodeAttribute(range_key=True),
+        "d_sum": NumberAttribute(null=True),
+    }
+    for status in STAT_STATUSES:
+        stats_attrs[f"n_{status}"] = NumberAttribute(null=True)
+    for index in range(STAT_BINS):
+        stats_attrs[f"d_{index}"] = NumberAttribute(null=True)
+    Stats = type("Stats", (Model,), stats_attrs)
+
+    class BulkJob(Model):
+        Meta = catalog_meta
+        pk = UnicodeAttribute(hash_key=True)
+        sk = UnicodeAttribute(range_key=True)
+        job_id = UnicodeAttribute()
+        action = UnicodeAttribute()
+        filters = UnicodeAttribute()
+        state = UnicodeAttribute()
+        created_at = UnicodeAttribute()
+        created_by = UnicodeAttribute()
+        created_role = UnicodeAttribute()
+        max_items = NumberAttribute()
+        chunk = NumberAttribute(default=0)
+        processed = NumberAttribute(default=0)
+        succeeded = NumberAttribute(default=0)
+        conflicts = NumberAttribute(default=0)
+        errors = NumberAttribute(default=0)
+        updated_at = UnicodeAttribute(null=True)
+        finished_at = UnicodeAttribute(null=True)
+
+    class BulkResult(Model):
+        Meta = catalog_meta
+        pk = UnicodeAttribute(hash_key=True)
+        sk = UnicodeAttribute(range_key=True)
+        execution_id = UnicodeAttribute()
+        outcome = UnicodeAttribute()
+        status = NumberAttribute(null=True)
+        message = UnicodeAttribute(null=True)
+        at = UnicodeAttribute()
+
+    return Stats, BulkJob, BulkResult

@@ -1,0 +1,44 @@
+"""A fixed log-scale duration histogram: bins, and percentiles read back from bin counts.
+
+Bin 0 holds durations under one second; bin ``i >= 1`` holds ``[2**((i-1)/4), 2**(i/4))``
+seconds (a quarter octave, ~19% wide), up to ``2**26`` s (about two years), the last bin
+taking everything longer. A percentile is answered with the geometric middle of the bin
+holding its rank, so it is within about 9% of the exact value. The bins are fixed so that
+counters can be added at write time (DynamoDB ``ADD``) and summed across hours and days.
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+BINS_PER_OCTAVE = 4
+BINS = 106
+
+
+def bin_of(seconds: float) -> int:
+    """The bin a duration falls in."""
+    if seconds < 1:
+        return 0
+    return min(BINS - 1, 1 + int(math.floor(math.log2(seconds) * BINS_PER_OCTAVE)))
+
+
+def bin_value(index: int) -> float:
+    """The value that stands for a bin: the geometric middle of its bounds (0.5 s for bin 0)."""
+    if index <= 0:
+        return 0.5
+    low, high = 2 ** ((index - 1) / BINS_PER_OCTAVE), 2 ** (index / BINS_PER_OCTAVE)
+    return math.sqrt(low * high)
+
+
+def percentile(counts: Mapping[int, int], fraction: float) -> float | None:
+    """The nearest-rank percentile (``fraction`` in (0, 1]) of a histogram; None when empty."""
+    total = sum(counts.values())
+    if total <= 0:
+        return None
+    rank = max(1, math.ceil(fraction * total))
+    seen = 0
+    for index in sorted(counts):
+        seen += counts[index]
+        if seen >= rank:
+            return round(bin_value(index), 3)
+    return round(bin_value(max(counts)), 3)

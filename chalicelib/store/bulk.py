@@ -1,0 +1,127 @@
+"""Bulk jobs: the job record, its chunk counter and one result item per execution.
+
+Item ``BULK#<job_id>`` / ``JOB`` holds the action, the filters, the counts and ``chunk``,
+the number of the next chunk to run; ``BULK#<job_id>`` / ``R#<execution_id>`` holds what
+happened to one execution. A result is *reserved* (conditional put) before the action
+runs, so a chunk delivered twice by SQS never acts twice on an execution.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.errors import FieldError, NotFound, ValidationError
+from chalicelib.store.executions import _conflict, decode_token, encode_token
+from chalicelib.store.models import Models
+
+PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class BulkJobRecord:
+    job_id: str
+    action: str
+    filters: dict[str, Any]
+    state: str
+    created_at: str
+    created_by: str
+    created_role: str
+    max_items: int
+    chunk: int
+    processed: int
+    succeeded: int
+    conflicts: int
+    errors: int
+    finished_at: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "action": self.action, "filters": self.filters, "state": self.state,
+                "created_at": self.created_at, "created_by": self.created_by, "limit": self.max_items,
+                "processed": self.processed, "succeeded": self.succeeded, "conflicts": self.conflicts,
+                "errors": self.errors, "finished_at": self.finished_at}
+
+
+def _pk(job_id: str) -> str:
+    return f"BULK#{job_id}"
+
+
+class BulkStore:
+    def __init__(self, models: Models) -> None:
+        self.m = models
+
+    def create(self, job: BulkJobRecord) -> None:
+        m = self.m
+        item = m.BulkJob(_pk(job.job_id), "JOB", job_id=job.job_id, action=job.action,
+                         filters=json.dumps(job.filters), state=job.state, created_at=job.created_at,
+                         created_by=job.created_by, created_role=job.created_role, max_items=job.max_items,
+                         chunk=0, processed=0, succeeded=0, conflicts=0, errors=0, updated_at=job.created_at)
+        # precondition: a new job id
+        item.save(condition=m.BulkJob.pk.does_not_exist())
+
+    def get(self, job_id: str) -> BulkJobRecord:
+        try:
+            item = self.m.BulkJob.get(_pk(job_id), "JOB", consistent_read=True)
+        except DoesNotExist as error:
+            raise NotFound(f"bulk job {job_id} not found") from error
+        return BulkJobRecord(item.job_id, item.action, json.loads(item.filters), item.state, item.created_at,
+                             item.created_by, item.created_role, int(item.max_items), int(item.chunk),
+                             int(item.processed), int(item.succeeded), int(item.conflicts), int(item.errors),
+                             item.finished_at)
+
+    def reserve(self, job_id: str, execution_id: str, at: str) -> bool:
+        """Claim one execution for this job; False when an earlier delivery already did."""
+        m = self.m
+        try:
+            # precondition: this job has not touched this execution yet
+            m.BulkResult(_pk(job_id), f"R#{execution_id}", execution_id=execution_id, outcome=PENDING,
+                         at=at).save(condition=m.BulkResult.pk.does_not_exist())
+        except PutError as error:
+            if _conflict(error, "bulk result", "new"):
+                return False
+            raise
+        return True
+
+    def record(self, job_id: str, execution_id: str, outcome: str, status: int, message: str | None,
+               at: str) -> None:
+        """Write one execution's outcome and count it on the job, together."""
+        m = self.m
+        counter = {"ok": m.BulkJob.succeeded, "conflict": m.BulkJob.conflicts}.get(outcome, m.BulkJob.errors)
+        with TransactWrite(connection=m.connection) as tx:
+            # precondition: the reservation of this delivery is still pending
+            tx.update(m.BulkResult(_pk(job_id), f"R#{execution_id}"),
+                      actions=[m.BulkResult.outcome.set(outcome), m.BulkResult.status.set(status),
+                               m.BulkResult.message.set(message), m.BulkResult.at.set(at)],
+                      condition=m.BulkResult.outcome == PENDING)
+            tx.update(m.BulkJob(_pk(job_id), "JOB"),
+                      actions=[m.BulkJob.processed.add(1), counter.add(1), m.BulkJob.updated_at.set(at)])
+
+    def advance(self, job_id: str, chunk: int, done: bool, at: str) -> bool:
+        """Move the job past ``chunk`` (and finish it); False when another delivery already did."""
+        m = self.m
+        actions = [m.BulkJob.chunk.set(chunk + 1), m.BulkJob.updated_at.set(at)]
+        if done:
+            actions += [m.BulkJob.state.set("done"), m.BulkJob.finished_at.set(at)]
+        try:
+            # precondition: this chunk is the job's current one
+            m.BulkJob(_pk(job_id), "JOB").update(actions=actions, condition=m.BulkJob.chunk == chunk)
+        except (UpdateError, TransactWriteError) as error:
+            if _conflict(error, "bulk job", "chunk"):
+                return False
+            raise
+        return True
+
+    def results(self, job_id: str, limit: int, token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        m = self.m
+        scope = _pk(job_id)
+        start = decode_token(token, scope, {"pk", "sk"})
+        if start is not None and (start["pk"]["S"] != scope or not start["sk"]["S"].startswith("R#")):
+            raise ValidationError(FieldError("next_token", "invalid or foreign pagination token"))
+        rows = m.BulkResult.query(scope, m.BulkResult.sk.startswith("R#"), limit=limit, last_evaluated_key=start)
+        items = [{"execution_id": r.execution_id, "outcome": r.outcome,
+                  "status": int(r.status) if r.status is not None else None, "message": r.message, "at": r.at}
+                 for r in rows]
+        return items, encode_token(rows.last_evaluated_key, scope)
