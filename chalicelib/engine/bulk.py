@@ -33,6 +33,7 @@ ACTIONS = ("cancel", "retry")
 STATUSES = ("running", "waiting", "completed", "failed", "cancelled")
 TRIGGERS = ("manual", "event", "schedule")
 CHUNK_SIZE = 25
+MAX_CHUNK = 100
 PREVIEW_IDS = 20
 MAX_ITEMS = 10_000
 
@@ -43,12 +44,13 @@ class BulkRequest:
     filters: ListFilter
     dry_run: bool
     limit: int
+    chunk_size: int = CHUNK_SIZE
 
 
 def parse_bulk(body: dict[str, Any]) -> BulkRequest:
     """Validate a ``POST /executions/bulk`` body; every bad field is named."""
     errors: list[FieldError] = []
-    unknown = sorted(set(body) - {"action", "filters", "dry_run", "limit"})
+    unknown = sorted(set(body) - {"action", "filters", "dry_run", "limit", "chunk_size"})
     errors += [FieldError(k, "unknown field") for k in unknown]
     action = body.get("action")
     if action not in ACTIONS:
@@ -59,6 +61,9 @@ def parse_bulk(body: dict[str, Any]) -> BulkRequest:
     limit = body.get("limit", MAX_ITEMS)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_ITEMS:
         errors.append(FieldError("limit", f"must be an integer from 1 to {MAX_ITEMS}"))
+    chunk_size = body.get("chunk_size", CHUNK_SIZE)
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or not 1 <= chunk_size <= MAX_CHUNK:
+        errors.append(FieldError("chunk_size", f"must be an integer from 1 to {MAX_CHUNK}"))
     raw = body.get("filters", {})
     values: dict[str, str | None] = {}
     if not isinstance(raw, dict):
@@ -84,7 +89,7 @@ def parse_bulk(body: dict[str, Any]) -> BulkRequest:
         raise ValidationError(errors)
     status = values["status"] or ("failed" if action == "retry" else None)
     filters = ListFilter(workflow_id, status, values["trigger"], values["from"], values["to"])
-    return BulkRequest(str(action), filters, dry_run, int(limit))
+    return BulkRequest(str(action), filters, dry_run, int(limit), int(chunk_size))
 
 
 class BulkService:
@@ -109,7 +114,8 @@ class BulkService:
         """Create the job and send its first chunk."""
         self._check_workflow(request.filters)
         job = BulkJobRecord(f"bulk_{uuid.uuid4().hex}", request.action, request.filters.to_dict(), "running",
-                            self._now(), actor.name, actor.role, request.limit, 0, 0, 0, 0, 0, None)
+                            self._now(), actor.name, actor.role, request.limit, request.chunk_size, 0, 0, 0, 0, 0,
+                            None)
         self.jobs.create(job)
         self.engine.queue.send_task("bulk", {"job_id": job.job_id, "chunk": 0, "cursor": None})
         return job
@@ -130,8 +136,8 @@ class BulkService:
         f = job.filters
         filters = ListFilter(f.get("workflow_id"), f.get("status"), f.get("trigger"), f.get("from"), f.get("to"))
         room = job.max_items - job.processed
-        items, next_cursor = self.lists.page(filters, min(CHUNK_SIZE, room), cursor, job.created_at) if room > 0 \
-            else ([], None)
+        items, next_cursor = self.lists.page(filters, min(job.chunk_size, room), cursor, job.created_at) \
+            if room > 0 else ([], None)
         actor = Actor(job.created_by, job.created_role)
         handled = 0
         for row in items:

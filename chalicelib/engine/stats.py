@@ -62,7 +62,7 @@ def workflow_stats(stats: StatsStore, workflow_id: str, bucket: str, start: date
     if bucket not in MAX_BUCKETS:
         raise ValidationError(FieldError("bucket", "must be hour or day"))
     zone = parse_zone(zone_name)
-    end = end or now
+    end = end or now + timedelta(microseconds=1)  # by default the bucket holding "now" is the last one
     start = start or end - DEFAULT_SPAN[bucket]
     if start >= end:
         raise ValidationError(FieldError("from", "must be before to"))

@@ -31,6 +31,7 @@ class BulkJobRecord:
     created_by: str
     created_role: str
     max_items: int
+    chunk_size: int
     chunk: int
     processed: int
     succeeded: int
@@ -41,6 +42,7 @@ class BulkJobRecord:
     def to_dict(self) -> dict[str, Any]:
         return {"job_id": self.job_id, "action": self.action, "filters": self.filters, "state": self.state,
                 "created_at": self.created_at, "created_by": self.created_by, "limit": self.max_items,
+                "chunk_size": self.chunk_size,
                 "processed": self.processed, "succeeded": self.succeeded, "conflicts": self.conflicts,
                 "errors": self.errors, "finished_at": self.finished_at}
 
@@ -58,6 +60,7 @@ class BulkStore:
         item = m.BulkJob(_pk(job.job_id), "JOB", job_id=job.job_id, action=job.action,
                          filters=json.dumps(job.filters), state=job.state, created_at=job.created_at,
                          created_by=job.created_by, created_role=job.created_role, max_items=job.max_items,
+                         chunk_size=job.chunk_size,
                          chunk=0, processed=0, succeeded=0, conflicts=0, errors=0, updated_at=job.created_at)
         # precondition: a new job id
         item.save(condition=m.BulkJob.pk.does_not_exist())
@@ -68,7 +71,7 @@ class BulkStore:
         except DoesNotExist as error:
             raise NotFound(f"bulk job {job_id} not found") from error
         return BulkJobRecord(item.job_id, item.action, json.loads(item.filters), item.state, item.created_at,
-                             item.created_by, item.created_role, int(item.max_items), int(item.chunk),
+                             item.created_by, item.created_role, int(item.max_items), int(item.chunk_size), int(item.chunk),
                              int(item.processed), int(item.succeeded), int(item.conflicts), int(item.errors),
                              item.finished_at)
 

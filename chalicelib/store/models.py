@@ -227,6 +227,7 @@ def _monitoring_models(catalog_meta: Any) -> tuple[Any, Any, Any]:
         created_by = UnicodeAttribute()
         created_role = UnicodeAttribute()
         max_items = NumberAttribute()
+        chunk_size = NumberAttribute(default=25)
         chunk = NumberAttribute(default=0)
         processed = NumberAttribute(default=0)
         succeeded = NumberAttribute(default=0)
