@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from monitoring_support import GATED, start
+from tests.functional.monitoring_support import GATED, start
 
 ADMIN = "admin"  # the actor name of the STEPLINE_ADMIN_KEY
 FAILING = {"name": "Failing", "trigger": {"type": "manual"}, "steps": [

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import pytest
 from moto.core.botocore_stubber import BotocoreStubber
 
-from monitoring_support import GATED
+from tests.functional.monitoring_support import GATED
 
 FLAKY = {"name": "Flaky", "trigger": {"type": "manual"}, "steps": [
     {"id": "f", "agent": "python", "config": {"callable": "chalicelib.samples.callables:flaky"},

@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
-from monitoring_support import GATED, settle, start
+from tests.functional.monitoring_support import GATED, settle, start
 
 from chalicelib.domain.timefmt import parse_iso
 

@@ -8,7 +8,7 @@ from itertools import product
 from typing import Any
 
 import pytest
-from monitoring_support import GATED, Run, at, pages, settle, start
+from tests.functional.monitoring_support import GATED, Run, at, pages, settle, start
 
 STATUSES = ("running", "waiting", "completed", "failed", "cancelled")
 TRIGGERS = ("manual", "event", "schedule")

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from monitoring_support import GATED, at, settle, start
+from tests.functional.monitoring_support import GATED, at, settle, start
 
 UTC = timezone.utc
 
