@@ -24,6 +24,9 @@ def get_execution(ctx: RequestContext, execution_id: str) -> dict[str, Any]:
 @endpoint(bp, "/executions/{execution_id}/history")
 def get_history(ctx: RequestContext, execution_id: str) -> dict[str, Any]:
     """The audit trail in order; pages of ``limit`` events (default and maximum 1000) with ``next_token``."""
+    unknown = sorted(set(ctx.request.query_params or {}) - {"limit", "next_token"})
+    if unknown:
+        raise ValidationError([FieldError(name, "unknown query parameter") for name in unknown])
     limit = ctx.query("limit") or "1000"
     if not limit.isdigit() or not 1 <= int(limit) <= 1000:
         raise ValidationError(FieldError("limit", "must be an integer from 1 to 1000"))

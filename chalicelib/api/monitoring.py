@@ -6,7 +6,7 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from chalicelib.api.boundary import RequestContext, endpoint
-from chalicelib.api.workflows import STATUSES, TRIGGERS, _choice, _limit, _when
+from chalicelib.api.workflows import LIST_PARAMS, STATUSES, TRIGGERS, _choice, _limit, _only, _when
 from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.engine.bulk import BulkService, parse_bulk
 from chalicelib.engine.stats import workflow_stats
@@ -19,9 +19,8 @@ bp = Blueprint(__name__)
 @endpoint(bp, "/executions")
 def list_all_executions(ctx: RequestContext) -> dict[str, Any]:
     """Executions of every workflow (or of ``workflow_id``), newest first, filtered like the per-workflow list."""
-    workflow_id = ctx.query("workflow_id") or None
-    if workflow_id:
-        ctx.engine.workflows.get(workflow_id)  # 404 for an unknown workflow
+    _only(ctx, "workflow_id", *LIST_PARAMS)
+    workflow_id = ctx.query("workflow_id") or None  # a filter: an unknown workflow has no executions
     filters = ListFilter(workflow_id, _choice(ctx, "status", STATUSES), _choice(ctx, "trigger", TRIGGERS),
                          _when(ctx, "from"), _when(ctx, "to"))
     page = ctx.engine.store.executions.list(filters, _limit(ctx), ctx.query("next_token"),
@@ -32,6 +31,7 @@ def list_all_executions(ctx: RequestContext) -> dict[str, Any]:
 @endpoint(bp, "/workflows/{workflow_id}/stats")
 def get_stats(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
     ctx.engine.workflows.get(workflow_id)  # 404 for an unknown workflow
+    _only(ctx, "from", "to", "bucket", "tz")
     start, end = _when(ctx, "from"), _when(ctx, "to")
     return workflow_stats(ctx.engine.store.executions.stats, workflow_id, ctx.query("bucket") or "day",
                           parse_iso(start) if start else None, parse_iso(end) if end else None,
@@ -51,6 +51,7 @@ def bulk(ctx: RequestContext) -> Any:
 @endpoint(bp, "/executions/bulk/{job_id}")
 def get_bulk_job(ctx: RequestContext, job_id: str) -> dict[str, Any]:
     """A bulk job's progress and its per-execution results (paginated with ``limit``/``next_token``)."""
+    _only(ctx, "limit", "next_token")
     service = BulkService(ctx.engine)
     job = service.jobs.get(job_id)
     results, token = service.jobs.results(job_id, _limit(ctx), ctx.query("next_token"))

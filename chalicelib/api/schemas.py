@@ -182,16 +182,26 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
     "GET /workflows/{workflow_id}/schedule": RouteShape(
         LOOSE, params=(Param("count", {"type": "integer", "minimum": 1, "maximum": 50}, "how many next runs (5)"),)),
     # executions
-    "GET /executions": RouteShape(ref("ExecutionPage"), params=LIST_FILTERS,
-                                  description="Across workflows, newest first."),
+    "GET /executions": RouteShape(ref("ExecutionPage"), params=(
+        Param("workflow_id", STRING, "only this workflow's executions"), *LIST_FILTERS),
+        description="Across workflows, newest first (the start months of the range, newest first)."),
     "POST /executions/bulk": RouteShape(
         LOOSE, _obj({"action": {"enum": ["cancel", "retry"]}, "dry_run": {"type": "boolean"},
-                     "workflow_id": STRING, "status": {"enum": STATUSES}, "trigger": {"enum": TRIGGER_TYPES},
-                     "from": TIMESTAMP, "to": TIMESTAMP}, ("action",)),
-        other_statuses=((202, "Accepted: applied in the background"),),
-        description="`dry_run` (the default) answers the count and the first ids."),
+                     "filters": _obj({"workflow_id": STRING, "status": {"enum": STATUSES},
+                                      "trigger": {"enum": TRIGGER_TYPES}, "from": TIMESTAMP, "to": TIMESTAMP},
+                                     closed=True),
+                     "limit": {"type": "integer", "minimum": 1, "maximum": 10000},
+                     "chunk_size": {"type": "integer", "minimum": 1, "maximum": 100}}, ("action",), closed=True),
+        other_statuses=((202, "Accepted: the job runs in chunks through SQS; see GET /executions/bulk/{job_id}"),),
+        description="`dry_run` (the default) answers the count (up to `limit`) and the first ids; `retry` "
+                    "applies to `failed` executions unless `filters.status` says otherwise."),
+    "GET /executions/bulk/{job_id}": RouteShape(
+        LOOSE, params=(LIMIT, NEXT_TOKEN),
+        description="The job's progress (`state`, `processed`, `succeeded`, `conflicts`, `errors`) and a page "
+                    "of per-execution `results`."),
     "GET /executions/{execution_id}": RouteShape(ref("Execution")),
-    "GET /executions/{execution_id}/history": RouteShape(ref("History"), params=(NEXT_TOKEN,),
+    "GET /executions/{execution_id}/history": RouteShape(ref("History"), params=(
+        Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size (default 1000)"), NEXT_TOKEN),
                                                          description="The append-only audit trail, in order."),
     "POST /executions/{execution_id}/cancel": RouteShape(ref("Execution"), REASON, request_required=False),
     "POST /executions/{execution_id}/steps/{step_id}/retry": RouteShape(
@@ -261,6 +271,7 @@ _SUMMARIES = {
     "GET /workflows/{workflow_id}/schedule": "A scheduled workflow's next runs",
     "GET /executions": "List executions across workflows",
     "POST /executions/bulk": "Cancel or retry many executions by filter",
+    "GET /executions/bulk/{job_id}": "A bulk job's progress and per-execution results",
     "GET /executions/{execution_id}": "Get an execution and its step timeline",
     "GET /executions/{execution_id}/history": "An execution's audit trail",
     "POST /executions/{execution_id}/cancel": "Cancel an execution",

@@ -75,12 +75,23 @@ def start_execution(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
 @endpoint(bp, "/workflows/{workflow_id}/executions")
 def list_executions(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
     ctx.engine.workflows.get(workflow_id)  # 404 for an unknown workflow
+    _only(ctx, *LIST_PARAMS)
     status, trigger = _choice(ctx, "status", STATUSES), _choice(ctx, "trigger", TRIGGERS)
     start_from, start_to = _when(ctx, "from"), _when(ctx, "to")
     limit = _limit(ctx)
     page = ctx.engine.store.executions.list_for_workflow(workflow_id, status, start_from, start_to, limit,
                                                          ctx.query("next_token"), trigger)
     return {"items": [summary_view(s) for s in page.items], "next_token": page.next_token}
+
+
+def _only(ctx: RequestContext, *allowed: str) -> None:
+    """Refuse query parameters the route does not know (a misspelt filter must not widen a list)."""
+    unknown = sorted(set(ctx.request.query_params or {}) - set(allowed))
+    if unknown:
+        raise ValidationError([FieldError(name, "unknown query parameter") for name in unknown])
+
+
+LIST_PARAMS = ("status", "trigger", "from", "to", "limit", "next_token")
 
 
 def _choice(ctx: RequestContext, name: str, allowed: tuple[str, ...]) -> str | None:
@@ -95,9 +106,12 @@ def _when(ctx: RequestContext, name: str) -> str | None:
     if not value:
         return None
     try:
-        return iso(parse_iso(value))
-    except ValueError as error:
+        moment = parse_iso(value)
+    except (ValueError, OverflowError) as error:
         raise ValidationError(FieldError(name, "must be an ISO 8601 timestamp, e.g. 2026-01-31T00:00:00Z")) from error
+    if not 1000 <= moment.year <= 9998:  # four-digit years keep ISO strings in time order
+        raise ValidationError(FieldError(name, "must be a timestamp between the years 1000 and 9998"))
+    return iso(moment)
 
 
 def _limit(ctx: RequestContext) -> int:

@@ -82,9 +82,14 @@ def parse_bulk(body: dict[str, Any]) -> BulkRequest:
     for name in ("from", "to"):
         value = raw.get(name)
         try:
-            values[name] = iso(parse_iso(value)) if value is not None else None
-        except (TypeError, ValueError, AttributeError):
+            moment = parse_iso(value) if value is not None else None
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            moment = None
             errors.append(FieldError(f"filters.{name}", "must be an ISO 8601 timestamp"))
+        if moment is not None and not 1000 <= moment.year <= 9998:
+            errors.append(FieldError(f"filters.{name}", "must be a timestamp between the years 1000 and 9998"))
+            moment = None
+        values[name] = iso(moment) if moment is not None else None
     if errors:
         raise ValidationError(errors)
     status = values["status"] or ("failed" if action == "retry" else None)

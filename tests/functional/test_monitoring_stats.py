@@ -115,7 +115,7 @@ def _defaults_and_bad_parameters(api: Any, history: str) -> None:
     for query, field in [("bucket=week", "bucket"), ("tz=Mars/Base", "tz"), ("tz=Asia/Kolkata", "tz"),
                          ("from=2026-11-25T00:00:00Z&to=2026-11-24T00:00:00Z", "from"),
                          ("bucket=hour&from=2026-01-01T00:00:00Z&to=2026-11-01T00:00:00Z", "from"),
-                         ("from=soon", "from")]:
+                         ("from=soon", "from"), ("to=0424-09-03T10:33:36.7576Z", "to")]:
         status, err = api.get(f"/workflows/{history}/stats?{query}")
         assert status == 400 and err["errors"][0]["field"] == field, (query, err)
     assert api.get("/workflows/wf_nope/stats")[0] == 404
