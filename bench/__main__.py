@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="executions timed in part 3 (default 100)")
     parser.add_argument("--sizes", default="100,10000,100000",
                         help="history sizes for part 4, comma-separated (default 100,10000,100000)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed repetitions per scale figure (median)")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="timed repetitions per scale figure, fastest kept (default 5)")
     parser.add_argument("--plain-moto", action="store_true",
                         help="do not index moto's Query (see bench/motofast.py); large sizes then take very long")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
@@ -49,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"environment": report.environment(ROOT), "prices": prices.as_dict(),
                                "moto_indexed": not args.plain_moto}
     memory = cost.lambda_memory_mb(ROOT)
+    env = results["environment"]
+    load = f", load average {env['load_average_1m']:.1f}" if env["load_average_1m"] is not None else ""
     print(f"Stepline bench: {args.executions} executions of a 5-step transform workflow, on moto "
-          f"(Python {results['environment']['python']}, {results['environment']['cpu_count']} CPUs)\n", flush=True)
+          f"(Python {env['python']}, {env['cpu_count']} CPUs{load})\n", flush=True)
 
     with indexed_moto() if not args.plain_moto else nullcontext():
         # ---------------------------------------------------------------- 1 + 2
@@ -184,7 +187,8 @@ def print_scale(s: Any, report: Any) -> None:
                         "RCU x", ""], rows))
     fills = ", ".join(f"{k:,}: {v:.1f} s" for k, v in s.fill_seconds.items())
     print(f"   (x = ratio to the {s.samples[0].size:,} case; engine ms = wall minus time inside AWS calls; "
-          f"median of the timed runs. Set-up written straight into moto's backend: {fills}.)")
+          f"fastest of the timed runs: the machine's load adds noise to times, calls and RCU are exact.\n"
+          f"    Set-up written straight into moto's backend: {fills}.)")
     print("   moto's Query is narrowed to the queried partition (bench/motofast.py), as DynamoDB reads it;"
           " run with --plain-moto to see moto's own full-table walks.")
     for note in s.notes:
