@@ -3,7 +3,7 @@ import { api, ApiError, forgetKey, setUnauthorizedHandler, storedKey, storeKey }
 import { h, notify, replace } from "./dom.js";
 import { executionPage } from "./execution.js";
 import { executionsPage } from "./executions.js";
-import { newPage, session } from "./state.js";
+import { alive, newPage, session } from "./state.js";
 import { workflowPage, workflowsPage } from "./workflows.js";
 
 const main = () => document.getElementById("main");
@@ -38,7 +38,7 @@ async function route() {
       try {
         await render(match, query, token);
       } catch (error) {
-        showError(error);
+        if (alive(token)) showError(error);
       }
       return;
     }

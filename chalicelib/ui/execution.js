@@ -3,7 +3,7 @@
 import { api, hasRole, mayDecide } from "./api.js";
 import { ACTIVE, badge, duration, h, jsonBlock, link, millisBetween, replace, time, triggerDetail } from "./dom.js";
 import { cancelButton, stepActions } from "./actions.js";
-import { every, session } from "./state.js";
+import { alive, every, session } from "./state.js";
 
 const REFRESH_MS = 1500;
 const HISTORY_PAGES = 10;
@@ -124,6 +124,7 @@ export async function executionPage(main, token, executionId) {
   }
 
   function render() {
+    if (!alive(token)) return;  // the user went elsewhere while this loaded
     const sig = JSON.stringify([execution, history.length]);
     if (sig === signature) return;
     signature = sig;

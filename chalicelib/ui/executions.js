@@ -3,7 +3,7 @@
 // badges that refresh by themselves while an execution on screen is active.
 import { api, ApiError } from "./api.js";
 import { ACTIVE, badge, duration, h, link, millisBetween, replace, time, triggerDetail } from "./dom.js";
-import { every } from "./state.js";
+import { alive, every } from "./state.js";
 
 const STATUSES = ["running", "waiting", "completed", "failed", "cancelled"];
 const TRIGGERS = ["manual", "event", "schedule"];
@@ -140,6 +140,7 @@ export async function executionsPage(main, token, query) {
   } catch (error) {
     if (!(error instanceof ApiError) || error.status === 401) throw error;
   }
+  if (!alive(token)) return;
   const list = h("div");
   replace(main, h("section", {}, h("div", { class: "page-head" }, h("h1", {}, "Executions")), list));
   await executionList(list, token, query, { workflows, basePath: "#/executions" });

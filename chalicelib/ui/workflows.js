@@ -4,7 +4,7 @@ import { api, ApiError, hasRole } from "./api.js";
 import { h, link, notify, replace } from "./dom.js";
 import { executionList } from "./executions.js";
 import { openRunForm } from "./runform.js";
-import { every, session } from "./state.js";
+import { alive, every, session } from "./state.js";
 
 const DAYS = 14;
 const REFRESH_MS = 3000;
@@ -88,6 +88,7 @@ function enabledCell(workflow) {
 /** #/workflows */
 export async function workflowsPage(main, token) {
   let workflows = (await api("GET", "/workflows")).items || [];
+  if (!alive(token)) return;  // the user went elsewhere while this loaded
   const activeCells = new Map();
   const chartCells = new Map();
   const rows = workflows.map((w) => {
@@ -130,6 +131,7 @@ export async function workflowsPage(main, token) {
 /** #/workflows/<id> */
 export async function workflowPage(main, token, workflowId, query) {
   const workflow = await api("GET", `/workflows/${encodeURIComponent(workflowId)}`);
+  if (!alive(token)) return;
   const steps = (workflow.steps || []).map((s, i) => h("li", {},
     h("span", { class: "step-index" }, String(i + 1)), " ", h("strong", {}, s.name || s.id), " ",
     h("span", { class: "muted small mono" }, s.id), " · ", h("span", { class: "agent" }, s.agent),

@@ -156,6 +156,7 @@ class Ui:
         self.page.get_by_label("API key").fill(key)
         self.page.get_by_role("button", name="Sign in").click()
         self.page.locator("#signout").wait_for(state="visible")
+        self.page.get_by_role("heading", name="Workflows").wait_for()
 
     def shot(self, name: str) -> Path:
         """A full-page screenshot in test-artifacts/screenshots/, for a person to look at."""
