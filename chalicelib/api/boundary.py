@@ -30,8 +30,8 @@ def endpoint(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), role
              shape: RouteShape | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``fn(ctx, **path_params)`` as a route; ``role=None`` means no key needed.
 
-    The route's role, success status and summary (default: the first line of ``fn``'s
-    docstring) are recorded for ``GET /openapi.json``; ``shape`` gives its request, response
+    Role, success status, ``summary`` and the docstring's first line are recorded for
+    ``GET /openapi.json`` (``chalicelib.api.openapi``); ``shape`` gives the request, response
     and query schemas (else ``chalicelib.api.schemas.ROUTE_SHAPES`` does).
     """
 
@@ -48,8 +48,8 @@ def endpoint(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), role
             return Response(body=result, status_code=status)
 
         bp.route(path, methods=list(methods), cors=False, content_types=BODY_TYPES)(view)
-        describe(view, RouteDoc(role=role, status=status, summary=summary or _first_line(fn.__doc__),
-                                name=fn.__name__, shape=shape))
+        describe(view, RouteDoc(role=role, status=status, summary=summary, name=fn.__name__, shape=shape,
+                                docstring=_first_line(fn.__doc__)))
         return fn
 
     return decorate

@@ -5,9 +5,11 @@ document, nor the reverse); what a route table cannot say (summary, role, succes
 request/response/query schemas) comes from two places, in this order:
 
 1. the route's ``RouteDoc``, recorded by ``boundary.endpoint`` when the route is declared
-   (role, status, summary, and an optional ``shape``);
+   (role, status, an explicit ``summary=``, an optional ``shape``, the docstring);
 2. ``chalicelib.api.schemas.ROUTE_SHAPES``, keyed by ``"METHOD /path"``, which describes the
    shapes of ``../shared/API.md`` for routes whose module does not pass a ``shape``.
+
+A summary is the explicit one, else the table's, else the docstring's first line.
 
 A route that has neither still appears, with a generic object response, so a new route is
 documented the moment it is registered. ``GET /openapi.json`` serves ``build_document(app)``.
@@ -70,6 +72,8 @@ class RouteDoc:
     summary: str | None
     name: str
     shape: RouteShape | None = None
+    #: The first line of the view's docstring: the summary when nothing better is known.
+    docstring: str | None = None
 
 
 #: The registry ``boundary.endpoint`` fills: the Chalice view function -> its doc. Keyed
@@ -141,7 +145,8 @@ def _operation(path: str, method: str, entry: Any, doc: RouteDoc | None, shape: 
     role = doc.role if doc else shape.role
     status = doc.status if doc else 200
     name = doc.name if doc else entry.view_name
-    summary = (doc.summary if doc else None) or shape.summary or name.replace("_", " ").capitalize()
+    summary = ((doc.summary if doc else None) or shape.summary or (doc.docstring if doc else None)
+               or name.replace("_", " ").capitalize())
     operation: dict[str, Any] = {
         "operationId": name,
         "summary": summary,

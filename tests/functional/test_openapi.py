@@ -59,7 +59,7 @@ def test_routes_added_later_appear_without_extra_work() -> None:
 
     @endpoint(bp, "/probe/{thing}", ("POST",), role="operator", status=202)
     def poke(ctx: Any, thing: str) -> dict[str, Any]:
-        """Poke a thing."""
+        """Poke a thing."""  # no table entry: the docstring is the summary
         return {}
 
     probe = Chalice(app_name="probe")
@@ -122,9 +122,13 @@ def seeded() -> Iterator[dict[str, str]]:
                 waiting = api.start(gated, {"n": 1})["execution_id"]
                 failed = api.start(api.create_workflow(FAILING), {})["execution_id"]
                 worker.drain()
+                status, _ = api.post("/sources", {"name": "billing"})
+                assert status == 201
+                tool = next(iter(api.get("/tools")[1]["workflows"]))
                 with serve(app) as url:
                     yield {"url": url, "workflow_id": gated, "execution_id": waiting,
-                           "failed_execution_id": failed, "step_id": "ok", "source": "billing", "version": "1"}
+                           "failed_execution_id": failed, "step_id": "ok", "source": "billing", "version": "1",
+                           "tool": tool}
         finally:
             reset_engine(None)
 
@@ -133,6 +137,8 @@ def _aim_at_seeded(case: Any, seeded: dict[str, str]) -> None:
     for name in list(case.path_parameters or {}):
         if name in seeded:
             case.path_parameters[name] = seeded[name]
+        elif name == "name":  # /sources/{name}/... or /tools/{name}/...
+            case.path_parameters[name] = seeded["source"] if case.path.startswith("/sources") else seeded["tool"]
     if case.path_parameters and "step_id" in case.path_parameters and case.method.upper() == "POST":
         if case.path.endswith(("/retry", "/skip", "/force-advance")):
             case.path_parameters["execution_id"] = seeded["failed_execution_id"]
