@@ -55,6 +55,8 @@ class RouteShape:
     content_types: tuple[str, ...] = ("application/json",)
     #: Other success answers, e.g. ``((200, "a repeated delivery: the first answer"),)``.
     other_statuses: tuple[tuple[int, str], ...] = ()
+    #: Error answers beyond the ones every route may give, e.g. a webhook's 401.
+    errors: tuple[tuple[int, str], ...] = ()
     description: str = ""
     #: For routes not declared through ``boundary.endpoint``: the role they need
     #: (``None``: no key). Ignored when a ``RouteDoc`` exists.
@@ -184,6 +186,7 @@ def _responses(path: str, method: str, status: int, shape: RouteShape, role: str
         errors[409] = "The action does not fit the current state, or a concurrent change won"
     if body_methods:
         errors.update({413: "Body too large", 415: "Body is not application/json"})
+    errors.update(dict(shape.errors))
     for code, why in sorted(errors.items()):
         responses.setdefault(str(code), {"description": why, "content": {"application/json": {"schema": ERROR_REF}}})
     return responses

@@ -229,6 +229,7 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
         params=tuple(Param(h, STRING, location="header")
                      for h in ("webhook-id", "webhook-timestamp", "webhook-signature")),
         other_statuses=((200, "A repeated webhook-id: the first answer"),),
+        errors=((401, "Bad or missing signature, or a stale timestamp: nothing started"),),
         description="Signed with the Standard Webhooks scheme; a bad signature is a 401."),
     "POST /sources/{name}/rotate": RouteShape(
         _obj({"name": STRING, "secret": STRING}, ("name", "secret")),
