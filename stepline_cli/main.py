@@ -27,7 +27,7 @@ TRIGGERS = ("manual", "event", "schedule")
               help="Base URL of the Stepline API (env STEPLINE_URL).")
 @click.option("--key", envvar="STEPLINE_KEY", default=None, help="API key (env STEPLINE_KEY).")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of tables.")
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for each API call.")
+@click.option("--http-timeout", "timeout", default=30.0, show_default=True, help="Seconds to wait for each API call.")
 @click.version_option(package_name="stepline", prog_name="stepline", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, url: str, key: str | None, as_json: bool, timeout: float) -> None:
