@@ -180,7 +180,7 @@ def _responses(path: str, method: str, status: int, shape: RouteShape, role: str
     errors = {400: "Invalid input; `errors` names each bad field"}
     if role is not None:
         errors.update({401: "Missing or unknown API key", 403: "The key's role is too low"})
-    if "{" in path:
+    if "{" in path or body_methods or any(p.name.endswith("_id") for p in shape.params):
         errors[404] = "Unknown resource"
     if method != "GET":
         errors[409] = "The action does not fit the current state, or a concurrent change won"

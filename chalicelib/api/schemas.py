@@ -133,9 +133,14 @@ def components() -> dict[str, Any]:
 
 LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size (default 50)")
 NEXT_TOKEN = Param("next_token", STRING, "the `next_token` of the previous page (opaque)")
+def choice(values: list[str]) -> dict[str, Any]:
+    """An optional enum query parameter; some routes read an empty value as absent."""
+    return {"enum": [*values, ""]}
+
+
 LIST_FILTERS = (
-    Param("status", {"enum": STATUSES}, "only executions in this status"),
-    Param("trigger", {"enum": TRIGGER_TYPES}, "only executions started by this kind of trigger"),
+    Param("status", choice(STATUSES), "only executions in this status"),
+    Param("trigger", choice(TRIGGER_TYPES), "only executions started by this kind of trigger"),
     Param("from", TIMESTAMP, "started at or after (ISO 8601)"),
     Param("to", TIMESTAMP, "started at or before (ISO 8601)"),
     LIMIT, NEXT_TOKEN,
@@ -178,7 +183,7 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
                                                           description="Newest first."),
     "GET /workflows/{workflow_id}/stats": RouteShape(
         LOOSE, params=(Param("from", TIMESTAMP), Param("to", TIMESTAMP),
-                       Param("bucket", {"enum": ["day", "hour"]}), Param("tz", STRING, "IANA time zone"))),
+                       Param("bucket", choice(["day", "hour"])), Param("tz", STRING, "IANA time zone"))),
     "GET /workflows/{workflow_id}/schedule": RouteShape(
         LOOSE, params=(Param("count", {"type": "integer", "minimum": 1, "maximum": 50}, "how many next runs (5)"),)),
     # executions
@@ -242,7 +247,7 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
         description="Starts the workflows that match the stored event again."),
     # agents' view of the API
     "GET /tools": RouteShape(_obj({"tools": {"type": "array", "items": OBJECT}}, ("tools",)),
-                             params=(Param("format", {"enum": ["anthropic", "openai"]}, "tool description dialect"),)),
+                             params=(Param("format", choice(["anthropic", "openai"]), "tool description dialect"),)),
     "POST /tools/{name}/invoke": RouteShape(
         ref("Execution"), _obj({"arguments": OBJECT, "conversation_id": STRING, "tool_call_id": STRING},
                                closed=True), request_required=False,

@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 def iso(moment: datetime) -> str:
     """Format an aware datetime as ``2026-11-25T22:30:47.123Z``."""
     moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # %Y does not pad years before 1000 on glibc ("218-09-12"), which parse_iso cannot read back.
+    return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def parse_iso(text: str) -> datetime:
@@ -15,7 +16,10 @@ def parse_iso(text: str) -> datetime:
     value = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError as error:  # 0001-01-01T00:00+05:00 is before year 1 in UTC
+        raise ValueError(f"{text!r} is out of range in UTC") from error
 
 
 def utc_now() -> datetime:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from typing import Any, Iterator
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -68,6 +69,14 @@ def test_routes_added_later_appear_without_extra_work() -> None:
     assert operation["summary"] == "Poke a thing"
     assert operation["x-stepline-role"] == "operator"
     assert "202" in operation["responses"] and "403" in operation["responses"]
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_timestamps_outside_the_utc_range_are_a_400_naming_the_field(api: Any, value: str) -> None:
+    # Found by the fuzz test below: these were 500s (OverflowError converting to UTC).
+    workflow_id = api.create_workflow(GATED)
+    status, body = api.get(f"/workflows/{workflow_id}/executions?from={quote(value)}")
+    assert status == 400 and body["errors"][0]["field"] == "from", body
 
 
 # --- schemathesis ---------------------------------------------------------------------------
