@@ -27,8 +27,8 @@ RESULTS = ROOT / "bench" / "results" / "latest.json"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--executions", type=int, default=200, help="executions counted in part 1 (default 200)")
-    parser.add_argument("--timing-executions", type=int, default=100,
-                        help="executions timed in part 3 (default 100)")
+    parser.add_argument("--timing-executions", type=int, default=50,
+                        help="executions timed in part 3 (default 50, i.e. 250 step runs)")
     parser.add_argument("--sizes", default="100,10000,100000",
                         help="history sizes for part 4, comma-separated (default 100,10000,100000)")
     parser.add_argument("--repeat", type=int, default=5,
