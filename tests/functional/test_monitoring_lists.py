@@ -159,3 +159,29 @@ def test_bad_filters_name_the_field(api: Any, query: str, field: str) -> None:
 def test_unknown_workflow_is_404_and_an_empty_filter(api: Any) -> None:
     assert api.get("/executions?workflow_id=wf_nope") == (200, {"items": [], "next_token": None})
     assert api.get("/workflows/wf_nope/executions")[0] == 404
+
+
+def test_a_page_costs_one_query_whatever_the_history(api: Any, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other executions of the workflow are never read: a page is one Query on a fitting index."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    wf = api.create_workflow(GATED)
+    runs = [start(api, aws, wf) for _ in range(12)]
+    for run in runs[:2]:
+        assert api.post(f"/executions/{run.execution_id}/cancel", {})[0] == 200
+    seen: list[str] = []
+    original = BotocoreStubber.process_request
+
+    def record(self: Any, request: Any) -> Any:
+        seen.append(str(request.headers.get("X-Amz-Target", b""), "utf-8", "replace").split(".")[-1])
+        return original(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", record)
+    for path, batch_gets in [(f"/workflows/{wf}/executions?status=cancelled&limit=5", 0),
+                             ("/executions?status=cancelled&trigger=manual&limit=5", 0),
+                             (f"/workflows/{wf}/executions?limit=3", 1)]:  # keys-only index: one BatchGet
+        seen.clear()
+        status, body = api.get(path)
+        assert status == 200 and body["items"]
+        assert (seen.count("Query"), seen.count("BatchGetItem"), seen.count("Scan")) == (1, batch_gets, 0), \
+            (path, seen)
