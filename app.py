@@ -7,7 +7,7 @@ from chalice import Chalice, Rate
 
 from chalicelib import handlers
 from chalicelib.api import docs, executions, monitoring, system, triggers, ui, workflows
-from chalicelib.config import step_queue_name
+from chalicelib.config import step_queue_arn
 from chalicelib.engine import get_engine
 from chalicelib.engine.events import integration_event_pattern
 
@@ -21,7 +21,7 @@ app.register_blueprint(monitoring.bp)
 app.register_blueprint(docs.bp)
 
 
-@app.on_sqs_message(queue=step_queue_name(), batch_size=1)
+@app.on_sqs_message(queue_arn=step_queue_arn(), batch_size=1)
 def run_step(event: Any) -> None:
     handlers.run_step_records(event)
 

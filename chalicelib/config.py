@@ -54,3 +54,16 @@ def _retention(value: str | None) -> int | None:
 def step_queue_name(env: Mapping[str, str] | None = None) -> str:
     """The step queue's name, needed by Chalice at import time to wire the SQS handler."""
     return Settings.from_env(env).step_queue
+
+
+def step_queue_arn(env: Mapping[str, str] | None = None) -> str:
+    """The ARN Chalice wires the SQS handler to at import time.
+
+    Only a placeholder for packaging: ``infra/template.json`` merges
+    ``GetAtt StepQueue.Arn`` over it (a string loses to the merge template; a name given as
+    ``queue=`` would become an ``Fn::Sub`` that the deep merge mixes with ours). Local mode
+    and the tests deliver messages to the handler directly and never read it.
+    """
+    env = os.environ if env is None else env
+    settings = Settings.from_env(env)
+    return env.get("STEPLINE_STEP_QUEUE_ARN") or f"arn:aws:sqs:{settings.region}:000000000000:{settings.step_queue}"

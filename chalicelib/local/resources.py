@@ -43,10 +43,10 @@ def create_resources(settings: Settings, template: dict[str, Any] | None = None)
     resources = template["Resources"]
     order = sorted(resources, key=lambda lid: 0 if "RedrivePolicy" not in resources[lid].get("Properties", {}) else 1)
     for logical_id in order:
+        if logical_id not in names:
+            continue  # functions, log groups, and the settings merged into Chalice's functions
         resource = resources[logical_id]
         kind, props = resource["Type"], resource.get("Properties", {})
-        if logical_id not in names:
-            continue
         name = names[logical_id]
         if kind == "AWS::DynamoDB::Table":
             _create_table(settings, name, props)
