@@ -52,10 +52,13 @@ browser:
 bench: $(STAMP)
 	@if [ -d bench ]; then $(VENV_PYTHON) -m bench; else echo "No benchmarks yet (bench/ does not exist)."; fi
 
-# Placeholder: a later issue settles the stage, parameters and ReportBatchItemFailures check.
+# One deployable template, built and cfn-linted offline: `make package [STAGE=prod]`.
+# With DEPLOY_BUCKET=<s3 bucket> it also uploads the code (aws cloudformation package), so that
+# `aws cloudformation deploy --template-file build/packaged.json ...` is the only step left.
 package: $(STAMP)
 	rm -rf build
-	$(VENV)/bin/chalice package --merge-template infra/template.json build/
+	$(VENV_PYTHON) infra/package.py --stage $(or $(STAGE),dev) --out build
+	@if [ -n "$(DEPLOY_BUCKET)" ]; then aws cloudformation package --template-file build/sam.json --s3-bucket "$(DEPLOY_BUCKET)" --use-json --output-template-file build/packaged.json; fi
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

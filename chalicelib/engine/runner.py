@@ -18,8 +18,6 @@ from chalicelib.errors import NotFound, TransitionConflict
 
 log = logging.getLogger("stepline.runner")
 
-#: DynamoDB items stop at 400 KB; larger outputs are refused until they go to S3.
-MAX_INLINE_OUTPUT = 350_000
 MAX_RECORD_ATTEMPTS = 5
 
 
@@ -62,7 +60,7 @@ class StepRunner:
                            data=state.context_for(step_id), timeout_seconds=float(sdef.timeout_seconds))
         try:
             output = get_agent(sdef.agent).run(ctx)
-            size = len(json.dumps(output))
+            json.dumps(output)  # large outputs are fine (the store keeps them in S3); non-JSON ones are not
         except StepError as error:
             return RecordResult(step_id, attempt, error=error.to_dict())
         except (TypeError, ValueError) as error:
@@ -72,10 +70,6 @@ class StepRunner:
             log.exception("agent %s raised", sdef.agent)
             return RecordResult(step_id, attempt, error={
                 "kind": "agent", "message": f"{type(error).__name__}: {error}", "retryable": True})
-        if size > MAX_INLINE_OUTPUT:
-            return RecordResult(step_id, attempt, error={
-                "kind": "agent", "message": f"output of {size} bytes is over the {MAX_INLINE_OUTPUT}-byte limit",
-                "retryable": False})
         return RecordResult(step_id, attempt, output=output)
 
     def _record(self, state: ExecutionState, result: RecordResult) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from chalicelib.agents.base import AgentContext, AgentError
 
-__all__ = ["always_fails", "echo", "enrich_order", "fails_permanently", "flaky", "slow"]
+__all__ = ["always_fails", "big_output", "echo", "enrich_order", "fails_permanently", "flaky", "slow"]
 
 MAX_SLEEP_SECONDS = 900.0
 
@@ -18,6 +18,16 @@ MAX_SLEEP_SECONDS = 900.0
 def echo(ctx: AgentContext) -> Any:
     """Output ``prev`` unchanged."""
     return ctx.data.get("prev")
+
+
+def big_output(ctx: AgentContext) -> dict[str, Any]:
+    """Output ``{"blob": <config.bytes characters>, "bytes": n}`` (default 1 MB, at most 5 MB).
+
+    For exercising large payloads: DynamoDB keeps 400 KB per item, so the store moves an
+    output this size to S3 and keeps a reference.
+    """
+    size = min(max(int(ctx.config.get("bytes", 1_000_000)), 0), 5_000_000)
+    return {"blob": "x" * size, "bytes": size}
 
 
 def enrich_order(ctx: AgentContext) -> dict[str, Any]:

@@ -7,17 +7,20 @@ from chalicelib.config import Settings
 from chalicelib.store.catalog import CatalogStore, KeyRecord, WorkflowRecord
 from chalicelib.store.executions import ExecutionStore, Page, StatusChange, SummaryRecord
 from chalicelib.store.models import build_models
+from chalicelib.store.payloads import PayloadStore
 
 __all__ = ["Store", "CatalogStore", "ExecutionStore", "KeyRecord", "WorkflowRecord", "Page", "StatusChange",
-           "SummaryRecord"]
+           "SummaryRecord", "PayloadStore"]
 
 
 @dataclass(frozen=True)
 class Store:
     catalog: CatalogStore
     executions: ExecutionStore
+    payloads: PayloadStore
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Store":
         models = build_models(settings)
-        return cls(CatalogStore(models), ExecutionStore(models, settings.retention_days))
+        payloads = PayloadStore(settings)
+        return cls(CatalogStore(models), ExecutionStore(models, payloads, settings.retention_days), payloads)

@@ -21,6 +21,7 @@ from chalicelib.domain.timefmt import parse_iso
 from chalicelib.errors import NotFound, TransitionConflict, ValidationError, FieldError
 from chalicelib.store.lists import ExecutionLists, ListFilter, status_keys, summary_keys
 from chalicelib.store.models import Models
+from chalicelib.store.payloads import PayloadStore
 from chalicelib.store.stats import StatsStore
 
 ACTIVE = ("running", "waiting")
@@ -85,8 +86,9 @@ def _conflict(error: Exception, entity: str, expected: str) -> bool:
 
 
 class ExecutionStore:
-    def __init__(self, models: Models, retention_days: int | None = None) -> None:
+    def __init__(self, models: Models, payloads: PayloadStore, retention_days: int | None = None) -> None:
         self.m = models
+        self.payloads = payloads
         self.lists = ExecutionLists(models)
         self.stats = StatsStore(models)
         #: optional retention: items carry ``expires_at`` (DynamoDB TTL) this many days on
@@ -164,7 +166,7 @@ class ExecutionStore:
     def load_events(self, execution_id: str) -> list[Event]:
         """All events of an execution in order (strongly consistent). Empty if unknown."""
         items = self.m.EventItem.query(_epk(execution_id), self.m.EventItem.sk.startswith("E#"), consistent_read=True)
-        return [_to_event(item) for item in items]
+        return [_to_event(item, self.payloads) for item in items]
 
     def events_page(self, execution_id: str, limit: int, token: str | None) -> tuple[list[Event], str | None]:
         """A page of an execution's events in order, and the token of the next page (or None)."""
@@ -219,14 +221,16 @@ class ExecutionStore:
             **summary_keys(s.workflow_id, s.status, s.trigger.get("type", "manual"), s.started_at))
 
     def _event_item(self, execution_id: str, e: Event, seq: int) -> Any:
+        details = json.dumps(dict(e.details), default=str)
         item = self.m.EventItem(_epk(execution_id), _esk(seq), type=e.type, at=e.at, step_id=e.step_id,
-                                attempt=e.attempt, actor=e.actor, details=json.dumps(dict(e.details), default=str),
-                                expires_at=self._expiry(e.at))
+                                attempt=e.attempt, actor=e.actor, details=details, expires_at=self._expiry(e.at))
+        if self.payloads.needs_offload(details):
+            # claim check: the item keeps the key, S3 keeps the (immutable, content-addressed) details
+            item.details, item.details_ref = "{}", self.payloads.put(execution_id, details)
         if e.due:
             item.due_bucket = e.due[:16]
             item.due_at = f"{e.due}#{execution_id}#{seq:06d}"
         return item
-
 
     def _expiry(self, at: str) -> int | None:
         if not self.retention_days:
@@ -238,10 +242,11 @@ def _with_seq(e: Event, seq: int) -> Event:
     return Event(e.type, e.at, e.step_id, e.attempt, e.actor, e.details, seq, e.due)
 
 
-def _to_event(item: Any) -> Event:
+def _to_event(item: Any, payloads: PayloadStore) -> Event:
+    details = payloads.get(item.details_ref) if item.details_ref else item.details
     return Event(type=item.type, at=item.at, step_id=item.step_id,
                  attempt=int(item.attempt) if item.attempt is not None else None, actor=item.actor,
-                 details=json.loads(item.details or "{}"), seq=int(item.sk[2:]))
+                 details=json.loads(details or "{}"), seq=int(item.sk[2:]))
 
 
 def _to_summary(item: Any) -> SummaryRecord:

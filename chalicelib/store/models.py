@@ -178,6 +178,8 @@ def _build(catalog: str, executions: str, region: str, host: str | None) -> Mode
         attempt = NumberAttribute(null=True)
         actor = UnicodeAttribute(null=True)
         details = UnicodeAttribute(default="{}")
+        #: S3 key of the details when they were too large to keep inline (store/payloads.py)
+        details_ref = UnicodeAttribute(null=True)
         due_bucket = UnicodeAttribute(null=True)
         due_at = UnicodeAttribute(null=True)
         expires_at = NumberAttribute(null=True)
