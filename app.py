@@ -5,12 +5,13 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib import handlers
+from chalicelib import handlers, observability
 from chalicelib.api import docs, executions, monitoring, system, triggers, ui, workflows
 from chalicelib.config import step_queue_arn
 from chalicelib.engine import get_engine
 from chalicelib.engine.events import integration_event_pattern
 
+observability.configure()
 app = Chalice(app_name="stepline")
 app.register_blueprint(system.bp)
 app.register_blueprint(workflows.bp)

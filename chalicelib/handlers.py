@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from chalicelib.engine import get_engine
 from chalicelib.engine.bulk import run_bulk_chunk
+from chalicelib.observability import log_context
 from chalicelib.queue import message_kind, parse_message, parse_task
 
 log = logging.getLogger("stepline.handlers")
@@ -16,18 +17,25 @@ def run_step_records(records: Iterable[Any]) -> list[str]:
     outcomes = []
     engine = get_engine()
     for record in records:
-        if message_kind(record.body) == "bulk":
-            outcomes.append(run_bulk_chunk(engine, parse_task(record.body)))
-            continue
-        try:
-            execution_id, step_id, attempt = parse_message(record.body)
-        except ValueError as error:
-            log.error("dropping malformed step message %s: %s", getattr(record, "message_id", "?"), error)
-            outcomes.append("malformed")
-            continue
-        outcomes.append(engine.runner.handle(execution_id, step_id, attempt))
+        with log_context(message_id=getattr(record, "message_id", None)):
+            if message_kind(record.body) == "bulk":
+                outcomes.append(run_bulk_chunk(engine, parse_task(record.body)))
+                continue
+            try:
+                execution_id, step_id, attempt = parse_message(record.body)
+            except ValueError as error:
+                log.error("dropping malformed step message: %s", error)
+                outcomes.append("malformed")
+                continue
+            # anything the runner raises propagates: Lambda returns the message to the queue
+            # (batch size 1), and after maxReceiveCount SQS dead-letters it (engine/deadletters.py)
+            outcomes.append(engine.runner.handle(execution_id, step_id, attempt))
     return outcomes
 
 
 def sweep() -> dict[str, int]:
-    return get_engine().sweeper.run()
+    """Time out, wake and re-send due steps; then fail the steps whose messages were dead-lettered."""
+    engine = get_engine()
+    counts = engine.sweeper.run()
+    counts["dead_letters"] = engine.deadletters.run()
+    return counts

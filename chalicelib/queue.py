@@ -64,3 +64,41 @@ def parse_task(body: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("task message is not an object")
     return data
+
+
+class DeadLetterQueue:
+    """The step queue's dead-letter queue: where SQS puts a message the worker failed on
+    ``maxReceiveCount`` times (infra/template.json). Read, deleted and counted by the sweep."""
+
+    def __init__(self, settings: Settings, client: Any | None = None) -> None:
+        self._settings = settings
+        self._client = client
+        self._url: str | None = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = boto3.client("sqs", region_name=self._settings.region,
+                                        endpoint_url=self._settings.endpoint_url)
+        return self._client
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = self.client.get_queue_url(QueueName=self._settings.step_dlq)["QueueUrl"]
+        return self._url
+
+    def receive(self, max_messages: int = 10) -> list[dict[str, Any]]:
+        """Up to ``max_messages`` dead letters (hidden for a minute while they are handled)."""
+        return self.client.receive_message(QueueUrl=self.url, MaxNumberOfMessages=max(1, min(10, max_messages)),
+                                           WaitTimeSeconds=0, VisibilityTimeout=60,
+                                           AttributeNames=["ApproximateReceiveCount", "SentTimestamp"]
+                                           ).get("Messages", [])
+
+    def delete(self, receipt_handle: str) -> None:
+        self.client.delete_message(QueueUrl=self.url, ReceiptHandle=receipt_handle)
+
+    def depth(self) -> int:
+        """Dead letters waiting now (approximate, as SQS counts them)."""
+        attributes = self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"])
+        return int(attributes["Attributes"].get("ApproximateNumberOfMessages", 0))

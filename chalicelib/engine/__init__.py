@@ -7,12 +7,13 @@ from typing import Callable, Mapping
 
 from chalicelib.config import Settings
 from chalicelib.domain.timefmt import utc_now
+from chalicelib.engine.deadletters import DeadLetters
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.engine.runner import StepRunner
 from chalicelib.engine.sweeper import Sweeper
 from chalicelib.engine.triggers import Triggers
 from chalicelib.engine.workflows import WorkflowService
-from chalicelib.queue import StepQueue
+from chalicelib.queue import DeadLetterQueue, StepQueue
 from chalicelib.store import Store
 
 
@@ -26,6 +27,7 @@ class Engine:
     runner: StepRunner
     sweeper: Sweeper
     triggers: Triggers
+    deadletters: DeadLetters
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], datetime] = utc_now) -> "Engine":
@@ -34,7 +36,8 @@ class Engine:
         workflows = WorkflowService(store, clock)
         executions = ExecutionService(store, queue, workflows, clock)
         return cls(settings, store, queue, workflows, executions, StepRunner(executions, clock),
-                   Sweeper(executions, clock), Triggers.build(settings, workflows, executions, clock))
+                   Sweeper(executions, clock), Triggers.build(settings, workflows, executions, clock),
+                   DeadLetters(executions, DeadLetterQueue(settings), clock))
 
 
 _ENGINE: Engine | None = None

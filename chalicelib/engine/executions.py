@@ -7,6 +7,7 @@ and appends the answer with a conditional write. A lost race surfaces as
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -17,8 +18,11 @@ from chalicelib.domain.machine import (Actor, Command, Decision, Event, Executio
 from chalicelib.domain.timefmt import iso
 from chalicelib.engine.workflows import WorkflowService
 from chalicelib.errors import Conflict, Forbidden, NotFound, TransitionConflict
+from chalicelib.observability import log_context, metric
 from chalicelib.queue import StepQueue
 from chalicelib.store import StatusChange, Store, SummaryRecord
+
+log = logging.getLogger("stepline.executions")
 
 #: After this long without a claim, the sweep re-sends a first step's message.
 HANDOVER_GRACE = timedelta(minutes=2)
@@ -63,6 +67,9 @@ class ExecutionService:
                 return self.load(winner)
             raise
         self.queue.send(execution_id, definition.steps[0].id, 1)
+        with log_context(execution_id=execution_id, workflow_id=workflow_id):
+            log.info("execution started (%s trigger, version %s)", trigger.get("type"), record.version)
+            metric("ExecutionsStarted", 1, trigger=trigger.get("type"))
         return self.load(execution_id)
 
     # ------------------------------------------------------------------- read
@@ -95,6 +102,8 @@ class ExecutionService:
             numbered = self.store.executions.append(state.execution_id, state.seq, decision.events, change)
             after.seq = numbered[-1].seq
             state = after
+            if change is not None:
+                _status_changed(state, change.before)
         for message in decision.dispatch:
             self.queue.send(state.execution_id, message.step_id, message.attempt, message.delay_seconds)
         return state
@@ -111,3 +120,14 @@ class ExecutionService:
                 raise Forbidden(refused.message) from refused
             raise Conflict(refused.message) from refused
         return self.commit(state, decision)
+
+
+_STATUS_METRICS = {"completed": "ExecutionsCompleted", "failed": "ExecutionsFailed", "cancelled": "ExecutionsCancelled"}
+
+
+def _status_changed(state: ExecutionState, before: str) -> None:
+    after = state.status.value
+    with log_context(execution_id=state.execution_id, workflow_id=state.workflow_id):
+        log.info("execution %s (was %s)", after, before)
+        if after in _STATUS_METRICS:
+            metric(_STATUS_METRICS[after], 1)

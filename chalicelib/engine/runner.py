@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import datetime
 from typing import Callable
 
@@ -15,6 +16,7 @@ from chalicelib.agents import AgentContext, StepError, get_agent
 from chalicelib.domain.machine import ClaimStep, ExecutionState, RecordResult, decide
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.errors import NotFound, TransitionConflict
+from chalicelib.observability import log_context, metric
 
 log = logging.getLogger("stepline.runner")
 
@@ -28,16 +30,28 @@ class StepRunner:
 
     def handle(self, execution_id: str, step_id: str, attempt: int) -> str:
         """Run one step attempt if it is still waiting to run. Returns what happened."""
-        try:
-            state = self._claim(execution_id, step_id, attempt)
-        except NotFound:
-            log.warning("dropping message for unknown execution %s", execution_id)
-            return "unknown execution"
-        if state is None:
-            return "duplicate"
-        result = self._run_agent(state, step_id, attempt)
-        self._record(state, result)
-        return "ran"
+        with log_context(execution_id=execution_id, step_id=step_id, attempt=attempt):
+            try:
+                state = self._claim(execution_id, step_id, attempt)
+            except NotFound:
+                log.warning("dropping message for unknown execution %s", execution_id)
+                return "unknown execution"
+            if state is None:
+                return "duplicate"
+            agent = state.step_def(step_id).agent
+            log.info("step started (agent %s)", agent)
+            began = time.monotonic()
+            result = self._run_agent(state, step_id, attempt)
+            elapsed_ms = round((time.monotonic() - began) * 1000, 3)
+            self._record(state, result)
+            outcome = "failed" if result.error else "completed"
+            metric("StepDuration", elapsed_ms, "Milliseconds", {"Agent": agent}, outcome=outcome)
+            if result.error:
+                log.warning("step failed in %.0f ms: %s: %s", elapsed_ms, result.error.get("kind"),
+                            result.error.get("message"))
+            else:
+                log.info("step completed in %.0f ms", elapsed_ms)
+            return "ran"
 
     def _claim(self, execution_id: str, step_id: str, attempt: int) -> ExecutionState | None:
         state = self.executions.load(execution_id)

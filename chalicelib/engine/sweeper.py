@@ -14,6 +14,7 @@ from chalicelib.domain.states import ExecutionStatus, StepState
 from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.errors import NotFound, TransitionConflict
+from chalicelib.observability import log_context
 
 log = logging.getLogger("stepline.sweep")
 
@@ -42,7 +43,10 @@ class Sweeper:
                     continue
                 seen.add(execution_id)
                 counts["visited"] += 1
-                outcome = self.visit(execution_id, now)
+                with log_context(execution_id=execution_id):
+                    outcome = self.visit(execution_id, now)
+                if outcome in ("timed_out", "resent"):
+                    log.info("sweep: %s", outcome.replace("_", " "))
                 if outcome in counts:
                     counts[outcome] += 1
             bucket += timedelta(minutes=1)

@@ -165,6 +165,22 @@ class CatalogStore:
         self.m.Marker(pk, sk, value=value, created_at=at).save()
 
 
+    # ---------------------------------------------------------------- counters
+    def add_to_count(self, pk: str, sk: str, by: int) -> int:
+        """Add ``by`` to a named running total; returns the new total."""
+        m = self.m
+        item = m.Counters(pk, sk)
+        # no precondition: ADD creates the item and commutes with concurrent adds
+        item.update(actions=[m.Counters.total.add(by)])
+        return int(item.total or 0)
+
+    def get_count(self, pk: str, sk: str) -> int:
+        try:
+            return int(self.m.Counters.get(pk, sk, consistent_read=True).total or 0)
+        except DoesNotExist:
+            return 0
+
+
 def _to_workflow(head: Any, active: int) -> WorkflowRecord:
     return WorkflowRecord(head.workflow_id, head.name, bool(head.enabled), int(head.version), head.trigger_type,
                           json.loads(head.definition), head.created_at, head.updated_at, active)

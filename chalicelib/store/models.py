@@ -91,6 +91,8 @@ def _build(catalog: str, executions: str, region: str, host: str | None) -> Mode
         pk = UnicodeAttribute(hash_key=True)
         sk = UnicodeAttribute(range_key=True)
         active = NumberAttribute(default=0)
+        #: running totals kept by named counters (e.g. dead letters handled)
+        total = NumberAttribute(null=True)
 
     class ApiKey(Model):
         Meta = CatalogMeta

@@ -1,0 +1,101 @@
+"""Dead letters: step messages the worker itself kept failing on.
+
+The worker raises when it cannot process a message (a Stepline bug, an outage), so Lambda
+returns the message to the queue; after ``maxReceiveCount`` deliveries (infra/template.json)
+SQS moves it to the dead-letter queue. Without this check its step would stay ``running``
+(or ``pending``) forever. The sweep calls ``DeadLetters.run`` every minute: each dead letter
+fails its step with an ``internal`` error (not retried automatically: an operator retries
+the step once the cause is fixed), is counted, and is deleted. Agent errors never get here:
+they are the step's own failures, recorded and retried by the state machine.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Callable
+
+from chalicelib.domain.machine import Decision, Event, ExecutionState
+from chalicelib.domain.states import ExecutionStatus, StepState
+from chalicelib.domain.timefmt import iso
+from chalicelib.engine.executions import ExecutionService
+from chalicelib.errors import NotFound, TransitionConflict
+from chalicelib.observability import log_context
+from chalicelib.queue import DeadLetterQueue, parse_message
+
+log = logging.getLogger("stepline.deadletters")
+
+COUNTER = ("SYSTEM", "DEAD_LETTERS")
+#: At most this many dead letters per sweep (ten receives); the rest wait for the next minute.
+MAX_PER_RUN = 100
+
+
+def dead_letter_decision(state: ExecutionState, step_id: str, attempt: int, at: str,
+                         deliveries: int | None) -> Decision:
+    """Fail the step attempt a dead letter belongs to, if it is still waiting on that message."""
+    if state.status != ExecutionStatus.RUNNING:
+        return Decision(noop_reason=f"execution is {state.status.value}")
+    step = state.current
+    if step is None or step.id != step_id or step.attempt != attempt:
+        return Decision(noop_reason="the step moved on")
+    if step.state not in (StepState.PENDING, StepState.RUNNING):
+        return Decision(noop_reason=f"step is {step.state.value}")
+    times = f"{deliveries} times" if deliveries else "repeatedly"
+    error = {"kind": "internal", "retryable": False,
+             "message": (f"the step worker failed {times} on this step's message (a Stepline bug or an AWS outage, "
+                         "not the agent), so SQS moved it to the dead-letter queue; retry the step once the cause "
+                         "is fixed")}
+    return Decision(events=(Event("step_failed", at, step_id, attempt, actor="system",
+                                  details={"error": error, "dead_letter": True}),))
+
+
+class DeadLetters:
+    def __init__(self, executions: ExecutionService, dlq: DeadLetterQueue, clock: Callable[[], datetime]) -> None:
+        self.executions = executions
+        self.dlq = dlq
+        self.clock = clock
+
+    def run(self, limit: int = MAX_PER_RUN) -> int:
+        """Handle the dead letters waiting now; returns how many were handled."""
+        handled = 0
+        while handled < limit:
+            messages = self.dlq.receive(min(10, limit - handled))
+            if not messages:
+                break
+            for message in messages:
+                self._handle(message)
+                self.dlq.delete(message["ReceiptHandle"])
+            handled += len(messages)
+            # count as we go: a sweep that dies halfway has still counted what it deleted
+            self.executions.store.catalog.add_to_count(*COUNTER, by=len(messages))
+        return handled
+
+    def _handle(self, message: dict[str, Any]) -> str:
+        try:
+            execution_id, step_id, attempt = parse_message(message.get("Body", ""))
+        except ValueError:
+            log.error("dead letter %s is not a step message; deleted", message.get("MessageId"))
+            return "malformed"
+        deliveries = message.get("Attributes", {}).get("ApproximateReceiveCount")
+        with log_context(execution_id=execution_id, step_id=step_id, attempt=attempt):
+            try:
+                state = self.executions.load(execution_id)
+                decision = dead_letter_decision(state, step_id, attempt, iso(self.clock()),
+                                                int(deliveries) - 1 if deliveries else None)
+                if not decision.events:
+                    log.info("dead letter needs nothing: %s", decision.noop_reason)
+                    return "nothing"
+                self.executions.commit(state, decision)
+            except NotFound:
+                log.warning("dead letter for an unknown execution; deleted")
+                return "unknown execution"
+            except TransitionConflict:
+                # someone acted on the step meanwhile: their action stands
+                log.info("dead letter lost a race; the step moved on")
+                return "raced"
+            log.error("step failed: its message went to the dead-letter queue")
+            return "failed"
+
+    def count(self) -> dict[str, int]:
+        """Dead letters handled so far, and waiting now."""
+        return {"dead_letters": self.executions.store.catalog.get_count(*COUNTER),
+                "dead_letters_waiting": self.dlq.depth()}

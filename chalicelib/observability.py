@@ -1,0 +1,111 @@
+"""Structured JSON logs and CloudWatch metrics in embedded metric format (EMF).
+
+Logs: every record of a ``stepline.*`` logger is printed to stdout as one JSON object with
+``level``, ``logger``, ``message``, ``timestamp`` and whatever ``log_context`` holds at that
+moment (``execution_id``, ``step_id``, ``attempt``, ...), so CloudWatch Logs Insights can
+filter an execution's lines: ``filter execution_id = "ex_..."``.
+
+Metrics: ``metric()`` prints one EMF line (a JSON object with an ``_aws`` key). Lambda sends
+stdout to CloudWatch Logs, which turns those lines into metrics in the ``Stepline``
+namespace: no PutMetricData call, no extra IAM permission, no extra latency.
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+
+Both write to whatever ``sys.stdout`` is when they write, so local mode shows them, and
+tests read them with ``capsys``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime, timezone
+from typing import Any, Iterator, Mapping
+
+NAMESPACE = "Stepline"
+ROOT_LOGGER = "stepline"
+
+_context: ContextVar[Mapping[str, Any]] = ContextVar("stepline_log_context", default={})
+_dimensions: dict[str, str] = {"Stage": "dev"}
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Add ``fields`` to every log line (and metric) written inside the ``with`` block."""
+    token = _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def current_context() -> dict[str, Any]:
+    return dict(_context.get())
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "timestamp": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            **_context.get(),
+        }
+        if record.exc_info:
+            doc["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        return json.dumps(doc, default=str, ensure_ascii=False)
+
+
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler bound to the current ``sys.stdout``, not the one at creation."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def configure(env: Mapping[str, str] | None = None) -> None:
+    """Send ``stepline.*`` logs to stdout as JSON (once per process; called by app.py)."""
+    env = os.environ if env is None else env
+    _dimensions["Stage"] = env.get("STEPLINE_STAGE", "dev")
+    logger = logging.getLogger(ROOT_LOGGER)
+    logger.setLevel(env.get("STEPLINE_LOG_LEVEL", "INFO").upper())
+    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
+        handler = _StdoutHandler()
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+    # On Lambda the runtime's root handler would print each line a second time, as text.
+    # Elsewhere records also propagate (local mode's readable stderr, pytest's caplog).
+    logger.propagate = "AWS_LAMBDA_FUNCTION_NAME" not in env
+
+
+def metric(name: str, value: float, unit: str = "Count", dimensions: Mapping[str, str] | None = None,
+           **properties: Any) -> dict[str, Any]:
+    """Print one EMF line for ``name`` and return it.
+
+    Dimensions are ``Stage`` plus ``dimensions`` (low cardinality: each combination is a
+    billed custom metric); ids go in ``properties``, searchable in the logs, not dimensions.
+    """
+    dims = {**_dimensions, **(dimensions or {})}
+    dimension_sets = [["Stage"]] + ([list(dims)] if len(dims) > 1 else [])
+    doc: dict[str, Any] = {
+        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [
+            {"Namespace": NAMESPACE, "Dimensions": dimension_sets, "Metrics": [{"Name": name, "Unit": unit}]}]},
+        **_context.get(), **properties, **dims, name: value,
+    }
+    sys.stdout.write(json.dumps(doc, default=str) + "\n")
+    sys.stdout.flush()
+    return doc
