@@ -11,8 +11,8 @@ from chalicelib.config import step_queue_arn
 from chalicelib.engine import get_engine
 from chalicelib.engine.events import integration_event_pattern
 
-observability.configure()
 app = Chalice(app_name="stepline")
+observability.configure()  # after Chalice, which sets up its own "stepline" logger
 app.register_blueprint(system.bp)
 app.register_blueprint(workflows.bp)
 app.register_blueprint(executions.bp)

@@ -10,8 +10,10 @@ stdout to CloudWatch Logs, which turns those lines into metrics in the ``Steplin
 namespace: no PutMetricData call, no extra IAM permission, no extra latency.
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 
-Both write to whatever ``sys.stdout`` is when they write, so local mode shows them, and
-tests read them with ``capsys``.
+Both write to the process's standard output (``sys.__stdout__``, file descriptor 1), not to
+whatever ``sys.stdout`` is at the moment: code that captures ``sys.stdout`` in-process (the
+CLI's ``--json`` output under click's test runner) never gets log lines mixed into its own.
+Local mode shows them; tests read them with ``capfd``.
 """
 from __future__ import annotations
 
@@ -62,15 +64,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str, ensure_ascii=False)
 
 
+def _out() -> Any:
+    return sys.__stdout__ or sys.stdout
+
+
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """A stream handler bound to the current ``sys.stdout``, not the one at creation."""
+    """A stream handler on the process's standard output, looked up when it writes."""
 
     def __init__(self) -> None:
-        super().__init__(sys.stdout)
+        super().__init__(_out())
 
     @property  # type: ignore[override]
     def stream(self) -> Any:
-        return sys.stdout
+        return _out()
 
     @stream.setter
     def stream(self, value: Any) -> None:
@@ -78,11 +84,19 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def configure(env: Mapping[str, str] | None = None) -> None:
-    """Send ``stepline.*`` logs to stdout as JSON (once per process; called by app.py)."""
+    """Send ``stepline.*`` logs to stdout as JSON (idempotent; app.py calls it after ``Chalice()``).
+
+    ``Chalice(app_name="stepline")`` owns the logger ``stepline`` too (``app.log``): it sets it
+    to ERROR and may add a plain-text stdout handler. Ours replaces that handler, so Chalice's
+    own error lines come out as JSON as well, and the level is ``STEPLINE_LOG_LEVEL``.
+    """
     env = os.environ if env is None else env
     _dimensions["Stage"] = env.get("STEPLINE_STAGE", "dev")
     logger = logging.getLogger(ROOT_LOGGER)
     logger.setLevel(env.get("STEPLINE_LOG_LEVEL", "INFO").upper())
+    for handler in list(logger.handlers):
+        if type(handler) is logging.StreamHandler:  # noqa: E721 - exactly Chalice's, not subclasses
+            logger.removeHandler(handler)
     if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
         handler = _StdoutHandler()
         handler.setFormatter(JsonFormatter())
@@ -106,6 +120,7 @@ def metric(name: str, value: float, unit: str = "Count", dimensions: Mapping[str
             {"Namespace": NAMESPACE, "Dimensions": dimension_sets, "Metrics": [{"Name": name, "Unit": unit}]}]},
         **_context.get(), **properties, **dims, name: value,
     }
-    sys.stdout.write(json.dumps(doc, default=str) + "\n")
-    sys.stdout.flush()
+    out = _out()
+    out.write(json.dumps(doc, default=str) + "\n")
+    out.flush()
     return doc

@@ -20,8 +20,8 @@ FAILING = {
 }
 
 
-def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    out = capsys.readouterr().out
+def _lines(capfd: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    out = capfd.readouterr().out
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
@@ -30,11 +30,11 @@ def _metrics(lines: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
 
 
 def test_engine_logs_are_json_with_execution_and_step_ids(api: Any, worker: Any,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+                                                          capfd: pytest.CaptureFixture[str]) -> None:
     wf = api.create_workflow(FLOW)
     execution_id = api.start(wf)["execution_id"]
     worker.drain()
-    logs = [line for line in _lines(capsys) if "_aws" not in line]
+    logs = [line for line in _lines(capfd) if "_aws" not in line]
     engine = [line for line in logs if line["logger"] in ("stepline.runner", "stepline.executions")]
     assert {line["message"] for line in engine} >= {"step started (agent transform)", "execution completed (was running)"}
     assert all(line["execution_id"] == execution_id for line in engine)
@@ -43,12 +43,12 @@ def test_engine_logs_are_json_with_execution_and_step_ids(api: Any, worker: Any,
     assert all(line["level"] in ("INFO", "WARNING", "ERROR") and line["timestamp"].endswith("Z") for line in logs)
 
 
-def test_emf_metrics_count_executions_and_time_steps(api: Any, worker: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_emf_metrics_count_executions_and_time_steps(api: Any, worker: Any, capfd: pytest.CaptureFixture[str]) -> None:
     ok = api.start(api.create_workflow(FLOW))["execution_id"]
     bad = api.start(api.create_workflow(FAILING))["execution_id"]
     worker.drain()
     assert api.execution(bad)["status"] == "failed"
-    lines = _lines(capsys)
+    lines = _lines(capfd)
     started = _metrics(lines, "ExecutionsStarted")
     assert sorted(m["execution_id"] for m in started) == sorted([ok, bad])
     assert [m["execution_id"] for m in _metrics(lines, "ExecutionsCompleted")] == [ok]
