@@ -177,7 +177,7 @@ class ExecutionStore:
             raise ValidationError(FieldError("next_token", "invalid or foreign pagination token"))
         rows = m.EventItem.query(pk, m.EventItem.sk.startswith("E#"), consistent_read=True, limit=limit,
                                  last_evaluated_key=start)
-        events = [_to_event(item) for item in rows]
+        events = [_to_event(item, self.payloads) for item in rows]
         return events, encode_token(rows.last_evaluated_key, pk)
 
     def get_summary(self, execution_id: str) -> SummaryRecord:

@@ -190,6 +190,7 @@ def _run_scenario(api: Any, worker: Any, aws: Any, clock: Any) -> None:
     other = api.start(wf, {"note": "short"})["execution_id"]
     assert api.post(f"/executions/{other}/cancel")[0] == 200
     _run_triggers(api, clock, drain)
+    _run_monitoring(api, wf, drain)
     RECORDING["on"] = False  # SQS puts a poison message in the dead-letter queue
     dlq = worker.sqs.get_queue_url(QueueName=aws.settings.step_dlq)["QueueUrl"]
     worker.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"execution_id": other, "step_id": "produce",
@@ -198,6 +199,18 @@ def _run_scenario(api: Any, worker: Any, aws: Any, clock: Any) -> None:
     clock.advance(600)
     worker.sweep()  # due index, watermark, dead-letter queue, counters
     assert api.get("/health")[1]["details"]["dead_letters"] == 1
+
+
+def _run_monitoring(api: Any, wf: str, drain: Any) -> None:
+    """Lists on every index, statistics, and a bulk retry chunked through the step queue."""
+    for query in ("", "?status=failed", "?trigger=manual", "?status=failed&trigger=manual"):
+        assert api.get(f"/executions{query}")[0] == 200, query
+        assert api.get(f"/workflows/{wf}/executions{query}")[0] == 200, query
+    assert api.get(f"/workflows/{wf}/stats?bucket=day&from=2026-11-01T00:00:00Z")[0] == 200
+    status, job = api.post("/executions/bulk", {"action": "retry", "filters": {"workflow_id": wf}, "dry_run": False})
+    assert status == 202, job
+    drain()
+    assert api.get(f"/executions/bulk/{job['job_id']}")[0] == 200
 
 
 def _run_triggers(api: Any, clock: Any, drain: Any) -> None:
