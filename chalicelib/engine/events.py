@@ -32,8 +32,10 @@ from chalicelib.store.triggers import EventRecord, SourceRecord, TriggerStore
 
 log = logging.getLogger("stepline.events")
 
-#: Webhook bodies above this answer 413 (Standard Webhooks senders stay far below; EventBridge's own cap is 256 KB).
-MAX_WEBHOOK_BYTES = 256 * 1024
+#: Webhook bodies above this answer 413. Bodies over the store's inline limit (64 KB) are kept
+#: in the payload bucket (claim check), so the cap is set by what a sender reasonably posts,
+#: far below API Gateway's 10 MB and Lambda's 6 MB request limits.
+MAX_WEBHOOK_BYTES = 1024 * 1024
 #: Delivery ids are remembered this long (the signature's 5-minute window makes later replays stale anyway).
 DEDUPE_TTL = timedelta(hours=48)
 #: During a rotation the previous secret keeps verifying this long unless the request says otherwise.

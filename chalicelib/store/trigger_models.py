@@ -91,6 +91,8 @@ def _build(catalog: str, region: str, host: str | None) -> TriggerModels:  # noq
         source = UnicodeAttribute()
         event_type = UnicodeAttribute()
         payload = UnicodeAttribute()
+        #: S3 key of the payload when it is too large to keep inline (claim check)
+        payload_ref = UnicodeAttribute(null=True)
         via = UnicodeAttribute()
         delivery_id = UnicodeAttribute(null=True)
         received_at = UnicodeAttribute()

@@ -15,6 +15,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from chalicelib.config import Settings
 from chalicelib.errors import Conflict, NotFound, TransitionConflict
 from chalicelib.store.executions import _conflict
+from chalicelib.store.payloads import PayloadStore
 from chalicelib.store.trigger_models import TriggerModels, build_trigger_models
 
 #: Schedules spread over this many index partitions; the tick queries each one. One GSI
@@ -83,12 +84,13 @@ def _shard(workflow_id: str) -> str:
 
 
 class TriggerStore:
-    def __init__(self, models: TriggerModels) -> None:
+    def __init__(self, models: TriggerModels, payloads: PayloadStore | None = None) -> None:
         self.m = models
+        self.payloads = payloads
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "TriggerStore":
-        return cls(build_trigger_models(settings))
+        return cls(build_trigger_models(settings), PayloadStore(settings))
 
     # ----------------------------------------------------------------- sources
     def create_source(self, name: str, scheme: str, secret: str, at: str, actor: str) -> SourceRecord:
@@ -165,10 +167,14 @@ class TriggerStore:
     def put_event(self, record: EventRecord) -> bool:
         """Store an event once; False if that event id was already stored (a retried delivery)."""
         m = self.m
+        payload, ref = json.dumps(record.payload), None
+        if self.payloads is not None and self.payloads.needs_offload(payload):
+            # large bodies go to the payload bucket; the item keeps the key (claim check)
+            payload, ref = "", self.payloads.put(f"events/{record.event_id}", payload)
         try:
             # precondition: a new event id
             m.StoredEvent(f"EVT#{record.event_id}", "EVENT", event_id=record.event_id, source=record.source,
-                          event_type=record.event_type, payload=json.dumps(record.payload), via=record.via,
+                          event_type=record.event_type, payload=payload, payload_ref=ref, via=record.via,
                           delivery_id=record.delivery_id, received_at=record.received_at,
                           executions=json.dumps(record.executions)).save(condition=m.StoredEvent.pk.does_not_exist())
             return True
@@ -182,7 +188,8 @@ class TriggerStore:
             item = self.m.StoredEvent.get(f"EVT#{event_id}", "EVENT", consistent_read=True)
         except DoesNotExist as error:
             raise NotFound(f"event {event_id} not found") from error
-        return EventRecord(item.event_id, item.source, item.event_type, json.loads(item.payload), item.via,
+        text = self.payloads.get(item.payload_ref) if item.payload_ref and self.payloads else item.payload
+        return EventRecord(item.event_id, item.source, item.event_type, json.loads(text), item.via,
                            item.delivery_id, item.received_at, json.loads(item.executions or "[]"))
 
     def set_event_executions(self, event_id: str, execution_ids: list[str]) -> None:

@@ -199,7 +199,7 @@ def test_rotation_input_is_validated(api: Any, billing: Sender) -> None:
 
 def test_oversized_body_gets_413_and_malformed_bodies_400(api: Any, billing: Sender) -> None:
     wf = api.create_workflow(event_workflow())
-    big = json.dumps({"type": "invoice.created", "blob": "x" * (256 * 1024)}).encode()
+    big = json.dumps({"type": "invoice.created", "blob": "x" * (1024 * 1024)}).encode()
     assert billing.post(big, billing.headers(big))[0] == 413
     for raw, field in ((b"{not json", "body"), (b"[1, 2]", "body"), (b'{"no": "type"}', "type")):
         status, answer = billing.post(raw, billing.headers(raw))
@@ -272,3 +272,21 @@ def test_github_scheme_verifies_x_hub_signature_256(api: Any, client: Any, clock
     tampered = github_headers(secret, body)
     assert sender.post(body.replace(b"abc", b"abd"), tampered)[0] == 401
     assert len(executions_of(api, wf)) == 1
+
+
+def test_300_kb_webhook_body_is_kept_in_the_payload_bucket_and_runs(api: Any, billing: Sender, worker: Any,
+                                                                   aws: Any) -> None:
+    wf = api.create_workflow(event_workflow())
+    payload = {"type": "invoice.created", "lines": ["x" * 1000 for _ in range(300)]}
+    status, body = billing.send(payload)
+    assert status == 202, body
+    status, stored = api.get(f"/events/{body['event_id']}")
+    assert status == 200 and stored["payload"] == payload
+    objects = aws.store.payloads.client.list_objects_v2(Bucket=aws.settings.payload_bucket)["Contents"]
+    assert any(f"events/{body['event_id']}" in o["Key"] for o in objects), "large payloads live in the bucket"
+    [summary] = executions_of(api, wf)
+    assert api.execution(summary["execution_id"])["input"] == payload
+    worker.drain()
+    assert api.execution(summary["execution_id"])["status"] == "completed"
+    status, replayed = api.post(f"/events/{body['event_id']}/replay")
+    assert status in (200, 202) and len(replayed["executions"]) == 1
