@@ -8,6 +8,7 @@ from chalice import Blueprint
 from chalicelib.api.boundary import RequestContext, endpoint
 from chalicelib.domain.machine import (Approve, CancelExecution, ForceAdvance, Reject, RetryStep, Review,
                                        SkipStep)
+from chalicelib.engine.edits import check_amended_output, check_instructions
 from chalicelib.engine.views import execution_view, history_item
 from chalicelib.errors import FieldError, NotFound, ValidationError
 
@@ -46,9 +47,11 @@ def cancel(ctx: RequestContext, execution_id: str) -> dict[str, Any]:
 @endpoint(bp, "/executions/{execution_id}/steps/{step_id}/retry", ("POST",), role="operator")
 def retry(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, Any]:
     body = _fields(ctx, {"instructions"})
-    instructions = body.get("instructions")
-    if "instructions" in body and not isinstance(instructions, str):
-        raise ValidationError(FieldError("instructions", "must be a string"))
+    instructions = None
+    if "instructions" in body:
+        state = ctx.engine.executions.load(execution_id)
+        if step_id in {s.id for s in state.steps}:  # an unknown step is the action's 404
+            instructions = check_instructions(state, step_id, body["instructions"])
     return execution_view(ctx.engine.executions.act(execution_id, RetryStep(step_id, ctx.who, instructions)))
 
 
@@ -80,7 +83,9 @@ def reject(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, An
 @endpoint(bp, "/executions/{execution_id}/steps/{step_id}/review", ("POST",), role="operator")
 def review(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, Any]:
     body = _fields(ctx, {"comment", "output"})
-    command = Review(step_id, ctx.who, _text(body, "comment"), body.get("output"), "output" in body)
+    amended = "output" in body
+    output = check_amended_output(body["output"]) if amended else None
+    command = Review(step_id, ctx.who, _text(body, "comment"), output, amended)
     return execution_view(ctx.engine.executions.act(execution_id, command))
 
 

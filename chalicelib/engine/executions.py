@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from chalicelib.domain.definition import validate_inputs
-from chalicelib.domain.machine import (Actor, Command, Decision, Event, ExecutionState, Refused, apply_events,
-                                       decide, replay)
+from chalicelib.domain.machine import (HANDOVER_GRACE_SECONDS, Actor, Command, Decision, Event, ExecutionState,
+                                       Refused, apply_events, decide, replay)
 from chalicelib.domain.timefmt import iso
 from chalicelib.engine.workflows import WorkflowService
 from chalicelib.errors import Conflict, Forbidden, NotFound, TransitionConflict
@@ -25,7 +25,7 @@ from chalicelib.store import StatusChange, Store, SummaryRecord
 log = logging.getLogger("stepline.executions")
 
 #: After this long without a claim, the sweep re-sends a first step's message.
-HANDOVER_GRACE = timedelta(minutes=2)
+HANDOVER_GRACE = timedelta(seconds=HANDOVER_GRACE_SECONDS)
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
 

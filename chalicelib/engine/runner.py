@@ -32,7 +32,7 @@ class StepRunner:
         """Run one step attempt if it is still waiting to run. Returns what happened."""
         with log_context(execution_id=execution_id, step_id=step_id, attempt=attempt):
             try:
-                state = self._claim(execution_id, step_id, attempt)
+                state = self.claim(execution_id, step_id, attempt)
             except NotFound:
                 log.warning("dropping message for unknown execution %s", execution_id)
                 return "unknown execution"
@@ -43,7 +43,7 @@ class StepRunner:
             began = time.monotonic()
             result = self._run_agent(state, step_id, attempt)
             elapsed_ms = round((time.monotonic() - began) * 1000, 3)
-            self._record(state, result)
+            self.record(state, result)
             outcome = "failed" if result.error else "completed"
             metric("StepDuration", elapsed_ms, "Milliseconds", {"Agent": agent}, outcome=outcome)
             if result.error:
@@ -53,7 +53,8 @@ class StepRunner:
                 log.info("step completed in %.0f ms", elapsed_ms)
             return "ran"
 
-    def _claim(self, execution_id: str, step_id: str, attempt: int) -> ExecutionState | None:
+    def claim(self, execution_id: str, step_id: str, attempt: int) -> ExecutionState | None:
+        """Take the claim on one attempt; None when it is not this worker's to run."""
         state = self.executions.load(execution_id)
         decision = decide(state, ClaimStep(step_id, attempt), self.clock())
         if not decision.events:
@@ -86,7 +87,8 @@ class StepRunner:
                 "kind": "agent", "message": f"{type(error).__name__}: {error}", "retryable": True})
         return RecordResult(step_id, attempt, output=output)
 
-    def _record(self, state: ExecutionState, result: RecordResult) -> None:
+    def record(self, state: ExecutionState, result: RecordResult) -> None:
+        """Store an attempt's result; one that comes too late is kept as ``late_result_discarded``."""
         for _ in range(MAX_RECORD_ATTEMPTS):
             try:
                 self.executions.commit(state, decide(state, result, self.clock()))

@@ -1,5 +1,9 @@
 """The sweep: time out steps past their deadline, wake due retries, re-send lost messages.
 
+Every deadline and every hand-over is written with a due time on the sparse ``by_due``
+index, so a crashed worker (its step's deadline comes due) or a lost SQS message (its
+hand-over comes due unclaimed) is always found: no step stays ``running`` forever.
+
 It reads only the ``by_due`` index buckets between its watermark and now, so its cost
 follows the number of deadlines that fell due, not the size of the history.
 """
@@ -9,7 +13,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Callable
 
-from chalicelib.domain.machine import MAX_QUEUE_DELAY, TimeOutStep, decide
+from chalicelib.domain.machine import RequeueStep, TimeOutStep, decide
 from chalicelib.domain.states import ExecutionStatus, StepState
 from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.engine.executions import ExecutionService
@@ -54,7 +58,7 @@ class Sweeper:
         return counts
 
     def visit(self, execution_id: str, now: datetime) -> str:
-        """Decide what a due execution needs now."""
+        """Decide what a due execution needs now: a timeout, a (re-)sent message, or nothing."""
         try:
             state = self.executions.load(execution_id)
         except NotFound:
@@ -63,18 +67,17 @@ class Sweeper:
         if state.status != ExecutionStatus.RUNNING or step is None:
             return "nothing"
         if step.state == StepState.RUNNING and step.claimed:
-            if step.deadline and parse_iso(step.deadline) <= now:
-                try:
-                    self.executions.commit(state, decide(state, TimeOutStep(step.id, step.attempt), now))
-                except TransitionConflict:
-                    return "raced"
-                return "timed_out"
+            command: TimeOutStep | RequeueStep = TimeOutStep(step.id, step.attempt)
+            outcome = "timed_out"
+        else:
+            # pending, or a queued retry: its message may be lost, or its long backoff over
+            command, outcome = RequeueStep(step.id, step.attempt), "resent"
+        decision = decide(state, command, now)
+        if not decision.events:
             return "nothing"
-        # pending, or a queued retry: its message may be lost, or its backoff over
-        delay = 0
-        if step.not_before:
-            delay = int((parse_iso(step.not_before) - now).total_seconds())
-            if delay > MAX_QUEUE_DELAY:
-                return "nothing"
-        self.executions.queue.send(execution_id, step.id, step.attempt, max(0, delay))
-        return "resent"
+        try:
+            self.executions.commit(state, decision)
+        except TransitionConflict:
+            # a worker or an operator moved first; the next due entry looks again
+            return "raced"
+        return outcome

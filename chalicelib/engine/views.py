@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.machine import Event, ExecutionState
+from chalicelib.domain.machine import Event, ExecutionState, not_undone
 from chalicelib.domain.states import StepState
+from chalicelib.engine.audit import describe
 from chalicelib.store import SummaryRecord
 
 
@@ -24,17 +25,15 @@ def execution_view(state: ExecutionState) -> dict[str, Any]:
             step["retry_at"] = view.not_before
         if view.skip_reason:
             step["skip_reason"] = view.skip_reason
-        if view.original_output is not None:
+        if view.has_original_output:
             step["original_output"] = view.original_output
         steps.append(step)
-    not_undone = [{"step_id": v.id, "agent": d.agent, "summary": _short(v.output)}
-                  for v, d in zip(state.steps, definition.steps) if v.state == StepState.COMPLETED]
     return {
         "execution_id": state.execution_id, "workflow_id": state.workflow_id,
         "workflow_name": definition.name, "workflow_version": state.workflow_version,
         "status": state.status.value, "trigger": dict(state.trigger), "input": state.input,
         "started_at": state.started_at, "ended_at": state.ended_at, "steps": steps,
-        "completed_steps_not_undone": not_undone if state.cancelled else [],
+        "completed_steps_not_undone": not_undone(state) if state.cancelled else [],
     }
 
 
@@ -44,11 +43,5 @@ def summary_view(summary: SummaryRecord) -> dict[str, Any]:
 
 def history_item(event: Event) -> dict[str, Any]:
     return {"seq": event.seq, "at": event.at, "type": event.type, "step_id": event.step_id,
-            "attempt": event.attempt, "actor": event.actor, "details": dict(event.details)}
-
-
-def _short(value: Any, limit: int = 120) -> str:
-    import json
-
-    text = json.dumps(value, default=str, ensure_ascii=False)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+            "attempt": event.attempt, "actor": event.actor, "details": dict(event.details),
+            "message": describe(event)}

@@ -1,0 +1,247 @@
+"""The fold: an execution's numbered events replayed into its current state.
+
+``replay(events)`` is the only way state is built: there is no stored "current state"
+to drift from the history. ``machine.decide`` reads this state; the engine appends the
+events ``decide`` returns. Events are facts (past tense), so this module never refuses an
+event: an unknown type (``comment_added``, ``late_result_discarded``, ...) changes nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Sequence
+
+from chalicelib.domain.definition import StepDef, WorkflowDefinition
+from chalicelib.domain.states import ExecutionStatus, StepState
+
+ES, SS = ExecutionStatus, StepState
+
+
+@dataclass(frozen=True)
+class Event:
+    """One fact in an execution's history. ``seq`` is assigned when appended."""
+
+    type: str
+    at: str
+    step_id: str | None = None
+    attempt: int | None = None
+    actor: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    seq: int = 0
+    #: When set, the sweep visits this event at that time (sparse ``by_due`` index).
+    due: str | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    role: str
+
+
+class Refused(Exception):
+    """The command does not fit the current state (HTTP 409, or 404 for unknown steps)."""
+
+    def __init__(self, message: str, *, not_found: bool = False, forbidden: bool = False) -> None:
+        super().__init__(message)
+        self.message, self.not_found, self.forbidden = message, not_found, forbidden
+
+
+@dataclass
+class StepView:
+    id: str
+    state: StepState = SS.PENDING
+    attempt: int = 1
+    claimed: bool = False
+    started_at: str | None = None
+    completed_at: str | None = None
+    deadline: str | None = None
+    #: A queued retry may not be claimed before this time (its backoff).
+    not_before: str | None = None
+    #: When the current attempt's message was (re)sent; None for a first hand-over, whose
+    #: time is when the previous step finished.
+    queued_at: str | None = None
+    #: True while a long backoff waits for the sweep (no message is in the queue).
+    awaits_sweep: bool = False
+    #: How many times the sweep re-sent this attempt's message.
+    requeues: int = 0
+    output: Any = None
+    has_output: bool = False
+    original_output: Any = None
+    has_original_output: bool = False
+    error: dict[str, Any] | None = None
+    instructions: str | None = None
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    decision: dict[str, Any] | None = None
+    skip_reason: str | None = None
+
+
+@dataclass
+class ExecutionState:
+    execution_id: str
+    definition: WorkflowDefinition
+    steps: list[StepView]
+    workflow_id: str = ""
+    workflow_version: int = 0
+    input: Any = None
+    trigger: Mapping[str, Any] = field(default_factory=dict)
+    started_at: str | None = None
+    ended_at: str | None = None
+    cancelled: bool = False
+    completed: bool = False
+    seq: int = 0
+
+    @property
+    def cursor(self) -> int:
+        """Index of the current step: the first one neither completed nor skipped."""
+        for i, step in enumerate(self.steps):
+            if step.state not in (SS.COMPLETED, SS.SKIPPED):
+                return i
+        return len(self.steps)
+
+    @property
+    def current(self) -> StepView | None:
+        i = self.cursor
+        return self.steps[i] if i < len(self.steps) else None
+
+    @property
+    def status(self) -> ExecutionStatus:
+        if self.cancelled:
+            return ES.CANCELLED
+        if self.completed:
+            return ES.COMPLETED
+        step = self.current
+        if step is not None and step.state == SS.FAILED:
+            return ES.FAILED
+        if step is not None and step.state == SS.WAITING_FOR_APPROVAL:
+            return ES.WAITING
+        return ES.RUNNING
+
+    def step(self, step_id: str) -> StepView:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise Refused(f"execution {self.execution_id} has no step {step_id!r}", not_found=True)
+
+    def step_def(self, step_id: str) -> StepDef:
+        return self.definition.step(step_id)
+
+    def instructions_for(self, step_id: str) -> str | None:
+        override = self.step(step_id).instructions
+        return override if override is not None else self.step_def(step_id).instructions
+
+    def handed_over_at(self, step: StepView) -> str | None:
+        """When the message for ``step``'s current attempt was last sent (or should have been)."""
+        if step.queued_at:
+            return step.queued_at
+        index = self.definition.index_of(step.id)
+        return self.steps[index - 1].completed_at if index else self.started_at
+
+    def context_for(self, step_id: str) -> dict[str, Any]:
+        """The data an agent sees: input, the previous step's output, all outputs so far."""
+        index = self.definition.index_of(step_id)
+        outputs = {s.id: {"output": s.output} for s in self.steps[:index] if s.state == SS.COMPLETED}
+        data: dict[str, Any] = {"input": self.input, "steps": outputs}
+        if index == 0:
+            data["prev"] = self.input
+        elif self.steps[index - 1].state == SS.COMPLETED:
+            data["prev"] = self.steps[index - 1].output
+        return data
+
+
+def replay(execution_id: str, definition: WorkflowDefinition, events: Sequence[Event]) -> ExecutionState:
+    """Fold an execution's events, in sequence order, into its current state."""
+    state = ExecutionState(execution_id, definition, [StepView(s.id) for s in definition.steps])
+    for event in events:
+        _apply(state, event)
+        state.seq = max(state.seq, event.seq)
+    return state
+
+
+def apply_events(state: ExecutionState, events: Sequence[Event]) -> ExecutionState:
+    """A copy of ``state`` with further events folded in (the engine previews decisions this way)."""
+    state = replace(state, steps=[replace(s, comments=list(s.comments)) for s in state.steps])
+    for event in events:
+        _apply(state, event)
+        state.seq = max(state.seq, event.seq)
+    return state
+
+
+def _decided(step: StepView, e: Event, verdict: str, **extra: Any) -> None:
+    """Record a human decision on ``step``: who, what, when, on which attempt, and why."""
+    comment = e.details.get("comment")
+    step.decision = {"decision": verdict, "by": e.actor, "at": e.at, "attempt": step.attempt,
+                     "comment": comment, **extra}
+    if comment:
+        step.comments.append({"by": e.actor, "at": e.at, "attempt": step.attempt, "decision": verdict,
+                              "text": comment})
+
+
+def _new_attempt(step: StepView, attempt: int, queued_at: str | None) -> None:
+    step.state, step.attempt, step.claimed = SS.RUNNING, attempt, False
+    step.deadline, step.queued_at, step.requeues, step.awaits_sweep = None, queued_at, 0, False
+
+
+def _apply(state: ExecutionState, e: Event) -> None:  # noqa: C901 - one branch per event type
+    d = e.details
+    step = state.step(e.step_id) if e.step_id else None
+    t = e.type
+    if t == "execution_started":
+        state.workflow_id, state.workflow_version = d.get("workflow_id", ""), int(d.get("workflow_version", 0))
+        state.input = d.get("input")
+        state.trigger = d.get("trigger", {})
+        state.started_at = e.at
+    elif step is None:
+        if t == "execution_cancelled":
+            state.cancelled, state.ended_at = True, e.at
+            for s in state.steps:
+                if s.state in (SS.RUNNING, SS.WAITING_FOR_APPROVAL):
+                    s.state, s.skip_reason, s.completed_at = SS.SKIPPED, f"execution cancelled by {e.actor}", e.at
+        elif t == "execution_completed":
+            state.completed, state.ended_at = True, e.at
+    elif t == "step_started":
+        step.state, step.attempt, step.claimed = SS.RUNNING, e.attempt or step.attempt, True
+        step.started_at, step.deadline, step.not_before = e.at, d.get("deadline"), None
+        step.error, step.requeues, step.awaits_sweep = None, 0, False
+    elif t == "step_completed":
+        step.state, step.completed_at = SS.COMPLETED, e.at
+        step.output, step.has_output = d.get("output"), True
+    elif t == "approval_requested":
+        step.state, step.output, step.has_output = SS.WAITING_FOR_APPROVAL, d.get("output"), True
+    elif t in ("approval_granted", "review_submitted"):
+        step.state, step.completed_at = SS.COMPLETED, e.at
+        if "amended_output" in d:
+            step.original_output, step.has_original_output = step.output, True
+            step.output = d["amended_output"]
+        _decided(step, e, "approved" if t == "approval_granted" else "reviewed",
+                 **({"amended": True} if "amended_output" in d else {}))
+    elif t == "approval_rejected":
+        step.state, step.completed_at = SS.FAILED, e.at
+        step.error = {"kind": "rejected", "message": f"rejected by {e.actor}: {d.get('comment') or 'no reason given'}"}
+        _decided(step, e, "rejected")
+    elif t in ("step_failed", "step_timed_out"):
+        step.error = dict(d.get("error") or {})
+        if d.get("retry_at"):
+            # automatic retry: the next attempt is queued, the execution keeps running
+            _new_attempt(step, (e.attempt or step.attempt) + 1, d["retry_at"])
+            step.not_before, step.awaits_sweep = d["retry_at"], bool(d.get("woken_by_sweep"))
+        else:
+            step.state, step.completed_at = SS.FAILED, e.at
+    elif t == "instructions_edited":
+        step.instructions = d.get("new_instructions")
+    elif t == "step_retried":
+        _new_attempt(step, e.attempt or step.attempt + 1, e.at)
+        step.not_before, step.completed_at = None, None
+    elif t == "step_requeued":
+        step.queued_at, step.requeues, step.awaits_sweep = e.at, step.requeues + 1, False
+    elif t == "step_skipped":
+        step.state, step.skip_reason, step.completed_at = SS.SKIPPED, d.get("reason"), e.at
+        if e.actor:
+            _decided(step, e, "skipped")
+    elif t == "step_force_advanced":
+        if d.get("implicit_approval"):
+            step.state = SS.COMPLETED
+            _decided(step, e, "approved", implicit=True)
+        else:
+            step.state, step.skip_reason = SS.SKIPPED, f"force-advanced by {e.actor}"
+            _decided(step, e, "force-advanced")
+        step.completed_at = e.at
+    # comment_added, late_result_discarded and unknown types change no state

@@ -1,0 +1,40 @@
+"""Checks on what an operator hands in with an action, before the state machine sees it.
+
+Edited instructions go through the step agent's own validation (a ``transform`` step's
+JMESPath must compile), so a typo is a 400 naming ``instructions`` now rather than a
+failed attempt later. A reviewer's amended output must fit in an event item.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.agents import get_agent
+from chalicelib.domain.machine import ExecutionState
+from chalicelib.errors import FieldError, ValidationError
+
+#: Instructions are stored in the history event; keep them well inside one DynamoDB item.
+MAX_INSTRUCTIONS = 20_000
+#: An amended output is stored inline in the review event (DynamoDB items stop at 400 KB).
+MAX_AMENDED_OUTPUT = 300_000
+
+
+def check_instructions(state: ExecutionState, step_id: str, instructions: Any) -> str:
+    """The edited instructions, or a ``ValidationError`` naming the ``instructions`` field."""
+    if not isinstance(instructions, str):
+        raise ValidationError(FieldError("instructions", "must be a string"))
+    if len(instructions) > MAX_INSTRUCTIONS:
+        raise ValidationError(FieldError("instructions", f"must be at most {MAX_INSTRUCTIONS} characters"))
+    sdef = state.step_def(step_id)
+    edited = {**sdef.to_dict(), "instructions": instructions}
+    problems = get_agent(sdef.agent).validate(edited, "step")
+    if problems:
+        raise ValidationError([FieldError("instructions", p.message) for p in problems])
+    return instructions
+
+
+def check_amended_output(output: Any) -> Any:
+    size = len(json.dumps(output, default=str))
+    if size > MAX_AMENDED_OUTPUT:
+        raise ValidationError(FieldError("output", f"is {size} bytes; at most {MAX_AMENDED_OUTPUT} are accepted"))
+    return output
