@@ -5,7 +5,7 @@ from typing import Any, Callable
 
 import pytest
 
-from operator_kit import (APPROVAL, FAILS, FAILS_ONCE, Keys, act, active_count, history, listed_status, py, step_of,
+from tests.functional.operator_kit import (APPROVAL, FAILS, FAILS_ONCE, Keys, act, active_count, history, listed_status, py, step_of,
                           tf, workflow)
 
 

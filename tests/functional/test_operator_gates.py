@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from operator_kit import APPROVAL, REVIEW, Keys, act, active_count, history, step_of
+from tests.functional.operator_kit import APPROVAL, REVIEW, Keys, act, active_count, history, step_of
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from chalicelib.domain.machine import Actor, Approve, CancelExecution, ForceAdvance, RecordResult, RetryStep, decide
 from chalicelib.errors import TransitionConflict
-from operator_kit import APPROVAL, FAILS_ONCE, Keys, act, active_count, history, listed_status, py, step_of, tf, workflow
+from tests.functional.operator_kit import APPROVAL, FAILS_ONCE, Keys, act, active_count, history, listed_status, py, step_of, tf, workflow
 
 MANAGER, OPERATOR, ADMIN = Actor("manager-key", "operator"), Actor("olivia", "operator"), Actor("admin", "admin")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from operator_kit import act, active_count, history, py, step_of, tf, workflow
+from tests.functional.operator_kit import act, active_count, history, py, step_of, tf, workflow
 
 
 def crash_after_claim(aws: Any, worker: Any) -> dict[str, Any]:

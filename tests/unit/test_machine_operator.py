@@ -12,7 +12,7 @@ from chalicelib.domain.machine import (HANDOVER_GRACE_SECONDS, MAX_QUEUE_DELAY, 
 from chalicelib.domain.states import ExecutionStatus as ES
 from chalicelib.domain.states import StepState as S
 from chalicelib.domain.timefmt import iso, parse_iso
-from machine_kit import ADMIN, MANAGER, OPERATOR, VIEWER, Run, agent_error, definition, step
+from tests.unit.machine_kit import ADMIN, MANAGER, OPERATOR, VIEWER, Run, agent_error, definition, step
 
 
 def three() -> Run:

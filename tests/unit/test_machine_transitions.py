@@ -9,7 +9,7 @@ import pytest
 from chalicelib.domain.machine import (Approve, CancelExecution, ClaimStep, ForceAdvance, Refused, Reject,
                                        RecordResult, RetryStep, Review, SkipStep, decide)
 from chalicelib.domain.states import STEP_TRANSITIONS, StepState, can_move, is_forward
-from machine_kit import ADMIN, MANAGER, OPERATOR, Run, agent_error, definition, step
+from tests.unit.machine_kit import ADMIN, MANAGER, OPERATOR, Run, agent_error, definition, step
 
 S = StepState
 
