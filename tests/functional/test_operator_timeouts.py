@@ -177,3 +177,21 @@ def test_sweep_leaves_waiting_gates_and_finished_executions_alone(api: Any, work
     clock.advance(3 * 86400)
     worker.sweep()
     assert history(api, ex) == before and api.execution(ex)["status"] == "waiting"
+
+
+def test_a_message_lost_after_a_step_completed_is_resent_at_that_steps_deadline(api: Any, worker: Any,
+                                                                               clock: Any) -> None:
+    ex = api.start(api.create_workflow(workflow(tf("draft", "input", timeout_seconds=60), tf("post"))))["execution_id"]
+    first = worker.receive(1)[0]
+    worker.sqs.delete_message(QueueUrl=worker.url, ReceiptHandle=first["ReceiptHandle"])
+    worker.deliver(first["Body"])
+    for message in worker.receive():  # the hand-over to post is lost
+        worker.sqs.delete_message(QueueUrl=worker.url, ReceiptHandle=message["ReceiptHandle"])
+    worker.sweep()
+    clock.advance(59)
+    worker.sweep()
+    assert not worker.receive() and step_of(api.execution(ex), "post")["state"] == "pending"
+    clock.advance(1)
+    worker.sweep()
+    worker.drain()
+    assert api.execution(ex)["status"] == "completed"

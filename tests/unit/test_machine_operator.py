@@ -323,21 +323,40 @@ def test_backoff_longer_than_sqs_allows_is_woken_by_the_sweep() -> None:
 # ---------------------------------------------------------- lost messages
 def test_every_hand_over_comes_due_so_a_lost_message_is_resent() -> None:
     run = three()
-    completed = run.run("a").events[0]
-    assert parse_iso(completed.due) == run.now + timedelta(seconds=HANDOVER_GRACE_SECONDS)
+    run.run("a", error=agent_error(retryable=False))
+    retried = run.do(RetryStep("a", OPERATOR)).events[-1]
+    assert parse_iso(retried.due) == run.now + timedelta(seconds=HANDOVER_GRACE_SECONDS)
     run.advance(HANDOVER_GRACE_SECONDS - 1)
-    assert not decide(run.state, RequeueStep("b", 1), run.now).events
+    assert not decide(run.state, RequeueStep("a", 2), run.now).events
     run.advance(1)
-    resent = run.do(RequeueStep("b", 1))
-    assert resent.dispatch == (Dispatch("b", 1),)
+    resent = run.do(RequeueStep("a", 2))
+    assert resent.dispatch == (Dispatch("a", 2),)
     assert parse_iso(resent.events[0].due) == run.now + timedelta(seconds=2 * HANDOVER_GRACE_SECONDS)
     # lost again: the next re-send waits twice as long
     run.advance(2 * HANDOVER_GRACE_SECONDS - 1)
-    assert not decide(run.state, RequeueStep("b", 1), run.now).events
+    assert not decide(run.state, RequeueStep("a", 2), run.now).events
     run.advance(1)
-    assert run.do(RequeueStep("b", 1)).events[0].details["requeues"] == 2
-    run.run("b")
-    assert run.view("b").state == S.COMPLETED and run.view("b").requeues == 0
+    assert run.do(RequeueStep("a", 2)).events[0].details["requeues"] == 2
+    run.run("a", attempt=2)
+    assert run.view("a").state == S.COMPLETED and run.view("a").requeues == 0
+
+
+def test_a_worker_completion_is_covered_by_its_deadline_entry_not_a_new_one() -> None:
+    run = Run(definition(step("a", timeout_seconds=600), step("b")))
+    run.do(ClaimStep("a", 1))
+    run.advance(10)
+    completed = run.do(RecordResult("a", 1, output="x")).events[0]
+    assert completed.due is None, "the hot path writes no extra index entry"
+    run.advance(HANDOVER_GRACE_SECONDS)  # the sweep only looks again at a's deadline
+    run.advance(600 - 10 - HANDOVER_GRACE_SECONDS)
+    assert run.do(RequeueStep("b", 1)).dispatch == (Dispatch("b", 1),)
+    # a deadline shortly after the hand-over: re-sent then (a duplicate at worst)
+    run = Run(definition(step("a", timeout_seconds=30), step("b")))
+    run.do(ClaimStep("a", 1))
+    run.advance(29)
+    run.do(RecordResult("a", 1, output="x"))
+    run.advance(1)
+    assert run.do(RequeueStep("b", 1)).dispatch == (Dispatch("b", 1),)
 
 
 def test_requeue_of_a_claimed_or_finished_step_does_nothing() -> None:
