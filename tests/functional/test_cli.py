@@ -261,3 +261,14 @@ def test_the_stepline_command_is_installed_by_the_project() -> None:
     for command in ("workflows", "start", "executions", "show", "follow", "approve", "reject", "retry",
                     "edit-retry", "skip", "force-advance", "cancel"):
         assert f"  {command} " in result.output
+
+
+def test_executions_without_a_workflow_lists_across_workflows(api: Any, worker: Any, stepline: Run) -> None:
+    gated, broken = api.create_workflow(GATED), api.create_workflow(BROKEN)
+    waiting = api.start(gated)["execution_id"]
+    failed = api.start(broken)["execution_id"]
+    worker.drain()
+    everything = json.loads(ok(stepline("--json", "executions")).stdout)["items"]
+    assert {item["execution_id"] for item in everything} == {waiting, failed}
+    attention = ok(stepline("executions", "--status", "failed")).output
+    assert failed in attention and waiting not in attention and broken in attention
