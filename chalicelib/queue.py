@@ -9,11 +9,16 @@ import boto3
 from chalicelib.config import Settings
 
 
-class StepQueue:
+class _Queue:
+    """One SQS queue, named by a ``Settings`` field; its client and URL are made on first use."""
+
     def __init__(self, settings: Settings, client: Any | None = None) -> None:
         self._settings = settings
         self._client = client
         self._url: str | None = None
+
+    def _name(self) -> str:
+        raise NotImplementedError
 
     @property
     def client(self) -> Any:
@@ -25,8 +30,13 @@ class StepQueue:
     @property
     def url(self) -> str:
         if self._url is None:
-            self._url = self.client.get_queue_url(QueueName=self._settings.step_queue)["QueueUrl"]
+            self._url = self.client.get_queue_url(QueueName=self._name())["QueueUrl"]
         return self._url
+
+
+class StepQueue(_Queue):
+    def _name(self) -> str:
+        return self._settings.step_queue
 
     def send(self, execution_id: str, step_id: str, attempt: int, delay_seconds: int = 0) -> None:
         body = json.dumps({"execution_id": execution_id, "step_id": step_id, "attempt": attempt})
@@ -66,27 +76,12 @@ def parse_task(body: str) -> dict[str, Any]:
     return data
 
 
-class DeadLetterQueue:
+class DeadLetterQueue(_Queue):
     """The step queue's dead-letter queue: where SQS puts a message the worker failed on
     ``maxReceiveCount`` times (infra/template.json). Read, deleted and counted by the sweep."""
 
-    def __init__(self, settings: Settings, client: Any | None = None) -> None:
-        self._settings = settings
-        self._client = client
-        self._url: str | None = None
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = boto3.client("sqs", region_name=self._settings.region,
-                                        endpoint_url=self._settings.endpoint_url)
-        return self._client
-
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            self._url = self.client.get_queue_url(QueueName=self._settings.step_dlq)["QueueUrl"]
-        return self._url
+    def _name(self) -> str:
+        return self._settings.step_dlq
 
     def receive(self, max_messages: int = 10) -> list[dict[str, Any]]:
         """Up to ``max_messages`` dead letters (hidden for a minute while they are handled)."""
