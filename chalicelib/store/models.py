@@ -39,19 +39,15 @@ def build_models(settings: Settings) -> Models:
     return _build(settings.catalog_table, settings.executions_table, settings.region, settings.endpoint_url)
 
 
+def table_meta(table: str, region: str, host: str | None) -> type:
+    """A PynamoDB ``Meta`` for one table; names and endpoint come from ``Settings`` at run time."""
+    return type("Meta", (), {"table_name": table, "region": region, "host": host})
+
+
 @lru_cache(maxsize=8)
 def _build(catalog: str, executions: str, region: str, host: str | None) -> Models:  # noqa: C901
-    class CatalogMeta:
-        table_name = catalog
-
-    CatalogMeta.region = region  # type: ignore[attr-defined]
-    CatalogMeta.host = host  # type: ignore[attr-defined]
-
-    class ExecutionsMeta:
-        table_name = executions
-
-    ExecutionsMeta.region = region  # type: ignore[attr-defined]
-    ExecutionsMeta.host = host  # type: ignore[attr-defined]
+    CatalogMeta = table_meta(catalog, region, host)
+    ExecutionsMeta = table_meta(executions, region, host)
 
     class ByKind(GlobalSecondaryIndex):
         class Meta:

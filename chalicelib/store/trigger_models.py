@@ -23,6 +23,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.config import Settings
+from chalicelib.store.models import table_meta
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,7 @@ def build_trigger_models(settings: Settings) -> TriggerModels:
 
 @lru_cache(maxsize=8)
 def _build(catalog: str, region: str, host: str | None) -> TriggerModels:  # noqa: C901
-    class CatalogMeta:
-        table_name = catalog
-
-    CatalogMeta.region = region  # type: ignore[attr-defined]
-    CatalogMeta.host = host  # type: ignore[attr-defined]
+    CatalogMeta = table_meta(catalog, region, host)
 
     class SourcesByKind(GlobalSecondaryIndex):
         class Meta:
