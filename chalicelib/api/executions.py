@@ -8,14 +8,11 @@ from chalice import Blueprint
 from chalicelib.api.boundary import RequestContext, endpoint
 from chalicelib.domain.machine import (Approve, CancelExecution, ForceAdvance, Reject, RetryStep, Review,
                                        SkipStep)
-from chalicelib.engine.edits import check_amended_output, check_instructions
+from chalicelib.engine.edits import check_amended_output, check_instructions, check_text
 from chalicelib.engine.views import execution_view, history_item
 from chalicelib.errors import FieldError, NotFound, ValidationError
 
 bp = Blueprint(__name__)
-
-MAX_COMMENT = 4000
-
 
 @endpoint(bp, "/executions/{execution_id}")
 def get_execution(ctx: RequestContext, execution_id: str) -> dict[str, Any]:
@@ -98,7 +95,4 @@ def _fields(ctx: RequestContext, allowed: set[str]) -> dict[str, Any]:
 
 
 def _text(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and (not isinstance(value, str) or len(value) > MAX_COMMENT):
-        raise ValidationError(FieldError(name, f"must be a string of at most {MAX_COMMENT} characters"))
-    return value
+    return check_text(name, body.get(name))
