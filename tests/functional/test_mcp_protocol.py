@@ -143,10 +143,11 @@ def test_viewer_may_read_but_not_start(api: Api) -> None:
     assert not listed["isError"] and listed["structuredContent"]["items"] == []
 
 
-def test_list_executions_takes_the_rest_filters(api: Api, worker: Any) -> None:
+def test_list_executions_takes_the_rest_filters(api: Api, worker: Any, clock: Any) -> None:
     workflow_id = api.create_workflow(FLOW)
     first = api.start(workflow_id, {"n": 1})["execution_id"]
     worker.drain()
+    clock.advance(1)  # newest first: the second starts later
     second = api.start(workflow_id, {"n": 2})["execution_id"]
     done = _call(api, "list_executions", {"workflow_id": workflow_id, "status": "completed"})["result"]
     assert [i["execution_id"] for i in done["structuredContent"]["items"]] == [first]
