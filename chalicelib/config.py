@@ -24,6 +24,9 @@ class Settings:
     #: ``STEPLINE_RETENTION_DAYS``: keep executions this many days after they start (DynamoDB
     #: TTL on ``expires_at``). Unset or 0: kept forever, the default.
     retention_days: int | None = None
+    #: ``STEPLINE_WEBHOOK_DEDUPE_DAYS``: how long delivery ids of webhooks without a signed
+    #: timestamp (GitHub) are remembered, so a captured delivery posted again starts nothing.
+    webhook_dedupe_days: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -40,6 +43,7 @@ class Settings:
             admin_key=env.get("STEPLINE_ADMIN_KEY") or None,
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             retention_days=_retention(env.get("STEPLINE_RETENTION_DAYS")),
+            webhook_dedupe_days=_days("STEPLINE_WEBHOOK_DEDUPE_DAYS", env.get("STEPLINE_WEBHOOK_DEDUPE_DAYS"), 30),
         )
 
 
@@ -48,6 +52,14 @@ def _retention(value: str | None) -> int | None:
         return None
     if not value.strip().isdigit():
         raise ValueError(f"STEPLINE_RETENTION_DAYS must be a whole number of days, not {value!r}")
+    return int(value)
+
+
+def _days(name: str, value: str | None, default: int) -> int:
+    if value is None or not value.strip():
+        return default
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a whole number of days (1 or more), not {value!r}")
     return int(value)
 
 

@@ -224,9 +224,12 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
         ref("Execution"), _obj({"comment": TEXT, "output": ANY}, closed=True),
         request_required=False, description="`output` amends the step's output."),
     # sources and webhooks
-    "POST /sources": RouteShape(_obj({"name": STRING, "secret": STRING}, ("name", "secret")),
-                                _obj({"name": STRING}, ("name",)),
-                                description="The signing secret is in this answer only."),
+    "POST /sources": RouteShape(_obj({"name": STRING, "scheme": STRING, "secret": STRING}, ("name",)),
+                                _obj({"name": STRING, "scheme": {"enum": ["standard", "github", "stripe", "slack"]},
+                                      "secret": STRING}, ("name",)),
+                                description="Without `secret`, a generated signing secret is in this answer only; "
+                                            "a provider-issued `secret` (required for stripe and slack) is kept "
+                                            "and never shown."),
     "GET /sources": RouteShape(_obj({"items": {"type": "array", "items": OBJECT}}, ("items",))),
     "POST /webhooks/{source}": RouteShape(
         _obj({"event_id": STRING, "executions": {"type": "array", "items": STRING}}),
@@ -237,9 +240,11 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
         errors=((401, "Bad or missing signature, or a stale timestamp: nothing started"),),
         description="Signed with the Standard Webhooks scheme; a bad signature is a 401."),
     "POST /sources/{name}/rotate": RouteShape(
-        _obj({"name": STRING, "secret": STRING}, ("name", "secret")),
-        _obj({"grace_seconds": {"type": "integer", "minimum": 0}}, closed=True), request_required=False,
-        description="A new secret (shown once); the old one stays valid for `grace_seconds`."),
+        _obj({"name": STRING, "secret": STRING}, ("name",)),
+        _obj({"grace_seconds": {"type": "integer", "minimum": 0}, "secret": STRING}, closed=True),
+        request_required=False,
+        description="A new secret (generated and shown once, or the provider's new one as `secret`, never "
+                    "shown); the old one stays valid for `grace_seconds`."),
     "GET /events/{event_id}": RouteShape(_obj({"event_id": STRING, "source": nullable(STRING),
                                                "type": nullable(STRING)}, ("event_id",))),
     "POST /events/{event_id}/replay": RouteShape(
