@@ -72,8 +72,8 @@ def components() -> dict[str, Any]:
         "config": OBJECT, "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 86400},
         "retry": _obj({"max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
                        "backoff_seconds": {"type": "number", "minimum": 0, "maximum": 86400}}),
-        "gate": _obj({"type": {"enum": ["approval", "review"]}, "approvers": {"type": "array", "items": STRING}},
-                     ("type",)),
+        "gate": _obj({"type": {"enum": ["approval", "review"]}, "approvers": {"type": "array", "items": STRING},
+                      "separate_from_starter": {"type": "boolean"}}, ("type",)),
     }, ("id", "agent"))
     definition = _obj({
         "name": {"type": "string", "minLength": 1, "maxLength": 200},

@@ -50,7 +50,7 @@ _TRIGGER_KEYS = {
 _INPUT_KEYS = ("name", "type", "required", "default", "options", "description", "label")
 _STEP_KEYS = ("id", "name", "agent", "instructions", "config", "timeout_seconds", "retry", "gate")
 _RETRY_KEYS = ("max_attempts", "backoff_seconds")
-_GATE_KEYS = ("type", "approvers")
+_GATE_KEYS = ("type", "approvers", "separate_from_starter")
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,14 @@ class Gate:
 
     type: str
     approvers: tuple[str, ...] = ()
+    #: Separation of duties: the key that started the execution may not decide this gate.
+    separate_from_starter: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "approvers": list(self.approvers)}
+        out: dict[str, Any] = {"type": self.type, "approvers": list(self.approvers)}
+        if self.separate_from_starter:
+            out["separate_from_starter"] = True
+        return out
 
 
 @dataclass(frozen=True)
@@ -315,7 +320,8 @@ def _parse_gate(raw: Any, path: str, errors: list[FieldError]) -> Gate | None:
         return None
     kind = obj.choice("type", GATE_TYPES)
     approvers = obj.strings("approvers", "must be a list of key names or roles")
-    return Gate(kind, approvers or ()) if obj.ok and kind else None
+    separate = obj.boolean("separate_from_starter")
+    return Gate(kind, approvers or (), bool(separate)) if obj.ok and kind else None
 
 
 class _Object:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from chalicelib.auth import require
-from chalicelib.domain.machine import Actor, Approve, Command, ExecutionState, Reject
+from chalicelib.domain.machine import Actor, Approve, Command, ExecutionState, Reject, starter
 from chalicelib.domain.states import StepState
 from chalicelib.domain.timefmt import iso
 from chalicelib.engine import Engine, listing
@@ -210,8 +210,10 @@ def _overview(state: ExecutionState) -> ToolResult:
     for step, sdef in zip(state.steps, state.definition.steps):
         if step.state == StepState.WAITING_FOR_APPROVAL and sdef.gate is not None:
             approvers = list(sdef.gate.approvers)
+            excluded = starter(state) if sdef.gate.separate_from_starter else None
             awaiting.append({"step_id": step.id, "step_name": sdef.name, "decision": sdef.gate.type,
-                             "approvers": approvers, "who": _who(approvers),
+                             "approvers": approvers, "who": _who(approvers, excluded),
+                             "separate_from_starter": sdef.gate.separate_from_starter,
                              "output": step.output if step.has_output else None,
                              "tools": ["approve_step", "reject_step"] if sdef.gate.type == "approval"
                              else ["approve_step", "reject_step", "(review: REST or the UI, to amend the output)"]})
@@ -245,8 +247,9 @@ def _overview(state: ExecutionState) -> ToolResult:
     return ToolResult(text, data)
 
 
-def _who(approvers: list[str]) -> str:
-    return ", ".join(approvers) if approvers else "any key with the operator role"
+def _who(approvers: list[str], excluded: str | None = None) -> str:
+    who = ", ".join(approvers) if approvers else "any key with the operator role"
+    return f"{who}, except '{excluded}' (who started it: separation of duties)" if excluded else who
 
 
 def _only(arguments: dict[str, Any], allowed: set[str]) -> None:
