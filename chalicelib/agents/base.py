@@ -72,12 +72,14 @@ class StepError(Exception):
     kind: str = "agent"
 
     def __init__(self, message: str, *, retryable: bool = True, details: dict[str, Any] | None = None,
-                 action: str | None = None) -> None:
+                 action: str | None = None, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.details: dict[str, Any] = dict(details or {})
         self.action = action
+        #: fields the contract puts beside kind and message (``missing`` of ``cannot_complete``)
+        self.extra: dict[str, Any] = dict(extra or {})
 
     def to_dict(self) -> dict[str, Any]:
         """The error as stored in history and shown in ``GET /executions/{id}``, with its ``action``."""
@@ -89,6 +91,7 @@ class StepError(Exception):
         }
         if self.action:
             error["action"] = self.action
+        error.update({k: v for k, v in self.extra.items() if k not in error})
         return with_action(error)  # type: ignore[return-value]
 
     def __repr__(self) -> str:
