@@ -207,7 +207,7 @@ def _overview(state: ExecutionState) -> ToolResult:
     view = execution_view(state)
     current = state.current
     awaiting: list[dict[str, Any]] = []
-    for step, sdef in zip(state.steps, state.definition.steps):
+    for step, sdef, shown in zip(state.steps, state.definition.steps, view["steps"]):
         if step.state == StepState.WAITING_FOR_APPROVAL and sdef.gate is not None:
             approvers = list(sdef.gate.approvers)
             excluded = starter(state) if sdef.gate.separate_from_starter else None
@@ -219,7 +219,7 @@ def _overview(state: ExecutionState) -> ToolResult:
                              else ["approve_step", "reject_step", "(review: REST or the UI, to amend the output)"]})
         elif step.state == StepState.FAILED and step is current:
             awaiting.append({"step_id": step.id, "step_name": sdef.name, "decision": "failed_step",
-                             "error": step.error, "who": "any key with the operator role",
+                             "error": shown["error"], "who": "any key with the operator role",
                              "choices": ["retry", "edit_and_retry", "skip", "cancel"]})
     outputs = {s["id"]: s["output"] for s in view["steps"] if s["state"] == StepState.COMPLETED.value}
     data: dict[str, Any] = {
