@@ -7,7 +7,7 @@ from chalice import Blueprint
 
 from chalicelib.api.boundary import RequestContext, endpoint
 from chalicelib.domain.timefmt import iso, parse_iso
-from chalicelib.engine.views import execution_view, summary_view
+from chalicelib.engine.views import summary_view
 from chalicelib.engine.workflows import workflow_view
 from chalicelib.errors import FieldError, ValidationError
 
@@ -69,7 +69,7 @@ def start_execution(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
         raise ValidationError(FieldError("Idempotency-Key", "must be 1 to 255 characters"))
     trigger = {"type": "manual", "by": ctx.who.name}
     state = ctx.engine.executions.start(workflow_id, body.get("inputs"), trigger, ctx.who, key)
-    return execution_view(state)
+    return ctx.execution(state)
 
 
 @endpoint(bp, "/workflows/{workflow_id}/executions")
