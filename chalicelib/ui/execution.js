@@ -79,6 +79,24 @@ function historyTable(items) {
     })));
 }
 
+/**
+ * The Ended and Duration rows. A failed execution has not ended: it waits for an operator
+ * (retry, skip or cancel), so it says since when, and its duration stops at the failure.
+ */
+function endedAndDuration(execution, active, ctx) {
+  if (execution.status === "failed") {
+    const failed = execution.steps.find((s) => s.state === "failed");
+    const since = (failed && failed.completed_at) || null;
+    return [h("dt", {}, "Ended"), h("dd", { class: "waiting-operator" }, "Not ended: waiting for an operator since ",
+      time(since), failed ? ` (step “${failed.name || failed.id}” failed)` : null),
+    h("dt", {}, "Duration"), h("dd", {}, since ? `${duration(millisBetween(execution.started_at, since))} until it failed` : "—")];
+  }
+  const ran = active
+    ? ticking(h("dd", {}, duration(millisBetween(execution.started_at, null))), { state: "running", started_at: execution.started_at }, ctx)
+    : h("dd", {}, duration(millisBetween(execution.started_at, execution.ended_at)));
+  return [h("dt", {}, "Ended"), h("dd", {}, time(execution.ended_at)), h("dt", {}, "Duration"), ran];
+}
+
 /** #/executions/<id> */
 export async function executionPage(main, token, executionId) {
   const ctx = { openKeys: new Set(), maxMs: 1, update: null, ticking: [] };
@@ -126,10 +144,7 @@ export async function executionPage(main, token, executionId) {
         h("dt", {}, "Workflow version"), h("dd", {}, String(execution.workflow_version)),
         h("dt", {}, "Trigger"), h("dd", {}, trigger.type || "—", " ", triggerDetail(trigger)),
         h("dt", {}, "Started"), h("dd", {}, time(execution.started_at)),
-        h("dt", {}, "Ended"), h("dd", {}, time(execution.ended_at)),
-        h("dt", {}, "Duration"), active
-          ? ticking(h("dd", {}, duration(millisBetween(execution.started_at, null))), { state: "running", started_at: execution.started_at }, ctx)
-          : h("dd", {}, duration(millisBetween(execution.started_at, execution.ended_at)))),
+        ...endedAndDuration(execution, active, ctx)),
       jsonBlock(execution.input, { label: "Input", key: "input", openKeys: ctx.openKeys }),
       notUndone.length ? h("div", { class: "card warn" }, h("p", {}, "Cancelled. These completed actions were not undone:"),
         h("ul", {}, notUndone.map((s) => h("li", {}, `${s.step_id} (${s.agent}): `, h("code", {}, s.summary))))) : null,
