@@ -33,7 +33,7 @@ class Engine:
     def build(cls, settings: Settings, clock: Callable[[], datetime] = utc_now) -> "Engine":
         store = Store.from_settings(settings)
         queue = StepQueue(settings)
-        workflows = WorkflowService(store, clock)
+        workflows = WorkflowService(store, clock, settings)
         executions = ExecutionService(store, queue, workflows, clock)
         return cls(settings, store, queue, workflows, executions, StepRunner(executions, clock),
                    Sweeper(executions, clock), Triggers.build(settings, workflows, executions, clock),
