@@ -35,7 +35,7 @@ class Engine:
         configure_python_agent(settings.python_modules)  # what this deployment may call
         store = Store.from_settings(settings)
         queue = StepQueue(settings)
-        workflows = WorkflowService(store, clock)
+        workflows = WorkflowService(store, clock, settings)
         executions = ExecutionService(store, queue, workflows, clock)
         return cls(settings, store, queue, workflows, executions, StepRunner(executions, clock),
                    Sweeper(executions, clock), Triggers.build(settings, workflows, executions, clock),
