@@ -164,6 +164,14 @@ def test_packaged_stack_runs_executions_through_lambda_events(deployed: Deployed
     status, done = deployed.api("GET", f"/executions/{execution_id}")
     assert done["status"] == "completed", done
 
+    # -- a scheduled workflow (croniter and the time zones load only here: lazily imported)
+    nightly = {"name": "Nightly", "trigger": {"type": "schedule", "cron": "30 2 * * *", "timezone": "Europe/Paris"},
+               "steps": HELLO["steps"][:1]}
+    status, scheduled = deployed.api("POST", "/workflows", nightly)
+    assert status == 201, scheduled
+    status, schedule = deployed.api("GET", f"/workflows/{scheduled['workflow_id']}/schedule")
+    assert status == 200 and len(schedule["next_fire_times"]) >= 1, schedule
+    assert all(("T01:30:00" in t or "T00:30:00" in t) for t in schedule["next_fire_times"]), schedule  # 02:30 Paris
     # -- the schedule tick runs too, from its own rule
     ticks = functions["FireSchedules"]
     assert "ok" in ticks.invoke(ds.scheduled_event(_rule_arn(stack, ticks))), ticks.output[-5:]
