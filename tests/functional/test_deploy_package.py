@@ -147,6 +147,7 @@ def test_bootstrap_admin_key_is_generated_by_cloudformation_and_read_only_by_the
         else:
             assert "STEPLINE_ADMIN_KEY_SECRET" not in variables, name
         assert "STEPLINE_ADMIN_KEY" not in variables, name
+        assert "STEPLINE_OUTBOUND_ALLOW_PRIVATE" not in variables, name  # local mode only (outbound.py)
         assert variables["STEPLINE_PYTHON_MODULES"] == {"Ref": "PythonModules"}, name
     assert packaged["Conditions"]["BootstrapAdminKeyEnabled"] == {
         "Fn::Equals": [{"Ref": "BootstrapAdminKey"}, "enabled"]}
