@@ -30,6 +30,7 @@ from chalicelib.agents.base import AgentContext, AgentError, IntegrationError, e
 from chalicelib.agents.connections import redact, step_connection_ref
 from chalicelib.domain.connections import AUTH_KINDS, ConnectionRef
 from chalicelib.errors import FieldError
+from chalicelib.outbound import OutboundBlocked, open_url, url_template_problem
 
 __all__ = ["HttpAgent", "METHODS"]
 
@@ -45,16 +46,6 @@ _NETWORK_REASONS = (
 )
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Hand 3xx back as an HTTPError instead of following it."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 class HttpAgent:
@@ -95,10 +86,15 @@ class HttpAgent:
         method = str(config.get("method", "POST")).upper()
         if method not in METHODS:
             raise AgentError(f"unsupported HTTP method {method!r}", retryable=False)
-        url = _render(str(config.get("url", "")), ctx.data, for_url=True, field="url")
+        template = str(config.get("url", ""))
+        problem = url_template_problem(template)
+        if problem:  # definitions are validated when saved; this guards older stored ones
+            raise AgentError(f"url {problem}", retryable=False)
+        url = _render(template, ctx.data, for_url=True, field="url")
         parts = urlsplit(url)
-        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-            raise AgentError(f"url must be an http:// or https:// URL, got {_shown(url)!r}", retryable=False)
+        if parts.scheme.lower() not in ("http", "https") or parts.netloc != urlsplit(template).netloc:
+            raise AgentError(f"url: placeholders may not change the scheme, host or port ({_shown(url)!r})",
+                             retryable=False)
         shown = _shown(url)
 
         body = _request_body(ctx, method)
@@ -156,9 +152,13 @@ def _request(url: str, body: bytes | None, method: str, headers: Mapping[str, st
 
 def _send(request: urllib.request.Request, method: str, shown: str, timeout: float) -> dict[str, Any]:
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with open_url(request, timeout) as response:
             raw = response.read(MAX_RESPONSE_BYTES + 1)
             status, headers = response.status, response.headers
+    except OutboundBlocked as exc:
+        # The address will not become public between attempts: not retryable.
+        raise IntegrationError(f"{method} {shown}: {exc}", retryable=False,
+                               details={"method": method, "url": shown}) from None
     except urllib.error.HTTPError as exc:
         with exc:
             raw = _read_quietly(exc)
@@ -244,9 +244,10 @@ def _url_errors(url: Any, field: str) -> list[FieldError]:
     if not isinstance(url, str):
         return [FieldError(field, "must be a string")]
     errors = _placeholder_errors(url, field)
-    # The scheme and host must be literal so a placeholder cannot send the call elsewhere.
-    if not re.match(r"^https?://[^/{]", url, re.IGNORECASE) or not urlsplit(_PLACEHOLDER.sub("x", url)).netloc:
-        errors.append(FieldError(field, "must be an http:// or https:// URL"))
+    # The scheme, host and port must be literal so a placeholder cannot send the call elsewhere.
+    problem = None if errors else url_template_problem(url)
+    if problem:
+        errors.append(FieldError(field, problem))
     return errors
 
 

@@ -8,7 +8,7 @@ from chalice import Blueprint
 from chalicelib.api.boundary import RequestContext, endpoint
 from chalicelib.engine import listing
 from chalicelib.engine.listing import LIST_PARAMS, STATUSES, TRIGGERS
-from chalicelib.engine.views import execution_view, summary_view
+from chalicelib.engine.views import summary_view
 from chalicelib.engine.workflows import workflow_view
 from chalicelib.errors import FieldError, ValidationError
 
@@ -66,7 +66,7 @@ def start_execution(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
         raise ValidationError(FieldError("Idempotency-Key", "must be 1 to 255 characters"))
     trigger = {"type": "manual", "by": ctx.who.name}
     state = ctx.engine.executions.start(workflow_id, body.get("inputs"), trigger, ctx.who, key)
-    return execution_view(state)
+    return ctx.execution(state)
 
 
 @endpoint(bp, "/workflows/{workflow_id}/executions")
@@ -74,7 +74,7 @@ def list_executions(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
     ctx.engine.workflows.get(workflow_id)  # 404 for an unknown workflow
     _only(ctx, *LIST_PARAMS)
     status, trigger = _choice(ctx, "status", STATUSES), _choice(ctx, "trigger", TRIGGERS)
-    start_from, start_to = _when(ctx, "from"), _when(ctx, "to")
+    start_from, start_to = _range(ctx)
     limit = _limit(ctx)
     page = ctx.engine.store.executions.list_for_workflow(workflow_id, status, start_from, start_to, limit,
                                                          ctx.query("next_token"), trigger)
@@ -94,6 +94,10 @@ def _choice(ctx: RequestContext, name: str, allowed: tuple[str, ...]) -> str | N
 
 def _when(ctx: RequestContext, name: str) -> str | None:
     return listing.moment(name, ctx.query(name))
+
+
+def _range(ctx: RequestContext) -> tuple[str | None, str | None]:
+    return listing.span(_when(ctx, "from"), _when(ctx, "to"))
 
 
 def _limit(ctx: RequestContext) -> int:

@@ -47,3 +47,12 @@ def check_text(name: str, value: Any) -> str | None:
     if value is not None and (not isinstance(value, str) or len(value) > MAX_COMMENT):
         raise ValidationError(FieldError(name, f"must be a string of at most {MAX_COMMENT} characters"))
     return value
+
+
+def check_reject_reason(value: Any) -> str:
+    """A reject's ``comment``: required, because the operator who retries the step needs it."""
+    reason = check_text("comment", value)
+    if reason is None or not reason.strip():
+        raise ValidationError(FieldError("comment", "a reject needs a reason: say what is wrong, so the "
+                                                    "operator who retries the step knows"))
+    return reason

@@ -42,6 +42,13 @@ def moment(name: str, value: Any) -> str | None:
     return iso(parsed)
 
 
+def span(start: str | None, end: str | None) -> tuple[str | None, str | None]:
+    """``from`` and ``to`` of a list; ``from`` after ``to`` could match nothing, so it is a 400."""
+    if start and end and start > end:
+        raise ValidationError(FieldError("to", f"is before from ({end} < {start}): no execution could match"))
+    return start, end
+
+
 def page_size(value: Any) -> int:
     """The page size: an integer (or its digits) from 1 to ``MAX_LIMIT``; default ``DEFAULT_LIMIT``."""
     if value is None:

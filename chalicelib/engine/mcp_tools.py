@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Callable
 
 from chalicelib.auth import require
@@ -21,7 +22,7 @@ from chalicelib.domain.machine import Actor, Approve, Command, ExecutionState, R
 from chalicelib.domain.states import StepState
 from chalicelib.domain.timefmt import iso
 from chalicelib.engine import Engine, listing
-from chalicelib.engine.edits import MAX_COMMENT, check_text
+from chalicelib.engine.edits import MAX_COMMENT, check_reject_reason, check_text
 from chalicelib.engine.tools import describe, input_schema, tool_name
 from chalicelib.engine.views import execution_view, summary_view
 from chalicelib.errors import FieldError, NotFound, SteplineError, ValidationError
@@ -63,8 +64,9 @@ FIXED_TOOLS: list[dict[str, Any]] = [
                      "openWorldHint": False}},
     {"name": "reject_step", "title": "Reject a waiting step",
      "description": "Rejects a step that waits for approval: the step fails and the execution stops there until "
-                    "an operator retries, skips or cancels. Only the gate's approvers may reject.",
-     "inputSchema": _DECISION_SCHEMA,
+                    "an operator retries, skips or cancels. Only the gate's approvers may reject, and a reject "
+                    "needs a comment saying what is wrong.",
+     "inputSchema": {**_DECISION_SCHEMA, "required": ["execution_id", "step_id", "comment"]},
      "annotations": {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": False,
                      "openWorldHint": False}},
 ]
@@ -156,16 +158,17 @@ class McpTools:
     def _get_execution(self, arguments: dict[str, Any], caller: Caller) -> ToolResult:
         _only(arguments, {"execution_id"})
         state = self.engine.executions.load(_identifier(arguments, "execution_id"))
-        return _overview(state)
+        return _overview(state, caller.actor, self.engine.executions.clock())
 
     def _list_executions(self, arguments: dict[str, Any], caller: Caller) -> ToolResult:
         _only(arguments, {"workflow_id", *listing.LIST_PARAMS})
         workflow_id = arguments.get("workflow_id")
         if workflow_id is not None:
             workflow_id = _identifier(arguments, "workflow_id")
+        start, end = listing.span(listing.moment("from", arguments.get("from")),
+                                  listing.moment("to", arguments.get("to")))
         filters = ListFilter(workflow_id, listing.choice("status", arguments.get("status"), listing.STATUSES),
-                             listing.choice("trigger", arguments.get("trigger"), listing.TRIGGERS),
-                             listing.moment("from", arguments.get("from")), listing.moment("to", arguments.get("to")))
+                             listing.choice("trigger", arguments.get("trigger"), listing.TRIGGERS), start, end)
         page = self.engine.store.executions.list(filters, listing.page_size(arguments.get("limit")),
                                                  listing.token(arguments.get("next_token")),
                                                  iso(self.engine.executions.clock()))
@@ -185,12 +188,13 @@ class McpTools:
         _only(arguments, {"execution_id", "step_id", "comment"})
         execution_id = _identifier(arguments, "execution_id")
         step_id = _identifier(arguments, "step_id")
-        comment = check_text("comment", arguments.get("comment"))
         require(caller.actor, "operator")
+        comment = (check_reject_reason(arguments.get("comment")) if command is Reject
+                   else check_text("comment", arguments.get("comment")))
         action: Command = command(step_id, caller.actor, comment)
         state = self.engine.executions.act(execution_id, action)
         verb = "Approved" if command is Approve else "Rejected"
-        result = _overview(state)
+        result = _overview(state, caller.actor, self.engine.executions.clock())
         return ToolResult(f"{verb} step {step_id}. {result.text}", result.data)
 
 
@@ -202,9 +206,10 @@ def refused(error: SteplineError) -> ToolResult:
     return ToolResult(f"Refused: {error.message}", data, is_error=True)
 
 
-def _overview(state: ExecutionState) -> ToolResult:
-    """What a conversation needs about an execution: status, current step, outputs, pending decisions."""
-    view = execution_view(state)
+def _overview(state: ExecutionState, actor: Actor, now: datetime) -> ToolResult:
+    """What a conversation needs about an execution: status, current step, outputs, pending decisions,
+    and what this caller may do (the view's ``actions``, from the same ``decide`` as the routes)."""
+    view = execution_view(state, actor, now)
     current = state.current
     awaiting: list[dict[str, Any]] = []
     for step, sdef, shown in zip(state.steps, state.definition.steps, view["steps"]):
@@ -231,8 +236,9 @@ def _overview(state: ExecutionState) -> ToolResult:
             "id": current.id, "name": state.step_def(current.id).name, "state": current.state.value,
             "attempt": current.attempt},
         "outputs": outputs, "awaiting": awaiting,
-        "steps": [{k: s.get(k) for k in ("id", "name", "agent", "state", "attempt", "error", "comments", "decision")}
-                  for s in view["steps"]],
+        "actions": view.get("actions", []),
+        "steps": [{k: s.get(k) for k in ("id", "name", "agent", "state", "attempt", "error", "comments", "decision",
+                                         "actions")} for s in view["steps"]],
     }
     if view["status"] == "completed" and view["steps"]:
         data["output"] = view["steps"][-1]["output"]

@@ -125,7 +125,8 @@ def test_refused_calls_are_tool_errors_with_the_reason(api: Api) -> None:
     assert unknown["isError"] and unknown["structuredContent"]["error"]["status"] == 404
     extra = _call(api, "get_execution", {"execution_id": "ex_x", "verbose": True})["result"]
     assert extra["isError"] and "verbose" in extra["content"][0]["text"]
-    for arguments in ({"status": "sleeping"}, {"from": "yesterday"}, {"limit": 0}, {"next_token": "garbage"}):
+    for arguments in ({"status": "sleeping"}, {"from": "yesterday"}, {"limit": 0}, {"next_token": "garbage"},
+                      {"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}):
         listed = _call(api, "list_executions", arguments)["result"]
         assert listed["isError"], arguments
     api.post(f"/workflows/{workflow_id}/disable")

@@ -223,7 +223,8 @@ def test_reject_by_a_key_the_gate_does_not_name_is_refused(served: Rest) -> None
     async def scenario() -> Any:
         async with _client(served.base, operator) as client:
             await _until(client, execution_id, {"waiting"})
-            return await client.call_tool("reject_step", {"execution_id": execution_id, "step_id": "approve"})
+            return await client.call_tool("reject_step", {"execution_id": execution_id, "step_id": "approve",
+                                                          "comment": "the amount is wrong"})
 
     result = asyncio.run(scenario())
     assert result.is_error and "not an approver" in result.content[0].text

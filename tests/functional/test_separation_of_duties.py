@@ -24,6 +24,10 @@ def _keys(api: Api) -> tuple[str, str]:
             api.post("/keys", {"name": "bob", "role": "operator"})[1]["key"])
 
 
+def _step(view: dict[str, Any], step_id: str) -> dict[str, Any]:
+    return next(s for s in view["steps"] if s["id"] == step_id)
+
+
 def _mcp(api: Api, key: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     response = api.client.http.post("/mcp", headers=api.headers(key), body=json.dumps(
         {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}))
@@ -39,6 +43,9 @@ def test_the_starter_is_refused_with_403_naming_the_rule_and_another_approver_de
     execution_id = api.start(workflow_id, {"amount": 5}, key=alice)["execution_id"]
     worker.drain()
     path = f"/executions/{execution_id}/steps/sign/{verb}"
+    # The view's actions, computed per caller by the same rule, leave the decision out for the starter.
+    assert not {"approve", "reject", "review"} & set(_step(api.get(f"/executions/{execution_id}", key=alice)[1], "sign")["actions"])
+    assert verb in _step(api.get(f"/executions/{execution_id}", key=bob)[1], "sign")["actions"]
     status, body = api.post(path, {"comment": "mine"}, key=alice)
     assert status == 403 and "separation of duties" in body["Message"] and "separate_from_starter" in body["Message"]
     assert api.execution(execution_id)["status"] == "waiting"
@@ -56,6 +63,9 @@ def test_over_mcp_the_key_that_started_through_mcp_may_not_approve(api: Api, wor
     worker.drain()
     seen = _mcp(api, alice, "get_execution", {"execution_id": execution_id})["structuredContent"]
     assert "except 'alice'" in seen["awaiting"][0]["who"] and seen["awaiting"][0]["separate_from_starter"]
+    assert "approve" not in _step(seen, "sign")["actions"]
+    seen_by_bob = _mcp(api, bob, "get_execution", {"execution_id": execution_id})["structuredContent"]
+    assert {"approve", "reject"} <= set(_step(seen_by_bob, "sign")["actions"])
     refused = _mcp(api, alice, "approve_step", {"execution_id": execution_id, "step_id": "sign"})
     assert refused["isError"] and refused["structuredContent"]["error"]["status"] == 403
     assert "separation of duties" in refused["content"][0]["text"]
