@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.api.openapi import Param, RouteShape
+from chalicelib.domain.definition import GATE_TYPES, MAX_GATE_TIMEOUT_SECONDS, ON_TIMEOUT
 
 STATUSES = ["running", "waiting", "completed", "failed", "cancelled"]
 STEP_STATES = ["pending", "running", "completed", "failed", "waiting_for_approval", "skipped"]
@@ -72,8 +73,9 @@ def components() -> dict[str, Any]:
         "config": OBJECT, "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 86400},
         "retry": _obj({"max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
                        "backoff_seconds": {"type": "number", "minimum": 0, "maximum": 86400}}),
-        "gate": _obj({"type": {"enum": ["approval", "review"]}, "approvers": {"type": "array", "items": STRING}},
-                     ("type",)),
+        "gate": _obj({"type": {"enum": list(GATE_TYPES)}, "approvers": {"type": "array", "items": STRING},
+                      "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_GATE_TIMEOUT_SECONDS},
+                      "on_timeout": {"enum": list(ON_TIMEOUT)}}, ("type",)),
     }, ("id", "agent"))
     definition = _obj({
         "name": {"type": "string", "minLength": 1, "maxLength": 200},

@@ -23,6 +23,8 @@ def execution_view(state: ExecutionState) -> dict[str, Any]:
         }
         if view.not_before:
             step["retry_at"] = view.not_before
+        if view.gate_due and view.state == StepState.WAITING_FOR_APPROVAL:
+            step["gate_timeout_at"] = view.gate_due  # when the sweep decides the gate's on_timeout
         if view.skip_reason:
             step["skip_reason"] = view.skip_reason
         if view.has_original_output:
