@@ -24,6 +24,8 @@ class Settings:
     #: ``STEPLINE_RETENTION_DAYS``: keep executions this many days after they start (DynamoDB
     #: TTL on ``expires_at``). Unset or 0: kept forever, the default.
     retention_days: int | None = None
+    #: ``STEPLINE_NOTIFY_FROM``: the sender of notification emails (an SES-verified identity).
+    notify_from: str = "notifications@stepline.invalid"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -40,6 +42,7 @@ class Settings:
             admin_key=env.get("STEPLINE_ADMIN_KEY") or None,
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             retention_days=_retention(env.get("STEPLINE_RETENTION_DAYS")),
+            notify_from=env.get("STEPLINE_NOTIFY_FROM") or "notifications@stepline.invalid",
         )
 
 

@@ -24,6 +24,7 @@ from jmespath.exceptions import JMESPathError
 
 from chalicelib.domain.cron import cron_error, timezone_error
 from chalicelib.domain.inputs import _coerce, _integral, _is_number, validate_inputs
+from chalicelib.domain.notify import NotifyTarget, parse_notify
 from chalicelib.errors import FieldError, ValidationError
 
 __all__ = [
@@ -45,7 +46,7 @@ MAX_GATE_TIMEOUT_SECONDS = 30 * 86400
 _INPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _STEP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
-_TOP_KEYS = ("name", "description", "enabled", "trigger", "steps")
+_TOP_KEYS = ("name", "description", "enabled", "trigger", "steps", "notify")
 _TRIGGER_KEYS = {
     "manual": ("type", "inputs"),
     "event": ("type", "source", "event_type", "filter"),
@@ -149,11 +150,15 @@ class WorkflowDefinition:
     enabled: bool
     trigger: Trigger
     steps: tuple[StepDef, ...]
+    notify: tuple[NotifyTarget, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical JSON-able form (what is stored and served)."""
-        return {"name": self.name, "description": self.description, "enabled": self.enabled,
+        body = {"name": self.name, "description": self.description, "enabled": self.enabled,
                 "trigger": self.trigger.to_dict(), "steps": [step.to_dict() for step in self.steps]}
+        if self.notify:
+            body["notify"] = [target.to_dict() for target in self.notify]
+        return body
 
     def step(self, step_id: str) -> StepDef:
         """The step with this id; ``KeyError`` if there is none."""
@@ -185,10 +190,11 @@ def parse_definition(body: Any, agents: Mapping[str, Any]) -> WorkflowDefinition
     enabled = top.boolean("enabled")
     trigger = _parse_trigger(body.get("trigger"), errors)
     steps = _parse_steps(body.get("steps"), agents, errors)
+    notify = parse_notify(body.get("notify"), errors)
     if errors:
         raise ValidationError(errors)
     assert name is not None and trigger is not None and steps is not None
-    return WorkflowDefinition(name, description or "", enabled is not False, trigger, steps)
+    return WorkflowDefinition(name, description or "", enabled is not False, trigger, steps, notify)
 
 
 def _parse_trigger(raw: Any, errors: list[FieldError]) -> Trigger | None:

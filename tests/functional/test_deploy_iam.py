@@ -98,6 +98,12 @@ def _needs(service: str, operation: str, params: dict[str, Any]) -> set[tuple[st
         if operation in S3_ACTIONS:
             return {(S3_ACTIONS[operation], f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")}
         return {(f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}")}
+    if service == "events" and operation == "PutEvents":
+        return {("events:PutEvents", f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{entry.get('EventBusName', 'default')}")
+                for entry in params["Entries"]}
+    if service == "sesv2" and operation == "SendEmail":
+        # SES authorises the sender's identity (an address, or its domain when that is verified)
+        return {("ses:SendEmail", f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{params['FromEmailAddress']}")}
     raise AssertionError(f"unexpected AWS service {service}.{operation}: map it to IAM here")
 
 
@@ -135,7 +141,8 @@ def recording() -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
     CALLS.clear()
 
 
-BIG = {"name": "Big", "trigger": {"type": "manual", "inputs": [{"name": "note", "type": "string", "required": True}]},
+BIG = {"name": "Big", "notify": [{"on": ["gate_waiting", "failed", "completed"], "email": "ops@example.com"}],
+       "trigger": {"type": "manual", "inputs": [{"name": "note", "type": "string", "required": True}]},
        "steps": [{"id": "produce", "agent": "python",
                   "config": {"callable": "chalicelib.samples.callables:big_output", "bytes": 200_000}},
                  {"id": "gate", "agent": "transform", "instructions": "prev.bytes",
@@ -255,7 +262,7 @@ def test_policy_allows_every_call_the_code_makes_and_nothing_more(
     assert aws.settings.payload_bucket == f"stepline-{STAGE}-payloads-{ACCOUNT}-{REGION}"
     _run_scenario(api, worker, aws, clock)
     services = {service for service, _, _ in recording}
-    assert services == {"dynamodb", "sqs", "s3"}, services  # the hook saw PynamoDB's and boto3's clients
+    assert services == {"dynamodb", "sqs", "s3", "events", "sesv2"}, services  # the hook saw PynamoDB's and boto3's clients
     needs: dict[tuple[str, str], str] = {}
     for service, operation, params in recording:
         for need in _needs(service, operation, params):
@@ -278,8 +285,10 @@ def test_policy_has_no_wildcard_actions_or_resources_beyond_object_keys_and_log_
                 assert "*" not in action and "?" not in action, action
             for resource in map(_sub, statement["Resource"]):
                 wildcard = resource.find("*")
+                # SES identities: the sender (STEPLINE_NOTIFY_FROM) is chosen at deploy time, in this account
                 assert wildcard == -1 or (resource.endswith("/payloads/*") and resource.startswith("arn:aws:s3:::")) \
-                    or (resource.startswith("arn:aws:logs:") and resource.endswith(":*")), resource
+                    or (resource.startswith("arn:aws:logs:") and resource.endswith(":*")) \
+                    or resource == f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/*", resource
                 assert "?" not in resource and resource.count("*") <= 1, resource
 
 
