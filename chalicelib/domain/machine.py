@@ -48,6 +48,8 @@ class RecordResult:
     attempt: int
     output: Any = None
     error: Mapping[str, Any] | None = None
+    #: model usage of the attempt (``{"model", "input_tokens", "output_tokens"}``), llm steps only
+    usage: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -193,16 +195,18 @@ def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> D
     if c.error is not None:
         return _failure(state, step, dict(c.error), "step_failed", at, now)
     sdef = state.step_def(c.step_id)
+    usage = {"usage": dict(c.usage)} if c.usage else {}
     gate = sdef.gate
     if gate is not None:
-        details = {"output": c.output, "gate": gate.type, "approvers": list(gate.approvers)}
+        details = {"output": c.output, "gate": gate.type, "approvers": list(gate.approvers), **usage}
         due = None
         if gate.timeout_seconds is not None:
             # the due index wakes the sweep when the gate's time is up (TimeOutGate)
             due = _later(now, gate.timeout_seconds)
             details.update(timeout_seconds=gate.timeout_seconds, on_timeout=gate.on_timeout, timeout_at=due)
         return Decision(events=(Event("approval_requested", at, c.step_id, c.attempt, details=details, due=due),))
-    return _advance(state, step, Event("step_completed", at, c.step_id, c.attempt, details={"output": c.output}), now)
+    return _advance(state, step, Event("step_completed", at, c.step_id, c.attempt,
+                                       details={"output": c.output, **usage}), now)
 
 
 def _timeout(state: ExecutionState, c: TimeOutStep, at: str, now: datetime) -> Decision:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
+from chalicelib.agents.python import configure as configure_python_agent
 from chalicelib.config import Settings
 from chalicelib.domain.timefmt import utc_now
 from chalicelib.engine.deadletters import DeadLetters
@@ -33,10 +34,11 @@ class Engine:
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], datetime] = utc_now) -> "Engine":
+        configure_python_agent(settings.python_modules)  # what this deployment may call
         store = Store.from_settings(settings)
         queue = StepQueue(settings)
         notifier = Notifier(store.catalog, _clients(settings), settings.notify_from, clock)
-        workflows = WorkflowService(store, clock, notifier)
+        workflows = WorkflowService(store, clock, settings, notifier)
         executions = ExecutionService(store, queue, workflows, clock, notifier)
         return cls(settings, store, queue, workflows, executions, StepRunner(executions, clock),
                    Sweeper(executions, clock), Triggers.build(settings, workflows, executions, clock),

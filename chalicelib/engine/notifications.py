@@ -23,7 +23,6 @@ import base64
 import json
 import logging
 import secrets
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +32,7 @@ from chalicelib.domain.machine import ExecutionState
 from chalicelib.domain.notify import NotifyTarget, notify_event, webhook_url_problem
 from chalicelib.domain.signatures import sign_standard
 from chalicelib.observability import metric
+from chalicelib.outbound import open_url, url_template_problem
 
 log = logging.getLogger("stepline.notifications")
 
@@ -71,17 +71,10 @@ def new_notification_secret() -> str:
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
-    # Redirects are not followed: a notification goes to the URL its workflow names.
-    # TODO(task R): route through chalicelib.outbound.open_url (the SSRF guard) once on main.
+    """POST through the outbound guard (no private addresses, no redirects); non-2xx raises."""
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    opener = urllib.request.build_opener(_NoRedirect)
-    with opener.open(request, timeout=timeout) as response:
+    with open_url(request, timeout) as response:
         return int(response.status)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
 
 
 class Notifier:
@@ -145,7 +138,7 @@ class Notifier:
             Content={"Simple": {"Subject": {"Data": subject}, "Body": {"Text": {"Data": text}}}})
 
     def _webhook(self, url: str, event: str, detail: dict[str, Any], message_id: str) -> None:
-        problem = webhook_url_problem(url)
+        problem = webhook_url_problem(url) or url_template_problem(url)
         if problem:
             raise ValueError(f"webhook URL {problem}")
         secret = self.catalog.get_marker(*_secret_key(detail["workflow_id"]))
