@@ -101,6 +101,8 @@ class Notifier:
                 continue
             name = f"{target.channel}[{index}]"
             self._attempt(delivery, name, lambda t=target: self._deliver(t, delivery.event or "", detail, message_id))
+            if delivery.outcomes.get(name) == "sent":
+                log.info("notified %s of %s", target.email or target.webhook, delivery.event)
         return delivery
 
     def _attempt(self, delivery: Delivery, name: str, send: Callable[[], None]) -> None:
