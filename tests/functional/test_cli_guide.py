@@ -68,6 +68,8 @@ def test_everything_reads_at_80_columns_without_cutting(api: Any, worker: Any, s
             assert args[1] in out
     failed_view = ok(stepline("show", failed, COLUMNS="80")).output
     assert "1. calc  transform  failed" in failed_view  # stacked, not a squeezed table
+    action = api.execution(failed)["steps"][0]["error"]["action"]
+    assert action == "edit_and_retry" and "(recommended: edit its instructions and retry)" in " ".join(failed_view.split())
 
 
 def test_executions_name_the_workflow_beside_its_id(api: Any, worker: Any, stepline: Run) -> None:
