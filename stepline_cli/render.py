@@ -9,6 +9,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from stepline_cli.agentnotes import agent_notes
 from stepline_cli.guide import error_line, next_steps, outputs
 
 #: One colour per execution status and step state, the same everywhere.
@@ -173,6 +174,8 @@ def notes(step: dict[str, Any]) -> str:
     for comment in step.get("comments") or []:
         if isinstance(comment, dict) and comment.get("text"):
             parts.append(f"“{short(comment['text'], 40)}” ({comment.get('by', '?')})")
+    # the recommended action is already in error_line's words: say it once
+    parts += [note for note in agent_notes(step) if not note.startswith("recommended:")]
     return "; ".join(parts)
 
 

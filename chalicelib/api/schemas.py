@@ -20,6 +20,7 @@ from chalicelib.domain.notify import NOTIFY_EVENTS
 
 STATUSES = ["running", "waiting", "completed", "failed", "cancelled"]
 STEP_STATES = ["pending", "running", "completed", "failed", "waiting_for_approval", "skipped"]
+STEP_ACTIONS = ["retry", "edit_and_retry", "skip", "approve", "reject", "review", "force_advance"]
 TRIGGER_TYPES = ["manual", "event", "schedule"]
 INPUT_TYPES = ["string", "number", "integer", "boolean", "enum", "date"]
 ROLES = ["viewer", "operator", "admin"]
@@ -107,6 +108,7 @@ def components() -> dict[str, Any]:
         "skip_reason": nullable(STRING), "original_output": ANY,
         "gate_timeout_at": {"type": "string", "description": "a waiting gate with `timeout_seconds`: when "
                                                             "the system decides its `on_timeout`"},
+        "actions": {"type": "array", "items": {"enum": STEP_ACTIONS}},
     }, ("id", "name", "agent", "state", "attempt"))
     summary = _obj({
         "execution_id": STRING, "workflow_id": STRING, "workflow_version": {"type": "integer"},
@@ -117,6 +119,7 @@ def components() -> dict[str, Any]:
         **summary["properties"], "workflow_name": STRING, "input": ANY,
         "steps": {"type": "array", "items": ref("Step")},
         "completed_steps_not_undone": {"type": "array", "items": OBJECT},
+        "actions": {"type": "array", "items": {"enum": ["cancel"]}},
     }, ("execution_id", "workflow_id", "workflow_version", "status", "trigger", "started_at", "steps"))
     return {
         "Error": _obj({"Code": STRING, "Message": STRING,
@@ -231,8 +234,10 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
                                                                                 request_required=False),
     "POST /executions/{execution_id}/steps/{step_id}/approve": RouteShape(ref("Execution"), COMMENT,
                                                                           request_required=False),
-    "POST /executions/{execution_id}/steps/{step_id}/reject": RouteShape(ref("Execution"), COMMENT,
-                                                                         request_required=False),
+    "POST /executions/{execution_id}/steps/{step_id}/reject": RouteShape(
+        ref("Execution"), _obj({"comment": {"type": "string", "minLength": 1, "maxLength": 4000}}, ("comment",),
+                               closed=True),
+        description="`comment` is the reason and is required (a 400 names it when missing or blank)."),
     "POST /executions/{execution_id}/steps/{step_id}/review": RouteShape(
         ref("Execution"), _obj({"comment": TEXT, "output": ANY}, closed=True),
         request_required=False, description="`output` amends the step's output."),
