@@ -131,7 +131,8 @@ class ConnectionService:
     def resolve(self, name: str) -> ResolvedConnection:
         """The connection with its secrets, for an agent; raises ``NotFound``/``SecretUnavailable``."""
         record = self.store.get(name)
-        secrets = self.vault.get(name) if record.secret_fields else {}
+        stamp = f"{record.version}@{record.updated_at}@{record.created_at}"
+        secrets = self.vault.get(name, stamp) if record.secret_fields else {}
         return ResolvedConnection(record.name, record.kind, dict(record.fields), secrets)
 
     def check_refs(self, refs: Iterable[ConnectionRef]) -> list[FieldError]:
