@@ -166,7 +166,8 @@ def connection_view(record: ConnectionRecord, used_by: list[str] | None = None) 
 
 
 def _with_defaults(body: Mapping[str, Any]) -> dict[str, Any]:
-    spec = CONNECTION_KINDS.get(body.get("kind"))  # type: ignore[arg-type]
+    kind = body.get("kind")
+    spec = CONNECTION_KINDS.get(kind) if isinstance(kind, str) else None
     merged = dict(body)
     if spec is not None:
         for key, default in spec.plain.items():
