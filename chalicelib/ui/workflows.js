@@ -94,7 +94,7 @@ export async function workflowsPage(main, token) {
   const activeCells = new Map();
   const chartCells = new Map();
   const rows = workflows.map((w) => {
-    const active = h("td", { class: "num active-count" }, String(w.active_executions ?? 0));
+    const active = h("td", { class: "num active-count", dataset: { label: "Active" } }, String(w.active_executions ?? 0));
     const chartCell = h("td", { class: "chart-cell" }, h("span", { class: "muted small" }, "…"));
     activeCells.set(w.workflow_id, active);
     chartCells.set(w.workflow_id, chartCell);
