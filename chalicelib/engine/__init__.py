@@ -73,3 +73,6 @@ def reset_engine(engine: Engine | None = None) -> None:
     """Replace the process-wide engine (tests use this to inject a clock)."""
     global _ENGINE
     _ENGINE = engine
+    from chalicelib.engine.connections import vault_for
+
+    vault_for.cache_clear()  # a new engine (a new stack in tests) starts with no cached secrets
