@@ -11,12 +11,13 @@ from chalicelib.engine.listing import LIST_PARAMS, STATUSES, TRIGGERS
 from chalicelib.engine.views import summary_view
 from chalicelib.engine.workflows import workflow_view
 from chalicelib.errors import FieldError, ValidationError
+from chalicelib.samples.workflows import SAMPLE_WORKFLOWS
 
 bp = Blueprint(__name__)
 
 @endpoint(bp, "/workflows", ("POST",), role="admin", status=201)
 def create_workflow(ctx: RequestContext) -> dict[str, Any]:
-    return workflow_view(ctx.engine.workflows.create(ctx.body(), ctx.who))
+    return _with_secret(ctx, ctx.engine.workflows.create(ctx.body(), ctx.who))
 
 
 @endpoint(bp, "/workflows")
@@ -34,7 +35,32 @@ def update_workflow(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
     body = ctx.body()
     expected = ctx.header("if-match")
     version = int(expected) if expected and expected.isdigit() else None
-    return workflow_view(ctx.engine.workflows.update(workflow_id, body, ctx.who, version))
+    return _with_secret(ctx, ctx.engine.workflows.update(workflow_id, body, ctx.who, version))
+
+
+def _with_secret(ctx: RequestContext, record: Any) -> dict[str, Any]:
+    """The workflow; with ``notification_secret`` the one time a webhook target brings a new one."""
+    view = workflow_view(record)
+    secret = ctx.engine.workflows.notification_secret(record)
+    if secret:
+        view["notification_secret"] = secret
+    return view
+
+
+@endpoint(bp, "/workflows/{workflow_id}/versions")
+def list_workflow_versions(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
+    """Every version of a workflow's definition, newest first (who published it, when)."""
+    current = ctx.engine.workflows.get(workflow_id)  # 404 for an unknown workflow
+    versions = ctx.engine.store.catalog.list_versions(workflow_id)
+    return {"workflow_id": workflow_id, "current_version": current.version, "items": [
+        {"version": v.version, "created_at": v.created_at, "created_by": v.created_by} for v in reversed(versions)]}
+
+
+@endpoint(bp, "/templates")
+def list_templates(ctx: RequestContext) -> dict[str, Any]:
+    """The sample workflows' definitions, as starting points for a new workflow."""
+    return {"items": [{"name": d["name"], "description": d.get("description", ""), "definition": d}
+                      for d in SAMPLE_WORKFLOWS]}
 
 
 @endpoint(bp, "/workflows/{workflow_id}/versions/{version}")

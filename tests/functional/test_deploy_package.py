@@ -50,7 +50,8 @@ def test_zip_leaves_the_sdk_to_the_lambda_runtime_and_the_samples_to_local_mode(
         modes = {info.external_attr >> 16 for info in archive.infolist()}
     tops = {name.split("/", 1)[0] for name in names}
     assert not {t for t in tops if t.split("-", 1)[0] in ("boto3", "botocore", "s3transfer")}, tops
-    assert not [n for n in names if n.startswith("chalicelib/samples")]
+    assert not [n for n in names if n.startswith("chalicelib/samples/callables")]
+    assert "chalicelib/samples/workflows.py" in names  # GET /templates serves the sample definitions
     assert {"app.py", "chalicelib", "pynamodb", "croniter", "jmespath", "tzdata", "chalice"} <= tops
     assert "__pycache__/app.cpython-311.pyc" in names or sys.version_info[:2] != (3, 11)
     assert modes == {0o644}
@@ -154,7 +155,8 @@ def test_bootstrap_admin_key_is_generated_by_cloudformation_and_read_only_by_the
 
 
 def test_every_function_role_carries_the_stage_policy_file(packaged: dict[str, Any]) -> None:
-    """The API handler's role adds the connection-secret writes (policy-dev-api.json) to the shared policy."""
+    """The API handler's role adds the connection-secret writes and the bootstrap admin key's
+    read (policy-dev-api.json) to the shared policy."""
     policy = json.loads((ROOT / ".chalice" / "policy-dev.json").read_text())
     api_policy = json.loads((ROOT / ".chalice" / "policy-dev-api.json").read_text())
     roles = {k: v for k, v in packaged["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
