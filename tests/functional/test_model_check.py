@@ -97,6 +97,7 @@ class OperatorModel(RuleBasedStateMachine):
         self.workflow_id = ""
         self.executions: list[str] = []
         self.inbox: list[str] = []
+        self.delivered: list[str] = []
         self.inflight: list[tuple[Any, str, int]] = []
         self.seen: dict[str, dict[str, Any]] = {}
         self.history_len: dict[str, int] = {}
@@ -146,6 +147,14 @@ class OperatorModel(RuleBasedStateMachine):
         index = data.draw(st.integers(0, len(self.inbox) - 1), label="message")
         self.deliver_one(self.inbox[index] if duplicate else self.inbox.pop(index))
 
+    @precondition(lambda self: self.delivered)
+    @rule(data=st.data())
+    def deliver_again(self, data: Any) -> None:
+        """SQS delivers at least once: a message already handled comes back, once (a chain
+        leaves fewer messages in the inbox, so this rule keeps duplicates in the run)."""
+        self.deliver_one(self.delivered.pop(data.draw(st.integers(0, len(self.delivered) - 1), label="redelivered")),
+                         again=True)
+
     @precondition(lambda self: self.inbox)
     @rule()
     def deliver_in_order(self) -> None:
@@ -156,7 +165,7 @@ class OperatorModel(RuleBasedStateMachine):
             self.deliver_one(self.inbox.pop(0))
             self.record_is_consistent()
 
-    def deliver_one(self, body: str) -> None:
+    def deliver_one(self, body: str, again: bool = False) -> None:
         message = json.loads(body)
         ex = message["execution_id"]
         before = self.seen[ex]
@@ -165,6 +174,8 @@ class OperatorModel(RuleBasedStateMachine):
                     and step["attempt"] == message["attempt"]
                     and (step["state"] == "pending" or (step["state"] == "running" and step["deadline"] is None)))
         self.worker.deliver(body)
+        if not again:
+            self.delivered.append(body)
         self.seen_outcomes[f"delivery {'ran' if runnable else 'was a no-op'}"] += 1
         self.dirty.add(ex)
         grew = len(self.observe(ex)[1]) > self.history_len[ex]
