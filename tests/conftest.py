@@ -4,6 +4,7 @@ through the real SQS handler."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
@@ -12,6 +13,10 @@ import pytest
 from moto import mock_aws
 
 ADMIN_KEY = "test-admin-key"
+
+# Like local mode, the tests call services on loopback (scripted third parties); a test of the
+# outbound guard itself sets the variable to "0" with monkeypatch.
+os.environ.setdefault("STEPLINE_OUTBOUND_ALLOW_PRIVATE", "1")
 
 
 class Clock:

@@ -25,8 +25,12 @@ from decimal import Decimal
 from typing import Any, Mapping
 from urllib.parse import quote, urlsplit
 
+from chalicelib.agents.auth import Credentials, revoked
 from chalicelib.agents.base import AgentContext, AgentError, IntegrationError, evaluate, expression_problem
+from chalicelib.agents.connections import redact, step_connection_ref
+from chalicelib.domain.connections import AUTH_KINDS, ConnectionRef
 from chalicelib.errors import FieldError
+from chalicelib.outbound import OutboundBlocked, open_url, url_template_problem
 
 __all__ = ["HttpAgent", "METHODS"]
 
@@ -42,16 +46,6 @@ _NETWORK_REASONS = (
 )
 _PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Hand 3xx back as an HTTPError instead of following it."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 class HttpAgent:
@@ -72,6 +66,9 @@ class HttpAgent:
         timeout = config.get("timeout_seconds")
         if timeout is not None and not _is_positive_number(timeout):
             errors.append(FieldError(f"{path}.config.timeout_seconds", "must be a positive number of seconds"))
+        connection = config.get("connection")
+        if connection is not None and (not isinstance(connection, str) or not connection):
+            errors.append(FieldError(f"{path}.config.connection", "must name a connection"))
         instructions = step.get("instructions")
         if instructions is not None and not (isinstance(instructions, str) and not instructions.strip()):
             problem = expression_problem(instructions)
@@ -79,16 +76,25 @@ class HttpAgent:
                 errors.append(FieldError(f"{path}.instructions", problem))
         return errors
 
+    def connection_refs(self, step: Mapping[str, Any], path: str) -> list[ConnectionRef]:
+        """``config.connection``, when given, must name a bearer, header, basic or oauth2 connection."""
+        return step_connection_ref(step.get("config"), path, AUTH_KINDS, required=False)
+
     def run(self, ctx: AgentContext) -> Any:
         """Send the request; return ``{"status", "body", "headers"}`` or raise a ``StepError``."""
         config = ctx.config
         method = str(config.get("method", "POST")).upper()
         if method not in METHODS:
             raise AgentError(f"unsupported HTTP method {method!r}", retryable=False)
-        url = _render(str(config.get("url", "")), ctx.data, for_url=True, field="url")
+        template = str(config.get("url", ""))
+        problem = url_template_problem(template)
+        if problem:  # definitions are validated when saved; this guards older stored ones
+            raise AgentError(f"url {problem}", retryable=False)
+        url = _render(template, ctx.data, for_url=True, field="url")
         parts = urlsplit(url)
-        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-            raise AgentError(f"url must be an http:// or https:// URL, got {_shown(url)!r}", retryable=False)
+        if parts.scheme.lower() not in ("http", "https") or parts.netloc != urlsplit(template).netloc:
+            raise AgentError(f"url: placeholders may not change the scheme, host or port ({_shown(url)!r})",
+                             retryable=False)
         shown = _shown(url)
 
         body = _request_body(ctx, method)
@@ -104,17 +110,55 @@ class HttpAgent:
             headers[str(name)] = rendered
 
         timeout = _timeout(config.get("timeout_seconds"), ctx.timeout_seconds)
-        request = urllib.request.Request(url, data=body, method=method)
-        for name, value in headers.items():
-            request.add_header(name, value)  # add_header normalises case, so config overrides defaults
-        return _send(request, method, shown, timeout)
+        credentials = None
+        if config.get("connection"):
+            credentials = Credentials(ctx.connection(str(config["connection"])), timeout)
+            headers.update(credentials.headers())  # the connection wins over a same-named config header
+        try:
+            return _send(_request(url, body, method, headers), method, shown, timeout)
+        except IntegrationError as error:
+            if credentials is None:
+                raise
+            _scrub(error, credentials)
+            if error.status not in (401, 403):
+                raise
+            name = credentials.connection.name
+            if error.status == 401 and credentials.refreshable:
+                headers.update(credentials.refresh())  # once: a second 401 means the grant itself is gone
+                try:
+                    return _send(_request(url, body, method, headers), method, shown, timeout)
+                except IntegrationError as again:
+                    if again.status != 401:
+                        raise _scrub(again, credentials) from None
+            raise revoked(name, "credentials rejected (token expired or revoked)" if error.status == 401
+                          else f"HTTP {error.status}: the credentials lack permission") from None
+
+
+def _scrub(error: IntegrationError, credentials: Credentials) -> IntegrationError:
+    """Remove the connection's secrets from an error (a server may echo the request back)."""
+    error.message = redact(error.message, credentials.connection)
+    error.args = (error.message,)
+    if isinstance(error.details.get("body_excerpt"), str):
+        error.details["body_excerpt"] = redact(error.details["body_excerpt"], credentials.connection)
+    return error
+
+
+def _request(url: str, body: bytes | None, method: str, headers: Mapping[str, str]) -> urllib.request.Request:
+    request = urllib.request.Request(url, data=body, method=method)
+    for name, value in headers.items():
+        request.add_header(name, value)  # add_header normalises case, so config overrides defaults
+    return request
 
 
 def _send(request: urllib.request.Request, method: str, shown: str, timeout: float) -> dict[str, Any]:
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with open_url(request, timeout) as response:
             raw = response.read(MAX_RESPONSE_BYTES + 1)
             status, headers = response.status, response.headers
+    except OutboundBlocked as exc:
+        # The address will not become public between attempts: not retryable.
+        raise IntegrationError(f"{method} {shown}: {exc}", retryable=False,
+                               details={"method": method, "url": shown}) from None
     except urllib.error.HTTPError as exc:
         with exc:
             raw = _read_quietly(exc)
@@ -200,9 +244,10 @@ def _url_errors(url: Any, field: str) -> list[FieldError]:
     if not isinstance(url, str):
         return [FieldError(field, "must be a string")]
     errors = _placeholder_errors(url, field)
-    # The scheme and host must be literal so a placeholder cannot send the call elsewhere.
-    if not re.match(r"^https?://[^/{]", url, re.IGNORECASE) or not urlsplit(_PLACEHOLDER.sub("x", url)).netloc:
-        errors.append(FieldError(field, "must be an http:// or https:// URL"))
+    # The scheme, host and port must be literal so a placeholder cannot send the call elsewhere.
+    problem = None if errors else url_template_problem(url)
+    if problem:
+        errors.append(FieldError(field, problem))
     return errors
 
 

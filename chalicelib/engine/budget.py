@@ -15,8 +15,8 @@ from typing import Any, Callable
 
 #: What a chain keeps in hand beyond the next step's time-out: recording and handing over.
 CHAIN_MARGIN_SECONDS = 30.0
-#: The queue's visibility timeout (infra/template.json): a message stays ours this long.
-STEP_VISIBILITY_SECONDS = 960.0
+#: The queue's visibility timeout (infra/template.json, 6 x the worker time-out): a message stays ours this long.
+STEP_VISIBILITY_SECONDS = 5400.0
 #: The run_step function's time-out (.chalice/config.json).
 WORKER_TIMEOUT_SECONDS = 900.0
 #: ``STEPLINE_MAX_CHAIN_STEPS``: steps one invocation may run (default 100; 1 = every step

@@ -196,7 +196,8 @@ class StepRunner:
         sdef = state.step_def(step_id)
         ctx = AgentContext(execution_id=state.execution_id, step_id=step_id, attempt=attempt,
                            instructions=state.instructions_for(step_id), config=dict(sdef.config),
-                           data=state.context_for(step_id), timeout_seconds=float(sdef.timeout_seconds))
+                           data=state.context_for(step_id), timeout_seconds=float(sdef.timeout_seconds),
+                           comments=tuple(state.step(step_id).comments))
         try:
             output = get_agent(sdef.agent).run(ctx)
             json.dumps(output)  # large outputs are fine (the store keeps them in S3); non-JSON ones are not
@@ -209,7 +210,7 @@ class StepRunner:
             log.exception("agent %s raised", sdef.agent)
             return RecordResult(step_id, attempt, error={
                 "kind": "agent", "message": f"{type(error).__name__}: {error}", "retryable": True})
-        return RecordResult(step_id, attempt, output=output)
+        return RecordResult(step_id, attempt, output=output, usage=ctx.report.get("usage"))
 
     # ----------------------------------------------------------------- record
     def record(self, state: ExecutionState, result: RecordResult, budget: Budget | None = None) -> None:
@@ -241,7 +242,7 @@ class StepRunner:
 
     def _keep(self, execution_id: str, result: RecordResult) -> None:
         text = json.dumps({"step_id": result.step_id, "attempt": result.attempt, "output": result.output,
-                           "error": result.error})
+                           "error": result.error, "usage": result.usage})
         self.executions.store.payloads.keep_result(execution_id, result.step_id, result.attempt, text)
         log.error("result of %s#%s kept in the payload bucket; the next delivery records it",
                   result.step_id, result.attempt)
@@ -259,7 +260,8 @@ class StepRunner:
         if text is None:
             return False
         kept = json.loads(text)
-        self.record(state, RecordResult(step_id, attempt, output=kept.get("output"), error=kept.get("error")), budget)
+        self.record(state, RecordResult(step_id, attempt, output=kept.get("output"), error=kept.get("error"),
+                                        usage=kept.get("usage")), budget)
         log.info("kept result of %s#%s recorded", step_id, attempt)
         return True
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, MutableMapping
 
 from chalicelib.config import Settings
+from chalicelib.outbound import ALLOW_PRIVATE_ENV
 
 log = logging.getLogger("stepline.local")
 
@@ -280,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         stage = env.get("STEPLINE_STAGE", "dev")
         config = chalice_config_from_disk(project_dir)
         apply_chalice_environment(env, config, stage)
+        # Local services are the point of local mode: the http agent may call loopback and
+        # private addresses here (a deployed stage does not set this; see chalicelib/outbound.py).
+        env.setdefault(ALLOW_PRIVATE_ENV, "1")
         set_region(env)
         if wants_real_aws(env):
             aws = "real AWS (STEPLINE_USE_REAL_AWS=1): using the deployed stack's tables and queues"
