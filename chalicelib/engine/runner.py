@@ -44,6 +44,9 @@ FLUSH_SECONDS = 60.0
 FLUSH_EVENTS = 40
 #: Time kept in hand to keep a result when recording keeps failing.
 KEEP_RESERVE_SECONDS = 5.0
+#: After keeping a result, the message comes back this soon (not after the whole visibility
+#: timeout), so the result is recorded before the step's deadline or lease runs out.
+KEPT_REDELIVERY_SECONDS = 10
 
 
 class StepRunner:
@@ -93,7 +96,7 @@ class StepRunner:
                 state = apply_events(state, claim.events)
             else:
                 # a side effect runs only once its claim is stored
-                stored = self._finish(committed, pending + list(claim.events), (), unrecorded, budget)
+                stored = self._finish(committed, pending + list(claim.events), (), unrecorded, budget, receipt)
                 if stored is None:
                     log.info("chain stopped: claim of %s#%s lost", step_id, attempt)
                     return
@@ -108,10 +111,10 @@ class StepRunner:
                 unrecorded = result
             nxt = self._next_claim(state, decision, budget) if ran < budget.max_steps else None
             if nxt is None:
-                self._finish(committed, pending, decision.dispatch, unrecorded, budget)
+                self._finish(committed, pending, decision.dispatch, unrecorded, budget, receipt)
                 return
             if len(pending) >= FLUSH_EVENTS or time.monotonic() - pending_since >= FLUSH_SECONDS:
-                stored = self._finish(committed, pending, (), unrecorded, budget)
+                stored = self._finish(committed, pending, (), unrecorded, budget, receipt)
                 if stored is None:
                     return
                 committed = state = stored
@@ -130,7 +133,7 @@ class StepRunner:
         return claim if claim.events else None
 
     def _finish(self, committed: ExecutionState, pending: list[Event], dispatch: tuple[Dispatch, ...],
-                result: RecordResult | None, budget: Budget) -> ExecutionState | None:
+                result: RecordResult | None, budget: Budget, receipt: str | None = None) -> ExecutionState | None:
         """Commit what the chain decided and send its hand-over: the stored state, or None
         when another writer won.
 
@@ -150,7 +153,7 @@ class StepRunner:
         except STORE_ERRORS:
             if result is None:
                 raise
-        self.record(self.executions.load(committed.execution_id), result, budget)
+        self.record(self.executions.load(committed.execution_id), result, budget, receipt)
         return None
 
     # ------------------------------------------------------------------ steps
@@ -213,7 +216,8 @@ class StepRunner:
         return RecordResult(step_id, attempt, output=output, usage=ctx.report.get("usage"))
 
     # ----------------------------------------------------------------- record
-    def record(self, state: ExecutionState, result: RecordResult, budget: Budget | None = None) -> None:
+    def record(self, state: ExecutionState, result: RecordResult, budget: Budget | None = None,
+               receipt: str | None = None) -> None:
         """Store an attempt's result; one that comes too late is kept as ``late_result_discarded``.
 
         A lost race re-reads and decides again; a store error is retried with jittered
@@ -233,20 +237,25 @@ class StepRunner:
             except STORE_ERRORS as error:
                 log.warning("recording %s#%s failed: %s", result.step_id, result.attempt, error)
             if backoff.tries + 1 >= RECORD_TRIES or not backoff.wait(budget, KEEP_RESERVE_SECONDS):
-                self._keep(state.execution_id, result)
+                self._keep(state.execution_id, result, receipt)
                 raise TransitionConflict(f"execution {state.execution_id}", "a store that takes the result")
             try:
                 state = self.executions.load(state.execution_id)
             except STORE_ERRORS as error:
                 log.warning("re-reading %s failed: %s", state.execution_id, error)
 
-    def _keep(self, execution_id: str, result: RecordResult) -> None:
+    def _keep(self, execution_id: str, result: RecordResult, receipt: str | None) -> None:
         text = json.dumps({"step_id": result.step_id, "attempt": result.attempt, "output": result.output,
                            "error": result.error, "usage": result.usage})
         self.executions.store.payloads.keep_result(execution_id, result.step_id, result.attempt, text)
         log.error("result of %s#%s kept in the payload bucket; the next delivery records it",
                   result.step_id, result.attempt)
         metric("ResultsKept", 1)
+        if receipt:
+            try:
+                self.executions.queue.extend_visibility(receipt, KEPT_REDELIVERY_SECONDS)
+            except Exception:  # noqa: BLE001 - the message still comes back, at its visibility timeout
+                log.warning("could not bring the message back early", exc_info=True)
 
     def _recover(self, state: ExecutionState, step_id: str, attempt: int, budget: Budget) -> bool:
         """Record a kept result of this claimed attempt, without running its agent again."""

@@ -22,7 +22,7 @@ from chalicelib.errors import FieldError, NotFound, StoreBusy, TransitionConflic
 from chalicelib.store.lists import ExecutionLists, ListFilter, status_keys, summary_keys
 from chalicelib.store.models import Models
 from chalicelib.store.payloads import PayloadStore
-from chalicelib.store.stats import StatsStore
+from chalicelib.store.stats import COUNTER_SHARDS, StatsStore, shard_of
 
 ACTIVE = ("running", "waiting")
 #: ``type`` of a commit item that holds several events (in ``events``)
@@ -61,6 +61,16 @@ class StatusChange:
 class Page:
     items: list[SummaryRecord]
     next_token: str | None
+
+
+def counter_sk(shard: int) -> str:
+    """Sort key of one shard of a workflow's active counter (``COUNTERS`` is the pre-shard item)."""
+    return f"COUNTERS#{shard}"
+
+
+def counter_sks() -> list[str]:
+    """Every item that holds part of a workflow's active count."""
+    return ["COUNTERS", *(counter_sk(k) for k in range(COUNTER_SHARDS))]
 
 
 def _epk(execution_id: str) -> str:
@@ -131,8 +141,9 @@ class ExecutionStore:
                 # precondition: a new execution id
                 tx.save(self._summary_item(summary), condition=m.Summary.pk.does_not_exist())
                 tx.save(self._event_item(summary.execution_id, first, 1), condition=m.EventItem.pk.does_not_exist())
-                tx.update(m.Counters(f"WF#{summary.workflow_id}", "COUNTERS"), actions=[m.Counters.active.add(1)])
-                self.stats.on_create(tx, summary.workflow_id, summary.status, summary.started_at)
+                shard = shard_of(summary.execution_id)
+                tx.update(m.Counters(f"WF#{summary.workflow_id}", counter_sk(shard)), actions=[m.Counters.active.add(1)])
+                self.stats.on_create(tx, summary.workflow_id, summary.status, summary.started_at, shard)
                 if with_key:
                     # precondition: the idempotency key was never used
                     tx.save(m.Marker(idempotency_pk, "IDEM", value=summary.execution_id, created_at=summary.started_at,
@@ -187,9 +198,11 @@ class ExecutionStore:
                   condition=m.Summary.status == change.before)
         delta = _active_delta(change.before, change.after)
         if delta:
-            tx.update(m.Counters(f"WF#{change.workflow_id}", "COUNTERS"), actions=[m.Counters.active.add(delta)])
+            tx.update(m.Counters(f"WF#{change.workflow_id}", counter_sk(shard_of(execution_id))),
+                      actions=[m.Counters.active.add(delta)])
         if change.started_at:
-            self.stats.on_change(tx, change.workflow_id, change.before, change.after, change.started_at, change.at)
+            self.stats.on_change(tx, change.workflow_id, change.before, change.after, change.started_at, change.at,
+                                 shard_of(execution_id))
 
     # ------------------------------------------------------------------- reads
     def load_events(self, execution_id: str) -> list[Event]:
