@@ -182,6 +182,7 @@ class StepRunner:
                 _Heartbeats(self, state.execution_id, step_id, attempt, receipt)
             try:
                 result = self._run_agent(state, step_id, attempt)
+                self._count_usage(state, result)
             finally:
                 if beat is not None:
                     beat.stop()
@@ -214,6 +215,18 @@ class StepRunner:
             return RecordResult(step_id, attempt, error={
                 "kind": "agent", "message": f"{type(error).__name__}: {error}", "retryable": True})
         return RecordResult(step_id, attempt, output=output, usage=ctx.report.get("usage"))
+
+    def _count_usage(self, state: ExecutionState, result: RecordResult) -> None:
+        """Add an llm attempt's tokens to the workflow's hourly usage (the stats' ``tokens``)."""
+        details = (result.error or {}).get("details") if result.error else None
+        usage = result.usage or (details.get("usage") if isinstance(details, dict) else None)
+        if usage:
+            from chalicelib.engine.usage import count_attempt
+            from chalicelib.store.usage import usage_store_for
+
+            settings = self.executions.workflows.settings
+            if settings is not None:
+                count_attempt(usage_store_for(settings), state.workflow_id, self.clock(), usage)
 
     # ----------------------------------------------------------------- record
     def record(self, state: ExecutionState, result: RecordResult, budget: Budget | None = None,

@@ -216,6 +216,25 @@ def test_packaged_stack_runs_executions_through_lambda_events(deployed: Deployed
     status, schedule = deployed.api("GET", f"/workflows/{scheduled['workflow_id']}/schedule")
     assert status == 200 and len(schedule["next_fire_times"]) >= 1, schedule
     assert all(("T01:30:00" in t or "T00:30:00" in t) for t in schedule["next_fire_times"]), schedule  # 02:30 Paris
+    # -- an EventBridge event matching the integration rule's pattern starts its workflow
+    on_upload = {"name": "On upload", "trigger": {"type": "event", "source": "aws.s3", "event_type": "Object Created"},
+                 "steps": [{"id": "echo", "agent": "transform", "instructions": "input.detail.object"}]}
+    status, upload_wf = deployed.api("POST", "/workflows", on_upload)
+    assert status == 201, upload_wf
+    integration = functions["IntegrationEvent"]
+    rule = stack.client("events").describe_rule(Name=_rule_arn(stack, integration).rsplit("/", 1)[-1])
+    pattern = json.loads(rule["EventPattern"])
+    upload = {**ds.scheduled_event(rule["Arn"]), "source": pattern["source"][0],
+              "detail-type": pattern["detail-type"][0], "resources": ["arn:aws:s3:::uploads"],
+              "detail": {"bucket": {"name": "uploads"}, "object": {"key": "in/a.csv"}}}
+    answer = integration.invoke(upload)
+    assert "ok" in answer, answer
+    assert deployed.drain() == 1
+    status, page = deployed.api("GET", f"/workflows/{upload_wf['workflow_id']}/executions")
+    (summary,) = page["items"]
+    status, uploaded = deployed.api("GET", f"/executions/{summary['execution_id']}")
+    assert uploaded["status"] == "completed" and uploaded["steps"][0]["output"] == {"key": "in/a.csv"}, uploaded
+
     # -- the schedule tick runs too, from its own rule
     ticks = functions["FireSchedules"]
     assert "ok" in ticks.invoke(ds.scheduled_event(_rule_arn(stack, ticks))), ticks.output[-5:]
