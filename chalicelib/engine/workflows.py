@@ -69,8 +69,9 @@ class WorkflowService:
         self.store.catalog.set_enabled(workflow_id, enabled, iso(self.clock()), actor.name)
         return self._changed(self.store.catalog.get_workflow(workflow_id))
 
-    def get(self, workflow_id: str) -> WorkflowRecord:
-        return self.store.catalog.get_workflow(workflow_id)
+    def get(self, workflow_id: str, with_count: bool = False) -> WorkflowRecord:
+        """The workflow (404 if unknown); ``active_executions`` is read only ``with_count`` (0 otherwise)."""
+        return self.store.catalog.get_workflow(workflow_id, with_count)
 
     def list(self) -> list[WorkflowRecord]:
         return self.store.catalog.list_workflows()

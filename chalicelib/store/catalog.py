@@ -98,13 +98,14 @@ class CatalogStore:
                 raise NotFound(f"workflow {workflow_id} not found") from error
             raise
 
-    def get_workflow(self, workflow_id: str) -> WorkflowRecord:
+    def get_workflow(self, workflow_id: str, with_count: bool = True) -> WorkflowRecord:
+        """The workflow head; with ``with_count`` also its active count (one Query of the counter shards)."""
         m = self.m
         try:
             head = m.WorkflowHead.get(_wpk(workflow_id), "HEAD", consistent_read=True)
         except DoesNotExist as error:
             raise NotFound(f"workflow {workflow_id} not found") from error
-        return _to_workflow(head, self.active_count(workflow_id))
+        return _to_workflow(head, self.active_count(workflow_id) if with_count else 0)
 
     def get_version(self, workflow_id: str, version: int) -> dict[str, Any]:
         try:
