@@ -228,6 +228,19 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
     "POST /executions/{execution_id}/steps/{step_id}/review": RouteShape(
         ref("Execution"), _obj({"comment": TEXT, "output": ANY}, closed=True),
         request_required=False, description="`output` amends the step's output."),
+    "GET /workflows/{workflow_id}/versions": RouteShape(_obj({
+        "workflow_id": STRING, "current_version": {"type": "integer"},
+        "items": {"type": "array", "items": _obj({"version": {"type": "integer"}, "created_at": STRING,
+                                                   "created_by": nullable(STRING)}, ("version", "created_at"))}},
+        ("workflow_id", "current_version", "items")), description="Newest first."),
+    "GET /templates": RouteShape(_obj({"items": {"type": "array", "items": _obj(
+        {"name": STRING, "description": STRING, "definition": ref("WorkflowDefinition")}, ("name", "definition"))}},
+        ("items",)), description="The sample workflows, to start a new definition from."),
+    "GET /keys": RouteShape(_obj({"items": {"type": "array", "items": _obj(
+        {"name": STRING, "role": {"enum": ROLES}, "created_at": nullable(STRING), "created_by": nullable(STRING)},
+        ("name", "role"))}}, ("items",)), description="Names and roles only; the keys themselves are never shown again."),
+    "DELETE /keys/{name}": RouteShape(None, content_types=(), errors=((404, "No key has that name"),),
+                                      description="The key is refused (401) from now on."),
     # sources and webhooks
     "POST /sources": RouteShape(_obj({"name": STRING, "secret": STRING}, ("name", "secret")),
                                 _obj({"name": STRING}, ("name",)),
@@ -273,6 +286,10 @@ _SUMMARIES = {
     "POST /workflows": "Create a workflow",
     "GET /workflows/{workflow_id}": "Get a workflow's current definition",
     "PUT /workflows/{workflow_id}": "Replace a workflow's definition (new version)",
+    "GET /workflows/{workflow_id}/versions": "List a workflow's versions",
+    "GET /templates": "Sample definitions to start a workflow from",
+    "GET /keys": "List API keys (names and roles)",
+    "DELETE /keys/{name}": "Revoke an API key",
     "GET /workflows/{workflow_id}/versions/{version}": "Get one stored version of a definition",
     "POST /workflows/{workflow_id}/enable": "Enable a workflow",
     "POST /workflows/{workflow_id}/disable": "Disable a workflow",

@@ -10,6 +10,7 @@ from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.engine.views import summary_view
 from chalicelib.engine.workflows import workflow_view
 from chalicelib.errors import FieldError, ValidationError
+from chalicelib.samples.workflows import SAMPLE_WORKFLOWS
 
 bp = Blueprint(__name__)
 
@@ -38,6 +39,22 @@ def update_workflow(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
     expected = ctx.header("if-match")
     version = int(expected) if expected and expected.isdigit() else None
     return workflow_view(ctx.engine.workflows.update(workflow_id, body, ctx.who, version))
+
+
+@endpoint(bp, "/workflows/{workflow_id}/versions")
+def list_workflow_versions(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
+    """Every version of a workflow's definition, newest first (who published it, when)."""
+    current = ctx.engine.workflows.get(workflow_id)  # 404 for an unknown workflow
+    versions = ctx.engine.store.catalog.list_versions(workflow_id)
+    return {"workflow_id": workflow_id, "current_version": current.version, "items": [
+        {"version": v.version, "created_at": v.created_at, "created_by": v.created_by} for v in reversed(versions)]}
+
+
+@endpoint(bp, "/templates")
+def list_templates(ctx: RequestContext) -> dict[str, Any]:
+    """The sample workflows' definitions, as starting points for a new workflow."""
+    return {"items": [{"name": d["name"], "description": d.get("description", ""), "definition": d}
+                      for d in SAMPLE_WORKFLOWS]}
 
 
 @endpoint(bp, "/workflows/{workflow_id}/versions/{version}")

@@ -32,6 +32,15 @@ class WorkflowRecord:
 class KeyRecord:
     name: str
     role: str
+    created_at: str | None = None
+    created_by: str | None = None
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    version: int
+    created_at: str
+    created_by: str | None
 
 
 def _wpk(workflow_id: str) -> str:
@@ -107,6 +116,13 @@ class CatalogStore:
             raise NotFound(f"workflow {workflow_id} not found") from error
         return _to_workflow(head, self.active_count(workflow_id) if with_count else 0)
 
+    def list_versions(self, workflow_id: str) -> list[VersionRecord]:
+        """Every stored version of a workflow, oldest first (one Query on its partition)."""
+        m = self.m
+        items = m.WorkflowVersion.query(_wpk(workflow_id), m.WorkflowVersion.sk.startswith("V#"),
+                                        attributes_to_get=["sk", "created_at", "created_by"])
+        return [VersionRecord(int(i.sk[2:]), i.created_at, i.created_by) for i in items]
+
     def get_version(self, workflow_id: str, version: int) -> dict[str, Any]:
         try:
             item = self.m.WorkflowVersion.get(_wpk(workflow_id), _vsk(version))
@@ -143,7 +159,8 @@ class CatalogStore:
         m = self.m
         try:
             # precondition: a new key (hash collisions would mean a reused secret)
-            m.ApiKey(f"KEY#{key_hash}", "KEY", name=name, role=role, created_at=at, created_by=actor).save(
+            m.ApiKey(f"KEY#{key_hash}", "KEY", name=name, role=role, created_at=at, created_by=actor,
+                     kind="apikey", name_sk=f"{name}#{key_hash[:16]}").save(
                 condition=m.ApiKey.pk.does_not_exist())
         except PutError as error:
             if _conflict(error, "key", "new"):
@@ -156,6 +173,22 @@ class CatalogStore:
         except DoesNotExist:
             return None
         return KeyRecord(item.name, item.role)
+
+    def list_keys(self, name: str | None = None) -> list[KeyRecord]:
+        """Listed keys by name (only ``name``'s when given); never their hashes."""
+        m = self.m
+        condition = m.ApiKey.name_sk.startswith(f"{name}#") if name is not None else None
+        return [KeyRecord(i.name, i.role, i.created_at, i.created_by)
+                for i in m.ApiKey.by_kind.query("apikey", condition)]
+
+    def delete_keys(self, name: str) -> int:
+        """Revoke every listed key called ``name``; returns how many there were."""
+        m = self.m
+        items = list(m.ApiKey.by_kind.query("apikey", m.ApiKey.name_sk.startswith(f"{name}#")))
+        for item in items:
+            # the index is eventually consistent: a key already revoked is not an error
+            m.ApiKey(item.pk, item.sk).delete()
+        return len(items)
 
     # ----------------------------------------------------------------- markers
     def get_marker(self, pk: str, sk: str) -> str | None:

@@ -98,6 +98,11 @@ def _build(catalog: str, executions: str, region: str, host: str | None) -> Mode
         role = UnicodeAttribute()
         created_at = UnicodeAttribute()
         created_by = UnicodeAttribute(null=True)
+        #: listed through by_kind ("apikey", "<name>#<hash prefix>"); keys made before the
+        #: list existed carry neither and are not listed
+        kind = UnicodeAttribute(null=True)
+        name_sk = UnicodeAttribute(null=True)
+        by_kind = ByKind()
 
     class Marker(Model):
         """Small keyed records: idempotency keys, sweep watermarks."""
