@@ -15,6 +15,8 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.api.openapi import Param, RouteShape
+from chalicelib.domain.definition import GATE_TYPES, MAX_GATE_TIMEOUT_SECONDS, ON_TIMEOUT
+from chalicelib.domain.notify import NOTIFY_EVENTS
 
 STATUSES = ["running", "waiting", "completed", "failed", "cancelled"]
 STEP_STATES = ["pending", "running", "completed", "failed", "waiting_for_approval", "skipped"]
@@ -73,20 +75,29 @@ def components() -> dict[str, Any]:
         "config": OBJECT, "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 86400},
         "retry": _obj({"max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
                        "backoff_seconds": {"type": "number", "minimum": 0, "maximum": 86400}}),
-        "gate": _obj({"type": {"enum": ["approval", "review"]}, "approvers": {"type": "array", "items": STRING}},
-                     ("type",)),
+        "gate": _obj({"type": {"enum": list(GATE_TYPES)}, "approvers": {"type": "array", "items": STRING},
+                      "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_GATE_TIMEOUT_SECONDS},
+                      "on_timeout": {"enum": list(ON_TIMEOUT)}}, ("type",)),
     }, ("id", "agent"))
+    notify = {"type": "array", "maxItems": 10, "description": "who hears about this workflow's executions",
+              "items": _obj({"on": {"type": "array", "minItems": 1, "items": {"enum": list(NOTIFY_EVENTS)}},
+                             "email": {"type": "string", "format": "email"},
+                             "webhook": {"type": "string", "description": "https:// URL, signed with "
+                                                                          "Standard Webhooks"}}, ("on",))}
     definition = _obj({
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "description": {"type": "string", "maxLength": 2000}, "enabled": {"type": "boolean"},
         "trigger": ref("Trigger"), "steps": {"type": "array", "items": ref("StepDefinition"), "minItems": 1},
+        "notify": notify,
     }, ("name", "trigger", "steps"))
     workflow = _obj({
         "workflow_id": STRING, "name": STRING, "description": STRING, "enabled": {"type": "boolean"},
         "trigger": ref("Trigger"), "version": {"type": "integer"},
         "active_executions": {"type": "integer", "minimum": 0},
         "steps": {"type": "array", "items": ref("StepDefinition")},
-        "created_at": nullable(STRING), "updated_at": nullable(STRING),
+        "created_at": nullable(STRING), "updated_at": nullable(STRING), "notify": notify,
+        "notification_secret": {"type": "string", "description": "only in the answer that set the first "
+                                                                 "webhook target: shown once"},
     }, ("workflow_id", "name", "enabled", "trigger", "version", "active_executions"))
     step = _obj({
         "id": STRING, "name": STRING, "agent": STRING, "state": {"enum": STEP_STATES},
@@ -95,6 +106,8 @@ def components() -> dict[str, Any]:
         "decision": nullable(OBJECT), "instructions": nullable(STRING), "gate": nullable(STRING),
         "timeout_seconds": {"type": "integer"}, "deadline": nullable(STRING), "retry_at": STRING,
         "skip_reason": nullable(STRING), "original_output": ANY,
+        "gate_timeout_at": {"type": "string", "description": "a waiting gate with `timeout_seconds`: when "
+                                                            "the system decides its `on_timeout`"},
         "actions": {"type": "array", "items": {"enum": STEP_ACTIONS}},
     }, ("id", "name", "agent", "state", "attempt"))
     summary = _obj({

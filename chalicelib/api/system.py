@@ -24,7 +24,8 @@ def health(ctx: RequestContext) -> dict[str, Any]:
         except Unauthorized:
             return body  # a health check never fails for a key; it just shows no details
         if actor.role == "admin":
-            body["details"] = ctx.engine.deadletters.count()
+            body["details"] = {**ctx.engine.deadletters.count(),
+                               "notifications_failed": ctx.engine.notifier.failures()}
     return body
 
 

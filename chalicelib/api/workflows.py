@@ -20,7 +20,7 @@ TRIGGERS = ("manual", "event", "schedule")
 
 @endpoint(bp, "/workflows", ("POST",), role="admin", status=201)
 def create_workflow(ctx: RequestContext) -> dict[str, Any]:
-    return workflow_view(ctx.engine.workflows.create(ctx.body(), ctx.who))
+    return _with_secret(ctx, ctx.engine.workflows.create(ctx.body(), ctx.who))
 
 
 @endpoint(bp, "/workflows")
@@ -38,7 +38,16 @@ def update_workflow(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
     body = ctx.body()
     expected = ctx.header("if-match")
     version = int(expected) if expected and expected.isdigit() else None
-    return workflow_view(ctx.engine.workflows.update(workflow_id, body, ctx.who, version))
+    return _with_secret(ctx, ctx.engine.workflows.update(workflow_id, body, ctx.who, version))
+
+
+def _with_secret(ctx: RequestContext, record: Any) -> dict[str, Any]:
+    """The workflow; with ``notification_secret`` the one time a webhook target brings a new one."""
+    view = workflow_view(record)
+    secret = ctx.engine.workflows.notification_secret(record)
+    if secret:
+        view["notification_secret"] = secret
+    return view
 
 
 @endpoint(bp, "/workflows/{workflow_id}/versions")

@@ -75,6 +75,8 @@ class StepView:
     comments: list[dict[str, Any]] = field(default_factory=list)
     decision: dict[str, Any] | None = None
     skip_reason: str | None = None
+    #: When a waiting gate with ``timeout_seconds`` is decided by the sweep.
+    gate_due: str | None = None
     #: model usage of the latest attempt (llm steps): ``{"model", "input_tokens", "output_tokens"}``
     usage: dict[str, Any] | None = None
 
@@ -215,6 +217,7 @@ def _apply(state: ExecutionState, e: Event) -> None:  # noqa: C901 - one branch 
         step.usage = d.get("usage") or step.usage
     elif t == "approval_requested":
         step.state, step.output, step.has_output = SS.WAITING_FOR_APPROVAL, d.get("output"), True
+        step.gate_due = d.get("timeout_at")
         step.usage = d.get("usage") or step.usage
     elif t in ("approval_granted", "review_submitted"):
         step.state, step.completed_at = SS.COMPLETED, e.at
@@ -237,6 +240,8 @@ def _apply(state: ExecutionState, e: Event) -> None:  # noqa: C901 - one branch 
             step.not_before, step.awaits_sweep = d["retry_at"], bool(d.get("woken_by_sweep"))
         else:
             step.state, step.completed_at = SS.FAILED, e.at
+            if d.get("gate_timeout"):
+                _decided(step, e, "timed_out")
     elif t == "instructions_edited":
         step.instructions = d.get("new_instructions")
     elif t == "step_retried":

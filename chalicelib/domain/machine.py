@@ -72,6 +72,14 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
+class TimeOutGate:
+    """The sweep found this attempt's gate waiting past its ``timeout_seconds``."""
+
+    step_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
 class RequeueStep:
     """The sweep found this attempt queued but unclaimed: its message is due (again)."""
 
@@ -129,7 +137,8 @@ class Review:
     amended: bool = False
 
 
-Command = Union[ClaimStep, RecordResult, TimeOutStep, Heartbeat, RequeueStep, RetryStep, SkipStep, CancelExecution,
+Command = Union[ClaimStep, RecordResult, TimeOutStep, TimeOutGate, Heartbeat, RequeueStep, RetryStep, SkipStep,
+                CancelExecution,
                 ForceAdvance, Approve, Reject, Review]
 
 
@@ -213,9 +222,15 @@ def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> D
         return _failure(state, step, dict(c.error), "step_failed", at, now)
     sdef = state.step_def(c.step_id)
     usage = {"usage": dict(c.usage)} if c.usage else {}
-    if sdef.gate is not None:
-        return Decision(events=(Event("approval_requested", at, c.step_id, c.attempt, details={
-            "output": c.output, "gate": sdef.gate.type, "approvers": list(sdef.gate.approvers), **usage}),))
+    gate = sdef.gate
+    if gate is not None:
+        details = {"output": c.output, "gate": gate.type, "approvers": list(gate.approvers), **usage}
+        due = None
+        if gate.timeout_seconds is not None:
+            # the due index wakes the sweep when the gate's time is up (TimeOutGate)
+            due = _later(now, gate.timeout_seconds)
+            details.update(timeout_seconds=gate.timeout_seconds, on_timeout=gate.on_timeout, timeout_at=due)
+        return Decision(events=(Event("approval_requested", at, c.step_id, c.attempt, details=details, due=due),))
     return _advance(state, step, Event("step_completed", at, c.step_id, c.attempt,
                                        details={"output": c.output, **usage}), now)
 
@@ -234,6 +249,34 @@ def _timeout(state: ExecutionState, c: TimeOutStep, at: str, now: datetime) -> D
     else:
         return _noop("deadline not reached")
     return _failure(state, step, error, "step_timed_out", at, now)
+
+
+#: The actor of decisions nobody made: a gate's ``on_timeout``.
+SYSTEM = "system"
+
+
+def _gate_timeout(state: ExecutionState, c: TimeOutGate, at: str, now: datetime) -> Decision:
+    """Decide a gate nobody answered in time, as its ``on_timeout`` says, for the system."""
+    step = state.step(c.step_id)
+    gate = state.step_def(c.step_id).gate
+    if state.status != ES.WAITING or step is not state.current or step.state != SS.WAITING_FOR_APPROVAL \
+            or step.attempt != c.attempt or gate is None or step.gate_due is None:
+        return _noop("gate is no longer waiting")
+    if parse_iso(step.gate_due) > now:
+        return _noop("gate time-out not reached")
+    why = f"no decision within {gate.timeout_seconds}s (on_timeout: {gate.on_timeout})"
+    marks = {"timed_out": True, "timeout_seconds": gate.timeout_seconds, "on_timeout": gate.on_timeout}
+    if gate.on_timeout == "approve":
+        return _advance(state, step, Event("approval_granted", at, step.id, step.attempt, SYSTEM,
+                                           details={"comment": why, **marks}), now)
+    if gate.on_timeout == "reject":
+        return Decision(events=(Event("approval_rejected", at, step.id, step.attempt, SYSTEM,
+                                      details={"comment": why, **marks}),))
+    # fail: not through _failure, so no automatic retry re-runs the agent for want of a person
+    error = {"kind": "timeout", "message": f"the {gate.type} gate got {why}", "retryable": False,
+             "deadline": step.gate_due}
+    return Decision(events=(Event("step_timed_out", at, step.id, step.attempt, SYSTEM,
+                                  details={"error": error, "gate_timeout": True, "comment": why, **marks}),))
 
 
 def requeue_due(state: ExecutionState, step: StepView) -> datetime | None:
@@ -433,7 +476,8 @@ def _summary(value: Any, limit: int = 120) -> str:
 
 
 _HANDLERS: dict[type, Callable[[ExecutionState, Any, str, datetime], Decision]] = {
-    ClaimStep: _claim, RecordResult: _record, TimeOutStep: _timeout, Heartbeat: _heartbeat, RequeueStep: _requeue, RetryStep: _retry,
+    ClaimStep: _claim, RecordResult: _record, TimeOutStep: _timeout, TimeOutGate: _gate_timeout,
+    Heartbeat: _heartbeat, RequeueStep: _requeue, RetryStep: _retry,
     SkipStep: _skip, CancelExecution: _cancel, ForceAdvance: _force, Approve: _approve,
     Reject: _reject, Review: _review,
 }

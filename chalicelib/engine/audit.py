@@ -28,6 +28,9 @@ def _error(d: Mapping[str, Any]) -> str:
 
 
 def _failed(e: Event) -> str:
+    if e.details.get("gate_timeout"):
+        return f"{_step(e)} failed at its gate, decided by {_by(e)}: {e.details.get('comment')}; " \
+               "the execution waits for an operator"
     verb = "ran past its time limit" if e.type == "step_timed_out" else "failed"
     text = f"{_step(e)} {verb} ({_error(e.details)})"
     if e.details.get("retry_at"):

@@ -16,6 +16,7 @@ from chalicelib.domain.definition import validate_inputs
 from chalicelib.domain.machine import (HANDOVER_GRACE_SECONDS, Actor, Command, Decision, Event, ExecutionState,
                                        Refused, apply_events, decide, replay)
 from chalicelib.domain.timefmt import iso
+from chalicelib.engine.notifications import Notifier
 from chalicelib.engine.workflows import WorkflowService
 from chalicelib.engine.budget import Backoff
 from chalicelib.errors import Conflict, Forbidden, NotFound, StoreBusy, TransitionConflict
@@ -34,11 +35,12 @@ BUSY_RETRIES = 6
 
 class ExecutionService:
     def __init__(self, store: Store, queue: StepQueue, workflows: WorkflowService,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], notifier: Notifier | None = None) -> None:
         self.store = store
         self.queue = queue
         self.workflows = workflows
         self.clock = clock
+        self.notifier = notifier
 
     # ------------------------------------------------------------------ start
     def start(self, workflow_id: str, inputs: Any, trigger: dict[str, Any], actor: Actor,
@@ -81,7 +83,10 @@ class ExecutionService:
         with log_context(execution_id=execution_id, workflow_id=workflow_id):
             log.info("execution started (%s trigger, version %s)", trigger.get("type"), record.version)
             metric("ExecutionsStarted", 1, trigger=trigger.get("type"))
-        return self.load(execution_id)
+        state = self.load(execution_id)
+        if self.notifier is not None:
+            self.notifier.notify_status_change(state, None)
+        return state
 
     # ------------------------------------------------------------------- read
     def load(self, execution_id: str) -> ExecutionState:
@@ -115,6 +120,9 @@ class ExecutionService:
             state = after
             if change is not None:
                 _status_changed(state, change.before)
+                if self.notifier is not None:
+                    # after the commit, and it never raises: telling people must not undo the change
+                    self.notifier.notify_status_change(state, change.before)
         for message in decision.dispatch:
             self.queue.send(state.execution_id, message.step_id, message.attempt, message.delay_seconds)
         return state

@@ -200,6 +200,17 @@ class CatalogStore:
     def put_marker(self, pk: str, sk: str, value: str, at: str) -> None:
         self.m.Marker(pk, sk, value=value, created_at=at).save()
 
+    def create_marker(self, pk: str, sk: str, value: str, at: str) -> bool:
+        """Write a marker only if it does not exist; False when one was there already."""
+        try:
+            # precondition: first writer wins (a secret, once shown, is never replaced behind its owner)
+            self.m.Marker(pk, sk, value=value, created_at=at).save(condition=self.m.Marker.pk.does_not_exist())
+        except PutError as error:
+            if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
 
     # ---------------------------------------------------------------- counters
     def add_to_count(self, pk: str, sk: str, by: int) -> int:

@@ -182,6 +182,8 @@ class ExecutionStore:
             if _conflict(error, "execution", "event"):
                 raise TransitionConflict(f"execution {execution_id}", f"next event {after_seq + 1}") from error
             raise
+        if change is not None and change.after == "completed" and change.started_at:
+            self.stats.add_sample(change.workflow_id, change.started_at, change.at, shard_of(execution_id))
         return numbered
 
     def _status_update(self, tx: TransactWrite, execution_id: str, change: StatusChange) -> None:
