@@ -70,7 +70,19 @@ def test_two_concurrent_claims_one_wins_one_conflicts(api: Any, aws: Any, clock:
     assert _types(api, execution_id) == ["execution_started", "step_started"]
 
 
-def test_racing_deliveries_through_the_handler_run_the_step_once(api: Any, worker: Any) -> None:
+def test_racing_deliveries_through_the_handler_run_the_step_once(api: Any, worker: Any, monkeypatch: Any) -> None:
+    # moto serves requests from several threads without isolation (its failed transactions
+    # restore a copy of the table, wiping others' writes); serialise them, as DynamoDB
+    # isolates each request, so that the race is the engine's alone
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock, original = threading.RLock(), BotocoreStubber.process_request
+
+    def isolated(self: Any, request: Any) -> Any:
+        with lock:
+            return original(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", isolated)
     wf = api.create_workflow(THREE_STEPS)
     execution_id = api.start(wf, INPUTS)["execution_id"]
     body = worker.receive()[0]["Body"]
