@@ -156,7 +156,9 @@ def test_packaged_stack_runs_executions_through_lambda_events(deployed: Deployed
     init = functions["APIHandler"].init
     assert init["outside"] == [], init["outside"]  # nothing imported from beyond the package and SDK
 
-    # -- production runs only the python callables it declares: the samples are not shipped
+    status, templates = deployed.api("GET", "/templates")  # the sample definitions are shipped
+    assert status == 200 and templates["items"], templates
+    # -- production runs only the python callables it declares: the sample callables are not shipped
     sample = {**HELLO, "steps": [{"id": "s", "agent": "python",
                                   "config": {"callable": "chalicelib.samples.callables:slow"}}]}
     status, refused = deployed.api("POST", "/workflows", sample)
