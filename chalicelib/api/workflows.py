@@ -27,7 +27,7 @@ def list_workflows(ctx: RequestContext) -> dict[str, Any]:
 
 @endpoint(bp, "/workflows/{workflow_id}")
 def get_workflow(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
-    return workflow_view(ctx.engine.workflows.get(workflow_id))
+    return workflow_view(ctx.engine.workflows.get(workflow_id, with_count=True))
 
 
 @endpoint(bp, "/workflows/{workflow_id}", ("PUT",), role="admin")

@@ -54,6 +54,9 @@ class StepView:
     started_at: str | None = None
     completed_at: str | None = None
     deadline: str | None = None
+    #: A claimed attempt whose worker reports nothing past this time is taken as lost
+    #: (the worker died); a live worker moves it on with ``step_heartbeat`` events.
+    lease_until: str | None = None
     #: A queued retry may not be claimed before this time (its backoff).
     not_before: str | None = None
     #: When the current attempt's message was (re)sent; None for a first hand-over, whose
@@ -182,6 +185,7 @@ def _decided(step: StepView, e: Event, verdict: str, **extra: Any) -> None:
 def _new_attempt(step: StepView, attempt: int, queued_at: str | None) -> None:
     step.state, step.attempt, step.claimed = SS.RUNNING, attempt, False
     step.deadline, step.queued_at, step.requeues, step.awaits_sweep = None, queued_at, 0, False
+    step.lease_until = None
 
 
 def _apply(state: ExecutionState, e: Event) -> None:  # noqa: C901 - one branch per event type
@@ -204,6 +208,7 @@ def _apply(state: ExecutionState, e: Event) -> None:  # noqa: C901 - one branch 
     elif t == "step_started":
         step.state, step.attempt, step.claimed = SS.RUNNING, e.attempt or step.attempt, True
         step.started_at, step.deadline, step.not_before = e.at, d.get("deadline"), None
+        step.lease_until = d.get("lease_until")
         step.error, step.requeues, step.awaits_sweep = None, 0, False
         step.usage = None
     elif t == "step_completed":
@@ -242,6 +247,9 @@ def _apply(state: ExecutionState, e: Event) -> None:  # noqa: C901 - one branch 
     elif t == "step_retried":
         _new_attempt(step, e.attempt or step.attempt + 1, e.at)
         step.not_before, step.completed_at = None, None
+    elif t == "step_heartbeat":
+        if step.claimed and step.attempt == e.attempt:
+            step.lease_until = d.get("lease_until")
     elif t == "step_requeued":
         step.queued_at, step.requeues, step.awaits_sweep = e.at, step.requeues + 1, False
     elif t == "step_skipped":

@@ -29,6 +29,9 @@ MAX_QUEUE_DELAY = 900
 #: sweep re-sends it (and then waits twice as long before the next re-send, up to 2**5 x).
 HANDOVER_GRACE_SECONDS = 120
 MAX_REQUEUE_DOUBLINGS = 5
+#: A claim is a lease of this many seconds: a step with a longer time-out is kept alive by
+#: its worker's heartbeats, so a worker that died is noticed within minutes, not at the deadline.
+LEASE_SECONDS = 300
 
 
 # ------------------------------------------------------------------------- commands
@@ -55,6 +58,14 @@ class RecordResult:
 @dataclass(frozen=True)
 class TimeOutStep:
     """The sweep found this attempt running past its deadline."""
+
+    step_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """The worker running this attempt is alive: extend its lease."""
 
     step_id: str
     attempt: int
@@ -126,7 +137,8 @@ class Review:
     amended: bool = False
 
 
-Command = Union[ClaimStep, RecordResult, TimeOutStep, TimeOutGate, RequeueStep, RetryStep, SkipStep, CancelExecution,
+Command = Union[ClaimStep, RecordResult, TimeOutStep, TimeOutGate, Heartbeat, RequeueStep, RetryStep, SkipStep,
+                CancelExecution,
                 ForceAdvance, Approve, Reject, Review]
 
 
@@ -179,8 +191,22 @@ def _claim(state: ExecutionState, c: ClaimStep, at: str, now: datetime) -> Decis
                         noop_reason="retry not due yet")
     timeout = state.step_def(c.step_id).timeout_seconds
     deadline = _later(now, timeout)
-    return Decision(events=(Event("step_started", at, c.step_id, c.attempt,
-                                  details={"deadline": deadline, "timeout_seconds": timeout}, due=deadline),))
+    details: dict[str, Any] = {"deadline": deadline, "timeout_seconds": timeout}
+    due = deadline
+    if timeout > LEASE_SECONDS:
+        details["lease_until"] = due = _later(now, LEASE_SECONDS)
+    return Decision(events=(Event("step_started", at, c.step_id, c.attempt, details=details, due=due),))
+
+
+def _heartbeat(state: ExecutionState, c: Heartbeat, at: str, now: datetime) -> Decision:
+    step = state.step(c.step_id)
+    if not (step.state == SS.RUNNING and step.claimed and step.attempt == c.attempt) or state.status != ES.RUNNING \
+            or step.lease_until is None:
+        return _noop("no lease to extend")
+    lease = min(parse_iso(step.deadline), now + timedelta(seconds=LEASE_SECONDS)) if step.deadline \
+        else now + timedelta(seconds=LEASE_SECONDS)
+    return Decision(events=(Event("step_heartbeat", at, c.step_id, c.attempt,
+                                  details={"lease_until": iso(lease)}, due=iso(lease)),))
 
 
 def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> Decision:
@@ -213,11 +239,15 @@ def _timeout(state: ExecutionState, c: TimeOutStep, at: str, now: datetime) -> D
     step = state.step(c.step_id)
     if not (step.state == SS.RUNNING and step.claimed and step.attempt == c.attempt) or state.status != ES.RUNNING:
         return _noop("step is no longer running")
-    if step.deadline is None or parse_iso(step.deadline) > now:
-        return _noop("deadline not reached")
     limit = state.step_def(c.step_id).timeout_seconds
-    error = {"kind": "timeout", "message": f"step ran past its time limit of {limit}s", "retryable": True,
-             "deadline": step.deadline}
+    if step.deadline is not None and parse_iso(step.deadline) <= now:
+        error = {"kind": "timeout", "message": f"step ran past its time limit of {limit}s", "retryable": True,
+                 "deadline": step.deadline}
+    elif step.lease_until is not None and parse_iso(step.lease_until) <= now:
+        error = {"kind": "timeout", "retryable": True, "lease_until": step.lease_until,
+                 "message": f"the worker stopped reporting (no heartbeat since its lease ended at {step.lease_until})"}
+    else:
+        return _noop("deadline not reached")
     return _failure(state, step, error, "step_timed_out", at, now)
 
 
@@ -456,7 +486,8 @@ def _summary(value: Any, limit: int = 120) -> str:
 
 
 _HANDLERS: dict[type, Callable[[ExecutionState, Any, str, datetime], Decision]] = {
-    ClaimStep: _claim, RecordResult: _record, TimeOutStep: _timeout, TimeOutGate: _gate_timeout, RequeueStep: _requeue, RetryStep: _retry,
+    ClaimStep: _claim, RecordResult: _record, TimeOutStep: _timeout, TimeOutGate: _gate_timeout,
+    Heartbeat: _heartbeat, RequeueStep: _requeue, RetryStep: _retry,
     SkipStep: _skip, CancelExecution: _cancel, ForceAdvance: _force, Approve: _approve,
     Reject: _reject, Review: _review,
 }

@@ -44,6 +44,7 @@ _SENTENCES: dict[str, Callable[[Event], str]] = {
     "step_completed": lambda e: f"{_step(e)} completed",
     "step_failed": _failed,
     "step_timed_out": _failed,
+    "step_heartbeat": lambda e: f"{_step(e)} still running; lease extended to {e.details.get('lease_until')}",
     "step_requeued": lambda e: f"{_step(e)} message re-sent by the sweep ({e.details.get('reason')})",
     "approval_requested": lambda e: f"{_step(e)} waits for {e.details.get('gate', 'approval')} by "
                                     f"{', '.join(e.details.get('approvers') or []) or 'any operator'}",

@@ -79,8 +79,9 @@ class WorkflowService:
         targets = self.definition(record.workflow_id, record.version).notify
         return self.notifier.ensure_secret(record.workflow_id, targets, iso(self.clock()))
 
-    def get(self, workflow_id: str) -> WorkflowRecord:
-        return self.store.catalog.get_workflow(workflow_id)
+    def get(self, workflow_id: str, with_count: bool = False) -> WorkflowRecord:
+        """The workflow (404 if unknown); ``active_executions`` is read only ``with_count`` (0 otherwise)."""
+        return self.store.catalog.get_workflow(workflow_id, with_count)
 
     def list(self) -> list[WorkflowRecord]:
         return self.store.catalog.list_workflows()

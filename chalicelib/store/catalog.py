@@ -9,7 +9,9 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, Upda
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import Conflict, NotFound, TransitionConflict
-from chalicelib.store.executions import _conflict
+from chalicelib.store.executions import _conflict, counter_sks
+
+_COUNTER_SKS = frozenset(counter_sks())
 from chalicelib.store.models import Models
 
 
@@ -105,13 +107,14 @@ class CatalogStore:
                 raise NotFound(f"workflow {workflow_id} not found") from error
             raise
 
-    def get_workflow(self, workflow_id: str) -> WorkflowRecord:
+    def get_workflow(self, workflow_id: str, with_count: bool = True) -> WorkflowRecord:
+        """The workflow head; with ``with_count`` also its active count (one Query of the counter shards)."""
         m = self.m
         try:
             head = m.WorkflowHead.get(_wpk(workflow_id), "HEAD", consistent_read=True)
         except DoesNotExist as error:
             raise NotFound(f"workflow {workflow_id} not found") from error
-        return _to_workflow(head, self.active_count(workflow_id))
+        return _to_workflow(head, self.active_count(workflow_id) if with_count else 0)
 
     def list_versions(self, workflow_id: str) -> list[VersionRecord]:
         """Every stored version of a workflow, oldest first (one Query on its partition)."""
@@ -131,17 +134,17 @@ class CatalogStore:
         m = self.m
         heads = list(m.WorkflowHead.by_kind.query("workflow"))
         counts: dict[str, int] = {}
-        keys = [(h.pk, "COUNTERS") for h in heads]
+        keys = [(h.pk, sk) for h in heads for sk in counter_sks()]
         for start in range(0, len(keys), 100):
             for item in m.Counters.batch_get(keys[start:start + 100]):
-                counts[item.pk] = int(item.active or 0)
+                counts[item.pk] = counts.get(item.pk, 0) + int(item.active or 0)
         return [_to_workflow(h, counts.get(h.pk, 0)) for h in heads]
 
     def active_count(self, workflow_id: str) -> int:
-        try:
-            return int(self.m.Counters.get(_wpk(workflow_id), "COUNTERS", consistent_read=True).active or 0)
-        except DoesNotExist:
-            return 0
+        # the shards and the pre-shard item: one Query of the workflow's counter items
+        m = self.m
+        rows = m.Counters.query(_wpk(workflow_id), m.Counters.sk.startswith("COUNTERS"), consistent_read=True)
+        return sum(int(row.active or 0) for row in rows if row.sk in _COUNTER_SKS)
 
     def _head(self, workflow_id: str, definition: dict[str, Any], version: int, created: str, updated: str,
               actor: str) -> Any:

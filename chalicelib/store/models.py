@@ -183,6 +183,9 @@ def _build(catalog: str, executions: str, region: str, host: str | None) -> Mode
         details = UnicodeAttribute(default="{}")
         #: S3 key of the details when they were too large to keep inline (store/payloads.py)
         details_ref = UnicodeAttribute(null=True)
+        #: a commit of several events (docs/design.md, "Commits"): their JSON list, inline or in S3
+        events = UnicodeAttribute(null=True)
+        events_ref = UnicodeAttribute(null=True)
         due_bucket = UnicodeAttribute(null=True)
         due_at = UnicodeAttribute(null=True)
         expires_at = NumberAttribute(null=True)

@@ -1,7 +1,7 @@
 """Run statistics kept at write time: one item per workflow and start hour.
 
-Item ``WF#<workflow_id>`` / ``STATS#H#<YYYY-MM-DDTHH>`` (UTC hour of the executions'
-start) holds ``n_<status>``: how many of the executions that started in that hour are in
+Item ``WF#<workflow_id>`` / ``STATS#H#<YYYY-MM-DDTHH>#<shard>`` (UTC hour of the executions'
+start, and the execution's counter shard, ``shard_of``) holds ``n_<status>``: how many of the executions that started in that hour are in
 each status now (a status change moves one count, in the same transaction as the
 summary update, so counts never drift), and for those that completed, ``d_sum`` (total
 seconds), ``d_<bin>`` (the log-scale histogram of ``chalicelib.domain.histogram``) with
@@ -12,10 +12,12 @@ Completed and cancelled are final; a failed execution can still be retried, so i
 counted as failed while it is, and its duration is only recorded once it completes.
 
 Reading a range is one Query on the workflow's partition: its cost is the number of
-hours in the range, never the number of executions.
+hours (times shards in use) in the range, never the number of executions. Items written
+before sharding (no ``#<shard>`` suffix) are read and summed the same way.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +30,17 @@ from chalicelib.domain.timefmt import parse_iso
 from chalicelib.store.models import STAT_BINS, STAT_STATUSES, Models
 
 COMPLETED = "completed"
-#: Exact durations kept per hour; beyond this the histogram answers alone.
+#: Exact durations kept per hour and shard; beyond this the histogram answers alone.
 MAX_SAMPLES = 25
+#: Counter and statistics items of a workflow are split this many ways: concurrent starts
+#: and status changes of one busy workflow then rarely touch the same item in their
+#: transactions (DynamoDB cancels both sides of a collision with ``TransactionConflict``).
+COUNTER_SHARDS = 8
+
+
+def shard_of(execution_id: str) -> int:
+    """The counter shard of an execution (stable: every change of it lands on the same items)."""
+    return int(hashlib.sha256(execution_id.encode()).hexdigest()[:8], 16) % COUNTER_SHARDS
 
 
 @dataclass
@@ -66,16 +77,16 @@ class StatsStore:
     def __init__(self, models: Models) -> None:
         self.m = models
 
-    def _item(self, workflow_id: str, started_at: str) -> Any:
-        return self.m.Stats(f"WF#{workflow_id}", _sk(hour_key(started_at)))
+    def _item(self, workflow_id: str, started_at: str, shard: int) -> Any:
+        return self.m.Stats(f"WF#{workflow_id}", f"{_sk(hour_key(started_at))}#{shard}")
 
-    def on_create(self, tx: TransactWrite, workflow_id: str, status: str, started_at: str) -> None:
+    def on_create(self, tx: TransactWrite, workflow_id: str, status: str, started_at: str, shard: int = 0) -> None:
         """Count a new execution in its start hour (part of the start transaction)."""
         attr = getattr(self.m.Stats, f"n_{status}")
-        tx.update(self._item(workflow_id, started_at), actions=[attr.add(1)])
+        tx.update(self._item(workflow_id, started_at, shard), actions=[attr.add(1)])
 
     def on_change(self, tx: TransactWrite, workflow_id: str, before: str, after: str, started_at: str,
-                  at: str) -> None:
+                  at: str, shard: int = 0) -> None:
         """Move one execution from ``before`` to ``after`` (part of the status-change transaction)."""
         stats = self.m.Stats
         actions = [getattr(stats, f"n_{before}").add(-1), getattr(stats, f"n_{after}").add(1)]
@@ -84,9 +95,9 @@ class StatsStore:
             index, rounded = bin_of(seconds), round(seconds, 3)
             actions += [getattr(stats, f"d_{index}").add(1), getattr(stats, f"s_{index}").add(rounded),
                         stats.d_sum.add(rounded)]
-        tx.update(self._item(workflow_id, started_at), actions=actions)
+        tx.update(self._item(workflow_id, started_at, shard), actions=actions)
 
-    def add_sample(self, workflow_id: str, started_at: str, at: str) -> None:
+    def add_sample(self, workflow_id: str, started_at: str, at: str, shard: int = 0) -> None:
         """Keep one completed execution's exact duration while its hour holds few of them.
 
         Best effort, after the status-change transaction: a lost sample only means the
@@ -96,7 +107,7 @@ class StatsStore:
         seconds = round(max(0.0, (parse_iso(at) - parse_iso(started_at)).total_seconds()), 3)
         try:
             # precondition: fewer than MAX_SAMPLES kept (an item must stay small)
-            self._item(workflow_id, started_at).update(
+            self._item(workflow_id, started_at, shard).update(
                 actions=[stats.samples.set((stats.samples | []).append([seconds]))],
                 condition=stats.samples.does_not_exist() | (size(stats.samples) < MAX_SAMPLES))
         except UpdateError as error:
@@ -106,8 +117,12 @@ class StatsStore:
     def read(self, workflow_id: str, first_hour: str, last_hour: str) -> dict[str, HourStats]:
         """The hours from ``first_hour`` to ``last_hour`` (inclusive) that have counters."""
         stats = self.m.Stats
-        rows = stats.query(f"WF#{workflow_id}", stats.sk.between(_sk(first_hour), _sk(last_hour)))
-        return {row.sk[len("STATS#H#"):]: _to_hour(row) for row in rows}
+        rows = stats.query(f"WF#{workflow_id}", stats.sk.between(_sk(first_hour), _sk(last_hour) + "~"))
+        hours: dict[str, HourStats] = {}
+        for row in rows:
+            hour = row.sk[len("STATS#H#"):len("STATS#H#") + 13]
+            hours.setdefault(hour, HourStats()).add(_to_hour(row))
+        return hours
 
 
 def _to_hour(row: Any) -> HourStats:

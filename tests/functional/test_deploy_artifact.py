@@ -171,7 +171,7 @@ def test_packaged_stack_runs_executions_through_lambda_events(deployed: Deployed
     status, started = deployed.api("POST", f"/workflows/{wf}/executions", {"inputs": {"who": "stack"}},
                                    key=operator["key"])
     assert status == 201, started
-    assert deployed.drain() == 2
+    assert deployed.drain() == 1  # one worker invocation chains both steps
     status, execution = deployed.api("GET", f"/executions/{started['execution_id']}")
     assert status == 200 and execution["status"] == "completed", execution
     assert execution["steps"][-1]["output"] == {"loud": "hello stack", "who": "stack"}
@@ -191,7 +191,7 @@ def test_packaged_stack_runs_executions_through_lambda_events(deployed: Deployed
     assert failed["status"] == "failed" and failed["steps"][0]["state"] == "failed", failed
     assert deployed.api("GET", "/health")[1]["details"]["dead_letters"] == 1
     assert deployed.api("POST", f"/executions/{execution_id}/steps/greet/retry", {}, key=operator["key"])[0] == 200
-    assert deployed.drain() == 2
+    assert deployed.drain() == 1  # the retried step and the next, chained
     status, done = deployed.api("GET", f"/executions/{execution_id}")
     assert done["status"] == "completed", done
 
