@@ -23,6 +23,11 @@ def test_show_prints_step_outputs_and_the_output_awaiting_a_decision(api: Any, w
     # the awaiting output comes first, whole and indented
     assert out.index("awaiting a decision") < out.index("Output of draft")
     assert '"customer": "ACME"' in out
+    # the commands offered are the server's actions for this (admin) key, nothing more
+    offered = out[out.index("You can now run:"):].splitlines()[1:]
+    assert [line.strip() for line in offered if line.strip()] == [
+        f"stepline approve {ex} sign", f"stepline reject {ex} sign -m '<reason>'",
+        f"stepline force-advance {ex} sign", f"stepline cancel {ex}"]
 
 
 def test_follow_at_a_gate_shows_the_output_and_names_the_command(api: Any, worker: Any, stepline: Run) -> None:
