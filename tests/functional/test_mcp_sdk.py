@@ -166,7 +166,8 @@ def test_sdk_client_lists_workflow_tools_starts_one_and_watches_it_complete(serv
     rest = next(t for t in rest_tools["tools"] if t["name"] == name)
     assert tools[name].input_schema == rest["input_schema"]  # the same schema as GET /tools
     assert "Writes a greeting" in tools[name].description and "The customer's name" in tools[name].description
-    assert not started.is_error and started.structured_content["status"] == "running"
+    # The server's worker may finish this one-step run before the answer is built.
+    assert not started.is_error and started.structured_content["status"] in ("running", "completed")
     assert json.loads(started.content[1].text) == started.structured_content  # the JSON as text too
     assert finished["status"] == "completed", finished
     assert finished["outputs"]["greet"] == {"text": "Hello Ada", "tone": "warm"}
