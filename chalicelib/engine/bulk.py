@@ -71,6 +71,10 @@ def parse_bulk(body: dict[str, Any]) -> BulkRequest:
         raw = {}
     errors += [FieldError(f"filters.{k}", "unknown filter") for k in sorted(set(raw) - {
         "workflow_id", "status", "trigger", "from", "to"})]
+    # An explicit null would silently widen the filter to every workflow (or status, or time):
+    # a bulk action must say what it matches, so null is refused; leave the key out instead.
+    errors += [FieldError(f"filters.{k}", "must not be null; leave the filter out to match everything")
+               for k in sorted(k for k, v in raw.items() if v is None)]
     for name, allowed in (("status", STATUSES), ("trigger", TRIGGERS)):
         value = raw.get(name)
         if value is not None and value not in allowed:

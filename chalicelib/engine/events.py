@@ -18,15 +18,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
-import jmespath
 from jmespath.exceptions import JMESPathError
 
+from chalicelib.domain.expressions import compile_bounded
 from chalicelib.domain.machine import Actor
 from chalicelib.domain.signatures import SignatureProblem, verify_github, verify_standard
 from chalicelib.domain.timefmt import iso
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.engine.workflows import WorkflowService
 from chalicelib.errors import Conflict, FieldError, NotFound, PayloadTooLarge, Unauthorized, ValidationError
+from chalicelib.jsonlimits import json_value_problem, parse_json_object
 from chalicelib.store import WorkflowRecord
 from chalicelib.store.triggers import EventRecord, SourceRecord, TriggerStore
 
@@ -144,6 +145,11 @@ class EventService:
         if not all(isinstance(v, str) and v for v in (source, event_type, raw_id)):
             log.error("dropping EventBridge event without source, detail-type or id: %s", str(event)[:500])
             return {"event_id": None, "executions": []}
+        problem = json_value_problem(event)
+        if problem is not None:
+            # Nobody to answer a 400 to: drop it (a retry would bring the same event) and say why.
+            log.error("dropping EventBridge event %s from %s: %s%s: %s", raw_id, source, "event", *problem)
+            return {"event_id": None, "executions": []}
         now = self.clock()
         event_id = _event_id(source, raw_id)
         first = self.store.claim_delivery(source, raw_id, event_id, iso(now), int(now.timestamp()),
@@ -209,8 +215,8 @@ def matches(record: WorkflowRecord, event: EventRecord) -> bool:
     if not expression:
         return True
     try:
-        return _truthy(jmespath.search(expression, event.payload))
-    except (JMESPathError, TypeError, ValueError) as error:  # e.g. comparing a string: not a match
+        return _truthy(compile_bounded(expression).search(event.payload))
+    except (JMESPathError, TypeError, ValueError, RecursionError) as error:  # e.g. comparing a string: not a match
         log.info("filter of %s failed on event %s: %s", record.workflow_id, event.event_id, error)
         return False
 
@@ -241,13 +247,8 @@ def _event_id(source: str, delivery_id: str) -> str:
 
 
 def _parse_json(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ValidationError(FieldError("body", f"not valid JSON: {error}")) from error
-    if not isinstance(payload, dict):
-        raise ValidationError(FieldError("body", "must be a JSON object"))
-    return payload
+    # Bounded depth, no NaN/Infinity: the payload is stored and served back as JSON.
+    return parse_json_object(body)
 
 
 DEFAULT_EVENT_PATTERN: dict[str, Any] = {"source": ["aws.s3"], "detail-type": ["Object Created"]}

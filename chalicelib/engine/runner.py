@@ -16,6 +16,7 @@ from chalicelib.agents import AgentContext, StepError, get_agent
 from chalicelib.domain.machine import ClaimStep, ExecutionState, RecordResult, decide
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.errors import NotFound, TransitionConflict
+from chalicelib.jsonlimits import json_value_problem
 from chalicelib.observability import log_context, metric
 
 log = logging.getLogger("stepline.runner")
@@ -75,7 +76,12 @@ class StepRunner:
                            data=state.context_for(step_id), timeout_seconds=float(sdef.timeout_seconds))
         try:
             output = get_agent(sdef.agent).run(ctx)
-            json.dumps(output)  # large outputs are fine (the store keeps them in S3); non-JSON ones are not
+            # large outputs are fine (the store keeps them in S3); non-JSON ones (NaN, Infinity,
+            # nested deeper than any entry point accepts) are not: they would be served as invalid JSON
+            problem = json_value_problem(output)
+            if problem is not None:
+                raise ValueError(f"output{problem[0]}: {problem[1]}")
+            json.dumps(output, allow_nan=False)
         except StepError as error:
             return RecordResult(step_id, attempt, error=error.to_dict())
         except (TypeError, ValueError) as error:
