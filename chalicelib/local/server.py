@@ -79,6 +79,9 @@ def start_moto(env: MutableMapping[str, str]) -> tuple[Any, str]:
     """Start moto in this process and point botocore at it; return the server and its URL."""
     from moto.server import ThreadedMotoServer  # a dev dependency: local mode only
 
+    from chalicelib.local.dynamo_isolation import install as isolate_dynamodb
+
+    isolate_dynamodb()  # DynamoDB's isolation and per-item transaction cost (see that module)
     port = int(env.get("STEPLINE_MOTO_PORT") or 0)
     if port:
         _check_port_free(port)  # moto's thread would die on a taken port and start() wait forever
