@@ -24,6 +24,13 @@ class Settings:
     #: ``STEPLINE_RETENTION_DAYS``: keep executions this many days after they start (DynamoDB
     #: TTL on ``expires_at``). Unset or 0: kept forever, the default.
     retention_days: int | None = None
+    #: ``STEPLINE_ADMIN_KEY_SECRET``: ARN of the Secrets Manager secret whose value is the
+    #: bootstrap admin key of a deployed stack (``chalicelib/bootstrap.py``). Unset: none.
+    admin_key_secret: str | None = None
+    #: ``STEPLINE_PYTHON_MODULES``: comma-separated module prefixes the ``python`` agent may
+    #: call. Unset: the samples and ``workflows.`` (local mode); a deployed stack sets only
+    #: what the deployment declares (``PythonModules`` in infra/template.json).
+    python_modules: tuple[str, ...] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -40,6 +47,8 @@ class Settings:
             admin_key=env.get("STEPLINE_ADMIN_KEY") or None,
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             retention_days=_retention(env.get("STEPLINE_RETENTION_DAYS")),
+            admin_key_secret=env.get("STEPLINE_ADMIN_KEY_SECRET") or None,
+            python_modules=_prefixes(env.get("STEPLINE_PYTHON_MODULES")),
         )
 
 
@@ -49,6 +58,14 @@ def _retention(value: str | None) -> int | None:
     if not value.strip().isdigit():
         raise ValueError(f"STEPLINE_RETENTION_DAYS must be a whole number of days, not {value!r}")
     return int(value)
+
+
+def _prefixes(value: str | None) -> tuple[str, ...] | None:
+    """``"workflows, billing.jobs"`` -> ``("workflows.", "billing.jobs.")``; unset -> None."""
+    if value is None:
+        return None
+    names = [part.strip().rstrip(".") for part in value.split(",")]
+    return tuple(f"{name}." for name in names if name)
 
 
 def step_queue_name(env: Mapping[str, str] | None = None) -> str:

@@ -1,6 +1,6 @@
 """Agents: the plugins that do the work of a step.
 
-Importing this package registers the built-ins (``transform``, ``http``, ``python``).
+Importing this package registers the built-ins (``transform``, ``http``, ``python``, ``llm``, ``email``).
 Callers look agents up by the step's ``"agent"`` name::
 
     from chalicelib.agents import get_agent
@@ -10,7 +10,9 @@ Callers look agents up by the step's ``"agent"`` name::
 from __future__ import annotations
 
 from chalicelib.agents.base import Agent, AgentContext, AgentError, IntegrationError, StepError
+from chalicelib.agents.email import EmailAgent
 from chalicelib.agents.http import HttpAgent
+from chalicelib.agents.llm import LlmAgent
 from chalicelib.agents.python import PythonAgent
 from chalicelib.agents.registry import AGENTS, UnknownAgent, agent_names, get_agent, register
 from chalicelib.agents.transform import TransformAgent
@@ -20,8 +22,10 @@ __all__ = [
     "Agent",
     "AgentContext",
     "AgentError",
+    "EmailAgent",
     "HttpAgent",
     "IntegrationError",
+    "LlmAgent",
     "PythonAgent",
     "StepError",
     "TransformAgent",
@@ -31,7 +35,7 @@ __all__ = [
     "register",
 ]
 
-for _agent in (TransformAgent(), HttpAgent(), PythonAgent()):
+for _agent in (TransformAgent(), HttpAgent(), PythonAgent(), LlmAgent(), EmailAgent()):
     if _agent.name not in AGENTS:  # tolerate re-import (e.g. importlib.reload in a test)
         register(_agent)
 del _agent

@@ -11,7 +11,7 @@ the step context (``transform`` and ``http``), so both report a bad expression t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Mapping, Protocol, runtime_checkable
 
@@ -20,6 +20,7 @@ from jmespath.exceptions import JMESPathError
 from jmespath.functions import Functions
 from jmespath.parser import ParsedResult
 
+from chalicelib.domain.actions import with_action
 from chalicelib.domain.expressions import compile_bounded, one_line
 from chalicelib.errors import FieldError
 
@@ -50,6 +51,20 @@ class AgentContext:
     config: Mapping[str, Any]
     data: Mapping[str, Any]
     timeout_seconds: float
+    #: comments left on earlier attempts of this step (llm agents show them to the model)
+    comments: tuple[Mapping[str, Any], ...] = ()
+    #: what the agent reports besides its output (``usage``); the runner records it
+    report: dict[str, Any] = field(default_factory=dict)
+    #: looks up a connection with its secrets; None: the process's default (the engine's settings)
+    connections: Any = None
+
+    def connection(self, name: str) -> Any:
+        """The named connection with its secrets (``ResolvedConnection``)."""
+        if self.connections is not None:
+            return self.connections(name)
+        from chalicelib.agents.connections import resolve_connection
+
+        return resolve_connection(name)
 
 
 class StepError(Exception):
@@ -57,20 +72,28 @@ class StepError(Exception):
 
     kind: str = "agent"
 
-    def __init__(self, message: str, *, retryable: bool = True, details: dict[str, Any] | None = None) -> None:
+    def __init__(self, message: str, *, retryable: bool = True, details: dict[str, Any] | None = None,
+                 action: str | None = None, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.details: dict[str, Any] = dict(details or {})
+        self.action = action
+        #: fields the contract puts beside kind and message (``missing`` of ``cannot_complete``)
+        self.extra: dict[str, Any] = dict(extra or {})
 
     def to_dict(self) -> dict[str, Any]:
-        """The error as stored in history and shown in ``GET /executions/{id}``."""
-        return {
+        """The error as stored in history and shown in ``GET /executions/{id}``, with its ``action``."""
+        error = {
             "kind": self.kind,
             "message": self.message,
             "retryable": self.retryable,
             "details": dict(self.details),
         }
+        if self.action:
+            error["action"] = self.action
+        error.update({k: v for k, v in self.extra.items() if k not in error})
+        return with_action(error)  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r}, retryable={self.retryable})"
@@ -94,8 +117,9 @@ class IntegrationError(StepError):
         retryable: bool = True,
         details: dict[str, Any] | None = None,
         status: int | None = None,
+        action: str | None = None,
     ) -> None:
-        super().__init__(message, retryable=retryable, details=details)
+        super().__init__(message, retryable=retryable, details=details, action=action)
         self.status = status
         if status is not None:
             self.details.setdefault("status", status)

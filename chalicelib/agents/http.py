@@ -25,7 +25,10 @@ from decimal import Decimal
 from typing import Any, Mapping
 from urllib.parse import quote, urlsplit
 
+from chalicelib.agents.auth import Credentials, revoked
 from chalicelib.agents.base import AgentContext, AgentError, IntegrationError, evaluate, expression_problem
+from chalicelib.agents.connections import redact, step_connection_ref
+from chalicelib.domain.connections import AUTH_KINDS, ConnectionRef
 from chalicelib.errors import FieldError, SteplineError
 from chalicelib.jsonlimits import parse_json
 from chalicelib.outbound import OutboundBlocked, open_url, url_template_problem
@@ -64,12 +67,19 @@ class HttpAgent:
         timeout = config.get("timeout_seconds")
         if timeout is not None and not _is_positive_number(timeout):
             errors.append(FieldError(f"{path}.config.timeout_seconds", "must be a positive number of seconds"))
+        connection = config.get("connection")
+        if connection is not None and (not isinstance(connection, str) or not connection):
+            errors.append(FieldError(f"{path}.config.connection", "must name a connection"))
         instructions = step.get("instructions")
         if instructions is not None and not (isinstance(instructions, str) and not instructions.strip()):
             problem = expression_problem(instructions)
             if problem:
                 errors.append(FieldError(f"{path}.instructions", problem))
         return errors
+
+    def connection_refs(self, step: Mapping[str, Any], path: str) -> list[ConnectionRef]:
+        """``config.connection``, when given, must name a bearer, header, basic or oauth2 connection."""
+        return step_connection_ref(step.get("config"), path, AUTH_KINDS, required=False)
 
     def run(self, ctx: AgentContext) -> Any:
         """Send the request; return ``{"status", "body", "headers"}`` or raise a ``StepError``."""
@@ -101,10 +111,44 @@ class HttpAgent:
             headers[str(name)] = rendered
 
         timeout = _timeout(config.get("timeout_seconds"), ctx.timeout_seconds)
-        request = urllib.request.Request(url, data=body, method=method)
-        for name, value in headers.items():
-            request.add_header(name, value)  # add_header normalises case, so config overrides defaults
-        return _send(request, method, shown, timeout)
+        credentials = None
+        if config.get("connection"):
+            credentials = Credentials(ctx.connection(str(config["connection"])), timeout)
+            headers.update(credentials.headers())  # the connection wins over a same-named config header
+        try:
+            return _send(_request(url, body, method, headers), method, shown, timeout)
+        except IntegrationError as error:
+            if credentials is None:
+                raise
+            _scrub(error, credentials)
+            if error.status not in (401, 403):
+                raise
+            name = credentials.connection.name
+            if error.status == 401 and credentials.refreshable:
+                headers.update(credentials.refresh())  # once: a second 401 means the grant itself is gone
+                try:
+                    return _send(_request(url, body, method, headers), method, shown, timeout)
+                except IntegrationError as again:
+                    if again.status != 401:
+                        raise _scrub(again, credentials) from None
+            raise revoked(name, "credentials rejected (token expired or revoked)" if error.status == 401
+                          else f"HTTP {error.status}: the credentials lack permission") from None
+
+
+def _scrub(error: IntegrationError, credentials: Credentials) -> IntegrationError:
+    """Remove the connection's secrets from an error (a server may echo the request back)."""
+    error.message = redact(error.message, credentials.connection)
+    error.args = (error.message,)
+    if isinstance(error.details.get("body_excerpt"), str):
+        error.details["body_excerpt"] = redact(error.details["body_excerpt"], credentials.connection)
+    return error
+
+
+def _request(url: str, body: bytes | None, method: str, headers: Mapping[str, str]) -> urllib.request.Request:
+    request = urllib.request.Request(url, data=body, method=method)
+    for name, value in headers.items():
+        request.add_header(name, value)  # add_header normalises case, so config overrides defaults
+    return request
 
 
 def _send(request: urllib.request.Request, method: str, shown: str, timeout: float) -> dict[str, Any]:

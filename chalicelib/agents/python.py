@@ -17,8 +17,11 @@ from typing import Any, Callable, Iterable, Mapping
 from chalicelib.agents.base import AgentContext, AgentError, StepError
 from chalicelib.errors import FieldError
 
-__all__ = ["DEFAULT_ALLOWED_PREFIXES", "PythonAgent"]
+__all__ = ["DEFAULT_ALLOWED_PREFIXES", "PythonAgent", "configure"]
 
+#: Local mode and the tests: the samples and a ``workflows`` package. A deployed stack sets
+#: ``STEPLINE_PYTHON_MODULES`` (template parameter ``PythonModules``) instead, and its package
+#: leaves the samples out (infra/package.py), so production runs only what it declares.
 DEFAULT_ALLOWED_PREFIXES = ("chalicelib.samples.", "workflows.")
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _CALLABLE = re.compile(rf"^({_IDENTIFIER}(?:\.{_IDENTIFIER})*):({_IDENTIFIER})$")
@@ -96,3 +99,12 @@ class PythonAgent:
             module_name.startswith(prefix) or module_name == prefix.rstrip(".")
             for prefix in self.allowed_prefixes
         )
+
+
+def configure(python_modules: Iterable[str] | None) -> None:
+    """Set the registered python agent's allow-list from the settings (None: the defaults)."""
+    from chalicelib.agents.registry import AGENTS
+
+    agent = AGENTS.get("python")
+    if isinstance(agent, PythonAgent):
+        agent.allowed_prefixes = DEFAULT_ALLOWED_PREFIXES if python_modules is None else tuple(python_modules)

@@ -16,8 +16,6 @@ import functools
 import re
 import zoneinfo
 
-from croniter import CroniterError, croniter
-
 __all__ = ["cron_error", "timezone_error"]
 
 UNIX_FORM = "minute hour day-of-month month day-of-week"
@@ -61,6 +59,8 @@ def cron_error(expression: object) -> str | None:
         if not _PLAIN.fullmatch(_strip_names(value, index)):
             names = {3: " and month names (JAN-DEC)", 4: " and day names (SUN-SAT)"}.get(index, "")
             return f"field {index + 1} ('{value}') may only hold numbers, '*', ',', '-', '/'{names}"
+    from croniter import CroniterError, croniter  # here: only definition checks need it
+
     try:
         croniter(text, _PROBE_START).get_next(_dt.datetime)
     except CroniterError as exc:

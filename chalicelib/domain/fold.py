@@ -72,6 +72,8 @@ class StepView:
     comments: list[dict[str, Any]] = field(default_factory=list)
     decision: dict[str, Any] | None = None
     skip_reason: str | None = None
+    #: model usage of the latest attempt (llm steps): ``{"model", "input_tokens", "output_tokens"}``
+    usage: dict[str, Any] | None = None
 
 
 @dataclass
@@ -201,11 +203,14 @@ def _apply(state: ExecutionState, e: Event) -> None:  # noqa: C901 - one branch 
         step.state, step.attempt, step.claimed = SS.RUNNING, e.attempt or step.attempt, True
         step.started_at, step.deadline, step.not_before = e.at, d.get("deadline"), None
         step.error, step.requeues, step.awaits_sweep = None, 0, False
+        step.usage = None
     elif t == "step_completed":
         step.state, step.completed_at = SS.COMPLETED, e.at
         step.output, step.has_output = d.get("output"), True
+        step.usage = d.get("usage") or step.usage
     elif t == "approval_requested":
         step.state, step.output, step.has_output = SS.WAITING_FOR_APPROVAL, d.get("output"), True
+        step.usage = d.get("usage") or step.usage
     elif t in ("approval_granted", "review_submitted"):
         step.state, step.completed_at = SS.COMPLETED, e.at
         if "amended_output" in d:
@@ -219,6 +224,8 @@ def _apply(state: ExecutionState, e: Event) -> None:  # noqa: C901 - one branch 
         _decided(step, e, "rejected")
     elif t in ("step_failed", "step_timed_out"):
         step.error = dict(d.get("error") or {})
+        usage = (step.error.get("details") or {}).get("usage") if isinstance(step.error.get("details"), dict) else None
+        step.usage = usage or step.usage
         if d.get("retry_at"):
             # automatic retry: the next attempt is queued, the execution keeps running
             _new_attempt(step, (e.attempt or step.attempt) + 1, d["retry_at"])

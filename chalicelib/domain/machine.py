@@ -48,6 +48,8 @@ class RecordResult:
     attempt: int
     output: Any = None
     error: Mapping[str, Any] | None = None
+    #: model usage of the attempt (``{"model", "input_tokens", "output_tokens"}``), llm steps only
+    usage: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -185,10 +187,12 @@ def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> D
     if c.error is not None:
         return _failure(state, step, dict(c.error), "step_failed", at, now)
     sdef = state.step_def(c.step_id)
+    usage = {"usage": dict(c.usage)} if c.usage else {}
     if sdef.gate is not None:
         return Decision(events=(Event("approval_requested", at, c.step_id, c.attempt, details={
-            "output": c.output, "gate": sdef.gate.type, "approvers": list(sdef.gate.approvers)}),))
-    return _advance(state, step, Event("step_completed", at, c.step_id, c.attempt, details={"output": c.output}), now)
+            "output": c.output, "gate": sdef.gate.type, "approvers": list(sdef.gate.approvers), **usage}),))
+    return _advance(state, step, Event("step_completed", at, c.step_id, c.attempt,
+                                       details={"output": c.output, **usage}), now)
 
 
 def _timeout(state: ExecutionState, c: TimeOutStep, at: str, now: datetime) -> Decision:

@@ -23,8 +23,6 @@ from functools import lru_cache
 from typing import Iterator
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
-
 __all__ = ["fire_times", "next_fire", "next_fires", "latest_fire", "last_slots", "slots_between", "count_between"]
 
 UTC = timezone.utc
@@ -61,6 +59,8 @@ def fire_times(cron: str, tz: str, after: datetime) -> Iterator[datetime]:
     every_hour = cron.split()[1] == "*"
     # Near an offset change an earlier wall time can fire after a later one: start early there.
     start = after if _steady(zone, after) else after - _SHIFT
+    from croniter import croniter  # imported here: the worker and sweep functions never load it
+
     walls = croniter(cron, start.astimezone(zone).replace(tzinfo=None))
     pending: list[datetime] = []
     last: datetime | None = None

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Mapping
 
+from chalicelib.agents.python import configure as configure_python_agent
 from chalicelib.config import Settings
 from chalicelib.domain.timefmt import utc_now
 from chalicelib.engine.deadletters import DeadLetters
@@ -31,9 +32,10 @@ class Engine:
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], datetime] = utc_now) -> "Engine":
+        configure_python_agent(settings.python_modules)  # what this deployment may call
         store = Store.from_settings(settings)
         queue = StepQueue(settings)
-        workflows = WorkflowService(store, clock)
+        workflows = WorkflowService(store, clock, settings)
         executions = ExecutionService(store, queue, workflows, clock)
         return cls(settings, store, queue, workflows, executions, StepRunner(executions, clock),
                    Sweeper(executions, clock), Triggers.build(settings, workflows, executions, clock),

@@ -73,7 +73,8 @@ class StepRunner:
         sdef = state.step_def(step_id)
         ctx = AgentContext(execution_id=state.execution_id, step_id=step_id, attempt=attempt,
                            instructions=state.instructions_for(step_id), config=dict(sdef.config),
-                           data=state.context_for(step_id), timeout_seconds=float(sdef.timeout_seconds))
+                           data=state.context_for(step_id), timeout_seconds=float(sdef.timeout_seconds),
+                           comments=tuple(state.step(step_id).comments))
         try:
             output = get_agent(sdef.agent).run(ctx)
             # large outputs are fine (the store keeps them in S3); non-JSON ones (NaN, Infinity,
@@ -91,7 +92,7 @@ class StepRunner:
             log.exception("agent %s raised", sdef.agent)
             return RecordResult(step_id, attempt, error={
                 "kind": "agent", "message": f"{type(error).__name__}: {error}", "retryable": True})
-        return RecordResult(step_id, attempt, output=output)
+        return RecordResult(step_id, attempt, output=output, usage=ctx.report.get("usage"))
 
     def record(self, state: ExecutionState, result: RecordResult) -> None:
         """Store an attempt's result; one that comes too late is kept as ``late_result_discarded``."""

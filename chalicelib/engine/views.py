@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.domain.actions import with_action
 from chalicelib.domain.machine import Event, ExecutionState, not_undone
 from chalicelib.domain.states import StepState
 from chalicelib.engine.audit import describe
@@ -16,11 +17,13 @@ def execution_view(state: ExecutionState) -> dict[str, Any]:
         step: dict[str, Any] = {
             "id": view.id, "name": sdef.name, "agent": sdef.agent, "state": view.state.value,
             "attempt": view.attempt, "started_at": view.started_at, "completed_at": view.completed_at,
-            "output": view.output if view.has_output else None, "error": view.error,
+            "output": view.output if view.has_output else None, "error": with_action(view.error),
             "comments": list(view.comments), "decision": view.decision,
             "instructions": state.instructions_for(view.id), "gate": sdef.gate.type if sdef.gate else None,
             "timeout_seconds": sdef.timeout_seconds, "deadline": view.deadline if view.state == StepState.RUNNING else None,
         }
+        if view.usage:
+            step["usage"] = dict(view.usage)
         if view.not_before:
             step["retry_at"] = view.not_before
         if view.skip_reason:

@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Any, Callable
 
 from chalicelib.agents import AGENTS
+from chalicelib.config import Settings
 from chalicelib.domain.definition import WorkflowDefinition, parse_definition
+from chalicelib.engine.connections import connection_refs
 from chalicelib.domain.machine import Actor
 from chalicelib.domain.timefmt import iso
 from chalicelib.errors import FieldError, ValidationError
@@ -23,8 +25,9 @@ WorkflowListener = Callable[[WorkflowRecord, "WorkflowRecord | None"], None]
 
 
 class WorkflowService:
-    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: Store, clock: Callable[[], datetime], settings: Settings | None = None) -> None:
         self.store = store
+        self.settings = settings
         self.clock = clock
         self.listeners: list[WorkflowListener] = []
 
@@ -34,7 +37,19 @@ class WorkflowService:
         return record
 
     def parse(self, body: Any) -> WorkflowDefinition:
-        return parse_definition(body, AGENTS)
+        """Validate a definition, including the connections its steps name (400 naming the field)."""
+        definition = parse_definition(body, AGENTS)
+        refs = connection_refs(body, AGENTS)
+        if refs:
+            errors = self.connections().check_refs(refs)
+            if errors:
+                raise ValidationError(errors)
+        return definition
+
+    def connections(self) -> Any:
+        from chalicelib.engine.connections import connections_for
+
+        return connections_for(self.settings or Settings.from_env(), self, self.clock)
 
     def create(self, body: Any, actor: Actor) -> WorkflowRecord:
         definition = self.parse(body)

@@ -10,6 +10,7 @@ service on the functions' behalf) needs.
 """
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import re
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlparse
 
+import boto3
 import botocore.handlers
 import pytest
 
@@ -41,7 +43,13 @@ botocore.handlers.BUILTIN_HANDLERS.append(("provide-client-params", _record))
 
 
 # ------------------------------------------------------------------ template and policy
+#: ARNs CloudFormation makes up (a secret's random suffix), filled in when the scenario creates them.
+REFS: dict[str, str] = {"AdminKeySecret": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:stepline-{STAGE}-admin-key-AbCdEf"}
+
+
 def _sub(value: Any) -> str:
+    if isinstance(value, dict) and "Ref" in value:
+        return REFS[value["Ref"]]
     text = value["Fn::Sub"] if isinstance(value, dict) else value
     return re.sub(r"\$\{([^}]+)\}", lambda m: PSEUDO[m.group(1)], text)
 
@@ -52,8 +60,9 @@ def _deployed_names() -> dict[str, str]:
     name_property = {"AWS::DynamoDB::Table": "TableName", "AWS::SQS::Queue": "QueueName", "AWS::S3::Bucket": "BucketName"}
     names = {}
     for variable, ref in resources["APIHandler"]["Properties"]["Environment"]["Variables"].items():
-        target = ref.get("Ref") or ref["Fn::GetAtt"][0]
-        names[variable] = _sub(resources[target]["Properties"][name_property[resources[target]["Type"]]])
+        target = ref.get("Ref") or ref.get("Fn::GetAtt", [None])[0]
+        if resources.get(target, {}).get("Type") in name_property:  # not parameters or the secret's Fn::If
+            names[variable] = _sub(resources[target]["Properties"][name_property[resources[target]["Type"]]])
     return names
 
 
@@ -98,6 +107,8 @@ def _needs(service: str, operation: str, params: dict[str, Any]) -> set[tuple[st
         if operation in S3_ACTIONS:
             return {(S3_ACTIONS[operation], f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")}
         return {(f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}")}
+    if service == "secretsmanager" and operation == "GetSecretValue":
+        return {(f"secretsmanager:{operation}", params["SecretId"])}
     raise AssertionError(f"unexpected AWS service {service}.{operation}: map it to IAM here")
 
 
@@ -163,7 +174,16 @@ def _run_scenario(api: Any, worker: Any, aws: Any, clock: Any) -> None:
         finally:
             RECORDING["on"] = True
 
-    status, key = api.post("/keys", {"name": "ops", "role": "operator"})
+    # CloudFormation generates the bootstrap admin key's secret; the API function gets its ARN
+    RECORDING["on"] = False
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    bootstrap = secrets.get_random_password(PasswordLength=48, ExcludePunctuation=True)["RandomPassword"]
+    REFS["AdminKeySecret"] = secrets.create_secret(Name=f"stepline-{STAGE}-admin-key", SecretString=bootstrap)["ARN"]
+    settings = dataclasses.replace(aws.settings, admin_key_secret=REFS["AdminKeySecret"])
+    reset_engine(Engine.build(settings, clock=clock))
+    RECORDING["on"] = True
+    assert api.get("/me", key=bootstrap)[1] == {"name": "bootstrap-admin", "role": "admin"}
+    status, key = api.post("/keys", {"name": "ops", "role": "operator"}, key=bootstrap)
     assert status == 201
     assert api.get("/me", key=key["key"])[0] == 200
     wf = api.create_workflow(BIG)
@@ -176,7 +196,7 @@ def _run_scenario(api: Any, worker: Any, aws: Any, clock: Any) -> None:
     execution_id = started["execution_id"]
     drain()
     # the API function is another process: it reads the payloads back from S3
-    reset_engine(Engine.build(aws.settings, clock=clock))
+    reset_engine(Engine.build(settings, clock=clock))
     assert api.execution(execution_id)["steps"][0]["output"]["bytes"] == 200_000
     assert api.post(f"/executions/{execution_id}/steps/gate/approve", {"comment": "ok"})[0] == 200
     drain()
@@ -255,7 +275,7 @@ def test_policy_allows_every_call_the_code_makes_and_nothing_more(
     assert aws.settings.payload_bucket == f"stepline-{STAGE}-payloads-{ACCOUNT}-{REGION}"
     _run_scenario(api, worker, aws, clock)
     services = {service for service, _, _ in recording}
-    assert services == {"dynamodb", "sqs", "s3"}, services  # the hook saw PynamoDB's and boto3's clients
+    assert services == {"dynamodb", "sqs", "s3", "secretsmanager"}, services  # the hook saw PynamoDB's and boto3's clients
     needs: dict[tuple[str, str], str] = {}
     for service, operation, params in recording:
         for need in _needs(service, operation, params):

@@ -1,10 +1,11 @@
 """`make package`: one template, cfn-lint clean, whose functions point at the template's own
-resources. Builds the real package once for the module (chalice package + cfn-lint, ~30 s)."""
+resources. Builds the real package once per run (chalice package, ~30 s), then cfn-lints it."""
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ sys.path.insert(0, str(ROOT / "infra"))
 import package as packaging  # noqa: E402  (infra/package.py, what `make package` runs)
 
 from chalicelib.local.resources import load_template  # noqa: E402
+from tests.functional.deployed_stack import build_package  # noqa: E402
 
 #: The environment each function reads its resource names from (chalicelib/config.py).
 WIRING = {
@@ -28,7 +30,7 @@ WIRING = {
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return packaging.package("dev", tmp_path_factory.mktemp("build"), lint=False)
+    return build_package(tmp_path_factory)  # once per run, shared with test_deploy_artifact.py
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +42,19 @@ def test_package_is_one_template_that_cfn_lint_passes(built: Path) -> None:
     assert sorted(p.name for p in built.parent.iterdir()) == ["deployment.zip", "sam.json"]
     lint = subprocess.run([packaging._tool("cfn-lint"), str(built)], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_zip_leaves_the_sdk_to_the_lambda_runtime_and_the_samples_to_local_mode(built: Path) -> None:
+    with zipfile.ZipFile(built.with_name("deployment.zip")) as archive:
+        names = archive.namelist()
+        modes = {info.external_attr >> 16 for info in archive.infolist()}
+    tops = {name.split("/", 1)[0] for name in names}
+    assert not {t for t in tops if t.split("-", 1)[0] in ("boto3", "botocore", "s3transfer")}, tops
+    assert not [n for n in names if n.startswith("chalicelib/samples")]
+    assert {"app.py", "chalicelib", "pynamodb", "croniter", "jmespath", "tzdata", "chalice"} <= tops
+    assert "__pycache__/app.cpython-311.pyc" in names or sys.version_info[:2] != (3, 11)
+    assert modes == {0o644}
+    assert built.with_name("deployment.zip").stat().st_size < 5_000_000
 
 
 def _functions(packaged: dict[str, Any]) -> list[str]:
@@ -75,12 +90,16 @@ def test_step_worker_takes_one_message_at_a_time_from_the_template_queue(package
     assert run_step["ReservedConcurrentExecutions"] >= 1
 
 
-def test_queue_hides_a_message_longer_than_the_worker_can_run(packaged: dict[str, Any]) -> None:
+def test_queue_follows_aws_guidance_for_a_lambda_event_source(packaged: dict[str, Any]) -> None:
+    """https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html: a visibility
+    timeout of at least six times the function's timeout (Lambda may retry a throttled batch
+    within it) and a maxReceiveCount of at least 5 (so throttling alone does not dead-letter)."""
     resources = packaged["Resources"]
     queue = resources["StepQueue"]["Properties"]
-    assert queue["VisibilityTimeout"] > resources["RunStep"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * resources["RunStep"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] <= 12 * 3600  # SQS's maximum
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["StepDeadLetterQueue", "Arn"]}
-    assert 1 < queue["RedrivePolicy"]["maxReceiveCount"] <= 10
+    assert 5 <= queue["RedrivePolicy"]["maxReceiveCount"] <= 10
     dlq = resources["StepDeadLetterQueue"]["Properties"]
     assert dlq["MessageRetentionPeriod"] >= queue["MessageRetentionPeriod"]
     assert resources["APIHandler"]["Properties"]["Timeout"] <= 29  # API Gateway's integration limit
@@ -108,6 +127,29 @@ def test_packaged_resources_are_the_ones_local_mode_and_tests_create(packaged: d
         assert packaged["Resources"][name] == source[name], name
     stage = packaged["Parameters"]["StageName"]
     assert stage["Default"] == "dev" and stage["AllowedValues"] == ["dev"]
+
+
+def test_bootstrap_admin_key_is_generated_by_cloudformation_and_read_only_by_the_api(
+        packaged: dict[str, Any]) -> None:
+    resources = packaged["Resources"]
+    secret = resources["AdminKeySecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert "SecretString" not in secret["Properties"]  # no key in the template
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert generated["PasswordLength"] >= 32 and generated["ExcludePunctuation"] is True
+    assert packaged["Outputs"]["AdminKeySecretArn"]["Value"] == {"Ref": "AdminKeySecret"}
+    assert packaged["Parameters"]["BootstrapAdminKey"]["Default"] == "enabled"
+    for name in _functions(packaged):
+        variables = resources[name]["Properties"]["Environment"]["Variables"]
+        if name == "APIHandler":
+            assert variables["STEPLINE_ADMIN_KEY_SECRET"] == {
+                "Fn::If": ["BootstrapAdminKeyEnabled", {"Ref": "AdminKeySecret"}, ""]}
+        else:
+            assert "STEPLINE_ADMIN_KEY_SECRET" not in variables, name
+        assert "STEPLINE_ADMIN_KEY" not in variables, name
+        assert variables["STEPLINE_PYTHON_MODULES"] == {"Ref": "PythonModules"}, name
+    assert packaged["Conditions"]["BootstrapAdminKeyEnabled"] == {
+        "Fn::Equals": [{"Ref": "BootstrapAdminKey"}, "enabled"]}
 
 
 def test_every_function_role_carries_the_stage_policy_file(packaged: dict[str, Any]) -> None:

@@ -61,7 +61,8 @@ def test_rejection_fails_the_step_then_retry_runs_it_again_and_waits_again(api: 
     assert status == 200, body
     gate = step_of(body, "approve")
     assert body["status"] == "failed" and gate["state"] == "failed"
-    assert gate["error"] == {"kind": "rejected", "message": "rejected by manager-key: wrong total"}
+    assert gate["error"] == {"kind": "rejected", "message": "rejected by manager-key: wrong total",
+                             "action": "skip_or_cancel"}
     assert gate["decision"]["decision"] == "rejected"
     assert active_count(api, wf) == 0
     worker.drain()

@@ -17,7 +17,7 @@ def test_unknown_agent_name_fails_loudly_listing_known_agents() -> None:
         get_agent("transfrom")
 
     assert isinstance(caught.value, KeyError)
-    assert str(caught.value) == "unknown agent 'transfrom'; known agents: http, python, transform"
+    assert str(caught.value) == "unknown agent 'transfrom'; known agents: email, http, llm, python, transform"
 
 
 def test_registering_a_taken_name_is_refused() -> None:
@@ -49,7 +49,8 @@ def test_step_errors_serialise_kind_message_retryable_and_details() -> None:
 
     assert isinstance(agent_error, StepError) and isinstance(integration, StepError)
     assert agent_error.to_dict() == {"kind": "agent", "message": "no good", "retryable": False,
-                                     "details": {"expression": "a"}}
+                                     "details": {"expression": "a"}, "action": "edit_and_retry"}
     assert integration.status == 502
     assert integration.to_dict() == {"kind": "integration", "message": "POST https://x/y returned HTTP 502",
-                                     "retryable": True, "details": {"method": "POST", "status": 502}}
+                                     "retryable": True, "details": {"method": "POST", "status": 502},
+                                     "action": "retry"}

@@ -1,0 +1,1 @@
+"""Scripted third parties on loopback (model providers, tool APIs, OAuth servers) for the tests."""

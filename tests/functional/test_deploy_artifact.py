@@ -1,0 +1,173 @@
+"""The packaged artifact, deployed and run as Lambda runs it (tests/functional/deployed_stack.py).
+
+`make package`'s template is translated by aws-sam-translator and created on moto's
+CloudFormation (API Gateway left out: moto cannot build it), then each function runs from
+the unzipped deployment.zip in its own interpreter (only the package and the AWS SDK that
+Lambda's runtime provides on sys.path) with the environment the stack gave it, against the
+same moto server. The bootstrap admin key comes from the stack's secret; API Gateway proxy
+events create a workflow and start runs; the test polls the step queue as Lambda's event
+source mapping would and invokes the worker with SQS events; EventBridge scheduled events
+run the sweep. A dependency missing from requirements.txt, a handler or environment
+variable wired wrong in the template, or a policy-free import of something not shipped
+fails here. One test: building the zip and the stack is the slow part.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+import pytest
+
+from tests.functional import deployed_stack as ds
+
+TEMPLATE_FUNCTIONS = ("APIHandler", "RunStep", "Sweep", "FireSchedules", "IntegrationEvent")
+
+HELLO = {"name": "Hello deployed", "trigger": {"type": "manual", "inputs": [{"name": "who", "type": "string"}]},
+         "steps": [{"id": "greet", "agent": "transform", "instructions": "{greeting: join(' ', ['hello', input.who])}"},
+                   {"id": "shout", "agent": "transform", "instructions": "{loud: prev.greeting, who: input.who}"}]}
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # a free port
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+class Deployed:
+    """The stack plus its functions, started on first use."""
+
+    def __init__(self, stack: ds.Stack, task: Any, runtime: Any) -> None:
+        self.stack = stack
+        self.functions = {name: ds.Function.from_stack(stack, name, task, runtime) for name in TEMPLATE_FUNCTIONS}
+        self.key: str | None = None
+
+    def api(self, method: str, path: str, body: Any = None, key: Any = ...) -> tuple[int, Any]:
+        """Call the API function as API Gateway would; ``key=None`` sends no key."""
+        event = ds.api_event(self.stack.openapi, method, path, key=self.key if key is ... else key, body=body)
+        answer = self.functions["APIHandler"].invoke(event)
+        assert "ok" in answer, answer
+        response = answer["ok"]
+        return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
+
+    def drain(self, limit: int = 50) -> int:
+        """Poll the step queue as the event source mapping does; invoke the worker per message
+        (batch size 1) and delete it only when the invocation succeeded."""
+        sqs = self.stack.client("sqs")
+        url, arn = self.stack.outputs["StepQueueUrl"], self.stack.outputs["StepQueueArn"]
+        delivered = 0
+        for _ in range(limit):
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"],
+                                           WaitTimeSeconds=0).get("Messages", [])
+            if not messages:
+                return delivered
+            answer = self.functions["RunStep"].invoke(ds.sqs_event(messages, arn))
+            assert "ok" in answer, answer
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
+            delivered += 1
+        raise AssertionError("the step queue did not drain")
+
+    def stop(self) -> None:
+        for function in self.functions.values():
+            function.stop()
+
+
+@pytest.fixture(scope="module")
+def deployed(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    sam = ds.build_package(tmp_path_factory)
+    stack = ds.deploy(moto_endpoint, sam)
+    task, runtime = ds.unpack(sam.with_name("deployment.zip"), tmp_path_factory.mktemp("lambda"))
+    deployed = Deployed(stack, task, runtime)
+    yield deployed
+    deployed.stop()
+
+
+def _rule_arn(stack: ds.Stack, function: ds.Function) -> str:
+    events = stack.client("events")
+    for rule in events.list_rules()["Rules"]:
+        targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        if any(t["Arn"] == function.arn for t in targets):
+            return rule["Arn"]
+    raise AssertionError(f"no EventBridge rule invokes {function.name}")
+
+
+def test_packaged_stack_runs_executions_through_lambda_events(deployed: Deployed) -> None:
+    stack, functions = deployed.stack, deployed.functions
+    # -- the stack: everything but API Gateway created, from the translated template
+    assert set(stack.left_out) == {"AdminKeySecret", "APIHandlerInvokePermission", "RestAPI", "RestAPIapiStage",
+                                   *[k for k in stack.left_out if k.startswith("RestAPIDeployment")]}
+    assert all(r["ResourceStatus"] == "CREATE_COMPLETE" for r in stack.resources.values())
+    assert len(stack.resources) == len(stack.template["Resources"]) >= 25
+    for function in functions.values():
+        assert function.environment["STEPLINE_STAGE"] == "dev"
+        assert function.timeout > 0
+    sqs, lam = stack.client("sqs"), stack.client("lambda")
+    (mapping,) = lam.list_event_source_mappings()["EventSourceMappings"]
+    assert mapping["FunctionArn"] == functions["RunStep"].arn
+    assert mapping["EventSourceArn"] == stack.outputs["StepQueueArn"] and mapping["BatchSize"] == 1
+    # this test is the poller: moto would otherwise try to run the function in a container
+    lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    queue = sqs.get_queue_attributes(QueueUrl=stack.outputs["StepQueueUrl"], AttributeNames=["All"])["Attributes"]
+    assert int(queue["VisibilityTimeout"]) >= 6 * functions["RunStep"].timeout
+    assert json.loads(queue["RedrivePolicy"])["maxReceiveCount"] >= 5
+
+    # -- day one: the bootstrap admin key, read with the one command the README gives
+    secret_arn = stack.outputs["AdminKeySecretArn"]
+    assert functions["APIHandler"].environment["STEPLINE_ADMIN_KEY_SECRET"] == secret_arn
+    deployed.key = stack.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    assert deployed.api("GET", "/health", key=None) == (200, {"status": "ok", "stage": "dev"})
+    assert deployed.api("GET", "/me") == (200, {"name": "bootstrap-admin", "role": "admin"})
+    assert deployed.api("GET", "/me", key="sl_wrong")[0] == 401
+    status, operator = deployed.api("POST", "/keys", {"name": "ops", "role": "operator"})
+    assert status == 201 and operator["key"].startswith("sl_")
+    init = functions["APIHandler"].init
+    assert init["outside"] == [], init["outside"]  # nothing imported from beyond the package and SDK
+
+    # -- production runs only the python callables it declares: the samples are not shipped
+    sample = {**HELLO, "steps": [{"id": "s", "agent": "python",
+                                  "config": {"callable": "chalicelib.samples.callables:slow"}}]}
+    status, refused = deployed.api("POST", "/workflows", sample)
+    assert status == 400 and refused["errors"][0]["field"] == "steps[0].config.callable", refused
+
+    # -- a run: API Gateway events create and start it, SQS events drive the worker
+    status, workflow = deployed.api("POST", "/workflows", HELLO)
+    assert status == 201, workflow
+    wf = workflow["workflow_id"]
+    status, started = deployed.api("POST", f"/workflows/{wf}/executions", {"inputs": {"who": "stack"}},
+                                   key=operator["key"])
+    assert status == 201, started
+    assert deployed.drain() == 2
+    status, execution = deployed.api("GET", f"/executions/{started['execution_id']}")
+    assert status == 200 and execution["status"] == "completed", execution
+    assert execution["steps"][-1]["output"] == {"loud": "hello stack", "who": "stack"}
+
+    # -- the sweep on its schedule: a step message that SQS dead-lettered fails its step,
+    #    and an operator's retry then completes the run
+    status, second = deployed.api("POST", f"/workflows/{wf}/executions", {"inputs": {"who": "again"}})
+    assert status == 201
+    (lost,) = sqs.receive_message(QueueUrl=stack.outputs["StepQueueUrl"], MaxNumberOfMessages=1)["Messages"]
+    sqs.send_message(QueueUrl=stack.outputs["StepDeadLetterQueueUrl"], MessageBody=lost["Body"])
+    sqs.delete_message(QueueUrl=stack.outputs["StepQueueUrl"], ReceiptHandle=lost["ReceiptHandle"])
+    sweep = functions["Sweep"]
+    answer = sweep.invoke(ds.scheduled_event(_rule_arn(stack, sweep)))
+    assert "ok" in answer, answer
+    execution_id = second["execution_id"]
+    status, failed = deployed.api("GET", f"/executions/{execution_id}")
+    assert failed["status"] == "failed" and failed["steps"][0]["state"] == "failed", failed
+    assert deployed.api("GET", "/health")[1]["details"]["dead_letters"] == 1
+    assert deployed.api("POST", f"/executions/{execution_id}/steps/greet/retry", {}, key=operator["key"])[0] == 200
+    assert deployed.drain() == 2
+    status, done = deployed.api("GET", f"/executions/{execution_id}")
+    assert done["status"] == "completed", done
+
+    # -- the schedule tick runs too, from its own rule
+    ticks = functions["FireSchedules"]
+    assert "ok" in ticks.invoke(ds.scheduled_event(_rule_arn(stack, ticks))), ticks.output[-5:]
+    # every function logged JSON lines only (observability.py) and none failed to start
+    for function in functions.values():
+        for line in function.output:
+            assert line.startswith("{"), (function.name, line)
