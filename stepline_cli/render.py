@@ -9,6 +9,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from stepline_cli.agentnotes import agent_notes
+
 #: One colour per execution status and step state, the same everywhere.
 STATE_STYLES = {
     "completed": "green",
@@ -129,6 +131,7 @@ def notes(step: dict[str, Any]) -> str:
     for comment in step.get("comments") or []:
         if isinstance(comment, dict) and comment.get("text"):
             parts.append(f"“{short(comment['text'], 40)}” ({comment.get('by', '?')})")
+    parts += agent_notes(step)
     return "; ".join(parts)
 
 

@@ -100,7 +100,8 @@ class Credentials:
                 why = f"token refresh failed (HTTP {failure.status} {error.get('error', '')})".replace(" )", ")")
                 raise revoked(c.name, redact(why, c)) from None
             raise IntegrationError(f"could not get an OAuth2 token for connection {c.name}: {failure.reason}",
-                                   retryable=True, details={"connection": c.name}) from None
+                                   retryable=not failure.blocked, details={"connection": c.name},
+                                   action=UPDATE_CONNECTION if failure.blocked else None) from None
         body = reply.body if isinstance(reply.body, dict) else {}
         token = body.get("access_token")
         if not isinstance(token, str) or not token:

@@ -1,10 +1,9 @@
 """The one door for the calls agents make to model providers, LLM tools and OAuth servers.
 
-``open_url`` sends a ``urllib.request.Request`` without following redirects. When the SSRF
-guard (``chalicelib.outbound``) is present it does the sending, so that resolved addresses are
-checked; until then a no-redirect opener does. ``call_json`` adds what every JSON caller
-needs: a body, a size cap, and errors that are data (``HttpFailure``), not exceptions from
-three libraries.
+``open_url`` sends a ``urllib.request.Request`` through the SSRF guard (``chalicelib.outbound``:
+redirects not followed, the resolved address checked at connect time). ``call_json`` adds what
+every JSON caller needs: a body, a size cap, and errors that are data (``HttpFailure``), not
+exceptions from three libraries.
 """
 from __future__ import annotations
 
@@ -17,25 +16,15 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from chalicelib import outbound
+
 __all__ = ["HttpFailure", "HttpReply", "call_json", "open_url"]
 
 MAX_REPLY_BYTES = 5 * 1024 * 1024
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
 def open_url(request: urllib.request.Request, timeout: float) -> Any:
     """Send ``request``; the response (a context manager) or ``urllib.error`` exceptions."""
-    try:
-        from chalicelib import outbound  # type: ignore[attr-defined]
-    except ImportError:
-        return _OPENER.open(request, timeout=timeout)
     return outbound.open_url(request, timeout)
 
 
@@ -56,6 +45,8 @@ class HttpFailure(Exception):
     headers: Mapping[str, str] = field(default_factory=dict)
     text: str = ""
     timed_out: bool = False
+    #: the SSRF guard refused the address (it will not change between attempts)
+    blocked: bool = False
 
     def __str__(self) -> str:
         return self.reason
@@ -86,6 +77,8 @@ def call_json(method: str, url: str, *, body: Any = None, form: Mapping[str, str
         with open_url(request, max(timeout, 0.01)) as response:
             raw = response.read(MAX_REPLY_BYTES + 1)
             status, reply_headers = response.status, dict(response.headers.items())
+    except outbound.OutboundBlocked as error:
+        raise HttpFailure(None, f"address not allowed: {error}", blocked=True) from None
     except urllib.error.HTTPError as error:
         with error:
             text = _read_text(error)

@@ -10,8 +10,10 @@ from chalicelib.api.workflows import LIST_PARAMS, STATUSES, TRIGGERS, _choice, _
 from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.engine.bulk import BulkService, parse_bulk
 from chalicelib.engine.stats import workflow_stats
+from chalicelib.engine.usage import add_token_sums
 from chalicelib.engine.views import summary_view
 from chalicelib.store.lists import ListFilter
+from chalicelib.store.usage import usage_store_for
 
 bp = Blueprint(__name__)
 
@@ -33,9 +35,10 @@ def get_stats(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
     ctx.engine.workflows.get(workflow_id)  # 404 for an unknown workflow
     _only(ctx, "from", "to", "bucket", "tz")
     start, end = _when(ctx, "from"), _when(ctx, "to")
-    return workflow_stats(ctx.engine.store.executions.stats, workflow_id, ctx.query("bucket") or "day",
-                          parse_iso(start) if start else None, parse_iso(end) if end else None,
-                          ctx.query("tz") or None, ctx.engine.executions.clock())
+    document = workflow_stats(ctx.engine.store.executions.stats, workflow_id, ctx.query("bucket") or "day",
+                              parse_iso(start) if start else None, parse_iso(end) if end else None,
+                              ctx.query("tz") or None, ctx.engine.executions.clock())
+    return add_token_sums(document, usage_store_for(ctx.engine.settings), workflow_id)
 
 
 @endpoint(bp, "/executions/bulk", ("POST",), role="operator")

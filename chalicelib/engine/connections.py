@@ -196,10 +196,13 @@ def connections_for(settings: Any, workflows: Any = None, clock: Callable[[], da
                              _outbound_url_problem())
 
 
-def _outbound_url_problem() -> Callable[[str], str | None] | None:
-    """The SSRF guard's URL check when it is there (``chalicelib.outbound``), else the basic one."""
-    try:
-        from chalicelib import outbound  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return getattr(outbound, "url_template_problem", None)
+def _outbound_url_problem() -> Callable[[str], str | None]:
+    """The SSRF guard's URL check, then no placeholders, query or user info in a base URL."""
+    from chalicelib.domain.connections import _url_problem
+    from chalicelib.outbound import url_template_problem
+
+    def problem(url: str) -> str | None:
+        return url_template_problem(url) or ("must not contain {{ }} placeholders" if "{{" in url else None) \
+            or _url_problem(url)
+
+    return problem

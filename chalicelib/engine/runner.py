@@ -45,6 +45,7 @@ class StepRunner:
             result = self._run_agent(state, step_id, attempt)
             elapsed_ms = round((time.monotonic() - began) * 1000, 3)
             self.record(state, result)
+            self._count_usage(state, result)
             outcome = "failed" if result.error else "completed"
             metric("StepDuration", elapsed_ms, "Milliseconds", {"Agent": agent}, outcome=outcome)
             if result.error:
@@ -93,6 +94,18 @@ class StepRunner:
             return RecordResult(step_id, attempt, error={
                 "kind": "agent", "message": f"{type(error).__name__}: {error}", "retryable": True})
         return RecordResult(step_id, attempt, output=output, usage=ctx.report.get("usage"))
+
+    def _count_usage(self, state: ExecutionState, result: RecordResult) -> None:
+        """Add an llm attempt's tokens to the workflow's hourly usage (the stats' ``tokens``)."""
+        details = (result.error or {}).get("details") if result.error else None
+        usage = result.usage or (details.get("usage") if isinstance(details, dict) else None)
+        if usage:
+            from chalicelib.engine.usage import count_attempt
+            from chalicelib.store.usage import usage_store_for
+
+            settings = self.executions.workflows.settings
+            if settings is not None:
+                count_attempt(usage_store_for(settings), state.workflow_id, self.clock(), usage)
 
     def record(self, state: ExecutionState, result: RecordResult) -> None:
         """Store an attempt's result; one that comes too late is kept as ``late_result_discarded``."""

@@ -14,8 +14,10 @@
    ``HOST``:``PORT`` (127.0.0.1:8000);
 5. runs one SQS poller per ``@app.on_sqs_message`` handler and a ticker for every
    ``@app.schedule`` handler (see ``chalicelib.local.worker``);
-6. seeds ``SAMPLE_WORKFLOWS`` through its own API and prints the URL, the admin key and a
-   curl example. Ctrl-C (or SIGTERM) stops everything.
+6. verifies the samples' sender in the embedded SES, creates the ``local-llm`` connection from
+   ``STEPLINE_LLM_BASE_URL`` (default: Ollama on 127.0.0.1:11434/v1), ``STEPLINE_LLM_MODEL`` and
+   ``STEPLINE_LLM_API_KEY``, seeds ``SAMPLE_WORKFLOWS`` through its own API and prints the URL, the
+   admin key and a curl example. Ctrl-C (or SIGTERM) stops everything.
 """
 from __future__ import annotations
 
@@ -210,8 +212,52 @@ def _json_or_text(raw: bytes) -> Any:
         return raw.decode("utf-8", "replace")
 
 
-def seed_samples(base_url: str, key: str) -> dict[str, str]:
-    """POST each sample workflow whose name is not there yet; return name -> workflow id."""
+DEFAULT_LLM_BASE_URL = "http://127.0.0.1:11434/v1"  # Ollama's OpenAI-compatible endpoint
+DEFAULT_LLM_MODEL = "llama3.2"
+
+
+def seed_llm_connection(base_url: str, key: str, env: MutableMapping[str, str]) -> None:
+    """Create (or update) the sample's ``openai`` connection from STEPLINE_LLM_BASE_URL, _API_KEY.
+
+    Any OpenAI-compatible server works: Ollama (the default), vLLM, LM Studio, OpenAI itself.
+    With no server answering, the triage sample's first step fails with an integration error
+    that says how to connect one.
+    """
+    from chalicelib.samples.workflows import SAMPLE_LLM_CONNECTION
+
+    fields: dict[str, Any] = {"base_url": env.get("STEPLINE_LLM_BASE_URL") or DEFAULT_LLM_BASE_URL}
+    if env.get("STEPLINE_LLM_API_KEY"):
+        fields["api_key"] = env["STEPLINE_LLM_API_KEY"]
+    status, answer = call_api(base_url, "POST", "/connections", key,
+                              {"name": SAMPLE_LLM_CONNECTION, "kind": "openai", **fields})
+    if status == 409:
+        status, answer = call_api(base_url, "PUT", f"/connections/{SAMPLE_LLM_CONNECTION}", key, fields)
+    if status in (200, 201):
+        log.info("connection %s points at %s", SAMPLE_LLM_CONNECTION, fields["base_url"])
+    else:
+        log.warning("could not create connection %s: %s %s", SAMPLE_LLM_CONNECTION, status, answer)
+
+
+def verify_sample_sender(settings: Settings) -> None:
+    """Verify the sample's sender in the embedded SES (moto refuses unverified senders, as SES does)."""
+    import boto3
+
+    from chalicelib.samples.workflows import SAMPLE_SENDER
+
+    client = boto3.client("sesv2", region_name=settings.region, endpoint_url=settings.endpoint_url)
+    try:
+        client.create_email_identity(EmailIdentity=SAMPLE_SENDER)
+    except client.exceptions.AlreadyExistsException:
+        pass
+
+
+def seed_samples(base_url: str, key: str, model: str | None = None) -> dict[str, str]:
+    """POST each sample workflow whose name is not there yet; return name -> workflow id.
+
+    ``model`` (STEPLINE_LLM_MODEL) replaces the model of the samples' llm steps.
+    """
+    import copy
+
     from chalicelib.samples.workflows import SAMPLE_WORKFLOWS
 
     status, listing = call_api(base_url, "GET", "/workflows", key)
@@ -222,6 +268,10 @@ def seed_samples(base_url: str, key: str) -> dict[str, str]:
     for sample in SAMPLE_WORKFLOWS:
         if sample["name"] in ids:
             continue
+        sample = copy.deepcopy(sample)
+        for step in sample["steps"]:
+            if step["agent"] == "llm" and model:
+                step["config"]["model"] = model
         status, created = call_api(base_url, "POST", "/workflows", key, sample)
         if status == 201 and isinstance(created, dict):
             ids[sample["name"]] = created.get("workflow_id")
@@ -306,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
         if not wants_real_aws(env):
             from chalicelib.local.resources import create_resources
             create_resources(settings)
+            verify_sample_sender(settings)
+        # Loopback model servers (Ollama on 127.0.0.1) are allowed in local mode only.
+        env.setdefault("STEPLINE_OUTBOUND_ALLOW_PRIVATE", "1")
 
         app = load_app(project_dir)
         host = env.get("HOST") or DEFAULT_HOST
@@ -317,7 +370,10 @@ def main(argv: list[str] | None = None) -> int:
         port = runner.http.server.server_address[1]
         base_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
         handlers = start_workers(app, settings, runner)
-        workflows = {} if args.no_seed else seed_samples(base_url, key)
+        if not args.no_seed:
+            seed_llm_connection(base_url, key, env)
+        workflows = {} if args.no_seed else seed_samples(base_url, key,
+                                                         env.get("STEPLINE_LLM_MODEL") or DEFAULT_LLM_MODEL)
         print(banner(base_url, key, aws, workflows, handlers), flush=True)
         while not runner.stop_event.wait(0.5):
             pass

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SAMPLE_WORKFLOWS", "ORDER_ENRICHMENT", "INVOICE_APPROVAL", "NIGHTLY_REPORT"]
+__all__ = ["SAMPLE_WORKFLOWS", "ORDER_ENRICHMENT", "INVOICE_APPROVAL", "NIGHTLY_REPORT", "SUPPORT_TRIAGE",
+           "SAMPLE_LLM_CONNECTION", "SAMPLE_SENDER"]
 
 ORDER_ENRICHMENT: dict[str, Any] = {
     "name": "Order enrichment",
@@ -122,4 +123,71 @@ NIGHTLY_REPORT: dict[str, Any] = {
     ],
 }
 
-SAMPLE_WORKFLOWS: list[dict[str, Any]] = [ORDER_ENRICHMENT, INVOICE_APPROVAL, NIGHTLY_REPORT]
+#: The connection ``make run`` creates from STEPLINE_LLM_BASE_URL / _MODEL / _API_KEY, and the
+#: sender identity it verifies in the embedded SES, so the triage sample works out of the box.
+SAMPLE_LLM_CONNECTION = "local-llm"
+SAMPLE_SENDER = "support@stepline.example"
+TRIAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "category": {"enum": ["billing", "bug", "account", "other"]},
+        "priority": {"enum": ["low", "normal", "urgent"]},
+        "summary": {"type": "string", "description": "One sentence for the support team"},
+        "reply_draft": {"type": "string", "description": "A short, polite reply to the customer"},
+    },
+    "required": ["category", "priority", "summary", "reply_draft"],
+}
+
+SUPPORT_TRIAGE: dict[str, Any] = {
+    "name": "Support ticket triage",
+    "description": (
+        "An AI agent classifies a support ticket and drafts a reply (llm with an output schema), a "
+        "person reviews and may amend the draft, then the reply is emailed to the customer."
+    ),
+    "enabled": True,
+    "trigger": {
+        "type": "manual",
+        "inputs": [
+            {"name": "customer_email", "type": "string", "required": True, "label": "Customer email"},
+            {"name": "subject", "type": "string", "required": True, "label": "Subject"},
+            {"name": "message", "type": "string", "required": True, "label": "Message"},
+        ],
+    },
+    "steps": [
+        {
+            "id": "triage",
+            "name": "Classify and draft a reply",
+            "agent": "llm",
+            "instructions": (
+                "Read the customer's support ticket (input.subject and input.message). Classify it, "
+                "set its priority (urgent only when the customer cannot work or lost money), summarise "
+                "it in one sentence, and draft a short, polite reply signed 'The support team'. Do not "
+                "promise refunds."
+            ),
+            "config": {"connection": SAMPLE_LLM_CONNECTION, "model": "llama3.2", "output_schema": TRIAGE_SCHEMA,
+                       "temperature": 0.2},
+            "timeout_seconds": 120,
+            "retry": {"max_attempts": 2, "backoff_seconds": 10},
+        },
+        {
+            "id": "review",
+            "name": "Review the reply",
+            "agent": "transform",
+            "instructions": "prev",
+            "gate": {"type": "review"},
+        },
+        {
+            "id": "reply",
+            "name": "Email the customer",
+            "agent": "email",
+            "config": {
+                "to": ["{{ input.customer_email }}"],
+                "from": SAMPLE_SENDER,
+                "subject": "Re: {{ input.subject }}",
+                "body": "{{ steps.review.output.reply_draft }}",
+            },
+        },
+    ],
+}
+
+SAMPLE_WORKFLOWS: list[dict[str, Any]] = [ORDER_ENRICHMENT, INVOICE_APPROVAL, NIGHTLY_REPORT, SUPPORT_TRIAGE]

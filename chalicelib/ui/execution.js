@@ -3,6 +3,7 @@
 import { api, hasRole, mayDecide } from "./api.js";
 import { ACTIVE, badge, duration, h, jsonBlock, link, millisBetween, replace, time, triggerDetail } from "./dom.js";
 import { cancelButton, stepActions } from "./actions.js";
+import { agentDetails, errorAdvice } from "./agentinfo.js";
 import { alive, every, session } from "./state.js";
 
 const REFRESH_MS = 1500;
@@ -45,7 +46,8 @@ function stepItem(execution, step, index, ctx) {
     step.state === "failed" ? null : h("span", { class: "small" }, step.state === "running" ? "Last attempt failed: " : "Before that: "),
     h("span", { class: "error-kind" }, step.error.kind || "error"), " ",
     h("span", { class: "error-message" }, step.error.message || JSON.stringify(step.error)),
-    step.error.status ? h("span", { class: "muted small" }, ` (HTTP ${step.error.status})`) : null) : null;
+    step.error.status ? h("span", { class: "muted small" }, ` (HTTP ${step.error.status})`) : null,
+    errorAdvice(step.error)) : null;
   const decision = step.decision ? h("p", { class: `decision decision-${step.decision.decision}` },
     h("strong", {}, step.decision.decision), " by ", step.decision.by || "?", " · ", time(step.decision.at),
     step.decision.implicit ? " (force-advanced)" : null) : null;
@@ -68,7 +70,7 @@ function stepItem(execution, step, index, ctx) {
           step.retry_at ? h("span", {}, " · next attempt ", time(step.retry_at)) : null),
       h("div", { class: "duration-track" }, bar),
       step.skip_reason ? h("p", { class: "muted" }, step.skip_reason) : null,
-      error, decision, comments,
+      error, decision, comments, agentDetails(step),
       hasOutput ? jsonBlock(step.output, { label: step.state === "waiting_for_approval" ? "Output awaiting decision" : "Output",
         key: `out:${step.id}`, openKeys: ctx.openKeys }) : null,
       step.original_output !== undefined ? jsonBlock(step.original_output, { label: "Output before review",

@@ -13,7 +13,10 @@ fails here. One test: building the zip and the stack is the slow part.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
 import pytest
@@ -84,6 +87,32 @@ def deployed(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> It
     deployed = Deployed(stack, task, runtime)
     yield deployed
     deployed.stop()
+
+
+@contextlib.contextmanager
+def _listener() -> Iterator[tuple[int, list[str]]]:
+    """An HTTP server on a free loopback port that records the paths it is asked for."""
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], hits
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _rule_arn(stack: ds.Stack, function: ds.Function) -> str:
@@ -163,6 +192,48 @@ def test_packaged_stack_runs_executions_through_lambda_events(deployed: Deployed
     assert deployed.drain() == 2
     status, done = deployed.api("GET", f"/executions/{execution_id}")
     assert done["status"] == "completed", done
+
+    # -- the deployed http agent reaches no loopback address (no STEPLINE_OUTBOUND_ALLOW_PRIVATE)
+    with _listener() as (port, hits):
+        probe = {"name": "Probe", "trigger": {"type": "manual", "inputs": []},
+                 "steps": [{"id": "call", "agent": "http", "retry": {"max_attempts": 1},
+                            "config": {"url": f"http://127.0.0.1:{port}/internal", "method": "GET"}}]}
+        status, created = deployed.api("POST", "/workflows", probe)
+        assert status == 201, created
+        status, run = deployed.api("POST", f"/workflows/{created['workflow_id']}/executions", {"inputs": {}})
+        assert status == 201, run
+        deployed.drain()
+        status, blocked = deployed.api("GET", f"/executions/{run['execution_id']}")
+        assert blocked["status"] == "failed", blocked
+        assert "loopback" in json.dumps(blocked["steps"][0]["error"]), blocked["steps"][0]
+        assert hits == []
+
+    # -- a scheduled workflow (croniter and the time zones load only here: lazily imported)
+    nightly = {"name": "Nightly", "trigger": {"type": "schedule", "cron": "30 2 * * *", "timezone": "Europe/Paris"},
+               "steps": HELLO["steps"][:1]}
+    status, scheduled = deployed.api("POST", "/workflows", nightly)
+    assert status == 201, scheduled
+    status, schedule = deployed.api("GET", f"/workflows/{scheduled['workflow_id']}/schedule")
+    assert status == 200 and len(schedule["next_fire_times"]) >= 1, schedule
+    assert all(("T01:30:00" in t or "T00:30:00" in t) for t in schedule["next_fire_times"]), schedule  # 02:30 Paris
+    # -- an EventBridge event matching the integration rule's pattern starts its workflow
+    on_upload = {"name": "On upload", "trigger": {"type": "event", "source": "aws.s3", "event_type": "Object Created"},
+                 "steps": [{"id": "echo", "agent": "transform", "instructions": "input.detail.object"}]}
+    status, upload_wf = deployed.api("POST", "/workflows", on_upload)
+    assert status == 201, upload_wf
+    integration = functions["IntegrationEvent"]
+    rule = stack.client("events").describe_rule(Name=_rule_arn(stack, integration).rsplit("/", 1)[-1])
+    pattern = json.loads(rule["EventPattern"])
+    upload = {**ds.scheduled_event(rule["Arn"]), "source": pattern["source"][0],
+              "detail-type": pattern["detail-type"][0], "resources": ["arn:aws:s3:::uploads"],
+              "detail": {"bucket": {"name": "uploads"}, "object": {"key": "in/a.csv"}}}
+    answer = integration.invoke(upload)
+    assert "ok" in answer, answer
+    assert deployed.drain() == 1
+    status, page = deployed.api("GET", f"/workflows/{upload_wf['workflow_id']}/executions")
+    (summary,) = page["items"]
+    status, uploaded = deployed.api("GET", f"/executions/{summary['execution_id']}")
+    assert uploaded["status"] == "completed" and uploaded["steps"][0]["output"] == {"key": "in/a.csv"}, uploaded
 
     # -- the schedule tick runs too, from its own rule
     ticks = functions["FireSchedules"]

@@ -29,12 +29,15 @@ ACCOUNT, REGION, STAGE = "123456789012", "us-east-1", "dev"
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "StageName": STAGE}
 
 CALLS: list[tuple[str, str, dict[str, Any]]] = []
-RECORDING = {"on": False}
+RECORDING: dict[str, Any] = {"on": False, "function": "api"}
+#: Which function made each recorded call: "api" (the API handler) or "worker" (the others).
+CALLERS: list[str] = []
 
 
 def _record(params: dict[str, Any], model: Any, **_: Any) -> None:
     if RECORDING["on"]:
         CALLS.append((model.service_model.service_name, model.name, dict(params)))
+        CALLERS.append(RECORDING["function"])
 
 
 # Sessions are created lazily by the app (boto3's default one, one per PynamoDB connection),
@@ -66,8 +69,9 @@ def _deployed_names() -> dict[str, str]:
     return names
 
 
-def _policy(stage: str = STAGE) -> list[dict[str, Any]]:
-    document = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+def _policy(stage: str = STAGE, function: str = "") -> list[dict[str, Any]]:
+    """The stage's shared policy, or with ``function="api"`` the API handler's (shared + secret writes)."""
+    document = json.loads((ROOT / ".chalice" / f"policy-{stage}{'-' + function if function else ''}.json").read_text())
     assert document["Version"] == "2012-10-17"
     return document["Statement"]
 
@@ -107,8 +111,17 @@ def _needs(service: str, operation: str, params: dict[str, Any]) -> set[tuple[st
         if operation in S3_ACTIONS:
             return {(S3_ACTIONS[operation], f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")}
         return {(f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}")}
-    if service == "secretsmanager" and operation == "GetSecretValue":
-        return {(f"secretsmanager:{operation}", params["SecretId"])}
+    if service == "secretsmanager" and str(params.get("SecretId", "")).startswith("arn:"):
+        return {(f"secretsmanager:{operation}", params["SecretId"])}  # the bootstrap admin key, by ARN
+    if service == "secretsmanager":  # a secret's ARN ends with a random suffix after its name
+        name = params.get("SecretId") or params["Name"]
+        return {(f"secretsmanager:{operation}", f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf")} | (
+            {("secretsmanager:TagResource", f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf")}
+            if params.get("Tags") else set())
+    if service == "bedrock-runtime" and operation == "Converse":  # Converse is authorised as InvokeModel
+        return {("bedrock:InvokeModel", f"arn:aws:bedrock:{REGION}::foundation-model/{params['modelId']}")}
+    if service == "sesv2" and operation == "SendEmail":
+        return {("ses:SendEmail", f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{params['FromEmailAddress']}")}
     raise AssertionError(f"unexpected AWS service {service}.{operation}: map it to IAM here")
 
 
@@ -140,10 +153,12 @@ def deployed_names(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 @pytest.fixture
 def recording() -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
     CALLS.clear()
-    RECORDING["on"] = True
+    CALLERS.clear()
+    RECORDING.update(on=True, function="api")
     yield CALLS
     RECORDING["on"] = False
     CALLS.clear()
+    CALLERS.clear()
 
 
 BIG = {"name": "Big", "trigger": {"type": "manual", "inputs": [{"name": "note", "type": "string", "required": True}]},
@@ -166,9 +181,9 @@ def _run_scenario(api: Any, worker: Any, aws: Any, clock: Any) -> None:
                 if not messages:
                     return
                 for message in messages:
-                    RECORDING["on"] = True
+                    RECORDING.update(on=True, function="worker")
                     worker.deliver(message["Body"])
-                    RECORDING["on"] = False
+                    RECORDING.update(on=False, function="api")
                     worker.sqs.delete_message(QueueUrl=worker.url, ReceiptHandle=message["ReceiptHandle"])
             raise AssertionError("queue did not drain")
         finally:
@@ -211,14 +226,48 @@ def _run_scenario(api: Any, worker: Any, aws: Any, clock: Any) -> None:
     assert api.post(f"/executions/{other}/cancel")[0] == 200
     _run_triggers(api, clock, drain)
     _run_monitoring(api, wf, drain)
+    _run_agents(api, drain)
     RECORDING["on"] = False  # SQS puts a poison message in the dead-letter queue
     dlq = worker.sqs.get_queue_url(QueueName=aws.settings.step_dlq)["QueueUrl"]
     worker.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"execution_id": other, "step_id": "produce",
                                                                   "attempt": 1}))
     RECORDING["on"] = True
     clock.advance(600)
+    RECORDING["function"] = "worker"
     worker.sweep()  # due index, watermark, dead-letter queue, counters
+    RECORDING["function"] = "api"
     assert api.get("/health")[1]["details"]["dead_letters"] == 1
+
+
+def _run_agents(api: Any, drain: Any) -> None:
+    """Connections (secrets written by the API, read by the worker), llm steps on an OpenAI-compatible
+    server and on Bedrock, and an email step."""
+    import boto3
+
+    from tests.fakes.providers import openai_completion
+    from tests.fakes.scripted import Answer, ScriptedServer
+
+    RECORDING["on"] = False  # the test's own set-up: a verified sender
+    boto3.client("sesv2", region_name=REGION).create_email_identity(EmailIdentity="desk@stepline.example")
+    RECORDING["on"] = True
+    with ScriptedServer() as provider:
+        provider.default("/v1/chat/completions", Answer(200, openai_completion("fine")))
+        for body in ({"name": "model", "kind": "openai", "base_url": provider.url + "/v1", "api_key": "sk-1"},
+                     {"name": "aws-model", "kind": "bedrock", "region": REGION},
+                     {"name": "old", "kind": "bearer", "token": "t-123"}):
+            assert api.post("/connections", body)[0] == 201, body
+        assert api.put("/connections/model", {"api_key": "sk-2"})[0] == 200
+        assert api.get("/connections")[0] == 200 and api.get("/connections/model")[0] == 200
+        assert api.call("DELETE", "/connections/old")[0] == 204
+        wf = api.create_workflow({"name": "Agents", "trigger": {"type": "manual"}, "steps": [
+            {"id": "ask", "agent": "llm", "instructions": "Say hi", "config": {"connection": "model", "model": "m"}},
+            {"id": "mail", "agent": "email", "config": {"to": ["a@example.com"], "from": "desk@stepline.example",
+                                                          "subject": "s", "body": "{{ prev.text }}"}},
+            {"id": "bedrock", "agent": "llm", "instructions": "Say hi",
+             "config": {"connection": "aws-model", "model": "anthropic.claude-3-haiku-20240307-v1:0"},
+             "retry": {"max_attempts": 1, "backoff_seconds": 0}}]})
+        api.start(wf, {})
+        drain()
 
 
 def _run_monitoring(api: Any, wf: str, drain: Any) -> None:
@@ -275,34 +324,52 @@ def test_policy_allows_every_call_the_code_makes_and_nothing_more(
     assert aws.settings.payload_bucket == f"stepline-{STAGE}-payloads-{ACCOUNT}-{REGION}"
     _run_scenario(api, worker, aws, clock)
     services = {service for service, _, _ in recording}
-    assert services == {"dynamodb", "sqs", "s3", "secretsmanager"}, services  # the hook saw PynamoDB's and boto3's clients
+    # the hook saw PynamoDB's and boto3's clients
+    assert services == {"dynamodb", "sqs", "s3", "secretsmanager", "bedrock-runtime", "sesv2"}, services
     needs: dict[tuple[str, str], str] = {}
-    for service, operation, params in recording:
+    worker_needs: dict[tuple[str, str], str] = {}
+    for (service, operation, params), caller in zip(recording, CALLERS):
         for need in _needs(service, operation, params):
             needs.setdefault(need, f"{service}.{operation}")
-    needs.update({need: "the Lambda service" for need in _service_needs(deployed_names)})
-    grants = _grants(_policy())
+            if caller == "worker":
+                worker_needs.setdefault(need, f"{service}.{operation}")
+    lambda_needs = {need: "the Lambda service" for need in _service_needs(deployed_names)}
+    needs.update(lambda_needs)
+    worker_needs.update(lambda_needs)
+    shared, api_grants = _grants(_policy()), _grants(_policy(function="api"))
 
     denied = sorted(f"{action} on {resource} (for {why})" for (action, resource), why in needs.items()
-                    if not _allowed((action, resource), grants))
-    assert not denied, "policy-dev.json does not allow:\n" + "\n".join(denied)
-    unused = sorted(f"{a} on {r}" for a, r in grants if not any(_allowed(need, {(a, r)}) for need in needs))
-    assert not unused, "policy-dev.json grants what nothing uses:\n" + "\n".join(unused)
+                    if not _allowed((action, resource), api_grants))
+    assert not denied, "policy-dev-api.json does not allow:\n" + "\n".join(denied)
+    denied = sorted(f"{action} on {resource} (for {why})" for (action, resource), why in worker_needs.items()
+                    if not _allowed((action, resource), shared))
+    assert not denied, "policy-dev.json (the other functions) does not allow:\n" + "\n".join(denied)
+    unused = sorted(f"{a} on {r}" for a, r in api_grants if not any(_allowed(need, {(a, r)}) for need in needs))
+    assert not unused, "the policies grant what nothing uses:\n" + "\n".join(unused)
+    writes = {a for a, _ in api_grants - shared}
+    assert writes == {"secretsmanager:CreateSecret", "secretsmanager:DeleteSecret", "secretsmanager:PutSecretValue",
+                      "secretsmanager:TagResource", "dynamodb:DeleteItem"}, writes  # connection admin only
+    assert not any(need[0] in writes for need in worker_needs), "a worker function writes secrets"
 
 
 def test_policy_has_no_wildcard_actions_or_resources_beyond_object_keys_and_log_streams() -> None:
-    for stage in ("dev", "prod"):
-        for statement in _policy(stage):
+    for stage, function in (("dev", ""), ("prod", ""), ("dev", "api"), ("prod", "api")):
+        for statement in _policy(stage, function):
             assert statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
             for action in statement["Action"]:
                 assert "*" not in action and "?" not in action, action
             for resource in map(_sub, statement["Resource"]):
                 wildcard = resource.find("*")
                 assert wildcard == -1 or (resource.endswith("/payloads/*") and resource.startswith("arn:aws:s3:::")) \
-                    or (resource.startswith("arn:aws:logs:") and resource.endswith(":*")), resource
+                    or (resource.startswith("arn:aws:logs:") and resource.endswith(":*")) \
+                    or resource.endswith(f":secret:stepline/{stage}/*") \
+                    or resource in (f"arn:aws:bedrock:{REGION}::foundation-model/*",
+                                    f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/*"), resource
                 assert "?" not in resource and resource.count("*") <= 1, resource
 
 
 def test_prod_policy_is_the_dev_policy_on_prod_resources() -> None:
-    dev = json.dumps(_policy("dev")).replace("stepline-dev-", "stepline-prod-")
-    assert json.loads(dev) == _policy("prod")
+    for function in ("", "api"):
+        dev = json.dumps(_policy("dev", function)).replace("stepline-dev-", "stepline-prod-").replace(
+            "stepline/dev/", "stepline/prod/")
+        assert json.loads(dev) == _policy("prod", function)

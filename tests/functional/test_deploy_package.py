@@ -147,16 +147,23 @@ def test_bootstrap_admin_key_is_generated_by_cloudformation_and_read_only_by_the
         else:
             assert "STEPLINE_ADMIN_KEY_SECRET" not in variables, name
         assert "STEPLINE_ADMIN_KEY" not in variables, name
+        assert "STEPLINE_OUTBOUND_ALLOW_PRIVATE" not in variables, name  # local mode only (outbound.py)
         assert variables["STEPLINE_PYTHON_MODULES"] == {"Ref": "PythonModules"}, name
     assert packaged["Conditions"]["BootstrapAdminKeyEnabled"] == {
         "Fn::Equals": [{"Ref": "BootstrapAdminKey"}, "enabled"]}
 
 
 def test_every_function_role_carries_the_stage_policy_file(packaged: dict[str, Any]) -> None:
+    """The API handler's role adds the connection-secret writes (policy-dev-api.json) to the shared policy."""
     policy = json.loads((ROOT / ".chalice" / "policy-dev.json").read_text())
+    api_policy = json.loads((ROOT / ".chalice" / "policy-dev-api.json").read_text())
     roles = {k: v for k, v in packaged["Resources"].items() if v["Type"] == "AWS::IAM::Role"}
     assert len(roles) == len(_functions(packaged))
+    resources = packaged["Resources"]
+    role_of = {resources[f]["Properties"]["Role"]["Fn::GetAtt"][0]: f for f in _functions(packaged)}
     for name, role in roles.items():
         (inline,) = role["Properties"]["Policies"]
-        assert inline["PolicyDocument"] == policy, name
+        expected = api_policy if role_of.get(name) == "APIHandler" else policy
+        assert inline["PolicyDocument"] == expected, (name, role_of.get(name))
         assert "ManagedPolicyArns" not in role["Properties"]
+    assert role_of.get(resources["APIHandler"]["Properties"]["Role"]["Fn::GetAtt"][0]) == "APIHandler"

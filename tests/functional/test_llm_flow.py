@@ -129,3 +129,39 @@ def test_no_model_server_answering_says_how_to_connect_one(api: Any, worker: Any
     assert error["kind"] == "integration" and error["retryable"] is True and error["action"] == "retry"
     assert "could not reach the model provider of connection nobody" in error["message"]
     assert "PUT /connections/nobody" in error["message"]
+
+
+def test_stepline_show_lists_usage_tool_calls_and_the_recommended_action(api: Any, worker: Any,
+                                                                       provider: ScriptedServer) -> None:
+    from stepline_cli.agentnotes import agent_notes
+
+    provider.script(CHAT, Answer(200, openai_completion(None, [("cannot_complete", {
+        "reason": "Which ticket?", "missing": ["ticket"]})])))
+    execution_id = api.start(_workflow(api, provider), {"ticket": ""})["execution_id"]
+    worker.drain()
+    step = api.execution(execution_id)["steps"][0]
+    assert agent_notes(step) == ["llama3.2: 57 in / 17 out tokens", "missing: ticket",
+                                 "recommended: edit and retry"]
+    done = {"usage": {"model": "m", "input_tokens": 3, "output_tokens": 4},
+            "output": {"text": "x", "tool_calls": [{"name": "lookup", "status": 200}]}}
+    assert agent_notes(done) == ["m: 3 in / 4 out tokens", "tool calls: lookup→200"]
+
+
+def test_tokens_of_every_attempt_are_summed_per_bucket_in_the_stats(api: Any, worker: Any,
+                                                                   provider: ScriptedServer) -> None:
+    provider.script(CHAT, Answer(200, openai_completion("not json", prompt_tokens=100, completion_tokens=10)),
+                    Answer(200, openai_completion("still not json", prompt_tokens=110, completion_tokens=11)),
+                    Answer(200, openai_completion('{"category": "bug", "summary": "s"}', prompt_tokens=50,
+                                                  completion_tokens=5)))
+    workflow_id = _workflow(api, provider)
+    execution_id = api.start(workflow_id, {"ticket": "crash"})["execution_id"]
+    worker.drain()  # two requests (one repair), then the step fails as agent
+    assert api.execution(execution_id)["steps"][0]["error"]["kind"] == "agent"
+    assert api.post(f"/executions/{execution_id}/steps/triage/retry")[0] == 200
+    worker.drain()
+    assert api.execution(execution_id)["status"] == "completed"
+    status, stats = api.get(f"/workflows/{workflow_id}/stats?bucket=hour")
+    assert status == 200
+    assert stats["totals"]["tokens"] == {"input_tokens": 260, "output_tokens": 26, "requests": 3}
+    assert sum(b["tokens"]["input_tokens"] for b in stats["buckets"]) == 260
+    assert [b["tokens"]["requests"] for b in stats["buckets"] if b["tokens"]["requests"]] == [3]

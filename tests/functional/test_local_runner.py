@@ -321,4 +321,4 @@ def test_sample_workflows_are_valid_definitions() -> None:
     from chalicelib.domain.definition import parse_definition
 
     names = [parse_definition(sample, AGENTS).name for sample in SAMPLE_WORKFLOWS]
-    assert names == ["Order enrichment", "Invoice approval", "Nightly report"]
+    assert names == ["Order enrichment", "Invoice approval", "Nightly report", "Support ticket triage"]

@@ -25,6 +25,7 @@ SCHEMA = {"type": "object", "properties": {"reply": {"type": "string"}}, "requir
 def no_proxy_for_localhost(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("STEPLINE_OUTBOUND_ALLOW_PRIVATE", "1")  # the fakes listen on loopback
 
 
 @pytest.fixture

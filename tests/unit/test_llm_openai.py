@@ -27,6 +27,7 @@ SCHEMA = {"type": "object", "properties": {"category": {"enum": ["billing", "bug
 def no_proxy_for_localhost(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("STEPLINE_OUTBOUND_ALLOW_PRIVATE", "1")  # the fakes listen on loopback
 
 
 @pytest.fixture

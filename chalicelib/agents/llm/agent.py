@@ -289,8 +289,6 @@ def _region() -> str:
 
 
 def _url_problem() -> Any:
-    try:
-        from chalicelib import outbound  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return getattr(outbound, "url_template_problem", None)
+    from chalicelib.outbound import url_template_problem
+
+    return url_template_problem

@@ -35,7 +35,8 @@ class AnthropicMessages:
             raise provider_error(connection, status=status, text=failure.text, timed_out=failure.timed_out,
                                  retry_after=parse_retry_after(failure.headers.get("retry-after")
                                                                or failure.headers.get("Retry-After")),
-                                 reason=failure.reason, timeout=request.timeout) from None
+                                 reason=failure.reason, timeout=request.timeout,
+                                 blocked=failure.blocked) from None
         return parse_reply(reply.body, connection)
 
 

@@ -31,7 +31,8 @@ class OpenAIChat:
             raise provider_error(connection, status=failure.status, text=failure.text, timed_out=failure.timed_out,
                                  retry_after=parse_retry_after(failure.headers.get("Retry-After")
                                                                or failure.headers.get("retry-after")),
-                                 reason=failure.reason, timeout=request.timeout) from None
+                                 reason=failure.reason, timeout=request.timeout,
+                                 blocked=failure.blocked) from None
         return parse_reply(reply.body, connection)
 
 

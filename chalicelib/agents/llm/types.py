@@ -117,7 +117,7 @@ _CONTEXT_LENGTH = re.compile(r"context.length|context window|maximum context|pro
 
 def provider_error(connection: ResolvedConnection, *, status: int | None, text: str = "",
                    retry_after: float | None = None, timed_out: bool = False, reason: str = "",
-                   timeout: float | None = None) -> StepError:
+                   timeout: float | None = None, blocked: bool = False) -> StepError:
     """The step error for a failed provider call (API.md v2, "The llm agent", errors)."""
     name = connection.name
     details: dict[str, Any] = {"connection": name, "provider": connection.kind}
@@ -140,6 +140,10 @@ def provider_error(connection: ResolvedConnection, *, status: int | None, text: 
         return RateLimited(f"the model provider of connection {name} is rate-limiting (HTTP 429)"
                            + (f"; it asked to wait {retry_after:g}s" if retry_after is not None else ""),
                            retry_after=retry_after, details=details)
+    if status is None and blocked:
+        return IntegrationError(f"connection {name} points at an address outbound calls may not reach ({reason}): "
+                                f"update connection {name} with a public base_url", retryable=False,
+                                details=details, action=UPDATE_CONNECTION)
     if status is None:
         if timed_out:
             return IntegrationError(f"the model provider of connection {name} did not answer within "
