@@ -177,7 +177,7 @@ class BulkService:
             try:
                 job = self.jobs.get(job_id)
                 if job.state != "running":
-                    self.jobs.forget_running(job_id)
+                    self.jobs.forget_running(job_id, iso(now))
                     continue
                 moved = parse_iso(job.updated_at or job.created_at)
                 if now - moved < stalled_after or not self.jobs.touch(job_id, job.chunk, iso(now)):
@@ -187,7 +187,7 @@ class BulkService:
                 log.warning("bulk job %s stalled at chunk %s since %s: re-driven", job_id, job.chunk, job.updated_at)
                 counts["bulk_redriven"] += 1
             except NotFound:
-                self.jobs.forget_running(job_id)
+                self.jobs.forget_running(job_id, iso(now))
             except Exception:  # noqa: BLE001 - one broken job must not stop the others
                 log.exception("re-driving bulk job %s failed", job_id)
                 counts["bulk_errors"] += 1

@@ -14,13 +14,17 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.timefmt import parse_iso
 from chalicelib.errors import FieldError, NotFound, ValidationError
 from chalicelib.store.executions import _conflict, decode_token, encode_token
 from chalicelib.store.models import Models
 
 PENDING = "pending"
-#: One marker item per running job (sk = job id): the sweep finds stalled jobs with a Query.
+#: One marker item per job (sk = job id): the sweep finds stalled jobs with a Query. A finished
+#: job's marker says ``done`` and expires a day later (TTL), so the Query stays short.
 RUNNING_PK = "BULK#RUNNING"
+DONE = "done"
+DONE_MARKER_SECONDS = 86_400
 
 
 @dataclass(frozen=True)
@@ -136,15 +140,17 @@ class BulkStore:
                 return False
             raise
         if done:
-            self.forget_running(job_id)
+            self.forget_running(job_id, at)
         return True
 
     def running(self) -> list[str]:
         """Ids of the jobs not finished yet (a Query on the running markers, never a Scan)."""
-        return [item.sk for item in self.m.Marker.query(RUNNING_PK, consistent_read=True)]
+        return [item.sk for item in self.m.Marker.query(RUNNING_PK, consistent_read=True) if item.value != DONE]
 
-    def forget_running(self, job_id: str) -> None:
-        self.m.Marker(RUNNING_PK, job_id).delete()
+    def forget_running(self, job_id: str, at: str) -> None:
+        # an overwrite, not a delete: the functions' policy grants no DeleteItem on the catalog
+        self.m.Marker(RUNNING_PK, job_id, value=DONE, created_at=at,
+                      expires_at=int(parse_iso(at).timestamp()) + DONE_MARKER_SECONDS).save()
 
     def cursor(self, job_id: str) -> str | None:
         return self.m.BulkJob.get(_pk(job_id), "JOB", consistent_read=True).cursor
