@@ -13,8 +13,9 @@ from chalice import Blueprint, Response
 
 from chalicelib.api.openapi import RouteDoc, RouteShape, describe
 from chalicelib.auth import authenticate, require
-from chalicelib.domain.machine import Actor
+from chalicelib.domain.machine import Actor, ExecutionState
 from chalicelib.engine import Engine, get_engine
+from chalicelib.engine.views import execution_view
 from chalicelib.errors import FieldError, PayloadTooLarge, SteplineError, ValidationError
 from chalicelib.jsonlimits import MAX_BODY_BYTES as JSON_MAX_BODY_BYTES
 from chalicelib.jsonlimits import parse_json_object
@@ -76,6 +77,10 @@ class RequestContext:
     def who(self) -> Actor:
         assert self.actor is not None
         return self.actor
+
+    def execution(self, state: ExecutionState) -> dict[str, Any]:
+        """The execution view with the ``actions`` this caller may take now."""
+        return execution_view(state, self.who, self.engine.executions.clock())
 
     def body(self, *, required: bool = True) -> dict[str, Any]:
         """The request body as a JSON object, bounded (``chalicelib.jsonlimits``): size, depth,

@@ -9,7 +9,7 @@ from chalicelib.api.boundary import RequestContext, endpoint
 from chalicelib.domain.machine import (Approve, CancelExecution, ForceAdvance, Reject, RetryStep, Review,
                                        SkipStep)
 from chalicelib.engine.edits import check_amended_output, check_instructions
-from chalicelib.engine.views import execution_view, history_item
+from chalicelib.engine.views import history_item
 from chalicelib.errors import FieldError, NotFound, ValidationError
 
 bp = Blueprint(__name__)
@@ -19,7 +19,7 @@ MAX_COMMENT = 4000
 
 @endpoint(bp, "/executions/{execution_id}")
 def get_execution(ctx: RequestContext, execution_id: str) -> dict[str, Any]:
-    return execution_view(ctx.engine.executions.load(execution_id))
+    return ctx.execution(ctx.engine.executions.load(execution_id))
 
 
 @endpoint(bp, "/executions/{execution_id}/history")
@@ -41,7 +41,7 @@ def get_history(ctx: RequestContext, execution_id: str) -> dict[str, Any]:
 def cancel(ctx: RequestContext, execution_id: str) -> dict[str, Any]:
     body = _fields(ctx, {"reason"})
     command = CancelExecution(ctx.who, _text(body, "reason"))
-    return execution_view(ctx.engine.executions.act(execution_id, command))
+    return ctx.execution(ctx.engine.executions.act(execution_id, command))
 
 
 @endpoint(bp, "/executions/{execution_id}/steps/{step_id}/retry", ("POST",), role="operator")
@@ -52,32 +52,37 @@ def retry(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, Any
         state = ctx.engine.executions.load(execution_id)
         if step_id in {s.id for s in state.steps}:  # an unknown step is the action's 404
             instructions = check_instructions(state, step_id, body["instructions"])
-    return execution_view(ctx.engine.executions.act(execution_id, RetryStep(step_id, ctx.who, instructions)))
+    return ctx.execution(ctx.engine.executions.act(execution_id, RetryStep(step_id, ctx.who, instructions)))
 
 
 @endpoint(bp, "/executions/{execution_id}/steps/{step_id}/skip", ("POST",), role="operator")
 def skip(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, Any]:
     body = _fields(ctx, {"reason"})
-    return execution_view(ctx.engine.executions.act(execution_id, SkipStep(step_id, ctx.who, _text(body, "reason"))))
+    return ctx.execution(ctx.engine.executions.act(execution_id, SkipStep(step_id, ctx.who, _text(body, "reason"))))
 
 
 @endpoint(bp, "/executions/{execution_id}/steps/{step_id}/force-advance", ("POST",), role="admin")
 def force_advance(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, Any]:
     body = _fields(ctx, {"comment"})
     command = ForceAdvance(step_id, ctx.who, _text(body, "comment"))
-    return execution_view(ctx.engine.executions.act(execution_id, command))
+    return ctx.execution(ctx.engine.executions.act(execution_id, command))
 
 
 @endpoint(bp, "/executions/{execution_id}/steps/{step_id}/approve", ("POST",), role="operator")
 def approve(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, Any]:
     body = _fields(ctx, {"comment"})
-    return execution_view(ctx.engine.executions.act(execution_id, Approve(step_id, ctx.who, _text(body, "comment"))))
+    return ctx.execution(ctx.engine.executions.act(execution_id, Approve(step_id, ctx.who, _text(body, "comment"))))
 
 
 @endpoint(bp, "/executions/{execution_id}/steps/{step_id}/reject", ("POST",), role="operator")
 def reject(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, Any]:
+    """Reject a gated step; ``comment`` is the reason, and a reject needs one."""
     body = _fields(ctx, {"comment"})
-    return execution_view(ctx.engine.executions.act(execution_id, Reject(step_id, ctx.who, _text(body, "comment"))))
+    reason = _text(body, "comment")
+    if reason is None or not reason.strip():
+        raise ValidationError(FieldError("comment", "a reject needs a reason: say what is wrong, so the "
+                                                    "operator who retries the step knows"))
+    return ctx.execution(ctx.engine.executions.act(execution_id, Reject(step_id, ctx.who, reason)))
 
 
 @endpoint(bp, "/executions/{execution_id}/steps/{step_id}/review", ("POST",), role="operator")
@@ -86,7 +91,7 @@ def review(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, An
     amended = "output" in body
     output = check_amended_output(body["output"]) if amended else None
     command = Review(step_id, ctx.who, _text(body, "comment"), output, amended)
-    return execution_view(ctx.engine.executions.act(execution_id, command))
+    return ctx.execution(ctx.engine.executions.act(execution_id, command))
 
 
 def _fields(ctx: RequestContext, allowed: set[str]) -> dict[str, Any]:

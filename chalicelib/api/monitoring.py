@@ -6,7 +6,7 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from chalicelib.api.boundary import RequestContext, endpoint
-from chalicelib.api.workflows import LIST_PARAMS, STATUSES, TRIGGERS, _choice, _limit, _only, _when
+from chalicelib.api.workflows import LIST_PARAMS, STATUSES, TRIGGERS, _choice, _limit, _only, _range, _when
 from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.engine.bulk import BulkService, parse_bulk
 from chalicelib.engine.stats import workflow_stats
@@ -24,7 +24,7 @@ def list_all_executions(ctx: RequestContext) -> dict[str, Any]:
     _only(ctx, "workflow_id", *LIST_PARAMS)
     workflow_id = ctx.query("workflow_id") or None  # a filter: an unknown workflow has no executions
     filters = ListFilter(workflow_id, _choice(ctx, "status", STATUSES), _choice(ctx, "trigger", TRIGGERS),
-                         _when(ctx, "from"), _when(ctx, "to"))
+                         *_range(ctx))
     page = ctx.engine.store.executions.list(filters, _limit(ctx), ctx.query("next_token"),
                                             iso(ctx.engine.executions.clock()))
     return {"items": [summary_view(s) for s in page.items], "next_token": page.next_token}

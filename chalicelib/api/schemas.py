@@ -18,6 +18,7 @@ from chalicelib.api.openapi import Param, RouteShape
 
 STATUSES = ["running", "waiting", "completed", "failed", "cancelled"]
 STEP_STATES = ["pending", "running", "completed", "failed", "waiting_for_approval", "skipped"]
+STEP_ACTIONS = ["retry", "edit_and_retry", "skip", "approve", "reject", "review", "force_advance"]
 TRIGGER_TYPES = ["manual", "event", "schedule"]
 INPUT_TYPES = ["string", "number", "integer", "boolean", "enum", "date"]
 ROLES = ["viewer", "operator", "admin"]
@@ -94,6 +95,7 @@ def components() -> dict[str, Any]:
         "decision": nullable(OBJECT), "instructions": nullable(STRING), "gate": nullable(STRING),
         "timeout_seconds": {"type": "integer"}, "deadline": nullable(STRING), "retry_at": STRING,
         "skip_reason": nullable(STRING), "original_output": ANY,
+        "actions": {"type": "array", "items": {"enum": STEP_ACTIONS}},
     }, ("id", "name", "agent", "state", "attempt"))
     summary = _obj({
         "execution_id": STRING, "workflow_id": STRING, "workflow_version": {"type": "integer"},
@@ -104,6 +106,7 @@ def components() -> dict[str, Any]:
         **summary["properties"], "workflow_name": STRING, "input": ANY,
         "steps": {"type": "array", "items": ref("Step")},
         "completed_steps_not_undone": {"type": "array", "items": OBJECT},
+        "actions": {"type": "array", "items": {"enum": ["cancel"]}},
     }, ("execution_id", "workflow_id", "workflow_version", "status", "trigger", "started_at", "steps"))
     return {
         "Error": _obj({"Code": STRING, "Message": STRING,
@@ -218,8 +221,10 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
                                                                                 request_required=False),
     "POST /executions/{execution_id}/steps/{step_id}/approve": RouteShape(ref("Execution"), COMMENT,
                                                                           request_required=False),
-    "POST /executions/{execution_id}/steps/{step_id}/reject": RouteShape(ref("Execution"), COMMENT,
-                                                                         request_required=False),
+    "POST /executions/{execution_id}/steps/{step_id}/reject": RouteShape(
+        ref("Execution"), _obj({"comment": {"type": "string", "minLength": 1, "maxLength": 4000}}, ("comment",),
+                               closed=True),
+        description="`comment` is the reason and is required (a 400 names it when missing or blank)."),
     "POST /executions/{execution_id}/steps/{step_id}/review": RouteShape(
         ref("Execution"), _obj({"comment": TEXT, "output": ANY}, closed=True),
         request_required=False, description="`output` amends the step's output."),

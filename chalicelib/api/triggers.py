@@ -7,7 +7,6 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from chalicelib.api.boundary import RequestContext, endpoint
-from chalicelib.engine.views import execution_view
 from chalicelib.errors import FieldError, ValidationError
 
 bp = Blueprint(__name__)
@@ -65,4 +64,4 @@ def invoke_tool(ctx: RequestContext, name: str) -> dict[str, Any]:
         raise ValidationError(FieldError("Idempotency-Key", "must be 1 to 255 characters"))
     state = ctx.engine.triggers.tools.invoke(name, ctx.body(required=False), ctx.who,
                                              ctx.header("x-conversation-id"), key)
-    return execution_view(state)
+    return ctx.execution(state)

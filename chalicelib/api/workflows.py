@@ -7,7 +7,7 @@ from chalice import Blueprint
 
 from chalicelib.api.boundary import RequestContext, endpoint
 from chalicelib.domain.timefmt import iso, parse_iso
-from chalicelib.engine.views import execution_view, summary_view
+from chalicelib.engine.views import summary_view
 from chalicelib.engine.workflows import workflow_view
 from chalicelib.errors import FieldError, ValidationError
 
@@ -71,7 +71,7 @@ def start_execution(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
         raise ValidationError(FieldError("Idempotency-Key", "must be 1 to 255 characters"))
     trigger = {"type": "manual", "by": ctx.who.name}
     state = ctx.engine.executions.start(workflow_id, body.get("inputs"), trigger, ctx.who, key)
-    return execution_view(state)
+    return ctx.execution(state)
 
 
 @endpoint(bp, "/workflows/{workflow_id}/executions")
@@ -79,7 +79,7 @@ def list_executions(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
     ctx.engine.workflows.get(workflow_id)  # 404 for an unknown workflow
     _only(ctx, *LIST_PARAMS)
     status, trigger = _choice(ctx, "status", STATUSES), _choice(ctx, "trigger", TRIGGERS)
-    start_from, start_to = _when(ctx, "from"), _when(ctx, "to")
+    start_from, start_to = _range(ctx)
     limit = _limit(ctx)
     page = ctx.engine.store.executions.list_for_workflow(workflow_id, status, start_from, start_to, limit,
                                                          ctx.query("next_token"), trigger)
@@ -114,6 +114,14 @@ def _when(ctx: RequestContext, name: str) -> str | None:
     if not 1000 <= moment.year <= 9998:  # four-digit years keep ISO strings in time order
         raise ValidationError(FieldError(name, "must be a timestamp between the years 1000 and 9998"))
     return iso(moment)
+
+
+def _range(ctx: RequestContext) -> tuple[str | None, str | None]:
+    """``from`` and ``to`` of a list; ``from`` after ``to`` could match nothing, so it is a 400."""
+    start, end = _when(ctx, "from"), _when(ctx, "to")
+    if start and end and start > end:
+        raise ValidationError(FieldError("to", f"is before from ({end} < {start}): no execution could match"))
+    return start, end
 
 
 def _limit(ctx: RequestContext) -> int:

@@ -298,7 +298,14 @@ def _operator_step(state: ExecutionState, step_id: str, verb: str, allowed: set[
     return step
 
 
+def _needs_role(actor: Actor, role: str) -> None:
+    """Roles are part of the rules, so a dry run (``permissions``) sees them too."""
+    if ROLE_RANK.get(actor.role, -1) < ROLE_RANK[role]:
+        raise Refused(f"this needs the {role} role; key '{actor.name}' has the {actor.role} role", forbidden=True)
+
+
 def _retry(state: ExecutionState, c: RetryStep, at: str, now: datetime) -> Decision:
+    _needs_role(c.actor, "operator")
     step = _operator_step(state, c.step_id, "retry", {SS.FAILED})
     attempt = step.attempt + 1
     events: list[Event] = []
@@ -311,6 +318,7 @@ def _retry(state: ExecutionState, c: RetryStep, at: str, now: datetime) -> Decis
 
 
 def _skip(state: ExecutionState, c: SkipStep, at: str, now: datetime) -> Decision:
+    _needs_role(c.actor, "operator")
     step = _operator_step(state, c.step_id, "skip", {SS.FAILED})
     reason = c.reason or f"skipped by {c.actor.name}"
     return _advance(state, step, Event("step_skipped", at, c.step_id, step.attempt, c.actor.name, details={
@@ -318,8 +326,7 @@ def _skip(state: ExecutionState, c: SkipStep, at: str, now: datetime) -> Decisio
 
 
 def _force(state: ExecutionState, c: ForceAdvance, at: str, now: datetime) -> Decision:
-    if ROLE_RANK.get(c.actor.role, -1) < ROLE_RANK["admin"]:
-        raise Refused("force-advance needs the admin role", forbidden=True)
+    _needs_role(c.actor, "admin")
     step = _operator_step(state, c.step_id, "force-advance",
                           {SS.PENDING, SS.RUNNING, SS.WAITING_FOR_APPROVAL})
     gate = step.state == SS.WAITING_FOR_APPROVAL
@@ -330,6 +337,7 @@ def _force(state: ExecutionState, c: ForceAdvance, at: str, now: datetime) -> De
 
 
 def _cancel(state: ExecutionState, c: CancelExecution, at: str, now: datetime) -> Decision:
+    _needs_role(c.actor, "operator")
     if state.status in (ES.COMPLETED, ES.CANCELLED):
         raise Refused(f"cannot cancel: the execution is {state.status.value}")
     return Decision(events=(Event("execution_cancelled", at, actor=c.actor.name, details={

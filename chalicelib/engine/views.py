@@ -1,16 +1,19 @@
-"""JSON views of executions and their history, as ../shared/API.md shapes them."""
+"""JSON views of executions and their history, as the API reference shapes them."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.actions import with_action
-from chalicelib.domain.machine import Event, ExecutionState, not_undone
+from chalicelib.domain.machine import Actor, Event, ExecutionState, not_undone
+from chalicelib.domain.permissions import execution_actions, step_actions
 from chalicelib.domain.states import StepState
 from chalicelib.engine.audit import describe
 from chalicelib.store import SummaryRecord
 
 
-def execution_view(state: ExecutionState) -> dict[str, Any]:
+def execution_view(state: ExecutionState, actor: Actor | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """The execution as the API shows it; with ``actor``, the ``actions`` that key may take at ``now``."""
     definition = state.definition
     steps = []
     for view, sdef in zip(state.steps, definition.steps):
@@ -30,14 +33,19 @@ def execution_view(state: ExecutionState) -> dict[str, Any]:
             step["skip_reason"] = view.skip_reason
         if view.has_original_output:
             step["original_output"] = view.original_output
+        if actor is not None and now is not None:
+            step["actions"] = step_actions(state, view.id, actor, now)
         steps.append(step)
-    return {
+    result: dict[str, Any] = {
         "execution_id": state.execution_id, "workflow_id": state.workflow_id,
         "workflow_name": definition.name, "workflow_version": state.workflow_version,
         "status": state.status.value, "trigger": dict(state.trigger), "input": state.input,
         "started_at": state.started_at, "ended_at": state.ended_at, "steps": steps,
         "completed_steps_not_undone": not_undone(state) if state.cancelled else [],
     }
+    if actor is not None and now is not None:
+        result["actions"] = execution_actions(state, actor, now)
+    return result
 
 
 def summary_view(summary: SummaryRecord) -> dict[str, Any]:

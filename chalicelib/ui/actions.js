@@ -8,14 +8,15 @@ function post(executionId, path, body) {
 }
 
 /**
- * A modal dialog. fields: [{name, label, value, rows, json}] (json: parsed before sending).
+ * A modal dialog. fields: [{name, label, value, rows, json, required}] (json: parsed before
+ * sending; required: the message shown at the field when it is left blank).
  * `send(values)` returns a promise of the updated execution; `done(execution)` gets it.
  */
 export function actionDialog({ title, intro = [], fields = [], confirm, danger = false, send, done }) {
   const controls = fields.map((f, i) => {
     const id = `action-field-${i}`;
     const el = h("textarea", { id, name: f.name, rows: f.rows || 3, spellcheck: f.json || f.code ? "false" : "true",
-      class: f.json || f.code ? "mono" : "", "aria-describedby": `${id}-error` });
+      class: f.json || f.code ? "mono" : "", "aria-describedby": `${id}-error`, "aria-required": f.required ? "true" : undefined });
     el.value = f.value ?? "";
     const error = h("p", { id: `${id}-error`, class: "field-error" });
     return { f, el, error, row: h("div", { class: "field" }, h("label", { for: id }, f.label), el,
@@ -36,6 +37,11 @@ export function actionDialog({ title, intro = [], fields = [], confirm, danger =
     let bad = false;
     for (const c of controls) {
       c.error.textContent = "";
+      if (c.f.required && !c.el.value.trim()) {
+        c.error.textContent = c.f.required;
+        bad = true;
+        continue;
+      }
       if (c.f.json) {
         try { values[c.f.name] = JSON.parse(c.el.value); } catch (error) {
           c.error.textContent = `This is not valid JSON: ${error.message}`;
@@ -70,8 +76,9 @@ export function actionDialog({ title, intro = [], fields = [], confirm, danger =
 
 const optional = (text) => (text && text.trim() ? text.trim() : undefined);
 
-/** The buttons for one step, given what state and role allow. */
-export function stepActions(execution, step, allowed, done) {
+/** The buttons for one step: exactly the `actions` the server offers this key. */
+export function stepActions(execution, step, actions, done) {
+  const allowed = new Set(actions);
   const id = execution.execution_id;
   const path = (verb) => `/steps/${encodeURIComponent(step.id)}/${verb}`;
   const label = `step “${step.name || step.id}”`;
@@ -79,7 +86,7 @@ export function stepActions(execution, step, allowed, done) {
   const button = (text, cls, onclick) => buttons.push(h("button", { type: "button", class: cls, onclick,
     dataset: { action: text } }, text));
 
-  if (allowed.retry) {
+  if (allowed.has("retry")) {
     button("Retry", "primary", async (event) => {
       event.target.disabled = true;
       try { done(await post(id, path("retry"))); notify(`Retrying ${label}.`); } catch (error) {
@@ -87,6 +94,8 @@ export function stepActions(execution, step, allowed, done) {
         event.target.disabled = false;
       }
     });
+  }
+  if (allowed.has("edit_and_retry")) {
     button("Edit and retry", "", () => actionDialog({
       title: `Edit and retry ${label}`,
       intro: h("p", { class: "muted" }, `Agent: ${step.agent}. The edited instructions apply to this execution only; the history keeps the old and the new text.`),
@@ -96,7 +105,7 @@ export function stepActions(execution, step, allowed, done) {
       done: (e) => { done(e); notify(`Retrying ${label} with edited instructions.`); },
     }));
   }
-  if (allowed.skip) {
+  if (allowed.has("skip")) {
     button("Skip", "", () => actionDialog({
       title: `Skip ${label}`,
       intro: h("p", {}, "The step is marked Skipped and the execution goes on with the next step."),
@@ -106,20 +115,27 @@ export function stepActions(execution, step, allowed, done) {
       done: (e) => { done(e); notify(`Skipped ${label}.`); },
     }));
   }
-  if (allowed.approve) {
-    for (const [verb, text, danger] of [["approve", "Approve", false], ["reject", "Reject", true]]) {
-      button(text, danger ? "danger" : "primary", () => actionDialog({
-        title: `${text} ${label}`,
-        intro: h("p", {}, verb === "approve" ? "The execution continues with the next step."
-          : "The step fails with your comment as its reason; an operator can retry it later."),
-        fields: [{ name: "comment", label: "Comment", rows: 3 }],
-        confirm: text, danger,
-        send: (v) => post(id, path(verb), { comment: optional(v.comment) }),
-        done: (e) => { done(e); notify(`${verb === "approve" ? "Approved" : "Rejected"} ${label}.`); },
-      }));
-    }
+  if (allowed.has("approve")) {
+    button("Approve", "primary", () => actionDialog({
+      title: `Approve ${label}`,
+      intro: h("p", {}, "The execution continues with the next step."),
+      fields: [{ name: "comment", label: "Comment (optional)", rows: 3 }],
+      confirm: "Approve",
+      send: (v) => post(id, path("approve"), { comment: optional(v.comment) }),
+      done: (e) => { done(e); notify(`Approved ${label}.`); },
+    }));
   }
-  if (allowed.review) {
+  if (allowed.has("reject")) {
+    button("Reject", "danger", () => actionDialog({
+      title: `Reject ${label}`,
+      intro: h("p", {}, "The step fails with your reason as its error; an operator can retry it later."),
+      fields: [{ name: "comment", label: "Reason (required)", rows: 3, required: "Say why: the operator who retries the step reads this." }],
+      confirm: "Reject", danger: true,
+      send: (v) => post(id, path("reject"), { comment: v.comment.trim() }),
+      done: (e) => { done(e); notify(`Rejected ${label}.`); },
+    }));
+  }
+  if (allowed.has("review")) {
     const original = JSON.stringify(step.output ?? null, null, 2);
     button("Review", "", () => actionDialog({
       title: `Review ${label}`,
@@ -136,7 +152,7 @@ export function stepActions(execution, step, allowed, done) {
       done: (e) => { done(e); notify(`Reviewed ${label}.`); },
     }));
   }
-  if (allowed.force) {
+  if (allowed.has("force_advance")) {
     button("Force Advance", "danger", () => actionDialog({
       title: `Force ${label} forward`,
       intro: h("p", {}, step.state === "waiting_for_approval"

@@ -62,13 +62,10 @@ export async function api(method, path, { body, key, query } = {}) {
 
 export const ROLE_RANK = { viewer: 0, operator: 1, admin: 2 };
 
+/**
+ * For pages outside an execution (which links and forms to show). An execution's buttons
+ * never use this: they are the server's `actions` for the key.
+ */
 export function hasRole(me, role) {
   return Boolean(me) && (ROLE_RANK[me.role] ?? -1) >= ROLE_RANK[role];
-}
-
-/** Mirror of the server's rule: approvers are key names or roles; none listed = any operator. */
-export function mayDecide(me, approvers) {
-  if (!hasRole(me, "operator")) return false;
-  if (!approvers || approvers.length === 0) return true;
-  return approvers.some((entry) => entry === me.name || (entry in ROLE_RANK && hasRole(me, entry)));
 }

@@ -22,8 +22,17 @@ function parseHash() {
   return { path: path || "/", query: new URLSearchParams(qs) };
 }
 
+/** Dialogs belong to the page that opened them: Back or a new address closes them. */
+function closeDialogs() {
+  for (const dialog of document.querySelectorAll("dialog")) {
+    if (dialog.open) dialog.close();
+    dialog.remove();
+  }
+}
+
 async function route() {
   const token = newPage();
+  closeDialogs();
   if (!session.me) {
     signInPage();
     return;

@@ -55,14 +55,26 @@ export const ACTIVE = new Set(["running", "waiting"]);
 
 function pad(n) { return String(n).padStart(2, "0"); }
 
-/** Local date and time, e.g. 2026-11-25 14:03:07; the ISO value stays in the title. */
+/** The browser's zone as a short name for date `d`: "UTC", "GMT+1", "CET"... */
+export function zoneName(d = new Date()) {
+  try {
+    const part = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" }).formatToParts(d)
+      .find((p) => p.type === "timeZoneName");
+    if (part) return part.value;
+  } catch { /* an old engine: fall back to the offset */ }
+  const minutes = -d.getTimezoneOffset();
+  const sign = minutes < 0 ? "-" : "+";
+  return minutes ? `UTC${sign}${pad(Math.floor(Math.abs(minutes) / 60))}:${pad(Math.abs(minutes) % 60)}` : "UTC";
+}
+
+/** Local date and time with its zone, e.g. 2026-11-25 14:03:07 CET; the ISO value stays in the title. */
 export function time(iso) {
   if (!iso) return h("span", { class: "muted" }, "—");
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return h("span", {}, String(iso));
   const text = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} `
     + `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  return h("time", { datetime: iso, title: iso }, text);
+  return h("time", { datetime: iso, title: iso }, text, h("span", { class: "zone" }, ` ${zoneName(d)}`));
 }
 
 export function millisBetween(start, end) {

@@ -1,29 +1,15 @@
-// One execution: its steps as a timeline, the actions that state and role allow, and the
+// One execution: its steps as a timeline, the actions the server offers this key, and the
 // full history. Refreshes by itself while the execution is running or waiting.
-import { api, hasRole, mayDecide } from "./api.js";
+// The buttons are exactly the server's `actions` (per step and for the execution): the UI
+// keeps no copy of the rules about states, roles or gate approvers.
+import { api } from "./api.js";
 import { ACTIVE, badge, duration, h, jsonBlock, link, millisBetween, replace, time, triggerDetail } from "./dom.js";
 import { cancelButton, stepActions } from "./actions.js";
 import { agentDetails, errorAdvice } from "./agentinfo.js";
-import { alive, every, session } from "./state.js";
+import { alive, every } from "./state.js";
 
 const REFRESH_MS = 1500;
 const HISTORY_PAGES = 10;
-const ENDED = new Set(["completed", "cancelled"]);
-const DONE_STEP = new Set(["completed", "skipped"]);
-
-function allowedFor(execution, step, current, gates) {
-  const me = session.me;
-  const open = !ENDED.has(execution.status) && step === current;
-  const gate = gates.get(step.id) || { type: step.gate, approvers: [] };
-  const waiting = open && step.state === "waiting_for_approval";
-  return {
-    retry: open && step.state === "failed" && hasRole(me, "operator"),
-    skip: open && step.state === "failed" && hasRole(me, "operator"),
-    approve: waiting && mayDecide(me, gate.approvers),
-    review: waiting && gate.type === "review" && mayDecide(me, gate.approvers),
-    force: open && ["pending", "running", "waiting_for_approval"].includes(step.state) && hasRole(me, "admin"),
-  };
-}
 
 /** How long a step ran, or has been running or waiting so far. */
 function stepMillis(step) {
@@ -51,7 +37,10 @@ function stepItem(execution, step, index, ctx) {
   const decision = step.decision ? h("p", { class: `decision decision-${step.decision.decision}` },
     h("strong", {}, step.decision.decision), " by ", step.decision.by || "?", " · ", time(step.decision.at),
     step.decision.implicit ? " (force-advanced)" : null) : null;
-  const comments = (step.comments || []).length ? h("ul", { class: "comments" }, step.comments.map((c) =>
+  // a rejection's reason is already the step's error message: list it once
+  const shown = (step.comments || []).filter((c) => !(step.error && step.error.kind === "rejected"
+    && c.decision === "rejected" && c.attempt === step.attempt));
+  const comments = shown.length ? h("ul", { class: "comments" }, shown.map((c) =>
     h("li", {}, h("span", { class: "comment-by" }, c.by || "?"), " ", time(c.at), h("p", { class: "comment-text" }, c.text)))) : null;
   const hasOutput = step.output !== null && step.output !== undefined;
   return h("li", { class: `step state-${step.state}`, dataset: { stepId: step.id, state: step.state } },
@@ -75,7 +64,7 @@ function stepItem(execution, step, index, ctx) {
         key: `out:${step.id}`, openKeys: ctx.openKeys }) : null,
       step.original_output !== undefined ? jsonBlock(step.original_output, { label: "Output before review",
         key: `orig:${step.id}`, openKeys: ctx.openKeys }) : null,
-      stepActions(execution, step, allowedFor(execution, step, ctx.current, ctx.gates), ctx.update)));
+      stepActions(execution, step, step.actions || [], ctx.update)));
 }
 
 function historyTable(items) {
@@ -92,9 +81,27 @@ function historyTable(items) {
     })));
 }
 
+/**
+ * The Ended and Duration rows. A failed execution has not ended: it waits for an operator
+ * (retry, skip or cancel), so it says since when, and its duration stops at the failure.
+ */
+function endedAndDuration(execution, active, ctx) {
+  if (execution.status === "failed") {
+    const failed = execution.steps.find((s) => s.state === "failed");
+    const since = (failed && failed.completed_at) || null;
+    return [h("dt", {}, "Ended"), h("dd", { class: "waiting-operator" }, "Not ended: waiting for an operator since ",
+      time(since), failed ? ` (step “${failed.name || failed.id}” failed)` : null),
+    h("dt", {}, "Duration"), h("dd", {}, since ? `${duration(millisBetween(execution.started_at, since))} until it failed` : "—")];
+  }
+  const ran = active
+    ? ticking(h("dd", {}, duration(millisBetween(execution.started_at, null))), { state: "running", started_at: execution.started_at }, ctx)
+    : h("dd", {}, duration(millisBetween(execution.started_at, execution.ended_at)));
+  return [h("dt", {}, "Ended"), h("dd", {}, time(execution.ended_at)), h("dt", {}, "Duration"), ran];
+}
+
 /** #/executions/<id> */
 export async function executionPage(main, token, executionId) {
-  const ctx = { openKeys: new Set(), gates: new Map(), current: null, maxMs: 1, update: null, ticking: [] };
+  const ctx = { openKeys: new Set(), maxMs: 1, update: null, ticking: [] };
   let execution = null;
   let history = [];
   let signature = "";
@@ -116,22 +123,12 @@ export async function executionPage(main, token, executionId) {
     [execution, history] = await Promise.all([api("GET", path), fetchHistory()]);
   }
 
-  async function loadGates() {
-    try {
-      const version = await api("GET", `/workflows/${encodeURIComponent(execution.workflow_id)}/versions/${execution.workflow_version}`);
-      for (const s of (version.definition && version.definition.steps) || []) if (s.gate) ctx.gates.set(s.id, s.gate);
-    } catch (error) {
-      console.warn("no definition for the approvers; the server still checks them", error);
-    }
-  }
-
   function render() {
     if (!alive(token)) return;  // the user went elsewhere while this loaded
     const sig = JSON.stringify([execution, history.length]);
     if (sig === signature) return;
     signature = sig;
     ctx.ticking = [];
-    ctx.current = execution.steps.find((s) => !DONE_STEP.has(s.state)) || null;
     ctx.maxMs = Math.max(1, ...execution.steps.map((s) => stepMillis(s) || 0));
     const active = ACTIVE.has(execution.status);
     const trigger = execution.trigger || {};
@@ -143,16 +140,13 @@ export async function executionPage(main, token, executionId) {
         h("span", { id: "execution-status" }, badge(execution.status)),
         active ? h("span", { class: "muted small live" }, "updating live") : null,
         h("span", { class: "spacer" }),
-        !ENDED.has(execution.status) && hasRole(session.me, "operator") ? cancelButton(execution, ctx.update) : null),
+        (execution.actions || []).includes("cancel") ? cancelButton(execution, ctx.update) : null),
       h("dl", { class: "card meta" },
         h("dt", {}, "Execution"), h("dd", { class: "mono" }, execution.execution_id),
         h("dt", {}, "Workflow version"), h("dd", {}, String(execution.workflow_version)),
         h("dt", {}, "Trigger"), h("dd", {}, trigger.type || "—", " ", triggerDetail(trigger)),
         h("dt", {}, "Started"), h("dd", {}, time(execution.started_at)),
-        h("dt", {}, "Ended"), h("dd", {}, time(execution.ended_at)),
-        h("dt", {}, "Duration"), active
-          ? ticking(h("dd", {}, duration(millisBetween(execution.started_at, null))), { state: "running", started_at: execution.started_at }, ctx)
-          : h("dd", {}, duration(millisBetween(execution.started_at, execution.ended_at)))),
+        ...endedAndDuration(execution, active, ctx)),
       jsonBlock(execution.input, { label: "Input", key: "input", openKeys: ctx.openKeys }),
       notUndone.length ? h("div", { class: "card warn" }, h("p", {}, "Cancelled. These completed actions were not undone:"),
         h("ul", {}, notUndone.map((s) => h("li", {}, `${s.step_id} (${s.agent}): `, h("code", {}, s.summary))))) : null,
@@ -169,7 +163,6 @@ export async function executionPage(main, token, executionId) {
   };
 
   await fetchAll();
-  await loadGates();
   render();
   every(token, REFRESH_MS, async () => {
     if (!ACTIVE.has(execution.status)) return;

@@ -34,8 +34,20 @@ function filterBar(query, { workflows, workflowId, onApply }) {
     date("from", "From (UTC)"), date("to", "To (UTC)"),
     h("button", { type: "submit", class: "primary" }, "Apply"),
     h("button", { type: "button", class: "link-button", onclick: () => onApply(new URLSearchParams()) }, "Clear"));
+  const dateError = h("p", { id: "filter-error", class: "form-error", role: "alert" });
+  form.appendChild(dateError);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    const from = form.elements.from.value;
+    const to = form.elements.to.value;
+    dateError.textContent = "";
+    form.elements.to.removeAttribute("aria-invalid");
+    if (from && to && from > to) {  // YYYY-MM-DD strings compare in date order
+      dateError.textContent = `“From” (${from}) is after “To” (${to}): no execution could match. Pick a From on or before To.`;
+      form.elements.to.setAttribute("aria-invalid", "true");
+      form.elements.to.focus();
+      return;
+    }
     const next = new URLSearchParams();
     for (const el of form.elements) if (el.name && el.value) next.set(el.name, el.value);
     if (query.get("limit")) next.set("limit", query.get("limit"));
@@ -44,17 +56,48 @@ function filterBar(query, { workflows, workflowId, onApply }) {
   return form;
 }
 
-function row(item, names) {
+/** Executions that stopped at a step: the list says where, and why (fetched per row, kept until the status changes). */
+const STOPPED = new Set(["failed", "waiting"]);
+
+/** "Step “Sign off” failed: system down" / "Waiting at “Approve” (approval gate)". */
+function stoppedAt(execution) {
+  const step = execution.steps.find((s) => s.state === "failed" || s.state === "waiting_for_approval");
+  if (!step) return null;
+  const name = `“${step.name || step.id}”`;
+  if (step.state === "waiting_for_approval") return { text: `Waiting at ${name}${step.gate ? ` (${step.gate} gate)` : ""}` };
+  const error = step.error || {};
+  return { text: `${name} failed`, error: error.message || error.kind || "", since: step.completed_at };
+}
+
+function nowCell(item, stops) {
+  const stop = stops.get(item.execution_id);
+  if (!STOPPED.has(item.status) || !stop || stop.status !== item.status || !stop.at) {
+    return h("td", { class: "now muted" }, item.status === "running" ? "running" : "—");
+  }
+  return h("td", { class: "now" }, stop.at.text,
+    stop.at.error ? h("div", { class: "now-error small" }, stop.at.error) : null);
+}
+
+function row(item, names, stops) {
   const trigger = (item.trigger && item.trigger.type) || "";
   return h("tr", { dataset: { executionId: item.execution_id, status: item.status } },
     h("td", {}, badge(item.status)),
     h("td", { class: "mono" }, link(item.execution_id, "executions", item.execution_id)),
     names ? h("td", {}, link(names.get(item.workflow_id) || item.workflow_id, "workflows", item.workflow_id)) : null,
+    nowCell(item, stops),
     h("td", {}, h("span", { class: `trigger trigger-${trigger}` }, trigger || "—"),
       triggerDetail(item.trigger) ? h("span", { class: "muted small" }, ` ${triggerDetail(item.trigger)}`) : null),
     h("td", {}, time(item.started_at)),
     h("td", {}, item.ended_at ? time(item.ended_at) : h("span", { class: "muted" }, "—")),
-    h("td", { class: "num" }, duration(millisBetween(item.started_at, item.ended_at))));
+    h("td", { class: "num" }, listDuration(item, stops)));
+}
+
+/** A failed execution has not ended (it waits for an operator): its duration stops at the failure. */
+function listDuration(item, stops) {
+  if (item.status !== "failed") return duration(millisBetween(item.started_at, item.ended_at));
+  const stop = stops.get(item.execution_id);
+  const since = stop && stop.status === "failed" && stop.at && stop.at.since;
+  return since ? duration(millisBetween(item.started_at, since)) : "—";
 }
 
 /**
@@ -77,7 +120,7 @@ export function executionList(container, token, query, opts) {
   const status = h("p", { class: "list-status muted", role: "status" });
   const pager = h("div", { class: "pager" });
   const table = h("table", { class: "executions" },
-    h("thead", {}, h("tr", {}, h("th", {}, "Status"), h("th", {}, "Execution"), names ? h("th", {}, "Workflow") : null,
+    h("thead", {}, h("tr", {}, h("th", {}, "Status"), h("th", {}, "Execution"), names ? h("th", {}, "Workflow") : null, h("th", {}, "Current step"),
       h("th", {}, "Trigger"), h("th", {}, "Started"), h("th", {}, "Ended"), h("th", { class: "num" }, "Duration"))),
     body);
   const apply = (next) => { location.hash = `${basePath}${next.toString() ? "?" + next.toString() : ""}`; };
@@ -93,9 +136,23 @@ export function executionList(container, token, query, opts) {
     return { rows, next: page.next_token || null };
   }
 
+  const stops = new Map(); // execution_id -> {status, at}: where a failed or waiting execution stopped
+
+  async function describeStops() {
+    const wanted = items.filter((i) => STOPPED.has(i.status) && (stops.get(i.execution_id) || {}).status !== i.status);
+    await Promise.all(wanted.map(async (i) => {
+      try {
+        const execution = await api("GET", `/executions/${encodeURIComponent(i.execution_id)}`);
+        stops.set(i.execution_id, { status: execution.status, at: stoppedAt(execution) });
+      } catch (error) {
+        console.warn("could not describe", i.execution_id, error);
+      }
+    }));
+  }
+
   function render() {
     status.classList.remove("form-error");
-    replace(body, items.map((i) => row(i, names)));
+    replace(body, items.map((i) => row(i, names, stops)));
     const active = items.filter((i) => ACTIVE.has(i.status)).length;
     status.textContent = items.length
       ? `${items.length} execution${items.length === 1 ? "" : "s"} on this page${active ? ` · ${active} active, refreshing` : ""}`
@@ -106,9 +163,16 @@ export function executionList(container, token, query, opts) {
   }
 
   async function load(pageToken) {
+    if (query.get("from") && query.get("to") && query.get("from") > query.get("to")) {
+      status.textContent = `“From” (${query.get("from")}) is after “To” (${query.get("to")}): no execution could match.`;
+      status.classList.add("form-error");
+      return;
+    }
     try {
       ({ rows: items, next: nextToken } = await fetchPage(pageToken));
       render();
+      await describeStops();
+      if (alive(token)) render();
     } catch (error) {
       items = [];
       nextToken = null;
@@ -128,6 +192,8 @@ export function executionList(container, token, query, opts) {
     const current = tokens[tokens.length - 1];
     ({ rows: items, next: nextToken } = await fetchPage(current));
     render();
+    await describeStops();
+    if (alive(token)) render();
   });
   return load(null);
 }

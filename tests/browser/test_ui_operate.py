@@ -202,11 +202,18 @@ def test_failed_step_is_skipped_and_a_rejected_gate_is_retried(page: Any, ui: An
     expect(sign.locator(".badge")).to_have_text("Waiting for approval")
 
     sign.get_by_role("button", name="Reject").click()
-    page.get_by_role("dialog").get_by_label("Comment").fill("Not signed: missing data")
-    page.get_by_role("dialog").get_by_role("button", name="Reject").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Reason (required)").fill("   ")
+    dialog.get_by_role("button", name="Reject").click()  # a reject needs a reason: told at the field
+    expect(dialog.locator(".field-error")).to_contain_text("Say why")
+    expect(sign.locator(".badge")).to_have_text("Waiting for approval")
+    dialog.get_by_label("Reason (required)").fill("Not signed: missing data")
+    dialog.get_by_role("button", name="Reject").click()
     expect(sign.locator(".badge")).to_have_text("Failed")
     expect(sign.locator(".error-kind")).to_have_text("rejected")
     expect(sign.locator(".decision")).to_contain_text("rejected by admin")
+    # the reason is shown once (as the step's error), not again as a comment
+    expect(sign.get_by_text("Not signed: missing data")).to_have_count(1)
     expect(page.locator("#execution-status .badge")).to_have_text("Failed")
     ui.shot("32-rejected")
 

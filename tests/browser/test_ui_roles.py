@@ -36,12 +36,18 @@ def test_operator_acts_but_cannot_force_advance_nor_decide_an_admins_gate(page: 
     execution_id = rest.start(workflow_id)
     rest.wait_status(execution_id, {"waiting"})
 
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     ui.sign_in(operator["key"])
     expect(page.locator("#who")).to_contain_text("operator")
     expect(page.locator("tr", has_text="Invoice approval").get_by_role("button", name="Run")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    requested.clear()
     page.goto(f"/#/executions/{execution_id}")
     gate = page.locator('li.step[data-step-id="hold"]')
     expect(gate.locator(".badge")).to_have_text("Waiting for approval")
     expect(page.get_by_role("button", name="Cancel Execution")).to_be_visible()
     expect(gate.locator("button[data-action]")).to_have_count(0)  # not an approver; Force Advance is admin-only
+    # the buttons are the server's `actions`: no workflow definition is fetched to learn the approvers
+    assert [url for url in requested if "/executions/" in url] and not [url for url in requested if "/workflows/" in url]
     ui.shot("71-operator-admin-gate")

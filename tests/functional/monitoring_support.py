@@ -37,7 +37,8 @@ def settle(api: Any, run: Run, target: str) -> None:
     """Move a waiting execution (its gate reached) to ``target`` through the API."""
     paths = {"completed": "steps/g/approve", "failed": "steps/g/reject", "cancelled": "cancel"}
     if target in paths:
-        status, body = api.post(f"/executions/{run.execution_id}/{paths[target]}", {})
+        reason = {"comment": "rejected by the test"} if target == "failed" else {}
+        status, body = api.post(f"/executions/{run.execution_id}/{paths[target]}", reason)
         assert status == 200, body
         assert body["status"] == target, body
     run.status = target

@@ -346,7 +346,10 @@ def test_policy_allows_every_call_the_code_makes_and_nothing_more(
     assert not denied, "policy-dev.json (the other functions) does not allow:\n" + "\n".join(denied)
     unused = sorted(f"{a} on {r}" for a, r in api_grants if not any(_allowed(need, {(a, r)}) for need in needs))
     assert not unused, "the policies grant what nothing uses:\n" + "\n".join(unused)
-    writes = {a for a, _ in api_grants - shared}
+    admin_key = ("secretsmanager:GetSecretValue", REFS["AdminKeySecret"])
+    assert admin_key in api_grants and admin_key not in shared  # the bootstrap key: the API function only
+    assert admin_key not in worker_needs
+    writes = {a for a, _ in api_grants - shared - {admin_key}}
     assert writes == {"secretsmanager:CreateSecret", "secretsmanager:DeleteSecret", "secretsmanager:PutSecretValue",
                       "secretsmanager:TagResource", "dynamodb:DeleteItem"}, writes  # connection admin only
     assert not any(need[0] in writes for need in worker_needs), "a worker function writes secrets"

@@ -154,7 +154,8 @@ def test_bootstrap_admin_key_is_generated_by_cloudformation_and_read_only_by_the
 
 
 def test_every_function_role_carries_the_stage_policy_file(packaged: dict[str, Any]) -> None:
-    """The API handler's role adds the connection-secret writes (policy-dev-api.json) to the shared policy."""
+    """The API handler's role adds the connection-secret writes and the bootstrap admin key's
+    read (policy-dev-api.json) to the shared policy."""
     policy = json.loads((ROOT / ".chalice" / "policy-dev.json").read_text())
     api_policy = json.loads((ROOT / ".chalice" / "policy-dev-api.json").read_text())
     roles = {k: v for k, v in packaged["Resources"].items() if v["Type"] == "AWS::IAM::Role"}

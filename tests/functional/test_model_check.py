@@ -37,6 +37,8 @@ MODEL_WORKFLOW = workflow(
 STEP_IDS = [s["id"] for s in MODEL_WORKFLOW["steps"]]
 GATES = {"check": "approval", "polish": "review"}
 ACTIONS = ["retry", "edit", "skip", "force-advance", "approve", "reject", "review", "cancel"]
+#: how the execution view names the actions the model check tries
+OFFERED_AS = {"edit": "edit_and_retry", "force-advance": "force_advance"}
 NEEDS = {"retry": {"failed"}, "edit": {"failed"}, "skip": {"failed"},
          "force-advance": {"pending", "running", "waiting_for_approval"},
          "approve": {"waiting_for_approval"}, "reject": {"waiting_for_approval"}, "review": {"waiting_for_approval"}}
@@ -195,6 +197,12 @@ class OperatorModel(RuleBasedStateMachine):
         self.engine.runner.record(state, RecordResult(step_id, attempt, output={"by": "slow"}, error=error))
         self.dirty.add(state.execution_id)
 
+    def offered(self, ex: str, key: str, step_id: str) -> list[str]:
+        """What the execution view offers ``key`` now: the step's actions and the execution's."""
+        status, view = self.api.get(f"/executions/{ex}", key=key)
+        assert status == 200, view
+        return [*view["actions"], *next(s for s in view["steps"] if s["id"] == step_id)["actions"]]
+
     @precondition(lambda self: self.executions)
     @rule(data=st.data(), action=st.sampled_from(ACTIONS), step_id=st.sampled_from(STEP_IDS),
           who=st.sampled_from(["olivia", "manager-key", "ada", "victor"]))
@@ -210,8 +218,12 @@ class OperatorModel(RuleBasedStateMachine):
         if action == "review":
             body["output"] = {"reviewed": True}
         path_action = "retry" if action == "edit" else action
+        offered = self.offered(ex, key, step_id)
         status, answer = act(self.api, ex, path_action, step_id, body, key=key)
         assert status == expected, (action, step_id, who, view["status"], answer)
+        # the view offered the action exactly when the route accepted it
+        as_offered = OFFERED_AS.get(action, action)
+        assert (as_offered in offered) == (status == 200), (action, step_id, who, offered, status, answer)
         self.seen_outcomes[f"{action} -> {status}"] += 1
         if status == 200:
             self.human[ex] += [(t, name, None if action == "cancel" else step_id) for t in HUMAN_EVENTS[action]]
