@@ -346,6 +346,9 @@ def run(executions: int, seed: int = 15, rounds_per_execution: float = 0.6, **ra
     os.environ.setdefault("STEPLINE_OUTBOUND_ALLOW_PRIVATE", "1")  # the scripted service is on loopback
     isolate_dynamodb()
     faults = install(Faults(seed=seed, **rates))
+    import boto3
+
+    boto3.DEFAULT_SESSION = None  # the engine's SQS client must come from a session with the hooks
     from bench.harness import environment
 
     began = time.perf_counter()
