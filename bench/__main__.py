@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.harness import ADMIN_KEY, Harness, environment
     from bench.motofast import indexed_moto
     from bench.scale import measure_scale
+    from bench import metering, scenarios
     from bench.transitions import count_requests, measure_throughput
 
     began = time.perf_counter()
@@ -57,13 +58,24 @@ def main(argv: list[str] | None = None) -> int:
 
     with indexed_moto() if not args.plain_moto else nullcontext():
         # ---------------------------------------------------------------- 1 + 2
-        with environment() as (client, engine, _clock):
-            h = Harness.for_engine(client, engine, ADMIN_KEY)
-            with h.meter.active():
-                counts = count_requests(h, args.executions)
-        results["requests"] = counts.to_dict()
-        print_requests(counts, report)
-        results["cost"] = print_cost(counts, memory, cost, prices, report)
+        metering.FUNCTION_MEMORY_MB.update(cost.function_memory(ROOT))
+        counted: dict[str, Any] = {}
+        logs = scenarios.LogBytes()
+        with scenarios.loopback_server() as url:
+            plan = [("pure 5 steps, chained", scenarios.FIVE_STEPS, None, args.executions),
+                    ("pure 10 steps, chained", scenarios.ten_steps(), None, max(args.executions // 2, 2)),
+                    ("pure 5 steps, forced hop per step", scenarios.FIVE_STEPS, 1, args.executions),
+                    ("http 5 steps, chained", scenarios.http_steps(url), None, max(args.executions // 2, 2))]
+            for name, definition, chain, runs in plan:
+                with environment() as (client, engine, _clock), scenarios.max_chain(chain):
+                    h = Harness.for_engine(client, engine, ADMIN_KEY)
+                    with h.meter.active(), logs.counting():
+                        logs.bytes = 0
+                        counted[name] = count_requests(h, runs, definition=definition)
+                        counted[name].log_bytes_per_step = logs.bytes / (runs * len(definition["steps"]))
+        results["requests"] = {name: c.to_dict() for name, c in counted.items()}
+        print_requests(counted, report)
+        results["cost"] = print_cost(counted, memory, cost, prices, report)
 
         # -------------------------------------------------------------------- 3
         with environment() as (client, engine, _clock):
@@ -95,77 +107,90 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def print_requests(counts: Any, report: Any) -> None:
-    print("1. Requests per step run (claim, run, hand over) and per execution")
-    head = ["", "DDB writes", "DDB reads", "WCU", "of which GSI", "RCU", "SQS calls", "Lambda inv."]
+def print_requests(counted: dict[str, Any], report: Any) -> None:
+    print("1. Requests per execution and per step (start, every hop of the run)")
+    head = ["", "hops", "DDB writes", "DDB reads", "WCU", "of which GSI", "RCU", "SQS calls", "Lambda inv."]
 
-    def row(name: str, t: Any) -> list[Any]:
-        return [name, t.ddb_writes, t.ddb_reads, t.write_units, t.gsi_wcu, t.rcu, t.sqs, t.invocations]
-    print(report.table(head, [
-        row("hot path, per step run", counts.hot),
-        row("start, per execution", counts.start),
-        row("finish, per execution", counts.finish),
-        row("per execution (5 steps)", counts.per_execution),
-        row("per step, all in", counts.per_step),
-    ]))
-    print("   (finish = the last step run beyond a hot one: completing the execution. WCU includes GSI writes;\n"
-          "    transactional writes count double; SQS calls include the event source's receive and delete.)\n")
-    print("   Hot path, per step run:")
-    rows = counts.breakdown["hot step run (per step)"]
-    print(_indent(report.table(["stage", "operation", "item", "calls", "WCU", "GSI WCU", "RCU"],
-                               [[r["stage"], r["operation"], r["item"], r["calls"], r["wcu"], r["gsi_wcu"], r["rcu"]]
-                                for r in rows]), 3))
-    for title in ("start (per execution)", "final step run (per execution)"):
-        print(f"\n   {title[0].upper() + title[1:]}:")
-        rows = counts.breakdown[title]
-        print(_indent(report.table(["operation", "item", "calls", "WCU", "GSI WCU", "RCU"],
-                                   [[r["operation"], r["item"], r["calls"], r["wcu"], r["gsi_wcu"], r["rcu"]]
-                                    for r in rows]), 3))
+    def row(name: str, hops: float, t: Any) -> list[Any]:
+        return [name, hops, t.ddb_writes, t.ddb_reads, t.write_units, t.gsi_wcu, t.rcu, t.sqs, t.invocations]
+    rows = []
+    for name, c in counted.items():
+        rows.append(row(f"{name}: start, per execution", 0, c.start))
+        rows.append(row(f"{name}: run, per execution", c.hops_per_execution, c.run))
+        rows.append(row(f"{name}: per step, all in", c.hops_per_execution / c.steps_per_execution, c.per_step))
+        if c.hot.invocations:
+            rows.append(row(f"{name}: per hop that hands over", 1, c.hot))
+    print(report.table(head, rows))
+    print("   (WCU includes GSI writes; transactional writes count double; SQS calls include the event source's\n"
+          "    receive and delete.)\n")
+    for name, c in counted.items():
+        for title, breakdown in c.breakdown.items():
+            print(f"   {name}, {title}:")
+            print(_indent(report.table(["stage", "operation", "item", "calls", "WCU", "GSI WCU", "RCU"],
+                                       [[r["stage"], r["operation"], r["item"], r["calls"], r["wcu"], r["gsi_wcu"],
+                                         r["rcu"]] for r in breakdown]), 3))
     print()
 
 
-def print_cost(counts: Any, memory: int, cost: Any, prices: Any, report: Any) -> dict[str, Any]:
-    steps = counts.steps_per_execution
-    execution_seconds = counts.per_execution.billed_seconds - counts.start.billed_seconds
+def print_cost(counted: dict[str, Any], memory: int, cost: Any, prices: Any, report: Any) -> dict[str, Any]:
+    from bench import metering, scenarios
+
+    pure5, pure10 = counted["pure 5 steps, chained"], counted["pure 10 steps, chained"]
+    hop, http5 = counted["pure 5 steps, forced hop per step"], counted["http 5 steps, chained"]
+    steps = pure5.steps_per_execution
+    execution_seconds = pure5.run.billed_seconds
     express = cost.sfn_express_per_million_steps(steps, execution_seconds)
     standard = cost.sfn_standard_per_million_steps()
-    run_step_all_in = counts.per_step.invocations - counts.start.invocations / steps
-    scenarios = [
-        cost.compare("Stepline, hot path only", counts.hot, memory, express),
-        cost.compare("Stepline, all in (start + finish spread over 5 steps)", counts.per_step, memory, express),
-        cost.compare("  with SQS batches of 10, hot path", cost.batched(counts.hot, counts.hot.invocations), memory,
-                     express),
-        cost.compare("  with SQS batches of 10, all in", cost.batched(counts.per_step, run_step_all_in), memory,
-                     express),
+    marginal = pure10.per_execution.minus(pure5.per_execution).scaled(
+        1 / (pure10.steps_per_execution - pure5.steps_per_execution))
+    rows_in = [
+        ("Stepline, hot path only", hop.hot),
+        ("Stepline, all in (start + finish spread over 5 steps)", pure5.per_step),
+        ("Stepline, marginal step (10 vs 5 pure steps, chained)", marginal),
+        ("Stepline, forced hop per step, all in", hop.per_step),
+        ("Stepline, http steps, all in (5 side-effecting steps)", http5.per_step),
+        ("  with SQS batches of 10, hot path", cost.batched(hop.hot, hop.hot.invocations)),
     ]
+    scenario_rows = [cost.compare(name, tally, memory, express) for name, tally in rows_in]
+    for s, (name, _t) in zip(scenario_rows, rows_in):
+        c = {"Stepline, all in (start + finish spread over 5 steps)": pure5,
+             "Stepline, forced hop per step, all in": hop,
+             "Stepline, http steps, all in (5 side-effecting steps)": http5}.get(name)
+        if c is not None:
+            s["left_out"] = scenarios.left_out(c.steps_per_execution, getattr(c, "log_bytes_per_step", 0.0))
+    memories = ", ".join(f"{k} {v} MB" for k, v in sorted(metering.FUNCTION_MEMORY_MB.items()))
     print(f"2. Orchestration cost per million steps (us-east-1 on-demand list prices read {prices.PRICES_READ_ON}; "
-          f"Lambda {memory} MB x86)")
+          f"Lambda x86 billed at each function's prod memory: {memories})")
     rows = [[s["scenario"], s["cost"]["dynamodb_writes"], s["cost"]["dynamodb_reads"], s["cost"]["sqs"],
              s["cost"]["lambda_requests"], s["cost"]["lambda_duration"], s["per_million_steps"],
-             s["ratio_to_standard"], s["ratio_to_express"]] for s in scenarios]
+             s["ratio_to_standard"], s["ratio_to_express"]] for s in scenario_rows]
     rows.append(["Step Functions Standard (1 transition per step)", None, None, None, None, None, standard, 1.0,
                  standard / express])
     rows.append(["Step Functions Express (64 MB, >= 100 ms per execution)", None, None, None, None, None, express,
                  express / standard, 1.0])
     print(report.table(["$ per million steps", "DDB write", "DDB read", "SQS", "Lambda req", "Lambda GB-s", "total",
                         "vs Standard", "vs Express"], rows))
-    per_invocation_ms = counts.hot.lambda_seconds * 1000 / max(counts.hot.invocations, 1)
-    print(f"   Lambda duration measured in-process on moto: {per_invocation_ms:.1f} ms per step invocation "
-          f"(of which {counts.hot.aws_seconds * 1000 / max(counts.hot.invocations, 1):.1f} ms inside moto calls);"
+    print("   Left out of the totals (per million steps): " + "; ".join(
+        f"{s['scenario'].strip()}: API Gateway ${s['left_out']['api_gateway_start_requests']}, CloudWatch Logs "
+        f"${s['left_out']['cloudwatch_logs_ingestion']} ({s['left_out']['log_bytes_per_step']:.0f} log bytes/step)"
+        for s in scenario_rows if "left_out" in s))
+    per_invocation_ms = hop.hot.lambda_seconds * 1000 / max(hop.hot.invocations, 1)
+    print(f"   Lambda duration measured in-process on moto: {per_invocation_ms:.1f} ms per hop invocation "
+          f"(of which {hop.hot.aws_seconds * 1000 / max(hop.hot.invocations, 1):.1f} ms inside moto calls);"
           f" an approximation of AWS latency.")
     print(f"   Express duration taken as the engine's own time per execution ({execution_seconds * 1000:.0f} ms, "
           f"rounded up to 100 ms); Step Functions prices exclude the Lambda tasks it would invoke.")
     target = cost.TARGET_RATIO
-    print("   Express is at-least-once, at most 5 minutes per execution and keeps no history: cheaper, not the same "
-          "guarantees.")
-    print(f"   Target <= {target:.2f} x Standard (${standard * target:.2f} per million steps):")
-    for s in scenarios:
+    print(f"   Target <= {cost.TARGET_PURE:.2f} x Standard for pure steps, <= {target:.2f} x with side-effecting steps:")
+    for s in scenario_rows:
         print(f"     {s['scenario'].strip():<55} {s['ratio_to_standard']:.3f}  "
               f"{'met' if s['meets_target'] else 'NOT met'}")
     print()
-    return {"memory_mb": memory, "steps_per_execution": steps, "scenarios": scenarios,
+    return {"memory_mb": memory, "function_memory_mb": dict(metering.FUNCTION_MEMORY_MB),
+            "steps_per_execution": steps, "scenarios": scenario_rows,
             "sfn_standard_per_million_steps": standard, "sfn_express_per_million_steps": round(express, 4),
-            "express_execution_seconds": round(execution_seconds, 4), "target_ratio": target}
+            "express_execution_seconds": round(execution_seconds, 4), "target_ratio": target,
+            "target_ratio_pure": cost.TARGET_PURE}
 
 
 def print_overhead(t: Any, report: Any) -> None:

@@ -112,9 +112,12 @@ class Harness:
         return data
 
     def operator_key(self) -> str:
-        """A stored operator key, so API calls authenticate as a deployed caller would."""
-        with self.meter.pause():
-            return self.ok("POST", "/keys", {"name": "bench-operator", "role": "operator"})["key"]
+        """A stored operator key, so API calls authenticate as a deployed caller would (made once:
+        key names are unique)."""
+        if getattr(self, "_operator_key", None) is None:
+            with self.meter.pause():
+                self._operator_key = self.ok("POST", "/keys", {"name": "bench-operator", "role": "operator"})["key"]
+        return self._operator_key
 
     # ------------------------------------------------------------------- SQS
     def receive(self, max_messages: int = 1) -> list[dict[str, Any]]:

@@ -69,6 +69,11 @@ class Invocation:
     aws_seconds: float
 
 
+#: Memory (MB) each function is billed at; the bench fills it from the prod stage of
+#: .chalice/config.json (``bench.cost.function_memory``).
+FUNCTION_MEMORY_MB: dict[str, int] = {}
+
+
 @dataclass
 class Tally:
     """Sums over a set of calls and invocations."""
@@ -84,6 +89,8 @@ class Tally:
     lambda_seconds: float = 0.0
     billed_seconds: float = 0.0  # Lambda bills each invocation in whole milliseconds
     aws_seconds: float = 0.0
+    #: billed seconds x the memory (GB) of the function invoked (``FUNCTION_MEMORY_MB``)
+    gb_seconds: float = 0.0
     operations: Counter = field(default_factory=Counter)
 
     @property
@@ -108,6 +115,7 @@ class Tally:
         self.invocations += 1
         self.lambda_seconds += i.seconds
         self.billed_seconds += math.ceil(i.seconds * 1000) / 1000
+        self.gb_seconds += math.ceil(i.seconds * 1000) / 1000 * FUNCTION_MEMORY_MB.get(i.function, 128) / 1024
         self.aws_seconds += i.aws_seconds
 
     def scaled(self, factor: float) -> "Tally":
@@ -132,7 +140,7 @@ class Tally:
 
 
 _NUMBERS = ("ddb_writes", "ddb_reads", "wcu", "gsi_wcu", "rcu", "sqs", "other", "invocations", "lambda_seconds",
-            "billed_seconds", "aws_seconds")
+            "billed_seconds", "aws_seconds", "gb_seconds")
 
 
 class Meter:

@@ -25,35 +25,41 @@ WAVE = 10
 class RequestCounts:
     executions: int
     steps_per_execution: int
+    hops_per_execution: float  # SQS deliveries per execution (1 when one worker chains every step)
     start: Tally  # per execution
-    hot: Tally  # per hot step run (claim, run, hand over), with its receive and delete
-    final: Tally  # per final step run
-    finish: Tally  # final step run minus a hot one
+    hot: Tally  # per hop that hands over to a next step (claim, run, commit, send), with its receive and delete
+    run: Tally  # every delivery of an execution (all its hops), with receives and deletes
     per_execution: Tally
     per_step: Tally  # everything, per step run (per_execution / steps)
     breakdown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     idle_receives: int = 0
+    log_bytes_per_step: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"executions": self.executions, "steps_per_execution": self.steps_per_execution,
-                "start": self.start.to_dict(), "hot_step": self.hot.to_dict(), "final_step": self.final.to_dict(),
-                "finish": self.finish.to_dict(), "per_execution": self.per_execution.to_dict(),
+                "hops_per_execution": self.hops_per_execution,
+                "start": self.start.to_dict(), "hot_hop": self.hot.to_dict(), "run": self.run.to_dict(),
+                "per_execution": self.per_execution.to_dict(),
                 "per_step_all_in": self.per_step.to_dict(), "breakdown": self.breakdown,
-                "idle_receives_excluded": self.idle_receives}
+                "idle_receives_excluded": self.idle_receives, "log_bytes_per_step": round(self.log_bytes_per_step, 1)}
 
 
-def set_up(h: Harness) -> tuple[str, str]:
+def set_up(h: Harness, definition: dict[str, Any] = FIVE_STEPS) -> tuple[str, str]:
     """Create the workflow and an operator key, and run one execution to warm caches (not counted)."""
     with h.meter.pause():
-        workflow_id = h.ok("POST", "/workflows", FIVE_STEPS)["workflow_id"]
+        workflow_id = h.ok("POST", "/workflows", definition)["workflow_id"]
         key = h.operator_key()
         h.ok("POST", f"/workflows/{workflow_id}/executions", {"inputs": INPUTS}, key=key)
-        drain(h, FIVE_STEPS["steps"][-1]["id"])
+        drain(h, definition["steps"][-1]["id"])
     return workflow_id, key
 
 
 def drain(h: Harness, last_step: str, limit: int = 1_000_000) -> tuple[int, int]:
-    """Deliver every message one by one until the queue is empty. Returns (hot runs, final runs)."""
+    """Deliver every message one by one until the queue is empty.
+
+    Returns (hops that hand over, hops of the last step): a delivery of the last step's
+    message can only finish the execution.
+    """
     hot = final = 0
     for _ in range(limit):
         with h.meter.tagged("receive"):
@@ -70,49 +76,55 @@ def drain(h: Harness, last_step: str, limit: int = 1_000_000) -> tuple[int, int]
     raise RuntimeError("queue did not drain")
 
 
-def count_requests(h: Harness, executions: int, wave: int = WAVE) -> RequestCounts:
-    """Run ``executions`` five-step executions through the real handlers and count every call."""
-    workflow_id, key = set_up(h)
-    steps = len(FIVE_STEPS["steps"])
+def count_requests(h: Harness, executions: int, wave: int = WAVE,
+                   definition: dict[str, Any] = FIVE_STEPS) -> RequestCounts:
+    """Run ``executions`` executions of ``definition`` through the real handlers and count every call.
+
+    How many SQS hops an execution takes depends on chaining (``STEPLINE_MAX_CHAIN_STEPS``):
+    one when a worker chains every step, one per step when forced to hand over each time.
+    """
+    workflow_id, key = set_up(h, definition)
+    steps = len(definition["steps"])
     meter = h.meter
     meter.reset()
-    hot_runs = final_runs = 0
+    hot_hops = final_hops = 0
     for size in _waves(executions, wave):
-        hot, final = _run_wave(h, workflow_id, key, size)
-        hot_runs += hot
-        final_runs += final
-    if final_runs != executions or hot_runs != executions * (steps - 1):
-        raise RuntimeError(f"{hot_runs} hot and {final_runs} final step runs for {executions} executions")
-    messages = hot_runs + final_runs
-    delivery = meter.tally(lambda t: t == "receive").scaled(1 / messages)
+        hot, final = _run_wave(h, workflow_id, key, size, definition)
+        hot_hops += hot
+        final_hops += final
+    hops = hot_hops + final_hops
+    if hops < executions:
+        raise RuntimeError(f"{hops} deliveries for {executions} executions")
+    delivery = meter.tally(lambda t: t == "receive").scaled(1 / hops)
     start = meter.tally(lambda t: t == "start").scaled(1 / executions)
-    hot = meter.tally(lambda t: t == "step").scaled(1 / hot_runs).plus(delivery)
-    final = meter.tally(lambda t: t == "step:final").scaled(1 / final_runs).plus(delivery)
-    finish = final.minus(hot)
-    per_execution = start.plus(hot.scaled(steps)).plus(finish)
+    run = meter.tally(lambda t: t in ("step", "step:final", "receive")).scaled(1 / executions)
+    hot = meter.tally(lambda t: t == "step").scaled(1 / max(hot_hops, 1)).plus(delivery) if hot_hops else Tally()
+    per_execution = start.plus(run)
     breakdown = {
         "start (per execution)": _rows(meter.calls, {"start"}, executions, meter, "start"),
-        "hot step run (per step)": _rows(meter.calls, {"step", "receive"}, hot_runs, meter, "step",
-                                         receive_share=hot_runs / messages),
-        "final step run (per execution)": _rows(meter.calls, {"step:final", "receive"}, final_runs, meter,
-                                                "step:final", receive_share=final_runs / messages),
+        "run (per execution, all hops)": _rows(meter.calls, {"step", "step:final", "receive"}, executions, meter,
+                                               "step", extra_tags={"step:final"}),
     }
+    if hot_hops:
+        breakdown["hot hop (per hop)"] = _rows(meter.calls, {"step", "receive"}, hot_hops, meter, "step",
+                                               receive_share=hot_hops / hops)
     idle = sum(1 for c in meter.calls if c.tag == "idle")
-    return RequestCounts(executions, steps, start, hot, final, finish, per_execution, per_execution.scaled(1 / steps),
-                         breakdown, idle)
+    return RequestCounts(executions, steps, hops / executions, start, hot, run, per_execution,
+                         per_execution.scaled(1 / steps), breakdown, idle)
 
 
 def _waves(total: int, wave: int) -> list[int]:
     return [min(wave, total - done) for done in range(0, total, wave)]
 
 
-def _run_wave(h: Harness, workflow_id: str, key: str, size: int) -> tuple[int, int]:
+def _run_wave(h: Harness, workflow_id: str, key: str, size: int,
+              definition: dict[str, Any] = FIVE_STEPS) -> tuple[int, int]:
     """Start ``size`` executions, drain the queue, check they completed, then forget them."""
     ids = []
     with h.meter.tagged("start"):
         for _ in range(size):
             ids.append(h.ok("POST", f"/workflows/{workflow_id}/executions", {"inputs": INPUTS}, key=key)["execution_id"])
-    hot, final = drain(h, FIVE_STEPS["steps"][-1]["id"])
+    hot, final = drain(h, definition["steps"][-1]["id"])
     with h.meter.pause():
         statuses = {h.engine.store.executions.get_summary(i).status for i in ids}
         if statuses != {"completed"}:
@@ -141,12 +153,12 @@ def _stage(c: Call) -> str:
     if c.is_read:
         return "claim"
     if c.is_write:
-        return "claim" if c.label == "step_started" else "hand over"
+        return "claim" if c.label == "step_started" else "commit"
     return "other"
 
 
 def _rows(calls: list[Call], tags: set[str], runs: int, meter: Any, invocation_tag: str,
-          receive_share: float = 1.0) -> list[dict[str, Any]]:
+          receive_share: float = 1.0, extra_tags: set[str] = frozenset()) -> list[dict[str, Any]]:  # type: ignore[assignment]
     """Per-run averages by (stage, operation, item): how many calls, and their units."""
     groups: dict[tuple[str, str, str], list[float]] = {}
     for c in calls:
@@ -161,7 +173,7 @@ def _rows(calls: list[Call], tags: set[str], runs: int, meter: Any, invocation_t
         g[3] += c.rcu * weight
     rows = [{"stage": s, "operation": op, "item": label, "calls": n / runs, "wcu": w / runs, "gsi_wcu": gw / runs,
              "rcu": r / runs} for (s, op, label), (n, w, gw, r) in sorted(groups.items())]
-    invocations = [i for i in meter.invocations if i.tag == invocation_tag]
+    invocations = [i for i in meter.invocations if i.tag == invocation_tag or i.tag in extra_tags]
     if invocations:
         rows.append({"stage": "delivery" if invocation_tag != "start" else "api", "operation": "lambda.Invoke",
                      "item": invocations[0].function, "calls": len(invocations) / runs, "wcu": 0.0, "gsi_wcu": 0.0,
@@ -209,7 +221,7 @@ def measure_throughput(h: Harness, executions: int) -> Throughput:
             started = time.perf_counter()
             hot, final = drain(h, FIVE_STEPS["steps"][-1]["id"])
             engine_seconds += time.perf_counter() - started
-            runs += hot + final
+            runs += size * len(FIVE_STEPS["steps"])  # step runs, however many hops they took
             forget_executions(h.engine)
         raw_seconds = _raw_updates(h, runs)
     return Throughput(runs, engine_seconds, runs, raw_seconds)

@@ -31,6 +31,9 @@ class Settings:
     #: call. Unset: the samples and ``workflows.`` (local mode); a deployed stack sets only
     #: what the deployment declares (``PythonModules`` in infra/template.json).
     python_modules: tuple[str, ...] | None = None
+    #: ``STEPLINE_NOTIFY_FROM`` (else the email agent's ``STEPLINE_EMAIL_FROM``): the sender of
+    #: notification emails, an SES-verified identity.
+    notify_from: str = "notifications@stepline.invalid"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -49,6 +52,8 @@ class Settings:
             retention_days=_retention(env.get("STEPLINE_RETENTION_DAYS")),
             admin_key_secret=env.get("STEPLINE_ADMIN_KEY_SECRET") or None,
             python_modules=_prefixes(env.get("STEPLINE_PYTHON_MODULES")),
+            notify_from=(env.get("STEPLINE_NOTIFY_FROM") or env.get("STEPLINE_EMAIL_FROM")
+                         or "notifications@stepline.invalid"),
         )
 
 

@@ -84,6 +84,15 @@ class TransitionConflict(Conflict):
         super().__init__(f"{entity} changed concurrently: expected {expected}{detail}; reload and try again")
 
 
+class StoreBusy(SteplineError):
+    """The store refused a write for load, not for state: a transaction collided with another
+    on a shared item, or requests were throttled. Callers retry with backoff; only when the
+    retries run out does a client see 503 (never 409: nothing about the state clashed)."""
+
+    status = 503
+    code = "ServiceUnavailableError"
+
+
 class PayloadTooLarge(SteplineError):
     status = 413
     code = "RequestEntityTooLargeError"

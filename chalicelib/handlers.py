@@ -5,6 +5,7 @@ import logging
 from typing import Any, Callable, Iterable
 
 from chalicelib.engine import get_engine
+from chalicelib.engine.budget import Budget
 from chalicelib.engine.bulk import BulkService, run_bulk_chunk
 from chalicelib.observability import log_context
 from chalicelib.queue import message_kind, parse_message, parse_task
@@ -29,7 +30,9 @@ def run_step_records(records: Iterable[Any]) -> list[str]:
                 continue
             # anything the runner raises propagates: Lambda returns the message to the queue
             # (batch size 1), and after maxReceiveCount SQS dead-letters it (engine/deadletters.py)
-            outcomes.append(engine.runner.handle(execution_id, step_id, attempt))
+            budget = Budget.for_invocation(getattr(record, "context", None))
+            outcomes.append(engine.runner.handle(execution_id, step_id, attempt, budget,
+                                                 getattr(record, "receipt_handle", None)))
     return outcomes
 
 

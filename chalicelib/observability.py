@@ -13,7 +13,9 @@ https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedd
 Both write to the process's standard output (``sys.__stdout__``, file descriptor 1), not to
 whatever ``sys.stdout`` is at the moment: code that captures ``sys.stdout`` in-process (the
 CLI's ``--json`` output under click's test runner) never gets log lines mixed into its own.
-Local mode shows them; tests read them with ``capfd``.
+Tests read them with ``capfd``. Local mode (``make run``) sets ``STEPLINE_LOG_FORMAT=text``:
+each line then prints once, readable (``12:00:01 INFO  runner  step completed ...``), and EMF
+lines are left out (no CloudWatch reads them there).
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ ROOT_LOGGER = "stepline"
 
 _context: ContextVar[Mapping[str, Any]] = ContextVar("stepline_log_context", default={})
 _dimensions: dict[str, str] = {"Stage": "dev"}
+_settings: dict[str, bool] = {"text": False}
 
 
 @contextmanager
@@ -64,6 +67,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str, ensure_ascii=False)
 
 
+class TextFormatter(logging.Formatter):
+    """One readable line: time, level, logger (without ``stepline.``), message, then the ids."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        at = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        name = record.name.removeprefix(ROOT_LOGGER + ".")
+        ids = " ".join(f"{k}={v}" for k, v in _context.get().items())
+        line = f"{at} {record.levelname:<7} {name:<13} {record.getMessage()}" + (f"  [{ids}]" if ids else "")
+        if record.exc_info:
+            line += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        return line
+
+
 def _out() -> Any:
     return sys.__stdout__ or sys.stdout
 
@@ -92,18 +108,20 @@ def configure(env: Mapping[str, str] | None = None) -> None:
     """
     env = os.environ if env is None else env
     _dimensions["Stage"] = env.get("STEPLINE_STAGE", "dev")
+    _settings["text"] = env.get("STEPLINE_LOG_FORMAT", "json").lower() == "text"
     logger = logging.getLogger(ROOT_LOGGER)
     logger.setLevel(env.get("STEPLINE_LOG_LEVEL", "INFO").upper())
     for handler in list(logger.handlers):
         if type(handler) is logging.StreamHandler:  # noqa: E721 - exactly Chalice's, not subclasses
             logger.removeHandler(handler)
-    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
+    handler = next((h for h in logger.handlers if isinstance(h, _StdoutHandler)), None)
+    if handler is None:
         handler = _StdoutHandler()
-        handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
-    # On Lambda the runtime's root handler would print each line a second time, as text.
-    # Elsewhere records also propagate (local mode's readable stderr, pytest's caplog).
-    logger.propagate = "AWS_LAMBDA_FUNCTION_NAME" not in env
+    handler.setFormatter(TextFormatter() if _settings["text"] else JsonFormatter())
+    # On Lambda the runtime's root handler would print each line a second time, as text; in
+    # local mode the console's root handler would. Elsewhere records also propagate (pytest's caplog).
+    logger.propagate = "AWS_LAMBDA_FUNCTION_NAME" not in env and not _settings["text"]
 
 
 def metric(name: str, value: float, unit: str = "Count", dimensions: Mapping[str, str] | None = None,
@@ -120,6 +138,8 @@ def metric(name: str, value: float, unit: str = "Count", dimensions: Mapping[str
             {"Namespace": NAMESPACE, "Dimensions": dimension_sets, "Metrics": [{"Name": name, "Unit": unit}]}]},
         **_context.get(), **properties, **dims, name: value,
     }
+    if _settings["text"]:
+        return doc  # local console: nothing reads EMF there
     out = _out()
     out.write(json.dumps(doc, default=str) + "\n")
     out.flush()

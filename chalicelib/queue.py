@@ -42,6 +42,11 @@ class StepQueue(_Queue):
         body = json.dumps({"execution_id": execution_id, "step_id": step_id, "attempt": attempt})
         self.client.send_message(QueueUrl=self.url, MessageBody=body, DelaySeconds=max(0, min(900, delay_seconds)))
 
+    def extend_visibility(self, receipt_handle: str, seconds: int) -> None:
+        """Keep a message hidden while its long step still runs (the heartbeat does this)."""
+        self.client.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt_handle,
+                                              VisibilityTimeout=max(0, min(43200, seconds)))
+
     def send_task(self, kind: str, payload: dict[str, Any]) -> None:
         """Send a non-step message (``{"kind": ..., ...}``) on the same queue, e.g. a bulk chunk."""
         self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps({**payload, "kind": kind}))

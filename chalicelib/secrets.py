@@ -7,8 +7,9 @@ the functions ``secretsmanager:GetSecretValue`` on ``stepline/<stage>/*`` only, 
 actions to the API function only (``infra/``).
 
 Reads are cached per container for ``CACHE_SECONDS``: a step that calls a model eight times
-reads the secret once, and a rotated key (``PUT /connections/{name}``) is picked up by the
-other containers within that time (this container drops its copy at once).
+reads the secret once. Each cached copy is stamped with the connection record's version, which
+callers read (consistently) anyway, so a rotated key (``PUT /connections/{name}`` bumps the
+version) is used by every container from its next step on.
 
 Nothing here logs a value; errors name the connection, never the secret's content.
 """
@@ -45,7 +46,7 @@ class SecretVault:
         self.settings = settings
         self.clock = clock
         self._client: Any = None
-        self._cache: dict[str, tuple[float, dict[str, str]]] = {}
+        self._cache: dict[str, tuple[float, str, dict[str, str]]] = {}
         self._lock = threading.Lock()
 
     def secret_id(self, connection: str) -> str:
@@ -75,13 +76,17 @@ class SecretVault:
         finally:
             self.forget(connection)
 
-    def get(self, connection: str) -> dict[str, str]:
-        """The connection's secret values; ``{}`` when it has none."""
+    def get(self, connection: str, stamp: str = "") -> dict[str, str]:
+        """The connection's secret values; ``{}`` when it has none.
+
+        ``stamp`` identifies the record version the caller read: a cached copy with another
+        stamp is not used.
+        """
         now = self.clock()
         with self._lock:
             cached = self._cache.get(connection)
-            if cached and cached[0] > now:
-                return dict(cached[1])
+            if cached and cached[0] > now and cached[1] == stamp:
+                return dict(cached[2])
         try:
             raw = self.client.get_secret_value(SecretId=self.secret_id(connection))["SecretString"]
             values = json.loads(raw)
@@ -95,7 +100,7 @@ class SecretVault:
                                     f"{type(error).__name__}") from None
         values = {str(k): str(v) for k, v in dict(values).items()}
         with self._lock:
-            self._cache[connection] = (now + CACHE_SECONDS, values)
+            self._cache[connection] = (now + CACHE_SECONDS, stamp, values)
         return dict(values)
 
     def delete(self, connection: str) -> None:

@@ -10,7 +10,8 @@
    the function settings that point at them (``<out>/sam.json`` + ``deployment.zip``).
 3. Slims ``deployment.zip`` for Lambda's Python runtime (``slim_zip``): drops boto3, botocore
    and s3transfer, which the runtime provides (30 of the 37 MB unzipped; docs/design.md has
-   the measurements), and the sample callables (local mode only), and adds compiled
+   the measurements), and the sample callables (local mode only; the sample definitions
+   stay, for ``GET /templates``), and adds compiled
    bytecode, which Lambda's read-only /var/task could never cache.
 4. Runs ``cfn-lint`` on ``<out>/sam.json``; any error fails the build.
 
@@ -51,7 +52,7 @@ def stage_template(stage: str, template: Path = TEMPLATE) -> dict:
 #: Top-level zip entries Lambda's Python runtime already has (the AWS SDK), and ours that only
 #: local mode uses. A path matches an entry if it is the entry or starts with ``entry/``.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
-LOCAL_ONLY = ("chalicelib/samples",)
+LOCAL_ONLY = ("chalicelib/samples/callables.py",)  # the sample definitions stay: GET /templates
 
 
 def _dropped(name: str) -> bool:

@@ -33,7 +33,7 @@ def _done(session: Session, verb: str, execution: dict[str, Any], step_id: str |
         return
     what = f"step {step_id} of {execution['execution_id']}" if step_id else execution["execution_id"]
     click.echo(f"{verb} {what}; the execution is now {execution.get('status')}", err=True)
-    session.console.print(render.execution_view(execution))
+    session.console.print(render.execution_view(execution, session.console.width))
 
 
 def _step_action(action: str, verb: str, body: dict[str, Any], session: Session, execution_id: str,

@@ -20,9 +20,12 @@ class ApiError(click.ClickException):
         self.code = str(self.body.get("Code") or self.body.get("code") or "")
         message = self.body.get("Message") or self.body.get("message") or (body if isinstance(body, str) else "")
         self.errors: list[dict[str, str]] = [e for e in self.body.get("errors") or [] if isinstance(e, dict)]
-        text = f"{status} {self.code}: {message}".replace(" : ", ": ").strip()
-        for error in self.errors:
-            text += f"\n  {error.get('field')}: {error.get('message')}"
+        lines = [f"{error.get('field')}: {error.get('message')}" for error in self.errors]
+        if lines and all(line in str(message) for line in lines):
+            message = ""  # the message only repeats the field errors listed below: say each once
+        text = f"{status} {self.code}: {message}".replace(" : ", ": ").strip().rstrip(":")
+        for line in lines:
+            text += f"\n  {line}"
         super().__init__(text)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from textwrap import indent
 from typing import Any, Callable
 
 from rich.console import Console, Group
@@ -10,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.text import Text
 
 from stepline_cli.client import Client
+from stepline_cli.guide import error_line, gate_hint, outputs, pretty
 from stepline_cli.render import FINAL_STATUSES, header, state, timeline_table
 
 DONE_STATES = ("completed", "skipped")
@@ -41,7 +43,11 @@ def follow(client: Client, console: Console, execution_id: str, *, interval: flo
             status = execution.get("status", "")
             progress.update(task, total=len(steps), completed=sum(s.get("state") in DONE_STATES for s in steps),
                             description=_describe(execution))
-            live.update(Group(header(execution), timeline_table(execution), progress))
+            shown = [header(execution), timeline_table(execution, console.width)]
+            waiting_output = outputs({"steps": [s for s in steps if s.get("state") == "waiting_for_approval"]})
+            if waiting_output is not None:
+                shown.append(waiting_output)
+            live.update(Group(*shown, progress))
             if status in FINAL_STATUSES:
                 progress.stop_task(task)
                 return execution, EXIT_COMPLETED if status == "completed" else EXIT_FAILED
@@ -69,6 +75,14 @@ def _print_changes(console: Console, execution: dict[str, Any], seen: dict[str, 
         if now[1] > 1:
             line.append(f" (try {now[1]})")
         console.print(line)
+        if now[0] in ("completed", "waiting_for_approval") and step.get("output") is not None:
+            body = Text(indent(pretty(step["output"]), "    "), overflow="fold")
+            console.print(Text("  output:", style="dim"))
+            console.print(body)
+        if now[0] == "waiting_for_approval":
+            console.print(gate_hint(execution, step))
+        if now[0] == "failed" and step.get("error"):
+            console.print(Text("  " + error_line(step["error"]), style="red"))
 
 
 def _describe(execution: dict[str, Any]) -> str:

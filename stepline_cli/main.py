@@ -81,7 +81,7 @@ def start(session: Session, workflow_id: str, assignments: tuple[str, ...], inpu
     if then_follow:
         _follow(session, execution["execution_id"], interval, None, False)
         return
-    session.emit(execution, render.execution_view(execution))
+    session.emit(execution, render.execution_view(execution, session.console.width))
 
 
 @cli.command()
@@ -112,10 +112,19 @@ def executions(session: Session, workflow_id: str | None, status: str | None, tr
         filters["next_token"] = page.get("next_token")
         if not all_pages or not filters["next_token"]:
             break
+    names = {} if session.as_json else _workflow_names(session, items)
+    title = f"Executions of {names.get(workflow_id) or workflow_id}" if workflow_id else "Executions"
     session.emit({"items": items, "next_token": filters["next_token"]},
-                 render.executions_table(items, f"Executions of {workflow_id}" if workflow_id else "Executions"))
+                 render.executions_table(items, title, names, session.console.width))
     if filters["next_token"] and not session.as_json:
         click.echo(f"more: --next-token {filters['next_token']}", err=True)
+
+
+def _workflow_names(session: Session, items: list[dict[str, Any]]) -> dict[str, str]:
+    """Workflow names by id for a list whose items carry only ids (one ``GET /workflows``)."""
+    if not items or all(item.get("workflow_name") for item in items):
+        return {}
+    return {w["workflow_id"]: w.get("name", "") for w in session.client.workflows()}
 
 
 @cli.command()
@@ -130,9 +139,9 @@ def show(session: Session, execution_id: str, with_history: bool) -> None:
             execution = {**execution, "history": list(session.client.history(execution_id))}
         session.emit(execution)
         return
-    session.console.print(render.execution_view(execution))
+    session.console.print(render.execution_view(execution, session.console.width))
     if with_history:
-        session.console.print(render.history_table(session.client.history(execution_id)))
+        session.console.print(render.history_table(session.client.history(execution_id), session.console.width))
 
 
 @cli.command()
@@ -141,7 +150,7 @@ def show(session: Session, execution_id: str, with_history: bool) -> None:
 def history(session: Session, execution_id: str) -> None:
     """Show an execution's audit trail (who did what, when)."""
     items = list(session.client.history(execution_id))
-    session.emit({"items": items}, render.history_table(items))
+    session.emit({"items": items}, render.history_table(items, session.console.width))
 
 
 @cli.command()

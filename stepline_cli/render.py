@@ -5,11 +5,12 @@ import json
 from datetime import datetime
 from typing import Any, Iterable
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from stepline_cli.agentnotes import agent_notes
+from stepline_cli.guide import error_line, next_steps, outputs
 
 #: One colour per execution status and step state, the same everywhere.
 STATE_STYLES = {
@@ -23,6 +24,8 @@ STATE_STYLES = {
     "pending": "dim",
 }
 FINAL_STATUSES = ("completed", "failed", "cancelled")
+#: Below this many columns lists and timelines are stacked (one block per row), never cut.
+NARROW = 110
 
 
 def state(value: str | None) -> Text:
@@ -63,7 +66,7 @@ def short(value: Any, limit: int = 60) -> str:
 def workflows_table(items: Iterable[dict[str, Any]]) -> Table:
     table = Table(title="Workflows", title_justify="left")
     for column in ("Workflow", "Name", "Trigger", "Enabled", "Version"):
-        table.add_column(column, no_wrap=column == "Workflow")
+        table.add_column(column, overflow="fold")
     table.add_column("Active", justify="right")
     for wf in items:
         active = wf.get("active_executions", 0)
@@ -73,13 +76,34 @@ def workflows_table(items: Iterable[dict[str, Any]]) -> Table:
     return table
 
 
-def executions_table(items: Iterable[dict[str, Any]], title: str = "Executions") -> Table:
+def workflow_label(ex: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    """``Order intake (wf_123)``: the name beside the id, when known."""
+    workflow_id = ex.get("workflow_id", "")
+    name = ex.get("workflow_name") or (names or {}).get(workflow_id)
+    return f"{name} ({workflow_id})" if name else workflow_id
+
+
+def executions_table(items: Iterable[dict[str, Any]], title: str = "Executions", names: dict[str, str] | None = None,
+                     width: int = 200) -> RenderableType:
+    """A table on a wide terminal; on a narrow one, a block of two lines per execution."""
+    items = list(items)
+    if width < NARROW:
+        text = Text(title, style="italic")
+        for ex in items:
+            text.append("\n")
+            text.append(ex["execution_id"], style="bold")
+            text.append("  ")
+            text.append_text(state(ex.get("status")))
+            text.append(f"  {(ex.get('trigger') or {}).get('type', '-')}\n  {workflow_label(ex, names)}"
+                        f"\n  started {when(ex.get('started_at'))}  ended {when(ex.get('ended_at'))}"
+                        f"  took {duration(ex.get('started_at'), ex.get('ended_at'))}")
+        return text
     table = Table(title=title, title_justify="left")
     for column in ("Execution", "Workflow", "Status", "Trigger", "Started", "Ended", "Took"):
-        table.add_column(column, no_wrap=column in ("Execution", "Workflow"))
+        table.add_column(column, overflow="fold")
     for ex in items:
         trigger = ex.get("trigger") or {}
-        table.add_row(ex["execution_id"], ex.get("workflow_id", ""), state(ex.get("status")),
+        table.add_row(ex["execution_id"], workflow_label(ex, names), state(ex.get("status")),
                       trigger.get("type", "-"), when(ex.get("started_at")), when(ex.get("ended_at")),
                       duration(ex.get("started_at"), ex.get("ended_at")))
     return table
@@ -99,12 +123,14 @@ def header(ex: dict[str, Any]) -> Text:
     return text
 
 
-def timeline_table(ex: dict[str, Any]) -> Table:
-    """The steps of an execution in order, with colour-coded states."""
+def timeline_table(ex: dict[str, Any], width: int = 200) -> RenderableType:
+    """The steps of an execution in order, with colour-coded states (stacked when narrow)."""
+    if width < NARROW:
+        return _timeline_stacked(ex)
     table = Table(title="Timeline", title_justify="left")
     table.add_column("#", justify="right")
     for column in ("Step", "Agent", "State", "Try", "Started", "Completed", "Took", "Notes"):
-        table.add_column(column, justify="right" if column == "Try" else "left", no_wrap=column == "Step")
+        table.add_column(column, justify="right" if column == "Try" else "left", overflow="fold")
     for index, step in enumerate(ex.get("steps") or [], start=1):
         label = step["id"] if step.get("name") in (None, step["id"]) else f"{step['id']} ({step['name']})"
         table.add_row(str(index), label, step.get("agent", ""), state(step.get("state")), str(step.get("attempt", "")),
@@ -113,12 +139,29 @@ def timeline_table(ex: dict[str, Any]) -> Table:
     return table
 
 
+def _timeline_stacked(ex: dict[str, Any]) -> Text:
+    text = Text("Timeline", style="italic")
+    for index, step in enumerate(ex.get("steps") or [], start=1):
+        label = step["id"] if step.get("name") in (None, step["id"]) else f"{step['id']} ({step['name']})"
+        text.append(f"\n{index}. ")
+        text.append(label, style="bold")
+        text.append(f"  {step.get('agent', '')}  ")
+        text.append_text(state(step.get("state")))
+        text.append(f"  try {step.get('attempt', '')}")
+        if step.get("started_at"):
+            text.append(f"\n   {when(step.get('started_at'))} → {when(step.get('completed_at'))}"
+                        f"  ({duration(step.get('started_at'), step.get('completed_at'))})")
+        note = notes(step)
+        if note:
+            text.append(f"\n   {note}")
+    return text
+
+
 def notes(step: dict[str, Any]) -> str:
     """The one line an operator needs: why it failed, who decided, what it waits for."""
     parts = []
     if step.get("error"):
-        error = step["error"]
-        parts.append(short(error.get("message") if isinstance(error, dict) and error.get("message") else error, 80))
+        parts.append(error_line(step["error"]))
     if step.get("state") == "waiting_for_approval":
         parts.append(f"needs {step.get('gate') or 'approval'}")
     decision = step.get("decision")
@@ -131,21 +174,40 @@ def notes(step: dict[str, Any]) -> str:
     for comment in step.get("comments") or []:
         if isinstance(comment, dict) and comment.get("text"):
             parts.append(f"“{short(comment['text'], 40)}” ({comment.get('by', '?')})")
-    parts += agent_notes(step)
+    # the recommended action is already in error_line's words: say it once
+    parts += [note for note in agent_notes(step) if not note.startswith("recommended:")]
     return "; ".join(parts)
 
 
-def history_table(items: Iterable[dict[str, Any]]) -> Table:
+def history_table(items: Iterable[dict[str, Any]], width: int = 200) -> RenderableType:
+    """The audit trail: the server's sentence for each event (stacked when narrow)."""
+    items = list(items)
+    if width < NARROW:
+        text = Text("History", style="italic")
+        for event in items:
+            where = f"  {event['step_id']}#{event.get('attempt') or ''}" if event.get("step_id") else ""
+            text.append(f"\n{when(event.get('at'))}  ")
+            text.append(event.get("type", ""), style="bold")
+            text.append(f"{where}  {event.get('actor') or ''}\n   {_event_text(event)}")
+        return text
     table = Table(title="History", title_justify="left")
     for column in ("At", "Event", "Step", "Try", "Actor", "Details"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for event in items:
-        details = event.get("details") or {}
         table.add_row(when(event.get("at")), event.get("type", ""), event.get("step_id") or "",
-                      str(event.get("attempt") or ""), event.get("actor") or "",
-                      short(details, 80) if details else "")
+                      str(event.get("attempt") or ""), event.get("actor") or "", _event_text(event))
     return table
 
 
-def execution_view(ex: dict[str, Any]) -> Group:
-    return Group(header(ex), timeline_table(ex))
+def _event_text(event: dict[str, Any]) -> str:
+    details = event.get("details") or {}
+    return event.get("message") or (json.dumps(details, default=str, ensure_ascii=False) if details else "")
+
+
+def execution_view(ex: dict[str, Any], width: int = 200) -> Group:
+    """Header, timeline, the step outputs (the one awaiting a decision first), and what to run next."""
+    parts: list[RenderableType] = [header(ex), timeline_table(ex, width)]
+    for extra in (outputs(ex), next_steps(ex)):
+        if extra is not None:
+            parts += [Text(""), extra]
+    return Group(*parts)

@@ -9,7 +9,7 @@ Callers look agents up by the step's ``"agent"`` name::
 """
 from __future__ import annotations
 
-from chalicelib.agents.base import Agent, AgentContext, AgentError, IntegrationError, StepError
+from chalicelib.agents.base import Agent, AgentContext, AgentError, IntegrationError, StepError, is_pure
 from chalicelib.agents.email import EmailAgent
 from chalicelib.agents.http import HttpAgent
 from chalicelib.agents.llm import LlmAgent
@@ -32,6 +32,7 @@ __all__ = [
     "UnknownAgent",
     "agent_names",
     "get_agent",
+    "is_pure",
     "register",
 ]
 

@@ -32,6 +32,7 @@ __all__ = [
     "StepError",
     "compile_expression",
     "evaluate",
+    "is_pure",
     "expression_problem",
 ]
 
@@ -138,6 +139,13 @@ class Agent(Protocol):
     def run(self, ctx: AgentContext) -> Any:
         """Do one attempt; return a JSON-serialisable output or raise ``StepError``."""
         ...
+
+
+def is_pure(agent: Any) -> bool:
+    """True for an agent without side effects (``pure = True``): the runner may run it inside a
+    chain and commit it with its neighbours without committing a claim first. Agents are
+    side-effecting unless they say otherwise."""
+    return bool(getattr(agent, "pure", False))
 
 
 # --- JMESPath over the step context -------------------------------------------------------

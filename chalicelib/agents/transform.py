@@ -17,6 +17,8 @@ class TransformAgent:
     """Evaluate ``instructions`` (JMESPath) over ``{"input", "prev", "steps"}``."""
 
     name = "transform"
+    #: no side effect and no outside call: the runner chains it without a separate claim
+    pure = True
 
     def validate(self, step: Mapping[str, Any], path: str) -> list[FieldError]:
         """Instructions are required and must compile."""

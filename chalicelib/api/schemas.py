@@ -15,6 +15,8 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.api.openapi import Param, RouteShape
+from chalicelib.domain.definition import GATE_TYPES, MAX_GATE_TIMEOUT_SECONDS, ON_TIMEOUT
+from chalicelib.domain.notify import NOTIFY_EVENTS
 
 STATUSES = ["running", "waiting", "completed", "failed", "cancelled"]
 STEP_STATES = ["pending", "running", "completed", "failed", "waiting_for_approval", "skipped"]
@@ -73,20 +75,29 @@ def components() -> dict[str, Any]:
         "config": OBJECT, "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 86400},
         "retry": _obj({"max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
                        "backoff_seconds": {"type": "number", "minimum": 0, "maximum": 86400}}),
-        "gate": _obj({"type": {"enum": ["approval", "review"]}, "approvers": {"type": "array", "items": STRING}},
-                     ("type",)),
+        "gate": _obj({"type": {"enum": list(GATE_TYPES)}, "approvers": {"type": "array", "items": STRING},
+                      "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_GATE_TIMEOUT_SECONDS},
+                      "on_timeout": {"enum": list(ON_TIMEOUT)}}, ("type",)),
     }, ("id", "agent"))
+    notify = {"type": "array", "maxItems": 10, "description": "who hears about this workflow's executions",
+              "items": _obj({"on": {"type": "array", "minItems": 1, "items": {"enum": list(NOTIFY_EVENTS)}},
+                             "email": {"type": "string", "format": "email"},
+                             "webhook": {"type": "string", "description": "https:// URL, signed with "
+                                                                          "Standard Webhooks"}}, ("on",))}
     definition = _obj({
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "description": {"type": "string", "maxLength": 2000}, "enabled": {"type": "boolean"},
         "trigger": ref("Trigger"), "steps": {"type": "array", "items": ref("StepDefinition"), "minItems": 1},
+        "notify": notify,
     }, ("name", "trigger", "steps"))
     workflow = _obj({
         "workflow_id": STRING, "name": STRING, "description": STRING, "enabled": {"type": "boolean"},
         "trigger": ref("Trigger"), "version": {"type": "integer"},
         "active_executions": {"type": "integer", "minimum": 0},
         "steps": {"type": "array", "items": ref("StepDefinition")},
-        "created_at": nullable(STRING), "updated_at": nullable(STRING),
+        "created_at": nullable(STRING), "updated_at": nullable(STRING), "notify": notify,
+        "notification_secret": {"type": "string", "description": "only in the answer that set the first "
+                                                                 "webhook target: shown once"},
     }, ("workflow_id", "name", "enabled", "trigger", "version", "active_executions"))
     step = _obj({
         "id": STRING, "name": STRING, "agent": STRING, "state": {"enum": STEP_STATES},
@@ -95,6 +106,8 @@ def components() -> dict[str, Any]:
         "decision": nullable(OBJECT), "instructions": nullable(STRING), "gate": nullable(STRING),
         "timeout_seconds": {"type": "integer"}, "deadline": nullable(STRING), "retry_at": STRING,
         "skip_reason": nullable(STRING), "original_output": ANY,
+        "gate_timeout_at": {"type": "string", "description": "a waiting gate with `timeout_seconds`: when "
+                                                            "the system decides its `on_timeout`"},
         "actions": {"type": "array", "items": {"enum": STEP_ACTIONS}},
     }, ("id", "name", "agent", "state", "attempt"))
     summary = _obj({
@@ -228,6 +241,19 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
     "POST /executions/{execution_id}/steps/{step_id}/review": RouteShape(
         ref("Execution"), _obj({"comment": TEXT, "output": ANY}, closed=True),
         request_required=False, description="`output` amends the step's output."),
+    "GET /workflows/{workflow_id}/versions": RouteShape(_obj({
+        "workflow_id": STRING, "current_version": {"type": "integer"},
+        "items": {"type": "array", "items": _obj({"version": {"type": "integer"}, "created_at": STRING,
+                                                   "created_by": nullable(STRING)}, ("version", "created_at"))}},
+        ("workflow_id", "current_version", "items")), description="Newest first."),
+    "GET /templates": RouteShape(_obj({"items": {"type": "array", "items": _obj(
+        {"name": STRING, "description": STRING, "definition": ref("WorkflowDefinition")}, ("name", "definition"))}},
+        ("items",)), description="The sample workflows, to start a new definition from."),
+    "GET /keys": RouteShape(_obj({"items": {"type": "array", "items": _obj(
+        {"name": STRING, "role": {"enum": ROLES}, "created_at": nullable(STRING), "created_by": nullable(STRING)},
+        ("name", "role"))}}, ("items",)), description="Names and roles only; the keys themselves are never shown again."),
+    "DELETE /keys/{name}": RouteShape(None, content_types=(), errors=((404, "No key has that name"),),
+                                      description="The key is refused (401) from now on."),
     # sources and webhooks
     "POST /sources": RouteShape(_obj({"name": STRING, "secret": STRING}, ("name", "secret")),
                                 _obj({"name": STRING}, ("name",)),
@@ -273,6 +299,10 @@ _SUMMARIES = {
     "POST /workflows": "Create a workflow",
     "GET /workflows/{workflow_id}": "Get a workflow's current definition",
     "PUT /workflows/{workflow_id}": "Replace a workflow's definition (new version)",
+    "GET /workflows/{workflow_id}/versions": "List a workflow's versions",
+    "GET /templates": "Sample definitions to start a workflow from",
+    "GET /keys": "List API keys (names and roles)",
+    "DELETE /keys/{name}": "Revoke an API key",
     "GET /workflows/{workflow_id}/versions/{version}": "Get one stored version of a definition",
     "POST /workflows/{workflow_id}/enable": "Enable a workflow",
     "POST /workflows/{workflow_id}/disable": "Disable a workflow",

@@ -10,6 +10,7 @@ from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.engine.views import summary_view
 from chalicelib.engine.workflows import workflow_view
 from chalicelib.errors import FieldError, ValidationError
+from chalicelib.samples.workflows import SAMPLE_WORKFLOWS
 
 bp = Blueprint(__name__)
 
@@ -19,7 +20,7 @@ TRIGGERS = ("manual", "event", "schedule")
 
 @endpoint(bp, "/workflows", ("POST",), role="admin", status=201)
 def create_workflow(ctx: RequestContext) -> dict[str, Any]:
-    return workflow_view(ctx.engine.workflows.create(ctx.body(), ctx.who))
+    return _with_secret(ctx, ctx.engine.workflows.create(ctx.body(), ctx.who))
 
 
 @endpoint(bp, "/workflows")
@@ -29,7 +30,7 @@ def list_workflows(ctx: RequestContext) -> dict[str, Any]:
 
 @endpoint(bp, "/workflows/{workflow_id}")
 def get_workflow(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
-    return workflow_view(ctx.engine.workflows.get(workflow_id))
+    return workflow_view(ctx.engine.workflows.get(workflow_id, with_count=True))
 
 
 @endpoint(bp, "/workflows/{workflow_id}", ("PUT",), role="admin")
@@ -37,7 +38,32 @@ def update_workflow(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
     body = ctx.body()
     expected = ctx.header("if-match")
     version = int(expected) if expected and expected.isdigit() else None
-    return workflow_view(ctx.engine.workflows.update(workflow_id, body, ctx.who, version))
+    return _with_secret(ctx, ctx.engine.workflows.update(workflow_id, body, ctx.who, version))
+
+
+def _with_secret(ctx: RequestContext, record: Any) -> dict[str, Any]:
+    """The workflow; with ``notification_secret`` the one time a webhook target brings a new one."""
+    view = workflow_view(record)
+    secret = ctx.engine.workflows.notification_secret(record)
+    if secret:
+        view["notification_secret"] = secret
+    return view
+
+
+@endpoint(bp, "/workflows/{workflow_id}/versions")
+def list_workflow_versions(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
+    """Every version of a workflow's definition, newest first (who published it, when)."""
+    current = ctx.engine.workflows.get(workflow_id)  # 404 for an unknown workflow
+    versions = ctx.engine.store.catalog.list_versions(workflow_id)
+    return {"workflow_id": workflow_id, "current_version": current.version, "items": [
+        {"version": v.version, "created_at": v.created_at, "created_by": v.created_by} for v in reversed(versions)]}
+
+
+@endpoint(bp, "/templates")
+def list_templates(ctx: RequestContext) -> dict[str, Any]:
+    """The sample workflows' definitions, as starting points for a new workflow."""
+    return {"items": [{"name": d["name"], "description": d.get("description", ""), "definition": d}
+                      for d in SAMPLE_WORKFLOWS]}
 
 
 @endpoint(bp, "/workflows/{workflow_id}/versions/{version}")

@@ -75,7 +75,7 @@ def validate_connection(body: Mapping[str, Any], *, partial_of: Mapping[str, Any
     """Check a connection body (``partial_of``: the merged result of a PUT) and name each bad field."""
     errors: list[FieldError] = []
     kind = body.get("kind")
-    if kind not in CONNECTION_KINDS:
+    if not isinstance(kind, str) or kind not in CONNECTION_KINDS:
         return [FieldError("kind", f"must be one of {', '.join(CONNECTION_KINDS)}")]
     spec = CONNECTION_KINDS[kind]
     allowed = set(COMMON_FIELDS) | set(spec.plain) | set(spec.secret)

@@ -23,28 +23,33 @@ from typing import Any, Mapping
 from chalicelib.domain.cron import cron_error, timezone_error
 from chalicelib.domain.expressions import compile_bounded
 from chalicelib.domain.inputs import _coerce, _integral, _is_number, validate_inputs
+from chalicelib.domain.notify import NotifyTarget, parse_notify
 from chalicelib.errors import FieldError, PayloadTooLarge, ValidationError
 
 __all__ = [
     "InputField", "Trigger", "Gate", "RetryPolicy", "StepDef", "WorkflowDefinition",
     "parse_definition", "validate_inputs", "DefinitionTooLarge",
-    "INPUT_TYPES", "TRIGGER_TYPES", "GATE_TYPES",
+    "INPUT_TYPES", "TRIGGER_TYPES", "GATE_TYPES", "ON_TIMEOUT",
 ]
 
 INPUT_TYPES = ("string", "number", "integer", "boolean", "enum", "date")
 TRIGGER_TYPES = ("manual", "event", "schedule")
 GATE_TYPES = ("approval", "review")
+#: What the sweep decides for a gate nobody answered within its ``timeout_seconds``.
+ON_TIMEOUT = ("fail", "approve", "reject")
 MAX_NAME, MAX_DESCRIPTION, MAX_STEPS, MAX_INPUTS = 200, 2000, 100, 100
 MAX_TIMEOUT_SECONDS, MAX_ATTEMPTS, MAX_BACKOFF_SECONDS = 86400, 20, 86400.0
 #: Size limits (listed in docs/api.md): a definition is stored in one DynamoDB item (400 KB).
 MAX_INSTRUCTIONS = 20_000
 MAX_CONFIG_BYTES = 64_000
 MAX_DEFINITION_BYTES = 256_000
+#: A gate waits for people, so it may wait longer than a step may run: up to 30 days.
+MAX_GATE_TIMEOUT_SECONDS = 30 * 86400
 
 _INPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _STEP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
-_TOP_KEYS = ("name", "description", "enabled", "trigger", "steps")
+_TOP_KEYS = ("name", "description", "enabled", "trigger", "steps", "notify")
 _TRIGGER_KEYS = {
     "manual": ("type", "inputs"),
     "event": ("type", "source", "event_type", "filter"),
@@ -53,7 +58,7 @@ _TRIGGER_KEYS = {
 _INPUT_KEYS = ("name", "type", "required", "default", "options", "description", "label")
 _STEP_KEYS = ("id", "name", "agent", "instructions", "config", "timeout_seconds", "retry", "gate")
 _RETRY_KEYS = ("max_attempts", "backoff_seconds")
-_GATE_KEYS = ("type", "approvers")
+_GATE_KEYS = ("type", "approvers", "timeout_seconds", "on_timeout")
 
 
 @dataclass(frozen=True)
@@ -94,13 +99,20 @@ class Trigger:
 
 @dataclass(frozen=True)
 class Gate:
-    """A human decision after the step ran. Empty ``approvers`` means any operator."""
+    """A human decision after the step ran. Empty ``approvers`` means any operator.
+
+    With ``timeout_seconds``, the sweep decides ``on_timeout`` (``fail``, ``approve`` or
+    ``reject``) for the system when nobody decided in time.
+    """
 
     type: str
     approvers: tuple[str, ...] = ()
+    timeout_seconds: int | None = None
+    on_timeout: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "approvers": list(self.approvers)}
+        return _without_none({"type": self.type, "approvers": list(self.approvers),
+                              "timeout_seconds": self.timeout_seconds, "on_timeout": self.on_timeout})
 
 
 @dataclass(frozen=True)
@@ -141,11 +153,15 @@ class WorkflowDefinition:
     enabled: bool
     trigger: Trigger
     steps: tuple[StepDef, ...]
+    notify: tuple[NotifyTarget, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical JSON-able form (what is stored and served)."""
-        return {"name": self.name, "description": self.description, "enabled": self.enabled,
+        body = {"name": self.name, "description": self.description, "enabled": self.enabled,
                 "trigger": self.trigger.to_dict(), "steps": [step.to_dict() for step in self.steps]}
+        if self.notify:
+            body["notify"] = [target.to_dict() for target in self.notify]
+        return body
 
     def step(self, step_id: str) -> StepDef:
         """The step with this id; ``KeyError`` if there is none."""
@@ -187,10 +203,11 @@ def parse_definition(body: Any, agents: Mapping[str, Any]) -> WorkflowDefinition
     enabled = top.boolean("enabled")
     trigger = _parse_trigger(body.get("trigger"), errors)
     steps = _parse_steps(body.get("steps"), agents, errors)
+    notify = parse_notify(body.get("notify"), errors)
     if errors:
         raise ValidationError(errors)
     assert name is not None and trigger is not None and steps is not None
-    return WorkflowDefinition(name, description or "", enabled is not False, trigger, steps)
+    return WorkflowDefinition(name, description or "", enabled is not False, trigger, steps, notify)
 
 
 def _parse_trigger(raw: Any, errors: list[FieldError]) -> Trigger | None:
@@ -330,7 +347,15 @@ def _parse_gate(raw: Any, path: str, errors: list[FieldError]) -> Gate | None:
         return None
     kind = obj.choice("type", GATE_TYPES)
     approvers = obj.strings("approvers", "must be a list of key names or roles")
-    return Gate(kind, approvers or ()) if obj.ok and kind else None
+    timeout = obj.integer("timeout_seconds", 1, MAX_GATE_TIMEOUT_SECONDS)
+    on_timeout = raw.get("on_timeout")
+    if on_timeout is not None:
+        on_timeout = obj.choice("on_timeout", ON_TIMEOUT)
+        if raw.get("timeout_seconds") is None:
+            obj.fail("on_timeout", "needs timeout_seconds (how long the gate waits for a decision)")
+    elif timeout is not None:
+        on_timeout = "fail"
+    return Gate(kind, approvers or (), timeout, on_timeout) if obj.ok and kind else None
 
 
 class _Object:

@@ -54,6 +54,9 @@ class StepView:
     started_at: str | None = None
     completed_at: str | None = None
     deadline: str | None = None
+    #: A claimed attempt whose worker reports nothing past this time is taken as lost
+    #: (the worker died); a live worker moves it on with ``step_heartbeat`` events.
+    lease_until: str | None = None
     #: A queued retry may not be claimed before this time (its backoff).
     not_before: str | None = None
     #: When the current attempt's message was (re)sent; None for a first hand-over, whose
@@ -72,6 +75,8 @@ class StepView:
     comments: list[dict[str, Any]] = field(default_factory=list)
     decision: dict[str, Any] | None = None
     skip_reason: str | None = None
+    #: When a waiting gate with ``timeout_seconds`` is decided by the sweep.
+    gate_due: str | None = None
     #: model usage of the latest attempt (llm steps): ``{"model", "input_tokens", "output_tokens"}``
     usage: dict[str, Any] | None = None
 
@@ -180,6 +185,7 @@ def _decided(step: StepView, e: Event, verdict: str, **extra: Any) -> None:
 def _new_attempt(step: StepView, attempt: int, queued_at: str | None) -> None:
     step.state, step.attempt, step.claimed = SS.RUNNING, attempt, False
     step.deadline, step.queued_at, step.requeues, step.awaits_sweep = None, queued_at, 0, False
+    step.lease_until = None
 
 
 def _apply(state: ExecutionState, e: Event) -> None:  # noqa: C901 - one branch per event type
@@ -202,6 +208,7 @@ def _apply(state: ExecutionState, e: Event) -> None:  # noqa: C901 - one branch 
     elif t == "step_started":
         step.state, step.attempt, step.claimed = SS.RUNNING, e.attempt or step.attempt, True
         step.started_at, step.deadline, step.not_before = e.at, d.get("deadline"), None
+        step.lease_until = d.get("lease_until")
         step.error, step.requeues, step.awaits_sweep = None, 0, False
         step.usage = None
     elif t == "step_completed":
@@ -210,6 +217,7 @@ def _apply(state: ExecutionState, e: Event) -> None:  # noqa: C901 - one branch 
         step.usage = d.get("usage") or step.usage
     elif t == "approval_requested":
         step.state, step.output, step.has_output = SS.WAITING_FOR_APPROVAL, d.get("output"), True
+        step.gate_due = d.get("timeout_at")
         step.usage = d.get("usage") or step.usage
     elif t in ("approval_granted", "review_submitted"):
         step.state, step.completed_at = SS.COMPLETED, e.at
@@ -232,11 +240,16 @@ def _apply(state: ExecutionState, e: Event) -> None:  # noqa: C901 - one branch 
             step.not_before, step.awaits_sweep = d["retry_at"], bool(d.get("woken_by_sweep"))
         else:
             step.state, step.completed_at = SS.FAILED, e.at
+            if d.get("gate_timeout"):
+                _decided(step, e, "timed_out")
     elif t == "instructions_edited":
         step.instructions = d.get("new_instructions")
     elif t == "step_retried":
         _new_attempt(step, e.attempt or step.attempt + 1, e.at)
         step.not_before, step.completed_at = None, None
+    elif t == "step_heartbeat":
+        if step.claimed and step.attempt == e.attempt:
+            step.lease_until = d.get("lease_until")
     elif t == "step_requeued":
         step.queued_at, step.requeues, step.awaits_sweep = e.at, step.requeues + 1, False
     elif t == "step_skipped":

@@ -29,6 +29,9 @@ MAX_QUEUE_DELAY = 900
 #: sweep re-sends it (and then waits twice as long before the next re-send, up to 2**5 x).
 HANDOVER_GRACE_SECONDS = 120
 MAX_REQUEUE_DOUBLINGS = 5
+#: A claim is a lease of this many seconds: a step with a longer time-out is kept alive by
+#: its worker's heartbeats, so a worker that died is noticed within minutes, not at the deadline.
+LEASE_SECONDS = 300
 
 
 # ------------------------------------------------------------------------- commands
@@ -55,6 +58,22 @@ class RecordResult:
 @dataclass(frozen=True)
 class TimeOutStep:
     """The sweep found this attempt running past its deadline."""
+
+    step_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """The worker running this attempt is alive: extend its lease."""
+
+    step_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class TimeOutGate:
+    """The sweep found this attempt's gate waiting past its ``timeout_seconds``."""
 
     step_id: str
     attempt: int
@@ -118,7 +137,8 @@ class Review:
     amended: bool = False
 
 
-Command = Union[ClaimStep, RecordResult, TimeOutStep, RequeueStep, RetryStep, SkipStep, CancelExecution,
+Command = Union[ClaimStep, RecordResult, TimeOutStep, TimeOutGate, Heartbeat, RequeueStep, RetryStep, SkipStep,
+                CancelExecution,
                 ForceAdvance, Approve, Reject, Review]
 
 
@@ -171,8 +191,22 @@ def _claim(state: ExecutionState, c: ClaimStep, at: str, now: datetime) -> Decis
                         noop_reason="retry not due yet")
     timeout = state.step_def(c.step_id).timeout_seconds
     deadline = _later(now, timeout)
-    return Decision(events=(Event("step_started", at, c.step_id, c.attempt,
-                                  details={"deadline": deadline, "timeout_seconds": timeout}, due=deadline),))
+    details: dict[str, Any] = {"deadline": deadline, "timeout_seconds": timeout}
+    due = deadline
+    if timeout > LEASE_SECONDS:
+        details["lease_until"] = due = _later(now, LEASE_SECONDS)
+    return Decision(events=(Event("step_started", at, c.step_id, c.attempt, details=details, due=due),))
+
+
+def _heartbeat(state: ExecutionState, c: Heartbeat, at: str, now: datetime) -> Decision:
+    step = state.step(c.step_id)
+    if not (step.state == SS.RUNNING and step.claimed and step.attempt == c.attempt) or state.status != ES.RUNNING \
+            or step.lease_until is None:
+        return _noop("no lease to extend")
+    lease = min(parse_iso(step.deadline), now + timedelta(seconds=LEASE_SECONDS)) if step.deadline \
+        else now + timedelta(seconds=LEASE_SECONDS)
+    return Decision(events=(Event("step_heartbeat", at, c.step_id, c.attempt,
+                                  details={"lease_until": iso(lease)}, due=iso(lease)),))
 
 
 def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> Decision:
@@ -188,9 +222,15 @@ def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> D
         return _failure(state, step, dict(c.error), "step_failed", at, now)
     sdef = state.step_def(c.step_id)
     usage = {"usage": dict(c.usage)} if c.usage else {}
-    if sdef.gate is not None:
-        return Decision(events=(Event("approval_requested", at, c.step_id, c.attempt, details={
-            "output": c.output, "gate": sdef.gate.type, "approvers": list(sdef.gate.approvers), **usage}),))
+    gate = sdef.gate
+    if gate is not None:
+        details = {"output": c.output, "gate": gate.type, "approvers": list(gate.approvers), **usage}
+        due = None
+        if gate.timeout_seconds is not None:
+            # the due index wakes the sweep when the gate's time is up (TimeOutGate)
+            due = _later(now, gate.timeout_seconds)
+            details.update(timeout_seconds=gate.timeout_seconds, on_timeout=gate.on_timeout, timeout_at=due)
+        return Decision(events=(Event("approval_requested", at, c.step_id, c.attempt, details=details, due=due),))
     return _advance(state, step, Event("step_completed", at, c.step_id, c.attempt,
                                        details={"output": c.output, **usage}), now)
 
@@ -199,12 +239,44 @@ def _timeout(state: ExecutionState, c: TimeOutStep, at: str, now: datetime) -> D
     step = state.step(c.step_id)
     if not (step.state == SS.RUNNING and step.claimed and step.attempt == c.attempt) or state.status != ES.RUNNING:
         return _noop("step is no longer running")
-    if step.deadline is None or parse_iso(step.deadline) > now:
-        return _noop("deadline not reached")
     limit = state.step_def(c.step_id).timeout_seconds
-    error = {"kind": "timeout", "message": f"step ran past its time limit of {limit}s", "retryable": True,
-             "deadline": step.deadline}
+    if step.deadline is not None and parse_iso(step.deadline) <= now:
+        error = {"kind": "timeout", "message": f"step ran past its time limit of {limit}s", "retryable": True,
+                 "deadline": step.deadline}
+    elif step.lease_until is not None and parse_iso(step.lease_until) <= now:
+        error = {"kind": "timeout", "retryable": True, "lease_until": step.lease_until,
+                 "message": f"the worker stopped reporting (no heartbeat since its lease ended at {step.lease_until})"}
+    else:
+        return _noop("deadline not reached")
     return _failure(state, step, error, "step_timed_out", at, now)
+
+
+#: The actor of decisions nobody made: a gate's ``on_timeout``.
+SYSTEM = "system"
+
+
+def _gate_timeout(state: ExecutionState, c: TimeOutGate, at: str, now: datetime) -> Decision:
+    """Decide a gate nobody answered in time, as its ``on_timeout`` says, for the system."""
+    step = state.step(c.step_id)
+    gate = state.step_def(c.step_id).gate
+    if state.status != ES.WAITING or step is not state.current or step.state != SS.WAITING_FOR_APPROVAL \
+            or step.attempt != c.attempt or gate is None or step.gate_due is None:
+        return _noop("gate is no longer waiting")
+    if parse_iso(step.gate_due) > now:
+        return _noop("gate time-out not reached")
+    why = f"no decision within {gate.timeout_seconds}s (on_timeout: {gate.on_timeout})"
+    marks = {"timed_out": True, "timeout_seconds": gate.timeout_seconds, "on_timeout": gate.on_timeout}
+    if gate.on_timeout == "approve":
+        return _advance(state, step, Event("approval_granted", at, step.id, step.attempt, SYSTEM,
+                                           details={"comment": why, **marks}), now)
+    if gate.on_timeout == "reject":
+        return Decision(events=(Event("approval_rejected", at, step.id, step.attempt, SYSTEM,
+                                      details={"comment": why, **marks}),))
+    # fail: not through _failure, so no automatic retry re-runs the agent for want of a person
+    error = {"kind": "timeout", "message": f"the {gate.type} gate got {why}", "retryable": False,
+             "deadline": step.gate_due}
+    return Decision(events=(Event("step_timed_out", at, step.id, step.attempt, SYSTEM,
+                                  details={"error": error, "gate_timeout": True, "comment": why, **marks}),))
 
 
 def requeue_due(state: ExecutionState, step: StepView) -> datetime | None:
@@ -404,7 +476,8 @@ def _summary(value: Any, limit: int = 120) -> str:
 
 
 _HANDLERS: dict[type, Callable[[ExecutionState, Any, str, datetime], Decision]] = {
-    ClaimStep: _claim, RecordResult: _record, TimeOutStep: _timeout, RequeueStep: _requeue, RetryStep: _retry,
+    ClaimStep: _claim, RecordResult: _record, TimeOutStep: _timeout, TimeOutGate: _gate_timeout,
+    Heartbeat: _heartbeat, RequeueStep: _requeue, RetryStep: _retry,
     SkipStep: _skip, CancelExecution: _cancel, ForceAdvance: _force, Approve: _approve,
     Reject: _reject, Review: _review,
 }

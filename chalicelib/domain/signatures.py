@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Mapping, Sequence
 
-__all__ = ["TOLERANCE_SECONDS", "SignatureProblem", "Verified", "verify_standard", "verify_github", "secret_key"]
+__all__ = ["TOLERANCE_SECONDS", "SignatureProblem", "Verified", "verify_standard", "verify_github", "secret_key",
+           "sign_standard"]
 
 TOLERANCE_SECONDS = 300
 SECRET_PREFIX = "whsec_"
@@ -51,6 +52,13 @@ def secret_key(secret: str) -> bytes:
         return base64.b64decode(body + "==")
     except (binascii.Error, ValueError) as error:
         raise SignatureProblem("the source's secret is not base64") from error
+
+
+def sign_standard(secret: str, delivery_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value for an outgoing delivery (``v1,<base64>``)."""
+    signed = f"{delivery_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
 
 
 def verify_standard(headers: Mapping[str, str], body: bytes, secrets: Sequence[str], now: datetime) -> Verified:

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from chalicelib.agents.python import configure as configure_python_agent
 from chalicelib.config import Settings
 from chalicelib.domain.timefmt import utc_now
 from chalicelib.engine.deadletters import DeadLetters
 from chalicelib.engine.executions import ExecutionService
+from chalicelib.engine.notifications import Notifier
 from chalicelib.engine.runner import StepRunner
 from chalicelib.engine.sweeper import Sweeper
 from chalicelib.engine.triggers import Triggers
@@ -29,17 +30,32 @@ class Engine:
     sweeper: Sweeper
     triggers: Triggers
     deadletters: DeadLetters
+    notifier: Notifier
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], datetime] = utc_now) -> "Engine":
         configure_python_agent(settings.python_modules)  # what this deployment may call
         store = Store.from_settings(settings)
         queue = StepQueue(settings)
-        workflows = WorkflowService(store, clock, settings)
-        executions = ExecutionService(store, queue, workflows, clock)
+        notifier = Notifier(store.catalog, _clients(settings), settings.notify_from, clock)
+        workflows = WorkflowService(store, clock, settings, notifier)
+        executions = ExecutionService(store, queue, workflows, clock, notifier)
         return cls(settings, store, queue, workflows, executions, StepRunner(executions, clock),
                    Sweeper(executions, clock), Triggers.build(settings, workflows, executions, clock),
-                   DeadLetters(executions, DeadLetterQueue(settings), clock))
+                   DeadLetters(executions, DeadLetterQueue(settings), clock), notifier)
+
+
+def _clients(settings: Settings) -> Callable[[str], Any]:
+    """boto3 clients made on first use (importing or building the engine touches no AWS)."""
+    made: dict[str, Any] = {}
+
+    def client(service: str) -> Any:
+        if service not in made:
+            import boto3
+
+            made[service] = boto3.client(service, region_name=settings.region, endpoint_url=settings.endpoint_url)
+        return made[service]
+    return client
 
 
 _ENGINE: Engine | None = None
@@ -57,3 +73,6 @@ def reset_engine(engine: Engine | None = None) -> None:
     """Replace the process-wide engine (tests use this to inject a clock)."""
     global _ENGINE
     _ENGINE = engine
+    from chalicelib.engine.connections import vault_for
+
+    vault_for.cache_clear()  # a new engine (a new stack in tests) starts with no cached secrets

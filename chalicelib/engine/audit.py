@@ -28,6 +28,9 @@ def _error(d: Mapping[str, Any]) -> str:
 
 
 def _failed(e: Event) -> str:
+    if e.details.get("gate_timeout"):
+        return f"{_step(e)} failed at its gate, decided by {_by(e)}: {e.details.get('comment')}; " \
+               "the execution waits for an operator"
     verb = "ran past its time limit" if e.type == "step_timed_out" else "failed"
     text = f"{_step(e)} {verb} ({_error(e.details)})"
     if e.details.get("retry_at"):
@@ -41,6 +44,7 @@ _SENTENCES: dict[str, Callable[[Event], str]] = {
     "step_completed": lambda e: f"{_step(e)} completed",
     "step_failed": _failed,
     "step_timed_out": _failed,
+    "step_heartbeat": lambda e: f"{_step(e)} still running; lease extended to {e.details.get('lease_until')}",
     "step_requeued": lambda e: f"{_step(e)} message re-sent by the sweep ({e.details.get('reason')})",
     "approval_requested": lambda e: f"{_step(e)} waits for {e.details.get('gate', 'approval')} by "
                                     f"{', '.join(e.details.get('approvers') or []) or 'any operator'}",

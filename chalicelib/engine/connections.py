@@ -131,7 +131,8 @@ class ConnectionService:
     def resolve(self, name: str) -> ResolvedConnection:
         """The connection with its secrets, for an agent; raises ``NotFound``/``SecretUnavailable``."""
         record = self.store.get(name)
-        secrets = self.vault.get(name) if record.secret_fields else {}
+        stamp = f"{record.version}@{record.updated_at}@{record.created_at}"
+        secrets = self.vault.get(name, stamp) if record.secret_fields else {}
         return ResolvedConnection(record.name, record.kind, dict(record.fields), secrets)
 
     def check_refs(self, refs: Iterable[ConnectionRef]) -> list[FieldError]:
@@ -165,7 +166,8 @@ def connection_view(record: ConnectionRecord, used_by: list[str] | None = None) 
 
 
 def _with_defaults(body: Mapping[str, Any]) -> dict[str, Any]:
-    spec = CONNECTION_KINDS.get(body.get("kind"))  # type: ignore[arg-type]
+    kind = body.get("kind")
+    spec = CONNECTION_KINDS.get(kind) if isinstance(kind, str) else None
     merged = dict(body)
     if spec is not None:
         for key, default in spec.plain.items():

@@ -16,8 +16,10 @@ from chalicelib.domain.definition import validate_inputs
 from chalicelib.domain.machine import (HANDOVER_GRACE_SECONDS, Actor, Command, Decision, Event, ExecutionState,
                                        Refused, apply_events, decide, replay)
 from chalicelib.domain.timefmt import iso
+from chalicelib.engine.notifications import Notifier
 from chalicelib.engine.workflows import WorkflowService
-from chalicelib.errors import Conflict, Forbidden, NotFound, TransitionConflict
+from chalicelib.engine.budget import Backoff
+from chalicelib.errors import Conflict, Forbidden, NotFound, StoreBusy, TransitionConflict
 from chalicelib.observability import log_context, metric
 from chalicelib.queue import StepQueue
 from chalicelib.store import StatusChange, Store, SummaryRecord
@@ -27,15 +29,18 @@ log = logging.getLogger("stepline.executions")
 #: After this long without a claim, the sweep re-sends a first step's message.
 HANDOVER_GRACE = timedelta(seconds=HANDOVER_GRACE_SECONDS)
 IDEMPOTENCY_TTL = timedelta(hours=24)
+#: Tries after a lost race or a busy store before a start or an operator action gives up.
+BUSY_RETRIES = 6
 
 
 class ExecutionService:
     def __init__(self, store: Store, queue: StepQueue, workflows: WorkflowService,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], notifier: Notifier | None = None) -> None:
         self.store = store
         self.queue = queue
         self.workflows = workflows
         self.clock = clock
+        self.notifier = notifier
 
     # ------------------------------------------------------------------ start
     def start(self, workflow_id: str, inputs: Any, trigger: dict[str, Any], actor: Actor,
@@ -59,18 +64,29 @@ class ExecutionService:
         summary = SummaryRecord(execution_id, workflow_id, record.version, "running", trigger, at)
         first = Event("execution_started", at, actor=actor.name, due=iso(now + HANDOVER_GRACE), details={
             "workflow_id": workflow_id, "workflow_version": record.version, "input": values, "trigger": trigger})
-        try:
-            self.store.executions.create(summary, first, idem_pk, int((now + IDEMPOTENCY_TTL).timestamp()))
-        except TransitionConflict:
-            winner = self.store.executions.find_idempotent(idem_pk) if idem_pk else None
-            if winner:
-                return self.load(winner)
-            raise
+        backoff = Backoff()
+        while True:
+            try:
+                self.store.executions.create(summary, first, idem_pk, int((now + IDEMPOTENCY_TTL).timestamp()))
+                break
+            except TransitionConflict:
+                winner = self.store.executions.find_idempotent(idem_pk) if idem_pk else None
+                if winner:
+                    return self.load(winner)
+                raise
+            except StoreBusy:
+                # a collision on a shared item or throttling: not a clash of state, so retry
+                if backoff.tries >= BUSY_RETRIES:
+                    raise
+                backoff.wait()
         self.queue.send(execution_id, definition.steps[0].id, 1)
         with log_context(execution_id=execution_id, workflow_id=workflow_id):
             log.info("execution started (%s trigger, version %s)", trigger.get("type"), record.version)
             metric("ExecutionsStarted", 1, trigger=trigger.get("type"))
-        return self.load(execution_id)
+        state = self.load(execution_id)
+        if self.notifier is not None:
+            self.notifier.notify_status_change(state, None)
+        return state
 
     # ------------------------------------------------------------------- read
     def load(self, execution_id: str) -> ExecutionState:
@@ -104,22 +120,37 @@ class ExecutionService:
             state = after
             if change is not None:
                 _status_changed(state, change.before)
+                if self.notifier is not None:
+                    # after the commit, and it never raises: telling people must not undo the change
+                    self.notifier.notify_status_change(state, change.before)
         for message in decision.dispatch:
             self.queue.send(state.execution_id, message.step_id, message.attempt, message.delay_seconds)
         return state
 
     def act(self, execution_id: str, command: Command) -> ExecutionState:
-        """Apply one operator command; 409 when the state does not allow it or a race was lost."""
-        state = self.load(execution_id)
-        try:
-            decision = decide(state, command, self.clock())
-        except Refused as refused:
-            if refused.not_found:
-                raise NotFound(refused.message) from refused
-            if refused.forbidden:
-                raise Forbidden(refused.message) from refused
-            raise Conflict(refused.message) from refused
-        return self.commit(state, decision)
+        """Apply one operator command; 409 only when the state does not allow it.
+
+        A commit that loses to another writer (a worker recording, the sweep) or meets a
+        busy store is decided again on the fresh state after a jittered pause: the command
+        is refused only if that state really refuses it.
+        """
+        backoff = Backoff()
+        while True:
+            state = self.load(execution_id)
+            try:
+                decision = decide(state, command, self.clock())
+            except Refused as refused:
+                if refused.not_found:
+                    raise NotFound(refused.message) from refused
+                if refused.forbidden:
+                    raise Forbidden(refused.message) from refused
+                raise Conflict(refused.message) from refused
+            try:
+                return self.commit(state, decision)
+            except (TransitionConflict, StoreBusy):
+                if backoff.tries >= BUSY_RETRIES:
+                    raise
+                backoff.wait()
 
 
 _STATUS_METRICS = {"completed": "ExecutionsCompleted", "failed": "ExecutionsFailed", "cancelled": "ExecutionsCancelled"}

@@ -1,62 +1,165 @@
-"""The step worker: claim, run the agent, record the result, hand over.
+"""The step worker: claim, run, record and chain steps, then hand over.
 
-Called once per SQS message. Every path is idempotent: a duplicate or replayed message
-finds the claim taken (``ClaimStep`` decides nothing, or the conditional append loses)
-and returns without running the agent again.
+Called once per SQS message. A worker runs consecutive steps (a *chain*) until a gate, a
+delayed retry, the end, or its budget (``engine/budget.py``); only then does it hand over
+through SQS. Pure steps (``transform``) are decided in memory and committed together, with
+no claim of their own; a side-effecting step's claim is committed (with whatever the chain
+decided before it) before its agent runs, so it never runs twice for one attempt.
+
+Every path is idempotent: a duplicate or replayed message finds the claim taken
+(``ClaimStep`` decides nothing, or the conditional commit loses) and returns without
+running the agent again. A finished side-effecting result that cannot be recorded within
+the budget is kept in the payload bucket first, and recorded by the next delivery.
 """
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from datetime import datetime
 from typing import Callable
 
-from chalicelib.agents import AgentContext, StepError, get_agent
-from chalicelib.domain.machine import ClaimStep, ExecutionState, RecordResult, decide
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
+
+from chalicelib.agents import AgentContext, StepError, get_agent, is_pure
+from chalicelib.domain.machine import (LEASE_SECONDS, ClaimStep, Decision, Dispatch, Event, ExecutionState,
+                                       Heartbeat, RecordResult, apply_events, decide)
+from chalicelib.engine.budget import Backoff, Budget
 from chalicelib.engine.executions import ExecutionService
-from chalicelib.errors import NotFound, TransitionConflict
+from chalicelib.errors import NotFound, StoreBusy, TransitionConflict
 from chalicelib.jsonlimits import json_value_problem
 from chalicelib.observability import log_context, metric
 
 log = logging.getLogger("stepline.runner")
 
-MAX_RECORD_ATTEMPTS = 5
+#: Errors of the store (collisions, throttling, 5xx, timeouts) that a later try may not meet.
+STORE_ERRORS = (StoreBusy, PynamoDBException, ClientError, BotoCoreError)
+#: Tries to record a result before it is kept for the next delivery (each after a jittered pause).
+RECORD_TRIES = 8
+#: Pure steps decided but not yet committed are written at least this often, so that the
+#: sweep (which re-sends an unclaimed hand-over after 120 s) never sees a live chain as lost.
+FLUSH_SECONDS = 60.0
+#: ... and at most this many events go into one commit item.
+FLUSH_EVENTS = 40
+#: Time kept in hand to keep a result when recording keeps failing.
+KEEP_RESERVE_SECONDS = 5.0
+#: After keeping a result, the message comes back this soon (not after the whole visibility
+#: timeout), so the result is recorded before the step's deadline or lease runs out.
+KEPT_REDELIVERY_SECONDS = 10
 
 
 class StepRunner:
-    def __init__(self, executions: ExecutionService, clock: Callable[[], datetime]) -> None:
+    def __init__(self, executions: ExecutionService, clock: Callable[[], datetime],
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.executions = executions
         self.clock = clock
+        self.sleep = sleep
 
-    def handle(self, execution_id: str, step_id: str, attempt: int) -> str:
-        """Run one step attempt if it is still waiting to run. Returns what happened."""
+    # ------------------------------------------------------------------ chain
+    def handle(self, execution_id: str, step_id: str, attempt: int, budget: Budget | None = None,
+               receipt_handle: str | None = None) -> str:
+        """Run the message's step attempt, and the steps after it while the budget allows.
+
+        Returns what happened: ``ran``, ``duplicate``, ``recovered`` (a kept result was
+        recorded) or ``unknown execution``.
+        """
+        budget = budget or Budget.for_invocation()
         with log_context(execution_id=execution_id, step_id=step_id, attempt=attempt):
             try:
-                state = self.claim(execution_id, step_id, attempt)
+                state = self.executions.load(execution_id)
             except NotFound:
                 log.warning("dropping message for unknown execution %s", execution_id)
                 return "unknown execution"
-            if state is None:
+            claim = decide(state, ClaimStep(step_id, attempt), self.clock())
+            if not claim.events:
+                if self._recover(state, step_id, attempt, budget):
+                    return "recovered"
+                self.executions.commit(state, claim)  # may re-send a not-yet-due retry
+                log.info("no claim for %s/%s#%s: %s", execution_id, step_id, attempt, claim.noop_reason)
                 return "duplicate"
-            agent = state.step_def(step_id).agent
-            log.info("step started (agent %s)", agent)
-            began = time.monotonic()
-            result = self._run_agent(state, step_id, attempt)
-            elapsed_ms = round((time.monotonic() - began) * 1000, 3)
-            self.record(state, result)
-            self._count_usage(state, result)
-            outcome = "failed" if result.error else "completed"
-            metric("StepDuration", elapsed_ms, "Milliseconds", {"Agent": agent}, outcome=outcome)
-            if result.error:
-                log.warning("step failed in %.0f ms: %s: %s", elapsed_ms, result.error.get("kind"),
-                            result.error.get("message"))
-            else:
-                log.info("step completed in %.0f ms", elapsed_ms)
+            self._chain(state, claim, budget, receipt_handle)
             return "ran"
 
+    def _chain(self, committed: ExecutionState, claim: Decision, budget: Budget, receipt: str | None) -> None:
+        """Run steps from ``claim`` on; commit and hand over when the chain stops."""
+        pending: list[Event] = []  # decided, not yet committed
+        unrecorded: RecordResult | None = None  # a side effect's result among ``pending``
+        pending_since = time.monotonic()
+        state = committed
+        ran = 0
+        while True:
+            step_id, attempt = claim.events[0].step_id or "", int(claim.events[0].attempt or 0)
+            pure = is_pure(get_agent(state.step_def(step_id).agent))
+            if pure:
+                pending += claim.events
+                state = apply_events(state, claim.events)
+            else:
+                # a side effect runs only once its claim is stored
+                stored = self._finish(committed, pending + list(claim.events), (), unrecorded, budget, receipt)
+                if stored is None:
+                    log.info("chain stopped: claim of %s#%s lost", step_id, attempt)
+                    return
+                committed = state = stored
+                pending, unrecorded, pending_since = [], None, time.monotonic()
+            result = self._run_step(state, step_id, attempt, pure, receipt)
+            ran += 1
+            decision = decide(state, result, self.clock())
+            pending += decision.events
+            state = apply_events(state, decision.events)
+            if not pure:
+                unrecorded = result
+            nxt = self._next_claim(state, decision, budget) if ran < budget.max_steps else None
+            if nxt is None:
+                self._finish(committed, pending, decision.dispatch, unrecorded, budget, receipt)
+                return
+            if len(pending) >= FLUSH_EVENTS or time.monotonic() - pending_since >= FLUSH_SECONDS:
+                stored = self._finish(committed, pending, (), unrecorded, budget, receipt)
+                if stored is None:
+                    return
+                committed = state = stored
+                pending, unrecorded, pending_since = [], None, time.monotonic()
+            claim = nxt
+            metric("StepsChained", 1)
+
+    def _next_claim(self, state: ExecutionState, decision: Decision, budget: Budget) -> Decision | None:
+        """The claim of the next step when the chain may go on: one immediate hand-over that fits the budget."""
+        if len(decision.dispatch) != 1 or decision.dispatch[0].delay_seconds:
+            return None
+        message = decision.dispatch[0]
+        if not budget.allows(state.step_def(message.step_id).timeout_seconds):
+            return None
+        claim = decide(state, ClaimStep(message.step_id, message.attempt), self.clock())
+        return claim if claim.events else None
+
+    def _finish(self, committed: ExecutionState, pending: list[Event], dispatch: tuple[Dispatch, ...],
+                result: RecordResult | None, budget: Budget, receipt: str | None = None) -> ExecutionState | None:
+        """Commit what the chain decided and send its hand-over: the stored state, or None
+        when another writer won.
+
+        With ``result`` (a side-effecting step's outcome among the pending events) a lost race
+        or a failing store goes through ``record``, so the result is never lost.
+        """
+        if not pending:
+            return committed
+        try:
+            return self.executions.commit(committed, Decision(events=tuple(pending), dispatch=dispatch))
+        except TransitionConflict:
+            if result is None:
+                # only pure work is lost: the writer that won (a duplicate delivery, the sweep's
+                # re-send, an operator) owns the execution's next move
+                log.info("chain stopped by a concurrent commit")
+                return None
+        except STORE_ERRORS:
+            if result is None:
+                raise
+        self.record(self.executions.load(committed.execution_id), result, budget, receipt)
+        return None
+
+    # ------------------------------------------------------------------ steps
     def claim(self, execution_id: str, step_id: str, attempt: int) -> ExecutionState | None:
-        """Take the claim on one attempt; None when it is not this worker's to run."""
+        """Take (and commit) the claim on one attempt; None when it is not this worker's to run."""
         state = self.executions.load(execution_id)
         decision = decide(state, ClaimStep(step_id, attempt), self.clock())
         if not decision.events:
@@ -69,6 +172,30 @@ class StepRunner:
             # another delivery of the same message (or an operator) moved first
             log.info("claim lost for %s/%s#%s", execution_id, step_id, attempt)
             return None
+
+    def _run_step(self, state: ExecutionState, step_id: str, attempt: int, pure: bool,
+                  receipt: str | None) -> RecordResult:
+        sdef = state.step_def(step_id)
+        with log_context(step_id=step_id, attempt=attempt):
+            log.info("step started (agent %s)", sdef.agent)
+            began = time.monotonic()
+            beat = None if pure or sdef.timeout_seconds <= LEASE_SECONDS else \
+                _Heartbeats(self, state.execution_id, step_id, attempt, receipt)
+            try:
+                result = self._run_agent(state, step_id, attempt)
+                self._count_usage(state, result)
+            finally:
+                if beat is not None:
+                    beat.stop()
+            elapsed_ms = round((time.monotonic() - began) * 1000, 3)
+            outcome = "failed" if result.error else "completed"
+            metric("StepDuration", elapsed_ms, "Milliseconds", {"Agent": sdef.agent}, outcome=outcome)
+            if result.error:
+                log.warning("step failed in %.0f ms: %s: %s", elapsed_ms, result.error.get("kind"),
+                            result.error.get("message"))
+            else:
+                log.info("step completed in %.0f ms", elapsed_ms)
+        return result
 
     def _run_agent(self, state: ExecutionState, step_id: str, attempt: int) -> RecordResult:
         sdef = state.step_def(step_id)
@@ -107,14 +234,99 @@ class StepRunner:
             if settings is not None:
                 count_attempt(usage_store_for(settings), state.workflow_id, self.clock(), usage)
 
-    def record(self, state: ExecutionState, result: RecordResult) -> None:
-        """Store an attempt's result; one that comes too late is kept as ``late_result_discarded``."""
-        for _ in range(MAX_RECORD_ATTEMPTS):
+    # ----------------------------------------------------------------- record
+    def record(self, state: ExecutionState, result: RecordResult, budget: Budget | None = None,
+               receipt: str | None = None) -> None:
+        """Store an attempt's result; one that comes too late is kept as ``late_result_discarded``.
+
+        A lost race re-reads and decides again; a store error is retried with jittered
+        backoff while the budget lasts. Before giving up the result is kept in the payload
+        bucket, and the next delivery of the message records it (``_recover``).
+        """
+        budget = budget or Budget(30.0)
+        backoff = Backoff(self.sleep)
+        while True:
             try:
                 self.executions.commit(state, decide(state, result, self.clock()))
                 return
             except TransitionConflict:
                 # an operator acted meanwhile (cancel, force-advance): decide again on the new
                 # state, which records the result as late instead of losing it
+                pass
+            except STORE_ERRORS as error:
+                log.warning("recording %s#%s failed: %s", result.step_id, result.attempt, error)
+            if backoff.tries + 1 >= RECORD_TRIES or not backoff.wait(budget, KEEP_RESERVE_SECONDS):
+                self._keep(state.execution_id, result, receipt)
+                raise TransitionConflict(f"execution {state.execution_id}", "a store that takes the result")
+            try:
                 state = self.executions.load(state.execution_id)
-        raise TransitionConflict(f"execution {state.execution_id}", "a quiet moment to record a result")
+            except STORE_ERRORS as error:
+                log.warning("re-reading %s failed: %s", state.execution_id, error)
+
+    def _keep(self, execution_id: str, result: RecordResult, receipt: str | None) -> None:
+        text = json.dumps({"step_id": result.step_id, "attempt": result.attempt, "output": result.output,
+                           "error": result.error, "usage": result.usage})
+        self.executions.store.payloads.keep_result(execution_id, result.step_id, result.attempt, text)
+        log.error("result of %s#%s kept in the payload bucket; the next delivery records it",
+                  result.step_id, result.attempt)
+        metric("ResultsKept", 1)
+        if receipt:
+            try:
+                self.executions.queue.extend_visibility(receipt, KEPT_REDELIVERY_SECONDS)
+            except Exception:  # noqa: BLE001 - the message still comes back, at its visibility timeout
+                log.warning("could not bring the message back early", exc_info=True)
+
+    def _recover(self, state: ExecutionState, step_id: str, attempt: int, budget: Budget) -> bool:
+        """Record a kept result of this claimed attempt, without running its agent again."""
+        try:
+            step = state.step(step_id)
+        except Exception:  # noqa: BLE001 - an unknown step id: nothing was kept for it
+            return False
+        if not (step.claimed and step.attempt == attempt and step.state.value == "running"):
+            return False
+        text = self.executions.store.payloads.kept_result(state.execution_id, step_id, attempt)
+        if text is None:
+            return False
+        kept = json.loads(text)
+        self.record(state, RecordResult(step_id, attempt, output=kept.get("output"), error=kept.get("error"),
+                                        usage=kept.get("usage")), budget)
+        log.info("kept result of %s#%s recorded", step_id, attempt)
+        return True
+
+    # -------------------------------------------------------------- heartbeat
+    def heartbeat(self, execution_id: str, step_id: str, attempt: int) -> bool:
+        """Extend the lease of a running attempt; False when it has none to extend (or moved on)."""
+        state = self.executions.load(execution_id)
+        decision = decide(state, Heartbeat(step_id, attempt), self.clock())
+        if not decision.events:
+            return False
+        try:
+            self.executions.commit(state, decision)
+        except TransitionConflict:
+            return False
+        return True
+
+
+class _Heartbeats:
+    """While a long step runs: extend its lease and its message's visibility every third of a lease."""
+
+    def __init__(self, runner: StepRunner, execution_id: str, step_id: str, attempt: int,
+                 receipt: str | None, every: float = LEASE_SECONDS / 3) -> None:
+        self.runner, self.args, self.receipt, self.every = runner, (execution_id, step_id, attempt), receipt, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="stepline-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.runner.heartbeat(*self.args)
+                if self.receipt:
+                    self.runner.executions.queue.extend_visibility(self.receipt, int(LEASE_SECONDS * 2))
+            except Exception:  # noqa: BLE001 - a missed beat is retried at the next one
+                log.warning("heartbeat of %s failed", self.args, exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+

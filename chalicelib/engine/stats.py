@@ -94,8 +94,8 @@ def _view(values: HourStats) -> dict[str, Any]:
         "counts": dict(values.counts), "total": sum(values.counts.values()),
         "duration_seconds": {
             "completed": completed,
-            "median": percentile(values.histogram, 0.5),
-            "p95": percentile(values.histogram, 0.95),
+            "median": percentile(values.histogram, 0.5, values.bin_sums, values.samples),
+            "p95": percentile(values.histogram, 0.95, values.bin_sums, values.samples),
             "mean": round(values.duration_sum / completed, 3) if completed else None,
         },
     }

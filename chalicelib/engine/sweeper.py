@@ -1,4 +1,5 @@
-"""The sweep: time out steps past their deadline, wake due retries, re-send lost messages.
+"""The sweep: time out steps past their deadline, wake due retries, re-send lost messages,
+and decide gates that waited past their ``timeout_seconds`` (``on_timeout``, actor ``system``).
 
 Every deadline and every hand-over is written with a due time on the sparse ``by_due``
 index, so a crashed worker (its step's deadline comes due) or a lost SQS message (its
@@ -13,7 +14,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Callable
 
-from chalicelib.domain.machine import RequeueStep, TimeOutStep, decide
+from chalicelib.domain.machine import RequeueStep, TimeOutGate, TimeOutStep, decide
 from chalicelib.domain.states import ExecutionStatus, StepState
 from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.engine.executions import ExecutionService
@@ -41,7 +42,7 @@ class Sweeper:
         start = parse_iso(mark) if mark else now - timedelta(hours=1)
         start = max(start, now - MAX_LOOKBACK).replace(second=0, microsecond=0)
         seen: set[str] = set()
-        counts = {"visited": 0, "timed_out": 0, "resent": 0, "errors": 0}
+        counts = {"visited": 0, "timed_out": 0, "resent": 0, "gates_timed_out": 0, "errors": 0}
         first_failed: datetime | None = None
         bucket = start
         while bucket <= now:
@@ -57,7 +58,7 @@ class Sweeper:
                         log.exception("sweep: visiting %s failed; going on with the others", execution_id)
                         outcome = "errors"
                         first_failed = first_failed or bucket
-                if outcome in ("timed_out", "resent"):
+                if outcome in ("timed_out", "resent", "gates_timed_out"):
                     log.info("sweep: %s", outcome.replace("_", " "))
                 if outcome in counts:
                     counts[outcome] += 1
@@ -77,11 +78,13 @@ class Sweeper:
         except NotFound:
             return "gone"
         step = state.current
-        if state.status != ExecutionStatus.RUNNING or step is None:
+        if step is None or state.status not in (ExecutionStatus.RUNNING, ExecutionStatus.WAITING):
             return "nothing"
-        if step.state == StepState.RUNNING and step.claimed:
-            command: TimeOutStep | RequeueStep = TimeOutStep(step.id, step.attempt)
-            outcome = "timed_out"
+        command: TimeOutStep | TimeOutGate | RequeueStep
+        if state.status == ExecutionStatus.WAITING:
+            command, outcome = TimeOutGate(step.id, step.attempt), "gates_timed_out"
+        elif step.state == StepState.RUNNING and step.claimed:
+            command, outcome = TimeOutStep(step.id, step.attempt), "timed_out"
         else:
             # pending, or a queued retry: its message may be lost, or its long backoff over
             command, outcome = RequeueStep(step.id, step.attempt), "resent"

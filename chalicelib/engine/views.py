@@ -29,6 +29,8 @@ def execution_view(state: ExecutionState, actor: Actor | None = None, now: datet
             step["usage"] = dict(view.usage)
         if view.not_before:
             step["retry_at"] = view.not_before
+        if view.gate_due and view.state == StepState.WAITING_FOR_APPROVAL:
+            step["gate_timeout_at"] = view.gate_due  # when the sweep decides the gate's on_timeout
         if view.skip_reason:
             step["skip_reason"] = view.skip_reason
         if view.has_original_output:
@@ -42,10 +44,25 @@ def execution_view(state: ExecutionState, actor: Actor | None = None, now: datet
         "status": state.status.value, "trigger": dict(state.trigger), "input": state.input,
         "started_at": state.started_at, "ended_at": state.ended_at, "steps": steps,
         "completed_steps_not_undone": not_undone(state) if state.cancelled else [],
+        "tool_calls_not_undone": _tool_calls(steps) if state.cancelled else [],
     }
     if actor is not None and now is not None:
         result["actions"] = execution_actions(state, actor, now)
     return result
+
+
+def _tool_calls(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tool calls llm steps made (latest attempts): cancelling undoes none of them."""
+    found = []
+    for step in steps:
+        if step.get("agent") != "llm":  # a later step may pass an llm output (and its tool_calls) along
+            continue
+        output, error = step.get("output"), step.get("error") or {}
+        calls = output.get("tool_calls") if isinstance(output, dict) else None
+        if calls is None and isinstance(error.get("details"), dict):
+            calls = error["details"].get("tool_calls")
+        found += [{"step_id": step["id"], **call} for call in calls or [] if isinstance(call, dict)]
+    return found
 
 
 def summary_view(summary: SummaryRecord) -> dict[str, Any]:

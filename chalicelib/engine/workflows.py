@@ -11,6 +11,7 @@ from chalicelib.domain.definition import WorkflowDefinition, parse_definition
 from chalicelib.engine.connections import connection_refs
 from chalicelib.domain.machine import Actor
 from chalicelib.domain.timefmt import iso
+from chalicelib.engine.notifications import Notifier
 from chalicelib.errors import FieldError, ValidationError
 from chalicelib.store import Store, WorkflowRecord
 
@@ -25,10 +26,12 @@ WorkflowListener = Callable[[WorkflowRecord, "WorkflowRecord | None"], None]
 
 
 class WorkflowService:
-    def __init__(self, store: Store, clock: Callable[[], datetime], settings: Settings | None = None) -> None:
+    def __init__(self, store: Store, clock: Callable[[], datetime], settings: Settings | None = None,
+                 notifier: Notifier | None = None) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
+        self.notifier = notifier
         self.listeners: list[WorkflowListener] = []
 
     def _changed(self, record: WorkflowRecord, before: WorkflowRecord | None = None) -> WorkflowRecord:
@@ -69,8 +72,16 @@ class WorkflowService:
         self.store.catalog.set_enabled(workflow_id, enabled, iso(self.clock()), actor.name)
         return self._changed(self.store.catalog.get_workflow(workflow_id))
 
-    def get(self, workflow_id: str) -> WorkflowRecord:
-        return self.store.catalog.get_workflow(workflow_id)
+    def notification_secret(self, record: WorkflowRecord) -> str | None:
+        """A new notification secret when this version brought the first webhook target (shown once)."""
+        if self.notifier is None:
+            return None
+        targets = self.definition(record.workflow_id, record.version).notify
+        return self.notifier.ensure_secret(record.workflow_id, targets, iso(self.clock()))
+
+    def get(self, workflow_id: str, with_count: bool = False) -> WorkflowRecord:
+        """The workflow (404 if unknown); ``active_executions`` is read only ``with_count`` (0 otherwise)."""
+        return self.store.catalog.get_workflow(workflow_id, with_count)
 
     def list(self) -> list[WorkflowRecord]:
         return self.store.catalog.list_workflows()
@@ -92,4 +103,5 @@ def workflow_view(record: WorkflowRecord) -> dict[str, Any]:
         "enabled": record.enabled, "trigger": d.get("trigger"), "version": record.version,
         "active_executions": record.active_executions, "steps": d.get("steps", []),
         "created_at": record.created_at, "updated_at": record.updated_at,
+        **({"notify": d["notify"]} if d.get("notify") else {}),
     }

@@ -54,6 +54,15 @@ def create_resources(settings: Settings, template: dict[str, Any] | None = None)
             _create_queue(settings, name, props, names)
         elif kind == "AWS::S3::Bucket":
             _create_bucket(settings, name)
+    _verify_sender(settings)
+
+
+def _verify_sender(settings: Settings) -> None:
+    """Local mode and tests only: SES sends from a verified identity, so verify the sender.
+
+    A deployment verifies ``STEPLINE_NOTIFY_FROM`` (or its domain) in SES once, by hand.
+    """
+    _client("sesv2", settings).create_email_identity(EmailIdentity=settings.notify_from)
 
 
 def _create_table(settings: Settings, name: str, props: dict[str, Any]) -> None:

@@ -7,7 +7,8 @@
    happens *before* the app is imported, so boto3 and PynamoDB (through botocore, which
    reads ``AWS_ENDPOINT_URL``) both talk to it. If the user set ``AWS_ENDPOINT_URL`` or
    ``STEPLINE_USE_REAL_AWS=1`` no moto is started and that endpoint (or real AWS) is used;
-2. sets ``STEPLINE_ADMIN_KEY`` (a fresh ``secrets.token_urlsafe`` unless already set);
+2. sets ``STEPLINE_ADMIN_KEY`` (a fresh ``sl_`` key, as ``POST /keys`` issues, unless already set)
+   and ``STEPLINE_LOG_FORMAT=text`` (one readable console line per log record);
 3. creates the tables, queues and bucket of ``infra/template.json`` (not for real AWS, where
    the deployed stack owns them);
 4. imports ``app`` and serves it with Chalice's threaded local dev server on
@@ -27,7 +28,6 @@ import importlib
 import json
 import logging
 import os
-import secrets
 import signal
 import socket
 import sys
@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, MutableMapping
 
+from chalicelib.auth import new_key
 from chalicelib.config import Settings
 from chalicelib.outbound import ALLOW_PRIVATE_ENV
 
@@ -108,8 +109,9 @@ def set_region(env: MutableMapping[str, str]) -> str:
 
 
 def ensure_admin_key(env: MutableMapping[str, str]) -> str:
+    """The admin key: the one set, else a fresh one of the same ``sl_`` form as ``POST /keys`` keys."""
     if not env.get("STEPLINE_ADMIN_KEY"):
-        env["STEPLINE_ADMIN_KEY"] = secrets.token_urlsafe(24)
+        env["STEPLINE_ADMIN_KEY"] = new_key()
     return env["STEPLINE_ADMIN_KEY"]
 
 
@@ -332,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, _raise_interrupt)
 
     env = os.environ
+    # one readable line per log record in the console (JSON stays the format in Lambda)
+    env.setdefault("STEPLINE_LOG_FORMAT", "text")
     project_dir = args.project_dir.resolve()
     runner = Runner()
     try:

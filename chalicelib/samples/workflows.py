@@ -68,6 +68,8 @@ INVOICE_APPROVAL: dict[str, Any] = {
     "name": "Invoice approval",
     "description": "Drafts a credit note, waits for an operator to approve it, then books it.",
     "enabled": True,
+    # under `make run` the emails land in the embedded moto's SES; the console logs each one
+    "notify": [{"on": ["gate_waiting", "failed"], "email": "approvers@example.com"}],
     "trigger": {
         "type": "manual",
         "inputs": [

@@ -9,7 +9,9 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, Upda
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import Conflict, NotFound, TransitionConflict
-from chalicelib.store.executions import _conflict
+from chalicelib.store.executions import _conflict, counter_sks
+
+_COUNTER_SKS = frozenset(counter_sks())
 from chalicelib.store.models import Models
 
 
@@ -30,6 +32,15 @@ class WorkflowRecord:
 class KeyRecord:
     name: str
     role: str
+    created_at: str | None = None
+    created_by: str | None = None
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    version: int
+    created_at: str
+    created_by: str | None
 
 
 def _wpk(workflow_id: str) -> str:
@@ -96,13 +107,21 @@ class CatalogStore:
                 raise NotFound(f"workflow {workflow_id} not found") from error
             raise
 
-    def get_workflow(self, workflow_id: str) -> WorkflowRecord:
+    def get_workflow(self, workflow_id: str, with_count: bool = True) -> WorkflowRecord:
+        """The workflow head; with ``with_count`` also its active count (one Query of the counter shards)."""
         m = self.m
         try:
             head = m.WorkflowHead.get(_wpk(workflow_id), "HEAD", consistent_read=True)
         except DoesNotExist as error:
             raise NotFound(f"workflow {workflow_id} not found") from error
-        return _to_workflow(head, self.active_count(workflow_id))
+        return _to_workflow(head, self.active_count(workflow_id) if with_count else 0)
+
+    def list_versions(self, workflow_id: str) -> list[VersionRecord]:
+        """Every stored version of a workflow, oldest first (one Query on its partition)."""
+        m = self.m
+        items = m.WorkflowVersion.query(_wpk(workflow_id), m.WorkflowVersion.sk.startswith("V#"),
+                                        attributes_to_get=["sk", "created_at", "created_by"])
+        return [VersionRecord(int(i.sk[2:]), i.created_at, i.created_by) for i in items]
 
     def get_version(self, workflow_id: str, version: int) -> dict[str, Any]:
         try:
@@ -115,17 +134,17 @@ class CatalogStore:
         m = self.m
         heads = list(m.WorkflowHead.by_kind.query("workflow"))
         counts: dict[str, int] = {}
-        keys = [(h.pk, "COUNTERS") for h in heads]
+        keys = [(h.pk, sk) for h in heads for sk in counter_sks()]
         for start in range(0, len(keys), 100):
             for item in m.Counters.batch_get(keys[start:start + 100]):
-                counts[item.pk] = int(item.active or 0)
+                counts[item.pk] = counts.get(item.pk, 0) + int(item.active or 0)
         return [_to_workflow(h, counts.get(h.pk, 0)) for h in heads]
 
     def active_count(self, workflow_id: str) -> int:
-        try:
-            return int(self.m.Counters.get(_wpk(workflow_id), "COUNTERS", consistent_read=True).active or 0)
-        except DoesNotExist:
-            return 0
+        # the shards and the pre-shard item: one Query of the workflow's counter items
+        m = self.m
+        rows = m.Counters.query(_wpk(workflow_id), m.Counters.sk.startswith("COUNTERS"), consistent_read=True)
+        return sum(int(row.active or 0) for row in rows if row.sk in _COUNTER_SKS)
 
     def _head(self, workflow_id: str, definition: dict[str, Any], version: int, created: str, updated: str,
               actor: str) -> Any:
@@ -140,7 +159,8 @@ class CatalogStore:
         m = self.m
         try:
             # precondition: a new key (hash collisions would mean a reused secret)
-            m.ApiKey(f"KEY#{key_hash}", "KEY", name=name, role=role, created_at=at, created_by=actor).save(
+            m.ApiKey(f"KEY#{key_hash}", "KEY", name=name, role=role, created_at=at, created_by=actor,
+                     kind="apikey", name_sk=f"{name}#{key_hash[:16]}").save(
                 condition=m.ApiKey.pk.does_not_exist())
         except PutError as error:
             if _conflict(error, "key", "new"):
@@ -154,6 +174,22 @@ class CatalogStore:
             return None
         return KeyRecord(item.name, item.role)
 
+    def list_keys(self, name: str | None = None) -> list[KeyRecord]:
+        """Listed keys by name (only ``name``'s when given); never their hashes."""
+        m = self.m
+        condition = m.ApiKey.name_sk.startswith(f"{name}#") if name is not None else None
+        return [KeyRecord(i.name, i.role, i.created_at, i.created_by)
+                for i in m.ApiKey.by_kind.query("apikey", condition)]
+
+    def delete_keys(self, name: str) -> int:
+        """Revoke every listed key called ``name``; returns how many there were."""
+        m = self.m
+        items = list(m.ApiKey.by_kind.query("apikey", m.ApiKey.name_sk.startswith(f"{name}#")))
+        for item in items:
+            # the index is eventually consistent: a key already revoked is not an error
+            m.ApiKey(item.pk, item.sk).delete()
+        return len(items)
+
     # ----------------------------------------------------------------- markers
     def get_marker(self, pk: str, sk: str) -> str | None:
         try:
@@ -163,6 +199,17 @@ class CatalogStore:
 
     def put_marker(self, pk: str, sk: str, value: str, at: str) -> None:
         self.m.Marker(pk, sk, value=value, created_at=at).save()
+
+    def create_marker(self, pk: str, sk: str, value: str, at: str) -> bool:
+        """Write a marker only if it does not exist; False when one was there already."""
+        try:
+            # precondition: first writer wins (a secret, once shown, is never replaced behind its owner)
+            self.m.Marker(pk, sk, value=value, created_at=at).save(condition=self.m.Marker.pk.does_not_exist())
+        except PutError as error:
+            if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
 
     # ---------------------------------------------------------------- counters

@@ -18,13 +18,15 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.machine import Event
 from chalicelib.domain.timefmt import parse_iso
-from chalicelib.errors import NotFound, TransitionConflict, ValidationError, FieldError
+from chalicelib.errors import FieldError, NotFound, StoreBusy, TransitionConflict, ValidationError
 from chalicelib.store.lists import ExecutionLists, ListFilter, status_keys, summary_keys
 from chalicelib.store.models import Models
 from chalicelib.store.payloads import PayloadStore
-from chalicelib.store.stats import StatsStore
+from chalicelib.store.stats import COUNTER_SHARDS, StatsStore, shard_of
 
 ACTIVE = ("running", "waiting")
+#: ``type`` of a commit item that holds several events (in ``events``)
+COMMIT = "commit"
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,16 @@ class Page:
     next_token: str | None
 
 
+def counter_sk(shard: int) -> str:
+    """Sort key of one shard of a workflow's active counter (``COUNTERS`` is the pre-shard item)."""
+    return f"COUNTERS#{shard}"
+
+
+def counter_sks() -> list[str]:
+    """Every item that holds part of a workflow's active count."""
+    return ["COUNTERS", *(counter_sk(k) for k in range(COUNTER_SHARDS))]
+
+
 def _epk(execution_id: str) -> str:
     return f"EX#{execution_id}"
 
@@ -73,16 +85,39 @@ def _active_delta(before: str, after: str) -> int:
     return int(after in ACTIVE) - int(before in ACTIVE)
 
 
+#: Error codes that say "try again later", not "the state is not what you expected".
+BUSY_CODES = {"TransactionConflict", "TransactionConflictException", "ThrottlingError", "ThrottlingException",
+              "ProvisionedThroughputExceeded", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+              "InternalServerError"}
+
+
+def _reasons(error: Exception) -> set[str]:
+    reasons = getattr(error, "cancellation_reasons", None) or []
+    return {r.code for r in reasons if r is not None and r.code}
+
+
 def _conflict(error: Exception, entity: str, expected: str) -> bool:
-    """True when a PynamoDB error is a lost condition or a transaction collision."""
+    """True when a PynamoDB error is a lost condition or a transaction collision.
+
+    The execution store asks ``_busy`` first: there a collision or throttling is retried,
+    never reported as a conflict of state.
+    """
     code = getattr(error, "cause_response_code", None)
     if code == "ConditionalCheckFailedException":
         return True
     if code in ("TransactionCanceledException", "TransactionConflictException"):
-        reasons = getattr(error, "cancellation_reasons", None) or []
-        codes = {r.code for r in reasons if r is not None}
+        codes = _reasons(error)
         return not codes or codes <= {"ConditionalCheckFailed", "TransactionConflict", "None"}
     return False
+
+
+def _busy(error: Exception) -> bool:
+    """True when a write failed for load (collision, throttling), so that a retry may pass."""
+    code = getattr(error, "cause_response_code", None)
+    if code == "TransactionCanceledException":
+        codes = _reasons(error) - {"None"}
+        return bool(codes) and "ConditionalCheckFailed" not in codes and codes <= BUSY_CODES
+    return code in BUSY_CODES
 
 
 class ExecutionStore:
@@ -106,42 +141,49 @@ class ExecutionStore:
                 # precondition: a new execution id
                 tx.save(self._summary_item(summary), condition=m.Summary.pk.does_not_exist())
                 tx.save(self._event_item(summary.execution_id, first, 1), condition=m.EventItem.pk.does_not_exist())
-                tx.update(m.Counters(f"WF#{summary.workflow_id}", "COUNTERS"), actions=[m.Counters.active.add(1)])
-                self.stats.on_create(tx, summary.workflow_id, summary.status, summary.started_at)
+                shard = shard_of(summary.execution_id)
+                tx.update(m.Counters(f"WF#{summary.workflow_id}", counter_sk(shard)), actions=[m.Counters.active.add(1)])
+                self.stats.on_create(tx, summary.workflow_id, summary.status, summary.started_at, shard)
                 if with_key:
                     # precondition: the idempotency key was never used
                     tx.save(m.Marker(idempotency_pk, "IDEM", value=summary.execution_id, created_at=summary.started_at,
                                      expires_at=idempotency_expires), condition=m.Marker.pk.does_not_exist())
         except TransactWriteError as error:
+            if _busy(error):
+                raise StoreBusy("the execution store is busy; try again") from error
             if _conflict(error, "execution", "new"):
                 raise TransitionConflict("execution", "a new execution id or idempotency key") from error
             raise
 
     def append(self, execution_id: str, after_seq: int, events: Sequence[Event],
                change: StatusChange | None = None) -> list[Event]:
-        """Append ``events`` after sequence ``after_seq``; with ``change``, move the status too.
+        """Commit ``events`` after sequence ``after_seq``; with ``change``, move the status too.
 
-        Returns the events with their sequence numbers. Raises ``TransitionConflict`` when
-        another writer appended first or the status is no longer ``change.before``.
+        All the events go into one commit item keyed by the first one's sequence number, so
+        one conditional put appends any number of events. Returns the events with their
+        sequence numbers. Raises ``TransitionConflict`` when another writer committed first
+        or the status is no longer ``change.before``.
         """
         m = self.m
         numbered = [_with_seq(e, after_seq + i + 1) for i, e in enumerate(events)]
+        item = self._commit_item(execution_id, numbered)
         try:
-            if change is None and len(numbered) == 1:
-                # precondition: nobody appended this sequence number yet
-                self._event_item(execution_id, numbered[0], numbered[0].seq).save(
-                    condition=m.EventItem.pk.does_not_exist())
+            if change is None:
+                # precondition: nobody committed this sequence number yet
+                item.save(condition=m.EventItem.pk.does_not_exist())
                 return numbered
             with TransactWrite(connection=m.connection) as tx:
-                for e in numbered:
-                    # precondition: nobody appended this sequence number yet
-                    tx.save(self._event_item(execution_id, e, e.seq), condition=m.EventItem.pk.does_not_exist())
-                if change is not None:
-                    self._status_update(tx, execution_id, change)
+                # precondition: nobody committed this sequence number yet
+                tx.save(item, condition=m.EventItem.pk.does_not_exist())
+                self._status_update(tx, execution_id, change)
         except (PutError, TransactWriteError) as error:
+            if _busy(error):
+                raise StoreBusy(f"the store is busy writing execution {execution_id}; try again") from error
             if _conflict(error, "execution", "event"):
                 raise TransitionConflict(f"execution {execution_id}", f"next event {after_seq + 1}") from error
             raise
+        if change is not None and change.after == "completed" and change.started_at:
+            self.stats.add_sample(change.workflow_id, change.started_at, change.at, shard_of(execution_id))
         return numbered
 
     def _status_update(self, tx: TransactWrite, execution_id: str, change: StatusChange) -> None:
@@ -158,27 +200,45 @@ class ExecutionStore:
                   condition=m.Summary.status == change.before)
         delta = _active_delta(change.before, change.after)
         if delta:
-            tx.update(m.Counters(f"WF#{change.workflow_id}", "COUNTERS"), actions=[m.Counters.active.add(delta)])
+            tx.update(m.Counters(f"WF#{change.workflow_id}", counter_sk(shard_of(execution_id))),
+                      actions=[m.Counters.active.add(delta)])
         if change.started_at:
-            self.stats.on_change(tx, change.workflow_id, change.before, change.after, change.started_at, change.at)
+            self.stats.on_change(tx, change.workflow_id, change.before, change.after, change.started_at, change.at,
+                                 shard_of(execution_id))
 
     # ------------------------------------------------------------------- reads
     def load_events(self, execution_id: str) -> list[Event]:
         """All events of an execution in order (strongly consistent). Empty if unknown."""
         items = self.m.EventItem.query(_epk(execution_id), self.m.EventItem.sk.startswith("E#"), consistent_read=True)
-        return [_to_event(item, self.payloads) for item in items]
+        return [event for item in items for event in _to_events(item, self.payloads)]
 
     def events_page(self, execution_id: str, limit: int, token: str | None) -> tuple[list[Event], str | None]:
-        """A page of an execution's events in order, and the token of the next page (or None)."""
+        """A page of an execution's events in order, and the token of the next page (or None).
+
+        A page ends after ``limit`` events, possibly inside a commit item: the token names
+        that item's key and the last event returned.
+        """
         m = self.m
         pk = _epk(execution_id)
-        start = decode_token(token, pk, {"pk", "sk"})
-        if start is not None and (start["pk"]["S"] != pk or not start["sk"]["S"].startswith("E#")):
+        cursor = decode_token(token, pk, {"pk", "sk", "last"})
+        if cursor is not None and (cursor["pk"]["S"] != pk or not cursor["sk"]["S"].startswith("E#")
+                                   or not cursor["last"]["S"].isdigit()):
             raise ValidationError(FieldError("next_token", "invalid or foreign pagination token"))
-        rows = m.EventItem.query(pk, m.EventItem.sk.startswith("E#"), consistent_read=True, limit=limit,
-                                 last_evaluated_key=start)
-        events = [_to_event(item, self.payloads) for item in rows]
-        return events, encode_token(rows.last_evaluated_key, pk)
+        first_sk = cursor["sk"]["S"] if cursor else "E#"
+        last = int(cursor["last"]["S"]) if cursor else 0
+        events: list[Event] = []
+        rows = m.EventItem.query(pk, m.EventItem.sk.between(first_sk, "E#~"), consistent_read=True,
+                                 page_size=limit + 1)
+        for item in rows:
+            for event in _to_events(item, self.payloads):
+                if event.seq <= last:
+                    continue
+                events.append(event)
+                if len(events) == limit:
+                    # as a Query with a limit: the next page (maybe empty) starts in this item
+                    key = {"pk": {"S": pk}, "sk": {"S": item.sk}, "last": {"S": str(event.seq)}}
+                    return events, encode_token(key, pk)
+        return events, None
 
     def get_summary(self, execution_id: str) -> SummaryRecord:
         try:
@@ -221,15 +281,30 @@ class ExecutionStore:
             **summary_keys(s.workflow_id, s.status, s.trigger.get("type", "manual"), s.started_at))
 
     def _event_item(self, execution_id: str, e: Event, seq: int) -> Any:
-        details = json.dumps(dict(e.details), default=str)
-        item = self.m.EventItem(_epk(execution_id), _esk(seq), type=e.type, at=e.at, step_id=e.step_id,
-                                attempt=e.attempt, actor=e.actor, details=details, expires_at=self._expiry(e.at))
-        if self.payloads.needs_offload(details):
-            # claim check: the item keeps the key, S3 keeps the (immutable, content-addressed) details
-            item.details, item.details_ref = "{}", self.payloads.put(execution_id, details)
-        if e.due:
-            item.due_bucket = e.due[:16]
-            item.due_at = f"{e.due}#{execution_id}#{seq:06d}"
+        return self._commit_item(execution_id, [_with_seq(e, seq)])
+
+    def _commit_item(self, execution_id: str, events: Sequence[Event]) -> Any:
+        """One commit item for ``events`` (numbered): a single event keeps the one-event layout."""
+        first = events[0]
+        item = self.m.EventItem(_epk(execution_id), _esk(first.seq), type=first.type, at=first.at,
+                                expires_at=self._expiry(events[-1].at))
+        if len(events) == 1:
+            details = json.dumps(dict(first.details), default=str)
+            item.step_id, item.attempt, item.actor, item.details = first.step_id, first.attempt, first.actor, details
+            if self.payloads.needs_offload(details):
+                # claim check: the item keeps the key, S3 keeps the (immutable, content-addressed) details
+                item.details, item.details_ref = "{}", self.payloads.put(execution_id, details)
+        else:
+            item.type = COMMIT
+            listed = json.dumps([_event_json(e) for e in events], default=str, separators=(",", ":"))
+            item.events = listed
+            if self.payloads.needs_offload(listed):
+                item.events, item.events_ref = None, self.payloads.put(execution_id, listed)
+        # one due entry per commit: the last one wins, as its event supersedes the earlier ones
+        due = next((e for e in reversed(events) if e.due), None)
+        if due is not None:
+            item.due_bucket = due.due[:16]  # type: ignore[index]
+            item.due_at = f"{due.due}#{execution_id}#{due.seq:06d}"
         return item
 
     def _expiry(self, at: str) -> int | None:
@@ -242,11 +317,28 @@ def _with_seq(e: Event, seq: int) -> Event:
     return Event(e.type, e.at, e.step_id, e.attempt, e.actor, e.details, seq, e.due)
 
 
-def _to_event(item: Any, payloads: PayloadStore) -> Event:
-    details = payloads.get(item.details_ref) if item.details_ref else item.details
-    return Event(type=item.type, at=item.at, step_id=item.step_id,
-                 attempt=int(item.attempt) if item.attempt is not None else None, actor=item.actor,
-                 details=json.loads(details or "{}"), seq=int(item.sk[2:]))
+def _event_json(e: Event) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": e.type, "at": e.at}
+    for name in ("step_id", "attempt", "actor"):
+        if getattr(e, name) is not None:
+            out[name] = getattr(e, name)
+    if e.details:
+        out["details"] = dict(e.details)
+    return out
+
+
+def _to_events(item: Any, payloads: PayloadStore) -> list[Event]:
+    """The events of one commit item, each with its own sequence number."""
+    first = int(item.sk[2:])
+    if item.type != COMMIT:
+        details = payloads.get(item.details_ref) if item.details_ref else item.details
+        return [Event(type=item.type, at=item.at, step_id=item.step_id,
+                      attempt=int(item.attempt) if item.attempt is not None else None, actor=item.actor,
+                      details=json.loads(details or "{}"), seq=first)]
+    listed = json.loads(payloads.get(item.events_ref) if item.events_ref else item.events)
+    return [Event(type=e["type"], at=e["at"], step_id=e.get("step_id"), attempt=e.get("attempt"),
+                  actor=e.get("actor"), details=e.get("details") or {}, seq=first + i)
+            for i, e in enumerate(listed)]
 
 
 def _to_summary(item: Any) -> SummaryRecord:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
@@ -98,6 +98,11 @@ def _build(catalog: str, executions: str, region: str, host: str | None) -> Mode
         role = UnicodeAttribute()
         created_at = UnicodeAttribute()
         created_by = UnicodeAttribute(null=True)
+        #: listed through by_kind ("apikey", "<name>#<hash prefix>"); keys made before the
+        #: list existed carry neither and are not listed
+        kind = UnicodeAttribute(null=True)
+        name_sk = UnicodeAttribute(null=True)
+        by_kind = ByKind()
 
     class Marker(Model):
         """Small keyed records: idempotency keys, sweep watermarks."""
@@ -178,6 +183,9 @@ def _build(catalog: str, executions: str, region: str, host: str | None) -> Mode
         details = UnicodeAttribute(default="{}")
         #: S3 key of the details when they were too large to keep inline (store/payloads.py)
         details_ref = UnicodeAttribute(null=True)
+        #: a commit of several events (docs/design.md, "Commits"): their JSON list, inline or in S3
+        events = UnicodeAttribute(null=True)
+        events_ref = UnicodeAttribute(null=True)
         due_bucket = UnicodeAttribute(null=True)
         due_at = UnicodeAttribute(null=True)
         expires_at = NumberAttribute(null=True)
@@ -200,7 +208,7 @@ def _gsi(name: str, hash_attr: str, *, keys_only: bool) -> Any:
 
 #: Execution statuses counted per stats item (``n_<status>``).
 STAT_STATUSES = ("running", "waiting", "completed", "failed", "cancelled")
-#: Duration histogram bins (``d_<bin>``), see chalicelib/domain/histogram.py.
+#: Duration histogram bins (``d_<bin>`` counts, ``s_<bin>`` sums), see chalicelib/domain/histogram.py.
 STAT_BINS = 106
 
 
@@ -213,6 +221,8 @@ def _monitoring_models(catalog_meta: Any) -> tuple[Any, Any, Any]:
         stats_attrs[f"n_{status}"] = NumberAttribute(null=True)
     for index in range(STAT_BINS):
         stats_attrs[f"d_{index}"] = NumberAttribute(null=True)
+        stats_attrs[f"s_{index}"] = NumberAttribute(null=True)  # seconds summed in the bin
+    stats_attrs["samples"] = ListAttribute(of=NumberAttribute, null=True)  # the first few, exact
     Stats = type("Stats", (Model,), stats_attrs)
 
     class BulkJob(Model):

@@ -80,3 +80,24 @@ class PayloadStore:
             while self._cached_bytes > CACHE_BYTES and self._cache:
                 _, dropped = self._cache.popitem(last=False)
                 self._cached_bytes -= len(dropped)
+
+    # ------------------------------------------------------------ kept results
+    def keep_result(self, execution_id: str, step_id: str, attempt: int, text: str) -> str:
+        """Keep a finished attempt's result that could not be recorded (issue 15): S3 is a
+        different service from the table that just failed, so the result outlives the worker."""
+        key = _result_key(execution_id, step_id, attempt)
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=text.encode("utf-8"), ContentType="application/json")
+        return key
+
+    def kept_result(self, execution_id: str, step_id: str, attempt: int) -> str | None:
+        """The result kept by ``keep_result`` for this attempt, or None."""
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=_result_key(execution_id, step_id, attempt))["Body"]
+        except self.client.exceptions.NoSuchKey:
+            return None
+        return body.read().decode("utf-8")
+
+
+def _result_key(execution_id: str, step_id: str, attempt: int) -> str:
+    digest = hashlib.sha256(step_id.encode()).hexdigest()[:16]
+    return f"{PREFIX}{execution_id}/result-{digest}-{attempt}.json"

@@ -1,21 +1,28 @@
 """Run statistics kept at write time: one item per workflow and start hour.
 
-Item ``WF#<workflow_id>`` / ``STATS#H#<YYYY-MM-DDTHH>`` (UTC hour of the executions'
-start) holds ``n_<status>``: how many of the executions that started in that hour are in
+Item ``WF#<workflow_id>`` / ``STATS#H#<YYYY-MM-DDTHH>#<shard>`` (UTC hour of the executions'
+start, and the execution's counter shard, ``shard_of``) holds ``n_<status>``: how many of the executions that started in that hour are in
 each status now (a status change moves one count, in the same transaction as the
 summary update, so counts never drift), and for those that completed, ``d_sum`` (total
-seconds) and ``d_<bin>`` (the log-scale histogram of ``chalicelib.domain.histogram``).
+seconds), ``d_<bin>`` (the log-scale histogram of ``chalicelib.domain.histogram``) with
+``s_<bin>`` (the seconds summed in each bin, so a percentile reads as the mean of the
+observed values in its bin, never a bin edge), and ``samples``: the first
+``MAX_SAMPLES`` durations exactly, so that small counts get exact percentiles.
 Completed and cancelled are final; a failed execution can still be retried, so it is
 counted as failed while it is, and its duration is only recorded once it completes.
 
 Reading a range is one Query on the workflow's partition: its cost is the number of
-hours in the range, never the number of executions.
+hours (times shards in use) in the range, never the number of executions. Items written
+before sharding (no ``#<shard>`` suffix) are read and summed the same way.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.histogram import bin_of
@@ -23,6 +30,17 @@ from chalicelib.domain.timefmt import parse_iso
 from chalicelib.store.models import STAT_BINS, STAT_STATUSES, Models
 
 COMPLETED = "completed"
+#: Exact durations kept per hour and shard; beyond this the histogram answers alone.
+MAX_SAMPLES = 25
+#: Counter and statistics items of a workflow are split this many ways: concurrent starts
+#: and status changes of one busy workflow then rarely touch the same item in their
+#: transactions (DynamoDB cancels both sides of a collision with ``TransactionConflict``).
+COUNTER_SHARDS = 8
+
+
+def shard_of(execution_id: str) -> int:
+    """The counter shard of an execution (stable: every change of it lands on the same items)."""
+    return int(hashlib.sha256(execution_id.encode()).hexdigest()[:8], 16) % COUNTER_SHARDS
 
 
 @dataclass
@@ -32,6 +50,8 @@ class HourStats:
     counts: dict[str, int] = field(default_factory=lambda: {s: 0 for s in STAT_STATUSES})
     duration_sum: float = 0.0
     histogram: dict[int, int] = field(default_factory=dict)
+    bin_sums: dict[int, float] = field(default_factory=dict)
+    samples: list[float] = field(default_factory=list)
 
     def add(self, other: "HourStats") -> None:
         for status, n in other.counts.items():
@@ -39,6 +59,9 @@ class HourStats:
         self.duration_sum += other.duration_sum
         for index, n in other.histogram.items():
             self.histogram[index] = self.histogram.get(index, 0) + n
+        for index, total in other.bin_sums.items():
+            self.bin_sums[index] = self.bin_sums.get(index, 0.0) + total
+        self.samples.extend(other.samples)
 
 
 def hour_key(at: str) -> str:
@@ -54,29 +77,52 @@ class StatsStore:
     def __init__(self, models: Models) -> None:
         self.m = models
 
-    def _item(self, workflow_id: str, started_at: str) -> Any:
-        return self.m.Stats(f"WF#{workflow_id}", _sk(hour_key(started_at)))
+    def _item(self, workflow_id: str, started_at: str, shard: int) -> Any:
+        return self.m.Stats(f"WF#{workflow_id}", f"{_sk(hour_key(started_at))}#{shard}")
 
-    def on_create(self, tx: TransactWrite, workflow_id: str, status: str, started_at: str) -> None:
+    def on_create(self, tx: TransactWrite, workflow_id: str, status: str, started_at: str, shard: int = 0) -> None:
         """Count a new execution in its start hour (part of the start transaction)."""
         attr = getattr(self.m.Stats, f"n_{status}")
-        tx.update(self._item(workflow_id, started_at), actions=[attr.add(1)])
+        tx.update(self._item(workflow_id, started_at, shard), actions=[attr.add(1)])
 
     def on_change(self, tx: TransactWrite, workflow_id: str, before: str, after: str, started_at: str,
-                  at: str) -> None:
+                  at: str, shard: int = 0) -> None:
         """Move one execution from ``before`` to ``after`` (part of the status-change transaction)."""
         stats = self.m.Stats
         actions = [getattr(stats, f"n_{before}").add(-1), getattr(stats, f"n_{after}").add(1)]
         if after == COMPLETED:
             seconds = max(0.0, (parse_iso(at) - parse_iso(started_at)).total_seconds())
-            actions += [getattr(stats, f"d_{bin_of(seconds)}").add(1), stats.d_sum.add(round(seconds, 3))]
-        tx.update(self._item(workflow_id, started_at), actions=actions)
+            index, rounded = bin_of(seconds), round(seconds, 3)
+            actions += [getattr(stats, f"d_{index}").add(1), getattr(stats, f"s_{index}").add(rounded),
+                        stats.d_sum.add(rounded)]
+        tx.update(self._item(workflow_id, started_at, shard), actions=actions)
+
+    def add_sample(self, workflow_id: str, started_at: str, at: str, shard: int = 0) -> None:
+        """Keep one completed execution's exact duration while its hour holds few of them.
+
+        Best effort, after the status-change transaction: a lost sample only means the
+        histogram answers for that hour (the reader uses samples only when all are there).
+        """
+        stats = self.m.Stats
+        seconds = round(max(0.0, (parse_iso(at) - parse_iso(started_at)).total_seconds()), 3)
+        try:
+            # precondition: fewer than MAX_SAMPLES kept (an item must stay small)
+            self._item(workflow_id, started_at, shard).update(
+                actions=[stats.samples.set((stats.samples | []).append([seconds]))],
+                condition=stats.samples.does_not_exist() | (size(stats.samples) < MAX_SAMPLES))
+        except UpdateError as error:
+            if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
 
     def read(self, workflow_id: str, first_hour: str, last_hour: str) -> dict[str, HourStats]:
         """The hours from ``first_hour`` to ``last_hour`` (inclusive) that have counters."""
         stats = self.m.Stats
-        rows = stats.query(f"WF#{workflow_id}", stats.sk.between(_sk(first_hour), _sk(last_hour)))
-        return {row.sk[len("STATS#H#"):]: _to_hour(row) for row in rows}
+        rows = stats.query(f"WF#{workflow_id}", stats.sk.between(_sk(first_hour), _sk(last_hour) + "~"))
+        hours: dict[str, HourStats] = {}
+        for row in rows:
+            hour = row.sk[len("STATS#H#"):len("STATS#H#") + 13]
+            hours.setdefault(hour, HourStats()).add(_to_hour(row))
+        return hours
 
 
 def _to_hour(row: Any) -> HourStats:
@@ -88,4 +134,6 @@ def _to_hour(row: Any) -> HourStats:
         n = getattr(row, f"d_{index}")
         if n:
             hour.histogram[index] = int(n)
+            hour.bin_sums[index] = float(getattr(row, f"s_{index}") or 0)
+    hour.samples = [float(x) for x in row.samples or []]
     return hour

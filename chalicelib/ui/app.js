@@ -1,7 +1,9 @@
 // Entry point: sign-in, the top bar and the hash router.
-import { api, ApiError, forgetKey, setUnauthorizedHandler, storedKey, storeKey } from "./api.js";
+import { api, ApiError, forgetKey, hasRole, setUnauthorizedHandler, storedKey, storeKey } from "./api.js";
+import { connectionsPage, keysPage, sourcesPage } from "./admin.js";
 import { h, notify, replace } from "./dom.js";
 import { executionPage } from "./execution.js";
+import { editorPage } from "./editor.js";
 import { executionsPage } from "./executions.js";
 import { alive, newPage, session } from "./state.js";
 import { workflowPage, workflowsPage } from "./workflows.js";
@@ -11,9 +13,14 @@ const main = () => document.getElementById("main");
 const ROUTES = [
   [/^\/?$/, (m, q, token) => workflowsPage(main(), token)],
   [/^\/workflows\/?$/, (m, q, token) => workflowsPage(main(), token)],
+  [/^\/workflows\/new$/, (m, q, token) => editorPage(main(), token)],
+  [/^\/workflows\/([^/]+)\/edit$/, (m, q, token) => editorPage(main(), token, decodeURIComponent(m[1]))],
   [/^\/workflows\/([^/]+)$/, (m, q, token) => workflowPage(main(), token, decodeURIComponent(m[1]), q)],
   [/^\/executions\/?$/, (m, q, token) => executionsPage(main(), token, q)],
   [/^\/executions\/([^/]+)$/, (m, q, token) => executionPage(main(), token, decodeURIComponent(m[1]))],
+  [/^\/sources\/?$/, (m, q, token) => sourcesPage(main(), token)],
+  [/^\/keys\/?$/, (m, q, token) => keysPage(main(), token)],
+  [/^\/connections\/?$/, (m, q, token) => connectionsPage(main(), token, q)],
 ];
 
 function parseHash() {
@@ -69,6 +76,7 @@ function showUser() {
   else replace(who);
   document.getElementById("signout").hidden = !me;
   document.getElementById("nav").hidden = !me;
+  for (const el of document.querySelectorAll("#nav [data-admin]")) el.hidden = !hasRole(me, "admin");
 }
 
 function signInPage(message = "") {

@@ -87,9 +87,9 @@ function row(item, names, stops) {
     nowCell(item, stops),
     h("td", {}, h("span", { class: `trigger trigger-${trigger}` }, trigger || "—"),
       triggerDetail(item.trigger) ? h("span", { class: "muted small" }, ` ${triggerDetail(item.trigger)}`) : null),
-    h("td", {}, time(item.started_at)),
-    h("td", {}, item.ended_at ? time(item.ended_at) : h("span", { class: "muted" }, "—")),
-    h("td", { class: "num" }, listDuration(item, stops)));
+    h("td", { dataset: { label: "Started" } }, time(item.started_at)),
+    h("td", { dataset: { label: "Ended" } }, item.ended_at ? time(item.ended_at) : h("span", { class: "muted" }, "—")),
+    h("td", { class: "num", dataset: { label: "Duration" } }, listDuration(item, stops)));
 }
 
 /** A failed execution has not ended (it waits for an operator): its duration stops at the failure. */

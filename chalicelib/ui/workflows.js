@@ -1,7 +1,9 @@
 // The Workflows page (every workflow, its trigger, state, active count and a 14-day chart)
 // and one workflow's page (definition summary, Run, its executions).
 import { api, ApiError, hasRole } from "./api.js";
-import { h, link, notify, replace } from "./dom.js";
+import { actionDialog } from "./actions.js";
+import { definitionText, diffView, stepDefinition } from "./definition.js";
+import { h, link, notify, replace, time } from "./dom.js";
 import { executionList } from "./executions.js";
 import { openRunForm } from "./runform.js";
 import { alive, every, session } from "./state.js";
@@ -92,7 +94,7 @@ export async function workflowsPage(main, token) {
   const activeCells = new Map();
   const chartCells = new Map();
   const rows = workflows.map((w) => {
-    const active = h("td", { class: "num active-count" }, String(w.active_executions ?? 0));
+    const active = h("td", { class: "num active-count", dataset: { label: "Active" } }, String(w.active_executions ?? 0));
     const chartCell = h("td", { class: "chart-cell" }, h("span", { class: "muted small" }, "…"));
     activeCells.set(w.workflow_id, active);
     chartCells.set(w.workflow_id, chartCell);
@@ -105,14 +107,18 @@ export async function workflowsPage(main, token) {
       chartCell,
       h("td", { class: "row-actions" }, runButton(w)));
   });
+  const admin = hasRole(session.me, "admin");
   replace(main, h("section", {},
     h("div", { class: "page-head" }, h("h1", {}, "Workflows"),
-      h("span", { class: "muted" }, `${workflows.length} workflow${workflows.length === 1 ? "" : "s"}`)),
+      h("span", { class: "muted" }, `${workflows.length} workflow${workflows.length === 1 ? "" : "s"}`),
+      h("span", { class: "spacer" }),
+      admin ? h("a", { class: "button primary", href: "#/workflows/new" }, "New workflow") : null),
     workflows.length ? h("table", { class: "workflows" },
       h("thead", {}, h("tr", {}, h("th", {}, "Workflow"), h("th", {}, "Trigger"), h("th", {}, "State"),
         h("th", { class: "num" }, "Active"), h("th", {}, "Runs per day, last 14 days"), h("th", {}, ""))),
       h("tbody", {}, rows))
-      : h("p", { class: "card" }, "No workflows yet. An admin creates them with POST /workflows.")));
+      : h("p", { class: "card" }, admin ? "No workflows yet: create one with New workflow."
+        : "No workflows yet. An admin creates them.")));
   for (const w of workflows) loadChart(chartCells.get(w.workflow_id), w.workflow_id);
 
   every(token, REFRESH_MS, async () => {
@@ -128,23 +134,71 @@ export async function workflowsPage(main, token) {
   });
 }
 
+/** Enable or Disable, after a confirmation that says what changes. */
+function enableButton(workflow, done) {
+  const enabling = !workflow.enabled;
+  return h("button", { type: "button", class: enabling ? "primary" : "danger", dataset: { action: enabling ? "Enable" : "Disable" },
+    onclick: () => actionDialog({
+      title: `${enabling ? "Enable" : "Disable"} ${workflow.name}?`,
+      intro: h("p", {}, enabling
+        ? "Its trigger starts executions again: the Run button, its schedule or its events."
+        : "No new execution starts (Run, schedule, events and tool calls are refused). Executions already running go on."),
+      confirm: enabling ? "Enable workflow" : "Disable workflow", danger: !enabling,
+      send: () => api("POST", `/workflows/${encodeURIComponent(workflow.workflow_id)}/${enabling ? "enable" : "disable"}`),
+      done: (w) => { notify(`${w.name} is ${w.enabled ? "enabled" : "disabled"}.`); done(); },
+    }) }, enabling ? "Enable" : "Disable");
+}
+
+/** The version list; each version can be compared with the one before it. */
+async function versionsSection(container, workflowId) {
+  let answer;
+  try {
+    answer = await api("GET", `/workflows/${encodeURIComponent(workflowId)}/versions`);
+  } catch (error) {
+    replace(container, h("p", { class: "muted" }, `Versions unavailable: ${error.message}`));
+    return;
+  }
+  const definitions = new Map();
+  const definition = async (v) => {
+    if (!definitions.has(v)) definitions.set(v, (await api("GET", `/workflows/${encodeURIComponent(workflowId)}/versions/${v}`)).definition);
+    return definitions.get(v);
+  };
+  const rows = answer.items.map((v) => {
+    const slot = h("div", { class: "version-diff" });
+    const compare = v.version > 1 ? h("button", { type: "button", class: "link-button", onclick: async () => {
+      if (slot.firstChild) { replace(slot); return; }
+      const [before, after] = await Promise.all([definition(v.version - 1), definition(v.version)]);
+      replace(slot, diffView(definitionText(before), definitionText(after),
+        { fromLabel: `version ${v.version - 1}`, toLabel: `version ${v.version}` }));
+    } }, `Changes from version ${v.version - 1}`) : h("span", { class: "muted small" }, "first version");
+    return h("li", { class: "version", dataset: { version: String(v.version) } },
+      h("strong", {}, `Version ${v.version}`), v.version === answer.current_version ? h("span", { class: "pill pill-on" }, "current") : null,
+      " ", time(v.created_at), v.created_by ? h("span", { class: "muted" }, ` by ${v.created_by}`) : null, " · ", compare, slot);
+  });
+  replace(container, h("ol", { class: "versions" }, rows));
+}
+
 /** #/workflows/<id> */
 export async function workflowPage(main, token, workflowId, query) {
   const workflow = await api("GET", `/workflows/${encodeURIComponent(workflowId)}`);
   if (!alive(token)) return;
-  const steps = (workflow.steps || []).map((s, i) => h("li", {},
-    h("span", { class: "step-index" }, String(i + 1)), " ", h("strong", {}, s.name || s.id), " ",
-    h("span", { class: "muted small mono" }, s.id), " · ", h("span", { class: "agent" }, s.agent),
-    s.gate ? h("span", { class: "pill pill-gate" }, `${s.gate.type} gate`) : null));
+  const admin = hasRole(session.me, "admin");
   const list = h("div");
+  const versions = h("div", { class: "versions-wrap" }, h("p", { class: "muted" }, "Loading versions…"));
+  const reload = () => { window.dispatchEvent(new HashChangeEvent("hashchange")); };
   replace(main, h("section", {},
     h("p", { class: "crumbs" }, link("Workflows", "workflows"), " / "),
     h("div", { class: "page-head" }, h("h1", {}, workflow.name), enabledCell(workflow),
-      h("span", { class: "muted small" }, `version ${workflow.version}`), h("span", { class: "spacer" }), runButton(workflow)),
+      h("span", { class: "muted small" }, `version ${workflow.version}`), h("span", { class: "spacer" }),
+      admin ? h("a", { class: "button", href: `#/workflows/${encodeURIComponent(workflowId)}/edit` }, "Edit definition") : null,
+      admin ? enableButton(workflow, reload) : null, runButton(workflow)),
     workflow.description ? h("p", { class: "description" }, workflow.description) : null,
     h("div", { class: "card" }, h("p", {}, "Trigger: ", triggerSummary(workflow.trigger)),
-      h("p", {}, "Active executions: ", h("strong", { class: "active-count" }, String(workflow.active_executions ?? 0))),
-      h("ol", { class: "step-list" }, steps)),
-    h("h2", {}, "Executions"), list));
+      h("p", {}, "Active executions: ", h("strong", { class: "active-count" }, String(workflow.active_executions ?? 0)))),
+    h("h2", {}, "Executions"), list,
+    h("details", { class: "definition-section", open: true }, h("summary", {}, h("h2", {}, `Steps (${(workflow.steps || []).length})`)),
+      h("ol", { class: "step-defs" }, (workflow.steps || []).map((s, i) => stepDefinition(s, i)))),
+    h("details", { class: "definition-section" }, h("summary", {}, h("h2", {}, "Versions")), versions)));
+  versionsSection(versions, workflowId);
   await executionList(list, token, query, { workflowId, basePath: `#/workflows/${encodeURIComponent(workflowId)}` });
 }

@@ -21,19 +21,19 @@ def test_counting_sees_the_operations_of_every_step(client: Any, aws: Any) -> No
     harness, counts = _run(client, aws, 2)
     steps = len(FIVE_STEPS["steps"])
     calls = harness.meter.calls
-    claims = [c for c in calls if c.operation == "PutItem" and c.label == "step_started"]
-    assert len(claims) == 2 * steps  # one conditional claim per step run
-    assert all(c.wcu >= 1 and c.gsi_wcu >= 1 for c in claims)  # the claim carries a by_due entry
+    # one worker chains the five pure steps: no separate claim, one commit at the end
+    assert not [c for c in calls if c.operation == "PutItem" and c.label == "step_started"]
     sends = [c for c in calls if c.service == "sqs" and c.operation == "SendMessage"]
-    assert len(sends) == 2 * steps  # the start enqueues step 1, each step but the last hands over
+    assert len(sends) == 2  # the start enqueues step 1; nothing is handed over between chained steps
     receives = [c for c in calls if c.tag == "receive" and c.operation == "ReceiveMessage"]
-    assert len(receives) == 2 * steps
+    assert len(receives) == 2
     transactions = [c for c in calls if c.operation == "TransactWriteItems"]
-    assert len(transactions) >= 2 and all(c.wcu >= 2 for c in transactions)  # start and completion
-    assert any("execution_completed" in c.label for c in transactions)
-    assert counts.per_execution.operations["sqs.DeleteMessage"] == steps
-    assert counts.per_execution.invocations == steps + 1  # the start request plus one per step
-    assert counts.hot.rcu > 0 and counts.start.write_units > counts.hot.write_units
+    assert len(transactions) == 4 and all(c.wcu >= 2 for c in transactions)  # start and completion
+    assert sum("commit" in c.label for c in transactions) == 2  # the chain's events in one commit item
+    assert counts.per_execution.operations["sqs.DeleteMessage"] == 1
+    assert counts.per_execution.invocations == 2  # the start request plus one worker invocation
+    assert counts.hops_per_execution == 1 and counts.per_step.write_units * steps == counts.per_execution.write_units
+    assert counts.start.write_units > 0 and counts.run.rcu > 0
 
 
 def test_item_size_follows_dynamodb_rules() -> None:

@@ -59,6 +59,8 @@ def test_put_rotates_the_secret_and_keeps_other_fields(api: Any, aws: Any) -> No
 def test_bad_bodies_are_400_naming_the_field_and_taken_names_409(api: Any) -> None:
     cases = [({"name": "Bad Name", "kind": "bearer", "token": "t0k3n-abc"}, "name"),
              ({"name": "x", "kind": "smtp"}, "kind"),
+             ({"name": "x", "kind": ["openai"]}, "kind"),
+             ({"name": ["x"], "kind": "bearer", "token": "t0k3n-abc"}, "name"),
              ({"name": "x", "kind": "bearer"}, "token"),
              ({"name": "x", "kind": "header", "header": "bad header", "value": "v-123"}, "header"),
              ({"name": "x", "kind": "openai", "base_url": "ftp://host/v1"}, "base_url"),

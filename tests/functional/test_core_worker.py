@@ -32,7 +32,7 @@ def test_duplicate_delivery_of_every_message_runs_each_step_once(api: Any, worke
             worker.deliver(message["Body"])  # SQS delivers at least once
             worker.sqs.delete_message(QueueUrl=worker.url, ReceiptHandle=message["ReceiptHandle"])
             delivered.append(message["Body"])
-    assert len(delivered) == 3
+    assert len(delivered) == 1  # three pure steps: one worker chains them all (docs/design.md, "Chaining")
     history = _types(api, execution_id)
     assert history.count("step_started") == 3 and history.count("step_completed") == 3
     before = api.execution(execution_id)
@@ -70,7 +70,19 @@ def test_two_concurrent_claims_one_wins_one_conflicts(api: Any, aws: Any, clock:
     assert _types(api, execution_id) == ["execution_started", "step_started"]
 
 
-def test_racing_deliveries_through_the_handler_run_the_step_once(api: Any, worker: Any) -> None:
+def test_racing_deliveries_through_the_handler_run_the_step_once(api: Any, worker: Any, monkeypatch: Any) -> None:
+    # moto serves requests from several threads without isolation (its failed transactions
+    # restore a copy of the table, wiping others' writes); serialise them, as DynamoDB
+    # isolates each request, so that the race is the engine's alone
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    lock, original = threading.RLock(), BotocoreStubber.process_request
+
+    def isolated(self: Any, request: Any) -> Any:
+        with lock:
+            return original(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", isolated)
     wf = api.create_workflow(THREE_STEPS)
     execution_id = api.start(wf, INPUTS)["execution_id"]
     body = worker.receive()[0]["Body"]
@@ -91,7 +103,9 @@ def test_racing_deliveries_through_the_handler_run_the_step_once(api: Any, worke
         t.join()
     assert not errors
     history = _types(api, execution_id)
-    assert history.count("step_started") == 1 and history.count("step_completed") == 1
+    # one of the four deliveries ran the chain of three steps; each step ran once
+    assert history.count("step_started") == 3 and history.count("step_completed") == 3
+    assert history[-1] == "execution_completed"
 
 
 PYTHON_FAILS = {

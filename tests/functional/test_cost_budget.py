@@ -1,25 +1,48 @@
-"""The per-step cost budget of the hot path (issue 3): claim, run and hand over a step for
-at most 3 DynamoDB write units, 3 SQS requests and one Lambda invocation. Counted through
-the real handlers with the bench's botocore hooks (``bench.metering``); no timings."""
+"""The hot-path budget (issue 14), counted through the real handlers with the bench's
+botocore hooks (``bench.metering``); no timings.
+
+* a pure step chained by a worker costs at most 1 write unit (the marginal cost of the
+  extra steps of a ten-step run over a five-step one, all chained into one commit);
+* a hop (one SQS hand-over: receive, claim, run, commit, send, delete) costs at most 2
+  write units, 3 SQS requests and 1 Lambda invocation, and uses no transaction.
+"""
 from __future__ import annotations
 
 from typing import Any
 
-from bench.harness import Harness
+import pytest
+
+from bench.harness import FIVE_STEPS, Harness
+from bench.scenarios import ten_steps
 from bench.transitions import count_requests
 
-MAX_WRITE_UNITS = 3
-MAX_SQS_REQUESTS = 3  # send + receive + delete
-LAMBDA_INVOCATIONS = 1
+MAX_WRITE_UNITS_PER_CHAINED_STEP = 1
+MAX_WRITE_UNITS_PER_HOP = 2
+MAX_SQS_REQUESTS_PER_HOP = 3  # send + receive + delete
+LAMBDA_INVOCATIONS_PER_HOP = 1
 
 
-def test_hot_path_step_stays_within_the_cost_budget(client: Any, aws: Any) -> None:
+def test_a_chained_pure_step_costs_at_most_one_write_unit(client: Any, aws: Any) -> None:
+    harness = Harness.for_engine(client, aws, aws.settings.admin_key)
+    with harness.meter.active():
+        five = count_requests(harness, 2)
+        ten = count_requests(harness, 2, definition=ten_steps())
+    assert five.hops_per_execution == 1 and ten.hops_per_execution == 1  # one worker chained every step
+    assert ten.run.ddb_writes == five.run.ddb_writes  # the extra steps rode in the same commit
+    marginal = (ten.run.write_units - five.run.write_units) / (10 - len(FIVE_STEPS["steps"]))
+    assert 0 < marginal <= MAX_WRITE_UNITS_PER_CHAINED_STEP, ten.breakdown
+
+
+def test_a_hop_costs_at_most_two_write_units_three_sqs_requests_and_one_invocation(
+        client: Any, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEPLINE_MAX_CHAIN_STEPS", "1")  # every step hands over through SQS
     harness = Harness.for_engine(client, aws, aws.settings.admin_key)
     with harness.meter.active():
         counts = count_requests(harness, 2)
+    assert counts.hops_per_execution == len(FIVE_STEPS["steps"])
     hot = counts.hot
-    assert hot.ddb_writes >= 1 and hot.sqs >= 1  # the hot path was seen at all
-    assert hot.write_units <= MAX_WRITE_UNITS, counts.breakdown["hot step run (per step)"]
-    assert hot.sqs <= MAX_SQS_REQUESTS, hot.operations
-    assert hot.invocations == LAMBDA_INVOCATIONS
-    assert hot.operations.get("dynamodb.TransactWriteItems", 0) == 0  # transactions are for status changes
+    assert hot.ddb_writes >= 1 and hot.sqs >= 1  # the hop was seen at all
+    assert hot.write_units <= MAX_WRITE_UNITS_PER_HOP, counts.breakdown["hot hop (per hop)"]
+    assert hot.sqs <= MAX_SQS_REQUESTS_PER_HOP, hot.operations
+    assert hot.invocations == LAMBDA_INVOCATIONS_PER_HOP
+    assert hot.operations.get("dynamodb.TransactWriteItems", 0) == 0  # the worker path uses no transaction

@@ -79,7 +79,7 @@ def test_a_message_the_worker_keeps_failing_on_fails_its_step_after_the_dead_let
     assert _dlq_depth(aws) == 1
     faults.clear()  # the outage is over; the message is in the dead-letter queue
     assert api.execution(execution_id)["steps"][0]["state"] == "pending"
-    assert api.get("/health")[1]["details"] == {"dead_letters": 0, "dead_letters_waiting": 1}
+    assert api.get("/health")[1]["details"] == {"dead_letters": 0, "dead_letters_waiting": 1, "notifications_failed": 0}
 
     assert worker.sweep().payload is None
     execution = api.execution(execution_id)
@@ -92,7 +92,7 @@ def test_a_message_the_worker_keeps_failing_on_fails_its_step_after_the_dead_let
     assert failed[0]["details"]["dead_letter"] is True and failed[0]["actor"] == "system"
     assert _dlq_depth(aws) == 0
     assert api.get("/health")[1] == {"status": "ok", "stage": "dev",
-                                     "details": {"dead_letters": 1, "dead_letters_waiting": 0}}
+                                     "details": {"dead_letters": 1, "dead_letters_waiting": 0, "notifications_failed": 0}}
 
     # nothing was lost: once the cause is fixed an operator retries the step and it runs
     status, _ = api.post(f"/executions/{execution_id}/steps/first/retry")
@@ -125,4 +125,4 @@ def test_health_shows_details_to_admins_only(api: Any) -> None:
     assert status == 201
     assert "details" not in api.get("/health", key=created["key"])[1]
     assert api.get("/health", key="not-a-key") == (200, {"status": "ok", "stage": "dev"})
-    assert api.get("/health")[1]["details"] == {"dead_letters": 0, "dead_letters_waiting": 0}
+    assert api.get("/health")[1]["details"] == {"dead_letters": 0, "dead_letters_waiting": 0, "notifications_failed": 0}

@@ -111,6 +111,9 @@ def _needs(service: str, operation: str, params: dict[str, Any]) -> set[tuple[st
         if operation in S3_ACTIONS:
             return {(S3_ACTIONS[operation], f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")}
         return {(f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}")}
+    if service == "events" and operation == "PutEvents":
+        return {("events:PutEvents", f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{entry.get('EventBusName', 'default')}")
+                for entry in params["Entries"]}
     if service == "secretsmanager" and str(params.get("SecretId", "")).startswith("arn:"):
         return {(f"secretsmanager:{operation}", params["SecretId"])}  # the bootstrap admin key, by ARN
     if service == "secretsmanager":  # a secret's ARN ends with a random suffix after its name
@@ -121,6 +124,7 @@ def _needs(service: str, operation: str, params: dict[str, Any]) -> set[tuple[st
     if service == "bedrock-runtime" and operation == "Converse":  # Converse is authorised as InvokeModel
         return {("bedrock:InvokeModel", f"arn:aws:bedrock:{REGION}::foundation-model/{params['modelId']}")}
     if service == "sesv2" and operation == "SendEmail":
+        # SES authorises the sender's identity (an address, or its domain when that is verified)
         return {("ses:SendEmail", f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{params['FromEmailAddress']}")}
     raise AssertionError(f"unexpected AWS service {service}.{operation}: map it to IAM here")
 
@@ -161,7 +165,8 @@ def recording() -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
     CALLERS.clear()
 
 
-BIG = {"name": "Big", "trigger": {"type": "manual", "inputs": [{"name": "note", "type": "string", "required": True}]},
+BIG = {"name": "Big", "notify": [{"on": ["gate_waiting", "failed", "completed"], "email": "ops@example.com"}],
+       "trigger": {"type": "manual", "inputs": [{"name": "note", "type": "string", "required": True}]},
        "steps": [{"id": "produce", "agent": "python",
                   "config": {"callable": "chalicelib.samples.callables:big_output", "bytes": 200_000}},
                  {"id": "gate", "agent": "transform", "instructions": "prev.bytes",
@@ -325,7 +330,7 @@ def test_policy_allows_every_call_the_code_makes_and_nothing_more(
     _run_scenario(api, worker, aws, clock)
     services = {service for service, _, _ in recording}
     # the hook saw PynamoDB's and boto3's clients
-    assert services == {"dynamodb", "sqs", "s3", "secretsmanager", "bedrock-runtime", "sesv2"}, services
+    assert services == {"dynamodb", "sqs", "s3", "secretsmanager", "bedrock-runtime", "sesv2", "events"}, services
     needs: dict[tuple[str, str], str] = {}
     worker_needs: dict[tuple[str, str], str] = {}
     for (service, operation, params), caller in zip(recording, CALLERS):

@@ -165,3 +165,26 @@ def test_tokens_of_every_attempt_are_summed_per_bucket_in_the_stats(api: Any, wo
     assert stats["totals"]["tokens"] == {"input_tokens": 260, "output_tokens": 26, "requests": 3}
     assert sum(b["tokens"]["input_tokens"] for b in stats["buckets"]) == 260
     assert [b["tokens"]["requests"] for b in stats["buckets"] if b["tokens"]["requests"]] == [3]
+
+
+def test_cancel_report_lists_the_tool_calls_cancelling_does_not_undo(api: Any, worker: Any,
+                                                                    provider: ScriptedServer) -> None:
+    with ScriptedServer() as tools:
+        tools.script("/refunds", Answer(201, {"refund": "R-9"}))
+        provider.script(CHAT, Answer(200, openai_completion(None, [("refund", {"amount": 12})])),
+                        Answer(200, openai_completion("Refunded.")))
+        api.post("/connections", {"name": "model", "kind": "openai", "base_url": provider.url + "/v1"})
+        workflow_id = api.create_workflow({"name": "Refund", "trigger": {"type": "manual"}, "steps": [
+            {"id": "act", "agent": "llm", "instructions": "Refund the customer",
+             "config": {"connection": "model", "model": "m", "tools": [
+                 {"name": "refund", "description": "Refund", "method": "POST", "url": tools.url + "/refunds",
+                  "parameters": {"type": "object", "properties": {"amount": {"type": "number"}}}}]}},
+            {"id": "confirm", "agent": "transform", "instructions": "prev", "gate": {"type": "approval"}}]})
+        execution_id = api.start(workflow_id)["execution_id"]
+        worker.drain()
+        assert tools.requests("/refunds")[0].headers["idempotency-key"] == f"{execution_id}:act:1:1"
+    status, cancelled = api.post(f"/executions/{execution_id}/cancel")
+    assert status == 200 and cancelled["status"] == "cancelled"
+    [call] = cancelled["tool_calls_not_undone"]
+    assert call["step_id"] == "act" and call["name"] == "refund" and call["status"] == 201
+    assert call["arguments"] == {"amount": 12} and call["idempotency_key"] == f"{execution_id}:act:1:1"

@@ -136,8 +136,15 @@ def test_make_run_serves_the_order_enrichment_sample_to_completion(runner: tuple
     assert summary["total"] == 1250
     assert summary["priority"] == "high"  # enrich_order: totals of 1000 and more are high priority
 
+    # the worker logs the status change just after storing it: wait for the line
+    _wait_for("the completion log line", lambda: "execution completed (was running)" in logs.read_text(), 10,
+              process, logs)
     banner = logs.read_text()
     assert base in banner and ADMIN_KEY in banner and "curl" in banner
+    # the console logs each record once, readable: no JSON copy, no EMF lines
+    done = [line for line in banner.splitlines() if "execution completed (was running)" in line]
+    assert len(done) == 1 and f"execution_id={execution_id}" in done[0], banner
+    assert '"logger": "stepline' not in banner and '"_aws"' not in banner
 
     process.send_signal(signal.SIGINT)  # what Ctrl-C sends
     assert process.wait(timeout=20) == 0, logs.read_text()
@@ -204,6 +211,16 @@ def _depth(sqs: Any, queue: str) -> int:
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages",
                                                                         "ApproximateNumberOfMessagesNotVisible"])
     return sum(int(value) for value in attributes["Attributes"].values())
+
+
+def test_the_local_admin_key_has_the_form_of_every_other_key() -> None:
+    from chalicelib.auth import new_key
+    from chalicelib.local.server import ensure_admin_key
+
+    env: dict[str, str] = {}
+    key = ensure_admin_key(env)
+    assert key.startswith("sl_") and len(key) == len(new_key()) and env["STEPLINE_ADMIN_KEY"] == key
+    assert ensure_admin_key({"STEPLINE_ADMIN_KEY": "mine"}) == "mine"
 
 
 def test_discovers_sqs_and_scheduled_handlers_from_the_app() -> None:

@@ -108,6 +108,24 @@ def test_counts_follow_a_retry_out_of_failed(api: Any, aws: Any, worker: Any, cl
     assert counts(bucket) == {"completed": 1} and near(bucket["duration_seconds"]["median"], 120)
 
 
+def test_a_single_short_run_reports_its_own_duration(api: Any, aws: Any, worker: Any, clock: Any) -> None:
+    """Regression: one 0.132 s execution used to read median 0.5 and p95 0.5 (bin 0's middle)."""
+    wf = api.create_workflow(GATED)
+    run(api, aws, worker, clock, wf, datetime(2026, 11, 25, 12, 5, tzinfo=UTC), "completed", 0.132)
+    durations = stats(api, wf, "bucket=hour&from=2026-11-25T12:00:00Z&to=2026-11-25T13:00:00Z")["totals"][
+        "duration_seconds"]
+    assert durations == {"completed": 1, "median": 0.132, "p95": 0.132, "mean": 0.132}
+
+
+def test_small_counts_give_exact_percentiles(api: Any, aws: Any, worker: Any, clock: Any) -> None:
+    wf = api.create_workflow(GATED)
+    for minute, seconds in ((1, 0.25), (2, 0.75), (3, 40), (4, 41), (5, 43)):
+        run(api, aws, worker, clock, wf, datetime(2026, 11, 25, 12, minute, tzinfo=UTC), "completed", seconds)
+    durations = stats(api, wf, "bucket=day&from=2026-11-25T00:00:00Z&to=2026-11-26T00:00:00Z")["totals"][
+        "duration_seconds"]
+    assert (durations["median"], durations["p95"]) == (40, 43)
+
+
 def _defaults_and_bad_parameters(api: Any, history: str) -> None:
     body = stats(api, history, "")
     assert body["bucket"] == "day" and body["tz"] == "UTC" and len(body["buckets"]) in (30, 31)

@@ -180,7 +180,8 @@ def test_sweep_leaves_waiting_gates_and_finished_executions_alone(api: Any, work
 
 
 def test_a_message_lost_after_a_step_completed_is_resent_at_that_steps_deadline(api: Any, worker: Any,
-                                                                               clock: Any) -> None:
+                                                                               clock: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("STEPLINE_MAX_CHAIN_STEPS", "1")  # every step hands over through SQS
     ex = api.start(api.create_workflow(workflow(tf("draft", "input", timeout_seconds=60), tf("post"))))["execution_id"]
     first = worker.receive(1)[0]
     worker.sqs.delete_message(QueueUrl=worker.url, ReceiptHandle=first["ReceiptHandle"])

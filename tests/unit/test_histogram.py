@@ -34,3 +34,20 @@ def test_percentiles_track_the_exact_ones() -> None:
 
 def test_empty_histogram_has_no_percentile() -> None:
     assert percentile({}, 0.5) is None
+
+
+def test_percentiles_are_exact_when_every_value_is_kept() -> None:
+    values = [0.132, 0.4, 0.9, 2.5]
+    counts = {0: 3, bin_of(2.5): 1}
+    sums = {0: 0.132 + 0.4 + 0.9, bin_of(2.5): 2.5}
+    assert percentile(counts, 0.5, sums, values) == 0.4
+    assert percentile(counts, 0.95, sums, values) == 2.5
+    assert percentile({0: 1}, 0.5, {0: 0.132}, [0.132]) == 0.132
+
+
+def test_without_all_samples_a_percentile_is_the_mean_of_its_bin_never_an_edge() -> None:
+    # two runs in bin 0 ([0, 1) s): the answer lies between them, not at the bin's 0.5
+    counts, sums = {0: 2}, {0: 0.1 + 0.2}
+    median = percentile(counts, 0.5, sums, samples=[0.1])  # one sample lost: histogram answers
+    assert median is not None and 0.1 <= median <= 0.2
+    assert percentile(counts, 0.5) == 0.5  # counters from before the sums existed: the bin's middle

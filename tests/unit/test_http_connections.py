@@ -118,3 +118,23 @@ def test_email_throttling_is_retryable_and_rejection_is_not(code: str, retryable
         EmailAgent(client=client).run(ctx)
     assert raised.value.retryable is retryable
     assert raised.value.to_dict()["action"] == ("retry" if retryable else "skip_or_cancel")
+
+
+def test_the_secret_cache_follows_the_record_version() -> None:
+    from chalicelib.config import Settings
+    from chalicelib.secrets import SecretVault
+
+    class FakeClient:
+        def __init__(self) -> None:
+            self.value, self.reads = '{"token": "one"}', 0
+
+        def get_secret_value(self, SecretId: str) -> dict[str, str]:  # noqa: N803 - boto3's name
+            self.reads += 1
+            return {"SecretString": self.value}
+
+    vault = SecretVault(Settings.from_env({"STEPLINE_STAGE": "dev"}))
+    vault._client = client = FakeClient()
+    assert vault.get("crm", "1") == {"token": "one"} and vault.get("crm", "1") == {"token": "one"}
+    assert client.reads == 1  # cached
+    client.value = '{"token": "two"}'
+    assert vault.get("crm", "2") == {"token": "two"} and client.reads == 2  # a new version is read at once

@@ -1,0 +1,65 @@
+"""Store faults injected at the AWS SDK boundary (botocore's ``before-call`` event), the
+errors moto cannot produce: TransactionConflict cancellations, throttling, 5xx.
+
+A rule answers matching DynamoDB calls with an error instead of calling moto, ``times``
+times. Nothing of Stepline is patched: the engine sees exactly what DynamoDB would send.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.handlers
+from botocore.awsrequest import AWSResponse
+
+
+@dataclass
+class Rule:
+    operation: str  # "PutItem", "TransactWriteItems", ...
+    code: str  # e.g. "ProvisionedThroughputExceededException", "TransactionCanceledException"
+    times: int = 1
+    needle: str = ""  # a substring the request body must hold
+    reasons: list[str] = field(default_factory=list)  # cancellation reason codes, one per transaction item
+    status: int = 400
+    hits: int = 0
+
+
+class Faults:
+    """The active rules (module-wide: botocore sessions are created lazily by the app)."""
+
+    def __init__(self) -> None:
+        self.rules: list[Rule] = []
+
+    def add(self, rule: Rule) -> Rule:
+        self.rules.append(rule)
+        return rule
+
+    def clear(self) -> None:
+        self.rules.clear()
+
+    def answer(self, operation: str, body: bytes) -> Any:
+        for rule in self.rules:
+            if rule.times > 0 and rule.operation == operation and rule.needle.encode() in body:
+                rule.times -= 1
+                rule.hits += 1
+                parsed: dict[str, Any] = {"Error": {"Code": rule.code, "Message": "injected by the test"},
+                                          "ResponseMetadata": {"HTTPStatusCode": rule.status}}
+                if rule.reasons:
+                    parsed["CancellationReasons"] = [{"Code": code, "Message": code} for code in rule.reasons]
+                return AWSResponse("https://dynamodb.test", rule.status, {}, None), parsed
+        return None
+
+
+FAULTS = Faults()
+
+
+def _inject(model: Any, params: dict[str, Any], **_: Any) -> Any:
+    if not FAULTS.rules:
+        return None
+    body = params.get("body") or b""
+    return FAULTS.answer(model.name, body.encode() if isinstance(body, str) else body)
+
+
+# Every botocore session created after this import carries the hook; with no rules it does nothing.
+if ("before-call.dynamodb", _inject) not in botocore.handlers.BUILTIN_HANDLERS:
+    botocore.handlers.BUILTIN_HANDLERS.append(("before-call.dynamodb", _inject))

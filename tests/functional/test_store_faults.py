@@ -1,0 +1,209 @@
+"""Store faults moto cannot produce, injected at the SDK boundary (tests/faults.py), and the
+worker's durability (issue 14 item 7, issue 15 item 2): starts and operator actions retry
+collisions and throttling and answer 200/201, never a 409 without a clash of state; a result
+the store will not take is kept and recorded by the next delivery without running the agent
+again; a claimed attempt whose worker died is noticed at its lease, not its deadline."""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator
+
+import pytest
+
+from chalicelib.domain.machine import LEASE_SECONDS
+from tests.faults import FAULTS, Rule
+from tests.functional.operator_kit import act, py, step_of, tf, workflow
+
+
+@pytest.fixture
+def faults() -> Iterator[Any]:
+    yield FAULTS
+    FAULTS.clear()
+
+
+class Counting:
+    """A third party on loopback that counts the calls the http agent makes."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.during: Any = None  # called inside the request, before the answer
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.calls.append(json.loads(body or b"{}"))
+                if outer.during is not None:
+                    outer.during()
+                answer = json.dumps({"ok": len(outer.calls)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+@pytest.fixture
+def third_party() -> Iterator[Counting]:
+    party = Counting()
+    yield party
+    party.server.shutdown()
+
+
+def http(step_id: str, url: str, **extra: Any) -> dict[str, Any]:
+    return {"id": step_id, "agent": "http", "instructions": "{customer: input.customer}",
+            "config": {"url": url, "method": "POST"}, **extra}
+
+
+def _conflict(operation: str, needle: str, times: int, reasons: list[str]) -> Rule:
+    return FAULTS.add(Rule(operation, "TransactionCanceledException", times=times, needle=needle, reasons=reasons))
+
+
+def test_a_start_that_collides_on_shared_items_is_retried_not_refused(api: Any, faults: Any) -> None:
+    wf = api.create_workflow(workflow(tf("only", "input")))
+    # summary, first event, counter, stats hour: the counter and stats items are shared
+    rule = _conflict("TransactWriteItems", "execution_started", 2, ["None", "None", "TransactionConflict", "None"])
+    status, body = api.post(f"/workflows/{wf}/executions", {"inputs": {}},
+                            headers={"Idempotency-Key": "collides"})
+    assert status == 201, body
+    assert rule.hits == 2
+    again = api.post(f"/workflows/{wf}/executions", {"inputs": {}}, headers={"Idempotency-Key": "collides"})[1]
+    assert again["execution_id"] == body["execution_id"]
+    assert [i["execution_id"] for i in api.get(f"/workflows/{wf}/executions")[1]["items"]] == [body["execution_id"]]
+
+
+def test_a_start_throttled_past_its_retries_is_a_503_not_a_409(api: Any, faults: Any) -> None:
+    wf = api.create_workflow(workflow(tf("only", "input")))
+    _conflict("TransactWriteItems", "execution_started", 100, ["None", "None", "ThrottlingError", "None"])
+    status, body = api.post(f"/workflows/{wf}/executions", {"inputs": {}})
+    assert status == 503, body
+    faults.clear()
+    assert api.get(f"/workflows/{wf}/executions")[1]["items"] == []  # nothing half-written
+
+
+def test_an_operator_action_retries_collisions_and_throttling(api: Any, worker: Any, faults: Any) -> None:
+    wf = api.create_workflow(workflow(tf("check", "input", gate={"type": "approval"}), tf("post")))
+    ex = api.start(wf)["execution_id"]
+    worker.drain()
+    assert api.execution(ex)["status"] == "waiting"
+    collide = _conflict("TransactWriteItems", "approval_granted", 2, ["None", "TransactionConflict", "None", "None"])
+    throttle = FAULTS.add(Rule("TransactWriteItems", "ProvisionedThroughputExceededException", times=1,
+                               needle="approval_granted"))
+    status, body = act(api, ex, "approve", "check", {"comment": "fine"})
+    assert status == 200, body
+    assert collide.hits == 2 and throttle.hits == 1
+    assert api.history_types(ex).count("approval_granted") == 1
+    # a real clash is still a clash
+    assert act(api, ex, "approve", "check", {"comment": "again"})[0] == 409
+
+
+def test_a_throttled_record_is_retried_and_the_agent_runs_once(api: Any, worker: Any, faults: Any,
+                                                              third_party: Counting) -> None:
+    wf = api.create_workflow(workflow(http("call", third_party.url), tf("check", "prev", gate={"type": "approval"})))
+    ex = api.start(wf)["execution_id"]
+    # the chain's commit (a transaction: the execution starts waiting) is throttled; the result
+    # alone is then recorded by a plain put, throttled twice more
+    first = _conflict("TransactWriteItems", "step_completed", 1, ["ThrottlingError", "None", "None", "None"])
+    then = FAULTS.add(Rule("PutItem", "ProvisionedThroughputExceededException", times=2, needle="step_completed"))
+    worker.drain()
+    assert first.hits == 1 and then.hits == 2
+    assert len(third_party.calls) == 1
+    view = api.execution(ex)
+    assert view["status"] == "waiting" and step_of(view, "call")["output"]["body"] == {"ok": 1}
+
+
+def test_a_result_the_store_refuses_is_kept_and_recorded_by_the_next_delivery(api: Any, worker: Any, aws: Any,
+                                                                             faults: Any,
+                                                                             third_party: Counting) -> None:
+    wf = api.create_workflow(workflow(http("call", third_party.url), tf("after", "prev")))
+    ex = api.start(wf)["execution_id"]
+    message = worker.receive(1)[0]
+    # every write that would record the call's result fails (a store error, not a conflict)
+    FAULTS.add(Rule("TransactWriteItems", "InternalServerError", times=1000, needle="step_completed", status=500))
+    FAULTS.add(Rule("PutItem", "InternalServerError", times=1000, needle="step_completed", status=500))
+    with pytest.raises(Exception):
+        worker.deliver(message["Body"])  # Lambda reports the error; SQS will deliver again
+    assert len(third_party.calls) == 1
+    assert step_of(api.execution(ex), "call")["state"] == "running"
+    faults.clear()
+    assert aws.store.payloads.kept_result(ex, "call", 1) is not None
+    worker.deliver(message["Body"])  # the redelivery: recorded, not run again
+    worker.drain()
+    assert len(third_party.calls) == 1
+    view = api.execution(ex)
+    assert view["status"] == "completed" and step_of(view, "call")["attempt"] == 1
+    assert api.history_types(ex).count("step_completed") == 2
+
+
+def test_a_side_effect_runs_only_after_its_claim_is_stored(api: Any, worker: Any, aws: Any,
+                                                         third_party: Counting) -> None:
+    wf = api.create_workflow(workflow(tf("prepare", "input"), http("call", third_party.url), tf("after", "prev")))
+    ex = api.start(wf)["execution_id"]
+    seen: list[list[str]] = []
+    third_party.during = lambda: seen.append([e.type for e in aws.store.executions.load_events(ex)])
+    worker.drain()
+    # the chain committed prepare and the call's claim together, before calling out
+    assert seen == [["execution_started", "step_started", "step_completed", "step_started"]]
+    assert api.execution(ex)["status"] == "completed"
+
+
+def test_an_operator_cancel_stops_a_chain_at_its_next_commit(api: Any, worker: Any, aws: Any,
+                                                            third_party: Counting) -> None:
+    wf = api.create_workflow(workflow(http("call", third_party.url), tf("after", "prev"), tf("last", "prev")))
+    ex = api.start(wf)["execution_id"]
+    from chalicelib.domain.machine import Actor, CancelExecution
+
+    third_party.during = lambda: aws.executions.act(ex, CancelExecution(Actor("olivia", "operator"), "stop"))
+    worker.drain()
+    view = api.execution(ex)
+    assert view["status"] == "cancelled"
+    types = api.history_types(ex)
+    assert types[-1] == "late_result_discarded" and "step_completed" not in types
+    assert step_of(view, "after")["state"] == "pending" and len(third_party.calls) == 1
+
+
+def test_a_dead_worker_is_noticed_at_its_lease_not_at_its_deadline(api: Any, worker: Any, aws: Any,
+                                                                  clock: Any) -> None:
+    wf = api.create_workflow(workflow(py("long", "echo", timeout_seconds=86400,
+                                         retry={"max_attempts": 2, "backoff_seconds": 0})))
+    ex = api.start(wf)["execution_id"]
+    body = json.loads(worker.receive(1)[0]["Body"])
+    assert aws.runner.claim(ex, body["step_id"], body["attempt"]) is not None  # ... and the worker dies
+    clock.advance(LEASE_SECONDS - 1)
+    worker.sweep()
+    assert step_of(api.execution(ex), "long")["attempt"] == 1
+    clock.advance(2)
+    worker.sweep()
+    step = step_of(api.execution(ex), "long")
+    assert step["attempt"] == 2 and step["state"] == "running"
+    failed = [e for e in api.get(f"/executions/{ex}/history")[1]["items"] if e["type"] == "step_timed_out"]
+    assert "stopped reporting" in failed[0]["details"]["error"]["message"]
+    worker.drain()
+    assert api.execution(ex)["status"] == "completed"
+
+
+def test_heartbeats_keep_a_long_step_alive_past_its_first_lease(api: Any, worker: Any, aws: Any,
+                                                                clock: Any) -> None:
+    wf = api.create_workflow(workflow(py("long", "echo", timeout_seconds=86400)))
+    ex = api.start(wf)["execution_id"]
+    body = json.loads(worker.receive(1)[0]["Body"])
+    assert aws.runner.claim(ex, body["step_id"], body["attempt"]) is not None
+    for _ in range(3):
+        clock.advance(LEASE_SECONDS * 2 / 3)
+        assert aws.runner.heartbeat(ex, "long", 1)
+        worker.sweep()
+    step = step_of(api.execution(ex), "long")
+    assert (step["attempt"], step["state"]) == (1, "running")
+    assert api.history_types(ex).count("step_heartbeat") == 3
+    clock.advance(LEASE_SECONDS + 1)  # the beats stop
+    worker.sweep()
+    assert step_of(api.execution(ex), "long")["state"] == "failed"
