@@ -15,7 +15,7 @@ EXECUTIONS = 24
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
     # Throttling and lost hand-overs raised so that every kind of fault lands on most paths in a short run.
-    return run(EXECUTIONS, seed=7, throttle=0.12, lost_send=0.1)
+    return run(EXECUTIONS, seed=7, throttle=0.12, lost_send=0.1, conflict=0.06)
 
 
 def test_the_faults_were_really_injected(report: dict[str, Any]) -> None:
@@ -27,13 +27,9 @@ def test_the_faults_were_really_injected(report: dict[str, Any]) -> None:
     assert deliveries.get("duplicated", 0) > 0 and deliveries.get("raised", 0) > 0
 
 
-def test_nothing_stuck_backward_unapplied_or_run_too_often(report: dict[str, Any]) -> None:
-    found = {k: report[k] for k in ("stuck", "moved_backward", "answered_not_applied", "agent_runs_beyond_attempts")}
+def test_nothing_lost_stuck_backward_unapplied_or_run_too_often(report: dict[str, Any]) -> None:
+    found = {k: report[k] for k in ("lost", "stuck", "moved_backward", "answered_not_applied",
+                                    "agent_runs_beyond_attempts")}
     assert found == dict.fromkeys(found, 0), report["examples"]
     assert sum(report["statuses"].values()) == EXECUTIONS
 
-
-# ``lost`` is not asserted here yet: with the current runner, a finished attempt whose record
-# fails with a store error is lost on the redelivery (issue 15 item 2, task S's runner
-# rewrite). The run counts it (report["lost"], and bench/results/chaos.json from make chaos);
-# once the runner keeps results, add it to the check above.
