@@ -14,8 +14,10 @@ from chalicelib.domain.definition import MAX_INSTRUCTIONS
 from chalicelib.domain.machine import ExecutionState
 from chalicelib.errors import FieldError, ValidationError
 
-__all__ = ["MAX_AMENDED_OUTPUT", "MAX_INSTRUCTIONS", "check_amended_output", "check_instructions"]
+__all__ = ["MAX_AMENDED_OUTPUT", "MAX_COMMENT", "MAX_INSTRUCTIONS", "check_amended_output", "check_instructions"]
 
+#: Comments and reasons handed in with an action (REST or MCP) are stored in the history event.
+MAX_COMMENT = 4000
 #: An amended output is stored inline in the review event (DynamoDB items stop at 400 KB).
 MAX_AMENDED_OUTPUT = 300_000
 
@@ -39,3 +41,19 @@ def check_amended_output(output: Any) -> Any:
     if size > MAX_AMENDED_OUTPUT:
         raise ValidationError(FieldError("output", f"is {size} bytes; at most {MAX_AMENDED_OUTPUT} are accepted"))
     return output
+
+
+def check_text(name: str, value: Any) -> str | None:
+    """A comment or reason: absent, or a string of at most ``MAX_COMMENT`` characters."""
+    if value is not None and (not isinstance(value, str) or len(value) > MAX_COMMENT):
+        raise ValidationError(FieldError(name, f"must be a string of at most {MAX_COMMENT} characters"))
+    return value
+
+
+def check_reject_reason(value: Any) -> str:
+    """A reject's ``comment``: required, because the operator who retries the step needs it."""
+    reason = check_text("comment", value)
+    if reason is None or not reason.strip():
+        raise ValidationError(FieldError("comment", "a reject needs a reason: say what is wrong, so the "
+                                                    "operator who retries the step knows"))
+    return reason
