@@ -6,7 +6,7 @@ from typing import Any
 from chalice import Chalice, Rate
 
 from chalicelib import handlers, observability
-from chalicelib.api import connections, docs, executions, monitoring, system, triggers, ui, workflows
+from chalicelib.api import connections, docs, executions, mcp, monitoring, system, triggers, ui, workflows
 from chalicelib.config import step_queue_arn
 from chalicelib.engine import get_engine
 from chalicelib.engine.events import integration_event_pattern
@@ -21,6 +21,7 @@ app.register_blueprint(ui.bp)
 app.register_blueprint(monitoring.bp)
 app.register_blueprint(docs.bp)
 app.register_blueprint(connections.bp)
+app.register_blueprint(mcp.bp)
 
 
 @app.on_sqs_message(queue_arn=step_queue_arn(), batch_size=1)

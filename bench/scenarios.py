@@ -65,14 +65,21 @@ class _Echo(BaseHTTPRequestHandler):
 
 @contextmanager
 def loopback_server() -> Iterator[str]:
-    """A JSON echo server on 127.0.0.1 and a free port: the third party the http steps call."""
+    """A JSON echo server on 127.0.0.1 and a free port: the third party the http steps call
+    (loopback is allowed for the run, as in local mode: ``STEPLINE_OUTBOUND_ALLOW_PRIVATE``)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    before = os.environ.get("STEPLINE_OUTBOUND_ALLOW_PRIVATE")
+    os.environ["STEPLINE_OUTBOUND_ALLOW_PRIVATE"] = "1"
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/echo"
     finally:
         server.shutdown()
+        if before is None:
+            os.environ.pop("STEPLINE_OUTBOUND_ALLOW_PRIVATE", None)
+        else:
+            os.environ["STEPLINE_OUTBOUND_ALLOW_PRIVATE"] = before
 
 
 @contextmanager

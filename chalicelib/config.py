@@ -34,6 +34,9 @@ class Settings:
     #: ``STEPLINE_NOTIFY_FROM`` (else the email agent's ``STEPLINE_EMAIL_FROM``): the sender of
     #: notification emails, an SES-verified identity.
     notify_from: str = "notifications@stepline.invalid"
+    #: ``STEPLINE_WEBHOOK_DEDUPE_DAYS``: how long delivery ids of webhooks without a signed
+    #: timestamp (GitHub) are remembered, so a captured delivery posted again starts nothing.
+    webhook_dedupe_days: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -54,6 +57,7 @@ class Settings:
             python_modules=_prefixes(env.get("STEPLINE_PYTHON_MODULES")),
             notify_from=(env.get("STEPLINE_NOTIFY_FROM") or env.get("STEPLINE_EMAIL_FROM")
                          or "notifications@stepline.invalid"),
+            webhook_dedupe_days=_days("STEPLINE_WEBHOOK_DEDUPE_DAYS", env.get("STEPLINE_WEBHOOK_DEDUPE_DAYS"), 30),
         )
 
 
@@ -71,6 +75,12 @@ def _prefixes(value: str | None) -> tuple[str, ...] | None:
         return None
     names = [part.strip().rstrip(".") for part in value.split(",")]
     return tuple(f"{name}." for name in names if name)
+def _days(name: str, value: str | None, default: int) -> int:
+    if value is None or not value.strip():
+        return default
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a whole number of days (1 or more), not {value!r}")
+    return int(value)
 
 
 def step_queue_name(env: Mapping[str, str] | None = None) -> str:

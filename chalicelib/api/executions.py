@@ -8,14 +8,11 @@ from chalice import Blueprint
 from chalicelib.api.boundary import RequestContext, endpoint
 from chalicelib.domain.machine import (Approve, CancelExecution, ForceAdvance, Reject, RetryStep, Review,
                                        SkipStep)
-from chalicelib.engine.edits import check_amended_output, check_instructions
+from chalicelib.engine.edits import check_amended_output, check_instructions, check_reject_reason, check_text
 from chalicelib.engine.views import history_item
 from chalicelib.errors import FieldError, NotFound, ValidationError
 
 bp = Blueprint(__name__)
-
-MAX_COMMENT = 4000
-
 
 @endpoint(bp, "/executions/{execution_id}")
 def get_execution(ctx: RequestContext, execution_id: str) -> dict[str, Any]:
@@ -78,10 +75,7 @@ def approve(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, A
 def reject(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, Any]:
     """Reject a gated step; ``comment`` is the reason, and a reject needs one."""
     body = _fields(ctx, {"comment"})
-    reason = _text(body, "comment")
-    if reason is None or not reason.strip():
-        raise ValidationError(FieldError("comment", "a reject needs a reason: say what is wrong, so the "
-                                                    "operator who retries the step knows"))
+    reason = check_reject_reason(body.get("comment"))
     return ctx.execution(ctx.engine.executions.act(execution_id, Reject(step_id, ctx.who, reason)))
 
 
@@ -103,7 +97,4 @@ def _fields(ctx: RequestContext, allowed: set[str]) -> dict[str, Any]:
 
 
 def _text(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is not None and (not isinstance(value, str) or len(value) > MAX_COMMENT):
-        raise ValidationError(FieldError(name, f"must be a string of at most {MAX_COMMENT} characters"))
-    return value
+    return check_text(name, body.get(name))

@@ -77,7 +77,8 @@ def components() -> dict[str, Any]:
                        "backoff_seconds": {"type": "number", "minimum": 0, "maximum": 86400}}),
         "gate": _obj({"type": {"enum": list(GATE_TYPES)}, "approvers": {"type": "array", "items": STRING},
                       "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_GATE_TIMEOUT_SECONDS},
-                      "on_timeout": {"enum": list(ON_TIMEOUT)}}, ("type",)),
+                      "on_timeout": {"enum": list(ON_TIMEOUT)}, "separate_from_starter": {"type": "boolean"}},
+                     ("type",)),
     }, ("id", "agent"))
     notify = {"type": "array", "maxItems": 10, "description": "who hears about this workflow's executions",
               "items": _obj({"on": {"type": "array", "minItems": 1, "items": {"enum": list(NOTIFY_EVENTS)}},
@@ -255,9 +256,12 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
     "DELETE /keys/{name}": RouteShape(None, content_types=(), errors=((404, "No key has that name"),),
                                       description="The key is refused (401) from now on."),
     # sources and webhooks
-    "POST /sources": RouteShape(_obj({"name": STRING, "secret": STRING}, ("name", "secret")),
-                                _obj({"name": STRING}, ("name",)),
-                                description="The signing secret is in this answer only."),
+    "POST /sources": RouteShape(_obj({"name": STRING, "scheme": STRING, "secret": STRING}, ("name",)),
+                                _obj({"name": STRING, "scheme": {"enum": ["standard", "github", "stripe", "slack"]},
+                                      "secret": STRING}, ("name",)),
+                                description="Without `secret`, a generated signing secret is in this answer only; "
+                                            "a provider-issued `secret` (required for stripe and slack) is kept "
+                                            "and never shown."),
     "GET /sources": RouteShape(_obj({"items": {"type": "array", "items": OBJECT}}, ("items",))),
     "POST /webhooks/{source}": RouteShape(
         _obj({"event_id": STRING, "executions": {"type": "array", "items": STRING}}),
@@ -268,9 +272,11 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
         errors=((401, "Bad or missing signature, or a stale timestamp: nothing started"),),
         description="Signed with the Standard Webhooks scheme; a bad signature is a 401."),
     "POST /sources/{name}/rotate": RouteShape(
-        _obj({"name": STRING, "secret": STRING}, ("name", "secret")),
-        _obj({"grace_seconds": {"type": "integer", "minimum": 0}}, closed=True), request_required=False,
-        description="A new secret (shown once); the old one stays valid for `grace_seconds`."),
+        _obj({"name": STRING, "secret": STRING}, ("name",)),
+        _obj({"grace_seconds": {"type": "integer", "minimum": 0}, "secret": STRING}, closed=True),
+        request_required=False,
+        description="A new secret (generated and shown once, or the provider's new one as `secret`, never "
+                    "shown); the old one stays valid for `grace_seconds`."),
     "GET /events/{event_id}": RouteShape(_obj({"event_id": STRING, "source": nullable(STRING),
                                                "type": nullable(STRING)}, ("event_id",))),
     "POST /events/{event_id}/replay": RouteShape(

@@ -6,17 +6,14 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api.boundary import RequestContext, endpoint
-from chalicelib.domain.timefmt import iso, parse_iso
+from chalicelib.engine import listing
+from chalicelib.engine.listing import LIST_PARAMS, STATUSES, TRIGGERS
 from chalicelib.engine.views import summary_view
 from chalicelib.engine.workflows import workflow_view
 from chalicelib.errors import FieldError, ValidationError
 from chalicelib.samples.workflows import SAMPLE_WORKFLOWS
 
 bp = Blueprint(__name__)
-
-STATUSES = ("running", "waiting", "completed", "failed", "cancelled")
-TRIGGERS = ("manual", "event", "schedule")
-
 
 @endpoint(bp, "/workflows", ("POST",), role="admin", status=201)
 def create_workflow(ctx: RequestContext) -> dict[str, Any]:
@@ -117,41 +114,17 @@ def _only(ctx: RequestContext, *allowed: str) -> None:
         raise ValidationError([FieldError(name, "unknown query parameter") for name in unknown])
 
 
-LIST_PARAMS = ("status", "trigger", "from", "to", "limit", "next_token")
-
-
 def _choice(ctx: RequestContext, name: str, allowed: tuple[str, ...]) -> str | None:
-    value = ctx.query(name) or None
-    if value is not None and value not in allowed:
-        raise ValidationError(FieldError(name, f"must be one of {', '.join(allowed)}"))
-    return value
+    return listing.choice(name, ctx.query(name) or None, allowed)
 
 
 def _when(ctx: RequestContext, name: str) -> str | None:
-    value = ctx.query(name)
-    if not value:
-        return None
-    try:
-        moment = parse_iso(value)
-    except (ValueError, OverflowError) as error:
-        raise ValidationError(FieldError(name, "must be an ISO 8601 timestamp, e.g. 2026-01-31T00:00:00Z")) from error
-    if not 1000 <= moment.year <= 9998:  # four-digit years keep ISO strings in time order
-        raise ValidationError(FieldError(name, "must be a timestamp between the years 1000 and 9998"))
-    return iso(moment)
+    return listing.moment(name, ctx.query(name))
 
 
 def _range(ctx: RequestContext) -> tuple[str | None, str | None]:
-    """``from`` and ``to`` of a list; ``from`` after ``to`` could match nothing, so it is a 400."""
-    start, end = _when(ctx, "from"), _when(ctx, "to")
-    if start and end and start > end:
-        raise ValidationError(FieldError("to", f"is before from ({end} < {start}): no execution could match"))
-    return start, end
+    return listing.span(_when(ctx, "from"), _when(ctx, "to"))
 
 
 def _limit(ctx: RequestContext) -> int:
-    value = ctx.query("limit")
-    if value is None:
-        return 50
-    if not value.isdigit() or not 1 <= int(value) <= 200:
-        raise ValidationError(FieldError("limit", "must be an integer from 1 to 200"))
-    return int(value)
+    return listing.page_size(ctx.query("limit"))

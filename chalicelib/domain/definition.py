@@ -55,7 +55,7 @@ _TRIGGER_KEYS = {
 _INPUT_KEYS = ("name", "type", "required", "default", "options", "description", "label")
 _STEP_KEYS = ("id", "name", "agent", "instructions", "config", "timeout_seconds", "retry", "gate")
 _RETRY_KEYS = ("max_attempts", "backoff_seconds")
-_GATE_KEYS = ("type", "approvers", "timeout_seconds", "on_timeout")
+_GATE_KEYS = ("type", "approvers", "timeout_seconds", "on_timeout", "separate_from_starter")
 
 
 @dataclass(frozen=True)
@@ -106,10 +106,13 @@ class Gate:
     approvers: tuple[str, ...] = ()
     timeout_seconds: int | None = None
     on_timeout: str | None = None
+    #: Separation of duties: the key that started the execution may not decide this gate.
+    separate_from_starter: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return _without_none({"type": self.type, "approvers": list(self.approvers),
-                              "timeout_seconds": self.timeout_seconds, "on_timeout": self.on_timeout})
+                              "timeout_seconds": self.timeout_seconds, "on_timeout": self.on_timeout,
+                              "separate_from_starter": True if self.separate_from_starter else None})
 
 
 @dataclass(frozen=True)
@@ -340,7 +343,8 @@ def _parse_gate(raw: Any, path: str, errors: list[FieldError]) -> Gate | None:
             obj.fail("on_timeout", "needs timeout_seconds (how long the gate waits for a decision)")
     elif timeout is not None:
         on_timeout = "fail"
-    return Gate(kind, approvers or (), timeout, on_timeout) if obj.ok and kind else None
+    separate = obj.boolean("separate_from_starter")
+    return Gate(kind, approvers or (), timeout, on_timeout, bool(separate)) if obj.ok and kind else None
 
 
 class _Object:

@@ -431,7 +431,17 @@ def _gate_step(state: ExecutionState, step_id: str, actor: Actor, verb: str, gat
     if not may_decide(gate.approvers, actor):
         raise Refused(f"key '{actor.name}' is not an approver of {step_id} "
                       f"(approvers: {', '.join(gate.approvers)})", forbidden=True)
+    if gate.separate_from_starter and actor.name == starter(state):
+        raise Refused(f"separation of duties: the gate of {step_id} is separate_from_starter, and key "
+                      f"'{actor.name}' started this execution; another approver must {verb} it", forbidden=True)
     return step
+
+
+def starter(state: ExecutionState) -> str | None:
+    """The key that started the execution (a manual start over REST, /tools or MCP); None for
+    events and schedules, which no key started."""
+    by = state.trigger.get("by")
+    return by if isinstance(by, str) else None
 
 
 def may_decide(approvers: Sequence[str], actor: Actor) -> bool:

@@ -12,7 +12,15 @@ constant time. Pure: the caller passes the headers, the body, the candidate secr
 * GitHub (https://docs.github.com/webhooks/using-webhooks/validating-webhook-deliveries):
   ``X-Hub-Signature-256: sha256=<hex>`` HMAC-SHA256 of the body keyed with the secret's
   UTF-8 bytes. GitHub signs no timestamp, so replays are stopped by the delivery id
-  (``X-GitHub-Delivery``) dedupe alone.
+  (``X-GitHub-Delivery``) dedupe alone. A form-encoded delivery (``payload=<json>``) is signed
+  the same way: over the form body as sent.
+* Stripe (https://docs.stripe.com/webhooks, "Verify signatures manually"):
+  ``Stripe-Signature: t=<unix>,v1=<hex>[,v1=<hex>...][,v0=...]``, HMAC-SHA256 keyed with the
+  endpoint secret's UTF-8 bytes (``whsec_...`` as a whole) over ``<t>.<body>``; any ``v1``
+  may match (during a secret roll Stripe signs with both); ``t`` within 5 minutes.
+* Slack (https://api.slack.com/authentication/verifying-requests-from-slack):
+  ``X-Slack-Signature: v0=<hex>``, HMAC-SHA256 keyed with the signing secret's UTF-8 bytes
+  over ``v0:<X-Slack-Request-Timestamp>:<body>``; the timestamp within 5 minutes.
 """
 from __future__ import annotations
 
@@ -24,8 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Mapping, Sequence
 
-__all__ = ["TOLERANCE_SECONDS", "SignatureProblem", "Verified", "verify_standard", "verify_github", "secret_key",
-           "sign_standard"]
+__all__ = ["TOLERANCE_SECONDS", "SignatureProblem", "Verified", "verify_standard", "verify_github", "verify_stripe",
+           "verify_slack", "secret_key", "sign_standard"]
 
 TOLERANCE_SECONDS = 300
 SECRET_PREFIX = "whsec_"
@@ -68,14 +76,7 @@ def verify_standard(headers: Mapping[str, str], body: bytes, secrets: Sequence[s
     signature = _header(headers, "webhook-signature")
     if len(delivery_id) > MAX_ID_LENGTH:
         raise SignatureProblem(f"webhook-id is longer than {MAX_ID_LENGTH} characters")
-    if not stamp.isdigit() or len(stamp) > 12:
-        raise SignatureProblem("webhook-timestamp must be whole seconds since the Unix epoch")
-    timestamp = int(stamp)
-    drift = timestamp - now.astimezone(timezone.utc).timestamp()
-    if drift < -TOLERANCE_SECONDS:
-        raise SignatureProblem("webhook-timestamp is more than 5 minutes old")
-    if drift > TOLERANCE_SECONDS:
-        raise SignatureProblem("webhook-timestamp is more than 5 minutes in the future")
+    timestamp = _fresh("webhook-timestamp", stamp, now)
     offered = [_b64(entry[3:]) for entry in signature.split() if entry.startswith("v1,")]
     offered = [value for value in offered if value is not None]
     if not offered:
@@ -106,6 +107,64 @@ def verify_github(headers: Mapping[str, str], body: bytes, secrets: Sequence[str
         if hmac.compare_digest(expected, offered):
             return Verified(delivery_id, index)
     raise SignatureProblem("X-Hub-Signature-256 does not match")
+
+
+def verify_stripe(headers: Mapping[str, str], body: bytes, secrets: Sequence[str], now: datetime) -> Verified:
+    """Check ``Stripe-Signature`` against ``body``. The delivery id is the event's ``id`` in the
+    body (Stripe retries an event with the same id), so it is left for the caller to read."""
+    header = _header(headers, "stripe-signature")
+    stamps, offered = [], []
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t":
+            stamps.append(value)
+        elif key == "v1":
+            try:
+                offered.append(bytes.fromhex(value))
+            except ValueError:
+                continue
+    if len(stamps) != 1:
+        raise SignatureProblem("Stripe-Signature needs exactly one 't=<unix time>'")
+    timestamp = _fresh("Stripe-Signature t", stamps[0], now)
+    if not offered:
+        raise SignatureProblem("Stripe-Signature has no 'v1=<hex>' entry")
+    signed = f"{stamps[0]}.".encode() + body
+    for index, secret in enumerate(secrets):
+        expected = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
+        if any([hmac.compare_digest(expected, value) for value in offered]):
+            return Verified("", index, timestamp)
+    raise SignatureProblem("no Stripe-Signature v1 entry matches")
+
+
+def verify_slack(headers: Mapping[str, str], body: bytes, secrets: Sequence[str], now: datetime) -> Verified:
+    """Check ``X-Slack-Signature`` against ``body``; the delivery id (``event_id``) is in the body."""
+    stamp = _header(headers, "x-slack-request-timestamp")
+    signature = _header(headers, "x-slack-signature")
+    timestamp = _fresh("X-Slack-Request-Timestamp", stamp, now)
+    if not signature.startswith("v0="):
+        raise SignatureProblem("X-Slack-Signature must look like 'v0=<hex>'")
+    try:
+        offered = bytes.fromhex(signature[3:])
+    except ValueError as error:
+        raise SignatureProblem("X-Slack-Signature is not hexadecimal") from error
+    signed = f"v0:{stamp}:".encode() + body
+    for index, secret in enumerate(secrets):
+        if hmac.compare_digest(hmac.new(secret.encode(), signed, hashlib.sha256).digest(), offered):
+            return Verified("", index, timestamp)
+    raise SignatureProblem("X-Slack-Signature does not match")
+
+
+def _fresh(name: str, stamp: str, now: datetime) -> int:
+    """A signed Unix timestamp within ``TOLERANCE_SECONDS`` of now, either way (a replay window)."""
+    if not stamp.isdigit() or len(stamp) > 12:
+        raise SignatureProblem(f"{name} must be whole seconds since the Unix epoch")
+    timestamp = int(stamp)
+    drift = timestamp - now.astimezone(timezone.utc).timestamp()
+    if drift < -TOLERANCE_SECONDS:
+        raise SignatureProblem(f"{name} is more than 5 minutes old")
+    if drift > TOLERANCE_SECONDS:
+        raise SignatureProblem(f"{name} is more than 5 minutes in the future")
+    return timestamp
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:

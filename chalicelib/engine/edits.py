@@ -15,6 +15,8 @@ from chalicelib.errors import FieldError, ValidationError
 
 #: Instructions are stored in the history event; keep them well inside one DynamoDB item.
 MAX_INSTRUCTIONS = 20_000
+#: Comments and reasons handed in with an action (REST or MCP) are stored in the history event.
+MAX_COMMENT = 4000
 #: An amended output is stored inline in the review event (DynamoDB items stop at 400 KB).
 MAX_AMENDED_OUTPUT = 300_000
 
@@ -38,3 +40,19 @@ def check_amended_output(output: Any) -> Any:
     if size > MAX_AMENDED_OUTPUT:
         raise ValidationError(FieldError("output", f"is {size} bytes; at most {MAX_AMENDED_OUTPUT} are accepted"))
     return output
+
+
+def check_text(name: str, value: Any) -> str | None:
+    """A comment or reason: absent, or a string of at most ``MAX_COMMENT`` characters."""
+    if value is not None and (not isinstance(value, str) or len(value) > MAX_COMMENT):
+        raise ValidationError(FieldError(name, f"must be a string of at most {MAX_COMMENT} characters"))
+    return value
+
+
+def check_reject_reason(value: Any) -> str:
+    """A reject's ``comment``: required, because the operator who retries the step needs it."""
+    reason = check_text("comment", value)
+    if reason is None or not reason.strip():
+        raise ValidationError(FieldError("comment", "a reject needs a reason: say what is wrong, so the "
+                                                    "operator who retries the step knows"))
+    return reason

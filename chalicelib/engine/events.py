@@ -22,9 +22,11 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 
 from chalicelib.domain.machine import Actor
-from chalicelib.domain.signatures import SignatureProblem, verify_github, verify_standard
+from chalicelib.domain.signatures import SignatureProblem
 from chalicelib.domain.timefmt import iso
 from chalicelib.engine.executions import ExecutionService
+from chalicelib.engine.webhook_schemes import (DEFAULT_UNSIGNED_DEDUPE_DAYS, SCHEMES, TIMESTAMPED_DEDUPE, Inbound,
+                                               scheme)
 from chalicelib.engine.workflows import WorkflowService
 from chalicelib.errors import Conflict, FieldError, NotFound, PayloadTooLarge, Unauthorized, ValidationError
 from chalicelib.store import WorkflowRecord
@@ -36,12 +38,11 @@ log = logging.getLogger("stepline.events")
 #: in the payload bucket (claim check), so the cap is set by what a sender reasonably posts,
 #: far below API Gateway's 10 MB and Lambda's 6 MB request limits.
 MAX_WEBHOOK_BYTES = 1024 * 1024
-#: Delivery ids are remembered this long (the signature's 5-minute window makes later replays stale anyway).
-DEDUPE_TTL = timedelta(hours=48)
+#: EventBridge event ids are remembered this long (EventBridge retries for up to 24 hours).
+DEDUPE_TTL = TIMESTAMPED_DEDUPE
 #: During a rotation the previous secret keeps verifying this long unless the request says otherwise.
 DEFAULT_GRACE = timedelta(hours=24)
 MAX_GRACE = timedelta(days=30)
-SCHEMES = ("standard", "github")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 INTEGRATION = Actor("eventbridge", "system")
 WEBHOOK = Actor("webhook", "system")
@@ -57,41 +58,54 @@ class Delivery:
 
 class EventService:
     def __init__(self, store: TriggerStore, workflows: WorkflowService, executions: ExecutionService,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime],
+                 unsigned_dedupe: timedelta = timedelta(days=DEFAULT_UNSIGNED_DEDUPE_DAYS)) -> None:
         self.store = store
         self.workflows = workflows
         self.executions = executions
         self.clock = clock
+        #: How long delivery ids of schemes without a signed timestamp (GitHub) are kept.
+        self.unsigned_dedupe = unsigned_dedupe
 
     # ----------------------------------------------------------------- sources
     def create_source(self, body: dict[str, Any], actor: Actor) -> dict[str, Any]:
-        unknown = sorted(set(body) - {"name", "scheme"})
+        """A new source. Without ``secret`` one is generated and shown in this answer only; a
+        provider-issued ``secret`` (Stripe, Slack, your GitHub one) is kept and never shown."""
+        unknown = sorted(set(body) - {"name", "scheme", "secret"})
         errors = [FieldError(k, "unknown field") for k in unknown]
-        name, scheme = body.get("name"), body.get("scheme", "standard")
+        name, kind = body.get("name"), body.get("scheme", "standard")
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             errors.append(FieldError("name", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"))
         elif name.lower().startswith("aws."):
             # EventBridge sources (aws.s3, aws.partner/...) arrive through the integration handler;
             # a webhook source of that name could pose as them.
             errors.append(FieldError("name", "names starting with 'aws.' are reserved for EventBridge sources"))
-        if scheme not in SCHEMES:
+        if kind not in SCHEMES:
             errors.append(FieldError("scheme", f"must be one of {', '.join(SCHEMES)}"))
+        else:
+            errors += _secret_errors(kind, body)
         if errors:
             raise ValidationError(errors)
-        record = self.store.create_source(name, scheme, _new_secret(), iso(self.clock()), actor.name)
-        return {**source_view(record), "secret": record.secret}
+        given = body.get("secret")
+        record = self.store.create_source(name, kind, given or _new_secret(), iso(self.clock()), actor.name)
+        return source_view(record) if given else {**source_view(record), "secret": record.secret}
 
     def rotate_secret(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(body) - {"grace_seconds"})
+        unknown = sorted(set(body) - {"grace_seconds", "secret"})
         if unknown:
             raise ValidationError([FieldError(k, "unknown field") for k in unknown])
         grace = body.get("grace_seconds", int(DEFAULT_GRACE.total_seconds()))
         if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= MAX_GRACE.total_seconds():
             raise ValidationError(FieldError("grace_seconds", f"must be an integer from 0 to {int(MAX_GRACE.total_seconds())}"))
         current = self.source(name)
+        errors = _secret_errors(current.scheme, body)
+        if errors:
+            raise ValidationError(errors)
+        given = body.get("secret")
         now = self.clock()
-        record = self.store.rotate_source(name, current.secret, _new_secret(), int(now.timestamp()) + grace, iso(now))
-        return {**source_view(record), "secret": record.secret}
+        record = self.store.rotate_source(name, current.secret, given or _new_secret(), int(now.timestamp()) + grace,
+                                          iso(now))
+        return source_view(record) if given else {**source_view(record), "secret": record.secret}
 
     def source(self, name: str) -> SourceRecord:
         record = self.store.get_source(name)
@@ -112,29 +126,23 @@ class EventService:
             raise NotFound(f"source {source_name} not found")
         now = self.clock()
         try:
-            if source.scheme == "github":
-                verified = verify_github(headers, body, source.secrets(now.timestamp()))
-            else:
-                verified = verify_standard(headers, body, source.secrets(now.timestamp()), now)
+            inbound = scheme(source.scheme).read(headers, body, source.secrets(now.timestamp()), now)
         except SignatureProblem as problem:
             raise Unauthorized(f"webhook not authentic: {problem}") from problem
-        payload = _parse_json(body)
-        if source.scheme == "github":
-            event_type = headers.get("x-github-event") or ""
-            if not event_type:
-                raise ValidationError(FieldError("X-GitHub-Event", "header is required"))
-        else:
-            event_type = payload.get("type")
-            if not isinstance(event_type, str) or not event_type:
-                raise ValidationError(FieldError("type", "the event body needs a non-empty string 'type'"))
-        event_id = _event_id(source.name, verified.delivery_id)
-        first = self.store.claim_delivery(source.name, verified.delivery_id, event_id, iso(now), int(now.timestamp()),
-                                          int((now + DEDUPE_TTL).timestamp()))
+        if inbound.direct_answer is not None:  # e.g. Slack's url_verification: authentic, starts nothing
+            return Delivery(200, inbound.direct_answer)
+        return self._deliver(source, inbound, now)
+
+    def _deliver(self, source: SourceRecord, inbound: Inbound, now: datetime) -> Delivery:
+        event_id = _event_id(source.name, inbound.delivery_id)
+        keep = TIMESTAMPED_DEDUPE if inbound.signed_timestamp else self.unsigned_dedupe
+        first = self.store.claim_delivery(source.name, inbound.delivery_id, event_id, iso(now), int(now.timestamp()),
+                                          int((now + keep).timestamp()))
         if first:  # seen before and answered: the first answer, nothing new
             return Delivery(200, first)
-        answer = self.ingest(EventRecord(event_id, source.name, event_type, payload, "webhook",
-                                         verified.delivery_id, iso(now)), WEBHOOK)
-        self.store.answer_delivery(source.name, verified.delivery_id, answer)
+        answer = self.ingest(EventRecord(event_id, source.name, inbound.event_type, inbound.payload, "webhook",
+                                         inbound.delivery_id, iso(now)), WEBHOOK)
+        self.store.answer_delivery(source.name, inbound.delivery_id, answer)
         return Delivery(202 if first is None else 200, answer)
 
     # ------------------------------------------------------------- EventBridge
@@ -240,14 +248,18 @@ def _event_id(source: str, delivery_id: str) -> str:
     return "evt_" + hashlib.sha256(f"{source}\n{delivery_id}".encode()).hexdigest()[:32]
 
 
-def _parse_json(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ValidationError(FieldError("body", f"not valid JSON: {error}")) from error
-    if not isinstance(payload, dict):
-        raise ValidationError(FieldError("body", "must be a JSON object"))
-    return payload
+def _secret_errors(kind: str, body: dict[str, Any]) -> list[FieldError]:
+    """A given ``secret`` must fit its scheme; Stripe and Slack issue theirs, so it is required."""
+    chosen = SCHEMES[kind]
+    given = body.get("secret")
+    if given is None:
+        if chosen.provider_secret:
+            return [FieldError("secret", f"{kind} issues the signing secret: pass it as 'secret'")]
+        return []
+    if not isinstance(given, str):
+        return [FieldError("secret", "must be a string")]
+    problem = chosen.check_secret(given)
+    return [FieldError("secret", problem)] if problem else []
 
 
 DEFAULT_EVENT_PATTERN: dict[str, Any] = {"source": ["aws.s3"], "detail-type": ["Object Created"]}

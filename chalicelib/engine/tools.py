@@ -66,11 +66,15 @@ class ToolService:
         self.workflows = workflows
         self.executions = executions
 
+    def records(self) -> list[WorkflowRecord]:
+        """The workflows offered as tools: every enabled manual workflow."""
+        return [r for r in self.workflows.list() if r.enabled and r.trigger_type == "manual"]
+
     def list(self, fmt: str | None) -> dict[str, Any]:
         fmt = fmt or "anthropic"
         if fmt not in FORMATS:
             raise ValidationError(FieldError("format", f"must be one of {', '.join(FORMATS)}"))
-        records = [r for r in self.workflows.list() if r.enabled and r.trigger_type == "manual"]
+        records = self.records()
         return {"format": fmt, "tools": [describe(r, fmt) for r in records],
                 "workflows": {tool_name(r): r.workflow_id for r in records}}
 
@@ -89,17 +93,26 @@ class ToolService:
             errors.append(FieldError("arguments", "must be an object (the tool call's input)"))
         if errors:
             raise ValidationError(errors)
-        record = self._resolve(name)
-        trigger: dict[str, Any] = {"type": "manual", "by": actor.name, "via": "tool", "tool": tool_name(record)}
+        details: dict[str, Any] = {}
         if conversation:
-            trigger["conversation_id"] = conversation
+            details["conversation_id"] = conversation
         if call_id:
-            trigger["tool_call_id"] = call_id
+            details["tool_call_id"] = call_id
         # A model may repeat a tool call: its call id (or an Idempotency-Key) makes the repeat harmless.
         key = idempotency_key or (f"tool:{call_id}" if call_id else None)
-        return self.executions.start(record.workflow_id, arguments, trigger, actor, key)
+        return self.start(name, arguments, actor, "tool", details, key)
 
-    def _resolve(self, name: str) -> WorkflowRecord:
+    def start(self, name: str, arguments: dict[str, Any], actor: Actor, via: str,
+              details: dict[str, Any] | None = None, idempotency_key: str | None = None) -> ExecutionState:
+        """Start the workflow behind tool ``name``; the trigger records ``via`` (``tool``, ``mcp``)
+        and ``details`` (conversation, client) beside the key name."""
+        record = self.resolve(name)
+        trigger: dict[str, Any] = {"type": "manual", "by": actor.name, "via": via, "tool": tool_name(record),
+                                   **(details or {})}
+        return self.executions.start(record.workflow_id, arguments, trigger, actor, idempotency_key)
+
+    def resolve(self, name: str) -> WorkflowRecord:
+        """The workflow behind a tool name; 404 for a name that is no manual workflow's."""
         if not _TOOL_NAME.fullmatch(name):
             raise NotFound(f"tool {name} not found")
         workflow_id = name.rsplit(_SEPARATOR, 1)[-1]

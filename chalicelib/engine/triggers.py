@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Callable
 
 from chalicelib.config import Settings
@@ -26,7 +26,8 @@ class Triggers:
     def build(cls, settings: Settings, workflows: WorkflowService, executions: ExecutionService,
               clock: Callable[[], datetime]) -> "Triggers":
         store = TriggerStore.from_settings(settings)
-        triggers = cls(store, EventService(store, workflows, executions, clock),
+        triggers = cls(store, EventService(store, workflows, executions, clock,
+                                                timedelta(days=settings.webhook_dedupe_days)),
                        ScheduleService(store, workflows, executions, clock), ToolService(workflows, executions))
         workflows.listeners.append(triggers.on_workflow_change)
         return triggers

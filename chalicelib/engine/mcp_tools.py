@@ -1,0 +1,271 @@
+"""The tools Stepline offers over MCP, and what calling each one does.
+
+Every enabled manual workflow is a tool (the names and input schemas of ``GET /tools``), beside
+four fixed tools: ``get_execution``, ``list_executions``, ``approve_step`` and ``reject_step``.
+Each call goes through the engine functions the REST routes use (``ToolService.start``,
+``ExecutionService.load``/``act``, the store's execution lists, the filters of
+``chalicelib.engine.listing``), so a rule holds the same way through both doors.
+
+A call answers a ``ToolResult``: a short sentence plus the JSON as text (older clients read
+only text), the same JSON as ``structuredContent``, and ``isError`` when Stepline refused the
+call, with the reason a model can act on (MCP "tool execution errors").
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from chalicelib.auth import require
+from chalicelib.domain.machine import Actor, Approve, Command, ExecutionState, Reject, starter
+from chalicelib.domain.states import StepState
+from chalicelib.domain.timefmt import iso
+from chalicelib.engine import Engine, listing
+from chalicelib.engine.edits import MAX_COMMENT, check_reject_reason, check_text
+from chalicelib.engine.tools import describe, input_schema, tool_name
+from chalicelib.engine.views import execution_view, summary_view
+from chalicelib.errors import FieldError, NotFound, SteplineError, ValidationError
+from chalicelib.store import WorkflowRecord
+from chalicelib.store.lists import ListFilter
+
+MAX_ID = 200
+_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID}
+_COMMENT = {"type": "string", "maxLength": MAX_COMMENT, "description": "Why; kept in the execution's history."}
+_DECISION_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["execution_id", "step_id"],
+                    "properties": {"execution_id": {**_ID, "description": "The execution, e.g. ex_0a1b..."},
+                                   "step_id": {**_ID, "description": "The step waiting for approval"},
+                                   "comment": _COMMENT}}
+
+FIXED_TOOLS: list[dict[str, Any]] = [
+    {"name": "get_execution", "title": "Get an execution",
+     "description": "Shows one Stepline execution: its status, the current step, the outputs of the steps "
+                    "done so far, and what awaits a decision (which step, and who may approve or reject it).",
+     "inputSchema": {"type": "object", "additionalProperties": False, "required": ["execution_id"],
+                     "properties": {"execution_id": {**_ID, "description": "The execution, e.g. ex_0a1b..."}}},
+     "annotations": {"readOnlyHint": True, "openWorldHint": False}},
+    {"name": "list_executions", "title": "List executions",
+     "description": "Lists Stepline executions, newest first, optionally of one workflow and filtered by status, "
+                    "trigger and start time; pass next_token from a previous answer for the next page.",
+     "inputSchema": {"type": "object", "additionalProperties": False, "properties": {
+         "workflow_id": {**_ID, "description": "Only this workflow's executions"},
+         "status": {"type": "string", "enum": list(listing.STATUSES)},
+         "trigger": {"type": "string", "enum": list(listing.TRIGGERS)},
+         "from": {"type": "string", "description": "Started at or after (ISO 8601, e.g. 2026-01-31T00:00:00Z)"},
+         "to": {"type": "string", "description": "Started at or before (ISO 8601)"},
+         "limit": {"type": "integer", "minimum": 1, "maximum": listing.MAX_LIMIT},
+         "next_token": {"type": "string"}}},
+     "annotations": {"readOnlyHint": True, "openWorldHint": False}},
+    {"name": "approve_step", "title": "Approve a waiting step",
+     "description": "Approves a step that waits for approval, so the execution goes on. Only the approvers "
+                    "named by the step's gate (or any operator when it names none) may approve.",
+     "inputSchema": _DECISION_SCHEMA,
+     "annotations": {"readOnlyHint": False, "destructiveHint": False, "idempotentHint": False,
+                     "openWorldHint": False}},
+    {"name": "reject_step", "title": "Reject a waiting step",
+     "description": "Rejects a step that waits for approval: the step fails and the execution stops there until "
+                    "an operator retries, skips or cancels. Only the gate's approvers may reject, and a reject "
+                    "needs a comment saying what is wrong.",
+     "inputSchema": {**_DECISION_SCHEMA, "required": ["execution_id", "step_id", "comment"]},
+     "annotations": {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": False,
+                     "openWorldHint": False}},
+]
+_FIXED_NAMES = {tool["name"] for tool in FIXED_TOOLS}
+
+
+class UnknownTool(Exception):
+    """``tools/call`` named no tool of this server (a protocol error, not a tool result)."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who calls: the API key's actor and the MCP client it said it is (``initialize``'s clientInfo)."""
+
+    actor: Actor
+    client: dict[str, str] = field(default_factory=dict)
+    protocol_version: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    text: str
+    data: dict[str, Any]
+    is_error: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        dumped = json.dumps(self.data, ensure_ascii=False, default=str)
+        return {"content": [{"type": "text", "text": self.text}, {"type": "text", "text": dumped}],
+                "structuredContent": self.data, "isError": self.is_error}
+
+
+def workflow_tool(record: WorkflowRecord) -> dict[str, Any]:
+    """An MCP tool for a manual workflow: ``GET /tools``'s name, schema and description, plus the inputs."""
+    trigger = record.definition["trigger"]
+    lines = [describe(record, "anthropic")["description"]]
+    for item in trigger.get("inputs") or []:
+        about = item.get("description") or item.get("label") or ""
+        need = "required" if item.get("required") else "optional"
+        extra = f", default {json.dumps(item['default'])}" if "default" in item else ""
+        options = f", one of {', '.join(map(str, item.get('options') or []))}" if item["type"] == "enum" else ""
+        lines.append(f"- {item['name']} ({item['type']}, {need}{extra}{options}){': ' + about if about else ''}")
+    lines.append("Answers the new execution's execution_id; follow it with get_execution.")
+    return {"name": tool_name(record), "title": record.name, "description": "\n".join(lines),
+            "inputSchema": input_schema(trigger),
+            "annotations": {"readOnlyHint": False, "destructiveHint": False, "idempotentHint": False,
+                            "openWorldHint": True}}
+
+
+class McpTools:
+    """Lists the tools and runs a call for a caller."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._calls: dict[str, Callable[[dict[str, Any], Caller], ToolResult]] = {
+            "get_execution": self._get_execution, "list_executions": self._list_executions,
+            "approve_step": self._approve, "reject_step": self._reject}
+
+    def list(self) -> list[dict[str, Any]]:
+        return [workflow_tool(r) for r in self.engine.triggers.tools.records()] + FIXED_TOOLS
+
+    def call(self, name: str, arguments: dict[str, Any], caller: Caller) -> ToolResult:
+        """Run one tool; Stepline's refusals come back as an error result, an unknown name raises."""
+        if name not in _FIXED_NAMES:
+            try:
+                self.engine.triggers.tools.resolve(name)
+            except NotFound as error:
+                raise UnknownTool(f"unknown tool: {name}") from error
+        try:
+            if name in self._calls:
+                return self._calls[name](arguments, caller)
+            return self._start(name, arguments, caller)
+        except SteplineError as error:
+            return refused(error)
+
+    # ------------------------------------------------------------------ tools
+    def _start(self, name: str, arguments: dict[str, Any], caller: Caller) -> ToolResult:
+        require(caller.actor, "operator")
+        details: dict[str, Any] = {}
+        if caller.client:
+            details["client"] = dict(caller.client)
+        state = self.engine.triggers.tools.start(name, arguments, caller.actor, "mcp", details)
+        data = {"execution_id": state.execution_id, "workflow_id": state.workflow_id,
+                "workflow_name": state.definition.name, "status": state.status.value,
+                "started_at": state.started_at, "trigger": dict(state.trigger)}
+        text = (f"Started execution {state.execution_id} of '{state.definition.name}' (status {data['status']}). "
+                "Call get_execution with this execution_id to follow it.")
+        return ToolResult(text, data)
+
+    def _get_execution(self, arguments: dict[str, Any], caller: Caller) -> ToolResult:
+        _only(arguments, {"execution_id"})
+        state = self.engine.executions.load(_identifier(arguments, "execution_id"))
+        return _overview(state, caller.actor, self.engine.executions.clock())
+
+    def _list_executions(self, arguments: dict[str, Any], caller: Caller) -> ToolResult:
+        _only(arguments, {"workflow_id", *listing.LIST_PARAMS})
+        workflow_id = arguments.get("workflow_id")
+        if workflow_id is not None:
+            workflow_id = _identifier(arguments, "workflow_id")
+        start, end = listing.span(listing.moment("from", arguments.get("from")),
+                                  listing.moment("to", arguments.get("to")))
+        filters = ListFilter(workflow_id, listing.choice("status", arguments.get("status"), listing.STATUSES),
+                             listing.choice("trigger", arguments.get("trigger"), listing.TRIGGERS), start, end)
+        page = self.engine.store.executions.list(filters, listing.page_size(arguments.get("limit")),
+                                                 listing.token(arguments.get("next_token")),
+                                                 iso(self.engine.executions.clock()))
+        items = [summary_view(s) for s in page.items]
+        lines = [f"{len(items)} execution(s), newest first" + (" (more: pass next_token)" if page.next_token else "")]
+        lines += [f"- {i.get('execution_id')}: {i.get('status')}, workflow {i.get('workflow_id')}, "
+                  f"started {i.get('started_at')}" for i in items]
+        return ToolResult("\n".join(lines), {"items": items, "next_token": page.next_token})
+
+    def _approve(self, arguments: dict[str, Any], caller: Caller) -> ToolResult:
+        return self._decide(arguments, caller, Approve)
+
+    def _reject(self, arguments: dict[str, Any], caller: Caller) -> ToolResult:
+        return self._decide(arguments, caller, Reject)
+
+    def _decide(self, arguments: dict[str, Any], caller: Caller, command: type[Approve] | type[Reject]) -> ToolResult:
+        _only(arguments, {"execution_id", "step_id", "comment"})
+        execution_id = _identifier(arguments, "execution_id")
+        step_id = _identifier(arguments, "step_id")
+        require(caller.actor, "operator")
+        comment = (check_reject_reason(arguments.get("comment")) if command is Reject
+                   else check_text("comment", arguments.get("comment")))
+        action: Command = command(step_id, caller.actor, comment)
+        state = self.engine.executions.act(execution_id, action)
+        verb = "Approved" if command is Approve else "Rejected"
+        result = _overview(state, caller.actor, self.engine.executions.clock())
+        return ToolResult(f"{verb} step {step_id}. {result.text}", result.data)
+
+
+def refused(error: SteplineError) -> ToolResult:
+    """Stepline's refusal as a tool error: the reason, the HTTP status REST would answer, the bad fields."""
+    data: dict[str, Any] = {"error": {"code": error.code, "status": error.status, "message": error.message}}
+    if isinstance(error, ValidationError):
+        data["error"]["errors"] = [e.to_dict() for e in error.errors]
+    return ToolResult(f"Refused: {error.message}", data, is_error=True)
+
+
+def _overview(state: ExecutionState, actor: Actor, now: datetime) -> ToolResult:
+    """What a conversation needs about an execution: status, current step, outputs, pending decisions,
+    and what this caller may do (the view's ``actions``, from the same ``decide`` as the routes)."""
+    view = execution_view(state, actor, now)
+    current = state.current
+    awaiting: list[dict[str, Any]] = []
+    for step, sdef, shown in zip(state.steps, state.definition.steps, view["steps"]):
+        if step.state == StepState.WAITING_FOR_APPROVAL and sdef.gate is not None:
+            approvers = list(sdef.gate.approvers)
+            excluded = starter(state) if sdef.gate.separate_from_starter else None
+            awaiting.append({"step_id": step.id, "step_name": sdef.name, "decision": sdef.gate.type,
+                             "approvers": approvers, "who": _who(approvers, excluded),
+                             "separate_from_starter": sdef.gate.separate_from_starter,
+                             "output": step.output if step.has_output else None,
+                             "tools": ["approve_step", "reject_step"] if sdef.gate.type == "approval"
+                             else ["approve_step", "reject_step", "(review: REST or the UI, to amend the output)"]})
+        elif step.state == StepState.FAILED and step is current:
+            awaiting.append({"step_id": step.id, "step_name": sdef.name, "decision": "failed_step",
+                             "error": shown["error"], "who": "any key with the operator role",
+                             "choices": ["retry", "edit_and_retry", "skip", "cancel"]})
+    outputs = {s["id"]: s["output"] for s in view["steps"] if s["state"] == StepState.COMPLETED.value}
+    data: dict[str, Any] = {
+        "execution_id": view["execution_id"], "workflow_id": view["workflow_id"],
+        "workflow_name": view["workflow_name"], "workflow_version": view["workflow_version"],
+        "status": view["status"], "trigger": view["trigger"], "input": view["input"],
+        "started_at": view["started_at"], "ended_at": view["ended_at"],
+        "current_step": None if current is None else {
+            "id": current.id, "name": state.step_def(current.id).name, "state": current.state.value,
+            "attempt": current.attempt},
+        "outputs": outputs, "awaiting": awaiting,
+        "actions": view.get("actions", []),
+        "steps": [{k: s.get(k) for k in ("id", "name", "agent", "state", "attempt", "error", "comments", "decision",
+                                         "actions")} for s in view["steps"]],
+    }
+    if view["status"] == "completed" and view["steps"]:
+        data["output"] = view["steps"][-1]["output"]
+    text = f"Execution {data['execution_id']} of '{data['workflow_name']}' is {data['status']}."
+    if current is not None:
+        text += f" Current step: {current.id} ({current.state.value})."
+    for item in awaiting:
+        if item["decision"] == "failed_step":
+            text += f" Step {item['step_id']} failed: {(item['error'] or {}).get('message', '')}"
+        else:
+            text += f" Step {item['step_id']} awaits {item['decision']} by {item['who']}."
+    return ToolResult(text, data)
+
+
+def _who(approvers: list[str], excluded: str | None = None) -> str:
+    who = ", ".join(approvers) if approvers else "any key with the operator role"
+    return f"{who}, except '{excluded}' (who started it: separation of duties)" if excluded else who
+
+
+def _only(arguments: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(arguments) - allowed)
+    if unknown:
+        raise ValidationError([FieldError(k, "unknown argument") for k in unknown])
+
+
+def _identifier(arguments: dict[str, Any], name: str) -> str:
+    value = arguments.get(name)
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_ID:
+        raise ValidationError(FieldError(name, f"must be a string of 1 to {MAX_ID} characters"))
+    return value
