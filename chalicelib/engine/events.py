@@ -96,6 +96,8 @@ class EventService:
         if unknown:
             raise ValidationError([FieldError(k, "unknown field") for k in unknown])
         grace = body.get("grace_seconds", int(DEFAULT_GRACE.total_seconds()))
+        if isinstance(grace, float) and grace.is_integer():
+            grace = int(grace)  # JSON Schema's "integer" includes 48417.0, and the OpenAPI says integer
         if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= MAX_GRACE.total_seconds():
             raise ValidationError(FieldError("grace_seconds", f"must be an integer from 0 to {int(MAX_GRACE.total_seconds())}"))
         current = self.source(name)

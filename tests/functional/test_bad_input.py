@@ -138,3 +138,15 @@ def test_an_eventbridge_event_with_non_json_numbers_starts_nothing(api: Any, cli
              "resources": [], "detail": {"size": float("nan")}}
     client.lambda_.invoke("integration_event", event)
     assert api.get("/executions")[1]["items"] == []
+
+
+def test_rotate_grace_is_an_integer_in_the_json_schema_sense(api: Any) -> None:
+    from chalicelib.api.schemas import _MAX_GRACE_SECONDS
+    from chalicelib.engine.events import MAX_GRACE
+
+    assert _MAX_GRACE_SECONDS == int(MAX_GRACE.total_seconds())
+    create_source(api, "rotating")
+    status, body = api.post("/sources/rotating/rotate", {"grace_seconds": 48417.0})
+    assert status == 200, body
+    status, body = api.post("/sources/rotating/rotate", {"grace_seconds": 1.5})
+    assert_400(status, body, "grace_seconds")
