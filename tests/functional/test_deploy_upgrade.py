@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import tarfile
+import urllib.request
 from datetime import datetime, timedelta, timezone
 from io import BytesIO
 from pathlib import Path
@@ -88,12 +89,15 @@ def moto_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    reset = urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST")
+    urllib.request.urlopen(reset, timeout=30).close()  # moto's backends are shared by the whole process
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}", "STEPLINE_STAGE": "dev",
            "STEPLINE_ADMIN_KEY": ADMIN}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     yield env
+    urllib.request.urlopen(reset, timeout=30).close()
     server.stop()
 
 
