@@ -11,13 +11,14 @@ VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.stepline-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv run test browser bench package clean
+.PHONY: help venv run test browser bench chaos package clean
 
 help:
 	@echo "make run      start Stepline locally (API, worker, ticker, embedded moto) on http://127.0.0.1:8000"
 	@echo "make test     run the test suite (pytest -n $(PYTEST_WORKERS)), browser tests included"
 	@echo "make browser  install Debian's Chromium for the browser tests (apt-get, only when missing)"
 	@echo "make bench    run the benchmarks (python -m bench)"
+	@echo "make chaos    1,000 executions under injected faults; prints and writes bench/results/chaos.json"
 	@echo "make package  build the CloudFormation package into build/"
 	@echo "make clean    remove the venv, caches and build output"
 
@@ -51,6 +52,10 @@ browser:
 
 bench: $(STAMP)
 	@if [ -d bench ]; then $(VENV_PYTHON) -m bench; else echo "No benchmarks yet (bench/ does not exist)."; fi
+
+# Fault injection through the real handlers (bench/chaos.py): exits non-zero if a promise broke.
+chaos: $(STAMP)
+	STEPLINE_LOG_LEVEL=$${STEPLINE_LOG_LEVEL:-ERROR} $(VENV_PYTHON) -m bench.chaos $(CHAOS_ARGS)
 
 # One deployable template, built and cfn-linted offline: `make package [STAGE=prod]`.
 # With DEPLOY_BUCKET=<s3 bucket> it also uploads the code (aws cloudformation package), so that

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from chalicelib.engine import get_engine
 from chalicelib.engine.budget import Budget
-from chalicelib.engine.bulk import run_bulk_chunk
+from chalicelib.engine.bulk import BulkService, run_bulk_chunk
 from chalicelib.observability import log_context
 from chalicelib.queue import message_kind, parse_message, parse_task
 
@@ -37,8 +37,21 @@ def run_step_records(records: Iterable[Any]) -> list[str]:
 
 
 def sweep() -> dict[str, int]:
-    """Time out, wake and re-send due steps; then fail the steps whose messages were dead-lettered."""
+    """Time out, wake and re-send due steps; fail the steps whose messages were dead-lettered;
+    re-drive stalled bulk jobs. Each part runs even if another one fails (and each isolates
+    its own items); a failed part is counted in ``errors`` and logged."""
     engine = get_engine()
-    counts = engine.sweeper.run()
-    counts["dead_letters"] = engine.deadletters.run()
+    counts: dict[str, int] = {"errors": 0}
+    parts: list[tuple[str, Callable[[], Any]]] = [
+        ("due steps", engine.sweeper.run),
+        ("dead letters", lambda: {"dead_letters": engine.deadletters.run()}),
+        ("bulk jobs", lambda: BulkService(engine).redrive_stalled()),
+    ]
+    for name, part in parts:
+        try:
+            for key, value in part().items():
+                counts[key] = counts.get(key, 0) + value
+        except Exception:  # noqa: BLE001 - e.g. the dead-letter queue unreachable: the rest still runs
+            log.exception("sweep: %s failed", name)
+            counts["errors"] += 1
     return counts

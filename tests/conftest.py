@@ -18,6 +18,11 @@ ADMIN_KEY = "test-admin-key"
 # outbound guard itself sets the variable to "0" with monkeypatch.
 os.environ.setdefault("STEPLINE_OUTBOUND_ALLOW_PRIVATE", "1")
 
+# The emulator behaves like DynamoDB under concurrency, as in local mode (patches moto only).
+from chalicelib.local.dynamo_isolation import install as _isolate_dynamodb  # noqa: E402
+
+_isolate_dynamodb()
+
 
 class Clock:
     """A clock the tests move by hand."""

@@ -21,6 +21,7 @@ from jmespath.functions import Functions
 from jmespath.parser import ParsedResult
 
 from chalicelib.domain.actions import with_action
+from chalicelib.domain.expressions import compile_bounded, one_line
 from chalicelib.errors import FieldError
 
 __all__ = [
@@ -159,10 +160,7 @@ def compile_expression(expression: str) -> ParsedResult:
     Besides syntax, this checks function names and argument counts, which jmespath itself
     only discovers when the call is evaluated (possibly never, on a null branch).
     """
-    try:
-        parsed = jmespath.compile(expression)
-    except JMESPathError as exc:
-        raise ValueError(f"invalid JMESPath: {_one_line(exc)}") from None
+    parsed = compile_bounded(expression)  # length and nesting bounded: no RecursionError later
     problem = _function_problem(parsed.parsed)
     if problem:
         raise ValueError(f"invalid JMESPath: {problem}")
@@ -197,12 +195,12 @@ def evaluate(expression: str, data: Mapping[str, Any]) -> Any:
         raise AgentError(
             f"JMESPath evaluation failed: {_one_line(exc)}", retryable=False, details={"expression": expression}
         ) from None
+    except RecursionError:  # data is bounded at every entry; this is the last line of defence
+        raise AgentError("JMESPath evaluation failed: the data or expression is nested too deeply",
+                         retryable=False, details={"expression": expression}) from None
 
 
-def _one_line(exc: Exception) -> str:
-    """jmespath messages end with the expression and a caret line; keep them on one line."""
-    lines = [line.strip() for line in str(exc).splitlines()]
-    return " ".join(line for line in lines if line and set(line) != {"^"})
+_one_line = one_line
 
 
 def _function_problem(node: Any) -> str | None:

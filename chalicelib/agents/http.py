@@ -29,7 +29,8 @@ from chalicelib.agents.auth import Credentials, revoked
 from chalicelib.agents.base import AgentContext, AgentError, IntegrationError, evaluate, expression_problem
 from chalicelib.agents.connections import redact, step_connection_ref
 from chalicelib.domain.connections import AUTH_KINDS, ConnectionRef
-from chalicelib.errors import FieldError
+from chalicelib.errors import FieldError, SteplineError
+from chalicelib.jsonlimits import parse_json
 from chalicelib.outbound import OutboundBlocked, open_url, url_template_problem
 
 __all__ = ["HttpAgent", "METHODS"]
@@ -320,9 +321,12 @@ def _parse(raw: bytes, headers: Any) -> Any:
     if not raw:
         return None
     text = _text(raw, headers)
+    if "json" not in (headers.get("Content-Type") or "").lower():
+        return text
     try:
-        return json.loads(text) if "json" in (headers.get("Content-Type") or "").lower() else text
-    except ValueError:
+        # Bounded like every JSON that enters (depth, no NaN/Infinity); otherwise kept as text.
+        return parse_json(text, field="response", max_bytes=MAX_RESPONSE_BYTES)
+    except SteplineError:
         return text
 
 

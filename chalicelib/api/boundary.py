@@ -6,7 +6,6 @@ through ``endpoint``, which maps ``SteplineError`` to its status and body.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from typing import Any, Callable
 
@@ -18,10 +17,12 @@ from chalicelib.domain.machine import Actor, ExecutionState
 from chalicelib.engine import Engine, get_engine
 from chalicelib.engine.views import execution_view
 from chalicelib.errors import FieldError, PayloadTooLarge, SteplineError, ValidationError
+from chalicelib.jsonlimits import MAX_BODY_BYTES as JSON_MAX_BODY_BYTES
+from chalicelib.jsonlimits import parse_json_object
 
 log = logging.getLogger("stepline.api")
 
-MAX_BODY_BYTES = 1_000_000
+MAX_BODY_BYTES = JSON_MAX_BODY_BYTES
 #: Bodies are parsed as JSON whatever the client called them, so a bare ``curl -d`` works.
 BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
@@ -82,6 +83,8 @@ class RequestContext:
         return execution_view(state, self.who, self.engine.executions.clock())
 
     def body(self, *, required: bool = True) -> dict[str, Any]:
+        """The request body as a JSON object, bounded (``chalicelib.jsonlimits``): size, depth,
+        no NaN/Infinity; an empty body is ``{}`` unless ``required``."""
         raw = self.request.raw_body or b""
         if len(raw) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
@@ -89,13 +92,7 @@ class RequestContext:
             if required:
                 raise ValidationError(FieldError("body", "a JSON object is required"))
             return {}
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise ValidationError(FieldError("body", f"not valid JSON: {error}")) from error
-        if not isinstance(data, dict):
-            raise ValidationError(FieldError("body", "must be a JSON object"))
-        return data
+        return parse_json_object(raw, max_bytes=MAX_BODY_BYTES)
 
     def query(self, name: str) -> str | None:
         params = self.request.query_params or {}

@@ -18,6 +18,9 @@ from chalicelib.api.openapi import Param, RouteShape
 from chalicelib.domain.definition import GATE_TYPES, MAX_GATE_TIMEOUT_SECONDS, ON_TIMEOUT
 from chalicelib.domain.notify import NOTIFY_EVENTS
 
+#: chalicelib.engine.events.MAX_GRACE (kept free of the engine import; test_bad_input compares them)
+_MAX_GRACE_SECONDS = 30 * 86400
+
 STATUSES = ["running", "waiting", "completed", "failed", "cancelled"]
 STEP_STATES = ["pending", "running", "completed", "failed", "waiting_for_approval", "skipped"]
 STEP_ACTIONS = ["retry", "edit_and_retry", "skip", "approve", "reject", "review", "force_advance"]
@@ -273,7 +276,8 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
         description="Signed with the Standard Webhooks scheme; a bad signature is a 401."),
     "POST /sources/{name}/rotate": RouteShape(
         _obj({"name": STRING, "secret": STRING}, ("name",)),
-        _obj({"grace_seconds": {"type": "integer", "minimum": 0}, "secret": STRING}, closed=True),
+        _obj({"grace_seconds": {"type": "integer", "minimum": 0, "maximum": _MAX_GRACE_SECONDS}, "secret": STRING},
+             closed=True),
         request_required=False,
         description="A new secret (generated and shown once, or the provider's new one as `secret`, never "
                     "shown); the old one stays valid for `grace_seconds`."),

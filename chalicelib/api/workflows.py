@@ -87,6 +87,8 @@ def start_execution(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
     unknown = sorted(set(body) - {"inputs"})
     if unknown:
         raise ValidationError([FieldError(k, "unknown field; put workflow inputs under 'inputs'") for k in unknown])
+    if "inputs" in body and not isinstance(body["inputs"], dict):  # null included: omit it instead
+        raise ValidationError(FieldError("inputs", "must be an object mapping input names to values"))
     key = ctx.header("idempotency-key")
     if key is not None and not (0 < len(key) <= 255):
         raise ValidationError(FieldError("Idempotency-Key", "must be 1 to 255 characters"))

@@ -15,21 +15,20 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-import jmespath
-from jmespath.exceptions import JMESPathError
-
 from chalicelib.domain.cron import cron_error, timezone_error
+from chalicelib.domain.expressions import compile_bounded
 from chalicelib.domain.inputs import _coerce, _integral, _is_number, validate_inputs
 from chalicelib.domain.notify import NotifyTarget, parse_notify
-from chalicelib.errors import FieldError, ValidationError
+from chalicelib.errors import FieldError, PayloadTooLarge, ValidationError
 
 __all__ = [
     "InputField", "Trigger", "Gate", "RetryPolicy", "StepDef", "WorkflowDefinition",
-    "parse_definition", "validate_inputs",
+    "parse_definition", "validate_inputs", "DefinitionTooLarge",
     "INPUT_TYPES", "TRIGGER_TYPES", "GATE_TYPES", "ON_TIMEOUT",
 ]
 
@@ -40,6 +39,10 @@ GATE_TYPES = ("approval", "review")
 ON_TIMEOUT = ("fail", "approve", "reject")
 MAX_NAME, MAX_DESCRIPTION, MAX_STEPS, MAX_INPUTS = 200, 2000, 100, 100
 MAX_TIMEOUT_SECONDS, MAX_ATTEMPTS, MAX_BACKOFF_SECONDS = 86400, 20, 86400.0
+#: Size limits (listed in docs/api.md): a definition is stored in one DynamoDB item (400 KB).
+MAX_INSTRUCTIONS = 20_000
+MAX_CONFIG_BYTES = 64_000
+MAX_DEFINITION_BYTES = 256_000
 #: A gate waits for people, so it may wait longer than a step may run: up to 30 days.
 MAX_GATE_TIMEOUT_SECONDS = 30 * 86400
 
@@ -178,6 +181,13 @@ class WorkflowDefinition:
 # --- parsing ------------------------------------------------------------------------------
 
 
+class DefinitionTooLarge(PayloadTooLarge):
+    """A definition over ``MAX_DEFINITION_BYTES`` (413): it would not fit its DynamoDB item."""
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "errors": [FieldError("body", self.message).to_dict()]}
+
+
 def parse_definition(body: Any, agents: Mapping[str, Any]) -> WorkflowDefinition:
     """Validate a definition body and build it; raise ``ValidationError`` listing every problem.
 
@@ -188,6 +198,9 @@ def parse_definition(body: Any, agents: Mapping[str, Any]) -> WorkflowDefinition
     top = _Object.read(body, "", errors, _TOP_KEYS, "must be a JSON object (the workflow definition)")
     if top is None:
         raise ValidationError(errors)
+    size = _json_size(body)
+    if size > MAX_DEFINITION_BYTES:
+        raise DefinitionTooLarge(f"the definition is {size} bytes of JSON; the limit is {MAX_DEFINITION_BYTES}")
     name = top.text("name", required=True, max_len=MAX_NAME)
     description = top.text("description", max_len=MAX_DESCRIPTION, blank_ok=True)
     enabled = top.boolean("enabled")
@@ -291,10 +304,12 @@ def _parse_step(raw: Any, path: str, agents: Mapping[str, Any], errors: list[Fie
     if agent is not None and agent not in agents:
         obj.fail("agent", f"unknown agent '{agent}'; known agents: {', '.join(sorted(agents)) or 'none'}")
     before = len(errors)
-    instructions = obj.text("instructions", blank_ok=True)
+    instructions = obj.text("instructions", blank_ok=True, max_len=MAX_INSTRUCTIONS)
     config = raw.get("config")
     if config is not None and not isinstance(config, dict):
         obj.fail("config", "must be an object")
+    elif config is not None and (size := _json_size(config)) > MAX_CONFIG_BYTES:
+        obj.fail("config", f"is {size} bytes of JSON; the limit is {MAX_CONFIG_BYTES}")
     shapes_ok = len(errors) == before
     timeout = obj.integer("timeout_seconds", 1, MAX_TIMEOUT_SECONDS)
     retry = _parse_retry(raw.get("retry"), f"{path}.retry", errors)
@@ -452,7 +467,15 @@ def _jmespath_problem(expression: Any) -> str | None:
     if not isinstance(expression, str) or not expression.strip():
         return "must be a non-empty JMESPath expression"
     try:
-        jmespath.compile(expression)
-    except JMESPathError as exc:
-        return f"is not a valid JMESPath expression: {exc}"
+        compile_bounded(expression)
+    except ValueError as exc:
+        return f"is not a usable JMESPath expression: {exc}"
     return None
+
+
+def _json_size(value: Any) -> int:
+    """Bytes of ``value`` as compact JSON (how it is stored)."""
+    try:
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8"))
+    except (TypeError, ValueError, RecursionError):
+        return 0  # not JSON-shaped: the field checks report it

@@ -79,7 +79,7 @@ def _parse_target(raw: Any, path: str, errors: list[FieldError]) -> NotifyTarget
         errors.append(FieldError(f"{path}.on", "must be a non-empty list of: " + ", ".join(NOTIFY_EVENTS)))
         on = []
     for i, name in enumerate(on):
-        if name not in NOTIFY_EVENTS:
+        if not isinstance(name, str) or name not in NOTIFY_EVENTS:  # a dict or list is not hashable
             errors.append(FieldError(f"{path}.on[{i}]", "must be one of: " + ", ".join(NOTIFY_EVENTS)))
     channels = [c for c in CHANNELS if raw.get(c) is not None]
     if len(channels) != 1:

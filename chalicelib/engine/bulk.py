@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from chalicelib.domain.machine import Actor, CancelExecution, RetryStep
@@ -24,7 +25,7 @@ from chalicelib.domain.states import StepState
 from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.engine import Engine
 from chalicelib.errors import Conflict, FieldError, NotFound, SteplineError, ValidationError
-from chalicelib.store.bulk import BulkJobRecord, BulkStore
+from chalicelib.store.bulk import PENDING, BulkJobRecord, BulkStore
 from chalicelib.store.lists import ListFilter
 
 log = logging.getLogger("stepline.bulk")
@@ -36,6 +37,8 @@ CHUNK_SIZE = 25
 MAX_CHUNK = 100
 PREVIEW_IDS = 20
 MAX_ITEMS = 10_000
+#: A running job whose chunk has not moved for this long is re-driven by the sweep.
+STALLED_AFTER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,10 @@ def parse_bulk(body: dict[str, Any]) -> BulkRequest:
         raw = {}
     errors += [FieldError(f"filters.{k}", "unknown filter") for k in sorted(set(raw) - {
         "workflow_id", "status", "trigger", "from", "to"})]
+    # An explicit null would silently widen the filter to every workflow (or status, or time):
+    # a bulk action must say what it matches, so null is refused; leave the key out instead.
+    errors += [FieldError(f"filters.{k}", "must not be null; leave the filter out to match everything")
+               for k in sorted(k for k, v in raw.items() if v is None)]
     for name, allowed in (("status", STATUSES), ("trigger", TRIGGERS)):
         value = raw.get(name)
         if value is not None and value not in allowed:
@@ -146,17 +153,45 @@ class BulkService:
         actor = Actor(job.created_by, job.created_role)
         handled = 0
         for row in items:
-            if not self.jobs.reserve(job_id, row.execution_id, self._now()):
-                continue
+            if not self.jobs.reserve(job_id, row.execution_id, self._now()) \
+                    and self.jobs.outcome(job_id, row.execution_id) != PENDING:
+                continue  # an earlier delivery handled it; a reservation still pending was cut short: redo it
+            # apply_one turns any failure of the action into this execution's result
             outcome, status, message = self.apply_one(job.action, row.execution_id, actor, job_id)
-            self.jobs.record(job_id, row.execution_id, outcome, status, message, self._now())
-            handled += 1
+            if self.jobs.record(job_id, row.execution_id, outcome, status, message, self._now()):
+                handled += 1
         done = next_cursor is None or job.processed + handled >= job.max_items
-        if not self.jobs.advance(job_id, chunk, done, self._now()):
+        if not self.jobs.advance(job_id, chunk, done, self._now(), next_cursor):
             return "duplicate"
         if not done:
             self.engine.queue.send_task("bulk", {"job_id": job_id, "chunk": chunk + 1, "cursor": next_cursor})
         return "done" if done else "chunk"
+
+    def redrive_stalled(self, stalled_after: timedelta = STALLED_AFTER) -> dict[str, int]:
+        """Re-send the current chunk of every running job that has not moved for ``stalled_after``
+        (its worker died between chunks, or the message was lost). Called by the sweep; each
+        job is handled on its own, so one failing job does not stop the others."""
+        now = self.engine.executions.clock()
+        counts = {"bulk_redriven": 0, "bulk_errors": 0}
+        for job_id in self.jobs.running():
+            try:
+                job = self.jobs.get(job_id)
+                if job.state != "running":
+                    self.jobs.forget_running(job_id, iso(now))
+                    continue
+                moved = parse_iso(job.updated_at or job.created_at)
+                if now - moved < stalled_after or not self.jobs.touch(job_id, job.chunk, iso(now)):
+                    continue
+                cursor = self.jobs.cursor(job_id) if job.chunk else None
+                self.engine.queue.send_task("bulk", {"job_id": job_id, "chunk": job.chunk, "cursor": cursor})
+                log.warning("bulk job %s stalled at chunk %s since %s: re-driven", job_id, job.chunk, job.updated_at)
+                counts["bulk_redriven"] += 1
+            except NotFound:
+                self.jobs.forget_running(job_id, iso(now))
+            except Exception:  # noqa: BLE001 - one broken job must not stop the others
+                log.exception("re-driving bulk job %s failed", job_id)
+                counts["bulk_errors"] += 1
+        return counts
 
     def apply_one(self, action: str, execution_id: str, actor: Actor, job_id: str) -> tuple[str, int, str | None]:
         """Apply the action to one execution: ("ok" | "conflict" | "error", HTTP status, message)."""

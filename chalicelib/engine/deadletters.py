@@ -56,17 +56,27 @@ class DeadLetters:
 
     def run(self, limit: int = MAX_PER_RUN) -> int:
         """Handle the dead letters waiting now; returns how many were handled."""
-        handled = 0
-        while handled < limit:
-            messages = self.dlq.receive(min(10, limit - handled))
+        handled = received = 0
+        while received < limit:
+            messages = self.dlq.receive(min(10, limit - received))
             if not messages:
                 break
+            received += len(messages)
+            done = 0
             for message in messages:
-                self._handle(message)
+                try:
+                    self._handle(message)
+                except Exception:  # noqa: BLE001 - one bad letter must not stop the others
+                    # left in the queue: it is received again after its visibility timeout
+                    log.exception("dead letter %s could not be handled; kept for the next sweep",
+                                  message.get("MessageId"))
+                    continue
                 self.dlq.delete(message["ReceiptHandle"])
-            handled += len(messages)
+                done += 1
+            handled += done
             # count as we go: a sweep that dies halfway has still counted what it deleted
-            self.executions.store.catalog.add_to_count(*COUNTER, by=len(messages))
+            if done:
+                self.executions.store.catalog.add_to_count(*COUNTER, by=done)
         return handled
 
     def _handle(self, message: dict[str, Any]) -> str:

@@ -10,11 +10,12 @@ import json
 from typing import Any
 
 from chalicelib.agents import get_agent
+from chalicelib.domain.definition import MAX_INSTRUCTIONS
 from chalicelib.domain.machine import ExecutionState
 from chalicelib.errors import FieldError, ValidationError
 
-#: Instructions are stored in the history event; keep them well inside one DynamoDB item.
-MAX_INSTRUCTIONS = 20_000
+__all__ = ["MAX_AMENDED_OUTPUT", "MAX_COMMENT", "MAX_INSTRUCTIONS", "check_amended_output", "check_instructions"]
+
 #: Comments and reasons handed in with an action (REST or MCP) are stored in the history event.
 MAX_COMMENT = 4000
 #: An amended output is stored inline in the review event (DynamoDB items stop at 400 KB).

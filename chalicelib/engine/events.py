@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
-import jmespath
 from jmespath.exceptions import JMESPathError
 
+from chalicelib.domain.expressions import compile_bounded
 from chalicelib.domain.machine import Actor
 from chalicelib.domain.signatures import SignatureProblem
 from chalicelib.domain.timefmt import iso
@@ -29,6 +29,7 @@ from chalicelib.engine.webhook_schemes import (DEFAULT_UNSIGNED_DEDUPE_DAYS, SCH
                                                scheme)
 from chalicelib.engine.workflows import WorkflowService
 from chalicelib.errors import Conflict, FieldError, NotFound, PayloadTooLarge, Unauthorized, ValidationError
+from chalicelib.jsonlimits import json_value_problem
 from chalicelib.store import WorkflowRecord
 from chalicelib.store.triggers import EventRecord, SourceRecord, TriggerStore
 
@@ -95,6 +96,8 @@ class EventService:
         if unknown:
             raise ValidationError([FieldError(k, "unknown field") for k in unknown])
         grace = body.get("grace_seconds", int(DEFAULT_GRACE.total_seconds()))
+        if isinstance(grace, float) and grace.is_integer():
+            grace = int(grace)  # JSON Schema's "integer" includes 48417.0, and the OpenAPI says integer
         if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= MAX_GRACE.total_seconds():
             raise ValidationError(FieldError("grace_seconds", f"must be an integer from 0 to {int(MAX_GRACE.total_seconds())}"))
         current = self.source(name)
@@ -151,6 +154,11 @@ class EventService:
         source, event_type, raw_id = event.get("source"), event.get("detail-type"), event.get("id")
         if not all(isinstance(v, str) and v for v in (source, event_type, raw_id)):
             log.error("dropping EventBridge event without source, detail-type or id: %s", str(event)[:500])
+            return {"event_id": None, "executions": []}
+        problem = json_value_problem(event)
+        if problem is not None:
+            # Nobody to answer a 400 to: drop it (a retry would bring the same event) and say why.
+            log.error("dropping EventBridge event %s from %s: %s%s: %s", raw_id, source, "event", *problem)
             return {"event_id": None, "executions": []}
         now = self.clock()
         event_id = _event_id(source, raw_id)
@@ -217,8 +225,8 @@ def matches(record: WorkflowRecord, event: EventRecord) -> bool:
     if not expression:
         return True
     try:
-        return _truthy(jmespath.search(expression, event.payload))
-    except (JMESPathError, TypeError, ValueError) as error:  # e.g. comparing a string: not a match
+        return _truthy(compile_bounded(expression).search(event.payload))
+    except (JMESPathError, TypeError, ValueError, RecursionError) as error:  # e.g. comparing a string: not a match
         log.info("filter of %s failed on event %s: %s", record.workflow_id, event.event_id, error)
         return False
 

@@ -29,6 +29,7 @@ from chalicelib.domain.machine import (LEASE_SECONDS, ClaimStep, Decision, Dispa
 from chalicelib.engine.budget import Backoff, Budget
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.errors import NotFound, StoreBusy, TransitionConflict
+from chalicelib.jsonlimits import json_value_problem
 from chalicelib.observability import log_context, metric
 
 log = logging.getLogger("stepline.runner")
@@ -204,7 +205,12 @@ class StepRunner:
                            comments=tuple(state.step(step_id).comments))
         try:
             output = get_agent(sdef.agent).run(ctx)
-            json.dumps(output)  # large outputs are fine (the store keeps them in S3); non-JSON ones are not
+            # large outputs are fine (the store keeps them in S3); non-JSON ones (NaN, Infinity,
+            # nested deeper than any entry point accepts) are not: they would be served as invalid JSON
+            problem = json_value_problem(output)
+            if problem is not None:
+                raise ValueError(f"output{problem[0]}: {problem[1]}")
+            json.dumps(output, allow_nan=False)
         except StepError as error:
             return RecordResult(step_id, attempt, error=error.to_dict())
         except (TypeError, ValueError) as error:

@@ -26,6 +26,8 @@ log = logging.getLogger("stepline.sweep")
 WATERMARK = ("SWEEP", "DUE")
 #: How far back a first sweep (or one after a long outage) looks.
 MAX_LOOKBACK = timedelta(days=7)
+#: How long the watermark waits for an execution whose visit raised (it is retried each sweep).
+RETRY_WINDOW = timedelta(hours=1)
 
 
 class Sweeper:
@@ -40,7 +42,8 @@ class Sweeper:
         start = parse_iso(mark) if mark else now - timedelta(hours=1)
         start = max(start, now - MAX_LOOKBACK).replace(second=0, microsecond=0)
         seen: set[str] = set()
-        counts = {"visited": 0, "timed_out": 0, "resent": 0, "gates_timed_out": 0}
+        counts = {"visited": 0, "timed_out": 0, "resent": 0, "gates_timed_out": 0, "errors": 0}
+        first_failed: datetime | None = None
         bucket = start
         while bucket <= now:
             for execution_id, _seq in self.executions.store.executions.due_entries(iso(bucket)[:16], iso(now)):
@@ -49,13 +52,23 @@ class Sweeper:
                 seen.add(execution_id)
                 counts["visited"] += 1
                 with log_context(execution_id=execution_id):
-                    outcome = self.visit(execution_id, now)
+                    try:
+                        outcome = self.visit(execution_id, now)
+                    except Exception:  # noqa: BLE001 - one execution must not stop the sweep for all
+                        log.exception("sweep: visiting %s failed; going on with the others", execution_id)
+                        outcome = "errors"
+                        first_failed = first_failed or bucket
                 if outcome in ("timed_out", "resent", "gates_timed_out"):
                     log.info("sweep: %s", outcome.replace("_", " "))
                 if outcome in counts:
                     counts[outcome] += 1
             bucket += timedelta(minutes=1)
-        catalog.put_marker(*WATERMARK, value=iso(now.replace(second=0, microsecond=0)), at=iso(now))
+        mark = now.replace(second=0, microsecond=0)
+        if first_failed is not None:
+            # Look at the failed ones again next time, but never hold the mark back more than
+            # RETRY_WINDOW: an execution that fails every time costs a bounded re-read, not 7 days.
+            mark = max(first_failed, mark - RETRY_WINDOW)
+        catalog.put_marker(*WATERMARK, value=iso(mark), at=iso(now))
         return counts
 
     def visit(self, execution_id: str, now: datetime) -> str:

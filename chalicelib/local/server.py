@@ -46,6 +46,7 @@ log = logging.getLogger("stepline.local")
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
+LISTEN_BACKLOG = 128
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 # Variables that would send botocore somewhere other than the embedded moto.
 _NOT_FOR_MOTO = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
@@ -82,6 +83,9 @@ def start_moto(env: MutableMapping[str, str]) -> tuple[Any, str]:
     """Start moto in this process and point botocore at it; return the server and its URL."""
     from moto.server import ThreadedMotoServer  # a dev dependency: local mode only
 
+    from chalicelib.local.dynamo_isolation import install as isolate_dynamodb
+
+    isolate_dynamodb()  # DynamoDB's isolation and per-item transaction cost (see that module)
     port = int(env.get("STEPLINE_MOTO_PORT") or 0)
     if port:
         _check_port_free(port)  # moto's thread would die on a taken port and start() wait forever
@@ -150,6 +154,9 @@ def start_http(app: Any, config: dict[str, Any], stage: str, host: str, port: in
     chalice_config = Config(chalice_stage=stage, config_from_disk=config,
                             user_provided_params={"chalice_app": app})
     server = create_local_server(app, chalice_config, host, port)
+    # socketserver listens with a backlog of 5: a burst of clients (a UI, a script starting
+    # runs in parallel) would see "connection reset". Listening again only raises the backlog.
+    server.server.socket.listen(LISTEN_BACKLOG)
     thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.2},
                               name="stepline-http", daemon=True)
     thread.start()

@@ -14,11 +14,17 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.timefmt import parse_iso
 from chalicelib.errors import FieldError, NotFound, ValidationError
 from chalicelib.store.executions import _conflict, decode_token, encode_token
 from chalicelib.store.models import Models
 
 PENDING = "pending"
+#: One marker item per job (sk = job id): the sweep finds stalled jobs with a Query. A finished
+#: job's marker says ``done`` and expires a day later (TTL), so the Query stays short.
+RUNNING_PK = "BULK#RUNNING"
+DONE = "done"
+DONE_MARKER_SECONDS = 86_400
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class BulkJobRecord:
     conflicts: int
     errors: int
     finished_at: str | None
+    updated_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"job_id": self.job_id, "action": self.action, "filters": self.filters, "state": self.state,
@@ -62,8 +69,10 @@ class BulkStore:
                          created_by=job.created_by, created_role=job.created_role, max_items=job.max_items,
                          chunk_size=job.chunk_size,
                          chunk=0, processed=0, succeeded=0, conflicts=0, errors=0, updated_at=job.created_at)
-        # precondition: a new job id
-        item.save(condition=m.BulkJob.pk.does_not_exist())
+        with TransactWrite(connection=m.connection) as tx:
+            # precondition: a new job id
+            tx.save(item, condition=m.BulkJob.pk.does_not_exist())
+            tx.save(m.Marker(RUNNING_PK, job.job_id, value=job.job_id, created_at=job.created_at))
 
     def get(self, job_id: str) -> BulkJobRecord:
         try:
@@ -73,7 +82,7 @@ class BulkStore:
         return BulkJobRecord(item.job_id, item.action, json.loads(item.filters), item.state, item.created_at,
                              item.created_by, item.created_role, int(item.max_items), int(item.chunk_size), int(item.chunk),
                              int(item.processed), int(item.succeeded), int(item.conflicts), int(item.errors),
-                             item.finished_at)
+                             item.finished_at, item.updated_at)
 
     def reserve(self, job_id: str, execution_id: str, at: str) -> bool:
         """Claim one execution for this job; False when an earlier delivery already did."""
@@ -88,30 +97,72 @@ class BulkStore:
             raise
         return True
 
+    def outcome(self, job_id: str, execution_id: str) -> str | None:
+        """The recorded outcome for one execution (``pending``: reserved, never recorded)."""
+        try:
+            return self.m.BulkResult.get(_pk(job_id), f"R#{execution_id}", consistent_read=True).outcome
+        except DoesNotExist:
+            return None
+
     def record(self, job_id: str, execution_id: str, outcome: str, status: int, message: str | None,
-               at: str) -> None:
-        """Write one execution's outcome and count it on the job, together."""
+               at: str) -> bool:
+        """Write one execution's outcome and count it on the job, together; False when another
+        delivery of the chunk recorded it first."""
         m = self.m
         counter = {"ok": m.BulkJob.succeeded, "conflict": m.BulkJob.conflicts}.get(outcome, m.BulkJob.errors)
-        with TransactWrite(connection=m.connection) as tx:
-            # precondition: the reservation of this delivery is still pending
-            tx.update(m.BulkResult(_pk(job_id), f"R#{execution_id}"),
-                      actions=[m.BulkResult.outcome.set(outcome), m.BulkResult.status.set(status),
-                               m.BulkResult.message.set(message), m.BulkResult.at.set(at)],
-                      condition=m.BulkResult.outcome == PENDING)
-            tx.update(m.BulkJob(_pk(job_id), "JOB"),
-                      actions=[m.BulkJob.processed.add(1), counter.add(1), m.BulkJob.updated_at.set(at)])
+        try:
+            with TransactWrite(connection=m.connection) as tx:
+                # precondition: the reservation of this delivery is still pending
+                tx.update(m.BulkResult(_pk(job_id), f"R#{execution_id}"),
+                          actions=[m.BulkResult.outcome.set(outcome), m.BulkResult.status.set(status),
+                                   m.BulkResult.message.set(message), m.BulkResult.at.set(at)],
+                          condition=m.BulkResult.outcome == PENDING)
+                tx.update(m.BulkJob(_pk(job_id), "JOB"),
+                          actions=[m.BulkJob.processed.add(1), counter.add(1), m.BulkJob.updated_at.set(at)])
+        except TransactWriteError as error:
+            if _conflict(error, "bulk result", PENDING):
+                return False
+            raise
+        return True
 
-    def advance(self, job_id: str, chunk: int, done: bool, at: str) -> bool:
-        """Move the job past ``chunk`` (and finish it); False when another delivery already did."""
+    def advance(self, job_id: str, chunk: int, done: bool, at: str, cursor: str | None = None) -> bool:
+        """Move the job past ``chunk`` (and finish it); False when another delivery already did.
+        ``cursor`` is where the next chunk starts (kept so that a stalled job can be re-driven)."""
         m = self.m
-        actions = [m.BulkJob.chunk.set(chunk + 1), m.BulkJob.updated_at.set(at)]
+        actions = [m.BulkJob.chunk.set(chunk + 1), m.BulkJob.updated_at.set(at), m.BulkJob.cursor.set(cursor)]
         if done:
             actions += [m.BulkJob.state.set("done"), m.BulkJob.finished_at.set(at)]
         try:
             # precondition: this chunk is the job's current one
             m.BulkJob(_pk(job_id), "JOB").update(actions=actions, condition=m.BulkJob.chunk == chunk)
         except (UpdateError, TransactWriteError) as error:
+            if _conflict(error, "bulk job", "chunk"):
+                return False
+            raise
+        if done:
+            self.forget_running(job_id, at)
+        return True
+
+    def running(self) -> list[str]:
+        """Ids of the jobs not finished yet (a Query on the running markers, never a Scan)."""
+        return [item.sk for item in self.m.Marker.query(RUNNING_PK, consistent_read=True) if item.value != DONE]
+
+    def forget_running(self, job_id: str, at: str) -> None:
+        # an overwrite, not a delete: the functions' policy grants no DeleteItem on the catalog
+        self.m.Marker(RUNNING_PK, job_id, value=DONE, created_at=at,
+                      expires_at=int(parse_iso(at).timestamp()) + DONE_MARKER_SECONDS).save()
+
+    def cursor(self, job_id: str) -> str | None:
+        return self.m.BulkJob.get(_pk(job_id), "JOB", consistent_read=True).cursor
+
+    def touch(self, job_id: str, chunk: int, at: str) -> bool:
+        """Mark a re-drive of ``chunk``; False when the job moved on meanwhile."""
+        m = self.m
+        try:
+            # precondition: the job is still on this chunk
+            m.BulkJob(_pk(job_id), "JOB").update(actions=[m.BulkJob.updated_at.set(at)],
+                                                 condition=m.BulkJob.chunk == chunk)
+        except UpdateError as error:
             if _conflict(error, "bulk job", "chunk"):
                 return False
             raise

@@ -245,6 +245,8 @@ def _monitoring_models(catalog_meta: Any) -> tuple[Any, Any, Any]:
         errors = NumberAttribute(default=0)
         updated_at = UnicodeAttribute(null=True)
         finished_at = UnicodeAttribute(null=True)
+        #: the list cursor of chunk ``chunk``, so a stalled job can be re-driven from it
+        cursor = UnicodeAttribute(null=True)
 
     class BulkResult(Model):
         Meta = catalog_meta

@@ -192,3 +192,10 @@ def test_notify_targets_are_validated(api: Any) -> None:
     assert fields["notify[1].webhook"].startswith("must be https://")
     assert fields["notify[2]"] == 'needs exactly one of "email" or "webhook"'
     assert "notify[3].sms" in fields and "notify[3].on" in fields
+    # any JSON in "on" is a 400, never a 500 (found by the schemathesis fuzz)
+    status, answer = api.post("/workflows", {**workflow(tf("draft")), "notify": [
+        {"on": [{"a": 1}, [2], None, True], "email": "a@example.com"}, {"on": "failed", "webhook": 3}]})
+    assert status == 400
+    fields = {e["field"] for e in answer["errors"]}
+    assert {"notify[0].on[0]", "notify[0].on[1]", "notify[0].on[2]", "notify[0].on[3]", "notify[1].on",
+            "notify[1].webhook"} <= fields

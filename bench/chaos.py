@@ -1,0 +1,398 @@
+"""``python -m bench.chaos`` (``make chaos``): executions through the real handlers under
+injected faults, and the promises that must hold anyway.
+
+On moto (with ``chalicelib/local/dynamo_isolation.py``'s DynamoDB semantics), through the
+Chalice test client and the real ``run_step``/``sweep`` handlers, only public entry points:
+
+- store errors injected at the botocore level (``bench/faults.py``): throttling, 5xx,
+  transaction conflicts, a response lost after the commit, a hand-over message never sent
+  (a worker that dies between commit and send);
+- SQS as it behaves at least once: messages lost (deleted unseen), delivered twice (at the
+  same time, on two workers), reordered (a batch shuffled), and a delivery whose handler
+  raised comes back (the Lambda event source mapping's retry);
+- four workers deliver concurrently while an operator thread races them: approve, reject,
+  force-advance, cancel, retry, skip on whatever it finds;
+- the clock moves on and the minute sweep runs, as in production.
+
+The agent steps are ``http`` calls to a scripted service on 127.0.0.1 that counts every run
+by its ``X-Stepline-*`` headers and fails some first attempts (503). After the faults stop,
+the run settles (sweeps and deliveries until nothing moves), then checks, all expected 0:
+
+- ``lost``: a start answered 201 whose execution is missing, or an attempt the service
+  completed whose result was never recorded (the step timed out instead);
+- ``stuck``: executions still running after the settle phase;
+- ``moved_backward``: a step seen in a state before one it was seen in (attempt, state
+  rank), or a finished execution seen changing;
+- ``answered_not_applied``: an operator action answered 200 without its event in history;
+- ``agent_runs_beyond_attempts``: service runs of a step beyond its allowed attempts (the
+  retry policy's plus one per operator retry).
+
+Prints the report and writes it to ``bench/results/chaos.json``. A benchmark-style run, not
+a test; ``tests/functional/test_chaos.py`` runs a small one in ``make test``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import threading
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "chaos.json"
+SETTLED = {"completed", "failed", "cancelled", "waiting"}
+FINISHED = {"completed", "cancelled"}
+RANK = {"pending": 0, "running": 1, "waiting_for_approval": 2, "completed": 3, "failed": 3, "skipped": 4}
+MAX_ATTEMPTS = 3
+
+
+# --------------------------------------------------------------------- the scripted service
+class Service:
+    """A third party on loopback: counts runs per (execution, step, attempt); fails some first attempts."""
+
+    def __init__(self) -> None:
+        self.runs: Counter[tuple[str, str, int]] = Counter()
+        self.completed: set[tuple[str, str, int]] = set()
+        self.lock = threading.Lock()
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                key = (self.headers.get("X-Stepline-Execution", ""), self.headers.get("X-Stepline-Step", ""),
+                       int(self.headers.get("X-Stepline-Attempt") or 0))
+                flaky = key[2] == 1 and hash(key[0]) % 5 == 0 and self.path == "/flaky"
+                with service.lock:
+                    service.runs[key] += 1
+                    if not flaky:
+                        service.completed.add(key)
+                body = json.dumps({"ok": not flaky, "attempt": key[2]}).encode()
+                self.send_response(503 if flaky else 200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> "Service":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def workflows(base: str) -> list[dict[str, Any]]:
+    retry = {"max_attempts": MAX_ATTEMPTS, "backoff_seconds": 1}
+    call = lambda sid, path: {"id": sid, "agent": "http", "config": {"url": f"{base}{path}", "method": "POST"},  # noqa: E731
+                              "timeout_seconds": 60, "retry": retry}
+    return [
+        {"name": "Chaos pipeline", "trigger": {"type": "manual", "inputs": []},
+         "steps": [call("fetch", "/flaky"), {"id": "shape", "agent": "transform", "instructions": "{got: prev.body}"},
+                   call("post", "/ok")]},
+        {"name": "Chaos gate", "trigger": {"type": "manual", "inputs": []},
+         "steps": [call("draft", "/flaky"),
+                   {"id": "approve", "agent": "transform", "instructions": "prev", "gate": {"type": "approval"}},
+                   call("send", "/ok")]},
+    ]
+
+
+# --------------------------------------------------------------------------- the run
+@dataclass
+class Observations:
+    started: list[str] = field(default_factory=list)
+    answered: list[tuple[str, str, str | None]] = field(default_factory=list)  # (execution, action, step)
+    operator_retries: Counter[tuple[str, str]] = field(default_factory=Counter)
+    seen: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    deliveries: Counter[str] = field(default_factory=Counter)
+    answers: Counter[str] = field(default_factory=Counter)
+
+
+class Chaos:
+    def __init__(self, client: Any, engine: Any, clock: Any, faults: Any, service: Service, seed: int,
+                 workers: int = 4) -> None:
+        import boto3
+
+        self.client, self.engine, self.clock, self.faults, self.service = client, engine, clock, faults, service
+        self.random = random.Random(seed)
+        self.obs = Observations()
+        self.sqs = boto3.client("sqs", region_name=engine.settings.region)
+        self.queue_name = engine.settings.step_queue
+        self.url = self.sqs.get_queue_url(QueueName=self.queue_name)["QueueUrl"]
+        self.pool = ThreadPoolExecutor(max_workers=workers)
+        self.key = os.environ["STEPLINE_ADMIN_KEY"]
+
+    # -- API (one thread: chalice.test's request object is not thread-local)
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        kwargs: dict[str, Any] = {"headers": {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}}
+        if body is not None:
+            kwargs["body"] = json.dumps(body)
+        try:
+            response = getattr(self.client.http, method.lower())(path, **kwargs)
+        except Exception:  # noqa: BLE001 - an injected store error escaping a view is a 5xx
+            return 500, None
+        try:
+            return response.status_code, json.loads(response.body) if response.body else None
+        except ValueError:
+            return response.status_code, None
+
+    # -- SQS, as the event source mapping (plus the faults SQS is allowed to have)
+    def _deliver(self, message: dict[str, Any], delete: bool) -> str:
+        event = self.client.events.generate_sqs_event(queue_name=self.queue_name, message_bodies=[message["Body"]])
+        try:
+            self.client.lambda_.invoke("run_step", event)
+        except Exception:  # noqa: BLE001 - the handler raised: SQS gives the message back
+            if delete:
+                self._release(message)
+            return "raised"
+        if delete:
+            try:
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+            except Exception:  # noqa: BLE001 - a failed delete only means one more delivery
+                return "undeleted"
+        return "ok"
+
+    def _release(self, message: dict[str, Any]) -> None:
+        try:  # the visibility timeout, shortened: the message is back at once
+            self.sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"],
+                                               VisibilityTimeout=0)
+        except Exception:  # noqa: BLE001
+            pass
+
+    def pump(self, lose: float, duplicate: float) -> int:
+        """One batch from the queue: lost, duplicated, shuffled, delivered on the workers."""
+        messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                            VisibilityTimeout=30).get("Messages", [])
+        self.random.shuffle(messages)
+        jobs = []
+        for message in messages:
+            roll = self.random.random()
+            if roll < lose:
+                self.obs.deliveries["lost"] += 1
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+                continue
+            if roll < lose + duplicate:
+                self.obs.deliveries["duplicated"] += 1
+                jobs.append(self.pool.submit(self._deliver, message, False))
+            jobs.append(self.pool.submit(self._deliver, message, True))
+        for job in jobs:
+            self.obs.deliveries[job.result()] += 1
+        return len(messages)
+
+    def sweep(self) -> None:
+        event = self.client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event",
+                                                     detail={}, resources=[])
+        try:
+            self.client.lambda_.invoke("sweep", event)
+        except Exception:  # noqa: BLE001 - a failed sweep runs again next minute
+            self.obs.deliveries["sweep-raised"] += 1
+
+    # -- the operator, racing the workers
+    def look(self, execution_id: str) -> dict[str, Any] | None:
+        status, view = self.api("GET", f"/executions/{execution_id}")
+        if status != 200:
+            return None
+        self.obs.seen[execution_id].append({"status": view["status"],
+                                            "steps": [(s["id"], s["attempt"], s["state"]) for s in view["steps"]]})
+        return view
+
+    def operate(self, execution_id: str) -> None:
+        view = self.look(execution_id)
+        if view is None:
+            return
+        step = next((s for s in view["steps"] if s["state"] in ("waiting_for_approval", "failed", "running")), None)
+        if view["status"] == "waiting" and step:
+            action = self.random.choice(["approve", "approve", "reject", "force-advance", "cancel"])
+        elif view["status"] == "failed" and step:
+            action = self.random.choice(["retry", "retry", "skip", "cancel"])
+        elif view["status"] == "running" and self.random.random() < 0.05:
+            action = "cancel"
+        else:
+            return
+        path = f"/executions/{execution_id}/cancel" if action == "cancel" else \
+            f"/executions/{execution_id}/steps/{step['id']}/{action}"
+        status, _ = self.api("POST", path, {})
+        self.obs.answers[f"{action} -> {status}"] += 1
+        if status == 200:
+            self.obs.answered.append((execution_id, action, None if action == "cancel" else step["id"]))
+            if action == "retry":
+                self.obs.operator_retries[(execution_id, step["id"])] += 1
+
+    # -- the phases
+    def start(self, count: int, workflow_ids: list[str]) -> None:
+        for i in range(count):
+            workflow_id = workflow_ids[i % len(workflow_ids)]
+            status, body = self.api("POST", f"/workflows/{workflow_id}/executions", {"inputs": {}})
+            self.obs.answers[f"start -> {status}"] += 1
+            if status == 201:
+                self.obs.started.append(body["execution_id"])
+
+    def churn(self, rounds: int, lose: float, duplicate: float, operate_every: int = 1) -> None:
+        for round_ in range(rounds):
+            moved = self.pump(lose, duplicate)
+            if self.obs.started and round_ % operate_every == 0:
+                for _ in range(3):
+                    self.operate(self.random.choice(self.obs.started))
+            if not moved or round_ % 10 == 9:
+                self.clock.advance(61)
+                self.sweep()
+
+    def settle(self, limit: int = 400) -> None:
+        """Faults off: deliver, advance the clock, sweep, until nothing is running."""
+        self.faults.active = False
+        quiet = 0
+        for _ in range(limit):
+            moved = self.pump(0.0, 0.0)
+            if moved:
+                quiet = 0
+                continue
+            self.clock.advance(61)
+            self.sweep()
+            quiet += 1
+            if quiet >= 3 and not self._running():
+                return
+
+    def _running(self) -> list[str]:
+        running = []
+        for execution_id in self.obs.started:
+            view = self.look(execution_id)
+            if view is None or view["status"] == "running":
+                running.append(execution_id)
+        return running
+
+    # -- the verdict
+    def verdict(self) -> dict[str, Any]:
+        lost: list[Any] = []
+        stuck: list[str] = []
+        backward: list[Any] = []
+        not_applied: list[Any] = []
+        beyond: list[Any] = []
+        histories: dict[str, list[dict[str, Any]]] = {}
+        statuses: Counter[str] = Counter()
+        for execution_id in self.obs.started:
+            view = self.look(execution_id)
+            status, history = self.api("GET", f"/executions/{execution_id}/history")
+            if view is None or status != 200:
+                lost.append((execution_id, "missing"))
+                continue
+            statuses[view["status"]] += 1
+            histories[execution_id] = history["items"]
+            if view["status"] not in SETTLED:
+                stuck.append(execution_id)
+            backward += _backward(execution_id, self.obs.seen[execution_id])
+            for item in history["items"]:
+                # a timed-out attempt that the service had completed: its result was lost
+                key = (execution_id, item.get("step_id") or "", int(item.get("attempt") or 0))
+                if item["type"] == "step_timed_out" and key in self.service.completed:
+                    lost.append((*key, "result never recorded"))
+        expected = {"approve": "approval_granted", "reject": "approval_rejected", "cancel": "execution_cancelled",
+                    "force-advance": "step_force_advanced", "retry": "step_retried", "skip": "step_skipped"}
+        for execution_id, action, step_id in self.obs.answered:
+            types = [(i["type"], i.get("step_id")) for i in histories.get(execution_id, [])]
+            if not any(t == expected[action] and (step_id is None or s == step_id) for t, s in types):
+                not_applied.append((execution_id, action, step_id))
+        runs: Counter[tuple[str, str]] = Counter()
+        for (execution_id, step_id, _attempt), n in self.service.runs.items():
+            runs[(execution_id, step_id)] += n
+        for (execution_id, step_id), n in runs.items():
+            allowed = MAX_ATTEMPTS * (1 + self.obs.operator_retries[(execution_id, step_id)])
+            if n > allowed:
+                beyond.append((execution_id, step_id, n, allowed))
+        return {
+            "executions": len(self.obs.started), "statuses": dict(statuses),
+            "lost": len(lost), "stuck": len(stuck), "moved_backward": len(backward),
+            "answered_not_applied": len(not_applied), "agent_runs_beyond_attempts": len(beyond),
+            "agent_runs": sum(self.service.runs.values()),
+            "faults_injected": dict(self.faults.counts), "deliveries": dict(self.obs.deliveries),
+            "operator_answers": dict(self.obs.answers),
+            "examples": {"lost": lost[:5], "stuck": stuck[:5], "moved_backward": backward[:5],
+                         "answered_not_applied": not_applied[:5], "agent_runs_beyond_attempts": beyond[:5]},
+        }
+
+
+def _backward(execution_id: str, snapshots: list[dict[str, Any]]) -> list[Any]:
+    found = []
+    for before, after in zip(snapshots, snapshots[1:]):
+        if before["status"] in FINISHED and after != before:
+            found.append((execution_id, "finished execution changed", before["status"], after["status"]))
+        for (sid, attempt, state), (_, attempt2, state2) in zip(before["steps"], after["steps"]):
+            if (attempt2, RANK[state2]) < (attempt, RANK[state]) or (
+                    attempt2 == attempt and state in ("completed", "skipped") and state2 != state):
+                found.append((execution_id, sid, (attempt, state), (attempt2, state2)))
+    return found
+
+
+def run(executions: int, seed: int = 15, rounds_per_execution: float = 0.6, **rates: float) -> dict[str, Any]:
+    """One chaos run of ``executions`` executions; returns the report."""
+    from bench.faults import Faults, install
+    from chalicelib.local.dynamo_isolation import install as isolate_dynamodb
+
+    os.environ.setdefault("STEPLINE_OUTBOUND_ALLOW_PRIVATE", "1")  # the scripted service is on loopback
+    isolate_dynamodb()
+    faults = install(Faults(seed=seed, **rates))
+    import boto3
+
+    boto3.DEFAULT_SESSION = None  # the engine's SQS client must come from a session with the hooks
+    from bench.harness import environment
+
+    began = time.perf_counter()
+    with Service() as service, environment() as (client, engine, clock):
+        chaos = Chaos(client, engine, clock, faults, service, seed)
+        workflow_ids = []
+        for definition in workflows(service.url):
+            status, body = chaos.api("POST", "/workflows", definition)
+            assert status == 201, body
+            workflow_ids.append(body["workflow_id"])
+        faults.active = True
+        batch = max(10, executions // 20)
+        while len(chaos.obs.started) < executions:
+            chaos.start(min(batch, executions - len(chaos.obs.started)), workflow_ids)
+            chaos.churn(max(5, int(batch * rounds_per_execution)), lose=0.03, duplicate=0.1)
+        chaos.churn(max(20, executions // 5), lose=0.03, duplicate=0.1)
+        chaos.settle()
+        # operators may have left gates and failures behind: decide them all, then settle again
+        for execution_id in list(chaos.obs.started):
+            chaos.operate(execution_id)
+        chaos.settle()
+        report = chaos.verdict()
+        chaos.pool.shutdown()
+    faults.active = False
+    report["seconds"] = round(time.perf_counter() - began, 1)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--executions", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    report = run(args.executions, args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(json.dumps(report, indent=2, default=str))
+    bad = [k for k in ("lost", "stuck", "moved_backward", "answered_not_applied", "agent_runs_beyond_attempts")
+           if report[k]]
+    print(f"\nchaos: {report['executions']} executions in {report['seconds']} s; "
+          + ("all promises held" if not bad else "BROKEN: " + ", ".join(f"{k}={report[k]}" for k in bad)))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
