@@ -349,9 +349,19 @@ def run(executions: int, seed: int = 15, rounds_per_execution: float = 0.6, **ra
     import boto3
 
     boto3.DEFAULT_SESSION = None  # the engine's SQS client must come from a session with the hooks
-    from bench.harness import environment
 
     began = time.perf_counter()
+    try:
+        report = _run(executions, faults, seed, rounds_per_execution)
+    finally:
+        faults.active = False  # the hooks stay registered in this process: leave them switched off
+    report["seconds"] = round(time.perf_counter() - began, 1)
+    return report
+
+
+def _run(executions: int, faults: Any, seed: int, rounds_per_execution: float) -> dict[str, Any]:
+    from bench.harness import environment
+
     with Service() as service, environment() as (client, engine, clock):
         chaos = Chaos(client, engine, clock, faults, service, seed)
         workflow_ids = []
@@ -372,8 +382,6 @@ def run(executions: int, seed: int = 15, rounds_per_execution: float = 0.6, **ra
         chaos.settle()
         report = chaos.verdict()
         chaos.pool.shutdown()
-    faults.active = False
-    report["seconds"] = round(time.perf_counter() - began, 1)
     return report
 
 

@@ -79,11 +79,13 @@ class ExecutionService:
                 if backoff.tries >= BUSY_RETRIES:
                     raise
                 backoff.wait()
+        # The answer and the start notification describe the execution as committed: read it
+        # before the first step is queued, or a fast worker could already have finished it.
+        state = self.load(execution_id)
         self.queue.send(execution_id, definition.steps[0].id, 1)
         with log_context(execution_id=execution_id, workflow_id=workflow_id):
             log.info("execution started (%s trigger, version %s)", trigger.get("type"), record.version)
             metric("ExecutionsStarted", 1, trigger=trigger.get("type"))
-        state = self.load(execution_id)
         if self.notifier is not None:
             self.notifier.notify_status_change(state, None)
         return state

@@ -3,6 +3,7 @@ store errors, lost/duplicated/reordered deliveries, failed hand-overs and operat
 the workers (``bench/chaos.py``). One run, shared by the checks below."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -15,7 +16,14 @@ EXECUTIONS = 24
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
     # Throttling and lost hand-overs raised so that every kind of fault lands on most paths in a short run.
-    return run(EXECUTIONS, seed=7, throttle=0.12, lost_send=0.1, conflict=0.06)
+    # The run sets process-wide things (environment variables of the harness and Chalice's test
+    # client): put the environment back so the tests that share this worker see their own.
+    saved = dict(os.environ)
+    try:
+        return run(EXECUTIONS, seed=7, throttle=0.12, lost_send=0.1, conflict=0.06)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def test_the_faults_were_really_injected(report: dict[str, Any]) -> None:
