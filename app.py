@@ -1,4 +1,5 @@
 """Stepline's entry points. Each parses its input and calls one function in chalicelib."""
+
 from __future__ import annotations
 
 from typing import Any

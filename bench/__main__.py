@@ -8,6 +8,7 @@
 A benchmark, not a test: it asserts nothing about time. Figures go to stdout and to
 ``bench/results/latest.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,34 +28,47 @@ RESULTS = ROOT / "bench" / "results" / "latest.json"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--executions", type=int, default=200, help="executions counted in part 1 (default 200)")
-    parser.add_argument("--timing-executions", type=int, default=50,
-                        help="executions timed in part 3 (default 50, i.e. 250 step runs)")
-    parser.add_argument("--sizes", default="100,10000,100000",
-                        help="history sizes for part 4, comma-separated (default 100,10000,100000)")
-    parser.add_argument("--repeat", type=int, default=5,
-                        help="timed repetitions per scale figure, fastest kept (default 5)")
-    parser.add_argument("--plain-moto", action="store_true",
-                        help="do not index moto's Query (see bench/motofast.py); large sizes then take very long")
+    parser.add_argument(
+        "--timing-executions", type=int, default=50, help="executions timed in part 3 (default 50, i.e. 250 step runs)"
+    )
+    parser.add_argument(
+        "--sizes",
+        default="100,10000,100000",
+        help="history sizes for part 4, comma-separated (default 100,10000,100000)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="timed repetitions per scale figure, fastest kept (default 5)"
+    )
+    parser.add_argument(
+        "--plain-moto",
+        action="store_true",
+        help="do not index moto's Query (see bench/motofast.py); large sizes then take very long",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
     args = parser.parse_args(argv)
     sizes = tuple(int(s) for s in args.sizes.split(",") if s.strip())
 
     install_global()  # before any botocore session exists, so every one carries the meter
-    from bench import cost, prices, report
+    from bench import cost, metering, prices, report, scenarios
     from bench.harness import ADMIN_KEY, Harness, environment
     from bench.motofast import indexed_moto
     from bench.scale import measure_scale
-    from bench import metering, scenarios
     from bench.transitions import count_requests, measure_throughput
 
     began = time.perf_counter()
-    results: dict[str, Any] = {"environment": report.environment(ROOT), "prices": prices.as_dict(),
-                               "moto_indexed": not args.plain_moto}
+    results: dict[str, Any] = {
+        "environment": report.environment(ROOT),
+        "prices": prices.as_dict(),
+        "moto_indexed": not args.plain_moto,
+    }
     memory = cost.lambda_memory_mb(ROOT)
     env = results["environment"]
     load = f", load average {env['load_average_1m']:.1f}" if env["load_average_1m"] is not None else ""
-    print(f"Stepline bench: {args.executions} executions of a 5-step transform workflow, on moto "
-          f"(Python {env['python']}, {env['cpu_count']} CPUs{load})\n", flush=True)
+    print(
+        f"Stepline bench: {args.executions} executions of a 5-step transform workflow, on moto "
+        f"(Python {env['python']}, {env['cpu_count']} CPUs{load})\n",
+        flush=True,
+    )
 
     with indexed_moto() if not args.plain_moto else nullcontext():
         # ---------------------------------------------------------------- 1 + 2
@@ -62,10 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         counted: dict[str, Any] = {}
         logs = scenarios.LogBytes()
         with scenarios.loopback_server() as url:
-            plan = [("pure 5 steps, chained", scenarios.FIVE_STEPS, None, args.executions),
-                    ("pure 10 steps, chained", scenarios.ten_steps(), None, max(args.executions // 2, 2)),
-                    ("pure 5 steps, forced hop per step", scenarios.FIVE_STEPS, 1, args.executions),
-                    ("http 5 steps, chained", scenarios.http_steps(url), None, max(args.executions // 2, 2))]
+            plan = [
+                ("pure 5 steps, chained", scenarios.FIVE_STEPS, None, args.executions),
+                ("pure 10 steps, chained", scenarios.ten_steps(), None, max(args.executions // 2, 2)),
+                ("pure 5 steps, forced hop per step", scenarios.FIVE_STEPS, 1, args.executions),
+                ("http 5 steps, chained", scenarios.http_steps(url), None, max(args.executions // 2, 2)),
+            ]
             for name, definition, chain, runs in plan:
                 with environment() as (client, engine, _clock), scenarios.max_chain(chain):
                     h = Harness.for_engine(client, engine, ADMIN_KEY)
@@ -113,6 +129,7 @@ def print_requests(counted: dict[str, Any], report: Any) -> None:
 
     def row(name: str, hops: float, t: Any) -> list[Any]:
         return [name, hops, t.ddb_writes, t.ddb_reads, t.write_units, t.gsi_wcu, t.rcu, t.sqs, t.invocations]
+
     rows = []
     for name, c in counted.items():
         rows.append(row(f"{name}: start, per execution", 0, c.start))
@@ -121,14 +138,25 @@ def print_requests(counted: dict[str, Any], report: Any) -> None:
         if c.hot.invocations:
             rows.append(row(f"{name}: per hop that hands over", 1, c.hot))
     print(report.table(head, rows))
-    print("   (WCU includes GSI writes; transactional writes count double; SQS calls include the event source's\n"
-          "    receive and delete.)\n")
+    print(
+        "   (WCU includes GSI writes; transactional writes count double; SQS calls include the event source's\n"
+        "    receive and delete.)\n"
+    )
     for name, c in counted.items():
         for title, breakdown in c.breakdown.items():
             print(f"   {name}, {title}:")
-            print(_indent(report.table(["stage", "operation", "item", "calls", "WCU", "GSI WCU", "RCU"],
-                                       [[r["stage"], r["operation"], r["item"], r["calls"], r["wcu"], r["gsi_wcu"],
-                                         r["rcu"]] for r in breakdown]), 3))
+            print(
+                _indent(
+                    report.table(
+                        ["stage", "operation", "item", "calls", "WCU", "GSI WCU", "RCU"],
+                        [
+                            [r["stage"], r["operation"], r["item"], r["calls"], r["wcu"], r["gsi_wcu"], r["rcu"]]
+                            for r in breakdown
+                        ],
+                    ),
+                    3,
+                )
+            )
     print()
 
 
@@ -142,7 +170,8 @@ def print_cost(counted: dict[str, Any], memory: int, cost: Any, prices: Any, rep
     express = cost.sfn_express_per_million_steps(steps, execution_seconds)
     standard = cost.sfn_standard_per_million_steps()
     marginal = pure10.per_execution.minus(pure5.per_execution).scaled(
-        1 / (pure10.steps_per_execution - pure5.steps_per_execution))
+        1 / (pure10.steps_per_execution - pure5.steps_per_execution)
+    )
     rows_in = [
         ("Stepline, hot path only", hop.hot),
         ("Stepline, all in (start + finish spread over 5 steps)", pure5.per_step),
@@ -153,69 +182,170 @@ def print_cost(counted: dict[str, Any], memory: int, cost: Any, prices: Any, rep
     ]
     scenario_rows = [cost.compare(name, tally, memory, express) for name, tally in rows_in]
     for s, (name, _t) in zip(scenario_rows, rows_in):
-        c = {"Stepline, all in (start + finish spread over 5 steps)": pure5,
-             "Stepline, forced hop per step, all in": hop,
-             "Stepline, http steps, all in (5 side-effecting steps)": http5}.get(name)
+        c = {
+            "Stepline, all in (start + finish spread over 5 steps)": pure5,
+            "Stepline, forced hop per step, all in": hop,
+            "Stepline, http steps, all in (5 side-effecting steps)": http5,
+        }.get(name)
         if c is not None:
             s["left_out"] = scenarios.left_out(c.steps_per_execution, getattr(c, "log_bytes_per_step", 0.0))
     memories = ", ".join(f"{k} {v} MB" for k, v in sorted(metering.FUNCTION_MEMORY_MB.items()))
-    print(f"2. Orchestration cost per million steps (us-east-1 on-demand list prices read {prices.PRICES_READ_ON}; "
-          f"Lambda x86 billed at each function's prod memory: {memories})")
-    rows = [[s["scenario"], s["cost"]["dynamodb_writes"], s["cost"]["dynamodb_reads"], s["cost"]["sqs"],
-             s["cost"]["lambda_requests"], s["cost"]["lambda_duration"], s["per_million_steps"],
-             s["ratio_to_standard"], s["ratio_to_express"]] for s in scenario_rows]
-    rows.append(["Step Functions Standard (1 transition per step)", None, None, None, None, None, standard, 1.0,
-                 standard / express])
-    rows.append(["Step Functions Express (64 MB, >= 100 ms per execution)", None, None, None, None, None, express,
-                 express / standard, 1.0])
-    print(report.table(["$ per million steps", "DDB write", "DDB read", "SQS", "Lambda req", "Lambda GB-s", "total",
-                        "vs Standard", "vs Express"], rows))
-    print("   Left out of the totals (per million steps): " + "; ".join(
-        f"{s['scenario'].strip()}: API Gateway ${s['left_out']['api_gateway_start_requests']}, CloudWatch Logs "
-        f"${s['left_out']['cloudwatch_logs_ingestion']} ({s['left_out']['log_bytes_per_step']:.0f} log bytes/step)"
-        for s in scenario_rows if "left_out" in s))
+    print(
+        f"2. Orchestration cost per million steps (us-east-1 on-demand list prices read {prices.PRICES_READ_ON}; "
+        f"Lambda x86 billed at each function's prod memory: {memories})"
+    )
+    rows = [
+        [
+            s["scenario"],
+            s["cost"]["dynamodb_writes"],
+            s["cost"]["dynamodb_reads"],
+            s["cost"]["sqs"],
+            s["cost"]["lambda_requests"],
+            s["cost"]["lambda_duration"],
+            s["per_million_steps"],
+            s["ratio_to_standard"],
+            s["ratio_to_express"],
+        ]
+        for s in scenario_rows
+    ]
+    rows.append(
+        [
+            "Step Functions Standard (1 transition per step)",
+            None,
+            None,
+            None,
+            None,
+            None,
+            standard,
+            1.0,
+            standard / express,
+        ]
+    )
+    rows.append(
+        [
+            "Step Functions Express (64 MB, >= 100 ms per execution)",
+            None,
+            None,
+            None,
+            None,
+            None,
+            express,
+            express / standard,
+            1.0,
+        ]
+    )
+    print(
+        report.table(
+            [
+                "$ per million steps",
+                "DDB write",
+                "DDB read",
+                "SQS",
+                "Lambda req",
+                "Lambda GB-s",
+                "total",
+                "vs Standard",
+                "vs Express",
+            ],
+            rows,
+        )
+    )
+    print(
+        "   Left out of the totals (per million steps): "
+        + "; ".join(
+            f"{s['scenario'].strip()}: API Gateway ${s['left_out']['api_gateway_start_requests']}, CloudWatch Logs "
+            f"${s['left_out']['cloudwatch_logs_ingestion']} ({s['left_out']['log_bytes_per_step']:.0f} log bytes/step)"
+            for s in scenario_rows
+            if "left_out" in s
+        )
+    )
     per_invocation_ms = hop.hot.lambda_seconds * 1000 / max(hop.hot.invocations, 1)
-    print(f"   Lambda duration measured in-process on moto: {per_invocation_ms:.1f} ms per hop invocation "
-          f"(of which {hop.hot.aws_seconds * 1000 / max(hop.hot.invocations, 1):.1f} ms inside moto calls);"
-          f" an approximation of AWS latency.")
-    print(f"   Express duration taken as the engine's own time per execution ({execution_seconds * 1000:.0f} ms, "
-          f"rounded up to 100 ms); Step Functions prices exclude the Lambda tasks it would invoke.")
+    print(
+        f"   Lambda duration measured in-process on moto: {per_invocation_ms:.1f} ms per hop invocation "
+        f"(of which {hop.hot.aws_seconds * 1000 / max(hop.hot.invocations, 1):.1f} ms inside moto calls);"
+        f" an approximation of AWS latency."
+    )
+    print(
+        f"   Express duration taken as the engine's own time per execution ({execution_seconds * 1000:.0f} ms, "
+        f"rounded up to 100 ms); Step Functions prices exclude the Lambda tasks it would invoke."
+    )
     target = cost.TARGET_RATIO
-    print(f"   Target <= {cost.TARGET_PURE:.2f} x Standard for pure steps, <= {target:.2f} x with side-effecting steps:")
+    print(
+        f"   Target <= {cost.TARGET_PURE:.2f} x Standard for pure steps, <= {target:.2f} x with side-effecting steps:"
+    )
     for s in scenario_rows:
-        print(f"     {s['scenario'].strip():<55} {s['ratio_to_standard']:.3f}  "
-              f"{'met' if s['meets_target'] else 'NOT met'}")
+        print(
+            f"     {s['scenario'].strip():<55} {s['ratio_to_standard']:.3f}  "
+            f"{'met' if s['meets_target'] else 'NOT met'}"
+        )
     print()
-    return {"memory_mb": memory, "function_memory_mb": dict(metering.FUNCTION_MEMORY_MB),
-            "steps_per_execution": steps, "scenarios": scenario_rows,
-            "sfn_standard_per_million_steps": standard, "sfn_express_per_million_steps": round(express, 4),
-            "express_execution_seconds": round(execution_seconds, 4), "target_ratio": target,
-            "target_ratio_pure": cost.TARGET_PURE}
+    return {
+        "memory_mb": memory,
+        "function_memory_mb": dict(metering.FUNCTION_MEMORY_MB),
+        "steps_per_execution": steps,
+        "scenarios": scenario_rows,
+        "sfn_standard_per_million_steps": standard,
+        "sfn_express_per_million_steps": round(express, 4),
+        "express_execution_seconds": round(execution_seconds, 4),
+        "target_ratio": target,
+        "target_ratio_pure": cost.TARGET_PURE,
+    }
 
 
 def print_overhead(t: Any, report: Any) -> None:
     print("3. Engine overhead against the store (same moto backend, meter off)")
-    print(report.table(["", "count", "seconds", "per second"], [
-        ["engine step runs (receive, claim, run, hand over, delete)", t.step_runs, t.engine_seconds,
-         t.engine_per_second],
-        ["plain conditional UpdateItem", t.raw_writes, t.raw_seconds, t.raw_per_second],
-    ]))
-    print(f"   ratio engine transitions/s / raw conditional writes/s = {t.ratio:.3f}\n"
-          f"   (a step run is 6 AWS calls: receive, query, 2 conditional puts, send, delete; and a Lambda invocation)\n")
+    print(
+        report.table(
+            ["", "count", "seconds", "per second"],
+            [
+                [
+                    "engine step runs (receive, claim, run, hand over, delete)",
+                    t.step_runs,
+                    t.engine_seconds,
+                    t.engine_per_second,
+                ],
+                ["plain conditional UpdateItem", t.raw_writes, t.raw_seconds, t.raw_per_second],
+            ],
+        )
+    )
+    print(
+        f"   ratio engine transitions/s / raw conditional writes/s = {t.ratio:.3f}\n"
+        f"   (a step run is 6 AWS calls: receive, query, 2 conditional puts, send, delete; and a Lambda invocation)\n"
+    )
 
 
 def print_scale(s: Any, report: Any) -> None:
     print("4. Scale: cost of the sweep, the tick and a filtered list as finished executions accumulate")
-    rows = [[r["operation"], r["executions"], r["wall_ms"], r["engine_ms"], r["calls"], r["rcu"], r["wall_ratio"],
-             r["engine_ratio"], r["rcu_ratio"], r["detail"]] for r in s.ratios()]
-    print(report.table(["operation", "executions", "wall ms", "engine ms", "calls", "RCU", "wall x", "engine x",
-                        "RCU x", ""], rows))
+    rows = [
+        [
+            r["operation"],
+            r["executions"],
+            r["wall_ms"],
+            r["engine_ms"],
+            r["calls"],
+            r["rcu"],
+            r["wall_ratio"],
+            r["engine_ratio"],
+            r["rcu_ratio"],
+            r["detail"],
+        ]
+        for r in s.ratios()
+    ]
+    print(
+        report.table(
+            ["operation", "executions", "wall ms", "engine ms", "calls", "RCU", "wall x", "engine x", "RCU x", ""], rows
+        )
+    )
     fills = ", ".join(f"{k:,}: {v:.1f} s" for k, v in s.fill_seconds.items())
-    print(f"   (x = ratio to the {s.samples[0].size:,} case; engine ms = wall minus time inside AWS calls; "
-          f"fastest of the timed runs: the machine's load adds noise to times, calls and RCU are exact.\n"
-          f"    Set-up written straight into moto's backend: {fills}.)")
-    print("   moto's Query is narrowed to the queried partition (bench/motofast.py), as DynamoDB reads it;"
-          " run with --plain-moto to see moto's own full-table walks.")
+    print(
+        f"   (x = ratio to the {s.samples[0].size:,} case; engine ms = wall minus time inside AWS calls; "
+        f"fastest of the timed runs: the machine's load adds noise to times, calls and RCU are exact.\n"
+        f"    Set-up written straight into moto's backend: {fills}.)"
+    )
+    print(
+        "   moto's Query is narrowed to the queried partition (bench/motofast.py), as DynamoDB reads it;"
+        " run with --plain-moto to see moto's own full-table walks."
+    )
     for note in s.notes:
         print(f"   note: {note}")
 

@@ -8,14 +8,16 @@ Sources (read 2026-11-25):
 Items are in DynamoDB's typed JSON (``{"name": {"S": "..."}}``), as botocore sends and
 receives them.
 """
+
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 WRITE_UNIT_BYTES = 1024
 READ_UNIT_BYTES = 4096
@@ -31,7 +33,7 @@ def _number_size(text: str) -> int:
 
 def value_size(value: Mapping[str, Any]) -> int:
     """Size in bytes of one typed attribute value."""
-    (kind, raw), = value.items()
+    ((kind, raw),) = value.items()
     if kind == "S":
         return len(raw.encode("utf-8"))
     if kind == "N":
@@ -110,9 +112,14 @@ def table_specs(template_path: Path) -> dict[str, TableSpec]:
         indexes = []
         for gsi in props.get("GlobalSecondaryIndexes", []):
             projection = gsi.get("Projection", {})
-            indexes.append(Index(gsi["IndexName"], tuple(k["AttributeName"] for k in gsi["KeySchema"]),
-                                 projection.get("ProjectionType", "ALL"),
-                                 tuple(projection.get("NonKeyAttributes", []))))
+            indexes.append(
+                Index(
+                    gsi["IndexName"],
+                    tuple(k["AttributeName"] for k in gsi["KeySchema"]),
+                    projection.get("ProjectionType", "ALL"),
+                    tuple(projection.get("NonKeyAttributes", [])),
+                )
+            )
         specs[logical_id] = TableSpec(tuple(k["AttributeName"] for k in props["KeySchema"]), tuple(indexes))
     return specs
 

@@ -30,6 +30,7 @@ the run settles (sweeps and deliveries until nothing moves), then checks, all ex
 Prints the report and writes it to ``bench/results/chaos.json``. A benchmark-style run, not
 a test; ``tests/functional/test_chaos.py`` runs a small one in ``make test``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "chaos.json"
@@ -64,11 +65,14 @@ class Service:
         service = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
-                key = (self.headers.get("X-Stepline-Execution", ""), self.headers.get("X-Stepline-Step", ""),
-                       int(self.headers.get("X-Stepline-Attempt") or 0))
+                key = (
+                    self.headers.get("X-Stepline-Execution", ""),
+                    self.headers.get("X-Stepline-Step", ""),
+                    int(self.headers.get("X-Stepline-Attempt") or 0),
+                )
                 flaky = key[2] == 1 and hash(key[0]) % 5 == 0 and self.path == "/flaky"
                 with service.lock:
                     service.runs[key] += 1
@@ -89,7 +93,7 @@ class Service:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
-    def __enter__(self) -> "Service":
+    def __enter__(self) -> Service:
         self.thread.start()
         return self
 
@@ -100,16 +104,32 @@ class Service:
 
 def workflows(base: str) -> list[dict[str, Any]]:
     retry = {"max_attempts": MAX_ATTEMPTS, "backoff_seconds": 1}
-    call = lambda sid, path: {"id": sid, "agent": "http", "config": {"url": f"{base}{path}", "method": "POST"},  # noqa: E731
-                              "timeout_seconds": 60, "retry": retry}
+    call = lambda sid, path: {
+        "id": sid,
+        "agent": "http",
+        "config": {"url": f"{base}{path}", "method": "POST"},
+        "timeout_seconds": 60,
+        "retry": retry,
+    }
     return [
-        {"name": "Chaos pipeline", "trigger": {"type": "manual", "inputs": []},
-         "steps": [call("fetch", "/flaky"), {"id": "shape", "agent": "transform", "instructions": "{got: prev.body}"},
-                   call("post", "/ok")]},
-        {"name": "Chaos gate", "trigger": {"type": "manual", "inputs": []},
-         "steps": [call("draft", "/flaky"),
-                   {"id": "approve", "agent": "transform", "instructions": "prev", "gate": {"type": "approval"}},
-                   call("send", "/ok")]},
+        {
+            "name": "Chaos pipeline",
+            "trigger": {"type": "manual", "inputs": []},
+            "steps": [
+                call("fetch", "/flaky"),
+                {"id": "shape", "agent": "transform", "instructions": "{got: prev.body}"},
+                call("post", "/ok"),
+            ],
+        },
+        {
+            "name": "Chaos gate",
+            "trigger": {"type": "manual", "inputs": []},
+            "steps": [
+                call("draft", "/flaky"),
+                {"id": "approve", "agent": "transform", "instructions": "prev", "gate": {"type": "approval"}},
+                call("send", "/ok"),
+            ],
+        },
     ]
 
 
@@ -125,8 +145,9 @@ class Observations:
 
 
 class Chaos:
-    def __init__(self, client: Any, engine: Any, clock: Any, faults: Any, service: Service, seed: int,
-                 workers: int = 4) -> None:
+    def __init__(
+        self, client: Any, engine: Any, clock: Any, faults: Any, service: Service, seed: int, workers: int = 4
+    ) -> None:
         import boto3
 
         self.client, self.engine, self.clock, self.faults, self.service = client, engine, clock, faults, service
@@ -140,12 +161,14 @@ class Chaos:
 
     # -- API (one thread: chalice.test's request object is not thread-local)
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        kwargs: dict[str, Any] = {"headers": {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}}
+        kwargs: dict[str, Any] = {
+            "headers": {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
+        }
         if body is not None:
             kwargs["body"] = json.dumps(body)
         try:
             response = getattr(self.client.http, method.lower())(path, **kwargs)
-        except Exception:  # noqa: BLE001 - an injected store error escaping a view is a 5xx
+        except Exception:
             return 500, None
         try:
             return response.status_code, json.loads(response.body) if response.body else None
@@ -157,28 +180,30 @@ class Chaos:
         event = self.client.events.generate_sqs_event(queue_name=self.queue_name, message_bodies=[message["Body"]])
         try:
             self.client.lambda_.invoke("run_step", event)
-        except Exception:  # noqa: BLE001 - the handler raised: SQS gives the message back
+        except Exception:
             if delete:
                 self._release(message)
             return "raised"
         if delete:
             try:
                 self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
-            except Exception:  # noqa: BLE001 - a failed delete only means one more delivery
+            except Exception:
                 return "undeleted"
         return "ok"
 
     def _release(self, message: dict[str, Any]) -> None:
         try:  # the visibility timeout, shortened: the message is back at once
-            self.sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"],
-                                               VisibilityTimeout=0)
-        except Exception:  # noqa: BLE001
+            self.sqs.change_message_visibility(
+                QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+        except Exception:
             pass
 
     def pump(self, lose: float, duplicate: float) -> int:
         """One batch from the queue: lost, duplicated, shuffled, delivered on the workers."""
-        messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                                            VisibilityTimeout=30).get("Messages", [])
+        messages = self.sqs.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=30
+        ).get("Messages", [])
         self.random.shuffle(messages)
         jobs = []
         for message in messages:
@@ -196,11 +221,12 @@ class Chaos:
         return len(messages)
 
     def sweep(self) -> None:
-        event = self.client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event",
-                                                     detail={}, resources=[])
+        event = self.client.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+        )
         try:
             self.client.lambda_.invoke("sweep", event)
-        except Exception:  # noqa: BLE001 - a failed sweep runs again next minute
+        except Exception:
             self.obs.deliveries["sweep-raised"] += 1
 
     # -- the operator, racing the workers
@@ -208,8 +234,9 @@ class Chaos:
         status, view = self.api("GET", f"/executions/{execution_id}")
         if status != 200:
             return None
-        self.obs.seen[execution_id].append({"status": view["status"],
-                                            "steps": [(s["id"], s["attempt"], s["state"]) for s in view["steps"]]})
+        self.obs.seen[execution_id].append(
+            {"status": view["status"], "steps": [(s["id"], s["attempt"], s["state"]) for s in view["steps"]]}
+        )
         return view
 
     def operate(self, execution_id: str) -> None:
@@ -225,8 +252,11 @@ class Chaos:
             action = "cancel"
         else:
             return
-        path = f"/executions/{execution_id}/cancel" if action == "cancel" else \
-            f"/executions/{execution_id}/steps/{step['id']}/{action}"
+        path = (
+            f"/executions/{execution_id}/cancel"
+            if action == "cancel"
+            else f"/executions/{execution_id}/steps/{step['id']}/{action}"
+        )
         status, _ = self.api("POST", path, {})
         self.obs.answers[f"{action} -> {status}"] += 1
         if status == 200:
@@ -301,8 +331,14 @@ class Chaos:
                 key = (execution_id, item.get("step_id") or "", int(item.get("attempt") or 0))
                 if item["type"] == "step_timed_out" and key in self.service.completed:
                     lost.append((*key, "result never recorded"))
-        expected = {"approve": "approval_granted", "reject": "approval_rejected", "cancel": "execution_cancelled",
-                    "force-advance": "step_force_advanced", "retry": "step_retried", "skip": "step_skipped"}
+        expected = {
+            "approve": "approval_granted",
+            "reject": "approval_rejected",
+            "cancel": "execution_cancelled",
+            "force-advance": "step_force_advanced",
+            "retry": "step_retried",
+            "skip": "step_skipped",
+        }
         for execution_id, action, step_id in self.obs.answered:
             types = [(i["type"], i.get("step_id")) for i in histories.get(execution_id, [])]
             if not any(t == expected[action] and (step_id is None or s == step_id) for t, s in types):
@@ -315,14 +351,24 @@ class Chaos:
             if n > allowed:
                 beyond.append((execution_id, step_id, n, allowed))
         return {
-            "executions": len(self.obs.started), "statuses": dict(statuses),
-            "lost": len(lost), "stuck": len(stuck), "moved_backward": len(backward),
-            "answered_not_applied": len(not_applied), "agent_runs_beyond_attempts": len(beyond),
+            "executions": len(self.obs.started),
+            "statuses": dict(statuses),
+            "lost": len(lost),
+            "stuck": len(stuck),
+            "moved_backward": len(backward),
+            "answered_not_applied": len(not_applied),
+            "agent_runs_beyond_attempts": len(beyond),
             "agent_runs": sum(self.service.runs.values()),
-            "faults_injected": dict(self.faults.counts), "deliveries": dict(self.obs.deliveries),
+            "faults_injected": dict(self.faults.counts),
+            "deliveries": dict(self.obs.deliveries),
             "operator_answers": dict(self.obs.answers),
-            "examples": {"lost": lost[:5], "stuck": stuck[:5], "moved_backward": backward[:5],
-                         "answered_not_applied": not_applied[:5], "agent_runs_beyond_attempts": beyond[:5]},
+            "examples": {
+                "lost": lost[:5],
+                "stuck": stuck[:5],
+                "moved_backward": backward[:5],
+                "answered_not_applied": not_applied[:5],
+                "agent_runs_beyond_attempts": beyond[:5],
+            },
         }
 
 
@@ -333,7 +379,8 @@ def _backward(execution_id: str, snapshots: list[dict[str, Any]]) -> list[Any]:
             found.append((execution_id, "finished execution changed", before["status"], after["status"]))
         for (sid, attempt, state), (_, attempt2, state2) in zip(before["steps"], after["steps"]):
             if (attempt2, RANK[state2]) < (attempt, RANK[state]) or (
-                    attempt2 == attempt and state in ("completed", "skipped") and state2 != state):
+                attempt2 == attempt and state in ("completed", "skipped") and state2 != state
+            ):
                 found.append((execution_id, sid, (attempt, state), (attempt2, state2)))
     return found
 
@@ -395,10 +442,15 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(json.dumps(report, indent=2, default=str))
-    bad = [k for k in ("lost", "stuck", "moved_backward", "answered_not_applied", "agent_runs_beyond_attempts")
-           if report[k]]
-    print(f"\nchaos: {report['executions']} executions in {report['seconds']} s; "
-          + ("all promises held" if not bad else "BROKEN: " + ", ".join(f"{k}={report[k]}" for k in bad)))
+    bad = [
+        k
+        for k in ("lost", "stuck", "moved_backward", "answered_not_applied", "agent_runs_beyond_attempts")
+        if report[k]
+    ]
+    print(
+        f"\nchaos: {report['executions']} executions in {report['seconds']} s; "
+        + ("all promises held" if not bad else "BROKEN: " + ", ".join(f"{k}={report[k]}" for k in bad))
+    )
     return 1 if bad else 0
 
 

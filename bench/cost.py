@@ -7,6 +7,7 @@ approximation, since in AWS each call waits on the network instead of on moto. T
 own work is excluded everywhere (it costs the same under any orchestrator); the bench's
 ``transform`` steps take microseconds, so they are left inside the measured time.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,20 +61,27 @@ class Cost:
         return self.dynamodb_writes + self.dynamodb_reads + self.sqs + self.lambda_requests + self.lambda_duration
 
     def to_dict(self) -> dict[str, float]:
-        return {"dynamodb_writes": round(self.dynamodb_writes, 4), "dynamodb_reads": round(self.dynamodb_reads, 4),
-                "sqs": round(self.sqs, 4), "lambda_requests": round(self.lambda_requests, 4),
-                "lambda_duration": round(self.lambda_duration, 4), "total": round(self.total, 4)}
+        return {
+            "dynamodb_writes": round(self.dynamodb_writes, 4),
+            "dynamodb_reads": round(self.dynamodb_reads, 4),
+            "sqs": round(self.sqs, 4),
+            "lambda_requests": round(self.lambda_requests, 4),
+            "lambda_duration": round(self.lambda_duration, 4),
+            "total": round(self.total, 4),
+        }
 
 
 def cost_per_million(per_step: Tally, memory_mb: int) -> Cost:
     """Dollars per million steps; Lambda duration at each function's own memory when the
     meter knew it (``gb_seconds``), else at ``memory_mb``."""
     gb_seconds = per_step.gb_seconds or per_step.billed_seconds * memory_mb / 1024
-    return Cost(per_step.write_units * prices.DYNAMODB_WRITE_REQUEST_UNIT * 1e6,
-                per_step.rcu * prices.DYNAMODB_READ_REQUEST_UNIT * 1e6,
-                per_step.sqs * prices.SQS_REQUEST * 1e6,
-                per_step.invocations * prices.LAMBDA_REQUEST * 1e6,
-                gb_seconds * prices.LAMBDA_GB_SECOND * 1e6)
+    return Cost(
+        per_step.write_units * prices.DYNAMODB_WRITE_REQUEST_UNIT * 1e6,
+        per_step.rcu * prices.DYNAMODB_READ_REQUEST_UNIT * 1e6,
+        per_step.sqs * prices.SQS_REQUEST * 1e6,
+        per_step.invocations * prices.LAMBDA_REQUEST * 1e6,
+        gb_seconds * prices.LAMBDA_GB_SECOND * 1e6,
+    )
 
 
 def batched(per_step: Tally, run_step_invocations: float, batch: int = BATCH_SIZE) -> Tally:
@@ -105,14 +113,21 @@ def sfn_express_per_million_steps(steps_per_execution: int, execution_seconds: f
     Express would run as long as its orchestration, with the agent's work excluded.
     """
     rounded = math.ceil(execution_seconds / prices.SFN_EXPRESS_DURATION_ROUND_S) * prices.SFN_EXPRESS_DURATION_ROUND_S
-    per_execution = (prices.SFN_EXPRESS_REQUEST
-                     + prices.SFN_EXPRESS_MIN_MEMORY_MB / 1024 * max(rounded, 0.1) * prices.SFN_EXPRESS_GB_SECOND)
+    per_execution = (
+        prices.SFN_EXPRESS_REQUEST
+        + prices.SFN_EXPRESS_MIN_MEMORY_MB / 1024 * max(rounded, 0.1) * prices.SFN_EXPRESS_GB_SECOND
+    )
     return per_execution / steps_per_execution * 1e6
 
 
 def compare(name: str, per_step: Tally, memory_mb: int, express: float) -> dict[str, Any]:
     cost = cost_per_million(per_step, memory_mb)
     standard = sfn_standard_per_million_steps()
-    return {"scenario": name, "cost": cost.to_dict(), "per_million_steps": round(cost.total, 4),
-            "ratio_to_standard": round(cost.total / standard, 4), "ratio_to_express": round(cost.total / express, 4),
-            "meets_target": cost.total / standard <= (TARGET_RATIO if "http" in name else TARGET_PURE)}
+    return {
+        "scenario": name,
+        "cost": cost.to_dict(),
+        "per_million_steps": round(cost.total, 4),
+        "ratio_to_standard": round(cost.total / standard, 4),
+        "ratio_to_express": round(cost.total / express, 4),
+        "meets_target": cost.total / standard <= (TARGET_RATIO if "http" in name else TARGET_PURE),
+    }

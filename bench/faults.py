@@ -16,6 +16,7 @@ Stepline's code:
 
 ``Faults.active`` switches injection on and off; every injected fault is counted.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,11 +68,20 @@ class Faults:
         if operation in WRITES and self.roll(self.conflict):
             if operation == "TransactWriteItems":
                 reasons = [{"Code": "TransactionConflict", "Message": "injected"}] * _transact_items(params)
-                return self._answer("transaction-conflict", 400, "TransactionCanceledException",
-                                    "Transaction cancelled, please refer cancellation reasons for specific reasons "
-                                    f"[{', '.join(['TransactionConflict'] * len(reasons))}]", CancellationReasons=reasons)
-            return self._answer("transaction-conflict", 400, "TransactionConflictException",
-                                "injected: transaction conflict on the item")
+                return self._answer(
+                    "transaction-conflict",
+                    400,
+                    "TransactionCanceledException",
+                    "Transaction cancelled, please refer cancellation reasons for specific reasons "
+                    f"[{', '.join(['TransactionConflict'] * len(reasons))}]",
+                    CancellationReasons=reasons,
+                )
+            return self._answer(
+                "transaction-conflict",
+                400,
+                "TransactionConflictException",
+                "injected: transaction conflict on the item",
+            )
         return None
 
     def after_call(self, model: Any, http_response: Any, **_: Any) -> None:
@@ -82,15 +92,23 @@ class Faults:
         if self.roll(self.after_commit):
             with self._lock:
                 self.counts["lost-response-after-commit"] += 1
-            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected: response lost after commit"},
-                               "ResponseMetadata": {"HTTPStatusCode": 500}}, model.name)
+            raise ClientError(
+                {
+                    "Error": {"Code": "InternalServerError", "Message": "injected: response lost after commit"},
+                    "ResponseMetadata": {"HTTPStatusCode": 500},
+                },
+                model.name,
+            )
 
     def _answer(self, kind: str, status: int, code: str, message: str, **extra: Any) -> tuple[Any, dict[str, Any]]:
         with self._lock:
             self.counts[kind] += 1
         response = AWSResponse("https://injected.invalid/", status, {}, None)
-        return response, {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status},
-                          **extra}
+        return response, {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+            **extra,
+        }
 
 
 def _transact_items(request: dict[str, Any]) -> int:

@@ -5,15 +5,17 @@
 the moto queue, delivered to the ``run_step`` SQS handler, and deleted, as the Lambda
 event source mapping does with ``batch_size=1``.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 
@@ -27,14 +29,31 @@ ADMIN_KEY = "bench-admin-key"
 #: The benchmarked workflow: five ``transform`` steps, outputs well under 1 KB.
 FIVE_STEPS: dict[str, Any] = {
     "name": "Bench five steps",
-    "trigger": {"type": "manual", "inputs": [{"name": "customer", "type": "string", "required": True},
-                                             {"name": "amount", "type": "number", "required": True}]},
+    "trigger": {
+        "type": "manual",
+        "inputs": [
+            {"name": "customer", "type": "string", "required": True},
+            {"name": "amount", "type": "number", "required": True},
+        ],
+    },
     "steps": [
         {"id": "draft", "agent": "transform", "instructions": "{customer: input.customer, total: input.amount}"},
-        {"id": "double", "agent": "transform", "instructions": "{customer: prev.customer, total: sum([prev.total, prev.total])}"},
+        {
+            "id": "double",
+            "agent": "transform",
+            "instructions": "{customer: prev.customer, total: sum([prev.total, prev.total])}",
+        },
         {"id": "tax", "agent": "transform", "instructions": "{customer: prev.customer, total: prev.total, tax: `0.2`}"},
-        {"id": "label", "agent": "transform", "instructions": "{customer: prev.customer, line: join(' ', [prev.customer, 'owes'])}"},
-        {"id": "summary", "agent": "transform", "instructions": "{done: `true`, customer: steps.draft.output.customer}"},
+        {
+            "id": "label",
+            "agent": "transform",
+            "instructions": "{customer: prev.customer, line: join(' ', [prev.customer, 'owes'])}",
+        },
+        {
+            "id": "summary",
+            "agent": "transform",
+            "instructions": "{done: `true`, customer: steps.draft.output.customer}",
+        },
     ],
 }
 
@@ -43,7 +62,7 @@ class Clock:
     """The engine's clock, moved by hand (the bench starts it at the real time)."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime.now(timezone.utc)
+        self.now = start or datetime.now(UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -91,7 +110,7 @@ class Harness:
             self.url = self.sqs.get_queue_url(QueueName=self.queue_name)["QueueUrl"]
 
     @classmethod
-    def for_engine(cls, client: Any, engine: Any, admin_key: str) -> "Harness":
+    def for_engine(cls, client: Any, engine: Any, admin_key: str) -> Harness:
         return cls(client, engine, Meter(table_map(engine.settings), MotoItems(engine.settings.region)), admin_key)
 
     # ------------------------------------------------------------------ HTTP
@@ -121,24 +140,29 @@ class Harness:
 
     # ------------------------------------------------------------------- SQS
     def receive(self, max_messages: int = 1) -> list[dict[str, Any]]:
-        return self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=max_messages,
-                                        WaitTimeSeconds=0).get("Messages", [])
+        return self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
 
     def deliver(self, messages: list[dict[str, Any]]) -> Any:
         """Invoke ``run_step`` with the received messages, then delete them (as the ESM does)."""
-        event = self.client.events.generate_sqs_event(queue_name=self.queue_name,
-                                                      message_bodies=[m["Body"] for m in messages])
+        event = self.client.events.generate_sqs_event(
+            queue_name=self.queue_name, message_bodies=[m["Body"] for m in messages]
+        )
         result = self.meter.invoke("run_step", lambda: self.client.lambda_.invoke("run_step", event))
         if len(messages) == 1:
             self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=messages[0]["ReceiptHandle"])
         else:
-            self.sqs.delete_message_batch(QueueUrl=self.url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+            self.sqs.delete_message_batch(
+                QueueUrl=self.url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
         return result
 
     def invoke_schedule(self, name: str) -> Any:
-        event = self.client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event",
-                                                     detail={}, resources=[])
+        event = self.client.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+        )
         return self.meter.invoke(name, lambda: self.client.lambda_.invoke(name, event))
 
     def schedule_handlers(self) -> list[str]:
@@ -156,9 +180,16 @@ def environment(clock: Clock | None = None) -> Iterator[tuple[Any, Any, Clock]]:
     as tests/conftest.py's ``aws`` and ``client`` fixtures build them."""
     from moto import mock_aws
 
-    values = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SECURITY_TOKEN": "testing",
-              "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-              "STEPLINE_ADMIN_KEY": ADMIN_KEY, "STEPLINE_STAGE": "dev"}
+    values = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "STEPLINE_ADMIN_KEY": ADMIN_KEY,
+        "STEPLINE_STAGE": "dev",
+    }
     saved = {k: os.environ.get(k) for k in [*values, "AWS_ENDPOINT_URL"]}
     os.environ.update(values)
     os.environ.pop("AWS_ENDPOINT_URL", None)

@@ -10,6 +10,7 @@ whole executions table, so the ratio grew with the history; the target is at mos
 A benchmark part, not a test: ``python -m bench.local_start [--fill 10000]`` or part 5 of
 ``python -m bench``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,14 +23,20 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 ADMIN_KEY = "bench-local-admin-key"
-FLOW = {"name": "Local start bench", "trigger": {"type": "manual", "inputs": [{"name": "n", "type": "integer"}]},
-        "steps": [{"id": "one", "agent": "transform", "instructions": "input"}]}
+FLOW = {
+    "name": "Local start bench",
+    "trigger": {"type": "manual", "inputs": [{"name": "n", "type": "integer"}]},
+    "steps": [{"id": "one", "agent": "transform", "instructions": "input"}],
+}
 
 
 def _call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    request = urllib.request.Request(base + path, data=None if body is None else json.dumps(body).encode(),
-                                     method=method, headers={"Authorization": f"Bearer {ADMIN_KEY}",
-                                                             "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        base + path,
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=120) as response:
         return response.status, json.loads(response.read() or b"null")
 
@@ -83,8 +90,12 @@ def measure_local_start(fill: int = 10_000, samples: int = 40, threads: int = 8)
         actor = Actor("bench", "admin")
         began = time.perf_counter()
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            list(pool.map(lambda i: engine.executions.start(workflow_id, {"n": i}, {"type": "manual", "by": "bench"},
-                                                            actor), range(fill)))
+            list(
+                pool.map(
+                    lambda i: engine.executions.start(workflow_id, {"n": i}, {"type": "manual", "by": "bench"}, actor),
+                    range(fill),
+                )
+            )
         while _active(base) > 0:  # measure a store at rest, as the empty one was
             time.sleep(1)
         fill_seconds = time.perf_counter() - began
@@ -97,11 +108,18 @@ def measure_local_start(fill: int = 10_000, samples: int = 40, threads: int = 8)
 
     def summary(values: list[float]) -> dict[str, float]:
         ordered = sorted(values)
-        return {"median_ms": round(statistics.median(ordered), 2),
-                "p90_ms": round(ordered[int(len(ordered) * 0.9) - 1], 2)}
+        return {
+            "median_ms": round(statistics.median(ordered), 2),
+            "p90_ms": round(ordered[int(len(ordered) * 0.9) - 1], 2),
+        }
 
-    result = {"fill": fill, "samples": samples, "empty": summary(empty), "after_fill": summary(full),
-              "fill_seconds": round(fill_seconds, 1)}
+    result = {
+        "fill": fill,
+        "samples": samples,
+        "empty": summary(empty),
+        "after_fill": summary(full),
+        "fill_seconds": round(fill_seconds, 1),
+    }
     result["ratio_median"] = round(result["after_fill"]["median_ms"] / result["empty"]["median_ms"], 2)
     return result
 

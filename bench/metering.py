@@ -14,14 +14,16 @@ A call seen twice (global and attached) is counted once: the request context is 
 DynamoDB write sizes are the stored item before and after the call, read from the moto
 backend the calls go to (``ItemSource``); read sizes come from the response.
 """
+
 from __future__ import annotations
 
 import math
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Protocol
+from typing import Any, Protocol
 
 from bench.capacity import TableSpec, index_writes, item_size, read_units, write_units
 
@@ -29,7 +31,7 @@ _SEEN = "stepline_bench_seen"
 _STATE = "stepline_bench_state"
 _UNIQUE = "stepline-bench-meter"
 
-_ACTIVE: "Meter | None" = None
+_ACTIVE: Meter | None = None
 
 WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
 READ_OPS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
@@ -118,18 +120,18 @@ class Tally:
         self.gb_seconds += math.ceil(i.seconds * 1000) / 1000 * FUNCTION_MEMORY_MB.get(i.function, 128) / 1024
         self.aws_seconds += i.aws_seconds
 
-    def scaled(self, factor: float) -> "Tally":
+    def scaled(self, factor: float) -> Tally:
         t = Tally(**{k: getattr(self, k) * factor for k in _NUMBERS})
         t.operations = Counter({k: v * factor for k, v in self.operations.items()})
         return t
 
-    def plus(self, other: "Tally") -> "Tally":
+    def plus(self, other: Tally) -> Tally:
         t = Tally(**{k: getattr(self, k) + getattr(other, k) for k in _NUMBERS})
         t.operations = Counter(self.operations)
         t.operations.update(other.operations)
         return t
 
-    def minus(self, other: "Tally") -> "Tally":
+    def minus(self, other: Tally) -> Tally:
         return self.plus(other.scaled(-1.0))
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,8 +141,20 @@ class Tally:
         return d
 
 
-_NUMBERS = ("ddb_writes", "ddb_reads", "wcu", "gsi_wcu", "rcu", "sqs", "other", "invocations", "lambda_seconds",
-            "billed_seconds", "aws_seconds", "gb_seconds")
+_NUMBERS = (
+    "ddb_writes",
+    "ddb_reads",
+    "wcu",
+    "gsi_wcu",
+    "rcu",
+    "sqs",
+    "other",
+    "invocations",
+    "lambda_seconds",
+    "billed_seconds",
+    "aws_seconds",
+    "gb_seconds",
+)
 
 
 class Meter:
@@ -156,7 +170,7 @@ class Meter:
 
     # -------------------------------------------------------------- control
     @contextmanager
-    def active(self) -> Iterator["Meter"]:
+    def active(self) -> Iterator[Meter]:
         global _ACTIVE
         previous, _ACTIVE = _ACTIVE, self
         try:
@@ -232,7 +246,7 @@ class Meter:
             return None
         try:
             return self.items.get(table, key)
-        except Exception:  # noqa: BLE001 - sizes are best effort; the count is not
+        except Exception:
             return None
 
     def _writes(self, call: Call, op: str, params: dict[str, Any], before: list[Any]) -> None:
@@ -277,7 +291,7 @@ def _write_targets(op: str, params: Mapping[str, Any]) -> list[tuple[str, dict[s
     targets = []
     if op == "TransactWriteItems":
         for entry in params.get("TransactItems", []):
-            (kind, body), = entry.items()
+            ((kind, body),) = entry.items()
             item = body.get("Item")
             targets.append((body["TableName"], _key_of(item) if item else dict(body["Key"]), item))
     elif op == "BatchWriteItem":
@@ -315,8 +329,7 @@ def _before_dispatch(params: dict[str, Any], model: Any, context: dict[str, Any]
     meter.before(params, model, context)
 
 
-def _after_dispatch(http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any],
-                    **_: Any) -> None:
+def _after_dispatch(http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
     meter = _ACTIVE
     if meter is None or _STATE not in context:
         return

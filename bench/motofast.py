@@ -14,12 +14,14 @@ re-validation (quadratic in the attribute count): bulk set-up only.
 
 Bench-only: the tests run on plain moto.
 """
+
 from __future__ import annotations
 
 import inspect
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 _HINT = threading.local()
 
@@ -48,9 +50,11 @@ def indexed_moto() -> Iterator[None]:
     from moto.dynamodb.models.table import Table
 
     originals = {
-        (Table, "query"): Table.query, (Table, "all_items"): Table.all_items,
+        (Table, "query"): Table.query,
+        (Table, "all_items"): Table.all_items,
         (Table, "sorted_items"): Table.sorted_items,
-        (Table, "put_item"): Table.put_item, (Table, "delete_item"): Table.delete_item,
+        (Table, "put_item"): Table.put_item,
+        (Table, "delete_item"): Table.delete_item,
         (DynamoDBBackend, "update_item"): DynamoDBBackend.update_item,
         (DynamoDBBackend, "transact_write_items"): DynamoDBBackend.transact_write_items,
         (DynamoDBBackend, "batch_write_item"): DynamoDBBackend.batch_write_item,
@@ -83,14 +87,19 @@ def indexed_moto() -> Iterator[None]:
         DynamoDB reads the partition from one end, and so does moto, given these items.
         """
         limit = a.get("limit")
-        if (not isinstance(limit, int) or a.get("range_comparison") or a.get("range_key_conditions")
-                or a.get("exclusive_start_key") or a.get("filter_kwargs")):
+        if (
+            not isinstance(limit, int)
+            or a.get("range_comparison")
+            or a.get("range_key_conditions")
+            or a.get("exclusive_start_key")
+            or a.get("filter_kwargs")
+        ):
             return None
         cached = self.__dict__.get("_bench_sorted", {}).get(partition)
         if cached is None or cached[0] != getattr(self, "_bench_version", 0):
             return None
         ordered = cached[1]
-        return ordered[:limit + 1] if a.get("scan_index_forward", True) else ordered[-(limit + 1):]
+        return ordered[: limit + 1] if a.get("scan_index_forward", True) else ordered[-(limit + 1) :]
 
     def query(self: Any, *args: Any, **kwargs: Any) -> Any:
         bound = signature.bind(self, *args, **kwargs)
@@ -122,6 +131,7 @@ def indexed_moto() -> Iterator[None]:
                 return original(self, *args, **kwargs)
             finally:
                 _bump(self)
+
         return wrapper
 
     def backend_write(name: str, every_table: bool) -> Any:
@@ -131,10 +141,14 @@ def indexed_moto() -> Iterator[None]:
             try:
                 return original(self, *args, **kwargs)
             finally:
-                for table in (self.tables.values() if every_table else [self.tables.get(args[0] if args else
-                                                                                         kwargs.get("table_name"))]):
+                for table in (
+                    self.tables.values()
+                    if every_table
+                    else [self.tables.get(args[0] if args else kwargs.get("table_name"))]
+                ):
                     if table is not None:
                         _bump(table)
+
         return wrapper
 
     Table.query = query

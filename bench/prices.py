@@ -4,6 +4,7 @@ List prices as published on the pages below, checked on 2026-11-25 (DynamoDB on-
 after its 1 November 2024 price cut of 50%). Free tiers are ignored. When AWS changes a
 price, change it here and the date with it.
 """
+
 from __future__ import annotations
 
 PRICES_READ_ON = "2026-11-25"
@@ -36,7 +37,9 @@ SFN_EXPRESS_DURATION_ROUND_S = 0.1
 
 def as_dict() -> dict[str, object]:
     return {
-        "read_on": PRICES_READ_ON, "region": REGION, "sources": SOURCES,
+        "read_on": PRICES_READ_ON,
+        "region": REGION,
+        "sources": SOURCES,
         "dynamodb_per_million_wru": DYNAMODB_WRITE_REQUEST_UNIT * 1e6,
         "dynamodb_per_million_rru": DYNAMODB_READ_REQUEST_UNIT * 1e6,
         "sqs_per_million_requests": SQS_REQUEST * 1e6,

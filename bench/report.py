@@ -1,13 +1,15 @@
 """Plain-text tables for stdout, and the environment the figures were taken in."""
+
 from __future__ import annotations
 
 import os
 import platform
 import subprocess
 import sys
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 PACKAGES = ("boto3", "botocore", "moto", "pynamodb", "chalice", "jmespath")
 
@@ -46,14 +48,24 @@ def environment(root: Path) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=10).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         commit = None
     try:
         load = os.getloadavg()[0]
     except OSError:
         load = None
-    return {"python": sys.version.split()[0], "implementation": platform.python_implementation(),
-            "platform": platform.platform(), "cpu_count": os.cpu_count(), "load_average_1m": load,
-            "packages": versions, "commit": commit}
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "load_average_1m": load,
+        "packages": versions,
+        "commit": commit,
+    }

@@ -12,13 +12,15 @@ table (``moto/dynamodb/models/table.py``, ``Table.query`` over ``all_items()``) 
 DynamoDB reads only the key range asked for. The flat figures are the read units, the
 number of calls, and the engine's own time (wall time minus time inside AWS calls).
 """
+
 from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bench.harness import FIVE_STEPS, Harness
 from bench.motofast import bulk_put
@@ -45,9 +47,17 @@ class Sample:
         return max(0.0, self.wall_s - self.aws_s)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"operation": self.operation, "executions": self.size, "wall_ms": round(self.wall_s * 1000, 3),
-                "aws_ms": round(self.aws_s * 1000, 3), "engine_ms": round(self.engine_s * 1000, 3),
-                "calls": self.calls, "rcu": self.rcu, "write_units": self.wcu, "detail": self.detail}
+        return {
+            "operation": self.operation,
+            "executions": self.size,
+            "wall_ms": round(self.wall_s * 1000, 3),
+            "aws_ms": round(self.aws_s * 1000, 3),
+            "engine_ms": round(self.engine_s * 1000, 3),
+            "calls": self.calls,
+            "rcu": self.rcu,
+            "write_units": self.wcu,
+            "detail": self.detail,
+        }
 
 
 @dataclass
@@ -61,16 +71,25 @@ class ScaleResult:
         out = []
         for s in self.samples:
             b = base.get(s.operation)
-            out.append({**s.to_dict(),
-                        "wall_ratio": _ratio(s.wall_s, b.wall_s if b else 0),
-                        "engine_ratio": _ratio(s.engine_s, b.engine_s if b else 0),
-                        "rcu_ratio": _ratio(s.rcu, b.rcu if b else 0),
-                        "calls_ratio": _ratio(s.calls, b.calls if b else 0)})
+            out.append(
+                {
+                    **s.to_dict(),
+                    "wall_ratio": _ratio(s.wall_s, b.wall_s if b else 0),
+                    "engine_ratio": _ratio(s.engine_s, b.engine_s if b else 0),
+                    "rcu_ratio": _ratio(s.rcu, b.rcu if b else 0),
+                    "calls_ratio": _ratio(s.calls, b.calls if b else 0),
+                }
+            )
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rows": self.ratios(), "fill_seconds": {str(k): round(v, 2) for k, v in self.fill_seconds.items()},
-                "per_minute": PER_MINUTE, "repeat": REPEAT, "notes": self.notes}
+        return {
+            "rows": self.ratios(),
+            "fill_seconds": {str(k): round(v, 2) for k, v in self.fill_seconds.items()},
+            "per_minute": PER_MINUTE,
+            "repeat": REPEAT,
+            "notes": self.notes,
+        }
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -104,8 +123,7 @@ def measure_scale(h: Harness, sizes: tuple[int, ...] = SIZES, repeat: int = REPE
         for name in ticks:
             result.samples.append(_time(h, f"tick ({name})", size, repeat, lambda n=name: h.invoke_schedule(n)))
         path = LIST_PATH.format(wf=workflow_id)
-        result.samples.append(_time(h, "list completed, first 50", size, repeat,
-                                    lambda: _list(h, path)))
+        result.samples.append(_time(h, "list completed, first 50", size, repeat, lambda: _list(h, path)))
     gc.unfreeze()
     return result
 
@@ -143,8 +161,18 @@ def _time(h: Harness, operation: str, size: int, repeat: int, run: Callable[[], 
         if operation == "sweep":
             visits = sum(1 for c in meter.calls if c.operation == "Query" and c.label == "table")
             detail = f"{visits} executions visited"
-        samples.append(Sample(operation, size, invocation.seconds, invocation.aws_seconds, len(meter.calls),
-                              t.rcu, t.write_units, detail))
+        samples.append(
+            Sample(
+                operation,
+                size,
+                invocation.seconds,
+                invocation.aws_seconds,
+                len(meter.calls),
+                t.rcu,
+                t.write_units,
+                detail,
+            )
+        )
     # the fastest run is the least disturbed by other work on the machine (as timeit advises);
     # calls and read units are the same in every run
     wall, engine = min(s.wall_s for s in samples), min(s.engine_s for s in samples)
@@ -170,8 +198,14 @@ def fill(h: Harness, workflow_id: str, version: int, now: datetime, first: int, 
     table = dynamodb_backends[DEFAULT_ACCOUNT_ID][settings.region].get_table(settings.executions_table)
     gap = 60.0 / PER_MINUTE
     factory = ExecutionFactory(store, workflow_id, version)
-    bulk_put(table, (item for i in range(first, first + count)
-                     for item in factory.items(f"ex_bench{i:024d}", now - timedelta(seconds=(i + 1) * gap))))
+    bulk_put(
+        table,
+        (
+            item
+            for i in range(first, first + count)
+            for item in factory.items(f"ex_bench{i:024d}", now - timedelta(seconds=(i + 1) * gap))
+        ),
+    )
 
 
 class ExecutionFactory:
@@ -179,7 +213,7 @@ class ExecutionFactory:
     (``ExecutionStore._summary_item`` / ``_event_item``), and each execution is that
     prototype with its id and timestamps substituted. Unchanged values are shared."""
 
-    PROTOTYPE_START = datetime(2001, 1, 1, tzinfo=timezone.utc)
+    PROTOTYPE_START = datetime(2001, 1, 1, tzinfo=UTC)
     PROTOTYPE_ID = "ex_bench_prototype_0000000000000"
 
     def __init__(self, store: Any, workflow_id: str, version: int) -> None:
@@ -208,9 +242,16 @@ class ExecutionFactory:
         from chalicelib.domain.timefmt import iso
 
         due, deadline = iso(start + timedelta(minutes=2)), iso(start + timedelta(seconds=301))
-        return {"id": execution_id, "at": iso(start), "step": iso(start + timedelta(seconds=1)),
-                "done": iso(start + timedelta(seconds=2)), "due": due, "deadline": deadline,
-                "due_b": due[:16], "deadline_b": deadline[:16]}
+        return {
+            "id": execution_id,
+            "at": iso(start),
+            "step": iso(start + timedelta(seconds=1)),
+            "done": iso(start + timedelta(seconds=2)),
+            "due": due,
+            "deadline": deadline,
+            "due_b": due[:16],
+            "deadline_b": deadline[:16],
+        }
 
     def items(self, execution_id: str, start: datetime) -> Iterator[dict[str, Any]]:
         values = self._values(execution_id, start)
@@ -223,8 +264,9 @@ class ExecutionFactory:
         return value
 
 
-def _execution_items(store: Any, workflow_id: str, version: int, start: datetime,
-                     execution_id: str) -> Iterator[dict[str, Any]]:
+def _execution_items(
+    store: Any, workflow_id: str, version: int, start: datetime, execution_id: str
+) -> Iterator[dict[str, Any]]:
     from chalicelib.domain.machine import Event
     from chalicelib.domain.timefmt import iso
     from chalicelib.store import SummaryRecord
@@ -235,12 +277,19 @@ def _execution_items(store: Any, workflow_id: str, version: int, start: datetime
     deadline = iso(start + timedelta(seconds=301))
     summary = SummaryRecord(execution_id, workflow_id, version, "completed", trigger, at, done)
     events = [
-        Event("execution_started", at, actor="bench", due=iso(start + timedelta(minutes=2)), details={
-            "workflow_id": workflow_id, "workflow_version": version, "input": inputs, "trigger": trigger}),
-        Event("step_started", iso(start + timedelta(seconds=1)), "draft", 1, details={"deadline": deadline},
-              due=deadline),
-        Event("step_completed", done, "draft", 1, details={"output": {"customer": "ACME Corporation",
-                                                                       "total": 1250.5}}),
+        Event(
+            "execution_started",
+            at,
+            actor="bench",
+            due=iso(start + timedelta(minutes=2)),
+            details={"workflow_id": workflow_id, "workflow_version": version, "input": inputs, "trigger": trigger},
+        ),
+        Event(
+            "step_started", iso(start + timedelta(seconds=1)), "draft", 1, details={"deadline": deadline}, due=deadline
+        ),
+        Event(
+            "step_completed", done, "draft", 1, details={"output": {"customer": "ACME Corporation", "total": 1250.5}}
+        ),
         Event("execution_completed", done),
     ]
     yield store._summary_item(summary).serialize()

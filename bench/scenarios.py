@@ -13,15 +13,17 @@ Costs left out of the totals are counted beside them: API Gateway requests (one 
 request per execution) and CloudWatch Logs ingestion (the bytes of the JSON log and EMF
 lines the engine writes per step).
 """
+
 from __future__ import annotations
 
 import copy
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 from bench.harness import FIVE_STEPS
 
@@ -44,13 +46,23 @@ def ten_steps() -> dict[str, Any]:
 
 
 def http_steps(url: str, count: int = 5) -> dict[str, Any]:
-    return {"name": "Bench http steps", "trigger": copy.deepcopy(FIVE_STEPS["trigger"]),
-            "steps": [{"id": f"call_{i}", "agent": "http", "instructions": "{customer: input.customer}",
-                       "config": {"url": url, "method": "POST"}} for i in range(count)]}
+    return {
+        "name": "Bench http steps",
+        "trigger": copy.deepcopy(FIVE_STEPS["trigger"]),
+        "steps": [
+            {
+                "id": f"call_{i}",
+                "agent": "http",
+                "instructions": "{customer: input.customer}",
+                "config": {"url": url, "method": "POST"},
+            }
+            for i in range(count)
+        ],
+    }
 
 
 class _Echo(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) or b"{}"
         self.send_response(200)
@@ -111,7 +123,7 @@ class LogBytes(logging.Handler):
         self.bytes += len(self.format(record).encode("utf-8")) + 1
 
     @contextmanager
-    def counting(self) -> Iterator["LogBytes"]:
+    def counting(self) -> Iterator[LogBytes]:
         logger = logging.getLogger("stepline")
         logger.addHandler(self)
         try:
@@ -123,6 +135,9 @@ class LogBytes(logging.Handler):
 def left_out(steps_per_execution: int, log_bytes_per_step: float) -> dict[str, float]:
     """$ per million steps of the costs the totals leave out."""
     api = API_GATEWAY_PER_MILLION / steps_per_execution
-    logs = log_bytes_per_step * 1e6 / 1024 ** 3 * LOGS_PER_GB
-    return {"api_gateway_start_requests": round(api, 4), "cloudwatch_logs_ingestion": round(logs, 4),
-            "log_bytes_per_step": round(log_bytes_per_step, 1)}
+    logs = log_bytes_per_step * 1e6 / 1024**3 * LOGS_PER_GB
+    return {
+        "api_gateway_start_requests": round(api, 4),
+        "cloudwatch_logs_ingestion": round(logs, 4),
+        "log_bytes_per_step": round(log_bytes_per_step, 1),
+    }

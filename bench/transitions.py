@@ -6,6 +6,7 @@ The hot path is a step run that hands over to a next step; the last step's run a
 completes the execution, so what it costs beyond a hot step is counted as per-execution
 overhead (finish), beside the start request.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,12 +37,19 @@ class RequestCounts:
     log_bytes_per_step: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"executions": self.executions, "steps_per_execution": self.steps_per_execution,
-                "hops_per_execution": self.hops_per_execution,
-                "start": self.start.to_dict(), "hot_hop": self.hot.to_dict(), "run": self.run.to_dict(),
-                "per_execution": self.per_execution.to_dict(),
-                "per_step_all_in": self.per_step.to_dict(), "breakdown": self.breakdown,
-                "idle_receives_excluded": self.idle_receives, "log_bytes_per_step": round(self.log_bytes_per_step, 1)}
+        return {
+            "executions": self.executions,
+            "steps_per_execution": self.steps_per_execution,
+            "hops_per_execution": self.hops_per_execution,
+            "start": self.start.to_dict(),
+            "hot_hop": self.hot.to_dict(),
+            "run": self.run.to_dict(),
+            "per_execution": self.per_execution.to_dict(),
+            "per_step_all_in": self.per_step.to_dict(),
+            "breakdown": self.breakdown,
+            "idle_receives_excluded": self.idle_receives,
+            "log_bytes_per_step": round(self.log_bytes_per_step, 1),
+        }
 
 
 def set_up(h: Harness, definition: dict[str, Any] = FIVE_STEPS) -> tuple[str, str]:
@@ -76,8 +84,9 @@ def drain(h: Harness, last_step: str, limit: int = 1_000_000) -> tuple[int, int]
     raise RuntimeError("queue did not drain")
 
 
-def count_requests(h: Harness, executions: int, wave: int = WAVE,
-                   definition: dict[str, Any] = FIVE_STEPS) -> RequestCounts:
+def count_requests(
+    h: Harness, executions: int, wave: int = WAVE, definition: dict[str, Any] = FIVE_STEPS
+) -> RequestCounts:
     """Run ``executions`` executions of ``definition`` through the real handlers and count every call.
 
     How many SQS hops an execution takes depends on chaining (``STEPLINE_MAX_CHAIN_STEPS``):
@@ -102,28 +111,43 @@ def count_requests(h: Harness, executions: int, wave: int = WAVE,
     per_execution = start.plus(run)
     breakdown = {
         "start (per execution)": _rows(meter.calls, {"start"}, executions, meter, "start"),
-        "run (per execution, all hops)": _rows(meter.calls, {"step", "step:final", "receive"}, executions, meter,
-                                               "step", extra_tags={"step:final"}),
+        "run (per execution, all hops)": _rows(
+            meter.calls, {"step", "step:final", "receive"}, executions, meter, "step", extra_tags={"step:final"}
+        ),
     }
     if hot_hops:
-        breakdown["hot hop (per hop)"] = _rows(meter.calls, {"step", "receive"}, hot_hops, meter, "step",
-                                               receive_share=hot_hops / hops)
+        breakdown["hot hop (per hop)"] = _rows(
+            meter.calls, {"step", "receive"}, hot_hops, meter, "step", receive_share=hot_hops / hops
+        )
     idle = sum(1 for c in meter.calls if c.tag == "idle")
-    return RequestCounts(executions, steps, hops / executions, start, hot, run, per_execution,
-                         per_execution.scaled(1 / steps), breakdown, idle)
+    return RequestCounts(
+        executions,
+        steps,
+        hops / executions,
+        start,
+        hot,
+        run,
+        per_execution,
+        per_execution.scaled(1 / steps),
+        breakdown,
+        idle,
+    )
 
 
 def _waves(total: int, wave: int) -> list[int]:
     return [min(wave, total - done) for done in range(0, total, wave)]
 
 
-def _run_wave(h: Harness, workflow_id: str, key: str, size: int,
-              definition: dict[str, Any] = FIVE_STEPS) -> tuple[int, int]:
+def _run_wave(
+    h: Harness, workflow_id: str, key: str, size: int, definition: dict[str, Any] = FIVE_STEPS
+) -> tuple[int, int]:
     """Start ``size`` executions, drain the queue, check they completed, then forget them."""
     ids = []
     with h.meter.tagged("start"):
         for _ in range(size):
-            ids.append(h.ok("POST", f"/workflows/{workflow_id}/executions", {"inputs": INPUTS}, key=key)["execution_id"])
+            ids.append(
+                h.ok("POST", f"/workflows/{workflow_id}/executions", {"inputs": INPUTS}, key=key)["execution_id"]
+            )
     hot, final = drain(h, definition["steps"][-1]["id"])
     with h.meter.pause():
         statuses = {h.engine.store.executions.get_summary(i).status for i in ids}
@@ -157,8 +181,15 @@ def _stage(c: Call) -> str:
     return "other"
 
 
-def _rows(calls: list[Call], tags: set[str], runs: int, meter: Any, invocation_tag: str,
-          receive_share: float = 1.0, extra_tags: set[str] = frozenset()) -> list[dict[str, Any]]:  # type: ignore[assignment]
+def _rows(
+    calls: list[Call],
+    tags: set[str],
+    runs: int,
+    meter: Any,
+    invocation_tag: str,
+    receive_share: float = 1.0,
+    extra_tags: set[str] = frozenset(),
+) -> list[dict[str, Any]]:  # type: ignore[assignment]
     """Per-run averages by (stage, operation, item): how many calls, and their units."""
     groups: dict[tuple[str, str, str], list[float]] = {}
     for c in calls:
@@ -171,13 +202,31 @@ def _rows(calls: list[Call], tags: set[str], runs: int, meter: Any, invocation_t
         g[1] += c.wcu * weight
         g[2] += c.gsi_wcu * weight
         g[3] += c.rcu * weight
-    rows = [{"stage": s, "operation": op, "item": label, "calls": n / runs, "wcu": w / runs, "gsi_wcu": gw / runs,
-             "rcu": r / runs} for (s, op, label), (n, w, gw, r) in sorted(groups.items())]
+    rows = [
+        {
+            "stage": s,
+            "operation": op,
+            "item": label,
+            "calls": n / runs,
+            "wcu": w / runs,
+            "gsi_wcu": gw / runs,
+            "rcu": r / runs,
+        }
+        for (s, op, label), (n, w, gw, r) in sorted(groups.items())
+    ]
     invocations = [i for i in meter.invocations if i.tag == invocation_tag or i.tag in extra_tags]
     if invocations:
-        rows.append({"stage": "delivery" if invocation_tag != "start" else "api", "operation": "lambda.Invoke",
-                     "item": invocations[0].function, "calls": len(invocations) / runs, "wcu": 0.0, "gsi_wcu": 0.0,
-                     "rcu": 0.0})
+        rows.append(
+            {
+                "stage": "delivery" if invocation_tag != "start" else "api",
+                "operation": "lambda.Invoke",
+                "item": invocations[0].function,
+                "calls": len(invocations) / runs,
+                "wcu": 0.0,
+                "gsi_wcu": 0.0,
+                "rcu": 0.0,
+            }
+        )
     return rows
 
 
@@ -202,10 +251,15 @@ class Throughput:
         return self.engine_per_second / self.raw_per_second
 
     def to_dict(self) -> dict[str, Any]:
-        return {"step_runs": self.step_runs, "engine_seconds": round(self.engine_seconds, 4),
-                "engine_transitions_per_second": round(self.engine_per_second, 2),
-                "raw_conditional_updates": self.raw_writes, "raw_seconds": round(self.raw_seconds, 4),
-                "raw_conditional_updates_per_second": round(self.raw_per_second, 2), "ratio": round(self.ratio, 4)}
+        return {
+            "step_runs": self.step_runs,
+            "engine_seconds": round(self.engine_seconds, 4),
+            "engine_transitions_per_second": round(self.engine_per_second, 2),
+            "raw_conditional_updates": self.raw_writes,
+            "raw_seconds": round(self.raw_seconds, 4),
+            "raw_conditional_updates_per_second": round(self.raw_per_second, 2),
+            "ratio": round(self.ratio, 4),
+        }
 
 
 def measure_throughput(h: Harness, executions: int) -> Throughput:
@@ -236,7 +290,11 @@ def _raw_updates(h: Harness, count: int) -> float:
     started = time.perf_counter()
     for i in range(count):
         # the engine's write pattern, bare: a conditional write that only moves forward
-        ddb.update_item(TableName=table, Key={"pk": {"S": f"RAW#{i % 200}"}, "sk": {"S": "COUNTER"}},
-                        UpdateExpression="SET v = :v", ConditionExpression="attribute_not_exists(v) OR v < :v",
-                        ExpressionAttributeValues={":v": {"N": str(i)}})
+        ddb.update_item(
+            TableName=table,
+            Key={"pk": {"S": f"RAW#{i % 200}"}, "sk": {"S": "COUNTER"}},
+            UpdateExpression="SET v = :v",
+            ConditionExpression="attribute_not_exists(v) OR v < :v",
+            ExpressionAttributeValues={":v": {"N": str(i)}},
+        )
     return time.perf_counter() - started

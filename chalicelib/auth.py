@@ -1,4 +1,5 @@
 """API keys and roles. Keys are stored as SHA-256 hashes; the clear key is shown once."""
+
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,9 @@ def authenticate(header: str | None, store: Store, settings: Settings) -> Actor:
         return Actor(record.name, record.role)
     # a deployed stack's first key (chalicelib/bootstrap.py); looked at only after the stored
     # keys, so everyday requests never read Secrets Manager
-    if settings.admin_key_secret and bootstrap_key(settings.admin_key_secret, settings.region,
-                                                   settings.endpoint_url).matches(key):
+    if settings.admin_key_secret and bootstrap_key(
+        settings.admin_key_secret, settings.region, settings.endpoint_url
+    ).matches(key):
         return Actor(BOOTSTRAP_ACTOR, "admin")
     raise Unauthorized("unknown API key")
 

@@ -11,6 +11,7 @@ The value is re-read at most every ``REFRESH_SECONDS``, so a rotated secret
 deployment. Deploying with ``BootstrapAdminKey=disabled`` removes the variable: the secret is
 then never read and its value is no key at all.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +19,8 @@ import hmac
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("stepline.bootstrap")
 
@@ -35,8 +37,13 @@ def _sha256(value: str) -> str:
 class BootstrapKey:
     """The hash of one secret's current value, re-read when it is older than ``refresh``."""
 
-    def __init__(self, secret_id: str, client_factory: Callable[[], Any],
-                 refresh: float = REFRESH_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        secret_id: str,
+        client_factory: Callable[[], Any],
+        refresh: float = REFRESH_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.secret_id = secret_id
         self._client_factory = client_factory
         self._client: Any = None
@@ -84,6 +91,7 @@ def bootstrap_key(secret_id: str, region: str, endpoint_url: str | None) -> Boot
     with _KEYS_LOCK:
         cache_key = (secret_id, region, endpoint_url)
         if cache_key not in _KEYS:
+
             def client() -> Any:
                 import boto3  # only the API function authenticates: the others never load this
 

@@ -3,11 +3,12 @@
 Importing this module reads nothing; ``Settings.from_env()`` does, with ``os.environ``
 as the default source so tests can pass their own mapping.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Settings:
     webhook_dedupe_days: int = 30
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         stage = env.get("STEPLINE_STAGE", "dev")
         return cls(
@@ -55,8 +56,9 @@ class Settings:
             retention_days=_retention(env.get("STEPLINE_RETENTION_DAYS")),
             admin_key_secret=env.get("STEPLINE_ADMIN_KEY_SECRET") or None,
             python_modules=_prefixes(env.get("STEPLINE_PYTHON_MODULES")),
-            notify_from=(env.get("STEPLINE_NOTIFY_FROM") or env.get("STEPLINE_EMAIL_FROM")
-                         or "notifications@stepline.invalid"),
+            notify_from=(
+                env.get("STEPLINE_NOTIFY_FROM") or env.get("STEPLINE_EMAIL_FROM") or "notifications@stepline.invalid"
+            ),
             webhook_dedupe_days=_days("STEPLINE_WEBHOOK_DEDUPE_DAYS", env.get("STEPLINE_WEBHOOK_DEDUPE_DAYS"), 30),
         )
 
@@ -75,6 +77,8 @@ def _prefixes(value: str | None) -> tuple[str, ...] | None:
         return None
     names = [part.strip().rstrip(".") for part in value.split(",")]
     return tuple(f"{name}." for name in names if name)
+
+
 def _days(name: str, value: str | None, default: int) -> int:
     if value is None or not value.strip():
         return default

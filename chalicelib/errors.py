@@ -3,6 +3,7 @@
 Every module below the API raises these (never Chalice or botocore errors), so
 that the same engine code serves HTTP routes, SQS workers and schedules.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

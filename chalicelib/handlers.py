@@ -1,8 +1,10 @@
 """Bodies of the non-HTTP entry points (SQS worker, schedules), kept out of app.py."""
+
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from chalicelib.engine import get_engine
 from chalicelib.engine.budget import Budget
@@ -31,8 +33,9 @@ def run_step_records(records: Iterable[Any]) -> list[str]:
             # anything the runner raises propagates: Lambda returns the message to the queue
             # (batch size 1), and after maxReceiveCount SQS dead-letters it (engine/deadletters.py)
             budget = Budget.for_invocation(getattr(record, "context", None))
-            outcomes.append(engine.runner.handle(execution_id, step_id, attempt, budget,
-                                                 getattr(record, "receipt_handle", None)))
+            outcomes.append(
+                engine.runner.handle(execution_id, step_id, attempt, budget, getattr(record, "receipt_handle", None))
+            )
     return outcomes
 
 
@@ -51,7 +54,7 @@ def sweep() -> dict[str, int]:
         try:
             for key, value in part().items():
                 counts[key] = counts.get(key, 0) + value
-        except Exception:  # noqa: BLE001 - e.g. the dead-letter queue unreachable: the rest still runs
+        except Exception:
             log.exception("sweep: %s failed", name)
             counts["errors"] += 1
     return counts

@@ -18,6 +18,7 @@ bounds a value that was already decoded by someone else (Lambda's EventBridge ev
 MCP library's JSON-RPC message). Both raise ``ValidationError`` (400) or ``PayloadTooLarge``
 (413) naming the field, so the boundary maps them like any other bad input.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,9 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON (numbers must be finite)")
 
 
-def parse_json(raw: bytes | str, *, field: str = "body", max_bytes: int = MAX_BODY_BYTES,
-               max_depth: int = MAX_DEPTH) -> Any:
+def parse_json(
+    raw: bytes | str, *, field: str = "body", max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_DEPTH
+) -> Any:
     """Decode ``raw`` as strict JSON within the size and depth bounds, or raise a 400/413.
 
     Strict: ``NaN``, ``Infinity`` and ``-Infinity`` are refused, and so are numbers too
@@ -63,8 +65,9 @@ def parse_json(raw: bytes | str, *, field: str = "body", max_bytes: int = MAX_BO
     return value
 
 
-def parse_json_object(raw: bytes | str, *, field: str = "body", max_bytes: int = MAX_BODY_BYTES,
-                      max_depth: int = MAX_DEPTH) -> dict[str, Any]:
+def parse_json_object(
+    raw: bytes | str, *, field: str = "body", max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_DEPTH
+) -> dict[str, Any]:
     """``parse_json`` that also requires a JSON object at the top."""
     value = parse_json(raw, field=field, max_bytes=max_bytes, max_depth=max_depth)
     if not isinstance(value, dict):

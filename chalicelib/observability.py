@@ -17,6 +17,7 @@ Tests read them with ``capfd``. Local mode (``make run``) sets ``STEPLINE_LOG_FO
 each line then prints once, readable (``12:00:01 INFO  runner  step completed ...``), and EMF
 lines are left out (no CloudWatch reads them there).
 """
+
 from __future__ import annotations
 
 import json
@@ -25,10 +26,11 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, timezone
-from typing import Any, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 NAMESPACE = "Stepline"
 ROOT_LOGGER = "stepline"
@@ -55,7 +57,8 @@ def current_context() -> dict[str, Any]:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
-            "timestamp": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+            "timestamp": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
@@ -112,7 +115,7 @@ def configure(env: Mapping[str, str] | None = None) -> None:
     logger = logging.getLogger(ROOT_LOGGER)
     logger.setLevel(env.get("STEPLINE_LOG_LEVEL", "INFO").upper())
     for handler in list(logger.handlers):
-        if type(handler) is logging.StreamHandler:  # noqa: E721 - exactly Chalice's, not subclasses
+        if type(handler) is logging.StreamHandler:
             logger.removeHandler(handler)
     handler = next((h for h in logger.handlers if isinstance(h, _StdoutHandler)), None)
     if handler is None:
@@ -124,8 +127,9 @@ def configure(env: Mapping[str, str] | None = None) -> None:
     logger.propagate = "AWS_LAMBDA_FUNCTION_NAME" not in env and not _settings["text"]
 
 
-def metric(name: str, value: float, unit: str = "Count", dimensions: Mapping[str, str] | None = None,
-           **properties: Any) -> dict[str, Any]:
+def metric(
+    name: str, value: float, unit: str = "Count", dimensions: Mapping[str, str] | None = None, **properties: Any
+) -> dict[str, Any]:
     """Print one EMF line for ``name`` and return it.
 
     Dimensions are ``Stage`` plus ``dimensions`` (low cardinality: each combination is a
@@ -134,9 +138,16 @@ def metric(name: str, value: float, unit: str = "Count", dimensions: Mapping[str
     dims = {**_dimensions, **(dimensions or {})}
     dimension_sets = [["Stage"]] + ([list(dims)] if len(dims) > 1 else [])
     doc: dict[str, Any] = {
-        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [
-            {"Namespace": NAMESPACE, "Dimensions": dimension_sets, "Metrics": [{"Name": name, "Unit": unit}]}]},
-        **_context.get(), **properties, **dims, name: value,
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {"Namespace": NAMESPACE, "Dimensions": dimension_sets, "Metrics": [{"Name": name, "Unit": unit}]}
+            ],
+        },
+        **_context.get(),
+        **properties,
+        **dims,
+        name: value,
     }
     if _settings["text"]:
         return doc  # local console: nothing reads EMF there

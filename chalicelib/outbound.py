@@ -30,6 +30,7 @@ Redirects are never followed (a 3xx comes back as ``HTTPError``), so an allowed 
 bounce a call to a refused one, and environment proxies are ignored so the address checked is
 the address connected to.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -39,8 +40,9 @@ import re
 import socket
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -62,8 +64,9 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # What local mode may reach with STEPLINE_OUTBOUND_ALLOW_PRIVATE: RFC 1918, carrier-grade NAT
 # (100.64.0.0/10) and IPv6 unique-local addresses. NAT64 (64:ff9b::/96) embeds an IPv4
 # address that a gateway will reach, so it is judged by that address.
-_PRIVATE = tuple(ipaddress.ip_network(net) for net in (
-    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"))
+_PRIVATE = tuple(
+    ipaddress.ip_network(net) for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _HOST_CHARS = re.compile(r"^[A-Za-z0-9._~-]+$")
 
@@ -89,7 +92,7 @@ class OutboundPolicy:
     allow_private: bool = False
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "OutboundPolicy":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> OutboundPolicy:
         """Read ``STEPLINE_OUTBOUND_ALLOW`` and ``STEPLINE_OUTBOUND_ALLOW_PRIVATE``."""
         env = os.environ if env is None else env
         hosts: list[str] = []
@@ -192,8 +195,7 @@ def url_template_problem(url: str) -> str | None:
     return None
 
 
-def open_url(request: urllib.request.Request, timeout: float, *,
-             policy: OutboundPolicy | None = None) -> Any:
+def open_url(request: urllib.request.Request, timeout: float, *, policy: OutboundPolicy | None = None) -> Any:
     """Open ``request`` like ``opener.open`` with the guard applied; redirects are not followed.
 
     Returns the response object (a context manager). A 3xx, like any non-2xx status, is raised
@@ -206,7 +208,10 @@ def open_url(request: urllib.request.Request, timeout: float, *,
         raise OutboundBlocked(request.host or request.full_url, f"scheme {scheme or '(none)'!r} is not http or https")
     opener = urllib.request.build_opener(
         urllib.request.ProxyHandler({}),  # the address checked must be the address connected to
-        _GuardedHTTPHandler(policy), _GuardedHTTPSHandler(policy), _NoRedirect())
+        _GuardedHTTPHandler(policy),
+        _GuardedHTTPSHandler(policy),
+        _NoRedirect(),
+    )
     try:
         return opener.open(request, timeout=timeout)
     except urllib.error.URLError as exc:
@@ -216,8 +221,9 @@ def open_url(request: urllib.request.Request, timeout: float, *,
         raise
 
 
-def _checked_connection(host: str, port: int, timeout: Any, source_address: Any,
-                        policy: OutboundPolicy) -> socket.socket:
+def _checked_connection(
+    host: str, port: int, timeout: Any, source_address: Any, policy: OutboundPolicy
+) -> socket.socket:
     """Resolve ``host``, keep the allowed addresses and connect to the first that answers."""
     infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
     named_ok = policy.host_allowed(host)
@@ -259,8 +265,9 @@ class _GuardedHTTPConnection(http.client.HTTPConnection):
         # with the original host name, so certificates are still checked against the name.
         self._create_connection = self._guarded_create_connection  # type: ignore[assignment]
 
-    def _guarded_create_connection(self, address: tuple[str, int], timeout: Any = None,
-                                   source_address: Any = None) -> socket.socket:
+    def _guarded_create_connection(
+        self, address: tuple[str, int], timeout: Any = None, source_address: Any = None
+    ) -> socket.socket:
         return _checked_connection(address[0], address[1], timeout, source_address, self.policy)
 
 
@@ -271,8 +278,9 @@ class _GuardedHTTPSConnection(http.client.HTTPSConnection):
         super().__init__(*args, **kwargs)
         self._create_connection = self._guarded_create_connection  # type: ignore[assignment]
 
-    def _guarded_create_connection(self, address: tuple[str, int], timeout: Any = None,
-                                   source_address: Any = None) -> socket.socket:
+    def _guarded_create_connection(
+        self, address: tuple[str, int], timeout: Any = None, source_address: Any = None
+    ) -> socket.socket:
         return _checked_connection(address[0], address[1], timeout, source_address, self.policy)
 
 

@@ -1,4 +1,5 @@
 """The step queue: every SQS call. Messages carry ids only, never payloads."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,9 @@ class _Queue:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = boto3.client("sqs", region_name=self._settings.region,
-                                        endpoint_url=self._settings.endpoint_url)
+            self._client = boto3.client(
+                "sqs", region_name=self._settings.region, endpoint_url=self._settings.endpoint_url
+            )
         return self._client
 
     @property
@@ -44,8 +46,9 @@ class StepQueue(_Queue):
 
     def extend_visibility(self, receipt_handle: str, seconds: int) -> None:
         """Keep a message hidden while its long step still runs (the heartbeat does this)."""
-        self.client.change_message_visibility(QueueUrl=self.url, ReceiptHandle=receipt_handle,
-                                              VisibilityTimeout=max(0, min(43200, seconds)))
+        self.client.change_message_visibility(
+            QueueUrl=self.url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(43200, seconds))
+        )
 
     def send_task(self, kind: str, payload: dict[str, Any]) -> None:
         """Send a non-step message (``{"kind": ..., ...}``) on the same queue, e.g. a bulk chunk."""
@@ -90,10 +93,13 @@ class DeadLetterQueue(_Queue):
 
     def receive(self, max_messages: int = 10) -> list[dict[str, Any]]:
         """Up to ``max_messages`` dead letters (hidden for a minute while they are handled)."""
-        return self.client.receive_message(QueueUrl=self.url, MaxNumberOfMessages=max(1, min(10, max_messages)),
-                                           WaitTimeSeconds=0, VisibilityTimeout=60,
-                                           AttributeNames=["ApproximateReceiveCount", "SentTimestamp"]
-                                           ).get("Messages", [])
+        return self.client.receive_message(
+            QueueUrl=self.url,
+            MaxNumberOfMessages=max(1, min(10, max_messages)),
+            WaitTimeSeconds=0,
+            VisibilityTimeout=60,
+            AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+        ).get("Messages", [])
 
     def delete(self, receipt_handle: str) -> None:
         self.client.delete_message(QueueUrl=self.url, ReceiptHandle=receipt_handle)

@@ -13,19 +13,21 @@ version) is used by every container from its next step on.
 
 Nothing here logs a value; errors name the connection, never the secret's content.
 """
+
 from __future__ import annotations
 
 import json
 import threading
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.config import Settings
 
-__all__ = ["CACHE_SECONDS", "SecretVault", "SecretUnavailable", "secret_prefix"]
+__all__ = ["CACHE_SECONDS", "SecretUnavailable", "SecretVault", "secret_prefix"]
 
 CACHE_SECONDS = 60.0
 
@@ -55,8 +57,9 @@ class SecretVault:
     @property
     def client(self) -> Any:
         if self._client is None:  # built on first use: importing the app touches no AWS
-            self._client = boto3.client("secretsmanager", region_name=self.settings.region,
-                                        endpoint_url=self.settings.endpoint_url)
+            self._client = boto3.client(
+                "secretsmanager", region_name=self.settings.region, endpoint_url=self.settings.endpoint_url
+            )
         return self._client
 
     def put(self, connection: str, values: Mapping[str, str]) -> None:
@@ -68,9 +71,12 @@ class SecretVault:
             except ClientError as error:
                 if _code(error) != "ResourceNotFoundException":
                     raise
-                self.client.create_secret(Name=secret_id, SecretString=blob,
-                                          Description=f"Stepline connection {connection} ({self.settings.stage})",
-                                          Tags=[{"Key": "stepline:stage", "Value": self.settings.stage}])
+                self.client.create_secret(
+                    Name=secret_id,
+                    SecretString=blob,
+                    Description=f"Stepline connection {connection} ({self.settings.stage})",
+                    Tags=[{"Key": "stepline:stage", "Value": self.settings.stage}],
+                )
         except (ClientError, BotoCoreError) as error:
             raise SecretUnavailable(f"could not store the secret of connection {connection}: {_code(error)}") from None
         finally:
@@ -94,10 +100,13 @@ class SecretVault:
             if _code(error) == "ResourceNotFoundException":
                 values = {}
             else:
-                raise SecretUnavailable(f"could not read the secret of connection {connection}: {_code(error)}") from None
+                raise SecretUnavailable(
+                    f"could not read the secret of connection {connection}: {_code(error)}"
+                ) from None
         except (BotoCoreError, ValueError, KeyError) as error:
-            raise SecretUnavailable(f"could not read the secret of connection {connection}: "
-                                    f"{type(error).__name__}") from None
+            raise SecretUnavailable(
+                f"could not read the secret of connection {connection}: {type(error).__name__}"
+            ) from None
         values = {str(k): str(v) for k, v in dict(values).items()}
         with self._lock:
             self._cache[connection] = (now + CACHE_SECONDS, stamp, values)
@@ -109,8 +118,9 @@ class SecretVault:
             self.client.delete_secret(SecretId=self.secret_id(connection), ForceDeleteWithoutRecovery=True)
         except ClientError as error:
             if _code(error) != "ResourceNotFoundException":
-                raise SecretUnavailable(f"could not delete the secret of connection {connection}: "
-                                        f"{_code(error)}") from None
+                raise SecretUnavailable(
+                    f"could not delete the secret of connection {connection}: {_code(error)}"
+                ) from None
         finally:
             self.forget(connection)
 

@@ -17,6 +17,7 @@
 
 Needs no AWS account: nothing here calls AWS.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,8 +75,13 @@ def slim_zip(path: Path, runtime: str) -> None:
                 if not _dropped(info.filename):
                     source.extract(info, root)
         if compile_here:
-            compileall.compile_dir(str(root), quiet=2, workers=1, ddir="/var/task",
-                                   invalidation_mode=compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH)
+            compileall.compile_dir(
+                str(root),
+                quiet=2,
+                workers=1,
+                ddir="/var/task",
+                invalidation_mode=compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH,
+            )
         slim = path.with_suffix(".slim")
         with zipfile.ZipFile(slim, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target:
             for file in sorted(p for p in root.rglob("*") if p.is_file()):
@@ -95,8 +101,22 @@ def package(stage: str, out: Path, lint: bool = True) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         merge = Path(tmp) / f"merge-{stage}.json"
         merge.write_text(json.dumps(stage_template(stage), indent=1))
-        subprocess.run([_tool("chalice"), "--project-dir", str(ROOT), "package", "--stage", stage,
-                        "--merge-template", str(merge), str(out)], check=True, env=env, cwd=ROOT)
+        subprocess.run(
+            [
+                _tool("chalice"),
+                "--project-dir",
+                str(ROOT),
+                "package",
+                "--stage",
+                stage,
+                "--merge-template",
+                str(merge),
+                str(out),
+            ],
+            check=True,
+            env=env,
+            cwd=ROOT,
+        )
     result = out / "sam.json"
     runtime = json.loads(result.read_text())["Resources"]["APIHandler"]["Properties"]["Runtime"]
     slim_zip(out / "deployment.zip", runtime)

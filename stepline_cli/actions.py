@@ -3,6 +3,7 @@
 STEP_ID may be left out: every step action applies to the execution's current step (the
 first one neither completed nor skipped), which is then looked up and named.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,9 @@ def _done(session: Session, verb: str, execution: dict[str, Any], step_id: str |
     session.console.print(render.execution_view(execution, session.console.width))
 
 
-def _step_action(action: str, verb: str, body: dict[str, Any], session: Session, execution_id: str,
-                 step_id: str | None) -> None:
+def _step_action(
+    action: str, verb: str, body: dict[str, Any], session: Session, execution_id: str, step_id: str | None
+) -> None:
     step, _ = current_step(session, execution_id, step_id)
     _done(session, verb, session.client.act(execution_id, action, step, body), step)
 
@@ -68,8 +70,9 @@ def reject(session: Session, execution_id: str, step_id: str | None, comment: st
 @COMMENT
 @click.option("--output", "output_json", metavar="JSON", help="Amended output of the step, as JSON.")
 @pass_session
-def review(session: Session, execution_id: str, step_id: str | None, comment: str | None,
-           output_json: str | None) -> None:
+def review(
+    session: Session, execution_id: str, step_id: str | None, comment: str | None, output_json: str | None
+) -> None:
     """Pass a step at a review gate, optionally amending its output."""
     body: dict[str, Any] = {"comment": comment}
     if output_json is not None:
@@ -95,8 +98,9 @@ def retry(session: Session, execution_id: str, step_id: str | None) -> None:
 @click.option("--instructions", help="The new instructions (else your $EDITOR opens on the current ones).")
 @click.option("--instructions-file", type=click.File("r"), help="Read the new instructions from a file ('-': stdin).")
 @pass_session
-def edit_retry(session: Session, execution_id: str, step_id: str | None, instructions: str | None,
-               instructions_file: Any) -> None:
+def edit_retry(
+    session: Session, execution_id: str, step_id: str | None, instructions: str | None, instructions_file: Any
+) -> None:
     """Edit a failed step's instructions and retry it."""
     step, execution = current_step(session, execution_id, step_id)
     if instructions_file is not None:
@@ -108,8 +112,12 @@ def edit_retry(session: Session, execution_id: str, step_id: str | None, instruc
         if edited is None or edited.strip() == (current or "").strip():
             raise click.ClickException("instructions unchanged; nothing retried")
         instructions = edited.strip()
-    _done(session, "retrying (edited)", session.client.act(execution_id, "retry", step,
-                                                           {"instructions": instructions}), step)
+    _done(
+        session,
+        "retrying (edited)",
+        session.client.act(execution_id, "retry", step, {"instructions": instructions}),
+        step,
+    )
 
 
 @click.command()

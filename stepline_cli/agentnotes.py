@@ -1,4 +1,5 @@
 """What `stepline show` adds for AI agent steps: model usage and the tool calls made."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,8 +10,10 @@ def agent_notes(step: dict[str, Any]) -> list[str]:
     notes: list[str] = []
     usage = step.get("usage")
     if isinstance(usage, dict):
-        notes.append(f"{usage.get('model', 'model')}: {usage.get('input_tokens', 0)} in / "
-                     f"{usage.get('output_tokens', 0)} out tokens")
+        notes.append(
+            f"{usage.get('model', 'model')}: {usage.get('input_tokens', 0)} in / "
+            f"{usage.get('output_tokens', 0)} out tokens"
+        )
     output, error = step.get("output"), step.get("error")
     calls = output.get("tool_calls") if isinstance(output, dict) else None
     if calls is None and isinstance(error, dict) and isinstance(error.get("details"), dict):

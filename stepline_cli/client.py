@@ -1,8 +1,10 @@
 """A small client of the Stepline REST API (../shared/API.md): one method per operation."""
+
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 import click
@@ -32,15 +34,23 @@ class ApiError(click.ClickException):
 class Client:
     """JSON over HTTP with ``Authorization: Bearer <key>``; non-2xx answers raise ``ApiError``."""
 
-    def __init__(self, url: str, key: str | None, timeout: float = 30.0,
-                 session: requests.Session | None = None) -> None:
+    def __init__(
+        self, url: str, key: str | None, timeout: float = 30.0, session: requests.Session | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self.key = key
         self.timeout = timeout
         self.session = session or requests.Session()
 
-    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None,
-                headers: dict[str, str] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         sent = {"Accept": "application/json", **(headers or {})}
         if self.key:
             sent["Authorization"] = f"Bearer {self.key}"
@@ -50,11 +60,13 @@ class Client:
             data = json.dumps(body)
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
-            response = self.session.request(method, self.url + path, params=query, data=data, headers=sent,
-                                            timeout=self.timeout)
+            response = self.session.request(
+                method, self.url + path, params=query, data=data, headers=sent, timeout=self.timeout
+            )
         except requests.RequestException as error:
-            raise click.ClickException(f"cannot reach the Stepline API at {self.url} ({error.__class__.__name__}); "
-                                       "check STEPLINE_URL") from error
+            raise click.ClickException(
+                f"cannot reach the Stepline API at {self.url} ({error.__class__.__name__}); check STEPLINE_URL"
+            ) from error
         try:
             payload = response.json() if response.content else None
         except ValueError:
@@ -73,8 +85,9 @@ class Client:
 
     def start(self, workflow_id: str, inputs: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        return self.request("POST", f"/workflows/{_seg(workflow_id)}/executions", body={"inputs": inputs},
-                            headers=headers)
+        return self.request(
+            "POST", f"/workflows/{_seg(workflow_id)}/executions", body={"inputs": inputs}, headers=headers
+        )
 
     # --- executions --------------------------------------------------------------------------
 
@@ -95,8 +108,9 @@ class Client:
             if not token:
                 return
 
-    def act(self, execution_id: str, action: str, step_id: str | None = None,
-            body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def act(
+        self, execution_id: str, action: str, step_id: str | None = None, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """``POST`` an operator action; ``step_id=None`` is the execution-level ``cancel``."""
         path = f"/executions/{_seg(execution_id)}"
         path += f"/steps/{_seg(step_id)}/{action}" if step_id is not None else f"/{action}"

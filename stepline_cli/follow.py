@@ -1,9 +1,11 @@
 """``stepline follow``: poll an execution and show its timeline live until it ends."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from textwrap import indent
-from typing import Any, Callable
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -20,17 +22,30 @@ DONE_STATES = ("completed", "skipped")
 EXIT_COMPLETED, EXIT_FAILED, EXIT_WAITING, EXIT_TIMEOUT = 0, 1, 3, 4
 
 
-def follow(client: Client, console: Console, execution_id: str, *, interval: float = 1.0,
-           timeout: float | None = None, stop_on_wait: bool = False,
-           sleep: Callable[[float], None] = time.sleep) -> tuple[dict[str, Any], int]:
+def follow(
+    client: Client,
+    console: Console,
+    execution_id: str,
+    *,
+    interval: float = 1.0,
+    timeout: float | None = None,
+    stop_on_wait: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[dict[str, Any], int]:
     """Poll until the execution ends (or waits for a person, with ``stop_on_wait``).
 
     Each step change is printed as a line (so logs of a non-interactive run tell the
     story); on a terminal a progress bar and the live timeline sit below those lines.
     Returns the last view and the exit status.
     """
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
     task = progress.add_task("starting", total=None)
     seen: dict[str, tuple[str, int]] = {}
     started = time.monotonic()
@@ -41,8 +56,12 @@ def follow(client: Client, console: Console, execution_id: str, *, interval: flo
             _print_changes(live.console, execution, seen)
             steps = execution.get("steps") or []
             status = execution.get("status", "")
-            progress.update(task, total=len(steps), completed=sum(s.get("state") in DONE_STATES for s in steps),
-                            description=_describe(execution))
+            progress.update(
+                task,
+                total=len(steps),
+                completed=sum(s.get("state") in DONE_STATES for s in steps),
+                description=_describe(execution),
+            )
             shown = [header(execution), timeline_table(execution, console.width)]
             waiting_output = outputs({"steps": [s for s in steps if s.get("state") == "waiting_for_approval"]})
             if waiting_output is not None:

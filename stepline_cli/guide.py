@@ -4,6 +4,7 @@ The commands offered come from the server's ``actions`` (on the execution and on
 step of ``GET /executions/{id}``), computed for the caller's key by the same rules the
 action routes enforce; the CLI maps each to its command and decides nothing itself.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """A manual start's inputs: ``-i name=value`` coerced by the workflow's declared types, and a
 prompt for each declared field that was not given."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,7 +26,8 @@ def click_type(spec: dict[str, Any]) -> click.ParamType:
     if kind == "enum":
         return click.Choice([str(o) for o in spec.get("options") or []])
     return {"number": click.FLOAT, "integer": click.INT, "boolean": click.BOOL, "date": DateType()}.get(
-        kind, click.STRING)
+        kind, click.STRING
+    )
 
 
 def parse_assignments(pairs: tuple[str, ...], specs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -77,8 +79,9 @@ def prompt_missing(specs: list[dict[str, Any]], given: dict[str, Any]) -> dict[s
                 except click.BadParameter as error:
                     click.echo(f"Error: {error.message}", err=True)
         else:
-            values[name] = _number(click.prompt(label, type=kind, default=default,
-                                                show_default=default is not None), spec)
+            values[name] = _number(
+                click.prompt(label, type=kind, default=default, show_default=default is not None), spec
+            )
     return values
 
 

@@ -3,6 +3,7 @@
 Talks to the REST API at ``STEPLINE_URL`` with the key in ``STEPLINE_KEY`` (or ``--url``
 and ``--key``). ``--json`` prints the API's answers as JSON, for scripts.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,11 +21,14 @@ STATUSES = ("running", "waiting", "completed", "failed", "cancelled")
 TRIGGERS = ("manual", "event", "schedule")
 
 
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--url", envvar="STEPLINE_URL", default="http://127.0.0.1:8000", show_default=True,
-              help="Base URL of the Stepline API (env STEPLINE_URL).")
+@click.option(
+    "--url",
+    envvar="STEPLINE_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="Base URL of the Stepline API (env STEPLINE_URL).",
+)
 @click.option("--key", envvar="STEPLINE_KEY", default=None, help="API key (env STEPLINE_KEY).")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of tables.")
 @click.option("--http-timeout", "timeout", default=30.0, show_default=True, help="Seconds to wait for each API call.")
@@ -56,17 +60,30 @@ def workflows(session: Session) -> None:
 
 @cli.command()
 @click.argument("workflow_id")
-@click.option("-i", "--input", "assignments", multiple=True, metavar="NAME=VALUE",
-              help="An input value, read by its declared type (repeatable).")
-@click.option("--inputs-json", metavar="JSON", help='All inputs as a JSON object, e.g. \'{"amount": 12}\'.')
-@click.option("--prompt/--no-prompt", default=True, show_default=True,
-              help="Ask for each declared input not given.")
+@click.option(
+    "-i",
+    "--input",
+    "assignments",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="An input value, read by its declared type (repeatable).",
+)
+@click.option("--inputs-json", metavar="JSON", help="All inputs as a JSON object, e.g. '{\"amount\": 12}'.")
+@click.option("--prompt/--no-prompt", default=True, show_default=True, help="Ask for each declared input not given.")
 @click.option("--idempotency-key", metavar="KEY", help="A repeat with the same key returns the same execution.")
 @click.option("-f", "--follow", "then_follow", is_flag=True, help="Follow the new execution until it ends.")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between polls when following.")
 @pass_session
-def start(session: Session, workflow_id: str, assignments: tuple[str, ...], inputs_json: str | None, prompt: bool,
-          idempotency_key: str | None, then_follow: bool, interval: float) -> None:
+def start(
+    session: Session,
+    workflow_id: str,
+    assignments: tuple[str, ...],
+    inputs_json: str | None,
+    prompt: bool,
+    idempotency_key: str | None,
+    then_follow: bool,
+    interval: float,
+) -> None:
     """Start WORKFLOW_ID, asking for any declared input not given."""
     workflow = session.client.workflow(workflow_id)
     trigger = workflow.get("trigger") or {}
@@ -94,12 +111,26 @@ def start(session: Session, workflow_id: str, assignments: tuple[str, ...], inpu
 @click.option("--next-token", metavar="TOKEN", help="Continue from a previous page.")
 @click.option("--all", "all_pages", is_flag=True, help="Follow every page.")
 @pass_session
-def executions(session: Session, workflow_id: str | None, status: str | None, trigger: str | None,
-               start_from: str | None, start_to: str | None, limit: int, next_token: str | None,
-               all_pages: bool) -> None:
+def executions(
+    session: Session,
+    workflow_id: str | None,
+    status: str | None,
+    trigger: str | None,
+    start_from: str | None,
+    start_to: str | None,
+    limit: int,
+    next_token: str | None,
+    all_pages: bool,
+) -> None:
     """List executions, newest first: of WORKFLOW_ID, or of every workflow."""
-    filters: dict[str, Any] = {"status": status, "trigger": trigger, "from": start_from, "to": start_to,
-                               "limit": limit, "next_token": next_token}
+    filters: dict[str, Any] = {
+        "status": status,
+        "trigger": trigger,
+        "from": start_from,
+        "to": start_to,
+        "limit": limit,
+        "next_token": next_token,
+    }
     items: list[dict[str, Any]] = []
     while True:
         try:
@@ -114,8 +145,10 @@ def executions(session: Session, workflow_id: str | None, status: str | None, tr
             break
     names = {} if session.as_json else _workflow_names(session, items)
     title = f"Executions of {names.get(workflow_id) or workflow_id}" if workflow_id else "Executions"
-    session.emit({"items": items, "next_token": filters["next_token"]},
-                 render.executions_table(items, title, names, session.console.width))
+    session.emit(
+        {"items": items, "next_token": filters["next_token"]},
+        render.executions_table(items, title, names, session.console.width),
+    )
     if filters["next_token"] and not session.as_json:
         click.echo(f"more: --next-token {filters['next_token']}", err=True)
 
@@ -169,8 +202,9 @@ def follow(session: Session, execution_id: str, interval: float, give_up: float 
 
 
 def _follow(session: Session, execution_id: str, interval: float, give_up: float | None, stop_on_wait: bool) -> None:
-    execution, code = follow_execution(session.client, session.console, execution_id, interval=interval,
-                                       timeout=give_up, stop_on_wait=stop_on_wait)
+    execution, code = follow_execution(
+        session.client, session.console, execution_id, interval=interval, timeout=give_up, stop_on_wait=stop_on_wait
+    )
     if session.as_json:
         session.emit(execution)
     click.get_current_context().exit(code)

@@ -1,9 +1,11 @@
 """How the CLI shows things: rich tables with one colour per state."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -70,9 +72,14 @@ def workflows_table(items: Iterable[dict[str, Any]]) -> Table:
     table.add_column("Active", justify="right")
     for wf in items:
         active = wf.get("active_executions", 0)
-        table.add_row(wf["workflow_id"], wf.get("name", ""), (wf.get("trigger") or {}).get("type", "-"),
-                      "yes" if wf.get("enabled") else Text("no", style="dim"), str(wf.get("version", "")),
-                      Text(str(active), style="bold cyan" if active else "dim"))
+        table.add_row(
+            wf["workflow_id"],
+            wf.get("name", ""),
+            (wf.get("trigger") or {}).get("type", "-"),
+            "yes" if wf.get("enabled") else Text("no", style="dim"),
+            str(wf.get("version", "")),
+            Text(str(active), style="bold cyan" if active else "dim"),
+        )
     return table
 
 
@@ -83,8 +90,9 @@ def workflow_label(ex: dict[str, Any], names: dict[str, str] | None = None) -> s
     return f"{name} ({workflow_id})" if name else workflow_id
 
 
-def executions_table(items: Iterable[dict[str, Any]], title: str = "Executions", names: dict[str, str] | None = None,
-                     width: int = 200) -> RenderableType:
+def executions_table(
+    items: Iterable[dict[str, Any]], title: str = "Executions", names: dict[str, str] | None = None, width: int = 200
+) -> RenderableType:
     """A table on a wide terminal; on a narrow one, a block of two lines per execution."""
     items = list(items)
     if width < NARROW:
@@ -94,18 +102,26 @@ def executions_table(items: Iterable[dict[str, Any]], title: str = "Executions",
             text.append(ex["execution_id"], style="bold")
             text.append("  ")
             text.append_text(state(ex.get("status")))
-            text.append(f"  {(ex.get('trigger') or {}).get('type', '-')}\n  {workflow_label(ex, names)}"
-                        f"\n  started {when(ex.get('started_at'))}  ended {when(ex.get('ended_at'))}"
-                        f"  took {duration(ex.get('started_at'), ex.get('ended_at'))}")
+            text.append(
+                f"  {(ex.get('trigger') or {}).get('type', '-')}\n  {workflow_label(ex, names)}"
+                f"\n  started {when(ex.get('started_at'))}  ended {when(ex.get('ended_at'))}"
+                f"  took {duration(ex.get('started_at'), ex.get('ended_at'))}"
+            )
         return text
     table = Table(title=title, title_justify="left")
     for column in ("Execution", "Workflow", "Status", "Trigger", "Started", "Ended", "Took"):
         table.add_column(column, overflow="fold")
     for ex in items:
         trigger = ex.get("trigger") or {}
-        table.add_row(ex["execution_id"], workflow_label(ex, names), state(ex.get("status")),
-                      trigger.get("type", "-"), when(ex.get("started_at")), when(ex.get("ended_at")),
-                      duration(ex.get("started_at"), ex.get("ended_at")))
+        table.add_row(
+            ex["execution_id"],
+            workflow_label(ex, names),
+            state(ex.get("status")),
+            trigger.get("type", "-"),
+            when(ex.get("started_at")),
+            when(ex.get("ended_at")),
+            duration(ex.get("started_at"), ex.get("ended_at")),
+        )
     return table
 
 
@@ -115,9 +131,11 @@ def header(ex: dict[str, Any]) -> Text:
     text.append(ex["execution_id"], style="bold")
     text.append("  ")
     text.append_text(state(ex.get("status")))
-    text.append(f"\n{ex.get('workflow_name') or ''} ({ex.get('workflow_id')} v{ex.get('workflow_version')})"
-                f"  trigger: {(ex.get('trigger') or {}).get('type', '-')}"
-                f"  started: {when(ex.get('started_at'))}  ended: {when(ex.get('ended_at'))}")
+    text.append(
+        f"\n{ex.get('workflow_name') or ''} ({ex.get('workflow_id')} v{ex.get('workflow_version')})"
+        f"  trigger: {(ex.get('trigger') or {}).get('type', '-')}"
+        f"  started: {when(ex.get('started_at'))}  ended: {when(ex.get('ended_at'))}"
+    )
     if ex.get("input") not in (None, {}):
         text.append(f"\ninput: {short(ex.get('input'), 200)}")
     return text
@@ -133,9 +151,17 @@ def timeline_table(ex: dict[str, Any], width: int = 200) -> RenderableType:
         table.add_column(column, justify="right" if column == "Try" else "left", overflow="fold")
     for index, step in enumerate(ex.get("steps") or [], start=1):
         label = step["id"] if step.get("name") in (None, step["id"]) else f"{step['id']} ({step['name']})"
-        table.add_row(str(index), label, step.get("agent", ""), state(step.get("state")), str(step.get("attempt", "")),
-                      when(step.get("started_at")), when(step.get("completed_at")),
-                      duration(step.get("started_at"), step.get("completed_at")), notes(step))
+        table.add_row(
+            str(index),
+            label,
+            step.get("agent", ""),
+            state(step.get("state")),
+            str(step.get("attempt", "")),
+            when(step.get("started_at")),
+            when(step.get("completed_at")),
+            duration(step.get("started_at"), step.get("completed_at")),
+            notes(step),
+        )
     return table
 
 
@@ -149,8 +175,10 @@ def _timeline_stacked(ex: dict[str, Any]) -> Text:
         text.append_text(state(step.get("state")))
         text.append(f"  try {step.get('attempt', '')}")
         if step.get("started_at"):
-            text.append(f"\n   {when(step.get('started_at'))} → {when(step.get('completed_at'))}"
-                        f"  ({duration(step.get('started_at'), step.get('completed_at'))})")
+            text.append(
+                f"\n   {when(step.get('started_at'))} → {when(step.get('completed_at'))}"
+                f"  ({duration(step.get('started_at'), step.get('completed_at'))})"
+            )
         note = notes(step)
         if note:
             text.append(f"\n   {note}")
@@ -194,8 +222,14 @@ def history_table(items: Iterable[dict[str, Any]], width: int = 200) -> Renderab
     for column in ("At", "Event", "Step", "Try", "Actor", "Details"):
         table.add_column(column, overflow="fold")
     for event in items:
-        table.add_row(when(event.get("at")), event.get("type", ""), event.get("step_id") or "",
-                      str(event.get("attempt") or ""), event.get("actor") or "", _event_text(event))
+        table.add_row(
+            when(event.get("at")),
+            event.get("type", ""),
+            event.get("step_id") or "",
+            str(event.get("attempt") or ""),
+            event.get("actor") or "",
+            _event_text(event),
+        )
     return table
 
 

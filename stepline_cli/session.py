@@ -1,4 +1,5 @@
 """What every command gets: the API client, the console and the output mode."""
+
 from __future__ import annotations
 
 import json

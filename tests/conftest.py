@@ -1,12 +1,14 @@
 """Shared fixtures: moto-backed AWS with the template's resources, a controllable clock,
 the real Chalice app through ``chalice.test.Client``, and a worker that drains the queue
 through the real SQS handler."""
+
 from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
@@ -28,7 +30,7 @@ class Clock:
     """A clock the tests move by hand."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
+        self.now = start or datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -45,10 +47,16 @@ def clock() -> Clock:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> Iterator[Any]:
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-                        "STEPLINE_ADMIN_KEY": ADMIN_KEY, "STEPLINE_STAGE": "dev"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "STEPLINE_ADMIN_KEY": ADMIN_KEY,
+        "STEPLINE_STAGE": "dev",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     from chalicelib.config import Settings
@@ -75,7 +83,7 @@ def client(aws: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def api(client: Any) -> "Api":
+def api(client: Any) -> Api:
     return Api(client, ADMIN_KEY)
 
 
@@ -89,8 +97,9 @@ class Api:
     def headers(self, key: str | None = None, **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or self.key}", "Content-Type": "application/json", **extra}
 
-    def call(self, method: str, path: str, body: Any = None, key: str | None = None,
-             headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    def call(
+        self, method: str, path: str, body: Any = None, key: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         h = self.headers(key, **(headers or {}))
         kwargs: dict[str, Any] = {"headers": h}
         if body is not None:
@@ -131,7 +140,7 @@ class Api:
 
 
 @pytest.fixture
-def worker(client: Any, aws: Any) -> "Worker":
+def worker(client: Any, aws: Any) -> Worker:
     return Worker(client, aws)
 
 
@@ -145,8 +154,9 @@ class Worker:
         self.url = self.sqs.get_queue_url(QueueName=self.queue_name)["QueueUrl"]
 
     def receive(self, max_messages: int = 10) -> list[dict[str, Any]]:
-        return self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=max_messages,
-                                        WaitTimeSeconds=0).get("Messages", [])
+        return self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
 
     def deliver(self, body: str) -> Any:
         event = self.client.events.generate_sqs_event(queue_name=self.queue_name, message_bodies=[body])
@@ -166,6 +176,7 @@ class Worker:
         raise AssertionError("queue did not drain")
 
     def sweep(self) -> Any:
-        event = self.client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event",
-                                                     detail={}, resources=[])
+        event = self.client.events.generate_cw_event(
+            source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+        )
         return self.client.lambda_.invoke("sweep", event)

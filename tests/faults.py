@@ -4,6 +4,7 @@ errors moto cannot produce: TransactionConflict cancellations, throttling, 5xx.
 A rule answers matching DynamoDB calls with an error instead of calling moto, ``times``
 times. Nothing of Stepline is patched: the engine sees exactly what DynamoDB would send.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -42,8 +43,10 @@ class Faults:
             if rule.times > 0 and rule.operation == operation and rule.needle.encode() in body:
                 rule.times -= 1
                 rule.hits += 1
-                parsed: dict[str, Any] = {"Error": {"Code": rule.code, "Message": "injected by the test"},
-                                          "ResponseMetadata": {"HTTPStatusCode": rule.status}}
+                parsed: dict[str, Any] = {
+                    "Error": {"Code": rule.code, "Message": "injected by the test"},
+                    "ResponseMetadata": {"HTTPStatusCode": rule.status},
+                }
                 if rule.reasons:
                     parsed["CancellationReasons"] = [{"Code": code, "Message": code} for code in rule.reasons]
                 return AWSResponse("https://dynamodb.test", rule.status, {}, None), parsed

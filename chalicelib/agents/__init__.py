@@ -7,6 +7,7 @@ Callers look agents up by the step's ``"agent"`` name::
     errors = get_agent(step["agent"]).validate(step, "steps[2]")
     output = get_agent(step["agent"]).run(ctx)
 """
+
 from __future__ import annotations
 
 from chalicelib.agents.base import Agent, AgentContext, AgentError, IntegrationError, StepError, is_pure

@@ -6,14 +6,15 @@ client-credentials grant (RFC 6749 sections 6 and 4.4; client credentials in the
 ``client_secret_post``), and caches it per container until shortly before it expires. A
 ``401`` from the API makes the caller ask for a fresh token once (``Credentials.refresh``).
 """
+
 from __future__ import annotations
 
 import base64
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
 
 from chalicelib.agents.base import IntegrationError
 from chalicelib.agents.connections import redact
@@ -33,8 +34,13 @@ _LOCK = threading.Lock()
 
 def revoked(connection: str, why: str = "token expired or revoked") -> IntegrationError:
     """The error for credentials that a refresh did not cure."""
-    return IntegrationError(f"{why}: update connection {connection} and retry", retryable=False,
-                            details={"connection": connection}, status=401, action=UPDATE_CONNECTION)
+    return IntegrationError(
+        f"{why}: update connection {connection} and retry",
+        retryable=False,
+        details={"connection": connection},
+        status=401,
+        action=UPDATE_CONNECTION,
+    )
 
 
 @dataclass
@@ -55,8 +61,12 @@ class Credentials:
             return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
         if c.kind == "oauth2":
             return {"Authorization": f"Bearer {self._token(fresh=False)}"}
-        raise IntegrationError(f"connection {c.name} is of kind {c.kind}, which cannot authenticate an HTTP call",
-                               retryable=False, details={"connection": c.name}, action=UPDATE_CONNECTION)
+        raise IntegrationError(
+            f"connection {c.name} is of kind {c.kind}, which cannot authenticate an HTTP call",
+            retryable=False,
+            details={"connection": c.name},
+            action=UPDATE_CONNECTION,
+        )
 
     @property
     def refreshable(self) -> bool:
@@ -99,14 +109,21 @@ class Credentials:
                 error = failure.json() if isinstance(failure.json(), dict) else {}
                 why = f"token refresh failed (HTTP {failure.status} {error.get('error', '')})".replace(" )", ")")
                 raise revoked(c.name, redact(why, c)) from None
-            raise IntegrationError(f"could not get an OAuth2 token for connection {c.name}: {failure.reason}",
-                                   retryable=not failure.blocked, details={"connection": c.name},
-                                   action=UPDATE_CONNECTION if failure.blocked else None) from None
+            raise IntegrationError(
+                f"could not get an OAuth2 token for connection {c.name}: {failure.reason}",
+                retryable=not failure.blocked,
+                details={"connection": c.name},
+                action=UPDATE_CONNECTION if failure.blocked else None,
+            ) from None
         body = reply.body if isinstance(reply.body, dict) else {}
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
-            raise IntegrationError(f"the token endpoint of connection {c.name} answered no access_token",
-                                   retryable=False, details={"connection": c.name}, action=UPDATE_CONNECTION)
+            raise IntegrationError(
+                f"the token endpoint of connection {c.name} answered no access_token",
+                retryable=False,
+                details={"connection": c.name},
+                action=UPDATE_CONNECTION,
+            )
         expires = body.get("expires_in")
         lifetime = float(expires) if isinstance(expires, (int, float)) and expires > 0 else DEFAULT_TOKEN_SECONDS
         return token, lifetime
@@ -116,5 +133,3 @@ def fetch_count_reset() -> None:
     """Forget every cached token (tests start from a cold container)."""
     with _LOCK:
         _TOKENS.clear()
-
-

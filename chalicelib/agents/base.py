@@ -9,13 +9,14 @@ whether another attempt could help, the way Temporal's ``ApplicationError`` carr
 The JMESPath helpers at the bottom are shared by the agents that evaluate expressions over
 the step context (``transform`` and ``http``), so both report a bad expression the same way.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-import jmespath
 from jmespath.exceptions import JMESPathError
 from jmespath.functions import Functions
 from jmespath.parser import ParsedResult
@@ -32,8 +33,8 @@ __all__ = [
     "StepError",
     "compile_expression",
     "evaluate",
-    "is_pure",
     "expression_problem",
+    "is_pure",
 ]
 
 
@@ -73,8 +74,15 @@ class StepError(Exception):
 
     kind: str = "agent"
 
-    def __init__(self, message: str, *, retryable: bool = True, details: dict[str, Any] | None = None,
-                 action: str | None = None, extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = True,
+        details: dict[str, Any] | None = None,
+        action: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
@@ -196,8 +204,11 @@ def evaluate(expression: str, data: Mapping[str, Any]) -> Any:
             f"JMESPath evaluation failed: {_one_line(exc)}", retryable=False, details={"expression": expression}
         ) from None
     except RecursionError:  # data is bounded at every entry; this is the last line of defence
-        raise AgentError("JMESPath evaluation failed: the data or expression is nested too deeply",
-                         retryable=False, details={"expression": expression}) from None
+        raise AgentError(
+            "JMESPath evaluation failed: the data or expression is nested too deeply",
+            retryable=False,
+            details={"expression": expression},
+        ) from None
 
 
 _one_line = one_line

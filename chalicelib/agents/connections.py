@@ -4,6 +4,7 @@
 through the container's cached vault). A missing connection or an unreadable secret is an
 ``integration`` error naming the connection, with the ``update_connection`` action.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,7 +13,7 @@ from chalicelib.agents.base import IntegrationError
 from chalicelib.domain.actions import UPDATE_CONNECTION
 from chalicelib.domain.connections import ResolvedConnection
 
-__all__ = ["resolve_connection", "redact"]
+__all__ = ["redact", "resolve_connection"]
 
 
 def resolve_connection(name: str) -> ResolvedConnection:
@@ -25,8 +26,12 @@ def resolve_connection(name: str) -> ResolvedConnection:
     try:
         return connections_for(get_engine().settings).resolve(name)
     except NotFound:
-        raise IntegrationError(f"connection {name} does not exist any more: create it again or edit the step",
-                               retryable=False, details={"connection": name}, action=UPDATE_CONNECTION) from None
+        raise IntegrationError(
+            f"connection {name} does not exist any more: create it again or edit the step",
+            retryable=False,
+            details={"connection": name},
+            action=UPDATE_CONNECTION,
+        ) from None
     except SecretUnavailable as error:
         raise IntegrationError(str(error), retryable=True, details={"connection": name}) from None
 

@@ -9,12 +9,14 @@ SES refusing the message (unverified sender, suppressed or malformed recipient, 
 account) is an ``integration`` error that a retry cannot fix; throttling and SES's own
 failures are retryable. Credentials come from the function's role (``ses:SendEmail``).
 """
+
 from __future__ import annotations
 
 import os
 import re
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -29,8 +31,14 @@ __all__ = ["EmailAgent"]
 CONFIG_KEYS = ("to", "cc", "subject", "body", "from")
 MAX_RECIPIENTS = 50
 _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
-_RETRYABLE = {"TooManyRequestsException", "LimitExceededException", "ThrottlingException",
-              "InternalFailure", "ServiceUnavailable", "InternalServerError"}
+_RETRYABLE = {
+    "TooManyRequestsException",
+    "LimitExceededException",
+    "ThrottlingException",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "InternalServerError",
+}
 
 
 class EmailAgent:
@@ -78,11 +86,15 @@ class EmailAgent:
         cc = _addresses(config.get("cc") or [], data, "cc")
         if len(to) + len(cc) > MAX_RECIPIENTS:
             raise AgentError(f"{len(to) + len(cc)} recipients; at most {MAX_RECIPIENTS}", retryable=False)
-        sender = _render(str(config.get("from") or os.environ.get("STEPLINE_EMAIL_FROM") or ""), data,
-                         for_url=False, field="from").strip()
+        sender = _render(
+            str(config.get("from") or os.environ.get("STEPLINE_EMAIL_FROM") or ""), data, for_url=False, field="from"
+        ).strip()
         if not _ADDRESS.match(sender.split("<")[-1].rstrip(">").strip() if "<" in sender else sender):
-            raise AgentError("no sender: set config.from or STEPLINE_EMAIL_FROM to a verified SES identity",
-                             retryable=False, action=EDIT_AND_RETRY)
+            raise AgentError(
+                "no sender: set config.from or STEPLINE_EMAIL_FROM to a verified SES identity",
+                retryable=False,
+                action=EDIT_AND_RETRY,
+            )
         subject = _render(str(config["subject"]), data, for_url=False, field="subject").replace("\n", " ")
         body = _render(str(config["body"]), data, for_url=False, field="body")
         destination: dict[str, Any] = {"ToAddresses": to}
@@ -90,19 +102,31 @@ class EmailAgent:
             destination["CcAddresses"] = cc
         try:
             answer = self.client().send_email(
-                FromEmailAddress=sender, Destination=destination,
-                Content={"Simple": {"Subject": {"Data": subject, "Charset": "UTF-8"},
-                                    "Body": {"Text": {"Data": body, "Charset": "UTF-8"}}}},
-                EmailTags=[{"Name": "stepline-execution", "Value": _tag(ctx.execution_id)},
-                           {"Name": "stepline-step", "Value": _tag(ctx.step_id)}])
+                FromEmailAddress=sender,
+                Destination=destination,
+                Content={
+                    "Simple": {
+                        "Subject": {"Data": subject, "Charset": "UTF-8"},
+                        "Body": {"Text": {"Data": body, "Charset": "UTF-8"}},
+                    }
+                },
+                EmailTags=[
+                    {"Name": "stepline-execution", "Value": _tag(ctx.execution_id)},
+                    {"Name": "stepline-step", "Value": _tag(ctx.step_id)},
+                ],
+            )
         except ClientError as error:
             code = str(error.response.get("Error", {}).get("Code", ""))
             message = error.response.get("Error", {}).get("Message", "")
-            retryable = code in _RETRYABLE or int(error.response.get("ResponseMetadata", {})
-                                                  .get("HTTPStatusCode") or 0) >= 500
-            raise IntegrationError(f"SES {'throttled' if retryable else 'rejected'} the message: {code}: {message}",
-                                   retryable=retryable, details={"ses_error": code},
-                                   action=None if retryable else SKIP_OR_CANCEL) from None
+            retryable = (
+                code in _RETRYABLE or int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0) >= 500
+            )
+            raise IntegrationError(
+                f"SES {'throttled' if retryable else 'rejected'} the message: {code}: {message}",
+                retryable=retryable,
+                details={"ses_error": code},
+                action=None if retryable else SKIP_OR_CANCEL,
+            ) from None
         except BotoCoreError as error:
             raise IntegrationError(f"could not reach SES: {type(error).__name__}", retryable=True) from None
         return {"message_id": answer.get("MessageId"), "to": to}
@@ -131,8 +155,7 @@ def _addresses(raw: Any, data: Mapping[str, Any], field: str) -> list[str]:
             values = [_render(text, data, for_url=False, field=f"{field}[{index}]")]
         for value in values:
             if not isinstance(value, str) or not _ADDRESS.match(value.strip()):
-                raise AgentError(f"{field}: {value!r} is not an email address", retryable=False,
-                                 action=SKIP_OR_CANCEL)
+                raise AgentError(f"{field}: {value!r} is not an email address", retryable=False, action=SKIP_OR_CANCEL)
             found.append(value.strip())
     return found
 

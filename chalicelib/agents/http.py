@@ -12,6 +12,7 @@ would get the same 400 or 401). Redirects are not followed, so a POST never sile
 into a GET elsewhere. Messages show the URL without its query string or user info, which may
 carry secrets.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -21,8 +22,9 @@ import socket
 import ssl
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from chalicelib.agents.auth import Credentials, revoked
@@ -33,7 +35,7 @@ from chalicelib.errors import FieldError, SteplineError
 from chalicelib.jsonlimits import parse_json
 from chalicelib.outbound import OutboundBlocked, open_url, url_template_problem
 
-__all__ = ["HttpAgent", "METHODS"]
+__all__ = ["METHODS", "HttpAgent"]
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 BODY_METHODS = ("POST", "PUT", "PATCH")
@@ -94,14 +96,19 @@ class HttpAgent:
         url = _render(template, ctx.data, for_url=True, field="url")
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("http", "https") or parts.netloc != urlsplit(template).netloc:
-            raise AgentError(f"url: placeholders may not change the scheme, host or port ({_shown(url)!r})",
-                             retryable=False)
+            raise AgentError(
+                f"url: placeholders may not change the scheme, host or port ({_shown(url)!r})", retryable=False
+            )
         shown = _shown(url)
 
         body = _request_body(ctx, method)
-        headers = {"Accept": "application/json", "User-Agent": "Stepline/1",
-                   "X-Stepline-Execution": ctx.execution_id, "X-Stepline-Step": ctx.step_id,
-                   "X-Stepline-Attempt": str(ctx.attempt)}
+        headers = {
+            "Accept": "application/json",
+            "User-Agent": "Stepline/1",
+            "X-Stepline-Execution": ctx.execution_id,
+            "X-Stepline-Step": ctx.step_id,
+            "X-Stepline-Attempt": str(ctx.attempt),
+        }
         if body is not None:
             headers["Content-Type"] = "application/json"
         for name, value in (config.get("headers") or {}).items():
@@ -131,8 +138,12 @@ class HttpAgent:
                 except IntegrationError as again:
                     if again.status != 401:
                         raise _scrub(again, credentials) from None
-            raise revoked(name, "credentials rejected (token expired or revoked)" if error.status == 401
-                          else f"HTTP {error.status}: the credentials lack permission") from None
+            raise revoked(
+                name,
+                "credentials rejected (token expired or revoked)"
+                if error.status == 401
+                else f"HTTP {error.status}: the credentials lack permission",
+            ) from None
 
 
 def _scrub(error: IntegrationError, credentials: Credentials) -> IntegrationError:
@@ -158,8 +169,9 @@ def _send(request: urllib.request.Request, method: str, shown: str, timeout: flo
             status, headers = response.status, response.headers
     except OutboundBlocked as exc:
         # The address will not become public between attempts: not retryable.
-        raise IntegrationError(f"{method} {shown}: {exc}", retryable=False,
-                               details={"method": method, "url": shown}) from None
+        raise IntegrationError(
+            f"{method} {shown}: {exc}", retryable=False, details={"method": method, "url": shown}
+        ) from None
     except urllib.error.HTTPError as exc:
         with exc:
             raw = _read_quietly(exc)
@@ -173,8 +185,9 @@ def _send(request: urllib.request.Request, method: str, shown: str, timeout: flo
     except ValueError as exc:  # urllib/http.client refuse malformed URLs and header values this way
         raise AgentError(f"could not build the request to {shown}: {exc}", retryable=False) from None
     if len(raw) > MAX_RESPONSE_BYTES:
-        raise IntegrationError(f"{method} {shown} answered more than {MAX_RESPONSE_BYTES} bytes",
-                               retryable=False, status=status)
+        raise IntegrationError(
+            f"{method} {shown} answered more than {MAX_RESPONSE_BYTES} bytes", retryable=False, status=status
+        )
     kept = {name: headers[name] for name in KEPT_HEADERS if headers.get(name) is not None}
     return {"status": status, "body": _parse(raw, headers), "headers": kept}
 
@@ -203,8 +216,11 @@ def _network_error(method: str, shown: str, reason: Any, timeout: float) -> Inte
         return IntegrationError(f"{method} {shown} timed out after {timeout:g}s", details=details)
     if isinstance(reason, ssl.SSLCertVerificationError):
         # The certificate will not fix itself between attempts.
-        return IntegrationError(f"could not reach {shown}: TLS certificate rejected ({reason.verify_message})",
-                                retryable=False, details=details)
+        return IntegrationError(
+            f"could not reach {shown}: TLS certificate rejected ({reason.verify_message})",
+            retryable=False,
+            details=details,
+        )
     if isinstance(reason, socket.gaierror):
         why = f"host {urlsplit(shown).hostname} could not be resolved"
     else:

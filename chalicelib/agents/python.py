@@ -7,12 +7,14 @@ optional; the function can read them from ``ctx.instructions``.
 Only modules under an allow-list of package prefixes may be named, so a definition (which
 an admin writes through the API) cannot reach ``os:system`` or ``subprocess:run``.
 """
+
 from __future__ import annotations
 
 import importlib
 import json
 import re
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from chalicelib.agents.base import AgentContext, AgentError, StepError
 from chalicelib.errors import FieldError
@@ -58,13 +60,15 @@ class PythonAgent:
         except StepError:
             raise
         except Exception as exc:  # the callable is user code: any failure is the step's failure
-            raise AgentError(f"{type(exc).__name__}: {exc}", retryable=True,
-                             details={"exception": type(exc).__name__}) from exc
+            raise AgentError(
+                f"{type(exc).__name__}: {exc}", retryable=True, details={"exception": type(exc).__name__}
+            ) from exc
         try:
             json.dumps(output)
         except (TypeError, ValueError) as exc:
-            raise AgentError(f"{ctx.config.get('callable')} returned a value that is not JSON-serialisable: {exc}",
-                             retryable=False) from None
+            raise AgentError(
+                f"{ctx.config.get('callable')} returned a value that is not JSON-serialisable: {exc}", retryable=False
+            ) from None
         return output
 
     def resolve(self, spec: Any) -> Callable[[AgentContext], Any]:
@@ -96,8 +100,7 @@ class PythonAgent:
     def is_allowed(self, module_name: str) -> bool:
         """True if ``module_name`` is under one of the allowed package prefixes."""
         return any(
-            module_name.startswith(prefix) or module_name == prefix.rstrip(".")
-            for prefix in self.allowed_prefixes
+            module_name.startswith(prefix) or module_name == prefix.rstrip(".") for prefix in self.allowed_prefixes
         )
 
 

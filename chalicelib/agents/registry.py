@@ -3,6 +3,7 @@
 An unknown name fails loudly (``UnknownAgent`` lists what is known) rather than falling back
 to some default, so a typo in ``"agent"`` is caught when the definition is validated.
 """
+
 from __future__ import annotations
 
 from chalicelib.agents.base import Agent

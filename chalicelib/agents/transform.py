@@ -3,9 +3,11 @@
 ``{"agent": "transform", "instructions": "{customer: input.customer, total: input.amount}"}``
 outputs that object. Pure and deterministic, so every failure is non-retryable.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from chalicelib.agents.base import AgentContext, AgentError, evaluate, expression_problem
 from chalicelib.errors import FieldError

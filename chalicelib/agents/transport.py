@@ -5,6 +5,7 @@ redirects not followed, the resolved address checked at connect time). ``call_js
 every JSON caller needs: a body, a size cap, and errors that are data (``HttpFailure``), not
 exceptions from three libraries.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -13,8 +14,9 @@ import socket
 import ssl
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from chalicelib import outbound
 
@@ -58,8 +60,15 @@ class HttpFailure(Exception):
             return None
 
 
-def call_json(method: str, url: str, *, body: Any = None, form: Mapping[str, str] | None = None,
-              headers: Mapping[str, str] | None = None, timeout: float) -> HttpReply:
+def call_json(
+    method: str,
+    url: str,
+    *,
+    body: Any = None,
+    form: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float,
+) -> HttpReply:
     """Send a JSON (or form) request; a 2xx comes back as ``HttpReply``, anything else raises ``HttpFailure``."""
     data = None
     all_headers = {"Accept": "application/json", "User-Agent": "Stepline/1"}
@@ -82,8 +91,9 @@ def call_json(method: str, url: str, *, body: Any = None, form: Mapping[str, str
     except urllib.error.HTTPError as error:
         with error:
             text = _read_text(error)
-        raise HttpFailure(error.code, f"HTTP {error.code}", dict(error.headers.items()) if error.headers else {},
-                          text) from None
+        raise HttpFailure(
+            error.code, f"HTTP {error.code}", dict(error.headers.items()) if error.headers else {}, text
+        ) from None
     except urllib.error.URLError as error:
         raise _network(error.reason) from None
     except (OSError, http.client.HTTPException, ValueError) as error:

@@ -3,11 +3,13 @@
 Chalice turns any exception a view raises into a 500, so every view is registered
 through ``endpoint``, which maps ``SteplineError`` to its status and body.
 """
+
 from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from chalice import Blueprint, Response
 
@@ -27,9 +29,16 @@ MAX_BODY_BYTES = JSON_MAX_BODY_BYTES
 BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
 
 
-def endpoint(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), role: str | None = "viewer",
-             status: int = 200, *, summary: str | None = None,
-             shape: RouteShape | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def endpoint(
+    bp: Blueprint,
+    path: str,
+    methods: tuple[str, ...] = ("GET",),
+    role: str | None = "viewer",
+    status: int = 200,
+    *,
+    summary: str | None = None,
+    shape: RouteShape | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``fn(ctx, **path_params)`` as a route; ``role=None`` means no key needed.
 
     Role, success status, ``summary`` and the docstring's first line are recorded for
@@ -50,8 +59,17 @@ def endpoint(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), role
             return Response(body=result, status_code=status)
 
         bp.route(path, methods=list(methods), cors=False, content_types=BODY_TYPES)(view)
-        describe(view, RouteDoc(role=role, status=status, summary=summary, name=fn.__name__, shape=shape,
-                                docstring=_first_line(fn.__doc__)))
+        describe(
+            view,
+            RouteDoc(
+                role=role,
+                status=status,
+                summary=summary,
+                name=fn.__name__,
+                shape=shape,
+                docstring=_first_line(fn.__doc__),
+            ),
+        )
         return fn
 
     return decorate
@@ -69,8 +87,9 @@ class RequestContext:
         self.engine: Engine = get_engine()
         self.actor: Actor | None = None
         if role is not None:
-            self.actor = authenticate(self.request.headers.get("authorization"), self.engine.store,
-                                      self.engine.settings)
+            self.actor = authenticate(
+                self.request.headers.get("authorization"), self.engine.store, self.engine.settings
+            )
             require(self.actor, role)
 
     @property

@@ -3,6 +3,7 @@
 Secret fields are written to Secrets Manager and never answered: views carry the
 ``secret_fields`` names only.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,16 +21,27 @@ bp = Blueprint(__name__)
 _NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"}
 _TEXT = {"type": "string", "maxLength": 4096}
 #: The connection answered by every route: plain fields and the names of the secret ones.
-CONNECTION = {"type": "object", "required": ["name", "kind", "secret_fields"], "properties": {
-    "name": _NAME, "kind": {"enum": list(CONNECTION_KINDS)}, "secret_fields": {"type": "array", "items": {
-        "type": "string"}}, "version": {"type": "integer"}, "used_by": {"type": "array", "items": {"type": "string"}},
-    **{k: {"type": "string"} for spec in CONNECTION_KINDS.values() for k in spec.plain}}}
+CONNECTION = {
+    "type": "object",
+    "required": ["name", "kind", "secret_fields"],
+    "properties": {
+        "name": _NAME,
+        "kind": {"enum": list(CONNECTION_KINDS)},
+        "secret_fields": {"type": "array", "items": {"type": "string"}},
+        "version": {"type": "integer"},
+        "used_by": {"type": "array", "items": {"type": "string"}},
+        **{k: {"type": "string"} for spec in CONNECTION_KINDS.values() for k in spec.plain},
+    },
+}
 _FIELDS = {k: _TEXT for spec in CONNECTION_KINDS.values() for k in list(spec.plain) + list(spec.secret)}
-_BODY = {"type": "object", "required": ["name", "kind"], "properties": {
-    "name": _NAME, "kind": {"enum": list(CONNECTION_KINDS)}, "description": _TEXT, **_FIELDS},
+_BODY = {
+    "type": "object",
+    "required": ["name", "kind"],
+    "properties": {"name": _NAME, "kind": {"enum": list(CONNECTION_KINDS)}, "description": _TEXT, **_FIELDS},
     "description": "Fields by kind (secret ones marked *): openai base_url, api_key*; anthropic base_url, "
-                   "api_key*; bedrock region; bearer token*; header header, value*; basic username, password*; "
-                   "oauth2 token_url, client_id, client_secret*, scope, refresh_token*."}
+    "api_key*; bedrock region; bearer token*; header header, value*; basic username, password*; "
+    "oauth2 token_url, client_id, client_secret*, scope, refresh_token*.",
+}
 _SECRETS_DOWN = ((503, "Secrets Manager could not be reached"),)
 
 
@@ -38,17 +50,32 @@ def _service(ctx: RequestContext) -> ConnectionService:
     return connections_for(engine.settings, engine.workflows, engine.executions.clock)
 
 
-@endpoint(bp, "/connections", ("POST",), role="admin", status=201,
-          shape=RouteShape(CONNECTION, _BODY, errors=_SECRETS_DOWN,
-                           description="Secret fields go to Secrets Manager; the answer names them only."))
+@endpoint(
+    bp,
+    "/connections",
+    ("POST",),
+    role="admin",
+    status=201,
+    shape=RouteShape(
+        CONNECTION,
+        _BODY,
+        errors=_SECRETS_DOWN,
+        description="Secret fields go to Secrets Manager; the answer names them only.",
+    ),
+)
 def create_connection(ctx: RequestContext) -> dict[str, Any]:
     """Create a connection; its secret fields go to Secrets Manager."""
     return connection_view(_service(ctx).create(ctx.body(), ctx.who.name))
 
 
-@endpoint(bp, "/connections", role="admin",
-          shape=RouteShape({"type": "object", "required": ["items"],
-                            "properties": {"items": {"type": "array", "items": CONNECTION}}}))
+@endpoint(
+    bp,
+    "/connections",
+    role="admin",
+    shape=RouteShape(
+        {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": CONNECTION}}}
+    ),
+)
 def list_connections(ctx: RequestContext) -> dict[str, Any]:
     """Every connection, without secrets."""
     return {"items": [connection_view(r) for r in _service(ctx).list()]}
@@ -61,17 +88,33 @@ def get_connection(ctx: RequestContext, name: str) -> dict[str, Any]:
     return connection_view(service.get(name), service.users(name, AGENTS))
 
 
-@endpoint(bp, "/connections/{name}", ("PUT",), role="admin",
-          shape=RouteShape(CONNECTION, {"type": "object", "properties": {"description": _TEXT, **_FIELDS}},
-                           errors=_SECRETS_DOWN, description="Only the given fields change; null clears one."))
+@endpoint(
+    bp,
+    "/connections/{name}",
+    ("PUT",),
+    role="admin",
+    shape=RouteShape(
+        CONNECTION,
+        {"type": "object", "properties": {"description": _TEXT, **_FIELDS}},
+        errors=_SECRETS_DOWN,
+        description="Only the given fields change; null clears one.",
+    ),
+)
 def update_connection(ctx: RequestContext, name: str) -> dict[str, Any]:
     """Replace the given fields (rotate a secret by sending it)."""
     return connection_view(_service(ctx).update(name, ctx.body(), ctx.who.name))
 
 
-@endpoint(bp, "/connections/{name}", ("DELETE",), role="admin", status=204,
-          shape=RouteShape(None, content_types=(), errors=_SECRETS_DOWN,
-                           description="409 while an enabled workflow uses the connection."))
+@endpoint(
+    bp,
+    "/connections/{name}",
+    ("DELETE",),
+    role="admin",
+    status=204,
+    shape=RouteShape(
+        None, content_types=(), errors=_SECRETS_DOWN, description="409 while an enabled workflow uses the connection."
+    ),
+)
 def delete_connection(ctx: RequestContext, name: str) -> Response:
     """Delete a connection and its secret; 409 while an enabled workflow uses it."""
     _service(ctx).delete(name, AGENTS, ctx.who.name)

@@ -1,4 +1,5 @@
 """The API's own description: ``GET /openapi.json`` (no key needed, like ``/health``)."""
+
 from __future__ import annotations
 
 from typing import Any

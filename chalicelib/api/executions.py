@@ -1,4 +1,5 @@
 """Executions: the timeline view, history, and every operator action."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,13 +7,13 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api.boundary import RequestContext, endpoint
-from chalicelib.domain.machine import (Approve, CancelExecution, ForceAdvance, Reject, RetryStep, Review,
-                                       SkipStep)
+from chalicelib.domain.machine import Approve, CancelExecution, ForceAdvance, Reject, RetryStep, Review, SkipStep
 from chalicelib.engine.edits import check_amended_output, check_instructions, check_reject_reason, check_text
 from chalicelib.engine.views import history_item
 from chalicelib.errors import FieldError, NotFound, ValidationError
 
 bp = Blueprint(__name__)
+
 
 @endpoint(bp, "/executions/{execution_id}")
 def get_execution(ctx: RequestContext, execution_id: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ and ``DELETE /mcp`` (ending a session the server does not keep) answer ``405``, 
 transport allows. Same API keys and roles as REST: no key or an unknown one is ``401``.
 The protocol itself is ``chalicelib.engine.mcp_protocol``; the tools ``chalicelib.engine.mcp_tools``.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,16 @@ from chalice import Blueprint, Response
 
 from chalicelib.api.boundary import RequestContext, endpoint
 from chalicelib.api.openapi import Param, RouteShape
-from chalicelib.engine.mcp_protocol import (INVALID_REQUEST, PARSE_ERROR, PROTOCOL_VERSIONS, Answer, McpServer,
-                                            decode_session, error_answer, parse_message)
+from chalicelib.engine.mcp_protocol import (
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    PROTOCOL_VERSIONS,
+    Answer,
+    McpServer,
+    decode_session,
+    error_answer,
+    parse_message,
+)
 from chalicelib.engine.mcp_tools import Caller, McpTools
 
 bp = Blueprint(__name__)
@@ -28,35 +37,59 @@ ORIGINS_ENV = "STEPLINE_MCP_ALLOWED_ORIGINS"
 
 
 _STRING = {"type": "string"}
-_RPC = {"type": "object", "required": ["jsonrpc"], "properties": {
-    "jsonrpc": {"const": "2.0"}, "id": {"type": ["string", "integer", "null"]},
-    "result": {"type": "object"}, "error": {"type": "object", "required": ["code", "message"], "properties": {
-        "code": {"type": "integer"}, "message": _STRING}}}}
+_RPC = {
+    "type": "object",
+    "required": ["jsonrpc"],
+    "properties": {
+        "jsonrpc": {"const": "2.0"},
+        "id": {"type": ["string", "integer", "null"]},
+        "result": {"type": "object"},
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "integer"}, "message": _STRING},
+        },
+    },
+}
 POST_SHAPE = RouteShape(
-    response=_RPC, request={"type": "object", "properties": {"jsonrpc": {"const": "2.0"}, "method": _STRING,
-                                                             "id": {"type": ["string", "integer"]},
-                                                             "params": {"type": "object"}}},
-    params=(Param("MCP-Protocol-Version", {"enum": list(PROTOCOL_VERSIONS)}, location="header"),
-            Param("Mcp-Session-Id", _STRING, "from the initialize answer", location="header")),
+    response=_RPC,
+    request={
+        "type": "object",
+        "properties": {
+            "jsonrpc": {"const": "2.0"},
+            "method": _STRING,
+            "id": {"type": ["string", "integer"]},
+            "params": {"type": "object"},
+        },
+    },
+    params=(
+        Param("MCP-Protocol-Version", {"enum": list(PROTOCOL_VERSIONS)}, location="header"),
+        Param("Mcp-Session-Id", _STRING, "from the initialize answer", location="header"),
+    ),
     content_types=("application/json", "text/plain"),
-    other_statuses=((202, "A notification or a response: accepted, no body"),
-                    (400, "Not JSON, not a JSON-RPC 2.0 message, or an unsupported MCP-Protocol-Version "
-                          "(a JSON-RPC error)"),
-                    (403, "A browser Origin other than the API's own (a JSON-RPC error)"),
-                    (404, "An Mcp-Session-Id this server did not issue: initialize again (a JSON-RPC error)"),
-                    (413, "The message is over 1 MB (a JSON-RPC error)")),
+    other_statuses=(
+        (202, "A notification or a response: accepted, no body"),
+        (400, "Not JSON, not a JSON-RPC 2.0 message, or an unsupported MCP-Protocol-Version (a JSON-RPC error)"),
+        (403, "A browser Origin other than the API's own (a JSON-RPC error)"),
+        (404, "An Mcp-Session-Id this server did not issue: initialize again (a JSON-RPC error)"),
+        (413, "The message is over 1 MB (a JSON-RPC error)"),
+    ),
     description="Model Context Protocol, Streamable HTTP transport: one JSON-RPC 2.0 message per POST, one "
-                "JSON answer. Tools: every enabled manual workflow, get_execution, list_executions, "
-                "approve_step, reject_step.")
-INFO_SHAPE = RouteShape(response={"type": "object"}, errors=((405, "Asked for an event stream: none is offered"),),
-                        description="What this endpoint is; an event-stream request (MCP's optional "
-                                    "server-to-client stream) is answered 405.")
-END_SHAPE = RouteShape(content_types=("text/plain",), description="Nothing is held per session, so there is "
-                                                                   "nothing to end: 204.")
+    "JSON answer. Tools: every enabled manual workflow, get_execution, list_executions, "
+    "approve_step, reject_step.",
+)
+INFO_SHAPE = RouteShape(
+    response={"type": "object"},
+    errors=((405, "Asked for an event stream: none is offered"),),
+    description="What this endpoint is; an event-stream request (MCP's optional "
+    "server-to-client stream) is answered 405.",
+)
+END_SHAPE = RouteShape(
+    content_types=("text/plain",), description="Nothing is held per session, so there is nothing to end: 204."
+)
 
 
-@endpoint(bp, "/mcp", ("POST",), role="viewer", summary="MCP server (Streamable HTTP, JSON-RPC 2.0)",
-          shape=POST_SHAPE)
+@endpoint(bp, "/mcp", ("POST",), role="viewer", summary="MCP server (Streamable HTTP, JSON-RPC 2.0)", shape=POST_SHAPE)
 def mcp(ctx: RequestContext) -> Response:
     """One JSON-RPC message to the MCP server; the same bearer API key as REST."""
     request = ctx.request
@@ -72,13 +105,20 @@ def mcp(ctx: RequestContext) -> Response:
     is_initialize = isinstance(message, dict) and message.get("method") == "initialize"
     version = ctx.header("mcp-protocol-version")
     if version is not None and not is_initialize and version not in PROTOCOL_VERSIONS:
-        return _send(error_answer(400, INVALID_REQUEST, f"unsupported MCP-Protocol-Version {version!r}; this "
-                                                        f"server speaks {', '.join(PROTOCOL_VERSIONS)}"))
+        return _send(
+            error_answer(
+                400,
+                INVALID_REQUEST,
+                f"unsupported MCP-Protocol-Version {version!r}; this server speaks {', '.join(PROTOCOL_VERSIONS)}",
+            )
+        )
     session_id = ctx.header("mcp-session-id")
     session = decode_session(session_id) if session_id and not is_initialize else None
     if session_id and not is_initialize and session is None:
         return _send(error_answer(404, INVALID_REQUEST, "unknown Mcp-Session-Id: send initialize again"))
-    caller = Caller(actor, session.client if session else {}, version or (session.protocol_version if session else None))
+    caller = Caller(
+        actor, session.client if session else {}, version or (session.protocol_version if session else None)
+    )
     return _send(McpServer(McpTools(ctx.engine)).handle(message, caller))
 
 
@@ -86,10 +126,18 @@ def mcp(ctx: RequestContext) -> Response:
 def mcp_info(ctx: RequestContext) -> Response:
     """No server-to-client stream is offered (each POST carries its answer): an event-stream GET is 405."""
     if "text/event-stream" in (ctx.header("accept") or ""):
-        return Response(body={"Code": "MethodNotAllowedError", "Message": "no event stream: POST to /mcp"},
-                        status_code=405, headers={"Allow": "POST"})
-    return Response(body={"mcp": "POST one JSON-RPC 2.0 message per request, with Authorization: Bearer <api key>",
-                          "protocol_versions": list(PROTOCOL_VERSIONS)}, status_code=200)
+        return Response(
+            body={"Code": "MethodNotAllowedError", "Message": "no event stream: POST to /mcp"},
+            status_code=405,
+            headers={"Allow": "POST"},
+        )
+    return Response(
+        body={
+            "mcp": "POST one JSON-RPC 2.0 message per request, with Authorization: Bearer <api key>",
+            "protocol_versions": list(PROTOCOL_VERSIONS),
+        },
+        status_code=200,
+    )
 
 
 @endpoint(bp, "/mcp", ("DELETE",), role=None, status=204, summary="End an MCP session", shape=END_SHAPE)
@@ -102,8 +150,9 @@ def _send(answer: Answer) -> Response:
     if answer.body is None:
         return Response(body="", status_code=answer.status, headers={"Content-Type": "text/plain", **answer.headers})
     headers = {"Content-Type": "application/json", **answer.headers}
-    return Response(body=json.dumps(answer.body, ensure_ascii=False, default=str), status_code=answer.status,
-                    headers=headers)
+    return Response(
+        body=json.dumps(answer.body, ensure_ascii=False, default=str), status_code=answer.status, headers=headers
+    )
 
 
 def _origin_allowed(origin: str | None, host: str | None, env: Any = None) -> bool:

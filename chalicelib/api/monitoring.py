@@ -1,4 +1,5 @@
 """Monitoring: the cross-workflow execution list, run statistics and bulk actions."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -23,10 +24,10 @@ def list_all_executions(ctx: RequestContext) -> dict[str, Any]:
     """Executions of every workflow (or of ``workflow_id``), newest first, filtered like the per-workflow list."""
     _only(ctx, "workflow_id", *LIST_PARAMS)
     workflow_id = ctx.query("workflow_id") or None  # a filter: an unknown workflow has no executions
-    filters = ListFilter(workflow_id, _choice(ctx, "status", STATUSES), _choice(ctx, "trigger", TRIGGERS),
-                         *_range(ctx))
-    page = ctx.engine.store.executions.list(filters, _limit(ctx), ctx.query("next_token"),
-                                            iso(ctx.engine.executions.clock()))
+    filters = ListFilter(workflow_id, _choice(ctx, "status", STATUSES), _choice(ctx, "trigger", TRIGGERS), *_range(ctx))
+    page = ctx.engine.store.executions.list(
+        filters, _limit(ctx), ctx.query("next_token"), iso(ctx.engine.executions.clock())
+    )
     return {"items": [summary_view(s) for s in page.items], "next_token": page.next_token}
 
 
@@ -35,9 +36,15 @@ def get_stats(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
     ctx.engine.workflows.get(workflow_id)  # 404 for an unknown workflow
     _only(ctx, "from", "to", "bucket", "tz")
     start, end = _when(ctx, "from"), _when(ctx, "to")
-    document = workflow_stats(ctx.engine.store.executions.stats, workflow_id, ctx.query("bucket") or "day",
-                              parse_iso(start) if start else None, parse_iso(end) if end else None,
-                              ctx.query("tz") or None, ctx.engine.executions.clock())
+    document = workflow_stats(
+        ctx.engine.store.executions.stats,
+        workflow_id,
+        ctx.query("bucket") or "day",
+        parse_iso(start) if start else None,
+        parse_iso(end) if end else None,
+        ctx.query("tz") or None,
+        ctx.engine.executions.clock(),
+    )
     return add_token_sums(document, usage_store_for(ctx.engine.settings), workflow_id)
 
 

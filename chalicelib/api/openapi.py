@@ -14,14 +14,24 @@ A summary is the explicit one, else the table's, else the docstring's first line
 A route that has neither still appears, with a generic object response, so a new route is
 documented the moment it is registered. ``GET /openapi.json`` serves ``build_document(app)``.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-__all__ = ["Param", "RouteShape", "RouteDoc", "describe", "route_doc", "build_document", "route_table",
-           "document_table"]
+__all__ = [
+    "Param",
+    "RouteDoc",
+    "RouteShape",
+    "build_document",
+    "describe",
+    "document_table",
+    "route_doc",
+    "route_table",
+]
 
 OPENAPI_VERSION = "3.1.0"
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -39,8 +49,13 @@ class Param:
     required: bool = False
 
     def to_openapi(self) -> dict[str, Any]:
-        return {"name": self.name, "in": self.location, "required": self.required, "schema": self.schema,
-                **({"description": self.description} if self.description else {})}
+        return {
+            "name": self.name,
+            "in": self.location,
+            "required": self.required,
+            "schema": self.schema,
+            **({"description": self.description} if self.description else {}),
+        }
 
 
 @dataclass(frozen=True)
@@ -99,8 +114,12 @@ def route_table(app: Any) -> set[tuple[str, str]]:
 
 def document_table(document: dict[str, Any]) -> set[tuple[str, str]]:
     """``(METHOD, path)`` of every operation a document describes."""
-    return {(method.upper(), path) for path, item in document["paths"].items() for method in item
-            if method in ("get", "put", "post", "delete", "patch", "head", "options")}
+    return {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method in item
+        if method in ("get", "put", "post", "delete", "patch", "head", "options")
+    }
 
 
 def build_document(app: Any, *, server_url: str | None = None) -> dict[str, Any]:
@@ -124,18 +143,21 @@ def build_document(app: Any, *, server_url: str | None = None) -> dict[str, Any]
         "info": {
             "title": "Stepline",
             "version": "1",
-            "description": ("Serverless workflow engine. Send `Authorization: Bearer <api key>`; roles, each "
-                            "including the ones before it: viewer (read), operator (start, act on "
-                            "executions), admin (workflows, keys, force-advance). Each operation names "
-                            "its role in `x-stepline-role`. This document is generated from the route "
-                            "table and needs no key."),
+            "description": (
+                "Serverless workflow engine. Send `Authorization: Bearer <api key>`; roles, each "
+                "including the ones before it: viewer (read), operator (start, act on "
+                "executions), admin (workflows, keys, force-advance). Each operation names "
+                "its role in `x-stepline-role`. This document is generated from the route "
+                "table and needs no key."
+            ),
         },
         "servers": [{"url": server_url or "/"}],
         "paths": paths,
         "components": {
             "schemas": schemas.components(),
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
-                                               "description": "An API key from POST /keys"}},
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An API key from POST /keys"}
+            },
         },
         "security": [{"bearerAuth": []}],
     }
@@ -147,8 +169,12 @@ def _operation(path: str, method: str, entry: Any, doc: RouteDoc | None, shape: 
     role = doc.role if doc else shape.role
     status = doc.status if doc else 200
     name = doc.name if doc else entry.view_name
-    summary = ((doc.summary if doc else None) or shape.summary or (doc.docstring if doc else None)
-               or name.replace("_", " ").capitalize())
+    summary = (
+        (doc.summary if doc else None)
+        or shape.summary
+        or (doc.docstring if doc else None)
+        or name.replace("_", " ").capitalize()
+    )
     operation: dict[str, Any] = {
         "operationId": name,
         "summary": summary,
@@ -171,8 +197,9 @@ def _operation(path: str, method: str, entry: Any, doc: RouteDoc | None, shape: 
     return operation
 
 
-def _responses(path: str, method: str, status: int, shape: RouteShape, role: str | None,
-               body_methods: bool) -> dict[str, Any]:
+def _responses(
+    path: str, method: str, status: int, shape: RouteShape, role: str | None, body_methods: bool
+) -> dict[str, Any]:
     schema = shape.response or {"type": "object"}
     responses: dict[str, Any] = {str(status): _success(shape, schema, "Success")}
     for code, why in shape.other_statuses:
@@ -193,8 +220,10 @@ def _responses(path: str, method: str, status: int, shape: RouteShape, role: str
 
 
 def _success(shape: RouteShape, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    content = {media: {"schema": schema if media == "application/json" else {"type": "string"}}
-               for media in shape.content_types}
+    content = {
+        media: {"schema": schema if media == "application/json" else {"type": "string"}}
+        for media in shape.content_types
+    }
     return {"description": description, "content": content}
 
 

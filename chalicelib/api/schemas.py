@@ -9,6 +9,7 @@ Response schemas of routes whose shapes the contract leaves open are deliberatel
 (objects with the contract's fields, extra fields allowed), since the schemathesis test
 checks every response against them.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -56,79 +57,164 @@ def components() -> dict[str, Any]:
     """The named schemas (``#/components/schemas/<name>``)."""
     from chalicelib.agents import agent_names
 
-    input_field = _obj({
-        "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},
-        "type": {"enum": INPUT_TYPES}, "required": {"type": "boolean"}, "default": ANY,
-        "options": {"type": "array", "items": STRING}, "description": STRING, "label": STRING,
-    }, ("name", "type"))
-    trigger = _obj({
-        "type": {"enum": TRIGGER_TYPES},
-        "inputs": {"type": "array", "items": ref("InputField"), "description": "manual: the start form's fields"},
-        "source": {"type": "string", "description": "event: the webhook source name"},
-        "event_type": {"type": "string", "description": "event: the body's `type` to match"},
-        "filter": {"type": "string", "description": "event: optional JMESPath filter over the event"},
-        "cron": {"type": "string", "description": "schedule: five-field cron, e.g. `0 9 * * MON-FRI`"},
-        "timezone": {"type": "string", "description": "schedule: IANA zone, e.g. `Europe/Paris`"},
-    }, ("type",))
-    step_def = _obj({
-        "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}, "name": STRING,
-        "agent": {"enum": sorted(agent_names())},
-        "instructions": {"type": "string", "description": "for `transform`: a JMESPath expression over "
-                                                         "`{input, prev, steps}`"},
-        "config": OBJECT, "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 86400},
-        "retry": _obj({"max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
-                       "backoff_seconds": {"type": "number", "minimum": 0, "maximum": 86400}}),
-        "gate": _obj({"type": {"enum": list(GATE_TYPES)}, "approvers": {"type": "array", "items": STRING},
-                      "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_GATE_TIMEOUT_SECONDS},
-                      "on_timeout": {"enum": list(ON_TIMEOUT)}, "separate_from_starter": {"type": "boolean"}},
-                     ("type",)),
-    }, ("id", "agent"))
-    notify = {"type": "array", "maxItems": 10, "description": "who hears about this workflow's executions",
-              "items": _obj({"on": {"type": "array", "minItems": 1, "items": {"enum": list(NOTIFY_EVENTS)}},
-                             "email": {"type": "string", "format": "email"},
-                             "webhook": {"type": "string", "description": "https:// URL, signed with "
-                                                                          "Standard Webhooks"}}, ("on",))}
-    definition = _obj({
-        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "description": {"type": "string", "maxLength": 2000}, "enabled": {"type": "boolean"},
-        "trigger": ref("Trigger"), "steps": {"type": "array", "items": ref("StepDefinition"), "minItems": 1},
-        "notify": notify,
-    }, ("name", "trigger", "steps"))
-    workflow = _obj({
-        "workflow_id": STRING, "name": STRING, "description": STRING, "enabled": {"type": "boolean"},
-        "trigger": ref("Trigger"), "version": {"type": "integer"},
-        "active_executions": {"type": "integer", "minimum": 0},
-        "steps": {"type": "array", "items": ref("StepDefinition")},
-        "created_at": nullable(STRING), "updated_at": nullable(STRING), "notify": notify,
-        "notification_secret": {"type": "string", "description": "only in the answer that set the first "
-                                                                 "webhook target: shown once"},
-    }, ("workflow_id", "name", "enabled", "trigger", "version", "active_executions"))
-    step = _obj({
-        "id": STRING, "name": STRING, "agent": STRING, "state": {"enum": STEP_STATES},
-        "attempt": {"type": "integer"}, "started_at": nullable(STRING), "completed_at": nullable(STRING),
-        "output": ANY, "error": nullable(OBJECT), "comments": {"type": "array", "items": OBJECT},
-        "decision": nullable(OBJECT), "instructions": nullable(STRING), "gate": nullable(STRING),
-        "timeout_seconds": {"type": "integer"}, "deadline": nullable(STRING), "retry_at": STRING,
-        "skip_reason": nullable(STRING), "original_output": ANY,
-        "gate_timeout_at": {"type": "string", "description": "a waiting gate with `timeout_seconds`: when "
-                                                            "the system decides its `on_timeout`"},
-        "actions": {"type": "array", "items": {"enum": STEP_ACTIONS}},
-    }, ("id", "name", "agent", "state", "attempt"))
-    summary = _obj({
-        "execution_id": STRING, "workflow_id": STRING, "workflow_version": {"type": "integer"},
-        "status": {"enum": STATUSES}, "trigger": ref("ExecutionTrigger"), "started_at": STRING,
-        "ended_at": nullable(STRING),
-    }, ("execution_id", "workflow_id", "status", "started_at"))
-    execution = _obj({
-        **summary["properties"], "workflow_name": STRING, "input": ANY,
-        "steps": {"type": "array", "items": ref("Step")},
-        "completed_steps_not_undone": {"type": "array", "items": OBJECT},
-        "actions": {"type": "array", "items": {"enum": ["cancel"]}},
-    }, ("execution_id", "workflow_id", "workflow_version", "status", "trigger", "started_at", "steps"))
+    input_field = _obj(
+        {
+            "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},
+            "type": {"enum": INPUT_TYPES},
+            "required": {"type": "boolean"},
+            "default": ANY,
+            "options": {"type": "array", "items": STRING},
+            "description": STRING,
+            "label": STRING,
+        },
+        ("name", "type"),
+    )
+    trigger = _obj(
+        {
+            "type": {"enum": TRIGGER_TYPES},
+            "inputs": {"type": "array", "items": ref("InputField"), "description": "manual: the start form's fields"},
+            "source": {"type": "string", "description": "event: the webhook source name"},
+            "event_type": {"type": "string", "description": "event: the body's `type` to match"},
+            "filter": {"type": "string", "description": "event: optional JMESPath filter over the event"},
+            "cron": {"type": "string", "description": "schedule: five-field cron, e.g. `0 9 * * MON-FRI`"},
+            "timezone": {"type": "string", "description": "schedule: IANA zone, e.g. `Europe/Paris`"},
+        },
+        ("type",),
+    )
+    step_def = _obj(
+        {
+            "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+            "name": STRING,
+            "agent": {"enum": sorted(agent_names())},
+            "instructions": {
+                "type": "string",
+                "description": "for `transform`: a JMESPath expression over `{input, prev, steps}`",
+            },
+            "config": OBJECT,
+            "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 86400},
+            "retry": _obj(
+                {
+                    "max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
+                    "backoff_seconds": {"type": "number", "minimum": 0, "maximum": 86400},
+                }
+            ),
+            "gate": _obj(
+                {
+                    "type": {"enum": list(GATE_TYPES)},
+                    "approvers": {"type": "array", "items": STRING},
+                    "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_GATE_TIMEOUT_SECONDS},
+                    "on_timeout": {"enum": list(ON_TIMEOUT)},
+                    "separate_from_starter": {"type": "boolean"},
+                },
+                ("type",),
+            ),
+        },
+        ("id", "agent"),
+    )
+    notify = {
+        "type": "array",
+        "maxItems": 10,
+        "description": "who hears about this workflow's executions",
+        "items": _obj(
+            {
+                "on": {"type": "array", "minItems": 1, "items": {"enum": list(NOTIFY_EVENTS)}},
+                "email": {"type": "string", "format": "email"},
+                "webhook": {"type": "string", "description": "https:// URL, signed with Standard Webhooks"},
+            },
+            ("on",),
+        ),
+    }
+    definition = _obj(
+        {
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "description": {"type": "string", "maxLength": 2000},
+            "enabled": {"type": "boolean"},
+            "trigger": ref("Trigger"),
+            "steps": {"type": "array", "items": ref("StepDefinition"), "minItems": 1},
+            "notify": notify,
+        },
+        ("name", "trigger", "steps"),
+    )
+    workflow = _obj(
+        {
+            "workflow_id": STRING,
+            "name": STRING,
+            "description": STRING,
+            "enabled": {"type": "boolean"},
+            "trigger": ref("Trigger"),
+            "version": {"type": "integer"},
+            "active_executions": {"type": "integer", "minimum": 0},
+            "steps": {"type": "array", "items": ref("StepDefinition")},
+            "created_at": nullable(STRING),
+            "updated_at": nullable(STRING),
+            "notify": notify,
+            "notification_secret": {
+                "type": "string",
+                "description": "only in the answer that set the first webhook target: shown once",
+            },
+        },
+        ("workflow_id", "name", "enabled", "trigger", "version", "active_executions"),
+    )
+    step = _obj(
+        {
+            "id": STRING,
+            "name": STRING,
+            "agent": STRING,
+            "state": {"enum": STEP_STATES},
+            "attempt": {"type": "integer"},
+            "started_at": nullable(STRING),
+            "completed_at": nullable(STRING),
+            "output": ANY,
+            "error": nullable(OBJECT),
+            "comments": {"type": "array", "items": OBJECT},
+            "decision": nullable(OBJECT),
+            "instructions": nullable(STRING),
+            "gate": nullable(STRING),
+            "timeout_seconds": {"type": "integer"},
+            "deadline": nullable(STRING),
+            "retry_at": STRING,
+            "skip_reason": nullable(STRING),
+            "original_output": ANY,
+            "gate_timeout_at": {
+                "type": "string",
+                "description": "a waiting gate with `timeout_seconds`: when the system decides its `on_timeout`",
+            },
+            "actions": {"type": "array", "items": {"enum": STEP_ACTIONS}},
+        },
+        ("id", "name", "agent", "state", "attempt"),
+    )
+    summary = _obj(
+        {
+            "execution_id": STRING,
+            "workflow_id": STRING,
+            "workflow_version": {"type": "integer"},
+            "status": {"enum": STATUSES},
+            "trigger": ref("ExecutionTrigger"),
+            "started_at": STRING,
+            "ended_at": nullable(STRING),
+        },
+        ("execution_id", "workflow_id", "status", "started_at"),
+    )
+    execution = _obj(
+        {
+            **summary["properties"],
+            "workflow_name": STRING,
+            "input": ANY,
+            "steps": {"type": "array", "items": ref("Step")},
+            "completed_steps_not_undone": {"type": "array", "items": OBJECT},
+            "actions": {"type": "array", "items": {"enum": ["cancel"]}},
+        },
+        ("execution_id", "workflow_id", "workflow_version", "status", "trigger", "started_at", "steps"),
+    )
     return {
-        "Error": _obj({"Code": STRING, "Message": STRING,
-                       "errors": {"type": "array", "items": _obj({"field": STRING, "message": STRING},
-                                                                 ("field", "message"))}}, ("Code", "Message")),
+        "Error": _obj(
+            {
+                "Code": STRING,
+                "Message": STRING,
+                "errors": {"type": "array", "items": _obj({"field": STRING, "message": STRING}, ("field", "message"))},
+            },
+            ("Code", "Message"),
+        ),
         "InputField": input_field,
         "Trigger": trigger,
         "StepDefinition": step_def,
@@ -139,13 +225,25 @@ def components() -> dict[str, Any]:
         "Step": step,
         "Execution": execution,
         "ExecutionSummary": summary,
-        "ExecutionPage": _obj({"items": {"type": "array", "items": ref("ExecutionSummary")},
-                               "next_token": nullable(STRING)}, ("items", "next_token")),
-        "HistoryItem": _obj({"seq": {"type": "integer"}, "at": STRING, "type": STRING,
-                             "step_id": nullable(STRING), "attempt": nullable({"type": "integer"}),
-                             "actor": nullable(STRING), "details": OBJECT}, ("at", "type", "actor", "details")),
-        "History": _obj({"items": {"type": "array", "items": ref("HistoryItem")},
-                         "next_token": nullable(STRING)}, ("items",)),
+        "ExecutionPage": _obj(
+            {"items": {"type": "array", "items": ref("ExecutionSummary")}, "next_token": nullable(STRING)},
+            ("items", "next_token"),
+        ),
+        "HistoryItem": _obj(
+            {
+                "seq": {"type": "integer"},
+                "at": STRING,
+                "type": STRING,
+                "step_id": nullable(STRING),
+                "attempt": nullable({"type": "integer"}),
+                "actor": nullable(STRING),
+                "details": OBJECT,
+            },
+            ("at", "type", "actor", "details"),
+        ),
+        "History": _obj(
+            {"items": {"type": "array", "items": ref("HistoryItem")}, "next_token": nullable(STRING)}, ("items",)
+        ),
     }
 
 
@@ -153,6 +251,8 @@ def components() -> dict[str, Any]:
 
 LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "page size (default 50)")
 NEXT_TOKEN = Param("next_token", STRING, "the `next_token` of the previous page (opaque)")
+
+
 def choice(values: list[str]) -> dict[str, Any]:
     """An optional enum query parameter; some routes read an empty value as absent."""
     return {"enum": [*values, ""]}
@@ -163,15 +263,24 @@ LIST_FILTERS = (
     Param("trigger", choice(TRIGGER_TYPES), "only executions started by this kind of trigger"),
     Param("from", TIMESTAMP, "started at or after (ISO 8601)"),
     Param("to", TIMESTAMP, "started at or before (ISO 8601)"),
-    LIMIT, NEXT_TOKEN,
+    LIMIT,
+    NEXT_TOKEN,
 )
 TEXT = nullable({"type": "string", "maxLength": 4000})  # null means absent
 COMMENT = _obj({"comment": TEXT}, closed=True)
 REASON = _obj({"reason": TEXT}, closed=True)
-IDEMPOTENCY_KEY = Param("Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255},
-                        "a repeat with the same key returns the first execution", location="header")
-IF_MATCH = Param("If-Match", {"type": "string", "pattern": "^[0-9]+$"},
-                 "the version being replaced; a mismatch is a 400", location="header")
+IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255},
+    "a repeat with the same key returns the first execution",
+    location="header",
+)
+IF_MATCH = Param(
+    "If-Match",
+    {"type": "string", "pattern": "^[0-9]+$"},
+    "the version being replaced; a mismatch is a 400",
+    location="header",
+)
 LOOSE = OBJECT  # a shape the contract leaves open
 
 #: ``"METHOD /path"`` -> shape. Keep in step with ../shared/API.md.
@@ -182,122 +291,241 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
     "GET /me": RouteShape(_obj({"name": STRING, "role": {"enum": ROLES}}, ("name", "role"))),
     "POST /keys": RouteShape(
         _obj({"key": STRING, "name": STRING, "role": {"enum": ROLES}}, ("key", "name", "role")),
-        _obj({"name": {"type": "string", "minLength": 1, "maxLength": 100}, "role": {"enum": ROLES}},
-             ("name", "role"), closed=True),
-        description="The clear key is in this answer only; it is stored hashed."),
+        _obj(
+            {"name": {"type": "string", "minLength": 1, "maxLength": 100}, "role": {"enum": ROLES}},
+            ("name", "role"),
+            closed=True,
+        ),
+        description="The clear key is in this answer only; it is stored hashed.",
+    ),
     # workflows
     "GET /workflows": RouteShape(ref("WorkflowList")),
     "POST /workflows": RouteShape(ref("Workflow"), ref("WorkflowDefinition")),
     "GET /workflows/{workflow_id}": RouteShape(ref("Workflow")),
-    "PUT /workflows/{workflow_id}": RouteShape(ref("Workflow"), ref("WorkflowDefinition"), params=(IF_MATCH,),
-                                               description="Running executions keep their version."),
+    "PUT /workflows/{workflow_id}": RouteShape(
+        ref("Workflow"),
+        ref("WorkflowDefinition"),
+        params=(IF_MATCH,),
+        description="Running executions keep their version.",
+    ),
     "GET /workflows/{workflow_id}/versions/{version}": RouteShape(
-        _obj({"workflow_id": STRING, "version": {"type": "integer"}, "definition": OBJECT},
-             ("workflow_id", "version", "definition"))),
+        _obj(
+            {"workflow_id": STRING, "version": {"type": "integer"}, "definition": OBJECT},
+            ("workflow_id", "version", "definition"),
+        )
+    ),
     "POST /workflows/{workflow_id}/enable": RouteShape(ref("Workflow"), request_required=False),
     "POST /workflows/{workflow_id}/disable": RouteShape(ref("Workflow"), request_required=False),
     "POST /workflows/{workflow_id}/executions": RouteShape(
-        ref("Execution"), _obj({"inputs": OBJECT}, closed=True), request_required=False,
-        params=(IDEMPOTENCY_KEY,), description="Starts a manual execution; bad inputs are a 400 naming each."),
-    "GET /workflows/{workflow_id}/executions": RouteShape(ref("ExecutionPage"), params=LIST_FILTERS,
-                                                          description="Newest first."),
+        ref("Execution"),
+        _obj({"inputs": OBJECT}, closed=True),
+        request_required=False,
+        params=(IDEMPOTENCY_KEY,),
+        description="Starts a manual execution; bad inputs are a 400 naming each.",
+    ),
+    "GET /workflows/{workflow_id}/executions": RouteShape(
+        ref("ExecutionPage"), params=LIST_FILTERS, description="Newest first."
+    ),
     "GET /workflows/{workflow_id}/stats": RouteShape(
-        LOOSE, params=(Param("from", TIMESTAMP), Param("to", TIMESTAMP),
-                       Param("bucket", choice(["day", "hour"])), Param("tz", STRING, "IANA time zone"))),
+        LOOSE,
+        params=(
+            Param("from", TIMESTAMP),
+            Param("to", TIMESTAMP),
+            Param("bucket", choice(["day", "hour"])),
+            Param("tz", STRING, "IANA time zone"),
+        ),
+    ),
     "GET /workflows/{workflow_id}/schedule": RouteShape(
-        LOOSE, params=(Param("count", {"type": "integer", "minimum": 1, "maximum": 50}, "how many next runs (5)"),)),
+        LOOSE, params=(Param("count", {"type": "integer", "minimum": 1, "maximum": 50}, "how many next runs (5)"),)
+    ),
     # executions
-    "GET /executions": RouteShape(ref("ExecutionPage"), params=(
-        Param("workflow_id", STRING, "only this workflow's executions"), *LIST_FILTERS),
-        description="Across workflows, newest first (the start months of the range, newest first)."),
+    "GET /executions": RouteShape(
+        ref("ExecutionPage"),
+        params=(Param("workflow_id", STRING, "only this workflow's executions"), *LIST_FILTERS),
+        description="Across workflows, newest first (the start months of the range, newest first).",
+    ),
     "POST /executions/bulk": RouteShape(
-        LOOSE, _obj({"action": {"enum": ["cancel", "retry"]}, "dry_run": {"type": "boolean"},
-                     "filters": _obj({"workflow_id": STRING, "status": {"enum": STATUSES},
-                                      "trigger": {"enum": TRIGGER_TYPES}, "from": TIMESTAMP, "to": TIMESTAMP},
-                                     closed=True),
-                     "limit": {"type": "integer", "minimum": 1, "maximum": 10000},
-                     "chunk_size": {"type": "integer", "minimum": 1, "maximum": 100}}, ("action",), closed=True),
+        LOOSE,
+        _obj(
+            {
+                "action": {"enum": ["cancel", "retry"]},
+                "dry_run": {"type": "boolean"},
+                "filters": _obj(
+                    {
+                        "workflow_id": STRING,
+                        "status": {"enum": STATUSES},
+                        "trigger": {"enum": TRIGGER_TYPES},
+                        "from": TIMESTAMP,
+                        "to": TIMESTAMP,
+                    },
+                    closed=True,
+                ),
+                "limit": {"type": "integer", "minimum": 1, "maximum": 10000},
+                "chunk_size": {"type": "integer", "minimum": 1, "maximum": 100},
+            },
+            ("action",),
+            closed=True,
+        ),
         other_statuses=((202, "Accepted: the job runs in chunks through SQS; see GET /executions/bulk/{job_id}"),),
         description="`dry_run` (the default) answers the count (up to `limit`) and the first ids; `retry` "
-                    "applies to `failed` executions unless `filters.status` says otherwise."),
+        "applies to `failed` executions unless `filters.status` says otherwise.",
+    ),
     "GET /executions/bulk/{job_id}": RouteShape(
-        LOOSE, params=(LIMIT, NEXT_TOKEN),
+        LOOSE,
+        params=(LIMIT, NEXT_TOKEN),
         description="The job's progress (`state`, `processed`, `succeeded`, `conflicts`, `errors`) and a page "
-                    "of per-execution `results`."),
+        "of per-execution `results`.",
+    ),
     "GET /executions/{execution_id}": RouteShape(ref("Execution")),
-    "GET /executions/{execution_id}/history": RouteShape(ref("History"), params=(
-        Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size (default 1000)"), NEXT_TOKEN),
-                                                         description="The append-only audit trail, in order."),
+    "GET /executions/{execution_id}/history": RouteShape(
+        ref("History"),
+        params=(
+            Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size (default 1000)"),
+            NEXT_TOKEN,
+        ),
+        description="The append-only audit trail, in order.",
+    ),
     "POST /executions/{execution_id}/cancel": RouteShape(ref("Execution"), REASON, request_required=False),
     "POST /executions/{execution_id}/steps/{step_id}/retry": RouteShape(
-        ref("Execution"), _obj({"instructions": STRING}, closed=True), request_required=False,
-        description="With `instructions`: edit and retry."),
-    "POST /executions/{execution_id}/steps/{step_id}/skip": RouteShape(ref("Execution"), REASON,
-                                                                       request_required=False),
-    "POST /executions/{execution_id}/steps/{step_id}/force-advance": RouteShape(ref("Execution"), COMMENT,
-                                                                                request_required=False),
-    "POST /executions/{execution_id}/steps/{step_id}/approve": RouteShape(ref("Execution"), COMMENT,
-                                                                          request_required=False),
+        ref("Execution"),
+        _obj({"instructions": STRING}, closed=True),
+        request_required=False,
+        description="With `instructions`: edit and retry.",
+    ),
+    "POST /executions/{execution_id}/steps/{step_id}/skip": RouteShape(
+        ref("Execution"), REASON, request_required=False
+    ),
+    "POST /executions/{execution_id}/steps/{step_id}/force-advance": RouteShape(
+        ref("Execution"), COMMENT, request_required=False
+    ),
+    "POST /executions/{execution_id}/steps/{step_id}/approve": RouteShape(
+        ref("Execution"), COMMENT, request_required=False
+    ),
     "POST /executions/{execution_id}/steps/{step_id}/reject": RouteShape(
-        ref("Execution"), _obj({"comment": {"type": "string", "minLength": 1, "maxLength": 4000}}, ("comment",),
-                               closed=True),
-        description="`comment` is the reason and is required (a 400 names it when missing or blank)."),
+        ref("Execution"),
+        _obj({"comment": {"type": "string", "minLength": 1, "maxLength": 4000}}, ("comment",), closed=True),
+        description="`comment` is the reason and is required (a 400 names it when missing or blank).",
+    ),
     "POST /executions/{execution_id}/steps/{step_id}/review": RouteShape(
-        ref("Execution"), _obj({"comment": TEXT, "output": ANY}, closed=True),
-        request_required=False, description="`output` amends the step's output."),
-    "GET /workflows/{workflow_id}/versions": RouteShape(_obj({
-        "workflow_id": STRING, "current_version": {"type": "integer"},
-        "items": {"type": "array", "items": _obj({"version": {"type": "integer"}, "created_at": STRING,
-                                                   "created_by": nullable(STRING)}, ("version", "created_at"))}},
-        ("workflow_id", "current_version", "items")), description="Newest first."),
-    "GET /templates": RouteShape(_obj({"items": {"type": "array", "items": _obj(
-        {"name": STRING, "description": STRING, "definition": ref("WorkflowDefinition")}, ("name", "definition"))}},
-        ("items",)), description="The sample workflows, to start a new definition from."),
-    "GET /keys": RouteShape(_obj({"items": {"type": "array", "items": _obj(
-        {"name": STRING, "role": {"enum": ROLES}, "created_at": nullable(STRING), "created_by": nullable(STRING)},
-        ("name", "role"))}}, ("items",)), description="Names and roles only; the keys themselves are never shown again."),
-    "DELETE /keys/{name}": RouteShape(None, content_types=(), errors=((404, "No key has that name"),),
-                                      description="The key is refused (401) from now on."),
+        ref("Execution"),
+        _obj({"comment": TEXT, "output": ANY}, closed=True),
+        request_required=False,
+        description="`output` amends the step's output.",
+    ),
+    "GET /workflows/{workflow_id}/versions": RouteShape(
+        _obj(
+            {
+                "workflow_id": STRING,
+                "current_version": {"type": "integer"},
+                "items": {
+                    "type": "array",
+                    "items": _obj(
+                        {"version": {"type": "integer"}, "created_at": STRING, "created_by": nullable(STRING)},
+                        ("version", "created_at"),
+                    ),
+                },
+            },
+            ("workflow_id", "current_version", "items"),
+        ),
+        description="Newest first.",
+    ),
+    "GET /templates": RouteShape(
+        _obj(
+            {
+                "items": {
+                    "type": "array",
+                    "items": _obj(
+                        {"name": STRING, "description": STRING, "definition": ref("WorkflowDefinition")},
+                        ("name", "definition"),
+                    ),
+                }
+            },
+            ("items",),
+        ),
+        description="The sample workflows, to start a new definition from.",
+    ),
+    "GET /keys": RouteShape(
+        _obj(
+            {
+                "items": {
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "name": STRING,
+                            "role": {"enum": ROLES},
+                            "created_at": nullable(STRING),
+                            "created_by": nullable(STRING),
+                        },
+                        ("name", "role"),
+                    ),
+                }
+            },
+            ("items",),
+        ),
+        description="Names and roles only; the keys themselves are never shown again.",
+    ),
+    "DELETE /keys/{name}": RouteShape(
+        None,
+        content_types=(),
+        errors=((404, "No key has that name"),),
+        description="The key is refused (401) from now on.",
+    ),
     # sources and webhooks
-    "POST /sources": RouteShape(_obj({"name": STRING, "scheme": STRING, "secret": STRING}, ("name",)),
-                                _obj({"name": STRING, "scheme": {"enum": ["standard", "github", "stripe", "slack"]},
-                                      "secret": STRING}, ("name",)),
-                                description="Without `secret`, a generated signing secret is in this answer only; "
-                                            "a provider-issued `secret` (required for stripe and slack) is kept "
-                                            "and never shown."),
+    "POST /sources": RouteShape(
+        _obj({"name": STRING, "scheme": STRING, "secret": STRING}, ("name",)),
+        _obj(
+            {"name": STRING, "scheme": {"enum": ["standard", "github", "stripe", "slack"]}, "secret": STRING}, ("name",)
+        ),
+        description="Without `secret`, a generated signing secret is in this answer only; "
+        "a provider-issued `secret` (required for stripe and slack) is kept "
+        "and never shown.",
+    ),
     "GET /sources": RouteShape(_obj({"items": {"type": "array", "items": OBJECT}}, ("items",))),
     "POST /webhooks/{source}": RouteShape(
         _obj({"event_id": STRING, "executions": {"type": "array", "items": STRING}}),
-        _obj({"type": STRING}, ("type",)), role=None,
-        params=tuple(Param(h, STRING, location="header")
-                     for h in ("webhook-id", "webhook-timestamp", "webhook-signature")),
+        _obj({"type": STRING}, ("type",)),
+        role=None,
+        params=tuple(
+            Param(h, STRING, location="header") for h in ("webhook-id", "webhook-timestamp", "webhook-signature")
+        ),
         other_statuses=((200, "A repeated webhook-id: the first answer"),),
         errors=((401, "Bad or missing signature, or a stale timestamp: nothing started"),),
-        description="Signed with the Standard Webhooks scheme; a bad signature is a 401."),
+        description="Signed with the Standard Webhooks scheme; a bad signature is a 401.",
+    ),
     "POST /sources/{name}/rotate": RouteShape(
         _obj({"name": STRING, "secret": STRING}, ("name",)),
-        _obj({"grace_seconds": {"type": "integer", "minimum": 0, "maximum": _MAX_GRACE_SECONDS}, "secret": STRING},
-             closed=True),
+        _obj(
+            {"grace_seconds": {"type": "integer", "minimum": 0, "maximum": _MAX_GRACE_SECONDS}, "secret": STRING},
+            closed=True,
+        ),
         request_required=False,
         description="A new secret (generated and shown once, or the provider's new one as `secret`, never "
-                    "shown); the old one stays valid for `grace_seconds`."),
-    "GET /events/{event_id}": RouteShape(_obj({"event_id": STRING, "source": nullable(STRING),
-                                               "type": nullable(STRING)}, ("event_id",))),
+        "shown); the old one stays valid for `grace_seconds`.",
+    ),
+    "GET /events/{event_id}": RouteShape(
+        _obj({"event_id": STRING, "source": nullable(STRING), "type": nullable(STRING)}, ("event_id",))
+    ),
     "POST /events/{event_id}/replay": RouteShape(
         _obj({"event_id": STRING, "executions": {"type": "array", "items": STRING}}, ("event_id", "executions")),
-        description="Starts the workflows that match the stored event again."),
+        description="Starts the workflows that match the stored event again.",
+    ),
     # agents' view of the API
-    "GET /tools": RouteShape(_obj({"tools": {"type": "array", "items": OBJECT}}, ("tools",)),
-                             params=(Param("format", choice(["anthropic", "openai"]), "tool description dialect"),)),
+    "GET /tools": RouteShape(
+        _obj({"tools": {"type": "array", "items": OBJECT}}, ("tools",)),
+        params=(Param("format", choice(["anthropic", "openai"]), "tool description dialect"),),
+    ),
     "POST /tools/{name}/invoke": RouteShape(
-        ref("Execution"), _obj({"arguments": OBJECT, "conversation_id": STRING, "tool_call_id": STRING},
-                               closed=True), request_required=False,
+        ref("Execution"),
+        _obj({"arguments": OBJECT, "conversation_id": STRING, "tool_call_id": STRING}, closed=True),
+        request_required=False,
         params=(IDEMPOTENCY_KEY, Param("X-Conversation-Id", STRING, location="header")),
-        description="Starts the tool's workflow with `arguments` as its inputs."),
+        description="Starts the tool's workflow with `arguments` as its inputs.",
+    ),
     # the web UI (static files, no key: the page asks for one)
     "GET /": RouteShape(content_types=("text/html",), role=None),
-    "GET /ui/{name}": RouteShape(content_types=("text/html", "text/javascript", "text/css", "image/svg+xml"),
-                                 role=None),
+    "GET /ui/{name}": RouteShape(
+        content_types=("text/html", "text/javascript", "text/css", "image/svg+xml"), role=None
+    ),
 }
 
 _SUMMARIES = {

@@ -1,4 +1,5 @@
 """Health and API keys."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -24,8 +25,7 @@ def health(ctx: RequestContext) -> dict[str, Any]:
         except Unauthorized:
             return body  # a health check never fails for a key; it just shows no details
         if actor.role == "admin":
-            body["details"] = {**ctx.engine.deadletters.count(),
-                               "notifications_failed": ctx.engine.notifier.failures()}
+            body["details"] = {**ctx.engine.deadletters.count(), "notifications_failed": ctx.engine.notifier.failures()}
     return body
 
 
@@ -42,8 +42,12 @@ def create_key(ctx: RequestContext) -> dict[str, Any]:
 @endpoint(bp, "/keys", role="admin")
 def list_keys(ctx: RequestContext) -> dict[str, Any]:
     """API keys by name and role (never the keys themselves); the deployment's admin key is not listed."""
-    return {"items": [{"name": k.name, "role": k.role, "created_at": k.created_at, "created_by": k.created_by}
-                      for k in ctx.engine.store.catalog.list_keys()]}
+    return {
+        "items": [
+            {"name": k.name, "role": k.role, "created_at": k.created_at, "created_by": k.created_by}
+            for k in ctx.engine.store.catalog.list_keys()
+        ]
+    }
 
 
 @endpoint(bp, "/keys/{name}", ("DELETE",), role="admin", status=204)

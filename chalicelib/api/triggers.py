@@ -1,5 +1,6 @@
 """Triggers over HTTP: event sources, signed webhooks, stored events and replay, schedules,
 and workflows as LLM tools."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -62,6 +63,7 @@ def invoke_tool(ctx: RequestContext, name: str) -> dict[str, Any]:
     key = ctx.header("idempotency-key")
     if key is not None and not (0 < len(key) <= 255):
         raise ValidationError(FieldError("Idempotency-Key", "must be 1 to 255 characters"))
-    state = ctx.engine.triggers.tools.invoke(name, ctx.body(required=False), ctx.who,
-                                             ctx.header("x-conversation-id"), key)
+    state = ctx.engine.triggers.tools.invoke(
+        name, ctx.body(required=False), ctx.who, ctx.header("x-conversation-id"), key
+    )
     return ctx.execution(state)

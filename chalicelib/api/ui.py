@@ -5,6 +5,7 @@ No bundler and no CDN: ``chalicelib/ui/`` ships inside the Lambda package (Chali
 Content-Security-Policy that allows scripts from this origin only (no inline scripts, no
 ``eval``), so untrusted text that slipped into the DOM as markup still could not run.
 """
+
 from __future__ import annotations
 
 import html
@@ -29,17 +30,19 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.(html|js|css|svg)$")
 #: What the <base href> may contain (it comes from the request path).
 _SAFE_BASE = re.compile(r"^/[A-Za-z0-9/_.~-]*$")
 
-CSP = "; ".join([
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "connect-src 'self'",
-    "font-src 'self'",
-    "base-uri 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
+CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -79,8 +82,11 @@ def _response(body: str, suffix: str, cache: str) -> Response:
 
 
 def _not_found(name: str) -> Response:
-    return Response(body={"Code": "NotFoundError", "Message": f"no UI file named {name!r}"}, status_code=404,
-                    headers={"X-Content-Type-Options": "nosniff"})
+    return Response(
+        body={"Code": "NotFoundError", "Message": f"no UI file named {name!r}"},
+        status_code=404,
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
 
 
 def _base_href(context: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
 """Workflows: CRUD with versions, enable/disable, manual starts and their lists."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,6 +15,7 @@ from chalicelib.errors import FieldError, ValidationError
 from chalicelib.samples.workflows import SAMPLE_WORKFLOWS
 
 bp = Blueprint(__name__)
+
 
 @endpoint(bp, "/workflows", ("POST",), role="admin", status=201)
 def create_workflow(ctx: RequestContext) -> dict[str, Any]:
@@ -52,15 +54,23 @@ def list_workflow_versions(ctx: RequestContext, workflow_id: str) -> dict[str, A
     """Every version of a workflow's definition, newest first (who published it, when)."""
     current = ctx.engine.workflows.get(workflow_id)  # 404 for an unknown workflow
     versions = ctx.engine.store.catalog.list_versions(workflow_id)
-    return {"workflow_id": workflow_id, "current_version": current.version, "items": [
-        {"version": v.version, "created_at": v.created_at, "created_by": v.created_by} for v in reversed(versions)]}
+    return {
+        "workflow_id": workflow_id,
+        "current_version": current.version,
+        "items": [
+            {"version": v.version, "created_at": v.created_at, "created_by": v.created_by} for v in reversed(versions)
+        ],
+    }
 
 
 @endpoint(bp, "/templates")
 def list_templates(ctx: RequestContext) -> dict[str, Any]:
     """The sample workflows' definitions, as starting points for a new workflow."""
-    return {"items": [{"name": d["name"], "description": d.get("description", ""), "definition": d}
-                      for d in SAMPLE_WORKFLOWS]}
+    return {
+        "items": [
+            {"name": d["name"], "description": d.get("description", ""), "definition": d} for d in SAMPLE_WORKFLOWS
+        ]
+    }
 
 
 @endpoint(bp, "/workflows/{workflow_id}/versions/{version}")
@@ -104,8 +114,9 @@ def list_executions(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
     status, trigger = _choice(ctx, "status", STATUSES), _choice(ctx, "trigger", TRIGGERS)
     start_from, start_to = _range(ctx)
     limit = _limit(ctx)
-    page = ctx.engine.store.executions.list_for_workflow(workflow_id, status, start_from, start_to, limit,
-                                                         ctx.query("next_token"), trigger)
+    page = ctx.engine.store.executions.list_for_workflow(
+        workflow_id, status, start_from, start_to, limit, ctx.query("next_token"), trigger
+    )
     return {"items": [summary_view(s) for s in page.items], "next_token": page.next_token}
 
 

@@ -11,12 +11,21 @@ A failed step pauses its execution; the operator needs to know which of the acti
 Agents may set ``action`` themselves; otherwise it is derived here from the kind and
 ``retryable``, so every error has one, including those recorded before this existed.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["ACTIONS", "RETRY", "EDIT_AND_RETRY", "UPDATE_CONNECTION", "SKIP_OR_CANCEL", "recommended_action",
-           "with_action"]
+__all__ = [
+    "ACTIONS",
+    "EDIT_AND_RETRY",
+    "RETRY",
+    "SKIP_OR_CANCEL",
+    "UPDATE_CONNECTION",
+    "recommended_action",
+    "with_action",
+]
 
 RETRY = "retry"
 EDIT_AND_RETRY = "edit_and_retry"

@@ -3,14 +3,34 @@
 Commands are imperative (``RetryStep``, ``Approve``); ``chalicelib.domain.machine.decide`` turns
 one into a ``Decision``: the events to append and the step messages to send after them.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Union
+from typing import Any, Union
 
 from chalicelib.domain.fold import Actor, Event
 
-__all__ = ['Approve', 'CancelExecution', 'ClaimStep', 'Command', 'Decision', 'Dispatch', 'ForceAdvance', 'Heartbeat', 'RecordResult', 'Reject', 'RequeueStep', 'RetryStep', 'Review', 'SkipStep', 'TimeOutGate', 'TimeOutStep']
+__all__ = [
+    "Approve",
+    "CancelExecution",
+    "ClaimStep",
+    "Command",
+    "Decision",
+    "Dispatch",
+    "ForceAdvance",
+    "Heartbeat",
+    "RecordResult",
+    "Reject",
+    "RequeueStep",
+    "RetryStep",
+    "Review",
+    "SkipStep",
+    "TimeOutGate",
+    "TimeOutStep",
+]
+
 
 @dataclass(frozen=True)
 class ClaimStep:
@@ -114,9 +134,21 @@ class Review:
     amended: bool = False
 
 
-Command = Union[ClaimStep, RecordResult, TimeOutStep, TimeOutGate, Heartbeat, RequeueStep, RetryStep, SkipStep,
-                CancelExecution,
-                ForceAdvance, Approve, Reject, Review]
+Command = Union[
+    ClaimStep,
+    RecordResult,
+    TimeOutStep,
+    TimeOutGate,
+    Heartbeat,
+    RequeueStep,
+    RetryStep,
+    SkipStep,
+    CancelExecution,
+    ForceAdvance,
+    Approve,
+    Reject,
+    Review,
+]
 
 
 @dataclass(frozen=True)

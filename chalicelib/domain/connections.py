@@ -4,17 +4,27 @@ may use which kinds. Pure: no AWS, no store.
 A connection is a named set of credentials. ``POST /connections`` bodies are checked here
 (``validate_connection``); the secret fields go to Secrets Manager, the others to the catalog.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from chalicelib.errors import FieldError
 
-__all__ = ["CONNECTION_KINDS", "ConnectionRef", "KindSpec", "MODEL_KINDS", "NAME_PATTERN", "AUTH_KINDS",
-           "ResolvedConnection", "validate_connection"]
+__all__ = [
+    "AUTH_KINDS",
+    "CONNECTION_KINDS",
+    "MODEL_KINDS",
+    "NAME_PATTERN",
+    "ConnectionRef",
+    "KindSpec",
+    "ResolvedConnection",
+    "validate_connection",
+]
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -37,8 +47,11 @@ CONNECTION_KINDS: dict[str, KindSpec] = {
     "bearer": KindSpec({}, ("token",), ("token",)),
     "header": KindSpec({"header": None}, ("value",), ("header", "value")),
     "basic": KindSpec({"username": None}, ("password",), ("username", "password")),
-    "oauth2": KindSpec({"token_url": None, "client_id": None, "scope": None}, ("client_secret", "refresh_token"),
-                       ("token_url", "client_id", "client_secret")),
+    "oauth2": KindSpec(
+        {"token_url": None, "client_id": None, "scope": None},
+        ("client_secret", "refresh_token"),
+        ("token_url", "client_id", "client_secret"),
+    ),
 }
 #: Kinds an ``llm`` step may name; kinds that authenticate an HTTP call (``http`` steps, llm tools).
 MODEL_KINDS = ("openai", "anthropic", "bedrock")
@@ -70,8 +83,12 @@ class ResolvedConnection:
         return [v for v in self.secrets.values() if isinstance(v, str) and len(v) >= 4]
 
 
-def validate_connection(body: Mapping[str, Any], *, partial_of: Mapping[str, Any] | None = None,
-                        url_problem: Callable[[str], str | None] | None = None) -> list[FieldError]:
+def validate_connection(
+    body: Mapping[str, Any],
+    *,
+    partial_of: Mapping[str, Any] | None = None,
+    url_problem: Callable[[str], str | None] | None = None,
+) -> list[FieldError]:
     """Check a connection body (``partial_of``: the merged result of a PUT) and name each bad field."""
     errors: list[FieldError] = []
     kind = body.get("kind")

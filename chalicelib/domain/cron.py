@@ -9,6 +9,7 @@ hint. See https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-
 
 Pure: no clock (the "does it ever fire" probe starts from a fixed date), no environment.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -28,8 +29,12 @@ _DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 _NAMES = {3: _MONTHS, 4: _DAYS}  # field index -> names allowed there
 _PLAIN = re.compile(r"[0-9*,/\-]+")
 _ALIASES = {
-    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
 _RATE = re.compile(r"rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)", re.IGNORECASE)

@@ -11,14 +11,16 @@ Explicit JSON ``null`` on an optional field means "absent" (forms often send it)
 
 Pure: stdlib, jmespath, croniter (through ``cron``) and zoneinfo only; no clock, no AWS.
 """
+
 from __future__ import annotations
 
 import copy
 import difflib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from chalicelib.domain.cron import cron_error, timezone_error
 from chalicelib.domain.expressions import compile_bounded
@@ -27,9 +29,19 @@ from chalicelib.domain.notify import NotifyTarget, parse_notify
 from chalicelib.errors import FieldError, PayloadTooLarge, ValidationError
 
 __all__ = [
-    "InputField", "Trigger", "Gate", "RetryPolicy", "StepDef", "WorkflowDefinition",
-    "parse_definition", "validate_inputs", "DefinitionTooLarge",
-    "INPUT_TYPES", "TRIGGER_TYPES", "GATE_TYPES", "ON_TIMEOUT",
+    "GATE_TYPES",
+    "INPUT_TYPES",
+    "ON_TIMEOUT",
+    "TRIGGER_TYPES",
+    "DefinitionTooLarge",
+    "Gate",
+    "InputField",
+    "RetryPolicy",
+    "StepDef",
+    "Trigger",
+    "WorkflowDefinition",
+    "parse_definition",
+    "validate_inputs",
 ]
 
 INPUT_TYPES = ("string", "number", "integer", "boolean", "enum", "date")
@@ -75,8 +87,17 @@ class InputField:
 
     def to_dict(self) -> dict[str, Any]:
         options = None if self.options is None else list(self.options)
-        return _without_none({"name": self.name, "type": self.type, "required": self.required, "options": options,
-                              "default": self.default, "description": self.description, "label": self.label})
+        return _without_none(
+            {
+                "name": self.name,
+                "type": self.type,
+                "required": self.required,
+                "options": options,
+                "default": self.default,
+                "description": self.description,
+                "label": self.label,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -113,9 +134,15 @@ class Gate:
     separate_from_starter: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return _without_none({"type": self.type, "approvers": list(self.approvers),
-                              "timeout_seconds": self.timeout_seconds, "on_timeout": self.on_timeout,
-                              "separate_from_starter": True if self.separate_from_starter else None})
+        return _without_none(
+            {
+                "type": self.type,
+                "approvers": list(self.approvers),
+                "timeout_seconds": self.timeout_seconds,
+                "on_timeout": self.on_timeout,
+                "separate_from_starter": True if self.separate_from_starter else None,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -142,11 +169,18 @@ class StepDef:
     gate: Gate | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _without_none({
-            "id": self.id, "name": self.name, "agent": self.agent, "instructions": self.instructions,
-            "config": copy.deepcopy(dict(self.config)) or None, "timeout_seconds": self.timeout_seconds,
-            "retry": self.retry.to_dict() if self.retry else None, "gate": self.gate.to_dict() if self.gate else None,
-        })
+        return _without_none(
+            {
+                "id": self.id,
+                "name": self.name,
+                "agent": self.agent,
+                "instructions": self.instructions,
+                "config": copy.deepcopy(dict(self.config)) or None,
+                "timeout_seconds": self.timeout_seconds,
+                "retry": self.retry.to_dict() if self.retry else None,
+                "gate": self.gate.to_dict() if self.gate else None,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -160,8 +194,13 @@ class WorkflowDefinition:
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical JSON-able form (what is stored and served)."""
-        body = {"name": self.name, "description": self.description, "enabled": self.enabled,
-                "trigger": self.trigger.to_dict(), "steps": [step.to_dict() for step in self.steps]}
+        body = {
+            "name": self.name,
+            "description": self.description,
+            "enabled": self.enabled,
+            "trigger": self.trigger.to_dict(),
+            "steps": [step.to_dict() for step in self.steps],
+        }
         if self.notify:
             body["notify"] = [target.to_dict() for target in self.notify]
         return body
@@ -283,7 +322,9 @@ def _parse_input_field(raw: Any, path: str, errors: list[FieldError]) -> InputFi
 
 def _parse_steps(raw: Any, agents: Mapping[str, Any], errors: list[FieldError]) -> tuple[StepDef, ...] | None:
     if not isinstance(raw, list) or not raw:
-        errors.append(FieldError("steps", ("is required" if raw is None else "must be") + ": a non-empty list of steps"))
+        errors.append(
+            FieldError("steps", ("is required" if raw is None else "must be") + ": a non-empty list of steps")
+        )
         return None
     if len(raw) > MAX_STEPS:
         errors.append(FieldError("steps", f"must have at most {MAX_STEPS} steps"))
@@ -321,14 +362,24 @@ def _parse_step(raw: Any, path: str, agents: Mapping[str, Any], errors: list[Fie
     if not obj.ok:
         return None
     assert step_id is not None and agent is not None
-    return StepDef(step_id, step_id if name is None else name, agent, instructions, copy.deepcopy(config or {}),
-                   300 if timeout is None else timeout, retry, gate)
+    return StepDef(
+        step_id,
+        step_id if name is None else name,
+        agent,
+        instructions,
+        copy.deepcopy(config or {}),
+        300 if timeout is None else timeout,
+        retry,
+        gate,
+    )
 
 
 def _parse_retry(raw: Any, path: str, errors: list[FieldError]) -> RetryPolicy | None:
     if raw is None:
         return None
-    obj = _Object.read(raw, path, errors, _RETRY_KEYS, 'must be an object, e.g. {"max_attempts": 3, "backoff_seconds": 5}')
+    obj = _Object.read(
+        raw, path, errors, _RETRY_KEYS, 'must be an object, e.g. {"max_attempts": 3, "backoff_seconds": 5}'
+    )
     if obj is None:
         return None
     if raw.get("max_attempts") is None:
@@ -369,8 +420,15 @@ class _Object:
         self.raw, self.path, self.errors, self._start = raw, path, errors, len(errors)
 
     @classmethod
-    def read(cls, raw: Any, path: str, errors: list[FieldError], allowed: tuple[str, ...],
-             not_object: str, check_keys: bool = True) -> _Object | None:
+    def read(
+        cls,
+        raw: Any,
+        path: str,
+        errors: list[FieldError],
+        allowed: tuple[str, ...],
+        not_object: str,
+        check_keys: bool = True,
+    ) -> _Object | None:
         """The reader, or None (error recorded) when ``raw`` is not an object."""
         if not isinstance(raw, dict):
             errors.append(FieldError(path or "body", not_object))
@@ -397,8 +455,9 @@ class _Object:
         """Record that ``key`` (relative to this object) is wrong."""
         self.errors.append(FieldError(f"{self.path}.{key}" if self.path else key, message))
 
-    def text(self, key: str, *, required: bool = False, max_len: int | None = None,
-             blank_ok: bool = False) -> str | None:
+    def text(
+        self, key: str, *, required: bool = False, max_len: int | None = None, blank_ok: bool = False
+    ) -> str | None:
         value = self.raw.get(key)
         if value is None:
             problem = "is required" if required else None
@@ -456,7 +515,9 @@ def _reject_duplicates(items: list[Any], key: str, path: str, what: str, errors:
     for index, item in enumerate(items):
         value = item.get(key) if isinstance(item, dict) else None
         if isinstance(value, str) and first.setdefault(value, index) != index:
-            errors.append(FieldError(f"{path}[{index}].{key}", f"duplicate {what} '{value}' (also {path}[{first[value]}])"))
+            errors.append(
+                FieldError(f"{path}[{index}].{key}", f"duplicate {what} '{value}' (also {path}[{first[value]}])")
+            )
 
 
 def _without_none(fields: dict[str, Any]) -> dict[str, Any]:

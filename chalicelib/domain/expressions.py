@@ -9,6 +9,7 @@ depth of their syntax tree (``MAX_EXPRESSION_DEPTH``), both checked without recu
 
 Pure: jmespath and stdlib only.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -5,10 +5,12 @@ to drift from the history. ``machine.decide`` reads this state; the engine appen
 events ``decide`` returns. Events are facts (past tense), so this module never refuses an
 event: an unknown type (``comment_added``, ``late_result_discarded``, ...) changes nothing.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from chalicelib.domain.definition import StepDef, WorkflowDefinition
 from chalicelib.domain.states import ExecutionStatus, StepState
@@ -175,11 +177,16 @@ def apply_events(state: ExecutionState, events: Sequence[Event]) -> ExecutionSta
 def _decided(step: StepView, e: Event, verdict: str, **extra: Any) -> None:
     """Record a human decision on ``step``: who, what, when, on which attempt, and why."""
     comment = e.details.get("comment")
-    step.decision = {"decision": verdict, "by": e.actor, "at": e.at, "attempt": step.attempt,
-                     "comment": comment, **extra}
+    step.decision = {
+        "decision": verdict,
+        "by": e.actor,
+        "at": e.at,
+        "attempt": step.attempt,
+        "comment": comment,
+        **extra,
+    }
     if comment:
-        step.comments.append({"by": e.actor, "at": e.at, "attempt": step.attempt, "decision": verdict,
-                              "text": comment})
+        step.comments.append({"by": e.actor, "at": e.at, "attempt": step.attempt, "decision": verdict, "text": comment})
 
 
 def _new_attempt(step: StepView, attempt: int, queued_at: str | None) -> None:
@@ -188,7 +195,7 @@ def _new_attempt(step: StepView, attempt: int, queued_at: str | None) -> None:
     step.lease_until = None
 
 
-def _apply(state: ExecutionState, e: Event) -> None:  # noqa: C901 - one branch per event type
+def _apply(state: ExecutionState, e: Event) -> None:
     d = e.details
     step = state.step(e.step_id) if e.step_id else None
     t = e.type
@@ -224,8 +231,12 @@ def _apply(state: ExecutionState, e: Event) -> None:  # noqa: C901 - one branch 
         if "amended_output" in d:
             step.original_output, step.has_original_output = step.output, True
             step.output = d["amended_output"]
-        _decided(step, e, "approved" if t == "approval_granted" else "reviewed",
-                 **({"amended": True} if "amended_output" in d else {}))
+        _decided(
+            step,
+            e,
+            "approved" if t == "approval_granted" else "reviewed",
+            **({"amended": True} if "amended_output" in d else {}),
+        )
     elif t == "approval_rejected":
         step.state, step.completed_at = SS.FAILED, e.at
         step.error = {"kind": "rejected", "message": f"rejected by {e.actor}: {d.get('comment') or 'no reason given'}"}

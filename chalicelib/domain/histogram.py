@@ -9,10 +9,11 @@ summed per bin, with the mean of the values observed in that bin (so one 0.132 s
 the answer is exact. The bins are fixed so that counters can be added at write time
 (DynamoDB ``ADD``) and summed across hours and days.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 BINS_PER_OCTAVE = 4
 BINS = 106
@@ -33,8 +34,9 @@ def bin_value(index: int) -> float:
     return math.sqrt(low * high)
 
 
-def percentile(counts: Mapping[int, int], fraction: float, sums: Mapping[int, float] | None = None,
-               samples: Sequence[float] = ()) -> float | None:
+def percentile(
+    counts: Mapping[int, int], fraction: float, sums: Mapping[int, float] | None = None, samples: Sequence[float] = ()
+) -> float | None:
     """The nearest-rank percentile (``fraction`` in (0, 1]) of a histogram; None when empty.
 
     Exact from ``samples`` when they are all the values counted; else the mean of the

@@ -3,6 +3,7 @@
 Pure: stdlib only. Types are strict (``True`` is not a number, ``"3"`` is not an integer), so a
 form bug shows up as a named field error instead of a surprising value downstream.
 """
+
 from __future__ import annotations
 
 import datetime as _dt

@@ -9,18 +9,34 @@ concurrent writer makes the append fail and nothing is lost or doubled.
 
 Events are facts (past tense); commands are requests (imperative).
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Callable, Sequence
+from typing import Any
 
 # The commands and Decision live in commands.py; they are re-exported here, where callers meet decide().
-from chalicelib.domain.commands import (Approve, CancelExecution, ClaimStep, Command, Decision,  # noqa: F401
-                                       Dispatch, ForceAdvance, Heartbeat, RecordResult, Reject, RequeueStep,
-                                       RetryStep, Review, SkipStep, TimeOutGate, TimeOutStep)
-from chalicelib.domain.fold import (Actor, Event, ExecutionState, Refused, StepView, apply_events,  # noqa: F401
-                                    replay)
+from chalicelib.domain.commands import (
+    Approve,
+    CancelExecution,
+    ClaimStep,
+    Command,
+    Decision,
+    Dispatch,
+    ForceAdvance,
+    Heartbeat,
+    RecordResult,
+    Reject,
+    RequeueStep,
+    RetryStep,
+    Review,
+    SkipStep,
+    TimeOutGate,
+    TimeOutStep,
+)
+from chalicelib.domain.fold import Actor, Event, ExecutionState, Refused, StepView, apply_events, replay  # noqa: F401
 from chalicelib.domain.states import ACTIVE_STATUSES, ExecutionStatus, StepState
 from chalicelib.domain.timefmt import iso, parse_iso
 
@@ -65,8 +81,9 @@ def _claim(state: ExecutionState, c: ClaimStep, at: str, now: datetime) -> Decis
         return _noop(f"attempt {c.attempt} of {c.step_id} is not waiting to run")
     if step.not_before and parse_iso(step.not_before) > now:
         wait = int((parse_iso(step.not_before) - now).total_seconds()) + 1
-        return Decision(dispatch=(Dispatch(step.id, step.attempt, min(wait, MAX_QUEUE_DELAY)),),
-                        noop_reason="retry not due yet")
+        return Decision(
+            dispatch=(Dispatch(step.id, step.attempt, min(wait, MAX_QUEUE_DELAY)),), noop_reason="retry not due yet"
+        )
     timeout = state.step_def(c.step_id).timeout_seconds
     deadline = _later(now, timeout)
     details: dict[str, Any] = {"deadline": deadline, "timeout_seconds": timeout}
@@ -78,24 +95,48 @@ def _claim(state: ExecutionState, c: ClaimStep, at: str, now: datetime) -> Decis
 
 def _heartbeat(state: ExecutionState, c: Heartbeat, at: str, now: datetime) -> Decision:
     step = state.step(c.step_id)
-    if not (step.state == SS.RUNNING and step.claimed and step.attempt == c.attempt) or state.status != ES.RUNNING \
-            or step.lease_until is None:
+    if (
+        not (step.state == SS.RUNNING and step.claimed and step.attempt == c.attempt)
+        or state.status != ES.RUNNING
+        or step.lease_until is None
+    ):
         return _noop("no lease to extend")
-    lease = min(parse_iso(step.deadline), now + timedelta(seconds=LEASE_SECONDS)) if step.deadline \
+    lease = (
+        min(parse_iso(step.deadline), now + timedelta(seconds=LEASE_SECONDS))
+        if step.deadline
         else now + timedelta(seconds=LEASE_SECONDS)
-    return Decision(events=(Event("step_heartbeat", at, c.step_id, c.attempt,
-                                  details={"lease_until": iso(lease)}, due=iso(lease)),))
+    )
+    return Decision(
+        events=(Event("step_heartbeat", at, c.step_id, c.attempt, details={"lease_until": iso(lease)}, due=iso(lease)),)
+    )
 
 
 def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> Decision:
     step = state.step(c.step_id)
     if not (step.state == SS.RUNNING and step.claimed and step.attempt == c.attempt) or state.status != ES.RUNNING:
-        reason = (f"execution is {state.status.value}" if state.status != ES.RUNNING
-                  else f"step {c.step_id} is {step.state.value} at attempt {step.attempt}")
-        return Decision(events=(Event("late_result_discarded", at, c.step_id, c.attempt, details={
-            "outcome": "error" if c.error else "output", "reason": reason, "step_state": step.state.value,
-            "step_attempt": step.attempt, "execution_status": state.status.value,
-            "summary": _summary(c.error if c.error else c.output)}),))
+        reason = (
+            f"execution is {state.status.value}"
+            if state.status != ES.RUNNING
+            else f"step {c.step_id} is {step.state.value} at attempt {step.attempt}"
+        )
+        return Decision(
+            events=(
+                Event(
+                    "late_result_discarded",
+                    at,
+                    c.step_id,
+                    c.attempt,
+                    details={
+                        "outcome": "error" if c.error else "output",
+                        "reason": reason,
+                        "step_state": step.state.value,
+                        "step_attempt": step.attempt,
+                        "execution_status": state.status.value,
+                        "summary": _summary(c.error if c.error else c.output),
+                    },
+                ),
+            )
+        )
     if c.error is not None:
         return _failure(state, step, dict(c.error), "step_failed", at, now)
     sdef = state.step_def(c.step_id)
@@ -109,8 +150,9 @@ def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> D
             due = _later(now, gate.timeout_seconds)
             details.update(timeout_seconds=gate.timeout_seconds, on_timeout=gate.on_timeout, timeout_at=due)
         return Decision(events=(Event("approval_requested", at, c.step_id, c.attempt, details=details, due=due),))
-    return _advance(state, step, Event("step_completed", at, c.step_id, c.attempt,
-                                       details={"output": c.output, **usage}), now)
+    return _advance(
+        state, step, Event("step_completed", at, c.step_id, c.attempt, details={"output": c.output, **usage}), now
+    )
 
 
 def _timeout(state: ExecutionState, c: TimeOutStep, at: str, now: datetime) -> Decision:
@@ -119,11 +161,19 @@ def _timeout(state: ExecutionState, c: TimeOutStep, at: str, now: datetime) -> D
         return _noop("step is no longer running")
     limit = state.step_def(c.step_id).timeout_seconds
     if step.deadline is not None and parse_iso(step.deadline) <= now:
-        error = {"kind": "timeout", "message": f"step ran past its time limit of {limit}s", "retryable": True,
-                 "deadline": step.deadline}
+        error = {
+            "kind": "timeout",
+            "message": f"step ran past its time limit of {limit}s",
+            "retryable": True,
+            "deadline": step.deadline,
+        }
     elif step.lease_until is not None and parse_iso(step.lease_until) <= now:
-        error = {"kind": "timeout", "retryable": True, "lease_until": step.lease_until,
-                 "message": f"the worker stopped reporting (no heartbeat since its lease ended at {step.lease_until})"}
+        error = {
+            "kind": "timeout",
+            "retryable": True,
+            "lease_until": step.lease_until,
+            "message": f"the worker stopped reporting (no heartbeat since its lease ended at {step.lease_until})",
+        }
     else:
         return _noop("deadline not reached")
     return _failure(state, step, error, "step_timed_out", at, now)
@@ -137,24 +187,49 @@ def _gate_timeout(state: ExecutionState, c: TimeOutGate, at: str, now: datetime)
     """Decide a gate nobody answered in time, as its ``on_timeout`` says, for the system."""
     step = state.step(c.step_id)
     gate = state.step_def(c.step_id).gate
-    if state.status != ES.WAITING or step is not state.current or step.state != SS.WAITING_FOR_APPROVAL \
-            or step.attempt != c.attempt or gate is None or step.gate_due is None:
+    if (
+        state.status != ES.WAITING
+        or step is not state.current
+        or step.state != SS.WAITING_FOR_APPROVAL
+        or step.attempt != c.attempt
+        or gate is None
+        or step.gate_due is None
+    ):
         return _noop("gate is no longer waiting")
     if parse_iso(step.gate_due) > now:
         return _noop("gate time-out not reached")
     why = f"no decision within {gate.timeout_seconds}s (on_timeout: {gate.on_timeout})"
     marks = {"timed_out": True, "timeout_seconds": gate.timeout_seconds, "on_timeout": gate.on_timeout}
     if gate.on_timeout == "approve":
-        return _advance(state, step, Event("approval_granted", at, step.id, step.attempt, SYSTEM,
-                                           details={"comment": why, **marks}), now)
+        return _advance(
+            state,
+            step,
+            Event("approval_granted", at, step.id, step.attempt, SYSTEM, details={"comment": why, **marks}),
+            now,
+        )
     if gate.on_timeout == "reject":
-        return Decision(events=(Event("approval_rejected", at, step.id, step.attempt, SYSTEM,
-                                      details={"comment": why, **marks}),))
+        return Decision(
+            events=(Event("approval_rejected", at, step.id, step.attempt, SYSTEM, details={"comment": why, **marks}),)
+        )
     # fail: not through _failure, so no automatic retry re-runs the agent for want of a person
-    error = {"kind": "timeout", "message": f"the {gate.type} gate got {why}", "retryable": False,
-             "deadline": step.gate_due}
-    return Decision(events=(Event("step_timed_out", at, step.id, step.attempt, SYSTEM,
-                                  details={"error": error, "gate_timeout": True, "comment": why, **marks}),))
+    error = {
+        "kind": "timeout",
+        "message": f"the {gate.type} gate got {why}",
+        "retryable": False,
+        "deadline": step.gate_due,
+    }
+    return Decision(
+        events=(
+            Event(
+                "step_timed_out",
+                at,
+                step.id,
+                step.attempt,
+                SYSTEM,
+                details={"error": error, "gate_timeout": True, "comment": why, **marks},
+            ),
+        )
+    )
 
 
 def requeue_due(state: ExecutionState, step: StepView) -> datetime | None:
@@ -170,8 +245,13 @@ def requeue_due(state: ExecutionState, step: StepView) -> datetime | None:
     due = parse_iso(since) + timedelta(seconds=grace)
     index = state.definition.index_of(step.id)
     prev = state.steps[index - 1] if index else None
-    if step.queued_at is None and prev is not None and prev.state == SS.COMPLETED and prev.decision is None \
-            and prev.deadline:
+    if (
+        step.queued_at is None
+        and prev is not None
+        and prev.state == SS.COMPLETED
+        and prev.decision is None
+        and prev.deadline
+    ):
         # the hot path: a worker's step_completed carries no due entry of its own (one index
         # write less per step); its step_started entry, due at its deadline, covers the hand-over
         due = min(due, parse_iso(prev.deadline))
@@ -187,28 +267,45 @@ def _requeue(state: ExecutionState, c: RequeueStep, at: str, now: datetime) -> D
         return _noop("message not overdue yet")
     why = "backoff over" if step.awaits_sweep else f"not claimed since {state.handed_over_at(step)}"
     next_check = HANDOVER_GRACE_SECONDS * 2 ** min(step.requeues + 1, MAX_REQUEUE_DOUBLINGS)
-    return Decision(events=(Event("step_requeued", at, step.id, step.attempt, details={
-        "reason": why, "requeues": step.requeues + 1}, due=_later(now, next_check)),),
-        dispatch=(Dispatch(step.id, step.attempt),))
+    return Decision(
+        events=(
+            Event(
+                "step_requeued",
+                at,
+                step.id,
+                step.attempt,
+                details={"reason": why, "requeues": step.requeues + 1},
+                due=_later(now, next_check),
+            ),
+        ),
+        dispatch=(Dispatch(step.id, step.attempt),),
+    )
 
 
-def _failure(state: ExecutionState, step: StepView, error: dict[str, Any], kind: str, at: str,
-             now: datetime) -> Decision:
+def _failure(
+    state: ExecutionState, step: StepView, error: dict[str, Any], kind: str, at: str, now: datetime
+) -> Decision:
     """Retry automatically while the policy allows it; otherwise pause the execution."""
     policy = state.step_def(step.id).retry
     retryable = error.get("retryable", True) and error.get("kind") in ("agent", "integration", "timeout")
     if policy and retryable and step.attempt < policy.max_attempts:
         delay = backoff_seconds(policy.backoff_seconds, step.attempt)
         retry_at = _later(now, delay)
-        details: dict[str, Any] = {"error": error, "retry_at": retry_at, "next_attempt": step.attempt + 1,
-                                   "max_attempts": policy.max_attempts}
+        details: dict[str, Any] = {
+            "error": error,
+            "retry_at": retry_at,
+            "next_attempt": step.attempt + 1,
+            "max_attempts": policy.max_attempts,
+        }
         if delay > MAX_QUEUE_DELAY:
             # SQS holds 15 minutes at most: the sweep's due index wakes the longer waits
             details["woken_by_sweep"] = True
             return Decision(events=(Event(kind, at, step.id, step.attempt, details=details, due=retry_at),))
         due = _later(now, delay + HANDOVER_GRACE_SECONDS)
-        return Decision(events=(Event(kind, at, step.id, step.attempt, details=details, due=due),),
-                        dispatch=(Dispatch(step.id, step.attempt + 1, int(delay)),))
+        return Decision(
+            events=(Event(kind, at, step.id, step.attempt, details=details, due=due),),
+            dispatch=(Dispatch(step.id, step.attempt + 1, int(delay)),),
+        )
     if policy and retryable:
         error = {**error, "attempts_exhausted": policy.max_attempts}
     return Decision(events=(Event(kind, at, step.id, step.attempt, details={"error": error}),))
@@ -230,8 +327,15 @@ def _advance(state: ExecutionState, step: StepView, event: Event, now: datetime)
         return Decision(events=(event, Event("execution_completed", event.at)))
     nxt = state.steps[index + 1]
     if event.type != "step_completed":
-        event = Event(event.type, event.at, event.step_id, event.attempt, event.actor, event.details,
-                      due=_later(now, HANDOVER_GRACE_SECONDS))
+        event = Event(
+            event.type,
+            event.at,
+            event.step_id,
+            event.attempt,
+            event.actor,
+            event.details,
+            due=_later(now, HANDOVER_GRACE_SECONDS),
+        )
     return Decision(events=(event,), dispatch=(Dispatch(nxt.id, nxt.attempt),))
 
 
@@ -260,10 +364,27 @@ def _retry(state: ExecutionState, c: RetryStep, at: str, now: datetime) -> Decis
     attempt = step.attempt + 1
     events: list[Event] = []
     if c.instructions is not None:
-        events.append(Event("instructions_edited", at, c.step_id, attempt, c.actor.name, details={
-            "old_instructions": state.instructions_for(c.step_id), "new_instructions": c.instructions}))
-    events.append(Event("step_retried", at, c.step_id, attempt, c.actor.name, due=_later(now, HANDOVER_GRACE_SECONDS),
-                        details={"previous_error": step.error, "edited": c.instructions is not None}))
+        events.append(
+            Event(
+                "instructions_edited",
+                at,
+                c.step_id,
+                attempt,
+                c.actor.name,
+                details={"old_instructions": state.instructions_for(c.step_id), "new_instructions": c.instructions},
+            )
+        )
+    events.append(
+        Event(
+            "step_retried",
+            at,
+            c.step_id,
+            attempt,
+            c.actor.name,
+            due=_later(now, HANDOVER_GRACE_SECONDS),
+            details={"previous_error": step.error, "edited": c.instructions is not None},
+        )
+    )
     return Decision(events=tuple(events), dispatch=(Dispatch(c.step_id, attempt),))
 
 
@@ -271,34 +392,64 @@ def _skip(state: ExecutionState, c: SkipStep, at: str, now: datetime) -> Decisio
     _needs_role(c.actor, "operator")
     step = _operator_step(state, c.step_id, "skip", {SS.FAILED})
     reason = c.reason or f"skipped by {c.actor.name}"
-    return _advance(state, step, Event("step_skipped", at, c.step_id, step.attempt, c.actor.name, details={
-        "reason": reason, "comment": c.reason, "previous_error": step.error}), now)
+    return _advance(
+        state,
+        step,
+        Event(
+            "step_skipped",
+            at,
+            c.step_id,
+            step.attempt,
+            c.actor.name,
+            details={"reason": reason, "comment": c.reason, "previous_error": step.error},
+        ),
+        now,
+    )
 
 
 def _force(state: ExecutionState, c: ForceAdvance, at: str, now: datetime) -> Decision:
     _needs_role(c.actor, "admin")
-    step = _operator_step(state, c.step_id, "force-advance",
-                          {SS.PENDING, SS.RUNNING, SS.WAITING_FOR_APPROVAL})
+    step = _operator_step(state, c.step_id, "force-advance", {SS.PENDING, SS.RUNNING, SS.WAITING_FOR_APPROVAL})
     gate = step.state == SS.WAITING_FOR_APPROVAL
-    details = {"previous_state": step.state.value, "implicit_approval": gate, "comment": c.comment,
-               "reason": f"force-advanced by {c.actor.name}"}
-    return _advance(state, step, Event("step_force_advanced", at, c.step_id, step.attempt, c.actor.name,
-                                       details=details), now)
+    details = {
+        "previous_state": step.state.value,
+        "implicit_approval": gate,
+        "comment": c.comment,
+        "reason": f"force-advanced by {c.actor.name}",
+    }
+    return _advance(
+        state, step, Event("step_force_advanced", at, c.step_id, step.attempt, c.actor.name, details=details), now
+    )
 
 
 def _cancel(state: ExecutionState, c: CancelExecution, at: str, now: datetime) -> Decision:
     _needs_role(c.actor, "operator")
     if state.status in (ES.COMPLETED, ES.CANCELLED):
         raise Refused(f"cannot cancel: the execution is {state.status.value}")
-    return Decision(events=(Event("execution_cancelled", at, actor=c.actor.name, details={
-        "reason": c.reason, "previous_status": state.status.value, "not_undone": not_undone(state),
-        "stopped_steps": [s.id for s in state.steps if s.state in (SS.RUNNING, SS.WAITING_FOR_APPROVAL)]}),))
+    return Decision(
+        events=(
+            Event(
+                "execution_cancelled",
+                at,
+                actor=c.actor.name,
+                details={
+                    "reason": c.reason,
+                    "previous_status": state.status.value,
+                    "not_undone": not_undone(state),
+                    "stopped_steps": [s.id for s in state.steps if s.state in (SS.RUNNING, SS.WAITING_FOR_APPROVAL)],
+                },
+            ),
+        )
+    )
 
 
 def not_undone(state: ExecutionState) -> list[dict[str, Any]]:
     """Completed steps whose side effects stay: agent and a short summary of each output."""
-    return [{"step_id": s.id, "agent": state.step_def(s.id).agent, "summary": _summary(s.output)}
-            for s in state.steps if s.state == SS.COMPLETED]
+    return [
+        {"step_id": s.id, "agent": state.step_def(s.id).agent, "summary": _summary(s.output)}
+        for s in state.steps
+        if s.state == SS.COMPLETED
+    ]
 
 
 def _gate_step(state: ExecutionState, step_id: str, actor: Actor, verb: str, gate_types: set[str]) -> StepView:
@@ -307,11 +458,16 @@ def _gate_step(state: ExecutionState, step_id: str, actor: Actor, verb: str, gat
     if gate is None or gate.type not in gate_types:
         raise Refused(f"cannot {verb} {step_id}: its gate is {gate.type if gate else 'absent'}")
     if not may_decide(gate.approvers, actor):
-        raise Refused(f"key '{actor.name}' is not an approver of {step_id} "
-                      f"(approvers: {', '.join(gate.approvers)})", forbidden=True)
+        raise Refused(
+            f"key '{actor.name}' is not an approver of {step_id} (approvers: {', '.join(gate.approvers)})",
+            forbidden=True,
+        )
     if gate.separate_from_starter and actor.name == starter(state):
-        raise Refused(f"separation of duties: the gate of {step_id} is separate_from_starter, and key "
-                      f"'{actor.name}' started this execution; another approver must {verb} it", forbidden=True)
+        raise Refused(
+            f"separation of duties: the gate of {step_id} is separate_from_starter, and key "
+            f"'{actor.name}' started this execution; another approver must {verb} it",
+            forbidden=True,
+        )
     return step
 
 
@@ -338,14 +494,19 @@ def may_decide(approvers: Sequence[str], actor: Actor) -> bool:
 
 def _approve(state: ExecutionState, c: Approve, at: str, now: datetime) -> Decision:
     step = _gate_step(state, c.step_id, c.actor, "approve", {"approval", "review"})
-    return _advance(state, step, Event("approval_granted", at, c.step_id, step.attempt, c.actor.name,
-                                       details={"comment": c.comment}), now)
+    return _advance(
+        state,
+        step,
+        Event("approval_granted", at, c.step_id, step.attempt, c.actor.name, details={"comment": c.comment}),
+        now,
+    )
 
 
 def _reject(state: ExecutionState, c: Reject, at: str, now: datetime) -> Decision:
     step = _gate_step(state, c.step_id, c.actor, "reject", {"approval", "review"})
-    return Decision(events=(Event("approval_rejected", at, c.step_id, step.attempt, c.actor.name,
-                                  details={"comment": c.comment}),))
+    return Decision(
+        events=(Event("approval_rejected", at, c.step_id, step.attempt, c.actor.name, details={"comment": c.comment}),)
+    )
 
 
 def _review(state: ExecutionState, c: Review, at: str, now: datetime) -> Decision:
@@ -354,8 +515,9 @@ def _review(state: ExecutionState, c: Review, at: str, now: datetime) -> Decisio
     if c.amended:
         details["amended_output"] = c.output
         details["original_output"] = step.output
-    return _advance(state, step, Event("review_submitted", at, c.step_id, step.attempt, c.actor.name,
-                                       details=details), now)
+    return _advance(
+        state, step, Event("review_submitted", at, c.step_id, step.attempt, c.actor.name, details=details), now
+    )
 
 
 def _summary(value: Any, limit: int = 120) -> str:
@@ -364,10 +526,19 @@ def _summary(value: Any, limit: int = 120) -> str:
 
 
 _HANDLERS: dict[type, Callable[[ExecutionState, Any, str, datetime], Decision]] = {
-    ClaimStep: _claim, RecordResult: _record, TimeOutStep: _timeout, TimeOutGate: _gate_timeout,
-    Heartbeat: _heartbeat, RequeueStep: _requeue, RetryStep: _retry,
-    SkipStep: _skip, CancelExecution: _cancel, ForceAdvance: _force, Approve: _approve,
-    Reject: _reject, Review: _review,
+    ClaimStep: _claim,
+    RecordResult: _record,
+    TimeOutStep: _timeout,
+    TimeOutGate: _gate_timeout,
+    Heartbeat: _heartbeat,
+    RequeueStep: _requeue,
+    RetryStep: _retry,
+    SkipStep: _skip,
+    CancelExecution: _cancel,
+    ForceAdvance: _force,
+    Approve: _approve,
+    Reject: _reject,
+    Review: _review,
 }
 
 

@@ -6,6 +6,7 @@ moments it wants (``NOTIFY_EVENTS``, derived from execution statuses by ``notify
 and exactly one channel. Pure: parsing and the mapping only; delivery is
 ``chalicelib/engine/notifications.py``.
 """
+
 from __future__ import annotations
 
 import re

@@ -5,13 +5,26 @@ may take. There is no second rule table: each candidate command goes through the
 pure ``decide`` the action routes use, with the caller as actor; an action is offered
 exactly when ``decide`` would accept it (``Refused`` means no).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
-from chalicelib.domain.machine import (Actor, Approve, CancelExecution, Command, ExecutionState, ForceAdvance, Refused,
-                                       Reject, RetryStep, Review, SkipStep, decide)
+from chalicelib.domain.machine import (
+    Actor,
+    Approve,
+    CancelExecution,
+    Command,
+    ExecutionState,
+    ForceAdvance,
+    Refused,
+    Reject,
+    RetryStep,
+    Review,
+    SkipStep,
+    decide,
+)
 
 #: Step actions in the order clients show them, each with the command that performs it.
 STEP_ACTIONS: tuple[tuple[str, Callable[[ExecutionState, str, Actor], Command]], ...] = (

@@ -15,22 +15,22 @@ turns each wall time into instants with zoneinfo:
 
 Pure: callers pass the instants; no clock, no environment.
 """
+
 from __future__ import annotations
 
 import heapq
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Iterator
 from zoneinfo import ZoneInfo
 
-__all__ = ["fire_times", "next_fire", "next_fires", "latest_fire", "last_slots", "slots_between", "count_between"]
+__all__ = ["count_between", "fire_times", "last_slots", "latest_fire", "next_fire", "next_fires", "slots_between"]
 
-UTC = timezone.utc
+UTC = UTC
 # No UTC offset moves by more than this at once (real transitions are 30 minutes to 2 hours).
 _SHIFT = timedelta(hours=3)
 # Windows the backwards search for the latest slot widens through.
-_WINDOWS = (timedelta(hours=2), timedelta(days=2), timedelta(days=40), timedelta(days=400),
-            timedelta(days=3000))
+_WINDOWS = (timedelta(hours=2), timedelta(days=2), timedelta(days=40), timedelta(days=400), timedelta(days=3000))
 
 
 @lru_cache(maxsize=256)

@@ -22,18 +22,28 @@ constant time. Pure: the caller passes the headers, the body, the candidate secr
   ``X-Slack-Signature: v0=<hex>``, HMAC-SHA256 keyed with the signing secret's UTF-8 bytes
   over ``v0:<X-Slack-Request-Timestamp>:<body>``; the timestamp within 5 minutes.
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Mapping, Sequence
+from datetime import UTC, datetime
 
-__all__ = ["TOLERANCE_SECONDS", "SignatureProblem", "Verified", "verify_standard", "verify_github", "verify_stripe",
-           "verify_slack", "secret_key", "sign_standard"]
+__all__ = [
+    "TOLERANCE_SECONDS",
+    "SignatureProblem",
+    "Verified",
+    "secret_key",
+    "sign_standard",
+    "verify_github",
+    "verify_slack",
+    "verify_standard",
+    "verify_stripe",
+]
 
 TOLERANCE_SECONDS = 300
 SECRET_PREFIX = "whsec_"
@@ -55,7 +65,7 @@ class Verified:
 
 def secret_key(secret: str) -> bytes:
     """The HMAC key of a ``whsec_<base64>`` secret (the Standard Webhooks rule)."""
-    body = secret[len(SECRET_PREFIX):] if secret.startswith(SECRET_PREFIX) else secret
+    body = secret[len(SECRET_PREFIX) :] if secret.startswith(SECRET_PREFIX) else secret
     try:
         return base64.b64decode(body + "==")
     except (binascii.Error, ValueError) as error:
@@ -159,7 +169,7 @@ def _fresh(name: str, stamp: str, now: datetime) -> int:
     if not stamp.isdigit() or len(stamp) > 12:
         raise SignatureProblem(f"{name} must be whole seconds since the Unix epoch")
     timestamp = int(stamp)
-    drift = timestamp - now.astimezone(timezone.utc).timestamp()
+    drift = timestamp - now.astimezone(UTC).timestamp()
     if drift < -TOLERANCE_SECONDS:
         raise SignatureProblem(f"{name} is more than 5 minutes old")
     if drift > TOLERANCE_SECONDS:

@@ -5,6 +5,7 @@ along ``STEP_TRANSITIONS``; a retry starts attempt n+1 directly in ``running`` (
 until a worker claims it), so the pair only ever moves forward and a step never returns
 to ``pending`` once it has run.
 """
+
 from __future__ import annotations
 
 from enum import Enum

@@ -1,9 +1,11 @@
 """The engine: applies the state machine's decisions to the store and the queue."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from chalicelib.agents.python import configure as configure_python_agent
 from chalicelib.config import Settings
@@ -33,16 +35,25 @@ class Engine:
     notifier: Notifier
 
     @classmethod
-    def build(cls, settings: Settings, clock: Callable[[], datetime] = utc_now) -> "Engine":
+    def build(cls, settings: Settings, clock: Callable[[], datetime] = utc_now) -> Engine:
         configure_python_agent(settings.python_modules)  # what this deployment may call
         store = Store.from_settings(settings)
         queue = StepQueue(settings)
         notifier = Notifier(store.catalog, _clients(settings), settings.notify_from, clock)
         workflows = WorkflowService(store, clock, settings, notifier)
         executions = ExecutionService(store, queue, workflows, clock, notifier)
-        return cls(settings, store, queue, workflows, executions, StepRunner(executions, clock),
-                   Sweeper(executions, clock), Triggers.build(settings, workflows, executions, clock),
-                   DeadLetters(executions, DeadLetterQueue(settings), clock), notifier)
+        return cls(
+            settings,
+            store,
+            queue,
+            workflows,
+            executions,
+            StepRunner(executions, clock),
+            Sweeper(executions, clock),
+            Triggers.build(settings, workflows, executions, clock),
+            DeadLetters(executions, DeadLetterQueue(settings), clock),
+            notifier,
+        )
 
 
 def _clients(settings: Settings) -> Callable[[str], Any]:
@@ -55,6 +66,7 @@ def _clients(settings: Settings) -> Callable[[str], Any]:
 
             made[service] = boto3.client(service, region_name=settings.region, endpoint_url=settings.endpoint_url)
         return made[service]
+
     return client
 
 

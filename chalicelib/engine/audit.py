@@ -3,9 +3,11 @@
 The structured fields (``type``, ``actor``, ``details``) stay the source of truth; the
 sentence is for people reading ``GET /executions/{id}/history`` or the UI's timeline.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from chalicelib.domain.machine import Event
 
@@ -29,8 +31,10 @@ def _error(d: Mapping[str, Any]) -> str:
 
 def _failed(e: Event) -> str:
     if e.details.get("gate_timeout"):
-        return f"{_step(e)} failed at its gate, decided by {_by(e)}: {e.details.get('comment')}; " \
-               "the execution waits for an operator"
+        return (
+            f"{_step(e)} failed at its gate, decided by {_by(e)}: {e.details.get('comment')}; "
+            "the execution waits for an operator"
+        )
     verb = "ran past its time limit" if e.type == "step_timed_out" else "failed"
     text = f"{_step(e)} {verb} ({_error(e.details)})"
     if e.details.get("retry_at"):
@@ -46,26 +50,38 @@ _SENTENCES: dict[str, Callable[[Event], str]] = {
     "step_timed_out": _failed,
     "step_heartbeat": lambda e: f"{_step(e)} still running; lease extended to {e.details.get('lease_until')}",
     "step_requeued": lambda e: f"{_step(e)} message re-sent by the sweep ({e.details.get('reason')})",
-    "approval_requested": lambda e: f"{_step(e)} waits for {e.details.get('gate', 'approval')} by "
-                                    f"{', '.join(e.details.get('approvers') or []) or 'any operator'}",
+    "approval_requested": lambda e: (
+        f"{_step(e)} waits for {e.details.get('gate', 'approval')} by "
+        f"{', '.join(e.details.get('approvers') or []) or 'any operator'}"
+    ),
     "approval_granted": lambda e: f"{_step(e)} approved by {_by(e)}{_because(e.details.get('comment'))}",
     "approval_rejected": lambda e: f"{_step(e)} rejected by {_by(e)}{_because(e.details.get('comment'))}",
-    "review_submitted": lambda e: (f"{_step(e)} reviewed by {_by(e)}"
-                                   f"{' with an amended output' if 'amended_output' in e.details else ''}"
-                                   f"{_because(e.details.get('comment'))}"),
-    "instructions_edited": lambda e: (f"instructions of step {e.step_id} edited by {_by(e)} for attempt {e.attempt}: "
-                                      f"{e.details.get('old_instructions')!r} -> {e.details.get('new_instructions')!r}"),
+    "review_submitted": lambda e: (
+        f"{_step(e)} reviewed by {_by(e)}"
+        f"{' with an amended output' if 'amended_output' in e.details else ''}"
+        f"{_because(e.details.get('comment'))}"
+    ),
+    "instructions_edited": lambda e: (
+        f"instructions of step {e.step_id} edited by {_by(e)} for attempt {e.attempt}: "
+        f"{e.details.get('old_instructions')!r} -> {e.details.get('new_instructions')!r}"
+    ),
     "step_retried": lambda e: f"{_step(e)} retried by {_by(e)}",
     "step_skipped": lambda e: f"step {e.step_id} skipped by {_by(e)}{_because(e.details.get('comment'))}",
-    "step_force_advanced": lambda e: (f"step {e.step_id} force-advanced by {_by(e)} from "
-                                      f"{e.details.get('previous_state')}"
-                                      f"{' (implicit approval)' if e.details.get('implicit_approval') else ''}"
-                                      f"{_because(e.details.get('comment'))}"),
-    "execution_cancelled": lambda e: (f"execution cancelled by {_by(e)}{_because(e.details.get('reason'))}; "
-                                      f"not undone: {', '.join(s['step_id'] for s in e.details.get('not_undone', [])) or 'nothing'}"),
+    "step_force_advanced": lambda e: (
+        f"step {e.step_id} force-advanced by {_by(e)} from "
+        f"{e.details.get('previous_state')}"
+        f"{' (implicit approval)' if e.details.get('implicit_approval') else ''}"
+        f"{_because(e.details.get('comment'))}"
+    ),
+    "execution_cancelled": lambda e: (
+        f"execution cancelled by {_by(e)}{_because(e.details.get('reason'))}; "
+        f"not undone: {', '.join(s['step_id'] for s in e.details.get('not_undone', [])) or 'nothing'}"
+    ),
     "execution_completed": lambda e: "execution completed",
-    "late_result_discarded": lambda e: (f"late {e.details.get('outcome', 'result')} of {_step(e)} discarded "
-                                        f"({e.details.get('reason', 'the step had moved on')})"),
+    "late_result_discarded": lambda e: (
+        f"late {e.details.get('outcome', 'result')} of {_step(e)} discarded "
+        f"({e.details.get('reason', 'the step had moved on')})"
+    ),
 }
 
 

@@ -5,13 +5,15 @@ the message's visibility, whichever ends first, less the next step's time-out an
 Store retries wait with "full jitter" exponential backoff (a random wait between 0 and the
 current cap, the cap doubling), and never past the budget.
 """
+
 from __future__ import annotations
 
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 #: What a chain keeps in hand beyond the next step's time-out: recording and handing over.
 CHAIN_MARGIN_SECONDS = 30.0
@@ -46,7 +48,7 @@ class Budget:
         return self.remaining() >= step_timeout + CHAIN_MARGIN_SECONDS
 
     @classmethod
-    def for_invocation(cls, context: Any = None) -> "Budget":
+    def for_invocation(cls, context: Any = None) -> Budget:
         """The budget of one SQS invocation: the Lambda's remaining time and the visibility.
 
         Chalice's local and test contexts report a fixed 3 s that is not the function's
@@ -68,13 +70,18 @@ def max_chain_steps(env: dict[str, str] | None = None) -> int:
 class Backoff:
     """Full-jitter exponential backoff: wait ``uniform(0, cap)``, the cap doubling each time."""
 
-    def __init__(self, sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
-                 base: float = BACKOFF_BASE_SECONDS, cap: float = BACKOFF_CAP_SECONDS) -> None:
+    def __init__(
+        self,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        base: float = BACKOFF_BASE_SECONDS,
+        cap: float = BACKOFF_CAP_SECONDS,
+    ) -> None:
         self.sleep, self.rng, self.base, self.cap = sleep, rng or random.Random(), base, cap
         self.tries = 0
 
     def next_wait(self) -> float:
-        ceiling = min(self.cap, self.base * 2 ** self.tries)
+        ceiling = min(self.cap, self.base * 2**self.tries)
         self.tries += 1
         return self.rng.uniform(0, ceiling)
 

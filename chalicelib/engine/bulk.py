@@ -12,6 +12,7 @@ Pages walk newest first along the index range key, so executions the job itself 
 of (or back into) the filter are never visited twice; a reserved result item per execution
 makes a chunk delivered twice harmless.
 """
+
 from __future__ import annotations
 
 import logging
@@ -72,12 +73,16 @@ def parse_bulk(body: dict[str, Any]) -> BulkRequest:
     if not isinstance(raw, dict):
         errors.append(FieldError("filters", "must be an object"))
         raw = {}
-    errors += [FieldError(f"filters.{k}", "unknown filter") for k in sorted(set(raw) - {
-        "workflow_id", "status", "trigger", "from", "to"})]
+    errors += [
+        FieldError(f"filters.{k}", "unknown filter")
+        for k in sorted(set(raw) - {"workflow_id", "status", "trigger", "from", "to"})
+    ]
     # An explicit null would silently widen the filter to every workflow (or status, or time):
     # a bulk action must say what it matches, so null is refused; leave the key out instead.
-    errors += [FieldError(f"filters.{k}", "must not be null; leave the filter out to match everything")
-               for k in sorted(k for k, v in raw.items() if v is None)]
+    errors += [
+        FieldError(f"filters.{k}", "must not be null; leave the filter out to match everything")
+        for k in sorted(k for k, v in raw.items() if v is None)
+    ]
     for name, allowed in (("status", STATUSES), ("trigger", TRIGGERS)):
         value = raw.get(name)
         if value is not None and value not in allowed:
@@ -119,15 +124,35 @@ class BulkService:
         now = self._now()
         count = self.lists.count(request.filters, now, request.limit)
         first, _ = self.lists.page(request.filters, PREVIEW_IDS, None, now)
-        return {"dry_run": True, "action": request.action, "filters": request.filters.to_dict(),
-                "count": count, "limit": request.limit, "first_ids": [row.execution_id for row in first]}
+        return {
+            "dry_run": True,
+            "action": request.action,
+            "filters": request.filters.to_dict(),
+            "count": count,
+            "limit": request.limit,
+            "first_ids": [row.execution_id for row in first],
+        }
 
     def submit(self, request: BulkRequest, actor: Actor) -> BulkJobRecord:
         """Create the job and send its first chunk."""
         self._check_workflow(request.filters)
-        job = BulkJobRecord(f"bulk_{uuid.uuid4().hex}", request.action, request.filters.to_dict(), "running",
-                            self._now(), actor.name, actor.role, request.limit, request.chunk_size, 0, 0, 0, 0, 0,
-                            None)
+        job = BulkJobRecord(
+            f"bulk_{uuid.uuid4().hex}",
+            request.action,
+            request.filters.to_dict(),
+            "running",
+            self._now(),
+            actor.name,
+            actor.role,
+            request.limit,
+            request.chunk_size,
+            0,
+            0,
+            0,
+            0,
+            0,
+            None,
+        )
         self.jobs.create(job)
         self.engine.queue.send_task("bulk", {"job_id": job.job_id, "chunk": 0, "cursor": None})
         return job
@@ -148,13 +173,16 @@ class BulkService:
         f = job.filters
         filters = ListFilter(f.get("workflow_id"), f.get("status"), f.get("trigger"), f.get("from"), f.get("to"))
         room = job.max_items - job.processed
-        items, next_cursor = self.lists.page(filters, min(job.chunk_size, room), cursor, job.created_at) \
-            if room > 0 else ([], None)
+        items, next_cursor = (
+            self.lists.page(filters, min(job.chunk_size, room), cursor, job.created_at) if room > 0 else ([], None)
+        )
         actor = Actor(job.created_by, job.created_role)
         handled = 0
         for row in items:
-            if not self.jobs.reserve(job_id, row.execution_id, self._now()) \
-                    and self.jobs.outcome(job_id, row.execution_id) != PENDING:
+            if (
+                not self.jobs.reserve(job_id, row.execution_id, self._now())
+                and self.jobs.outcome(job_id, row.execution_id) != PENDING
+            ):
                 continue  # an earlier delivery handled it; a reservation still pending was cut short: redo it
             # apply_one turns any failure of the action into this execution's result
             outcome, status, message = self.apply_one(job.action, row.execution_id, actor, job_id)
@@ -188,7 +216,7 @@ class BulkService:
                 counts["bulk_redriven"] += 1
             except NotFound:
                 self.jobs.forget_running(job_id, iso(now))
-            except Exception:  # noqa: BLE001 - one broken job must not stop the others
+            except Exception:
                 log.exception("re-driving bulk job %s failed", job_id)
                 counts["bulk_errors"] += 1
         return counts
@@ -208,7 +236,7 @@ class BulkService:
             return "conflict", error.status, error.message
         except SteplineError as error:
             return "error", error.status, error.message
-        except Exception as error:  # noqa: BLE001 - one execution's failure is its result, not the job's
+        except Exception as error:
             log.exception("bulk %s of %s failed", action, execution_id)
             return "error", 500, f"{type(error).__name__}: {error}"
         return "ok", 200, f"now {state.status.value}"

@@ -4,17 +4,18 @@ The catalog keeps a connection's plain fields; its secret fields go to Secrets M
 (``chalicelib.secrets``). Views list ``secret_fields`` by name only: no route ever answers a
 secret, and nothing here logs one.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
-from chalicelib.domain.connections import (CONNECTION_KINDS, ConnectionRef, ResolvedConnection,
-                                           validate_connection)
+from chalicelib.domain.connections import CONNECTION_KINDS, ConnectionRef, ResolvedConnection, validate_connection
 from chalicelib.domain.timefmt import iso
-from chalicelib.errors import Conflict, FieldError, NotFound, SteplineError, ValidationError
+from chalicelib.errors import Conflict, FieldError, SteplineError, ValidationError
 from chalicelib.secrets import SecretUnavailable, SecretVault
 from chalicelib.store.connections import ConnectionRecord, ConnectionStore
 
@@ -40,8 +41,14 @@ def connection_refs(definition: Mapping[str, Any], agents: Mapping[str, Any]) ->
 
 
 class ConnectionService:
-    def __init__(self, store: ConnectionStore, vault: SecretVault, clock: Callable[[], datetime],
-                 workflows: Any = None, url_problem: Callable[[str], str | None] | None = None) -> None:
+    def __init__(
+        self,
+        store: ConnectionStore,
+        vault: SecretVault,
+        clock: Callable[[], datetime],
+        workflows: Any = None,
+        url_problem: Callable[[str], str | None] | None = None,
+    ) -> None:
         self.store = store
         self.vault = vault
         self.clock = clock
@@ -72,7 +79,7 @@ class ConnectionService:
         current = self.store.get(name)
         for key in ("name", "kind"):
             if key in body and body[key] != getattr(current, key):
-                raise ValidationError(FieldError(key, f"cannot change; create a new connection instead"))
+                raise ValidationError(FieldError(key, "cannot change; create a new connection instead"))
         spec = CONNECTION_KINDS[current.kind]
         merged: dict[str, Any] = {"name": name, "kind": current.kind, **current.fields}
         # secret fields not in the body keep their value; a placeholder satisfies "required"
@@ -84,10 +91,19 @@ class ConnectionService:
             raise ValidationError(errors)
         plain, _ = _split(merged)
         given_secrets = {k: v for k, v in body.items() if k in spec.secret}
-        secret_names = (set(current.secret_fields) | {k for k, v in given_secrets.items() if v is not None}) \
-            - {k for k, v in given_secrets.items() if v is None}
-        record = ConnectionRecord(name, current.kind, plain, tuple(sorted(secret_names)), current.version + 1,
-                                  current.created_at, iso(self.clock()), current.created_by)
+        secret_names = (set(current.secret_fields) | {k for k, v in given_secrets.items() if v is not None}) - {
+            k for k, v in given_secrets.items() if v is None
+        }
+        record = ConnectionRecord(
+            name,
+            current.kind,
+            plain,
+            tuple(sorted(secret_names)),
+            current.version + 1,
+            current.created_at,
+            iso(self.clock()),
+            current.created_by,
+        )
         if given_secrets:
             try:
                 values = self.vault.get(name) if current.secret_fields else {}
@@ -105,8 +121,10 @@ class ConnectionService:
         self.store.get(name)  # 404 first
         users = self.users(name, agents)
         if users:
-            raise Conflict(f"connection {name} is used by enabled workflow(s) {', '.join(users)}; "
-                           "disable them or change their steps first")
+            raise Conflict(
+                f"connection {name} is used by enabled workflow(s) {', '.join(users)}; "
+                "disable them or change their steps first"
+            )
         self.store.delete(name)
         try:
             self.vault.delete(name)
@@ -118,8 +136,11 @@ class ConnectionService:
         """Ids of the enabled workflows whose current version names the connection."""
         if self.workflows is None:
             return []
-        return sorted(w.workflow_id for w in self.workflows.list()
-                      if w.enabled and any(r.name == name for r in connection_refs(w.definition, agents)))
+        return sorted(
+            w.workflow_id
+            for w in self.workflows.list()
+            if w.enabled and any(r.name == name for r in connection_refs(w.definition, agents))
+        )
 
     def get(self, name: str) -> ConnectionRecord:
         return self.store.get(name)
@@ -147,19 +168,31 @@ class ConnectionService:
                 known[ref.name] = self.store.find(ref.name)
             record = known[ref.name]
             if record is None:
-                errors.append(FieldError(ref.field, f"unknown connection {ref.name!r}; create it with "
-                                                    "POST /connections first"))
+                errors.append(
+                    FieldError(ref.field, f"unknown connection {ref.name!r}; create it with POST /connections first")
+                )
             elif record.kind not in ref.kinds:
-                errors.append(FieldError(ref.field, f"connection {ref.name!r} is of kind {record.kind}; "
-                                                    f"this field needs one of {', '.join(ref.kinds)}"))
+                errors.append(
+                    FieldError(
+                        ref.field,
+                        f"connection {ref.name!r} is of kind {record.kind}; "
+                        f"this field needs one of {', '.join(ref.kinds)}",
+                    )
+                )
         return errors
 
 
 def connection_view(record: ConnectionRecord, used_by: list[str] | None = None) -> dict[str, Any]:
     """What the API shows: every non-secret field and the names of the secret ones."""
-    view: dict[str, Any] = {"name": record.name, "kind": record.kind, **record.fields,
-                            "secret_fields": list(record.secret_fields), "version": record.version,
-                            "created_at": record.created_at, "updated_at": record.updated_at}
+    view: dict[str, Any] = {
+        "name": record.name,
+        "kind": record.kind,
+        **record.fields,
+        "secret_fields": list(record.secret_fields),
+        "version": record.version,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    }
     if used_by is not None:
         view["used_by"] = used_by
     return view
@@ -189,13 +222,15 @@ def vault_for(settings: Any) -> SecretVault:
     return SecretVault(settings)
 
 
-def connections_for(settings: Any, workflows: Any = None, clock: Callable[[], datetime] | None = None
-                    ) -> ConnectionService:
+def connections_for(
+    settings: Any, workflows: Any = None, clock: Callable[[], datetime] | None = None
+) -> ConnectionService:
     """A connection service over the container's vault (cheap: models and vault are cached)."""
     from chalicelib.domain.timefmt import utc_now
 
-    return ConnectionService(ConnectionStore(settings), vault_for(settings), clock or utc_now, workflows,
-                             _outbound_url_problem())
+    return ConnectionService(
+        ConnectionStore(settings), vault_for(settings), clock or utc_now, workflows, _outbound_url_problem()
+    )
 
 
 def _outbound_url_problem() -> Callable[[str], str | None]:
@@ -204,7 +239,10 @@ def _outbound_url_problem() -> Callable[[str], str | None]:
     from chalicelib.outbound import url_template_problem
 
     def problem(url: str) -> str | None:
-        return url_template_problem(url) or ("must not contain {{ }} placeholders" if "{{" in url else None) \
+        return (
+            url_template_problem(url)
+            or ("must not contain {{ }} placeholders" if "{{" in url else None)
             or _url_problem(url)
+        )
 
     return problem

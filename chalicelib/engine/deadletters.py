@@ -8,11 +8,13 @@ fails its step with an ``internal`` error (not retried automatically: an operato
 the step once the cause is fixed), is counted, and is deleted. Agent errors never get here:
 they are the step's own failures, recorded and retried by the state machine.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from chalicelib.domain.machine import Decision, Event, ExecutionState
 from chalicelib.domain.states import ExecutionStatus, StepState
@@ -29,8 +31,9 @@ COUNTER = ("SYSTEM", "DEAD_LETTERS")
 MAX_PER_RUN = 100
 
 
-def dead_letter_decision(state: ExecutionState, step_id: str, attempt: int, at: str,
-                         deliveries: int | None) -> Decision:
+def dead_letter_decision(
+    state: ExecutionState, step_id: str, attempt: int, at: str, deliveries: int | None
+) -> Decision:
     """Fail the step attempt a dead letter belongs to, if it is still waiting on that message."""
     if state.status != ExecutionStatus.RUNNING:
         return Decision(noop_reason=f"execution is {state.status.value}")
@@ -40,12 +43,20 @@ def dead_letter_decision(state: ExecutionState, step_id: str, attempt: int, at: 
     if step.state not in (StepState.PENDING, StepState.RUNNING):
         return Decision(noop_reason=f"step is {step.state.value}")
     times = f"{deliveries} times" if deliveries else "repeatedly"
-    error = {"kind": "internal", "retryable": False,
-             "message": (f"the step worker failed {times} on this step's message (a Stepline bug or an AWS outage, "
-                         "not the agent), so SQS moved it to the dead-letter queue; retry the step once the cause "
-                         "is fixed")}
-    return Decision(events=(Event("step_failed", at, step_id, attempt, actor="system",
-                                  details={"error": error, "dead_letter": True}),))
+    error = {
+        "kind": "internal",
+        "retryable": False,
+        "message": (
+            f"the step worker failed {times} on this step's message (a Stepline bug or an AWS outage, "
+            "not the agent), so SQS moved it to the dead-letter queue; retry the step once the cause "
+            "is fixed"
+        ),
+    }
+    return Decision(
+        events=(
+            Event("step_failed", at, step_id, attempt, actor="system", details={"error": error, "dead_letter": True}),
+        )
+    )
 
 
 class DeadLetters:
@@ -66,10 +77,11 @@ class DeadLetters:
             for message in messages:
                 try:
                     self._handle(message)
-                except Exception:  # noqa: BLE001 - one bad letter must not stop the others
+                except Exception:
                     # left in the queue: it is received again after its visibility timeout
-                    log.exception("dead letter %s could not be handled; kept for the next sweep",
-                                  message.get("MessageId"))
+                    log.exception(
+                        "dead letter %s could not be handled; kept for the next sweep", message.get("MessageId")
+                    )
                     continue
                 self.dlq.delete(message["ReceiptHandle"])
                 done += 1
@@ -89,8 +101,9 @@ class DeadLetters:
         with log_context(execution_id=execution_id, step_id=step_id, attempt=attempt):
             try:
                 state = self.executions.load(execution_id)
-                decision = dead_letter_decision(state, step_id, attempt, iso(self.clock()),
-                                                int(deliveries) - 1 if deliveries else None)
+                decision = dead_letter_decision(
+                    state, step_id, attempt, iso(self.clock()), int(deliveries) - 1 if deliveries else None
+                )
                 if not decision.events:
                     log.info("dead letter needs nothing: %s", decision.noop_reason)
                     return "nothing"
@@ -107,5 +120,7 @@ class DeadLetters:
 
     def count(self) -> dict[str, int]:
         """Dead letters handled so far, and waiting now."""
-        return {"dead_letters": self.executions.store.catalog.get_count(*COUNTER),
-                "dead_letters_waiting": self.dlq.depth()}
+        return {
+            "dead_letters": self.executions.store.catalog.get_count(*COUNTER),
+            "dead_letters_waiting": self.dlq.depth(),
+        }

@@ -4,6 +4,7 @@ Edited instructions go through the step agent's own validation (a ``transform`` 
 JMESPath must compile), so a typo is a 400 naming ``instructions`` now rather than a
 failed attempt later. A reviewer's amended output must fit in an event item.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,6 +55,9 @@ def check_reject_reason(value: Any) -> str:
     """A reject's ``comment``: required, because the operator who retries the step needs it."""
     reason = check_text("comment", value)
     if reason is None or not reason.strip():
-        raise ValidationError(FieldError("comment", "a reject needs a reason: say what is wrong, so the "
-                                                    "operator who retries the step knows"))
+        raise ValidationError(
+            FieldError(
+                "comment", "a reject needs a reason: say what is wrong, so the operator who retries the step knows"
+            )
+        )
     return reason

@@ -5,6 +5,7 @@ then stored, then matched. Its event id is derived from (source, delivery id) an
 execution it starts uses ``event:<event_id>`` as idempotency key, so a delivery whose first
 attempt died half-way can simply run again: it finds the same event and the same executions.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,9 +15,10 @@ import logging
 import os
 import re
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from jmespath.exceptions import JMESPathError
 
@@ -25,8 +27,7 @@ from chalicelib.domain.machine import Actor
 from chalicelib.domain.signatures import SignatureProblem
 from chalicelib.domain.timefmt import iso
 from chalicelib.engine.executions import ExecutionService
-from chalicelib.engine.webhook_schemes import (DEFAULT_UNSIGNED_DEDUPE_DAYS, SCHEMES, TIMESTAMPED_DEDUPE, Inbound,
-                                               scheme)
+from chalicelib.engine.webhook_schemes import DEFAULT_UNSIGNED_DEDUPE_DAYS, SCHEMES, TIMESTAMPED_DEDUPE, Inbound, scheme
 from chalicelib.engine.workflows import WorkflowService
 from chalicelib.errors import Conflict, FieldError, NotFound, PayloadTooLarge, Unauthorized, ValidationError
 from chalicelib.jsonlimits import json_value_problem
@@ -58,9 +59,14 @@ class Delivery:
 
 
 class EventService:
-    def __init__(self, store: TriggerStore, workflows: WorkflowService, executions: ExecutionService,
-                 clock: Callable[[], datetime],
-                 unsigned_dedupe: timedelta = timedelta(days=DEFAULT_UNSIGNED_DEDUPE_DAYS)) -> None:
+    def __init__(
+        self,
+        store: TriggerStore,
+        workflows: WorkflowService,
+        executions: ExecutionService,
+        clock: Callable[[], datetime],
+        unsigned_dedupe: timedelta = timedelta(days=DEFAULT_UNSIGNED_DEDUPE_DAYS),
+    ) -> None:
         self.store = store
         self.workflows = workflows
         self.executions = executions
@@ -76,7 +82,9 @@ class EventService:
         errors = [FieldError(k, "unknown field") for k in unknown]
         name, kind = body.get("name"), body.get("scheme", "standard")
         if not isinstance(name, str) or not _NAME.fullmatch(name):
-            errors.append(FieldError("name", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"))
+            errors.append(
+                FieldError("name", "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+            )
         elif name.lower().startswith("aws."):
             # EventBridge sources (aws.s3, aws.partner/...) arrive through the integration handler;
             # a webhook source of that name could pose as them.
@@ -99,15 +107,18 @@ class EventService:
         if isinstance(grace, float) and grace.is_integer():
             grace = int(grace)  # JSON Schema's "integer" includes 48417.0, and the OpenAPI says integer
         if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= MAX_GRACE.total_seconds():
-            raise ValidationError(FieldError("grace_seconds", f"must be an integer from 0 to {int(MAX_GRACE.total_seconds())}"))
+            raise ValidationError(
+                FieldError("grace_seconds", f"must be an integer from 0 to {int(MAX_GRACE.total_seconds())}")
+            )
         current = self.source(name)
         errors = _secret_errors(current.scheme, body)
         if errors:
             raise ValidationError(errors)
         given = body.get("secret")
         now = self.clock()
-        record = self.store.rotate_source(name, current.secret, given or _new_secret(), int(now.timestamp()) + grace,
-                                          iso(now))
+        record = self.store.rotate_source(
+            name, current.secret, given or _new_secret(), int(now.timestamp()) + grace, iso(now)
+        )
         return source_view(record) if given else {**source_view(record), "secret": record.secret}
 
     def source(self, name: str) -> SourceRecord:
@@ -139,12 +150,17 @@ class EventService:
     def _deliver(self, source: SourceRecord, inbound: Inbound, now: datetime) -> Delivery:
         event_id = _event_id(source.name, inbound.delivery_id)
         keep = TIMESTAMPED_DEDUPE if inbound.signed_timestamp else self.unsigned_dedupe
-        first = self.store.claim_delivery(source.name, inbound.delivery_id, event_id, iso(now), int(now.timestamp()),
-                                          int((now + keep).timestamp()))
+        first = self.store.claim_delivery(
+            source.name, inbound.delivery_id, event_id, iso(now), int(now.timestamp()), int((now + keep).timestamp())
+        )
         if first:  # seen before and answered: the first answer, nothing new
             return Delivery(200, first)
-        answer = self.ingest(EventRecord(event_id, source.name, inbound.event_type, inbound.payload, "webhook",
-                                         inbound.delivery_id, iso(now)), WEBHOOK)
+        answer = self.ingest(
+            EventRecord(
+                event_id, source.name, inbound.event_type, inbound.payload, "webhook", inbound.delivery_id, iso(now)
+            ),
+            WEBHOOK,
+        )
         self.store.answer_delivery(source.name, inbound.delivery_id, answer)
         return Delivery(202 if first is None else 200, answer)
 
@@ -162,12 +178,14 @@ class EventService:
             return {"event_id": None, "executions": []}
         now = self.clock()
         event_id = _event_id(source, raw_id)
-        first = self.store.claim_delivery(source, raw_id, event_id, iso(now), int(now.timestamp()),
-                                          int((now + DEDUPE_TTL).timestamp()))
+        first = self.store.claim_delivery(
+            source, raw_id, event_id, iso(now), int(now.timestamp()), int((now + DEDUPE_TTL).timestamp())
+        )
         if first:
             return first
-        answer = self.ingest(EventRecord(event_id, source, event_type, event, "eventbridge", raw_id, iso(now)),
-                             INTEGRATION)
+        answer = self.ingest(
+            EventRecord(event_id, source, event_type, event, "eventbridge", raw_id, iso(now)), INTEGRATION
+        )
         self.store.answer_delivery(source, raw_id, answer)
         return answer
 
@@ -187,9 +205,16 @@ class EventService:
 
     def get_event(self, event_id: str) -> dict[str, Any]:
         e = self.store.get_event(event_id)
-        return {"event_id": e.event_id, "source": e.source, "type": e.event_type, "via": e.via,
-                "delivery_id": e.delivery_id, "received_at": e.received_at, "payload": e.payload,
-                "executions": e.executions}
+        return {
+            "event_id": e.event_id,
+            "source": e.source,
+            "type": e.event_type,
+            "via": e.via,
+            "delivery_id": e.delivery_id,
+            "received_at": e.received_at,
+            "payload": e.payload,
+            "executions": e.executions,
+        }
 
     def _start_matching(self, event: EventRecord, actor: Actor, replay: bool) -> list[str]:
         started: list[str] = []
@@ -200,8 +225,13 @@ class EventService:
                 continue
             if not record.enabled or not matches(record, event):
                 continue
-            trigger = {"type": "event", "source": event.source, "event_type": event.event_type,
-                       "event_id": event.event_id, "replay": replay}
+            trigger = {
+                "type": "event",
+                "source": event.source,
+                "event_type": event.event_type,
+                "event_id": event.event_id,
+                "replay": replay,
+            }
             if replay:
                 trigger["replayed_by"] = actor.name
             key = None if replay else f"event:{event.event_id}"  # a replay always starts afresh
@@ -218,8 +248,11 @@ def matches(record: WorkflowRecord, event: EventRecord) -> bool:
     """Does the workflow's current event trigger take this event? The head is the truth,
     the subscription item only the index that found it."""
     trigger = record.definition.get("trigger") or {}
-    if trigger.get("type") != "event" or trigger.get("source") != event.source \
-            or trigger.get("event_type") != event.event_type:
+    if (
+        trigger.get("type") != "event"
+        or trigger.get("source") != event.source
+        or trigger.get("event_type") != event.event_type
+    ):
         return False
     expression = trigger.get("filter")
     if not expression:
@@ -241,10 +274,14 @@ def _truthy(value: Any) -> bool:
 
 
 def source_view(record: SourceRecord) -> dict[str, Any]:
-    view: dict[str, Any] = {"name": record.name, "scheme": record.scheme, "created_at": record.created_at,
-                            "rotated_at": record.rotated_at}
+    view: dict[str, Any] = {
+        "name": record.name,
+        "scheme": record.scheme,
+        "created_at": record.created_at,
+        "rotated_at": record.rotated_at,
+    }
     if record.previous_expires_at:
-        view["previous_secret_expires_at"] = iso(datetime.fromtimestamp(record.previous_expires_at, tz=timezone.utc))
+        view["previous_secret_expires_at"] = iso(datetime.fromtimestamp(record.previous_expires_at, tz=UTC))
     return view
 
 

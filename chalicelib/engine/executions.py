@@ -4,21 +4,33 @@ The engine reads an execution's events, asks the pure state machine what a comma
 and appends the answer with a conditional write. A lost race surfaces as
 ``TransitionConflict`` (409) for people, and as a re-read for workers.
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from chalicelib.domain.definition import validate_inputs
-from chalicelib.domain.machine import (HANDOVER_GRACE_SECONDS, Actor, Command, Decision, Event, ExecutionState,
-                                       Refused, apply_events, decide, replay)
+from chalicelib.domain.machine import (
+    HANDOVER_GRACE_SECONDS,
+    Actor,
+    Command,
+    Decision,
+    Event,
+    ExecutionState,
+    Refused,
+    apply_events,
+    decide,
+    replay,
+)
 from chalicelib.domain.timefmt import iso
+from chalicelib.engine.budget import Backoff
 from chalicelib.engine.notifications import Notifier
 from chalicelib.engine.workflows import WorkflowService
-from chalicelib.engine.budget import Backoff
 from chalicelib.errors import Conflict, Forbidden, NotFound, StoreBusy, TransitionConflict
 from chalicelib.observability import log_context, metric
 from chalicelib.queue import StepQueue
@@ -34,8 +46,14 @@ BUSY_RETRIES = 6
 
 
 class ExecutionService:
-    def __init__(self, store: Store, queue: StepQueue, workflows: WorkflowService,
-                 clock: Callable[[], datetime], notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        queue: StepQueue,
+        workflows: WorkflowService,
+        clock: Callable[[], datetime],
+        notifier: Notifier | None = None,
+    ) -> None:
         self.store = store
         self.queue = queue
         self.workflows = workflows
@@ -43,8 +61,9 @@ class ExecutionService:
         self.notifier = notifier
 
     # ------------------------------------------------------------------ start
-    def start(self, workflow_id: str, inputs: Any, trigger: dict[str, Any], actor: Actor,
-              idempotency_key: str | None = None) -> ExecutionState:
+    def start(
+        self, workflow_id: str, inputs: Any, trigger: dict[str, Any], actor: Actor, idempotency_key: str | None = None
+    ) -> ExecutionState:
         """Validate inputs, store the execution and enqueue its first step."""
         record = self.workflows.get(workflow_id)
         if not record.enabled:
@@ -62,8 +81,18 @@ class ExecutionService:
         at = iso(now)
         execution_id = f"ex_{uuid.uuid4().hex}"
         summary = SummaryRecord(execution_id, workflow_id, record.version, "running", trigger, at)
-        first = Event("execution_started", at, actor=actor.name, due=iso(now + HANDOVER_GRACE), details={
-            "workflow_id": workflow_id, "workflow_version": record.version, "input": values, "trigger": trigger})
+        first = Event(
+            "execution_started",
+            at,
+            actor=actor.name,
+            due=iso(now + HANDOVER_GRACE),
+            details={
+                "workflow_id": workflow_id,
+                "workflow_version": record.version,
+                "input": values,
+                "trigger": trigger,
+            },
+        )
         backoff = Backoff()
         while True:
             try:
@@ -115,8 +144,14 @@ class ExecutionService:
             after = apply_events(state, decision.events)
             change = None
             if after.status != state.status:
-                change = StatusChange(state.workflow_id, state.status.value, after.status.value, decision.events[-1].at,
-                                      state.started_at, str(state.trigger.get("type", "manual")))
+                change = StatusChange(
+                    state.workflow_id,
+                    state.status.value,
+                    after.status.value,
+                    decision.events[-1].at,
+                    state.started_at,
+                    str(state.trigger.get("type", "manual")),
+                )
             numbered = self.store.executions.append(state.execution_id, state.seq, decision.events, change)
             after.seq = numbered[-1].seq
             state = after

@@ -4,6 +4,7 @@
 take the same filters; each value is checked here, so a filter means the same thing (and is
 refused with the same message) whichever door it came through.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -13,6 +13,7 @@ is read to resolve it. It is not a credential (every request still carries the A
 the client info in it is what the client said about itself, as in ``initialize`` itself.
 An id that does not decode is an unknown session: 404, and the client starts a new one.
 """
+
 from __future__ import annotations
 
 import base64
@@ -30,9 +31,11 @@ log = logging.getLogger("stepline.mcp")
 #: Newest first; ``initialize`` answers the client's version when it is here, else the newest.
 PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18")
 SERVER_INFO = {"name": "stepline", "title": "Stepline", "version": "0.1.0"}
-INSTRUCTIONS = ("Stepline runs team workflows. Each workflow tool starts one execution and answers its "
-                "execution_id; get_execution shows its progress and any step waiting for a decision, which "
-                "approve_step or reject_step decide (when this API key is one of the gate's approvers).")
+INSTRUCTIONS = (
+    "Stepline runs team workflows. Each workflow tool starts one execution and answers its "
+    "execution_id; get_execution shows its progress and any step waiting for a decision, which "
+    "approve_step or reject_step decide (when this API key is one of the gate's approvers)."
+)
 MAX_MESSAGE_BYTES = 1_000_000
 MAX_DEPTH = 64
 MAX_CLIENT_FIELD = 100
@@ -71,7 +74,7 @@ def decode_session(value: str) -> Session | None:
     """The session an ``Mcp-Session-Id`` carries, or None if it is not one of ours."""
     if not value.startswith(SESSION_PREFIX) or len(value) > 1024:
         return None
-    text = value[len(SESSION_PREFIX):]
+    text = value[len(SESSION_PREFIX) :]
     try:
         data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (binascii.Error, ValueError, UnicodeDecodeError):
@@ -132,28 +135,32 @@ class McpServer:
 
     def handle(self, message: Any, caller: Caller) -> Answer:
         if isinstance(message, list):
-            return error_answer(400, INVALID_REQUEST, "JSON-RPC batches are not accepted (MCP 2025-06-18 and later "
-                                                      "send one message per POST)")
+            return error_answer(
+                400,
+                INVALID_REQUEST,
+                "JSON-RPC batches are not accepted (MCP 2025-06-18 and later send one message per POST)",
+            )
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-            return error_answer(400, INVALID_REQUEST, "not a JSON-RPC 2.0 message: an object with "
-                                                      "\"jsonrpc\": \"2.0\" is required")
+            return error_answer(
+                400, INVALID_REQUEST, 'not a JSON-RPC 2.0 message: an object with "jsonrpc": "2.0" is required'
+            )
         method = message.get("method")
         if "id" not in message:
             if method is None and ("result" in message or "error" in message):
                 return error_answer(400, INVALID_REQUEST, "a response needs the id of the request it answers")
             if not isinstance(method, str):
-                return error_answer(400, INVALID_REQUEST, "\"method\" must be a string")
+                return error_answer(400, INVALID_REQUEST, '"method" must be a string')
             return Answer(202, None, {})  # a notification: accepted, nothing to answer
         request_id = message["id"]
         if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
-            return error_answer(400, INVALID_REQUEST, "\"id\" must be a string or an integer")
+            return error_answer(400, INVALID_REQUEST, '"id" must be a string or an integer')
         if method is None and ("result" in message or "error" in message):
             return Answer(202, None, {})  # a response to a server request: we send none, so nothing to do
         if not isinstance(method, str):
-            return error_answer(400, INVALID_REQUEST, "\"method\" must be a string", request_id)
+            return error_answer(400, INVALID_REQUEST, '"method" must be a string', request_id)
         params = message.get("params", {})
         if not isinstance(params, dict):
-            return self._error(request_id, INVALID_PARAMS, "\"params\" must be an object")
+            return self._error(request_id, INVALID_PARAMS, '"params" must be an object')
         try:
             return self._dispatch(request_id, method, params, caller)
         except UnknownTool as error:
@@ -172,23 +179,28 @@ class McpServer:
         if method == "tools/call":
             name, arguments = params.get("name"), params.get("arguments", {})
             if not isinstance(name, str) or not name:
-                return self._error(request_id, INVALID_PARAMS, "tools/call needs \"name\", a tool name")
+                return self._error(request_id, INVALID_PARAMS, 'tools/call needs "name", a tool name')
             if arguments is None:
                 arguments = {}
             if not isinstance(arguments, dict):
-                return self._error(request_id, INVALID_PARAMS, "\"arguments\" must be an object")
+                return self._error(request_id, INVALID_PARAMS, '"arguments" must be an object')
             return self._result(request_id, self.tools.call(name, arguments, caller).to_dict())
         return self._error(request_id, METHOD_NOT_FOUND, f"method not found: {method}")
 
     def _initialize(self, request_id: Any, params: dict[str, Any]) -> Answer:
         asked, info = params.get("protocolVersion"), params.get("clientInfo", {})
         if not isinstance(asked, str) or not isinstance(info, dict):
-            return self._error(request_id, INVALID_PARAMS,
-                               "initialize needs \"protocolVersion\" (a string) and \"clientInfo\" (an object)")
+            return self._error(
+                request_id, INVALID_PARAMS, 'initialize needs "protocolVersion" (a string) and "clientInfo" (an object)'
+            )
         version = asked if asked in PROTOCOL_VERSIONS else PROTOCOL_VERSIONS[0]
         client = {k: info[k][:MAX_CLIENT_FIELD] for k in ("name", "version") if isinstance(info.get(k), str)}
-        result = {"protocolVersion": version, "capabilities": {"tools": {"listChanged": False}},
-                  "serverInfo": SERVER_INFO, "instructions": INSTRUCTIONS}
+        result = {
+            "protocolVersion": version,
+            "capabilities": {"tools": {"listChanged": False}},
+            "serverInfo": SERVER_INFO,
+            "instructions": INSTRUCTIONS,
+        }
         answer = self._result(request_id, result)
         return Answer(200, answer.body, {"Mcp-Session-Id": encode_session(client, version)})
 

@@ -10,12 +10,14 @@ A call answers a ``ToolResult``: a short sentence plus the JSON as text (older c
 only text), the same JSON as ``structuredContent``, and ``isError`` when Stepline refused the
 call, with the reason a model can act on (MCP "tool execution errors").
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from chalicelib.auth import require
 from chalicelib.domain.machine import Actor, Approve, Command, ExecutionState, Reject, starter
@@ -32,43 +34,78 @@ from chalicelib.store.lists import ListFilter
 MAX_ID = 200
 _ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID}
 _COMMENT = {"type": "string", "maxLength": MAX_COMMENT, "description": "Why; kept in the execution's history."}
-_DECISION_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["execution_id", "step_id"],
-                    "properties": {"execution_id": {**_ID, "description": "The execution, e.g. ex_0a1b..."},
-                                   "step_id": {**_ID, "description": "The step waiting for approval"},
-                                   "comment": _COMMENT}}
+_DECISION_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["execution_id", "step_id"],
+    "properties": {
+        "execution_id": {**_ID, "description": "The execution, e.g. ex_0a1b..."},
+        "step_id": {**_ID, "description": "The step waiting for approval"},
+        "comment": _COMMENT,
+    },
+}
 
 FIXED_TOOLS: list[dict[str, Any]] = [
-    {"name": "get_execution", "title": "Get an execution",
-     "description": "Shows one Stepline execution: its status, the current step, the outputs of the steps "
-                    "done so far, and what awaits a decision (which step, and who may approve or reject it).",
-     "inputSchema": {"type": "object", "additionalProperties": False, "required": ["execution_id"],
-                     "properties": {"execution_id": {**_ID, "description": "The execution, e.g. ex_0a1b..."}}},
-     "annotations": {"readOnlyHint": True, "openWorldHint": False}},
-    {"name": "list_executions", "title": "List executions",
-     "description": "Lists Stepline executions, newest first, optionally of one workflow and filtered by status, "
-                    "trigger and start time; pass next_token from a previous answer for the next page.",
-     "inputSchema": {"type": "object", "additionalProperties": False, "properties": {
-         "workflow_id": {**_ID, "description": "Only this workflow's executions"},
-         "status": {"type": "string", "enum": list(listing.STATUSES)},
-         "trigger": {"type": "string", "enum": list(listing.TRIGGERS)},
-         "from": {"type": "string", "description": "Started at or after (ISO 8601, e.g. 2026-01-31T00:00:00Z)"},
-         "to": {"type": "string", "description": "Started at or before (ISO 8601)"},
-         "limit": {"type": "integer", "minimum": 1, "maximum": listing.MAX_LIMIT},
-         "next_token": {"type": "string"}}},
-     "annotations": {"readOnlyHint": True, "openWorldHint": False}},
-    {"name": "approve_step", "title": "Approve a waiting step",
-     "description": "Approves a step that waits for approval, so the execution goes on. Only the approvers "
-                    "named by the step's gate (or any operator when it names none) may approve.",
-     "inputSchema": _DECISION_SCHEMA,
-     "annotations": {"readOnlyHint": False, "destructiveHint": False, "idempotentHint": False,
-                     "openWorldHint": False}},
-    {"name": "reject_step", "title": "Reject a waiting step",
-     "description": "Rejects a step that waits for approval: the step fails and the execution stops there until "
-                    "an operator retries, skips or cancels. Only the gate's approvers may reject, and a reject "
-                    "needs a comment saying what is wrong.",
-     "inputSchema": {**_DECISION_SCHEMA, "required": ["execution_id", "step_id", "comment"]},
-     "annotations": {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": False,
-                     "openWorldHint": False}},
+    {
+        "name": "get_execution",
+        "title": "Get an execution",
+        "description": "Shows one Stepline execution: its status, the current step, the outputs of the steps "
+        "done so far, and what awaits a decision (which step, and who may approve or reject it).",
+        "inputSchema": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["execution_id"],
+            "properties": {"execution_id": {**_ID, "description": "The execution, e.g. ex_0a1b..."}},
+        },
+        "annotations": {"readOnlyHint": True, "openWorldHint": False},
+    },
+    {
+        "name": "list_executions",
+        "title": "List executions",
+        "description": "Lists Stepline executions, newest first, optionally of one workflow and filtered by status, "
+        "trigger and start time; pass next_token from a previous answer for the next page.",
+        "inputSchema": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "workflow_id": {**_ID, "description": "Only this workflow's executions"},
+                "status": {"type": "string", "enum": list(listing.STATUSES)},
+                "trigger": {"type": "string", "enum": list(listing.TRIGGERS)},
+                "from": {"type": "string", "description": "Started at or after (ISO 8601, e.g. 2026-01-31T00:00:00Z)"},
+                "to": {"type": "string", "description": "Started at or before (ISO 8601)"},
+                "limit": {"type": "integer", "minimum": 1, "maximum": listing.MAX_LIMIT},
+                "next_token": {"type": "string"},
+            },
+        },
+        "annotations": {"readOnlyHint": True, "openWorldHint": False},
+    },
+    {
+        "name": "approve_step",
+        "title": "Approve a waiting step",
+        "description": "Approves a step that waits for approval, so the execution goes on. Only the approvers "
+        "named by the step's gate (or any operator when it names none) may approve.",
+        "inputSchema": _DECISION_SCHEMA,
+        "annotations": {
+            "readOnlyHint": False,
+            "destructiveHint": False,
+            "idempotentHint": False,
+            "openWorldHint": False,
+        },
+    },
+    {
+        "name": "reject_step",
+        "title": "Reject a waiting step",
+        "description": "Rejects a step that waits for approval: the step fails and the execution stops there until "
+        "an operator retries, skips or cancels. Only the gate's approvers may reject, and a reject "
+        "needs a comment saying what is wrong.",
+        "inputSchema": {**_DECISION_SCHEMA, "required": ["execution_id", "step_id", "comment"]},
+        "annotations": {
+            "readOnlyHint": False,
+            "destructiveHint": True,
+            "idempotentHint": False,
+            "openWorldHint": False,
+        },
+    },
 ]
 _FIXED_NAMES = {tool["name"] for tool in FIXED_TOOLS}
 
@@ -94,8 +131,11 @@ class ToolResult:
 
     def to_dict(self) -> dict[str, Any]:
         dumped = json.dumps(self.data, ensure_ascii=False, default=str)
-        return {"content": [{"type": "text", "text": self.text}, {"type": "text", "text": dumped}],
-                "structuredContent": self.data, "isError": self.is_error}
+        return {
+            "content": [{"type": "text", "text": self.text}, {"type": "text", "text": dumped}],
+            "structuredContent": self.data,
+            "isError": self.is_error,
+        }
 
 
 def workflow_tool(record: WorkflowRecord) -> dict[str, Any]:
@@ -109,10 +149,18 @@ def workflow_tool(record: WorkflowRecord) -> dict[str, Any]:
         options = f", one of {', '.join(map(str, item.get('options') or []))}" if item["type"] == "enum" else ""
         lines.append(f"- {item['name']} ({item['type']}, {need}{extra}{options}){': ' + about if about else ''}")
     lines.append("Answers the new execution's execution_id; follow it with get_execution.")
-    return {"name": tool_name(record), "title": record.name, "description": "\n".join(lines),
-            "inputSchema": input_schema(trigger),
-            "annotations": {"readOnlyHint": False, "destructiveHint": False, "idempotentHint": False,
-                            "openWorldHint": True}}
+    return {
+        "name": tool_name(record),
+        "title": record.name,
+        "description": "\n".join(lines),
+        "inputSchema": input_schema(trigger),
+        "annotations": {
+            "readOnlyHint": False,
+            "destructiveHint": False,
+            "idempotentHint": False,
+            "openWorldHint": True,
+        },
+    }
 
 
 class McpTools:
@@ -121,8 +169,11 @@ class McpTools:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._calls: dict[str, Callable[[dict[str, Any], Caller], ToolResult]] = {
-            "get_execution": self._get_execution, "list_executions": self._list_executions,
-            "approve_step": self._approve, "reject_step": self._reject}
+            "get_execution": self._get_execution,
+            "list_executions": self._list_executions,
+            "approve_step": self._approve,
+            "reject_step": self._reject,
+        }
 
     def list(self) -> list[dict[str, Any]]:
         return [workflow_tool(r) for r in self.engine.triggers.tools.records()] + FIXED_TOOLS
@@ -148,11 +199,18 @@ class McpTools:
         if caller.client:
             details["client"] = dict(caller.client)
         state = self.engine.triggers.tools.start(name, arguments, caller.actor, "mcp", details)
-        data = {"execution_id": state.execution_id, "workflow_id": state.workflow_id,
-                "workflow_name": state.definition.name, "status": state.status.value,
-                "started_at": state.started_at, "trigger": dict(state.trigger)}
-        text = (f"Started execution {state.execution_id} of '{state.definition.name}' (status {data['status']}). "
-                "Call get_execution with this execution_id to follow it.")
+        data = {
+            "execution_id": state.execution_id,
+            "workflow_id": state.workflow_id,
+            "workflow_name": state.definition.name,
+            "status": state.status.value,
+            "started_at": state.started_at,
+            "trigger": dict(state.trigger),
+        }
+        text = (
+            f"Started execution {state.execution_id} of '{state.definition.name}' (status {data['status']}). "
+            "Call get_execution with this execution_id to follow it."
+        )
         return ToolResult(text, data)
 
     def _get_execution(self, arguments: dict[str, Any], caller: Caller) -> ToolResult:
@@ -165,17 +223,29 @@ class McpTools:
         workflow_id = arguments.get("workflow_id")
         if workflow_id is not None:
             workflow_id = _identifier(arguments, "workflow_id")
-        start, end = listing.span(listing.moment("from", arguments.get("from")),
-                                  listing.moment("to", arguments.get("to")))
-        filters = ListFilter(workflow_id, listing.choice("status", arguments.get("status"), listing.STATUSES),
-                             listing.choice("trigger", arguments.get("trigger"), listing.TRIGGERS), start, end)
-        page = self.engine.store.executions.list(filters, listing.page_size(arguments.get("limit")),
-                                                 listing.token(arguments.get("next_token")),
-                                                 iso(self.engine.executions.clock()))
+        start, end = listing.span(
+            listing.moment("from", arguments.get("from")), listing.moment("to", arguments.get("to"))
+        )
+        filters = ListFilter(
+            workflow_id,
+            listing.choice("status", arguments.get("status"), listing.STATUSES),
+            listing.choice("trigger", arguments.get("trigger"), listing.TRIGGERS),
+            start,
+            end,
+        )
+        page = self.engine.store.executions.list(
+            filters,
+            listing.page_size(arguments.get("limit")),
+            listing.token(arguments.get("next_token")),
+            iso(self.engine.executions.clock()),
+        )
         items = [summary_view(s) for s in page.items]
         lines = [f"{len(items)} execution(s), newest first" + (" (more: pass next_token)" if page.next_token else "")]
-        lines += [f"- {i.get('execution_id')}: {i.get('status')}, workflow {i.get('workflow_id')}, "
-                  f"started {i.get('started_at')}" for i in items]
+        lines += [
+            f"- {i.get('execution_id')}: {i.get('status')}, workflow {i.get('workflow_id')}, "
+            f"started {i.get('started_at')}"
+            for i in items
+        ]
         return ToolResult("\n".join(lines), {"items": items, "next_token": page.next_token})
 
     def _approve(self, arguments: dict[str, Any], caller: Caller) -> ToolResult:
@@ -189,8 +259,11 @@ class McpTools:
         execution_id = _identifier(arguments, "execution_id")
         step_id = _identifier(arguments, "step_id")
         require(caller.actor, "operator")
-        comment = (check_reject_reason(arguments.get("comment")) if command is Reject
-                   else check_text("comment", arguments.get("comment")))
+        comment = (
+            check_reject_reason(arguments.get("comment"))
+            if command is Reject
+            else check_text("comment", arguments.get("comment"))
+        )
         action: Command = command(step_id, caller.actor, comment)
         state = self.engine.executions.act(execution_id, action)
         verb = "Approved" if command is Approve else "Rejected"
@@ -216,29 +289,60 @@ def _overview(state: ExecutionState, actor: Actor, now: datetime) -> ToolResult:
         if step.state == StepState.WAITING_FOR_APPROVAL and sdef.gate is not None:
             approvers = list(sdef.gate.approvers)
             excluded = starter(state) if sdef.gate.separate_from_starter else None
-            awaiting.append({"step_id": step.id, "step_name": sdef.name, "decision": sdef.gate.type,
-                             "approvers": approvers, "who": _who(approvers, excluded),
-                             "separate_from_starter": sdef.gate.separate_from_starter,
-                             "output": step.output if step.has_output else None,
-                             "tools": ["approve_step", "reject_step"] if sdef.gate.type == "approval"
-                             else ["approve_step", "reject_step", "(review: REST or the UI, to amend the output)"]})
+            awaiting.append(
+                {
+                    "step_id": step.id,
+                    "step_name": sdef.name,
+                    "decision": sdef.gate.type,
+                    "approvers": approvers,
+                    "who": _who(approvers, excluded),
+                    "separate_from_starter": sdef.gate.separate_from_starter,
+                    "output": step.output if step.has_output else None,
+                    "tools": ["approve_step", "reject_step"]
+                    if sdef.gate.type == "approval"
+                    else ["approve_step", "reject_step", "(review: REST or the UI, to amend the output)"],
+                }
+            )
         elif step.state == StepState.FAILED and step is current:
-            awaiting.append({"step_id": step.id, "step_name": sdef.name, "decision": "failed_step",
-                             "error": shown["error"], "who": "any key with the operator role",
-                             "choices": ["retry", "edit_and_retry", "skip", "cancel"]})
+            awaiting.append(
+                {
+                    "step_id": step.id,
+                    "step_name": sdef.name,
+                    "decision": "failed_step",
+                    "error": shown["error"],
+                    "who": "any key with the operator role",
+                    "choices": ["retry", "edit_and_retry", "skip", "cancel"],
+                }
+            )
     outputs = {s["id"]: s["output"] for s in view["steps"] if s["state"] == StepState.COMPLETED.value}
     data: dict[str, Any] = {
-        "execution_id": view["execution_id"], "workflow_id": view["workflow_id"],
-        "workflow_name": view["workflow_name"], "workflow_version": view["workflow_version"],
-        "status": view["status"], "trigger": view["trigger"], "input": view["input"],
-        "started_at": view["started_at"], "ended_at": view["ended_at"],
-        "current_step": None if current is None else {
-            "id": current.id, "name": state.step_def(current.id).name, "state": current.state.value,
-            "attempt": current.attempt},
-        "outputs": outputs, "awaiting": awaiting,
+        "execution_id": view["execution_id"],
+        "workflow_id": view["workflow_id"],
+        "workflow_name": view["workflow_name"],
+        "workflow_version": view["workflow_version"],
+        "status": view["status"],
+        "trigger": view["trigger"],
+        "input": view["input"],
+        "started_at": view["started_at"],
+        "ended_at": view["ended_at"],
+        "current_step": None
+        if current is None
+        else {
+            "id": current.id,
+            "name": state.step_def(current.id).name,
+            "state": current.state.value,
+            "attempt": current.attempt,
+        },
+        "outputs": outputs,
+        "awaiting": awaiting,
         "actions": view.get("actions", []),
-        "steps": [{k: s.get(k) for k in ("id", "name", "agent", "state", "attempt", "error", "comments", "decision",
-                                         "actions")} for s in view["steps"]],
+        "steps": [
+            {
+                k: s.get(k)
+                for k in ("id", "name", "agent", "state", "attempt", "error", "comments", "decision", "actions")
+            }
+            for s in view["steps"]
+        ],
     }
     if view["status"] == "completed" and view["steps"]:
         data["output"] = view["steps"][-1]["output"]

@@ -17,6 +17,7 @@ failure is logged, counted (``NotificationsFailed`` metric and the ``notificatio
 counter in ``GET /health`` details) and swallowed. Webhooks get a short time-out so a slow
 receiver delays a worker by seconds at most.
 """
+
 from __future__ import annotations
 
 import base64
@@ -24,9 +25,10 @@ import json
 import logging
 import secrets
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from chalicelib.domain.machine import ExecutionState
 from chalicelib.domain.notify import NotifyTarget, notify_event, webhook_url_problem
@@ -78,8 +80,14 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int
 
 
 class Notifier:
-    def __init__(self, catalog: SecretStore, clients: Callable[[str], Any], sender: str,
-                 clock: Callable[[], datetime], post: Poster = _post) -> None:
+    def __init__(
+        self,
+        catalog: SecretStore,
+        clients: Callable[[str], Any],
+        sender: str,
+        clock: Callable[[], datetime],
+        post: Poster = _post,
+    ) -> None:
         self.catalog = catalog
         self.clients = clients  # boto3 client factory, called lazily: "events", "sesv2"
         self.sender = sender
@@ -109,21 +117,27 @@ class Notifier:
         try:
             send()
             delivery.outcomes[name] = "sent"
-        except Exception as error:  # noqa: BLE001 - a notification must never fail the step path
+        except Exception as error:
             delivery.outcomes[name] = f"{type(error).__name__}: {error}"
             log.warning("notification %s for %s failed: %s", name, delivery.event or "status change", error)
             metric("NotificationsFailed", 1, dimensions={"Channel": name.split("[")[0]})
             try:
                 self.catalog.add_to_count(*FAILED_COUNTER, by=1)
-            except Exception:  # noqa: BLE001 - the count is best effort too
+            except Exception:
                 log.exception("could not count a failed notification")
 
     # --------------------------------------------------------------- channels
     def _put_event(self, detail: dict[str, Any]) -> None:
-        answer = self.clients("events").put_events(Entries=[{
-            "Source": EVENT_SOURCE, "DetailType": EVENT_DETAIL_TYPE, "Detail": json.dumps(detail, default=str),
-            "Resources": [],
-        }])
+        answer = self.clients("events").put_events(
+            Entries=[
+                {
+                    "Source": EVENT_SOURCE,
+                    "DetailType": EVENT_DETAIL_TYPE,
+                    "Detail": json.dumps(detail, default=str),
+                    "Resources": [],
+                }
+            ]
+        )
         if answer.get("FailedEntryCount"):
             raise RuntimeError(f"EventBridge refused the event: {answer.get('Entries')}")
 
@@ -136,8 +150,10 @@ class Notifier:
     def _email(self, address: str, event: str, detail: dict[str, Any]) -> None:
         subject, text = email_text(event, detail)
         self.clients("sesv2").send_email(
-            FromEmailAddress=self.sender, Destination={"ToAddresses": [address]},
-            Content={"Simple": {"Subject": {"Data": subject}, "Body": {"Text": {"Data": text}}}})
+            FromEmailAddress=self.sender,
+            Destination={"ToAddresses": [address]},
+            Content={"Simple": {"Subject": {"Data": subject}, "Body": {"Text": {"Data": text}}}},
+        )
 
     def _webhook(self, url: str, event: str, detail: dict[str, Any], message_id: str) -> None:
         problem = webhook_url_problem(url) or url_template_problem(url)
@@ -147,12 +163,18 @@ class Notifier:
         if not secret:
             raise RuntimeError("the workflow has no notification secret")
         now = self.clock()
-        body = json.dumps({"type": f"execution.{event}", "timestamp": now.isoformat().replace("+00:00", "Z"),
-                           "data": detail}, default=str).encode()
+        body = json.dumps(
+            {"type": f"execution.{event}", "timestamp": now.isoformat().replace("+00:00", "Z"), "data": detail},
+            default=str,
+        ).encode()
         stamp = int(now.timestamp())
-        headers = {"content-type": "application/json", "user-agent": "Stepline-Notifications",
-                   "webhook-id": message_id, "webhook-timestamp": str(stamp),
-                   "webhook-signature": sign_standard(secret, message_id, stamp, body)}
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "Stepline-Notifications",
+            "webhook-id": message_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": sign_standard(secret, message_id, stamp, body),
+        }
         status = self.post(url, body, headers, WEBHOOK_TIMEOUT_SECONDS)
         if not 200 <= status < 300:
             raise RuntimeError(f"webhook answered HTTP {status}")
@@ -181,16 +203,20 @@ def _secret_key(workflow_id: str) -> tuple[str, str]:
 def status_detail(state: ExecutionState, before: str | None) -> dict[str, Any]:
     """The event's ``detail`` (and a webhook's ``data``): the execution and its current step."""
     detail: dict[str, Any] = {
-        "execution_id": state.execution_id, "workflow_id": state.workflow_id,
-        "workflow_name": state.definition.name, "workflow_version": state.workflow_version,
-        "status": state.status.value, "previous_status": before, "started_at": state.started_at,
-        "ended_at": state.ended_at, "trigger": str(state.trigger.get("type", "manual")),
+        "execution_id": state.execution_id,
+        "workflow_id": state.workflow_id,
+        "workflow_name": state.definition.name,
+        "workflow_version": state.workflow_version,
+        "status": state.status.value,
+        "previous_status": before,
+        "started_at": state.started_at,
+        "ended_at": state.ended_at,
+        "trigger": str(state.trigger.get("type", "manual")),
     }
     step = state.current
     if step is not None:
         sdef = state.step_def(step.id)
-        current: dict[str, Any] = {"id": step.id, "name": sdef.name, "state": step.state.value,
-                                   "attempt": step.attempt}
+        current: dict[str, Any] = {"id": step.id, "name": sdef.name, "state": step.state.value, "attempt": step.attempt}
         if sdef.gate is not None and step.state.value == "waiting_for_approval":
             current["gate"] = sdef.gate.type
             current["approvers"] = list(sdef.gate.approvers)
@@ -214,20 +240,27 @@ def email_text(event: str, detail: dict[str, Any]) -> tuple[str, str]:
     """Subject and plain-text body of a notification email."""
     name, ex = detail.get("workflow_name"), detail["execution_id"]
     subject = f"[Stepline] {name}: execution {_SUBJECTS.get(event, event)}"
-    lines = [f"Workflow: {name} ({detail['workflow_id']} v{detail['workflow_version']})",
-             f"Execution: {ex}", f"Status: {detail['status']} (was {detail.get('previous_status')})"]
+    lines = [
+        f"Workflow: {name} ({detail['workflow_id']} v{detail['workflow_version']})",
+        f"Execution: {ex}",
+        f"Status: {detail['status']} (was {detail.get('previous_status')})",
+    ]
     step = detail.get("step") or {}
     if event == "gate_waiting" and step:
         who = ", ".join(step.get("approvers") or []) or "any operator"
-        lines += [f"Step {step['id']} waits for {step.get('gate')} by {who}.",
-                  f"Output to decide on: {json.dumps(step.get('output'), default=str)[:2000]}",
-                  f"Approve:  stepline approve {ex} {step['id']}",
-                  f"Reject:   stepline reject {ex} {step['id']} -m '<reason>'"]
+        lines += [
+            f"Step {step['id']} waits for {step.get('gate')} by {who}.",
+            f"Output to decide on: {json.dumps(step.get('output'), default=str)[:2000]}",
+            f"Approve:  stepline approve {ex} {step['id']}",
+            f"Reject:   stepline reject {ex} {step['id']} -m '<reason>'",
+        ]
         if step.get("gate_timeout_at"):
             lines.append(f"Decided by the system at {step['gate_timeout_at']} if nobody decides.")
     elif event == "failed" and step:
         error = step.get("error") or {}
-        lines += [f"Step {step['id']} failed: {error.get('kind')}: {error.get('message')}",
-                  f"Retry:    stepline retry {ex} {step['id']}",
-                  f"Skip:     stepline skip {ex} {step['id']}"]
+        lines += [
+            f"Step {step['id']} failed: {error.get('kind')}: {error.get('message')}",
+            f"Retry:    stepline retry {ex} {step['id']}",
+            f"Skip:     stepline skip {ex} {step['id']}",
+        ]
     return subject, "\n".join(lines) + "\n"

@@ -11,21 +11,32 @@ Every path is idempotent: a duplicate or replayed message finds the claim taken
 running the agent again. A finished side-effecting result that cannot be recorded within
 the budget is kept in the payload bucket first, and recorded by the next delivery.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.agents import AgentContext, StepError, get_agent, is_pure
-from chalicelib.domain.machine import (LEASE_SECONDS, ClaimStep, Decision, Dispatch, Event, ExecutionState,
-                                       Heartbeat, RecordResult, apply_events, decide)
+from chalicelib.domain.machine import (
+    LEASE_SECONDS,
+    ClaimStep,
+    Decision,
+    Dispatch,
+    Event,
+    ExecutionState,
+    Heartbeat,
+    RecordResult,
+    apply_events,
+    decide,
+)
 from chalicelib.engine.budget import Backoff, Budget
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.errors import NotFound, StoreBusy, TransitionConflict
@@ -51,15 +62,22 @@ KEPT_REDELIVERY_SECONDS = 10
 
 
 class StepRunner:
-    def __init__(self, executions: ExecutionService, clock: Callable[[], datetime],
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, executions: ExecutionService, clock: Callable[[], datetime], sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.executions = executions
         self.clock = clock
         self.sleep = sleep
 
     # ------------------------------------------------------------------ chain
-    def handle(self, execution_id: str, step_id: str, attempt: int, budget: Budget | None = None,
-               receipt_handle: str | None = None) -> str:
+    def handle(
+        self,
+        execution_id: str,
+        step_id: str,
+        attempt: int,
+        budget: Budget | None = None,
+        receipt_handle: str | None = None,
+    ) -> str:
         """Run the message's step attempt, and the steps after it while the budget allows.
 
         Returns what happened: ``ran``, ``duplicate``, ``recovered`` (a kept result was
@@ -133,8 +151,15 @@ class StepRunner:
         claim = decide(state, ClaimStep(message.step_id, message.attempt), self.clock())
         return claim if claim.events else None
 
-    def _finish(self, committed: ExecutionState, pending: list[Event], dispatch: tuple[Dispatch, ...],
-                result: RecordResult | None, budget: Budget, receipt: str | None = None) -> ExecutionState | None:
+    def _finish(
+        self,
+        committed: ExecutionState,
+        pending: list[Event],
+        dispatch: tuple[Dispatch, ...],
+        result: RecordResult | None,
+        budget: Budget,
+        receipt: str | None = None,
+    ) -> ExecutionState | None:
         """Commit what the chain decided and send its hand-over: the stored state, or None
         when another writer won.
 
@@ -173,14 +198,18 @@ class StepRunner:
             log.info("claim lost for %s/%s#%s", execution_id, step_id, attempt)
             return None
 
-    def _run_step(self, state: ExecutionState, step_id: str, attempt: int, pure: bool,
-                  receipt: str | None) -> RecordResult:
+    def _run_step(
+        self, state: ExecutionState, step_id: str, attempt: int, pure: bool, receipt: str | None
+    ) -> RecordResult:
         sdef = state.step_def(step_id)
         with log_context(step_id=step_id, attempt=attempt):
             log.info("step started (agent %s)", sdef.agent)
             began = time.monotonic()
-            beat = None if pure or sdef.timeout_seconds <= LEASE_SECONDS else \
-                _Heartbeats(self, state.execution_id, step_id, attempt, receipt)
+            beat = (
+                None
+                if pure or sdef.timeout_seconds <= LEASE_SECONDS
+                else _Heartbeats(self, state.execution_id, step_id, attempt, receipt)
+            )
             try:
                 result = self._run_agent(state, step_id, attempt)
                 self._count_usage(state, result)
@@ -191,18 +220,25 @@ class StepRunner:
             outcome = "failed" if result.error else "completed"
             metric("StepDuration", elapsed_ms, "Milliseconds", {"Agent": sdef.agent}, outcome=outcome)
             if result.error:
-                log.warning("step failed in %.0f ms: %s: %s", elapsed_ms, result.error.get("kind"),
-                            result.error.get("message"))
+                log.warning(
+                    "step failed in %.0f ms: %s: %s", elapsed_ms, result.error.get("kind"), result.error.get("message")
+                )
             else:
                 log.info("step completed in %.0f ms", elapsed_ms)
         return result
 
     def _run_agent(self, state: ExecutionState, step_id: str, attempt: int) -> RecordResult:
         sdef = state.step_def(step_id)
-        ctx = AgentContext(execution_id=state.execution_id, step_id=step_id, attempt=attempt,
-                           instructions=state.instructions_for(step_id), config=dict(sdef.config),
-                           data=state.context_for(step_id), timeout_seconds=float(sdef.timeout_seconds),
-                           comments=tuple(state.step(step_id).comments))
+        ctx = AgentContext(
+            execution_id=state.execution_id,
+            step_id=step_id,
+            attempt=attempt,
+            instructions=state.instructions_for(step_id),
+            config=dict(sdef.config),
+            data=state.context_for(step_id),
+            timeout_seconds=float(sdef.timeout_seconds),
+            comments=tuple(state.step(step_id).comments),
+        )
         try:
             output = get_agent(sdef.agent).run(ctx)
             # large outputs are fine (the store keeps them in S3); non-JSON ones (NaN, Infinity,
@@ -214,12 +250,16 @@ class StepRunner:
         except StepError as error:
             return RecordResult(step_id, attempt, error=error.to_dict())
         except (TypeError, ValueError) as error:
-            return RecordResult(step_id, attempt, error={
-                "kind": "agent", "message": f"output is not JSON: {error}", "retryable": False})
-        except Exception as error:  # noqa: BLE001 - an agent bug is the step's failure, not the worker's
+            return RecordResult(
+                step_id, attempt, error={"kind": "agent", "message": f"output is not JSON: {error}", "retryable": False}
+            )
+        except Exception as error:
             log.exception("agent %s raised", sdef.agent)
-            return RecordResult(step_id, attempt, error={
-                "kind": "agent", "message": f"{type(error).__name__}: {error}", "retryable": True})
+            return RecordResult(
+                step_id,
+                attempt,
+                error={"kind": "agent", "message": f"{type(error).__name__}: {error}", "retryable": True},
+            )
         return RecordResult(step_id, attempt, output=output, usage=ctx.report.get("usage"))
 
     def _count_usage(self, state: ExecutionState, result: RecordResult) -> None:
@@ -235,8 +275,9 @@ class StepRunner:
                 count_attempt(usage_store_for(settings), state.workflow_id, self.clock(), usage)
 
     # ----------------------------------------------------------------- record
-    def record(self, state: ExecutionState, result: RecordResult, budget: Budget | None = None,
-               receipt: str | None = None) -> None:
+    def record(
+        self, state: ExecutionState, result: RecordResult, budget: Budget | None = None, receipt: str | None = None
+    ) -> None:
         """Store an attempt's result; one that comes too late is kept as ``late_result_discarded``.
 
         A lost race re-reads and decides again; a store error is retried with jittered
@@ -264,23 +305,31 @@ class StepRunner:
                 log.warning("re-reading %s failed: %s", state.execution_id, error)
 
     def _keep(self, execution_id: str, result: RecordResult, receipt: str | None) -> None:
-        text = json.dumps({"step_id": result.step_id, "attempt": result.attempt, "output": result.output,
-                           "error": result.error, "usage": result.usage})
+        text = json.dumps(
+            {
+                "step_id": result.step_id,
+                "attempt": result.attempt,
+                "output": result.output,
+                "error": result.error,
+                "usage": result.usage,
+            }
+        )
         self.executions.store.payloads.keep_result(execution_id, result.step_id, result.attempt, text)
-        log.error("result of %s#%s kept in the payload bucket; the next delivery records it",
-                  result.step_id, result.attempt)
+        log.error(
+            "result of %s#%s kept in the payload bucket; the next delivery records it", result.step_id, result.attempt
+        )
         metric("ResultsKept", 1)
         if receipt:
             try:
                 self.executions.queue.extend_visibility(receipt, KEPT_REDELIVERY_SECONDS)
-            except Exception:  # noqa: BLE001 - the message still comes back, at its visibility timeout
+            except Exception:
                 log.warning("could not bring the message back early", exc_info=True)
 
     def _recover(self, state: ExecutionState, step_id: str, attempt: int, budget: Budget) -> bool:
         """Record a kept result of this claimed attempt, without running its agent again."""
         try:
             step = state.step(step_id)
-        except Exception:  # noqa: BLE001 - an unknown step id: nothing was kept for it
+        except Exception:
             return False
         if not (step.claimed and step.attempt == attempt and step.state.value == "running"):
             return False
@@ -288,8 +337,11 @@ class StepRunner:
         if text is None:
             return False
         kept = json.loads(text)
-        self.record(state, RecordResult(step_id, attempt, output=kept.get("output"), error=kept.get("error"),
-                                        usage=kept.get("usage")), budget)
+        self.record(
+            state,
+            RecordResult(step_id, attempt, output=kept.get("output"), error=kept.get("error"), usage=kept.get("usage")),
+            budget,
+        )
         log.info("kept result of %s#%s recorded", step_id, attempt)
         return True
 
@@ -310,8 +362,15 @@ class StepRunner:
 class _Heartbeats:
     """While a long step runs: extend its lease and its message's visibility every third of a lease."""
 
-    def __init__(self, runner: StepRunner, execution_id: str, step_id: str, attempt: int,
-                 receipt: str | None, every: float = LEASE_SECONDS / 3) -> None:
+    def __init__(
+        self,
+        runner: StepRunner,
+        execution_id: str,
+        step_id: str,
+        attempt: int,
+        receipt: str | None,
+        every: float = LEASE_SECONDS / 3,
+    ) -> None:
         self.runner, self.args, self.receipt, self.every = runner, (execution_id, step_id, attempt), receipt, every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="stepline-heartbeat", daemon=True)
@@ -323,10 +382,8 @@ class _Heartbeats:
                 self.runner.heartbeat(*self.args)
                 if self.receipt:
                     self.runner.executions.queue.extend_visibility(self.receipt, int(LEASE_SECONDS * 2))
-            except Exception:  # noqa: BLE001 - a missed beat is retried at the next one
+            except Exception:
                 log.warning("heartbeat of %s failed", self.args, exc_info=True)
 
     def stop(self) -> None:
         self._stop.set()
-
-

@@ -13,11 +13,13 @@ time has come (never a scan), then for each one:
 Disabling a workflow takes its schedule out of the index; enabling it puts it back at the
 next future slot and records the slots that passed meanwhile as skipped.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from chalicelib.domain.machine import Actor
 from chalicelib.domain.schedule import count_between, last_slots, latest_fire, next_fire, next_fires
@@ -43,8 +45,13 @@ _EPSILON = timedelta(microseconds=1)
 
 
 class ScheduleService:
-    def __init__(self, store: TriggerStore, workflows: WorkflowService, executions: ExecutionService,
-                 clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        store: TriggerStore,
+        workflows: WorkflowService,
+        executions: ExecutionService,
+        clock: Callable[[], datetime],
+    ) -> None:
         self.store = store
         self.workflows = workflows
         self.executions = executions
@@ -71,8 +78,9 @@ class ScheduleService:
             else:
                 upcoming = iso(next_fire(cron, zone, now))
             if existing is not None and not existing.enabled and existing.disabled_at:
-                self._log_passed(record.workflow_id, cron, zone, parse_iso(existing.disabled_at), now, "skipped",
-                                 "workflow disabled")
+                self._log_passed(
+                    record.workflow_id, cron, zone, parse_iso(existing.disabled_at), now, "skipped", "workflow disabled"
+                )
             target = ScheduleRecord(record.workflow_id, cron, zone, True, record.version, upcoming, None)
         try:
             self.store.put_schedule(target, iso(now))
@@ -119,22 +127,41 @@ class ScheduleService:
             return "in_progress"  # another tick holds the claim right now
         coalesced = count_between(schedule.cron, schedule.timezone, due_from, slot - _EPSILON, COUNT_CAP)
         if coalesced:
-            self._log_passed(workflow_id, schedule.cron, schedule.timezone, due_from, slot - _EPSILON, "missed",
-                             f"downtime: coalesced into {slot_iso}")
-        trigger: dict[str, Any] = {"type": "schedule", "scheduled_for": slot_iso, "started_at": iso(now),
-                                   "cron": schedule.cron, "timezone": schedule.timezone, "coalesced": coalesced}
+            self._log_passed(
+                workflow_id,
+                schedule.cron,
+                schedule.timezone,
+                due_from,
+                slot - _EPSILON,
+                "missed",
+                f"downtime: coalesced into {slot_iso}",
+            )
+        trigger: dict[str, Any] = {
+            "type": "schedule",
+            "scheduled_for": slot_iso,
+            "started_at": iso(now),
+            "cron": schedule.cron,
+            "timezone": schedule.timezone,
+            "coalesced": coalesced,
+        }
         try:
-            state = self.executions.start(workflow_id, {"scheduled_for": slot_iso}, trigger, SCHEDULER,
-                                          f"schedule:{slot_iso}")
+            state = self.executions.start(
+                workflow_id, {"scheduled_for": slot_iso}, trigger, SCHEDULER, f"schedule:{slot_iso}"
+            )
         except (Conflict, NotFound) as error:  # disabled or deleted since the index said due
             self.store.finish_slot(workflow_id, SlotRecord(slot_iso, "skipped", reason=error.message))
             return "skipped"
-        self.store.finish_slot(workflow_id, SlotRecord(slot_iso, "fired", execution_id=state.execution_id,
-                                                       started_at=iso(now), coalesced=coalesced or None))
+        self.store.finish_slot(
+            workflow_id,
+            SlotRecord(
+                slot_iso, "fired", execution_id=state.execution_id, started_at=iso(now), coalesced=coalesced or None
+            ),
+        )
         return "fired"
 
-    def _log_passed(self, workflow_id: str, cron: str, zone: str, start: datetime, end: datetime, status: str,
-                    reason: str) -> None:
+    def _log_passed(
+        self, workflow_id: str, cron: str, zone: str, start: datetime, end: datetime, status: str, reason: str
+    ) -> None:
         """Record the most recent slots in ``[start, end]`` that did not fire."""
         recent = last_slots(cron, zone, start, end, LOGGED_SLOTS)
         now = self.clock()
@@ -154,6 +181,12 @@ class ScheduleService:
         if schedule is not None and schedule.enabled and schedule.next_fire:
             first = parse_iso(schedule.next_fire)
             upcoming = [iso(first)] + [iso(t) for t in next_fires(cron, zone, first, count - 1)]
-        return {"workflow_id": workflow_id, "cron": cron, "timezone": zone, "enabled": record.enabled,
-                "next_fire_times": upcoming, "disabled_at": schedule.disabled_at if schedule else None,
-                "slots": [s.to_dict() for s in self.store.recent_slots(workflow_id)]}
+        return {
+            "workflow_id": workflow_id,
+            "cron": cron,
+            "timezone": zone,
+            "enabled": record.enabled,
+            "next_fire_times": upcoming,
+            "disabled_at": schedule.disabled_at if schedule else None,
+            "slots": [s.to_dict() for s in self.store.recent_slots(workflow_id)],
+        }

@@ -6,10 +6,11 @@ to local midnight (23 or 25 hours across a daylight-saving change). Because the 
 are per UTC hour, a zone is accepted only while its offset is a whole number of hours at
 every bucket boundary of the range (``Asia/Kolkata`` is refused with a 400 naming ``tz``).
 """
+
 from __future__ import annotations
 
 import bisect
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,7 +25,7 @@ DEFAULT_SPAN = {"hour": timedelta(hours=24), "day": timedelta(days=30)}
 
 def parse_zone(name: str | None) -> tzinfo:
     if not name:
-        return timezone.utc
+        return UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as error:
@@ -37,27 +38,43 @@ def bucket_starts(start: datetime, end: datetime, bucket: str, zone: tzinfo) -> 
     if bucket == "hour":
         first = start.replace(minute=0, second=0, microsecond=0)
     else:
-        first = datetime(local.year, local.month, local.day, tzinfo=zone).astimezone(timezone.utc)
+        first = datetime(local.year, local.month, local.day, tzinfo=zone).astimezone(UTC)
     starts = [first]
     while starts[-1] < end or len(starts) == 1:
         if len(starts) > MAX_BUCKETS[bucket] + 1:
-            raise ValidationError(FieldError("from", f"the range holds more than {MAX_BUCKETS[bucket]} "
-                                                     f"{bucket} buckets; narrow it or use a larger bucket"))
+            raise ValidationError(
+                FieldError(
+                    "from",
+                    f"the range holds more than {MAX_BUCKETS[bucket]} "
+                    f"{bucket} buckets; narrow it or use a larger bucket",
+                )
+            )
         previous = starts[-1]
         if bucket == "hour":
             starts.append(previous + timedelta(hours=1))
         else:
             day = previous.astimezone(zone).date() + timedelta(days=1)
-            starts.append(datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(timezone.utc))
+            starts.append(datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC))
     for boundary in starts:
         if boundary.minute or boundary.second or boundary.astimezone(zone).minute:
-            raise ValidationError(FieldError("tz", "statistics are kept per UTC hour: this zone's offset is not a "
-                                                   "whole number of hours in the range"))
+            raise ValidationError(
+                FieldError(
+                    "tz",
+                    "statistics are kept per UTC hour: this zone's offset is not a whole number of hours in the range",
+                )
+            )
     return starts
 
 
-def workflow_stats(stats: StatsStore, workflow_id: str, bucket: str, start: datetime | None,
-                   end: datetime | None, zone_name: str | None, now: datetime) -> dict[str, Any]:
+def workflow_stats(
+    stats: StatsStore,
+    workflow_id: str,
+    bucket: str,
+    start: datetime | None,
+    end: datetime | None,
+    zone_name: str | None,
+    now: datetime,
+) -> dict[str, Any]:
     """The ``GET /workflows/{id}/stats`` document."""
     if bucket not in MAX_BUCKETS:
         raise ValidationError(FieldError("bucket", "must be hour or day"))
@@ -78,20 +95,27 @@ def workflow_stats(stats: StatsStore, workflow_id: str, bucket: str, start: date
     buckets = []
     for begin, values in zip(starts, sums):
         total.add(values)
-        buckets.append({"start": iso(begin), "local_start": begin.astimezone(zone).isoformat(),
-                        **_view(values)})
-    return {"workflow_id": workflow_id, "bucket": bucket, "tz": zone_name or "UTC",
-            "from": iso(starts[0]), "to": iso(starts[-1]), "buckets": buckets, "totals": _view(total)}
+        buckets.append({"start": iso(begin), "local_start": begin.astimezone(zone).isoformat(), **_view(values)})
+    return {
+        "workflow_id": workflow_id,
+        "bucket": bucket,
+        "tz": zone_name or "UTC",
+        "from": iso(starts[0]),
+        "to": iso(starts[-1]),
+        "buckets": buckets,
+        "totals": _view(total),
+    }
 
 
 def _hour(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
 
 
 def _view(values: HourStats) -> dict[str, Any]:
     completed = sum(values.histogram.values())
     return {
-        "counts": dict(values.counts), "total": sum(values.counts.values()),
+        "counts": dict(values.counts),
+        "total": sum(values.counts.values()),
         "duration_seconds": {
             "completed": completed,
             "median": percentile(values.histogram, 0.5, values.bin_sums, values.samples),

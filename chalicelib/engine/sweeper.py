@@ -8,11 +8,12 @@ hand-over comes due unclaimed) is always found: no step stays ``running`` foreve
 It reads only the ``by_due`` index buckets between its watermark and now, so its cost
 follows the number of deadlines that fell due, not the size of the history.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable
 
 from chalicelib.domain.machine import RequeueStep, TimeOutGate, TimeOutStep, decide
 from chalicelib.domain.states import ExecutionStatus, StepState
@@ -54,7 +55,7 @@ class Sweeper:
                 with log_context(execution_id=execution_id):
                     try:
                         outcome = self.visit(execution_id, now)
-                    except Exception:  # noqa: BLE001 - one execution must not stop the sweep for all
+                    except Exception:
                         log.exception("sweep: visiting %s failed; going on with the others", execution_id)
                         outcome = "errors"
                         first_failed = first_failed or bucket

@@ -5,6 +5,7 @@ Tool names must match ``^[a-zA-Z0-9_-]{1,64}$`` (OpenAI and Anthropic both requi
 name is the workflow name's slug plus ``__`` plus the workflow id: readable for the model,
 unique, and resolvable back to the workflow without a lookup table.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,8 +22,14 @@ MAX_DESCRIPTION = 1024
 _SEPARATOR = "__"
 _NOT_NAME = re.compile(r"[^a-z0-9]+")
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_JSON_TYPES = {"string": "string", "number": "number", "integer": "integer", "boolean": "boolean",
-               "enum": "string", "date": "string"}
+_JSON_TYPES = {
+    "string": "string",
+    "number": "number",
+    "integer": "integer",
+    "boolean": "boolean",
+    "enum": "string",
+    "date": "string",
+}
 
 
 def tool_name(record: WorkflowRecord) -> str:
@@ -75,11 +82,20 @@ class ToolService:
         if fmt not in FORMATS:
             raise ValidationError(FieldError("format", f"must be one of {', '.join(FORMATS)}"))
         records = self.records()
-        return {"format": fmt, "tools": [describe(r, fmt) for r in records],
-                "workflows": {tool_name(r): r.workflow_id for r in records}}
+        return {
+            "format": fmt,
+            "tools": [describe(r, fmt) for r in records],
+            "workflows": {tool_name(r): r.workflow_id for r in records},
+        }
 
-    def invoke(self, name: str, body: dict[str, Any], actor: Actor, conversation_header: str | None,
-               idempotency_key: str | None) -> ExecutionState:
+    def invoke(
+        self,
+        name: str,
+        body: dict[str, Any],
+        actor: Actor,
+        conversation_header: str | None,
+        idempotency_key: str | None,
+    ) -> ExecutionState:
         """Start the tool's workflow with ``body["arguments"]`` (the model's tool-call input)."""
         unknown = sorted(set(body) - {"arguments", "conversation_id", "tool_call_id"})
         errors = [FieldError(k, "unknown field; put the tool's input under 'arguments'") for k in unknown]
@@ -102,13 +118,25 @@ class ToolService:
         key = idempotency_key or (f"tool:{call_id}" if call_id else None)
         return self.start(name, arguments, actor, "tool", details, key)
 
-    def start(self, name: str, arguments: dict[str, Any], actor: Actor, via: str,
-              details: dict[str, Any] | None = None, idempotency_key: str | None = None) -> ExecutionState:
+    def start(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        actor: Actor,
+        via: str,
+        details: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> ExecutionState:
         """Start the workflow behind tool ``name``; the trigger records ``via`` (``tool``, ``mcp``)
         and ``details`` (conversation, client) beside the key name."""
         record = self.resolve(name)
-        trigger: dict[str, Any] = {"type": "manual", "by": actor.name, "via": via, "tool": tool_name(record),
-                                   **(details or {})}
+        trigger: dict[str, Any] = {
+            "type": "manual",
+            "by": actor.name,
+            "via": via,
+            "tool": tool_name(record),
+            **(details or {}),
+        }
         return self.executions.start(record.workflow_id, arguments, trigger, actor, idempotency_key)
 
     def resolve(self, name: str) -> WorkflowRecord:

@@ -1,9 +1,10 @@
 """The trigger services, built together and hooked to catalog changes."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 from chalicelib.config import Settings
 from chalicelib.engine.events import EventService
@@ -23,12 +24,16 @@ class Triggers:
     tools: ToolService
 
     @classmethod
-    def build(cls, settings: Settings, workflows: WorkflowService, executions: ExecutionService,
-              clock: Callable[[], datetime]) -> "Triggers":
+    def build(
+        cls, settings: Settings, workflows: WorkflowService, executions: ExecutionService, clock: Callable[[], datetime]
+    ) -> Triggers:
         store = TriggerStore.from_settings(settings)
-        triggers = cls(store, EventService(store, workflows, executions, clock,
-                                                timedelta(days=settings.webhook_dedupe_days)),
-                       ScheduleService(store, workflows, executions, clock), ToolService(workflows, executions))
+        triggers = cls(
+            store,
+            EventService(store, workflows, executions, clock, timedelta(days=settings.webhook_dedupe_days)),
+            ScheduleService(store, workflows, executions, clock),
+            ToolService(workflows, executions),
+        )
         workflows.listeners.append(triggers.on_workflow_change)
         return triggers
 

@@ -3,11 +3,13 @@
 The buckets are the ones ``chalicelib.engine.stats`` computed (UTC starts); token counts are
 kept per UTC hour (``chalicelib.store.usage``), so each hour falls in exactly one bucket.
 """
+
 from __future__ import annotations
 
 import bisect
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from chalicelib.domain.timefmt import parse_iso
 from chalicelib.store.usage import TokenCounts, UsageStore
@@ -16,7 +18,7 @@ __all__ = ["add_token_sums", "count_attempt"]
 
 
 def _hour(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H")
 
 
 def add_token_sums(document: dict[str, Any], store: UsageStore, workflow_id: str) -> dict[str, Any]:

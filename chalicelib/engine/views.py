@@ -1,4 +1,5 @@
 """JSON views of executions and their history, as the API reference shapes them."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -18,12 +19,21 @@ def execution_view(state: ExecutionState, actor: Actor | None = None, now: datet
     steps = []
     for view, sdef in zip(state.steps, definition.steps):
         step: dict[str, Any] = {
-            "id": view.id, "name": sdef.name, "agent": sdef.agent, "state": view.state.value,
-            "attempt": view.attempt, "started_at": view.started_at, "completed_at": view.completed_at,
-            "output": view.output if view.has_output else None, "error": with_action(view.error),
-            "comments": list(view.comments), "decision": view.decision,
-            "instructions": state.instructions_for(view.id), "gate": sdef.gate.type if sdef.gate else None,
-            "timeout_seconds": sdef.timeout_seconds, "deadline": view.deadline if view.state == StepState.RUNNING else None,
+            "id": view.id,
+            "name": sdef.name,
+            "agent": sdef.agent,
+            "state": view.state.value,
+            "attempt": view.attempt,
+            "started_at": view.started_at,
+            "completed_at": view.completed_at,
+            "output": view.output if view.has_output else None,
+            "error": with_action(view.error),
+            "comments": list(view.comments),
+            "decision": view.decision,
+            "instructions": state.instructions_for(view.id),
+            "gate": sdef.gate.type if sdef.gate else None,
+            "timeout_seconds": sdef.timeout_seconds,
+            "deadline": view.deadline if view.state == StepState.RUNNING else None,
         }
         if view.usage:
             step["usage"] = dict(view.usage)
@@ -39,10 +49,16 @@ def execution_view(state: ExecutionState, actor: Actor | None = None, now: datet
             step["actions"] = step_actions(state, view.id, actor, now)
         steps.append(step)
     result: dict[str, Any] = {
-        "execution_id": state.execution_id, "workflow_id": state.workflow_id,
-        "workflow_name": definition.name, "workflow_version": state.workflow_version,
-        "status": state.status.value, "trigger": dict(state.trigger), "input": state.input,
-        "started_at": state.started_at, "ended_at": state.ended_at, "steps": steps,
+        "execution_id": state.execution_id,
+        "workflow_id": state.workflow_id,
+        "workflow_name": definition.name,
+        "workflow_version": state.workflow_version,
+        "status": state.status.value,
+        "trigger": dict(state.trigger),
+        "input": state.input,
+        "started_at": state.started_at,
+        "ended_at": state.ended_at,
+        "steps": steps,
         "completed_steps_not_undone": not_undone(state) if state.cancelled else [],
         "tool_calls_not_undone": _tool_calls(steps) if state.cancelled else [],
     }
@@ -70,6 +86,13 @@ def summary_view(summary: SummaryRecord) -> dict[str, Any]:
 
 
 def history_item(event: Event) -> dict[str, Any]:
-    return {"seq": event.seq, "at": event.at, "type": event.type, "step_id": event.step_id,
-            "attempt": event.attempt, "actor": event.actor, "details": dict(event.details),
-            "message": describe(event)}
+    return {
+        "seq": event.seq,
+        "at": event.at,
+        "type": event.type,
+        "step_id": event.step_id,
+        "attempt": event.attempt,
+        "actor": event.actor,
+        "details": dict(event.details),
+        "message": describe(event),
+    }

@@ -17,18 +17,26 @@ the payload, and how long the delivery id is remembered. A scheme is one entry i
 Schemes with a signed timestamp refuse anything older than 5 minutes, so their ids need only
 outlive that (48 hours, for slow retries).
 """
+
 from __future__ import annotations
 
-import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import parse_qs
 
-from chalicelib.domain.signatures import (MAX_ID_LENGTH, SignatureProblem, secret_key, verify_github, verify_slack,
-                                          verify_standard, verify_stripe)
-from chalicelib.jsonlimits import parse_json_object
+from chalicelib.domain.signatures import (
+    MAX_ID_LENGTH,
+    SignatureProblem,
+    secret_key,
+    verify_github,
+    verify_slack,
+    verify_standard,
+    verify_stripe,
+)
 from chalicelib.errors import FieldError, ValidationError
+from chalicelib.jsonlimits import parse_json_object
 
 #: Delivery ids of schemes with a signed timestamp (the 5-minute window makes replays stale).
 TIMESTAMPED_DEDUPE = timedelta(hours=48)
@@ -85,8 +93,13 @@ def _read_slack(headers: Mapping[str, str], body: bytes, secrets: Sequence[str],
     verify_slack(headers, body, secrets, now)
     content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type == FORM:
-        raise ValidationError(FieldError("body", "slack sources take Events API deliveries (JSON); slash "
-                                                 "commands and interactivity are not event triggers"))
+        raise ValidationError(
+            FieldError(
+                "body",
+                "slack sources take Events API deliveries (JSON); slash "
+                "commands and interactivity are not event triggers",
+            )
+        )
     payload = parse_json(body)
     if payload.get("type") == "url_verification":
         challenge = payload.get("challenge")
@@ -125,12 +138,15 @@ def _slack_secret(secret: str) -> str | None:
     return None if ok else "must be your Slack app's Signing Secret (Basic Information > App Credentials)"
 
 
-SCHEMES: dict[str, Scheme] = {s.name: s for s in (
-    Scheme("standard", _read_standard, False, _standard_secret),
-    Scheme("github", _read_github, False, _github_secret),
-    Scheme("stripe", _read_stripe, True, _stripe_secret),
-    Scheme("slack", _read_slack, True, _slack_secret),
-)}
+SCHEMES: dict[str, Scheme] = {
+    s.name: s
+    for s in (
+        Scheme("standard", _read_standard, False, _standard_secret),
+        Scheme("github", _read_github, False, _github_secret),
+        Scheme("stripe", _read_stripe, True, _stripe_secret),
+        Scheme("slack", _read_slack, True, _slack_secret),
+    )
+}
 
 
 def scheme(name: str) -> Scheme:
@@ -169,10 +185,18 @@ def _body_type(payload: dict[str, Any], name: str) -> str:
 
 def _body_id(value: Any, name: str) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LENGTH:
-        raise ValidationError(FieldError(name, f"the event body needs its id (a string of 1 to {MAX_ID_LENGTH} "
-                                               "characters)"))
+        raise ValidationError(
+            FieldError(name, f"the event body needs its id (a string of 1 to {MAX_ID_LENGTH} characters)")
+        )
     return value
 
 
-__all__ = ["Inbound", "Scheme", "SCHEMES", "scheme", "parse_json", "TIMESTAMPED_DEDUPE",
-           "DEFAULT_UNSIGNED_DEDUPE_DAYS"]
+__all__ = [
+    "DEFAULT_UNSIGNED_DEDUPE_DAYS",
+    "SCHEMES",
+    "TIMESTAMPED_DEDUPE",
+    "Inbound",
+    "Scheme",
+    "parse_json",
+    "scheme",
+]

@@ -1,16 +1,18 @@
 """Workflow catalog service: validated definitions, versions, enable/disable."""
+
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from chalicelib.agents import AGENTS
 from chalicelib.config import Settings
 from chalicelib.domain.definition import WorkflowDefinition, parse_definition
-from chalicelib.engine.connections import connection_refs
 from chalicelib.domain.machine import Actor
 from chalicelib.domain.timefmt import iso
+from chalicelib.engine.connections import connection_refs
 from chalicelib.engine.notifications import Notifier
 from chalicelib.errors import FieldError, ValidationError
 from chalicelib.store import Store, WorkflowRecord
@@ -26,8 +28,13 @@ WorkflowListener = Callable[[WorkflowRecord, "WorkflowRecord | None"], None]
 
 
 class WorkflowService:
-    def __init__(self, store: Store, clock: Callable[[], datetime], settings: Settings | None = None,
-                 notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Callable[[], datetime],
+        settings: Settings | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
@@ -57,16 +64,21 @@ class WorkflowService:
     def create(self, body: Any, actor: Actor) -> WorkflowRecord:
         definition = self.parse(body)
         workflow_id = f"wf_{uuid.uuid4().hex[:16]}"
-        return self._changed(self.store.catalog.create_workflow(workflow_id, definition.to_dict(),
-                                                                iso(self.clock()), actor.name))
+        return self._changed(
+            self.store.catalog.create_workflow(workflow_id, definition.to_dict(), iso(self.clock()), actor.name)
+        )
 
     def update(self, workflow_id: str, body: Any, actor: Actor, expected_version: int | None = None) -> WorkflowRecord:
         definition = self.parse(body)
         current = self.store.catalog.get_workflow(workflow_id)
         if expected_version is not None and expected_version != current.version:
             raise ValidationError(FieldError("version", f"is {current.version}, not {expected_version}"))
-        return self._changed(self.store.catalog.update_workflow(workflow_id, definition.to_dict(), current.version,
-                                                                iso(self.clock()), actor.name), current)
+        return self._changed(
+            self.store.catalog.update_workflow(
+                workflow_id, definition.to_dict(), current.version, iso(self.clock()), actor.name
+            ),
+            current,
+        )
 
     def set_enabled(self, workflow_id: str, enabled: bool, actor: Actor) -> WorkflowRecord:
         self.store.catalog.set_enabled(workflow_id, enabled, iso(self.clock()), actor.name)
@@ -99,9 +111,15 @@ class WorkflowService:
 def workflow_view(record: WorkflowRecord) -> dict[str, Any]:
     d = record.definition
     return {
-        "workflow_id": record.workflow_id, "name": record.name, "description": d.get("description", ""),
-        "enabled": record.enabled, "trigger": d.get("trigger"), "version": record.version,
-        "active_executions": record.active_executions, "steps": d.get("steps", []),
-        "created_at": record.created_at, "updated_at": record.updated_at,
+        "workflow_id": record.workflow_id,
+        "name": record.name,
+        "description": d.get("description", ""),
+        "enabled": record.enabled,
+        "trigger": d.get("trigger"),
+        "version": record.version,
+        "active_executions": record.active_executions,
+        "steps": d.get("steps", []),
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
         **({"notify": d["notify"]} if d.get("notify") else {}),
     }

@@ -27,15 +27,17 @@ Two defects of moto 5.x (see ``/docs/design.md``, "Local mode"), both seen under
 embedded server, and the tests' ``conftest.py`` calls it so that the suite exercises the same
 emulator behaviour.
 """
+
 from __future__ import annotations
 
 import copy
 import functools
 import inspect
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["install", "DYNAMODB_LOCK"]
+__all__ = ["DYNAMODB_LOCK", "install"]
 
 #: Held by every emulated DynamoDB request, in the server and in ``mock_aws``.
 DYNAMODB_LOCK = threading.RLock()
@@ -101,10 +103,15 @@ def _serialised(call: Callable[..., Any]) -> Callable[..., Any]:
 
 def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
     """moto's ``DynamoDBBackend.transact_write_items`` without the whole-table copy."""
-    from moto.dynamodb.exceptions import (ConditionalCheckFailed, MockValidationException,
-                                          MultipleTransactionsException, TooManyTransactionsException,
-                                          TransactionCanceledException, TransactWriteSingleOpException)
     from moto.dynamodb.comparisons import get_filter_expression as filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
     from moto.dynamodb.models.dynamo_type import DynamoType
 
     with DYNAMODB_LOCK:
@@ -136,8 +143,9 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
             if expression is None:
                 reasons.append((None, None, None))
                 continue
-            condition = filter_expression(expression, op.get("ExpressionAttributeNames"),
-                                          op.get("ExpressionAttributeValues"))
+            condition = filter_expression(
+                expression, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            )
             if condition.expr(current):
                 reasons.append((None, None, None))
                 continue
@@ -157,14 +165,24 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
                 undo.append((table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value))))
                 names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
                 if op_type == "Put":
-                    self.put_item(op["TableName"], op["Item"], expression_attribute_names=names,
-                                  expression_attribute_values=values)
+                    self.put_item(
+                        op["TableName"],
+                        op["Item"],
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
                 elif op_type == "Delete":
-                    self.delete_item(op["TableName"], op["Key"], expression_attribute_names=names,
-                                     expression_attribute_values=values)
+                    self.delete_item(
+                        op["TableName"], op["Key"], expression_attribute_names=names, expression_attribute_values=values
+                    )
                 else:
-                    self.update_item(op["TableName"], op["Key"], update_expression=op["UpdateExpression"],
-                                     expression_attribute_names=names, expression_attribute_values=values)
+                    self.update_item(
+                        op["TableName"],
+                        op["Key"],
+                        update_expression=op["UpdateExpression"],
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
         except Exception:
             for table, hash_value, range_value, saved in reversed(undo):
                 _restore(table, hash_value, range_value, saved)

@@ -5,6 +5,7 @@ the template is read, not restated. Only the resource properties the API calls n
 are translated; names come from ``Settings`` (the deployed stack passes the same
 names to the functions through environment variables).
 """
+
 from __future__ import annotations
 
 import json
@@ -86,13 +87,17 @@ def _create_table(settings: Settings, name: str, props: dict[str, Any]) -> None:
 
 def _create_queue(settings: Settings, name: str, props: dict[str, Any], names: dict[str, str]) -> None:
     sqs = _client("sqs", settings)
-    attributes = {k: str(props[k]) for k in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds") if k in props}
+    attributes = {
+        k: str(props[k]) for k in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds") if k in props
+    }
     redrive = props.get("RedrivePolicy")
     if redrive:
         target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
         dlq_url = sqs.get_queue_url(QueueName=names[target])["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(redrive["maxReceiveCount"])})
+        attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(redrive["maxReceiveCount"])}
+        )
     sqs.create_queue(QueueName=name, Attributes=attributes)
 
 

@@ -20,6 +20,7 @@
    ``STEPLINE_LLM_API_KEY``, seeds ``SAMPLE_WORKFLOWS`` through its own API and prints the URL, the
    admin key and a curl example. Ctrl-C (or SIGTERM) stops everything.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,10 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, MutableMapping
+from typing import Any
 
 from chalicelib.auth import new_key
 from chalicelib.config import Settings
@@ -151,14 +153,14 @@ def start_http(app: Any, config: dict[str, Any], stage: str, host: str, port: in
     from chalice.config import Config
     from chalice.local import create_local_server
 
-    chalice_config = Config(chalice_stage=stage, config_from_disk=config,
-                            user_provided_params={"chalice_app": app})
+    chalice_config = Config(chalice_stage=stage, config_from_disk=config, user_provided_params={"chalice_app": app})
     server = create_local_server(app, chalice_config, host, port)
     # socketserver listens with a backlog of 5: a burst of clients (a UI, a script starting
     # runs in parallel) would see "connection reset". Listening again only raises the backlog.
     server.server.socket.listen(LISTEN_BACKLOG)
-    thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.2},
-                              name="stepline-http", daemon=True)
+    thread = threading.Thread(
+        target=server.server.serve_forever, kwargs={"poll_interval": 0.2}, name="stepline-http", daemon=True
+    )
     thread.start()
     return server
 
@@ -174,14 +176,13 @@ def start_workers(app: Any, settings: Settings, runner: Runner) -> list[str]:
     for binding in queue_bindings(app):
         for index in range(concurrency):
             # A client per thread: botocore clients are thread-safe, but one each keeps it simple.
-            sqs = boto3.session.Session().client("sqs", region_name=settings.region,
-                                                 endpoint_url=settings.endpoint_url)
+            sqs = boto3.session.Session().client("sqs", region_name=settings.region, endpoint_url=settings.endpoint_url)
             worker = QueueWorker(binding, sqs, region=settings.region, wait_seconds=1)
             _start_thread(runner, f"sqs-{binding.name}-{index}", lambda w=worker: w.run(runner.stop_event))
         started.append(f"{binding.name} <- SQS {binding.queue_name} (x{concurrency})")
     schedules = schedule_bindings(app)
     if schedules:
-        ticker = ScheduleTicker(schedules, region=settings.region, start=_dt.datetime.now(_dt.timezone.utc))
+        ticker = ScheduleTicker(schedules, region=settings.region, start=_dt.datetime.now(_dt.UTC))
         _start_thread(runner, "ticker", lambda: ticker.run(runner.stop_event))
         started.extend(f"{b.name} <- {b.expression}" for b in schedules)
     return started
@@ -198,8 +199,12 @@ def _start_thread(runner: Runner, name: str, target: Callable[[], None]) -> None
 
 def call_api(base_url: str, method: str, path: str, key: str, body: Any = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base_url + path, data=data, method=method, headers={
-        "Authorization": f"Bearer {key}", "Content-Type": "application/json", "Accept": "application/json"})
+    request = urllib.request.Request(
+        base_url + path,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json", "Accept": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, _json_or_text(response.read())
@@ -230,8 +235,9 @@ def seed_llm_connection(base_url: str, key: str, env: MutableMapping[str, str]) 
     fields: dict[str, Any] = {"base_url": env.get("STEPLINE_LLM_BASE_URL") or DEFAULT_LLM_BASE_URL}
     if env.get("STEPLINE_LLM_API_KEY"):
         fields["api_key"] = env["STEPLINE_LLM_API_KEY"]
-    status, answer = call_api(base_url, "POST", "/connections", key,
-                              {"name": SAMPLE_LLM_CONNECTION, "kind": "openai", **fields})
+    status, answer = call_api(
+        base_url, "POST", "/connections", key, {"name": SAMPLE_LLM_CONNECTION, "kind": "openai", **fields}
+    )
     if status == 409:
         status, answer = call_api(base_url, "PUT", f"/connections/{SAMPLE_LLM_CONNECTION}", key, fields)
     if status in (200, 201):
@@ -301,7 +307,7 @@ def banner(base_url: str, key: str, aws: str, workflows: dict[str, str], handler
         f"  export STEPLINE_URL={base_url} STEPLINE_KEY={key}",
         '  curl -s -H "Authorization: Bearer $STEPLINE_KEY" $STEPLINE_URL/workflows',
         '  curl -s -X POST -H "Authorization: Bearer $STEPLINE_KEY" -H "Content-Type: application/json" \\',
-        f"       -d '{{\"inputs\": {{\"customer\": \"ACME\", \"amount\": 120}}}}' "
+        f'       -d \'{{"inputs": {{"customer": "ACME", "amount": 120}}}}\' '
         f"$STEPLINE_URL/workflows/{example_id}/executions",
         '  curl -s -H "Authorization: Bearer $STEPLINE_KEY" $STEPLINE_URL/executions/<execution_id>',
         "",
@@ -324,8 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-seed", action="store_true", help="do not create the sample workflows")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("botocore", "pynamodb"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
@@ -359,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env(env)
         if not wants_real_aws(env):
             from chalicelib.local.resources import create_resources
+
             create_resources(settings)
             verify_sample_sender(settings)
         # Loopback model servers (Ollama on 127.0.0.1) are allowed in local mode only.
@@ -376,8 +382,9 @@ def main(argv: list[str] | None = None) -> int:
         handlers = start_workers(app, settings, runner)
         if not args.no_seed:
             seed_llm_connection(base_url, key, env)
-        workflows = {} if args.no_seed else seed_samples(base_url, key,
-                                                         env.get("STEPLINE_LLM_MODEL") or DEFAULT_LLM_MODEL)
+        workflows = (
+            {} if args.no_seed else seed_samples(base_url, key, env.get("STEPLINE_LLM_MODEL") or DEFAULT_LLM_MODEL)
+        )
         print(banner(base_url, key, aws, workflows, handlers), flush=True)
         while not runner.stop_event.wait(0.5):
             pass

@@ -18,6 +18,7 @@ behave as deployed (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html):
 
 Used only by ``chalicelib.local.server``; nothing here runs in the deployed functions.
 """
+
 from __future__ import annotations
 
 import base64
@@ -26,16 +27,24 @@ import logging
 import re
 import threading
 import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from chalice.app import Chalice, ScheduledEventConfig, ScheduleExpression, SQSEventConfig
 from chalice.local import LambdaContext
 from croniter import croniter
 
 __all__ = [
-    "LOCAL_ACCOUNT_ID", "QueueBinding", "QueueWorker", "ScheduleBinding", "ScheduleTicker",
-    "queue_bindings", "schedule_bindings", "sqs_event", "scheduled_event",
+    "LOCAL_ACCOUNT_ID",
+    "QueueBinding",
+    "QueueWorker",
+    "ScheduleBinding",
+    "ScheduleTicker",
+    "queue_bindings",
+    "schedule_bindings",
+    "scheduled_event",
+    "sqs_event",
 ]
 
 log = logging.getLogger("stepline.local.worker")
@@ -133,7 +142,7 @@ def scheduled_event(rule_name: str, now: _dt.datetime, region: str) -> dict[str,
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": LOCAL_ACCOUNT_ID,
-        "time": now.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": now.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
         "resources": [f"arn:aws:events:{region}:{LOCAL_ACCOUNT_ID}:rule/{rule_name}"],
         "detail": {},
@@ -150,16 +159,18 @@ def lambda_context(function_name: str) -> LambdaContext:
 class QueueWorker:
     """Long-polls one queue and invokes one SQS handler per batch, as Lambda's poller does."""
 
-    def __init__(self, binding: QueueBinding, sqs: Any, *, region: str, wait_seconds: int = 1,
-                 max_messages: int = MAX_RECEIVE) -> None:
+    def __init__(
+        self, binding: QueueBinding, sqs: Any, *, region: str, wait_seconds: int = 1, max_messages: int = MAX_RECEIVE
+    ) -> None:
         self.binding = binding
         self.sqs = sqs
         self.region = region
         self.wait_seconds = wait_seconds
         self.max_messages = max(1, min(max_messages, MAX_RECEIVE))
         self.queue_url: str = sqs.get_queue_url(QueueName=binding.queue_name)["QueueUrl"]
-        self.queue_arn: str = sqs.get_queue_attributes(
-            QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.queue_arn: str = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
 
     def poll_once(self) -> int:
         """Receive up to ``max_messages`` and hand them to the handler; return how many came."""
@@ -179,25 +190,44 @@ class QueueWorker:
         """Invoke the handler with one batch; delete what succeeded, leave the rest to come back."""
         ids = [message["MessageId"] for message in batch]
         try:
-            result = self.binding.handler(sqs_event(batch, self.queue_arn, self.region),
-                                          lambda_context(self.binding.name))
+            result = self.binding.handler(
+                sqs_event(batch, self.queue_arn, self.region), lambda_context(self.binding.name)
+            )
         except Exception:
-            log.exception("SQS handler %r raised on message(s) %s; they stay on %s and are redelivered "
-                          "after its visibility timeout", self.binding.name, ", ".join(ids), self.binding.queue_name)
+            log.exception(
+                "SQS handler %r raised on message(s) %s; they stay on %s and are redelivered "
+                "after its visibility timeout",
+                self.binding.name,
+                ", ".join(ids),
+                self.binding.queue_name,
+            )
             return
         failed = _batch_item_failures(result)
         if failed is None:  # malformed report: Lambda treats the whole batch as failed
-            log.error("SQS handler %r returned an invalid batchItemFailures %r; the whole batch %s stays on %s",
-                      self.binding.name, result, ", ".join(ids), self.binding.queue_name)
+            log.error(
+                "SQS handler %r returned an invalid batchItemFailures %r; the whole batch %s stays on %s",
+                self.binding.name,
+                result,
+                ", ".join(ids),
+                self.binding.queue_name,
+            )
             return
         unknown = failed - set(ids)
         if unknown:
-            log.error("SQS handler %r reported failures for ids not in its batch (%s); the whole batch stays on %s",
-                      self.binding.name, ", ".join(sorted(unknown)), self.binding.queue_name)
+            log.error(
+                "SQS handler %r reported failures for ids not in its batch (%s); the whole batch stays on %s",
+                self.binding.name,
+                ", ".join(sorted(unknown)),
+                self.binding.queue_name,
+            )
             return
         if failed:
-            log.warning("SQS handler %r reported failed message(s) %s; they stay on %s",
-                        self.binding.name, ", ".join(sorted(failed)), self.binding.queue_name)
+            log.warning(
+                "SQS handler %r reported failed message(s) %s; they stay on %s",
+                self.binding.name,
+                ", ".join(sorted(failed)),
+                self.binding.queue_name,
+            )
         done = [message for message in batch if message["MessageId"] not in failed]
         if done:
             self.sqs.delete_message_batch(
@@ -237,7 +267,7 @@ def _batch_item_failures(result: Any) -> set[str] | None:
 
 def _chunks(items: Sequence[dict[str, Any]], size: int) -> Iterator[Sequence[dict[str, Any]]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 # --- the schedule ticker --------------------------------------------------------------------
@@ -297,8 +327,9 @@ def _parse_schedule(expression: str) -> _Rate | _Cron:
 class ScheduleTicker:
     """Calls each scheduled handler when its expression falls due (times in UTC, as EventBridge)."""
 
-    def __init__(self, bindings: Iterable[ScheduleBinding], *, region: str, start: _dt.datetime,
-                 first_delay: float = 2.0) -> None:
+    def __init__(
+        self, bindings: Iterable[ScheduleBinding], *, region: str, start: _dt.datetime, first_delay: float = 2.0
+    ) -> None:
         self.region = region
         self._entries: list[tuple[ScheduleBinding, _Rate | _Cron]] = []
         self._due: dict[str, _dt.datetime] = {}
@@ -332,7 +363,7 @@ class ScheduleTicker:
         return ran
 
     def run(self, stop: threading.Event, clock: Callable[[], _dt.datetime] | None = None) -> None:
-        clock = clock or (lambda: _dt.datetime.now(_dt.timezone.utc))
+        clock = clock or (lambda: _dt.datetime.now(_dt.UTC))
         while not stop.is_set():
             self.tick(clock())
             due = self.next_due()

@@ -3,6 +3,7 @@
 Each is deterministic given its context (``flaky`` keys on the attempt number, not on
 chance), so tests that drive retries and timeouts through them are repeatable.
 """
+
 from __future__ import annotations
 
 import time

@@ -8,12 +8,20 @@ them too. They are plain dicts, exactly what a client would send as the request 
 execution input, ``prev`` the previous step's output (the input for the first step) and
 ``steps.<id>.output`` any earlier step's output.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SAMPLE_WORKFLOWS", "ORDER_ENRICHMENT", "INVOICE_APPROVAL", "NIGHTLY_REPORT", "SUPPORT_TRIAGE",
-           "SAMPLE_LLM_CONNECTION", "SAMPLE_SENDER"]
+__all__ = [
+    "INVOICE_APPROVAL",
+    "NIGHTLY_REPORT",
+    "ORDER_ENRICHMENT",
+    "SAMPLE_LLM_CONNECTION",
+    "SAMPLE_SENDER",
+    "SAMPLE_WORKFLOWS",
+    "SUPPORT_TRIAGE",
+]
 
 ORDER_ENRICHMENT: dict[str, Any] = {
     "name": "Order enrichment",
@@ -27,8 +35,14 @@ ORDER_ENRICHMENT: dict[str, Any] = {
         "inputs": [
             {"name": "customer", "type": "string", "required": True, "label": "Customer"},
             {"name": "amount", "type": "number", "required": True, "label": "Amount"},
-            {"name": "priority", "type": "enum", "required": False, "options": ["low", "normal", "high"],
-             "default": "normal", "label": "Requested priority"},
+            {
+                "name": "priority",
+                "type": "enum",
+                "required": False,
+                "options": ["low", "normal", "high"],
+                "default": "normal",
+                "label": "Requested priority",
+            },
         ],
     },
     "steps": [
@@ -166,8 +180,12 @@ SUPPORT_TRIAGE: dict[str, Any] = {
                 "it in one sentence, and draft a short, polite reply signed 'The support team'. Do not "
                 "promise refunds."
             ),
-            "config": {"connection": SAMPLE_LLM_CONNECTION, "model": "llama3.2", "output_schema": TRIAGE_SCHEMA,
-                       "temperature": 0.2},
+            "config": {
+                "connection": SAMPLE_LLM_CONNECTION,
+                "model": "llama3.2",
+                "output_schema": TRIAGE_SCHEMA,
+                "temperature": 0.2,
+            },
             "timeout_seconds": 120,
             "retry": {"max_attempts": 2, "backoff_seconds": 10},
         },

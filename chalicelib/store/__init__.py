@@ -1,4 +1,5 @@
 """The only package that talks to DynamoDB. PynamoDB and botocore errors stop here."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,8 +10,17 @@ from chalicelib.store.executions import ExecutionStore, Page, StatusChange, Summ
 from chalicelib.store.models import build_models
 from chalicelib.store.payloads import PayloadStore
 
-__all__ = ["Store", "CatalogStore", "ExecutionStore", "KeyRecord", "WorkflowRecord", "Page", "StatusChange",
-           "SummaryRecord", "PayloadStore"]
+__all__ = [
+    "CatalogStore",
+    "ExecutionStore",
+    "KeyRecord",
+    "Page",
+    "PayloadStore",
+    "StatusChange",
+    "Store",
+    "SummaryRecord",
+    "WorkflowRecord",
+]
 
 
 @dataclass(frozen=True)
@@ -20,7 +30,7 @@ class Store:
     payloads: PayloadStore
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Store":
+    def from_settings(cls, settings: Settings) -> Store:
         models = build_models(settings)
         payloads = PayloadStore(settings)
         return cls(CatalogStore(models), ExecutionStore(models, payloads, settings.retention_days), payloads)

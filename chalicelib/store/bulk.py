@@ -5,6 +5,7 @@ the number of the next chunk to run; ``BULK#<job_id>`` / ``R#<execution_id>`` ho
 happened to one execution. A result is *reserved* (conditional put) before the action
 runs, so a chunk delivered twice by SQS never acts twice on an execution.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,11 +48,21 @@ class BulkJobRecord:
     updated_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "action": self.action, "filters": self.filters, "state": self.state,
-                "created_at": self.created_at, "created_by": self.created_by, "limit": self.max_items,
-                "chunk_size": self.chunk_size,
-                "processed": self.processed, "succeeded": self.succeeded, "conflicts": self.conflicts,
-                "errors": self.errors, "finished_at": self.finished_at}
+        return {
+            "job_id": self.job_id,
+            "action": self.action,
+            "filters": self.filters,
+            "state": self.state,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "limit": self.max_items,
+            "chunk_size": self.chunk_size,
+            "processed": self.processed,
+            "succeeded": self.succeeded,
+            "conflicts": self.conflicts,
+            "errors": self.errors,
+            "finished_at": self.finished_at,
+        }
 
 
 def _pk(job_id: str) -> str:
@@ -64,11 +75,25 @@ class BulkStore:
 
     def create(self, job: BulkJobRecord) -> None:
         m = self.m
-        item = m.BulkJob(_pk(job.job_id), "JOB", job_id=job.job_id, action=job.action,
-                         filters=json.dumps(job.filters), state=job.state, created_at=job.created_at,
-                         created_by=job.created_by, created_role=job.created_role, max_items=job.max_items,
-                         chunk_size=job.chunk_size,
-                         chunk=0, processed=0, succeeded=0, conflicts=0, errors=0, updated_at=job.created_at)
+        item = m.BulkJob(
+            _pk(job.job_id),
+            "JOB",
+            job_id=job.job_id,
+            action=job.action,
+            filters=json.dumps(job.filters),
+            state=job.state,
+            created_at=job.created_at,
+            created_by=job.created_by,
+            created_role=job.created_role,
+            max_items=job.max_items,
+            chunk_size=job.chunk_size,
+            chunk=0,
+            processed=0,
+            succeeded=0,
+            conflicts=0,
+            errors=0,
+            updated_at=job.created_at,
+        )
         with TransactWrite(connection=m.connection) as tx:
             # precondition: a new job id
             tx.save(item, condition=m.BulkJob.pk.does_not_exist())
@@ -79,18 +104,33 @@ class BulkStore:
             item = self.m.BulkJob.get(_pk(job_id), "JOB", consistent_read=True)
         except DoesNotExist as error:
             raise NotFound(f"bulk job {job_id} not found") from error
-        return BulkJobRecord(item.job_id, item.action, json.loads(item.filters), item.state, item.created_at,
-                             item.created_by, item.created_role, int(item.max_items), int(item.chunk_size), int(item.chunk),
-                             int(item.processed), int(item.succeeded), int(item.conflicts), int(item.errors),
-                             item.finished_at, item.updated_at)
+        return BulkJobRecord(
+            item.job_id,
+            item.action,
+            json.loads(item.filters),
+            item.state,
+            item.created_at,
+            item.created_by,
+            item.created_role,
+            int(item.max_items),
+            int(item.chunk_size),
+            int(item.chunk),
+            int(item.processed),
+            int(item.succeeded),
+            int(item.conflicts),
+            int(item.errors),
+            item.finished_at,
+            item.updated_at,
+        )
 
     def reserve(self, job_id: str, execution_id: str, at: str) -> bool:
         """Claim one execution for this job; False when an earlier delivery already did."""
         m = self.m
         try:
             # precondition: this job has not touched this execution yet
-            m.BulkResult(_pk(job_id), f"R#{execution_id}", execution_id=execution_id, outcome=PENDING,
-                         at=at).save(condition=m.BulkResult.pk.does_not_exist())
+            m.BulkResult(_pk(job_id), f"R#{execution_id}", execution_id=execution_id, outcome=PENDING, at=at).save(
+                condition=m.BulkResult.pk.does_not_exist()
+            )
         except PutError as error:
             if _conflict(error, "bulk result", "new"):
                 return False
@@ -104,8 +144,7 @@ class BulkStore:
         except DoesNotExist:
             return None
 
-    def record(self, job_id: str, execution_id: str, outcome: str, status: int, message: str | None,
-               at: str) -> bool:
+    def record(self, job_id: str, execution_id: str, outcome: str, status: int, message: str | None, at: str) -> bool:
         """Write one execution's outcome and count it on the job, together; False when another
         delivery of the chunk recorded it first."""
         m = self.m
@@ -113,12 +152,20 @@ class BulkStore:
         try:
             with TransactWrite(connection=m.connection) as tx:
                 # precondition: the reservation of this delivery is still pending
-                tx.update(m.BulkResult(_pk(job_id), f"R#{execution_id}"),
-                          actions=[m.BulkResult.outcome.set(outcome), m.BulkResult.status.set(status),
-                                   m.BulkResult.message.set(message), m.BulkResult.at.set(at)],
-                          condition=m.BulkResult.outcome == PENDING)
-                tx.update(m.BulkJob(_pk(job_id), "JOB"),
-                          actions=[m.BulkJob.processed.add(1), counter.add(1), m.BulkJob.updated_at.set(at)])
+                tx.update(
+                    m.BulkResult(_pk(job_id), f"R#{execution_id}"),
+                    actions=[
+                        m.BulkResult.outcome.set(outcome),
+                        m.BulkResult.status.set(status),
+                        m.BulkResult.message.set(message),
+                        m.BulkResult.at.set(at),
+                    ],
+                    condition=m.BulkResult.outcome == PENDING,
+                )
+                tx.update(
+                    m.BulkJob(_pk(job_id), "JOB"),
+                    actions=[m.BulkJob.processed.add(1), counter.add(1), m.BulkJob.updated_at.set(at)],
+                )
         except TransactWriteError as error:
             if _conflict(error, "bulk result", PENDING):
                 return False
@@ -149,8 +196,13 @@ class BulkStore:
 
     def forget_running(self, job_id: str, at: str) -> None:
         # an overwrite, not a delete: the functions' policy grants no DeleteItem on the catalog
-        self.m.Marker(RUNNING_PK, job_id, value=DONE, created_at=at,
-                      expires_at=int(parse_iso(at).timestamp()) + DONE_MARKER_SECONDS).save()
+        self.m.Marker(
+            RUNNING_PK,
+            job_id,
+            value=DONE,
+            created_at=at,
+            expires_at=int(parse_iso(at).timestamp()) + DONE_MARKER_SECONDS,
+        ).save()
 
     def cursor(self, job_id: str) -> str | None:
         return self.m.BulkJob.get(_pk(job_id), "JOB", consistent_read=True).cursor
@@ -160,8 +212,9 @@ class BulkStore:
         m = self.m
         try:
             # precondition: the job is still on this chunk
-            m.BulkJob(_pk(job_id), "JOB").update(actions=[m.BulkJob.updated_at.set(at)],
-                                                 condition=m.BulkJob.chunk == chunk)
+            m.BulkJob(_pk(job_id), "JOB").update(
+                actions=[m.BulkJob.updated_at.set(at)], condition=m.BulkJob.chunk == chunk
+            )
         except UpdateError as error:
             if _conflict(error, "bulk job", "chunk"):
                 return False
@@ -175,7 +228,14 @@ class BulkStore:
         if start is not None and (start["pk"]["S"] != scope or not start["sk"]["S"].startswith("R#")):
             raise ValidationError(FieldError("next_token", "invalid or foreign pagination token"))
         rows = m.BulkResult.query(scope, m.BulkResult.sk.startswith("R#"), limit=limit, last_evaluated_key=start)
-        items = [{"execution_id": r.execution_id, "outcome": r.outcome,
-                  "status": int(r.status) if r.status is not None else None, "message": r.message, "at": r.at}
-                 for r in rows]
+        items = [
+            {
+                "execution_id": r.execution_id,
+                "outcome": r.outcome,
+                "status": int(r.status) if r.status is not None else None,
+                "message": r.message,
+                "at": r.at,
+            }
+            for r in rows
+        ]
         return items, encode_token(rows.last_evaluated_key, scope)

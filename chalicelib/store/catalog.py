@@ -1,4 +1,5 @@
 """The catalog: workflows with their immutable versions and counters, API keys, markers."""
+
 from __future__ import annotations
 
 import json
@@ -63,19 +64,22 @@ class CatalogStore:
             with TransactWrite(connection=m.connection) as tx:
                 # precondition: a new workflow id
                 tx.save(head, condition=m.WorkflowHead.pk.does_not_exist())
-                tx.save(m.WorkflowVersion(_wpk(workflow_id), _vsk(1), definition=json.dumps(definition),
-                                          created_at=at, created_by=actor),
-                        condition=m.WorkflowVersion.pk.does_not_exist())
-                tx.save(m.Counters(_wpk(workflow_id), "COUNTERS", active=0),
-                        condition=m.Counters.pk.does_not_exist())
+                tx.save(
+                    m.WorkflowVersion(
+                        _wpk(workflow_id), _vsk(1), definition=json.dumps(definition), created_at=at, created_by=actor
+                    ),
+                    condition=m.WorkflowVersion.pk.does_not_exist(),
+                )
+                tx.save(m.Counters(_wpk(workflow_id), "COUNTERS", active=0), condition=m.Counters.pk.does_not_exist())
         except TransactWriteError as error:
             if _conflict(error, "workflow", "new"):
                 raise Conflict(f"workflow {workflow_id} already exists") from error
             raise
         return _to_workflow(head, 0)
 
-    def update_workflow(self, workflow_id: str, definition: dict[str, Any], expected_version: int, at: str,
-                        actor: str) -> WorkflowRecord:
+    def update_workflow(
+        self, workflow_id: str, definition: dict[str, Any], expected_version: int, at: str, actor: str
+    ) -> WorkflowRecord:
         """Write version ``expected_version + 1`` and point the head at it."""
         m = self.m
         version = expected_version + 1
@@ -85,9 +89,16 @@ class CatalogStore:
             with TransactWrite(connection=m.connection) as tx:
                 # precondition: nobody published another version since we read the head
                 tx.save(head, condition=m.WorkflowHead.version == expected_version)
-                tx.save(m.WorkflowVersion(_wpk(workflow_id), _vsk(version), definition=json.dumps(definition),
-                                          created_at=at, created_by=actor),
-                        condition=m.WorkflowVersion.pk.does_not_exist())
+                tx.save(
+                    m.WorkflowVersion(
+                        _wpk(workflow_id),
+                        _vsk(version),
+                        definition=json.dumps(definition),
+                        created_at=at,
+                        created_by=actor,
+                    ),
+                    condition=m.WorkflowVersion.pk.does_not_exist(),
+                )
         except TransactWriteError as error:
             if _conflict(error, "workflow", "version"):
                 raise TransitionConflict(f"workflow {workflow_id}", f"version {expected_version}") from error
@@ -99,9 +110,13 @@ class CatalogStore:
         try:
             # precondition: the workflow exists
             m.WorkflowHead(_wpk(workflow_id), "HEAD").update(
-                actions=[m.WorkflowHead.enabled.set(enabled), m.WorkflowHead.updated_at.set(at),
-                         m.WorkflowHead.updated_by.set(actor)],
-                condition=m.WorkflowHead.pk.exists())
+                actions=[
+                    m.WorkflowHead.enabled.set(enabled),
+                    m.WorkflowHead.updated_at.set(at),
+                    m.WorkflowHead.updated_by.set(actor),
+                ],
+                condition=m.WorkflowHead.pk.exists(),
+            )
         except UpdateError as error:
             if _conflict(error, "workflow", "exists"):
                 raise NotFound(f"workflow {workflow_id} not found") from error
@@ -119,8 +134,11 @@ class CatalogStore:
     def list_versions(self, workflow_id: str) -> list[VersionRecord]:
         """Every stored version of a workflow, oldest first (one Query on its partition)."""
         m = self.m
-        items = m.WorkflowVersion.query(_wpk(workflow_id), m.WorkflowVersion.sk.startswith("V#"),
-                                        attributes_to_get=["sk", "created_at", "created_by"])
+        items = m.WorkflowVersion.query(
+            _wpk(workflow_id),
+            m.WorkflowVersion.sk.startswith("V#"),
+            attributes_to_get=["sk", "created_at", "created_by"],
+        )
         return [VersionRecord(int(i.sk[2:]), i.created_at, i.created_by) for i in items]
 
     def get_version(self, workflow_id: str, version: int) -> dict[str, Any]:
@@ -136,7 +154,7 @@ class CatalogStore:
         counts: dict[str, int] = {}
         keys = [(h.pk, sk) for h in heads for sk in counter_sks()]
         for start in range(0, len(keys), 100):
-            for item in m.Counters.batch_get(keys[start:start + 100]):
+            for item in m.Counters.batch_get(keys[start : start + 100]):
                 counts[item.pk] = counts.get(item.pk, 0) + int(item.active or 0)
         return [_to_workflow(h, counts.get(h.pk, 0)) for h in heads]
 
@@ -146,22 +164,40 @@ class CatalogStore:
         rows = m.Counters.query(_wpk(workflow_id), m.Counters.sk.startswith("COUNTERS"), consistent_read=True)
         return sum(int(row.active or 0) for row in rows if row.sk in _COUNTER_SKS)
 
-    def _head(self, workflow_id: str, definition: dict[str, Any], version: int, created: str, updated: str,
-              actor: str) -> Any:
+    def _head(
+        self, workflow_id: str, definition: dict[str, Any], version: int, created: str, updated: str, actor: str
+    ) -> Any:
         return self.m.WorkflowHead(
-            _wpk(workflow_id), "HEAD", kind="workflow", name_sk=f"{definition['name'].lower()}#{workflow_id}",
-            workflow_id=workflow_id, name=definition["name"], enabled=bool(definition.get("enabled", True)),
-            version=version, trigger_type=definition["trigger"]["type"], definition=json.dumps(definition),
-            created_at=created, updated_at=updated, updated_by=actor)
+            _wpk(workflow_id),
+            "HEAD",
+            kind="workflow",
+            name_sk=f"{definition['name'].lower()}#{workflow_id}",
+            workflow_id=workflow_id,
+            name=definition["name"],
+            enabled=bool(definition.get("enabled", True)),
+            version=version,
+            trigger_type=definition["trigger"]["type"],
+            definition=json.dumps(definition),
+            created_at=created,
+            updated_at=updated,
+            updated_by=actor,
+        )
 
     # -------------------------------------------------------------------- keys
     def put_key(self, key_hash: str, name: str, role: str, at: str, actor: str) -> None:
         m = self.m
         try:
             # precondition: a new key (hash collisions would mean a reused secret)
-            m.ApiKey(f"KEY#{key_hash}", "KEY", name=name, role=role, created_at=at, created_by=actor,
-                     kind="apikey", name_sk=f"{name}#{key_hash[:16]}").save(
-                condition=m.ApiKey.pk.does_not_exist())
+            m.ApiKey(
+                f"KEY#{key_hash}",
+                "KEY",
+                name=name,
+                role=role,
+                created_at=at,
+                created_by=actor,
+                kind="apikey",
+                name_sk=f"{name}#{key_hash[:16]}",
+            ).save(condition=m.ApiKey.pk.does_not_exist())
         except PutError as error:
             if _conflict(error, "key", "new"):
                 raise Conflict("that key already exists") from error
@@ -178,8 +214,9 @@ class CatalogStore:
         """Listed keys by name (only ``name``'s when given); never their hashes."""
         m = self.m
         condition = m.ApiKey.name_sk.startswith(f"{name}#") if name is not None else None
-        return [KeyRecord(i.name, i.role, i.created_at, i.created_by)
-                for i in m.ApiKey.by_kind.query("apikey", condition)]
+        return [
+            KeyRecord(i.name, i.role, i.created_at, i.created_by) for i in m.ApiKey.by_kind.query("apikey", condition)
+        ]
 
     def delete_keys(self, name: str) -> int:
         """Revoke every listed key called ``name``; returns how many there were."""
@@ -211,7 +248,6 @@ class CatalogStore:
             raise
         return True
 
-
     # ---------------------------------------------------------------- counters
     def add_to_count(self, pk: str, sk: str, by: int) -> int:
         """Add ``by`` to a named running total; returns the new total."""
@@ -229,5 +265,14 @@ class CatalogStore:
 
 
 def _to_workflow(head: Any, active: int) -> WorkflowRecord:
-    return WorkflowRecord(head.workflow_id, head.name, bool(head.enabled), int(head.version), head.trigger_type,
-                          json.loads(head.definition), head.created_at, head.updated_at, active)
+    return WorkflowRecord(
+        head.workflow_id,
+        head.name,
+        bool(head.enabled),
+        int(head.version),
+        head.trigger_type,
+        json.loads(head.definition),
+        head.created_at,
+        head.updated_at,
+        active,
+    )

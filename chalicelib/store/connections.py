@@ -4,6 +4,7 @@ One item per connection (``pk = CONN#<name>``, ``sk = CONN``), listed through th
 ``by_kind`` index (``kind = connection``), never by a Scan. The secret values are in Secrets
 Manager (``chalicelib.secrets``); the item keeps the *names* of the secret fields that are set.
 """
+
 from __future__ import annotations
 
 import json
@@ -125,13 +126,28 @@ class ConnectionStore:
             raise
 
     def _item(self, record: ConnectionRecord) -> Any:
-        return self.Item(_pk(record.name), "CONN", name_sk=record.name, conn_kind=record.kind,
-                         fields=json.dumps(record.fields), secret_fields=json.dumps(list(record.secret_fields)),
-                         version=record.version, created_at=record.created_at, updated_at=record.updated_at,
-                         created_by=record.created_by)
+        return self.Item(
+            _pk(record.name),
+            "CONN",
+            name_sk=record.name,
+            conn_kind=record.kind,
+            fields=json.dumps(record.fields),
+            secret_fields=json.dumps(list(record.secret_fields)),
+            version=record.version,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            created_by=record.created_by,
+        )
 
 
 def _record(item: Any) -> ConnectionRecord:
-    return ConnectionRecord(name=item.name_sk, kind=item.conn_kind, fields=json.loads(item.fields),
-                            secret_fields=tuple(json.loads(item.secret_fields)), version=int(item.version),
-                            created_at=item.created_at, updated_at=item.updated_at, created_by=item.created_by)
+    return ConnectionRecord(
+        name=item.name_sk,
+        kind=item.conn_kind,
+        fields=json.loads(item.fields),
+        secret_fields=tuple(json.loads(item.secret_fields)),
+        version=int(item.version),
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        created_by=item.created_by,
+    )

@@ -5,13 +5,15 @@ sequence number, so of two writers that read the same history exactly one append
 other gets ``TransitionConflict``. A status change goes in one transaction with the event,
 the summary (conditioned on the status it expects) and the workflow's active counter.
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
@@ -40,9 +42,15 @@ class SummaryRecord:
     ended_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"execution_id": self.execution_id, "workflow_id": self.workflow_id,
-                "workflow_version": self.workflow_version, "status": self.status,
-                "trigger": self.trigger, "started_at": self.started_at, "ended_at": self.ended_at}
+        return {
+            "execution_id": self.execution_id,
+            "workflow_id": self.workflow_id,
+            "workflow_version": self.workflow_version,
+            "status": self.status,
+            "trigger": self.trigger,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+        }
 
 
 @dataclass(frozen=True)
@@ -86,9 +94,16 @@ def _active_delta(before: str, after: str) -> int:
 
 
 #: Error codes that say "try again later", not "the state is not what you expected".
-BUSY_CODES = {"TransactionConflict", "TransactionConflictException", "ThrottlingError", "ThrottlingException",
-              "ProvisionedThroughputExceeded", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
-              "InternalServerError"}
+BUSY_CODES = {
+    "TransactionConflict",
+    "TransactionConflictException",
+    "ThrottlingError",
+    "ThrottlingException",
+    "ProvisionedThroughputExceeded",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+}
 
 
 def _reasons(error: Exception) -> set[str]:
@@ -130,8 +145,13 @@ class ExecutionStore:
         self.retention_days = retention_days
 
     # ------------------------------------------------------------------ writes
-    def create(self, summary: SummaryRecord, first: Event, idempotency_pk: str | None = None,
-               idempotency_expires: int | None = None) -> None:
+    def create(
+        self,
+        summary: SummaryRecord,
+        first: Event,
+        idempotency_pk: str | None = None,
+        idempotency_expires: int | None = None,
+    ) -> None:
         """Create the summary and first event, count the execution active, claim the key."""
         m = self.m
         with_key = idempotency_pk is not None
@@ -142,12 +162,22 @@ class ExecutionStore:
                 tx.save(self._summary_item(summary), condition=m.Summary.pk.does_not_exist())
                 tx.save(self._event_item(summary.execution_id, first, 1), condition=m.EventItem.pk.does_not_exist())
                 shard = shard_of(summary.execution_id)
-                tx.update(m.Counters(f"WF#{summary.workflow_id}", counter_sk(shard)), actions=[m.Counters.active.add(1)])
+                tx.update(
+                    m.Counters(f"WF#{summary.workflow_id}", counter_sk(shard)), actions=[m.Counters.active.add(1)]
+                )
                 self.stats.on_create(tx, summary.workflow_id, summary.status, summary.started_at, shard)
                 if with_key:
                     # precondition: the idempotency key was never used
-                    tx.save(m.Marker(idempotency_pk, "IDEM", value=summary.execution_id, created_at=summary.started_at,
-                                     expires_at=idempotency_expires), condition=m.Marker.pk.does_not_exist())
+                    tx.save(
+                        m.Marker(
+                            idempotency_pk,
+                            "IDEM",
+                            value=summary.execution_id,
+                            created_at=summary.started_at,
+                            expires_at=idempotency_expires,
+                        ),
+                        condition=m.Marker.pk.does_not_exist(),
+                    )
         except TransactWriteError as error:
             if _busy(error):
                 raise StoreBusy("the execution store is busy; try again") from error
@@ -155,8 +185,9 @@ class ExecutionStore:
                 raise TransitionConflict("execution", "a new execution id or idempotency key") from error
             raise
 
-    def append(self, execution_id: str, after_seq: int, events: Sequence[Event],
-               change: StatusChange | None = None) -> list[Event]:
+    def append(
+        self, execution_id: str, after_seq: int, events: Sequence[Event], change: StatusChange | None = None
+    ) -> list[Event]:
         """Commit ``events`` after sequence ``after_seq``; with ``change``, move the status too.
 
         All the events go into one commit item keyed by the first one's sequence number, so
@@ -188,23 +219,35 @@ class ExecutionStore:
 
     def _status_update(self, tx: TransactWrite, execution_id: str, change: StatusChange) -> None:
         m = self.m
-        actions = [m.Summary.status.set(change.after),
-                   m.Summary.g_wf_status.set(f"{change.workflow_id}#{change.after}")]
+        actions = [
+            m.Summary.status.set(change.after),
+            m.Summary.g_wf_status.set(f"{change.workflow_id}#{change.after}"),
+        ]
         if change.after in ("completed", "cancelled"):
             actions.append(m.Summary.ended_at.set(change.at))
         if change.started_at and change.trigger_type:
             keys = status_keys(change.workflow_id, change.after, change.trigger_type, change.started_at)
             actions += [getattr(m.Summary, name).set(value) for name, value in keys.items() if name != "g_wf_status"]
         # precondition: the status is still the one the decision was made on
-        tx.update(m.Summary(_epk(execution_id), "SUMMARY"), actions=actions,
-                  condition=m.Summary.status == change.before)
+        tx.update(
+            m.Summary(_epk(execution_id), "SUMMARY"), actions=actions, condition=m.Summary.status == change.before
+        )
         delta = _active_delta(change.before, change.after)
         if delta:
-            tx.update(m.Counters(f"WF#{change.workflow_id}", counter_sk(shard_of(execution_id))),
-                      actions=[m.Counters.active.add(delta)])
+            tx.update(
+                m.Counters(f"WF#{change.workflow_id}", counter_sk(shard_of(execution_id))),
+                actions=[m.Counters.active.add(delta)],
+            )
         if change.started_at:
-            self.stats.on_change(tx, change.workflow_id, change.before, change.after, change.started_at, change.at,
-                                 shard_of(execution_id))
+            self.stats.on_change(
+                tx,
+                change.workflow_id,
+                change.before,
+                change.after,
+                change.started_at,
+                change.at,
+                shard_of(execution_id),
+            )
 
     # ------------------------------------------------------------------- reads
     def load_events(self, execution_id: str) -> list[Event]:
@@ -221,14 +264,14 @@ class ExecutionStore:
         m = self.m
         pk = _epk(execution_id)
         cursor = decode_token(token, pk, {"pk", "sk", "last"})
-        if cursor is not None and (cursor["pk"]["S"] != pk or not cursor["sk"]["S"].startswith("E#")
-                                   or not cursor["last"]["S"].isdigit()):
+        if cursor is not None and (
+            cursor["pk"]["S"] != pk or not cursor["sk"]["S"].startswith("E#") or not cursor["last"]["S"].isdigit()
+        ):
             raise ValidationError(FieldError("next_token", "invalid or foreign pagination token"))
         first_sk = cursor["sk"]["S"] if cursor else "E#"
         last = int(cursor["last"]["S"]) if cursor else 0
         events: list[Event] = []
-        rows = m.EventItem.query(pk, m.EventItem.sk.between(first_sk, "E#~"), consistent_read=True,
-                                 page_size=limit + 1)
+        rows = m.EventItem.query(pk, m.EventItem.sk.between(first_sk, "E#~"), consistent_read=True, page_size=limit + 1)
         for item in rows:
             for event in _to_events(item, self.payloads):
                 if event.seq <= last:
@@ -253,9 +296,16 @@ class ExecutionStore:
         except DoesNotExist:
             return None
 
-    def list_for_workflow(self, workflow_id: str, status: str | None, start_from: str | None,
-                          start_to: str | None, limit: int, token: str | None, trigger: str | None = None,
-                          ) -> Page:
+    def list_for_workflow(
+        self,
+        workflow_id: str,
+        status: str | None,
+        start_from: str | None,
+        start_to: str | None,
+        limit: int,
+        token: str | None,
+        trigger: str | None = None,
+    ) -> Page:
         """Newest first; a Query on the index whose hash key fits the filters (store/lists.py)."""
         return self.list(ListFilter(workflow_id, status, trigger, start_from, start_to), limit, token, "")
 
@@ -273,12 +323,22 @@ class ExecutionStore:
     # ---------------------------------------------------------------- mapping
     def _summary_item(self, s: SummaryRecord) -> Any:
         return self.m.Summary(
-            _epk(s.execution_id), "SUMMARY", execution_id=s.execution_id, workflow_id=s.workflow_id,
-            workflow_version=s.workflow_version, status=s.status, trigger_type=s.trigger.get("type", "manual"),
-            trigger=json.dumps(s.trigger), started_at=s.started_at, ended_at=s.ended_at,
-            g_wf=s.workflow_id, g_wf_status=f"{s.workflow_id}#{s.status}",
-            start_sk=f"{s.started_at}#{s.execution_id}", expires_at=self._expiry(s.started_at),
-            **summary_keys(s.workflow_id, s.status, s.trigger.get("type", "manual"), s.started_at))
+            _epk(s.execution_id),
+            "SUMMARY",
+            execution_id=s.execution_id,
+            workflow_id=s.workflow_id,
+            workflow_version=s.workflow_version,
+            status=s.status,
+            trigger_type=s.trigger.get("type", "manual"),
+            trigger=json.dumps(s.trigger),
+            started_at=s.started_at,
+            ended_at=s.ended_at,
+            g_wf=s.workflow_id,
+            g_wf_status=f"{s.workflow_id}#{s.status}",
+            start_sk=f"{s.started_at}#{s.execution_id}",
+            expires_at=self._expiry(s.started_at),
+            **summary_keys(s.workflow_id, s.status, s.trigger.get("type", "manual"), s.started_at),
+        )
 
     def _event_item(self, execution_id: str, e: Event, seq: int) -> Any:
         return self._commit_item(execution_id, [_with_seq(e, seq)])
@@ -286,8 +346,9 @@ class ExecutionStore:
     def _commit_item(self, execution_id: str, events: Sequence[Event]) -> Any:
         """One commit item for ``events`` (numbered): a single event keeps the one-event layout."""
         first = events[0]
-        item = self.m.EventItem(_epk(execution_id), _esk(first.seq), type=first.type, at=first.at,
-                                expires_at=self._expiry(events[-1].at))
+        item = self.m.EventItem(
+            _epk(execution_id), _esk(first.seq), type=first.type, at=first.at, expires_at=self._expiry(events[-1].at)
+        )
         if len(events) == 1:
             details = json.dumps(dict(first.details), default=str)
             item.step_id, item.attempt, item.actor, item.details = first.step_id, first.attempt, first.actor, details
@@ -332,18 +393,42 @@ def _to_events(item: Any, payloads: PayloadStore) -> list[Event]:
     first = int(item.sk[2:])
     if item.type != COMMIT:
         details = payloads.get(item.details_ref) if item.details_ref else item.details
-        return [Event(type=item.type, at=item.at, step_id=item.step_id,
-                      attempt=int(item.attempt) if item.attempt is not None else None, actor=item.actor,
-                      details=json.loads(details or "{}"), seq=first)]
+        return [
+            Event(
+                type=item.type,
+                at=item.at,
+                step_id=item.step_id,
+                attempt=int(item.attempt) if item.attempt is not None else None,
+                actor=item.actor,
+                details=json.loads(details or "{}"),
+                seq=first,
+            )
+        ]
     listed = json.loads(payloads.get(item.events_ref) if item.events_ref else item.events)
-    return [Event(type=e["type"], at=e["at"], step_id=e.get("step_id"), attempt=e.get("attempt"),
-                  actor=e.get("actor"), details=e.get("details") or {}, seq=first + i)
-            for i, e in enumerate(listed)]
+    return [
+        Event(
+            type=e["type"],
+            at=e["at"],
+            step_id=e.get("step_id"),
+            attempt=e.get("attempt"),
+            actor=e.get("actor"),
+            details=e.get("details") or {},
+            seq=first + i,
+        )
+        for i, e in enumerate(listed)
+    ]
 
 
 def _to_summary(item: Any) -> SummaryRecord:
-    return SummaryRecord(item.execution_id, item.workflow_id, int(item.workflow_version), item.status,
-                         json.loads(item.trigger), item.started_at, item.ended_at)
+    return SummaryRecord(
+        item.execution_id,
+        item.workflow_id,
+        int(item.workflow_version),
+        item.status,
+        json.loads(item.trigger),
+        item.started_at,
+        item.ended_at,
+    )
 
 
 def encode_token(key: dict[str, Any] | None, scope: str) -> str | None:
@@ -367,7 +452,8 @@ def decode_token(token: str | None, scope: str, attributes: set[str]) -> dict[st
     if not isinstance(data, dict) or data.get("s") != scope or not isinstance(data.get("k"), dict):
         raise bad
     key = data["k"]
-    if set(key) != attributes or not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
+    if set(key) != attributes or not all(
+        isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()
+    ):
         raise bad
     return key
-

@@ -14,14 +14,16 @@ write); their pages are completed with one BatchGetItem of the summaries.
 Pagination tokens are opaque, bound to the query that made them, and checked field by
 field on the way back in: a tampered or foreign token is a ``ValidationError`` (400).
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, UpdateError
 
@@ -45,8 +47,7 @@ class ListFilter:
     start_to: str | None = None
 
     def scope(self) -> str:
-        return "|".join(v or "" for v in (self.workflow_id, self.status, self.trigger, self.start_from,
-                                          self.start_to))
+        return "|".join(v or "" for v in (self.workflow_id, self.status, self.trigger, self.start_from, self.start_to))
 
     def to_dict(self) -> dict[str, str]:
         names = ("workflow_id", "status", "trigger", "from", "to")
@@ -65,16 +66,25 @@ class IndexChoice:
 def summary_keys(workflow_id: str, status: str, trigger: str, started_at: str) -> dict[str, str]:
     """The list-index key attributes of a summary (set at create, re-set on status change)."""
     month = started_at[:7]
-    return {"g_wf_trigger": f"{workflow_id}#{trigger}", "g_wf_st": f"{workflow_id}#{status}#{trigger}",
-            "g_month": month, "g_month_trigger": f"{trigger}#{month}", "g_month_status": f"{status}#{month}",
-            "g_month_st": f"{status}#{trigger}#{month}"}
+    return {
+        "g_wf_trigger": f"{workflow_id}#{trigger}",
+        "g_wf_st": f"{workflow_id}#{status}#{trigger}",
+        "g_month": month,
+        "g_month_trigger": f"{trigger}#{month}",
+        "g_month_status": f"{status}#{month}",
+        "g_month_st": f"{status}#{trigger}#{month}",
+    }
 
 
 def status_keys(workflow_id: str, status: str, trigger: str, started_at: str) -> dict[str, str]:
     """The key attributes that move when the status moves."""
     keys = summary_keys(workflow_id, status, trigger, started_at)
-    return {"g_wf_status": f"{workflow_id}#{status}", "g_wf_st": keys["g_wf_st"],
-            "g_month_status": keys["g_month_status"], "g_month_st": keys["g_month_st"]}
+    return {
+        "g_wf_status": f"{workflow_id}#{status}",
+        "g_wf_st": keys["g_wf_st"],
+        "g_month_status": keys["g_month_status"],
+        "g_month_st": keys["g_month_st"],
+    }
 
 
 def choose_index(f: ListFilter, month: str | None = None) -> IndexChoice:
@@ -121,8 +131,10 @@ class ExecutionLists:
         m = self.m
         try:
             # precondition: no epoch yet, or a later one (the epoch only moves back)
-            m.Marker(EPOCH_PK, EPOCH_SK).update(actions=[m.Marker.value.set(month)],
-                                                condition=m.Marker.value.does_not_exist() | (m.Marker.value > month))
+            m.Marker(EPOCH_PK, EPOCH_SK).update(
+                actions=[m.Marker.value.set(month)],
+                condition=m.Marker.value.does_not_exist() | (m.Marker.value > month),
+            )
         except UpdateError as error:
             if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
                 raise
@@ -202,12 +214,18 @@ class ExecutionLists:
             yield choose_index(f, month)
             month = previous_month(month)
 
-    def _query(self, choice: IndexChoice, f: ListFilter, limit: int, start: dict[str, Any] | None,
-               from_token: bool) -> tuple[list[Any], dict[str, Any] | None]:
+    def _query(
+        self, choice: IndexChoice, f: ListFilter, limit: int, start: dict[str, Any] | None, from_token: bool
+    ) -> tuple[list[Any], dict[str, Any] | None]:
         index = getattr(self.m.Summary, choice.index)
         try:
-            result = index.query(choice.key, _range(self.m.Summary.start_sk, f), scan_index_forward=False,
-                                 limit=limit, last_evaluated_key=start)
+            result = index.query(
+                choice.key,
+                _range(self.m.Summary.start_sk, f),
+                scan_index_forward=False,
+                limit=limit,
+                last_evaluated_key=start,
+            )
             rows = list(result)
         except PynamoDBException as error:
             if from_token and getattr(error, "cause_response_code", None) == "ValidationException":
@@ -237,8 +255,9 @@ class ExecutionLists:
             raise _bad_token()
         return self._decode(token, f, choose_index(f, month), month, data)
 
-    def _decode(self, token: str, f: ListFilter, choice: IndexChoice, month: str | None,
-                data: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _decode(
+        self, token: str, f: ListFilter, choice: IndexChoice, month: str | None, data: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         data = data if data is not None else _decode_raw(token, f)
         if data.get("m") != month:
             raise _bad_token()
@@ -255,11 +274,15 @@ class ExecutionLists:
                 raise _bad_token()
             values[name] = value["S"]
         execution_id = values["pk"][3:]
-        consistent = (values["pk"].startswith("EX#") and values["sk"] == "SUMMARY"
-                      and values[choice.hash_attr] == choice.key
-                      and values["start_sk"].endswith("#" + execution_id) and len(execution_id) > 0
-                      and (not f.start_from or values["start_sk"] >= f.start_from)
-                      and (not f.start_to or values["start_sk"] <= f.start_to + "~"))
+        consistent = (
+            values["pk"].startswith("EX#")
+            and values["sk"] == "SUMMARY"
+            and values[choice.hash_attr] == choice.key
+            and values["start_sk"].endswith("#" + execution_id)
+            and len(execution_id) > 0
+            and (not f.start_from or values["start_sk"] >= f.start_from)
+            and (not f.start_to or values["start_sk"] <= f.start_to + "~")
+        )
         if not consistent:
             raise _bad_token()
         return data

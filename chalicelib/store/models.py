@@ -3,6 +3,7 @@
 Models are built per ``Settings`` (table names, region and endpoint come from the
 environment at run time, never at import), and cached, so importing the app touches no AWS.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ def table_meta(table: str, region: str, host: str | None) -> type:
 
 
 @lru_cache(maxsize=8)
-def _build(catalog: str, executions: str, region: str, host: str | None) -> Models:  # noqa: C901
+def _build(catalog: str, executions: str, region: str, host: str | None) -> Models:
     CatalogMeta = table_meta(catalog, region, host)
     ExecutionsMeta = table_meta(executions, region, host)
 
@@ -193,16 +194,15 @@ def _build(catalog: str, executions: str, region: str, host: str | None) -> Mode
 
     connection = Connection(region=region, host=host)
     stats, job, result = _monitoring_models(CatalogMeta)
-    return Models(WorkflowHead, WorkflowVersion, Counters, ApiKey, Marker, Summary, EventItem, connection,
-                  stats, job, result)
+    return Models(
+        WorkflowHead, WorkflowVersion, Counters, ApiKey, Marker, Summary, EventItem, connection, stats, job, result
+    )
 
 
 def _gsi(name: str, hash_attr: str, *, keys_only: bool) -> Any:
     """A summary GSI hashed on ``hash_attr`` and ranged on ``start_sk`` (newest first)."""
-    meta = type("Meta", (), {"index_name": name,
-                             "projection": KeysOnlyProjection() if keys_only else AllProjection()})
-    attrs = {"Meta": meta, hash_attr: UnicodeAttribute(hash_key=True),
-             "start_sk": UnicodeAttribute(range_key=True)}
+    meta = type("Meta", (), {"index_name": name, "projection": KeysOnlyProjection() if keys_only else AllProjection()})
+    attrs = {"Meta": meta, hash_attr: UnicodeAttribute(hash_key=True), "start_sk": UnicodeAttribute(range_key=True)}
     return type(f"Index_{name}", (GlobalSecondaryIndex,), attrs)()
 
 
@@ -214,7 +214,9 @@ STAT_BINS = 106
 
 def _monitoring_models(catalog_meta: Any) -> tuple[Any, Any, Any]:
     stats_attrs: dict[str, Any] = {
-        "Meta": catalog_meta, "pk": UnicodeAttribute(hash_key=True), "sk": UnicodeAttribute(range_key=True),
+        "Meta": catalog_meta,
+        "pk": UnicodeAttribute(hash_key=True),
+        "sk": UnicodeAttribute(range_key=True),
         "d_sum": NumberAttribute(null=True),
     }
     for status in STAT_STATUSES:

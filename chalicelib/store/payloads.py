@@ -9,6 +9,7 @@ for the same event number each write their own object, and the one whose conditi
 DynamoDB write wins points at its own content. An object is never overwritten with other
 content, so a process-wide cache of fetched objects cannot go stale.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,8 +44,9 @@ class PayloadStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = boto3.client("s3", region_name=self._settings.region,
-                                        endpoint_url=self._settings.endpoint_url)
+            self._client = boto3.client(
+                "s3", region_name=self._settings.region, endpoint_url=self._settings.endpoint_url
+            )
         return self._client
 
     def needs_offload(self, text: str) -> bool:

@@ -15,6 +15,7 @@ Reading a range is one Query on the workflow's partition: its cost is the number
 hours (times shards in use) in the range, never the number of executions. Items written
 before sharding (no ``#<shard>`` suffix) are read and summed the same way.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,7 +54,7 @@ class HourStats:
     bin_sums: dict[int, float] = field(default_factory=dict)
     samples: list[float] = field(default_factory=list)
 
-    def add(self, other: "HourStats") -> None:
+    def add(self, other: HourStats) -> None:
         for status, n in other.counts.items():
             self.counts[status] = self.counts.get(status, 0) + n
         self.duration_sum += other.duration_sum
@@ -85,16 +86,20 @@ class StatsStore:
         attr = getattr(self.m.Stats, f"n_{status}")
         tx.update(self._item(workflow_id, started_at, shard), actions=[attr.add(1)])
 
-    def on_change(self, tx: TransactWrite, workflow_id: str, before: str, after: str, started_at: str,
-                  at: str, shard: int = 0) -> None:
+    def on_change(
+        self, tx: TransactWrite, workflow_id: str, before: str, after: str, started_at: str, at: str, shard: int = 0
+    ) -> None:
         """Move one execution from ``before`` to ``after`` (part of the status-change transaction)."""
         stats = self.m.Stats
         actions = [getattr(stats, f"n_{before}").add(-1), getattr(stats, f"n_{after}").add(1)]
         if after == COMPLETED:
             seconds = max(0.0, (parse_iso(at) - parse_iso(started_at)).total_seconds())
             index, rounded = bin_of(seconds), round(seconds, 3)
-            actions += [getattr(stats, f"d_{index}").add(1), getattr(stats, f"s_{index}").add(rounded),
-                        stats.d_sum.add(rounded)]
+            actions += [
+                getattr(stats, f"d_{index}").add(1),
+                getattr(stats, f"s_{index}").add(rounded),
+                stats.d_sum.add(rounded),
+            ]
         tx.update(self._item(workflow_id, started_at, shard), actions=actions)
 
     def add_sample(self, workflow_id: str, started_at: str, at: str, shard: int = 0) -> None:
@@ -109,7 +114,8 @@ class StatsStore:
             # precondition: fewer than MAX_SAMPLES kept (an item must stay small)
             self._item(workflow_id, started_at, shard).update(
                 actions=[stats.samples.set((stats.samples | []).append([seconds]))],
-                condition=stats.samples.does_not_exist() | (size(stats.samples) < MAX_SAMPLES))
+                condition=stats.samples.does_not_exist() | (size(stats.samples) < MAX_SAMPLES),
+            )
         except UpdateError as error:
             if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
                 raise
@@ -120,7 +126,7 @@ class StatsStore:
         rows = stats.query(f"WF#{workflow_id}", stats.sk.between(_sk(first_hour), _sk(last_hour) + "~"))
         hours: dict[str, HourStats] = {}
         for row in rows:
-            hour = row.sk[len("STATS#H#"):len("STATS#H#") + 13]
+            hour = row.sk[len("STATS#H#") : len("STATS#H#") + 13]
             hours.setdefault(hour, HourStats()).add(_to_hour(row))
         return hours
 

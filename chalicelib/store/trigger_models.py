@@ -11,6 +11,7 @@
 
 Built per ``Settings`` and cached, like ``models.py``: importing touches no AWS.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ def build_trigger_models(settings: Settings) -> TriggerModels:
 
 
 @lru_cache(maxsize=8)
-def _build(catalog: str, region: str, host: str | None) -> TriggerModels:  # noqa: C901
+def _build(catalog: str, region: str, host: str | None) -> TriggerModels:
     CatalogMeta = table_meta(catalog, region, host)
 
     class SourcesByKind(GlobalSecondaryIndex):

@@ -3,6 +3,7 @@ subscriptions, schedules (indexed on their next fire time) and schedule slot cla
 
 Every write states its precondition; PynamoDB errors stop here as domain errors.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -74,8 +75,14 @@ class SlotRecord:
     claimed_at: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"scheduled_for": self.scheduled_for, "status": self.status, "execution_id": self.execution_id,
-               "started_at": self.started_at, "reason": self.reason, "coalesced": self.coalesced}
+        out = {
+            "scheduled_for": self.scheduled_for,
+            "status": self.status,
+            "execution_id": self.execution_id,
+            "started_at": self.started_at,
+            "reason": self.reason,
+            "coalesced": self.coalesced,
+        }
         return {k: v for k, v in out.items() if v is not None}
 
 
@@ -89,14 +96,23 @@ class TriggerStore:
         self.payloads = payloads
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "TriggerStore":
+    def from_settings(cls, settings: Settings) -> TriggerStore:
         return cls(build_trigger_models(settings), PayloadStore(settings))
 
     # ----------------------------------------------------------------- sources
     def create_source(self, name: str, scheme: str, secret: str, at: str, actor: str) -> SourceRecord:
         m = self.m
-        item = m.Source(f"SRC#{name}", "SOURCE", kind="source", name_sk=name, name=name, scheme=scheme,
-                        secret=secret, created_at=at, created_by=actor)
+        item = m.Source(
+            f"SRC#{name}",
+            "SOURCE",
+            kind="source",
+            name_sk=name,
+            name=name,
+            scheme=scheme,
+            secret=secret,
+            created_at=at,
+            created_by=actor,
+        )
         try:
             # precondition: a new source name
             item.save(condition=m.Source.pk.does_not_exist())
@@ -115,16 +131,22 @@ class TriggerStore:
     def list_sources(self) -> list[SourceRecord]:
         return [_to_source(item) for item in self.m.Source.by_kind.query("source")]
 
-    def rotate_source(self, name: str, expected_secret: str, new_secret: str, previous_expires_at: int,
-                      at: str) -> SourceRecord:
+    def rotate_source(
+        self, name: str, expected_secret: str, new_secret: str, previous_expires_at: int, at: str
+    ) -> SourceRecord:
         m = self.m
         item = m.Source(f"SRC#{name}", "SOURCE")
         try:
             # precondition: nobody rotated since we read the current secret
-            item.update(actions=[m.Source.secret.set(new_secret), m.Source.previous_secret.set(expected_secret),
-                                 m.Source.previous_expires_at.set(previous_expires_at),
-                                 m.Source.rotated_at.set(at)],
-                        condition=m.Source.secret == expected_secret)
+            item.update(
+                actions=[
+                    m.Source.secret.set(new_secret),
+                    m.Source.previous_secret.set(expected_secret),
+                    m.Source.previous_expires_at.set(previous_expires_at),
+                    m.Source.rotated_at.set(at),
+                ],
+                condition=m.Source.secret == expected_secret,
+            )
         except UpdateError as error:
             if _conflict(error, "source", "secret"):
                 raise TransitionConflict(f"source {name}", "the secret read before rotating") from error
@@ -132,8 +154,9 @@ class TriggerStore:
         return _to_source(item)
 
     # -------------------------------------------------------------- deliveries
-    def claim_delivery(self, source: str, delivery_id: str, event_id: str, at: str, now_epoch: int,
-                       expires_at: int) -> dict[str, Any] | None:
+    def claim_delivery(
+        self, source: str, delivery_id: str, event_id: str, at: str, now_epoch: int, expires_at: int
+    ) -> dict[str, Any] | None:
         """Record a first delivery. Returns None if it is new, else the stored first answer
         (``{}`` when the first attempt has not answered yet)."""
         m = self.m
@@ -141,7 +164,8 @@ class TriggerStore:
         try:
             # precondition: this delivery id was never seen (or its record expired, TTL being lazy)
             m.Delivery(pk, "DELIVERY", event_id=event_id, created_at=at, expires_at=expires_at).save(
-                condition=m.Delivery.pk.does_not_exist() | (m.Delivery.expires_at < now_epoch))
+                condition=m.Delivery.pk.does_not_exist() | (m.Delivery.expires_at < now_epoch)
+            )
             return None
         except PutError as error:
             if not _conflict(error, "delivery", "new"):
@@ -157,8 +181,9 @@ class TriggerStore:
         pk = f"HOOK#{source}#{hashlib.sha256(delivery_id.encode()).hexdigest()}"
         try:
             # precondition: the delivery record exists (written by claim_delivery)
-            m.Delivery(pk, "DELIVERY").update(actions=[m.Delivery.answer.set(json.dumps(answer))],
-                                              condition=m.Delivery.pk.exists())
+            m.Delivery(pk, "DELIVERY").update(
+                actions=[m.Delivery.answer.set(json.dumps(answer))], condition=m.Delivery.pk.exists()
+            )
         except UpdateError as error:
             if not _conflict(error, "delivery", "exists"):
                 raise
@@ -173,10 +198,19 @@ class TriggerStore:
             payload, ref = "", self.payloads.put(f"events/{record.event_id}", payload)
         try:
             # precondition: a new event id
-            m.StoredEvent(f"EVT#{record.event_id}", "EVENT", event_id=record.event_id, source=record.source,
-                          event_type=record.event_type, payload=payload, payload_ref=ref, via=record.via,
-                          delivery_id=record.delivery_id, received_at=record.received_at,
-                          executions=json.dumps(record.executions)).save(condition=m.StoredEvent.pk.does_not_exist())
+            m.StoredEvent(
+                f"EVT#{record.event_id}",
+                "EVENT",
+                event_id=record.event_id,
+                source=record.source,
+                event_type=record.event_type,
+                payload=payload,
+                payload_ref=ref,
+                via=record.via,
+                delivery_id=record.delivery_id,
+                received_at=record.received_at,
+                executions=json.dumps(record.executions),
+            ).save(condition=m.StoredEvent.pk.does_not_exist())
             return True
         except PutError as error:
             if _conflict(error, "event", "new"):
@@ -189,23 +223,32 @@ class TriggerStore:
         except DoesNotExist as error:
             raise NotFound(f"event {event_id} not found") from error
         text = self.payloads.get(item.payload_ref) if item.payload_ref and self.payloads else item.payload
-        return EventRecord(item.event_id, item.source, item.event_type, json.loads(text), item.via,
-                           item.delivery_id, item.received_at, json.loads(item.executions or "[]"))
+        return EventRecord(
+            item.event_id,
+            item.source,
+            item.event_type,
+            json.loads(text),
+            item.via,
+            item.delivery_id,
+            item.received_at,
+            json.loads(item.executions or "[]"),
+        )
 
     def set_event_executions(self, event_id: str, execution_ids: list[str]) -> None:
         m = self.m
         # precondition: the event exists (stored just before its executions started)
         m.StoredEvent(f"EVT#{event_id}", "EVENT").update(
-            actions=[m.StoredEvent.executions.set(json.dumps(execution_ids))], condition=m.StoredEvent.pk.exists())
+            actions=[m.StoredEvent.executions.set(json.dumps(execution_ids))], condition=m.StoredEvent.pk.exists()
+        )
 
     # ----------------------------------------------------------- subscriptions
     def subscribe(self, source: str, event_type: str, workflow_id: str, version: int) -> None:
         m = self.m
         try:
             # precondition: never replace a subscription written for a newer workflow version
-            m.Subscription(f"SUB#{source}#{event_type}", f"WF#{workflow_id}", workflow_id=workflow_id,
-                           wf_version=version).save(condition=m.Subscription.pk.does_not_exist()
-                                                    | (m.Subscription.wf_version <= version))
+            m.Subscription(
+                f"SUB#{source}#{event_type}", f"WF#{workflow_id}", workflow_id=workflow_id, wf_version=version
+            ).save(condition=m.Subscription.pk.does_not_exist() | (m.Subscription.wf_version <= version))
         except PutError as error:
             if not _conflict(error, "subscription", "version"):
                 raise
@@ -221,10 +264,19 @@ class TriggerStore:
     def put_schedule(self, record: ScheduleRecord, at: str) -> None:
         """Write a schedule as its workflow's latest version defines it."""
         m = self.m
-        item = m.Schedule(f"WF#{record.workflow_id}", "SCHEDULE", workflow_id=record.workflow_id, cron=record.cron,
-                          timezone=record.timezone, enabled=record.enabled, wf_version=record.wf_version,
-                          next_fire=record.next_fire, disabled_at=record.disabled_at, updated_at=at,
-                          sched_shard=_shard(record.workflow_id) if record.enabled and record.next_fire else None)
+        item = m.Schedule(
+            f"WF#{record.workflow_id}",
+            "SCHEDULE",
+            workflow_id=record.workflow_id,
+            cron=record.cron,
+            timezone=record.timezone,
+            enabled=record.enabled,
+            wf_version=record.wf_version,
+            next_fire=record.next_fire,
+            disabled_at=record.disabled_at,
+            updated_at=at,
+            sched_shard=_shard(record.workflow_id) if record.enabled and record.next_fire else None,
+        )
         try:
             # precondition: never overwrite what a newer workflow version wrote
             item.save(condition=m.Schedule.pk.does_not_exist() | (m.Schedule.wf_version <= record.wf_version))
@@ -248,8 +300,9 @@ class TriggerStore:
         m = self.m
         due: list[str] = []
         for shard in range(SCHEDULE_SHARDS):
-            due += [item.workflow_id for item in
-                    m.Schedule.by_next_fire.query(str(shard), m.Schedule.next_fire <= now_iso)]
+            due += [
+                item.workflow_id for item in m.Schedule.by_next_fire.query(str(shard), m.Schedule.next_fire <= now_iso)
+            ]
         return due
 
     def advance_schedule(self, workflow_id: str, expected_next: str, new_next: str, at: str) -> bool:
@@ -259,7 +312,8 @@ class TriggerStore:
             # precondition: still enabled and still at the slot this tick handled
             m.Schedule(f"WF#{workflow_id}", "SCHEDULE").update(
                 actions=[m.Schedule.next_fire.set(new_next), m.Schedule.updated_at.set(at)],
-                condition=(m.Schedule.next_fire == expected_next) & (m.Schedule.enabled == True))  # noqa: E712
+                condition=(m.Schedule.next_fire == expected_next) & (m.Schedule.enabled == True),
+            )
             return True
         except UpdateError as error:
             if _conflict(error, "schedule", "next fire"):
@@ -272,8 +326,14 @@ class TriggerStore:
         m = self.m
         try:
             # precondition: nobody claimed this (workflow, slot) before
-            m.Slot(f"WF#{workflow_id}", f"SLOT#{slot}", scheduled_for=slot, status="claimed", claimed_at=at,
-                   expires_at=expires_at).save(condition=m.Slot.pk.does_not_exist())
+            m.Slot(
+                f"WF#{workflow_id}",
+                f"SLOT#{slot}",
+                scheduled_for=slot,
+                status="claimed",
+                claimed_at=at,
+                expires_at=expires_at,
+            ).save(condition=m.Slot.pk.does_not_exist())
             return None
         except PutError as error:
             if not _conflict(error, "slot", "new"):
@@ -298,9 +358,15 @@ class TriggerStore:
         m = self.m
         try:
             # precondition: the slot was never claimed (a claimed slot keeps its own story)
-            m.Slot(f"WF#{workflow_id}", f"SLOT#{slot.scheduled_for}", scheduled_for=slot.scheduled_for,
-                   status=slot.status, reason=slot.reason, claimed_at=at, expires_at=expires_at).save(
-                condition=m.Slot.pk.does_not_exist())
+            m.Slot(
+                f"WF#{workflow_id}",
+                f"SLOT#{slot.scheduled_for}",
+                scheduled_for=slot.scheduled_for,
+                status=slot.status,
+                reason=slot.reason,
+                claimed_at=at,
+                expires_at=expires_at,
+            ).save(condition=m.Slot.pk.does_not_exist())
             return True
         except PutError as error:
             if _conflict(error, "slot", "new"):
@@ -309,23 +375,31 @@ class TriggerStore:
 
     def recent_slots(self, workflow_id: str, limit: int = 20) -> list[SlotRecord]:
         m = self.m
-        items = m.Slot.query(f"WF#{workflow_id}", m.Slot.sk.startswith("SLOT#"), scan_index_forward=False,
-                             limit=limit)
+        items = m.Slot.query(f"WF#{workflow_id}", m.Slot.sk.startswith("SLOT#"), scan_index_forward=False, limit=limit)
         return [_to_slot(item) for item in items]
 
 
 def _to_source(item: Any) -> SourceRecord:
     expires = int(item.previous_expires_at) if item.previous_expires_at is not None else None
-    return SourceRecord(item.name, item.scheme, item.secret, item.previous_secret, expires, item.created_at,
-                        item.rotated_at)
+    return SourceRecord(
+        item.name, item.scheme, item.secret, item.previous_secret, expires, item.created_at, item.rotated_at
+    )
 
 
 def _to_schedule(item: Any) -> ScheduleRecord:
-    return ScheduleRecord(item.workflow_id, item.cron, item.timezone, bool(item.enabled), int(item.wf_version),
-                          item.next_fire, item.disabled_at)
+    return ScheduleRecord(
+        item.workflow_id,
+        item.cron,
+        item.timezone,
+        bool(item.enabled),
+        int(item.wf_version),
+        item.next_fire,
+        item.disabled_at,
+    )
 
 
 def _to_slot(item: Any) -> SlotRecord:
     coalesced = int(item.coalesced) if item.coalesced is not None else None
-    return SlotRecord(item.scheduled_for, item.status, item.execution_id, item.started_at, item.reason, coalesced,
-                      item.claimed_at)
+    return SlotRecord(
+        item.scheduled_for, item.status, item.execution_id, item.started_at, item.reason, coalesced, item.claimed_at
+    )

@@ -6,11 +6,13 @@ attempt's tokens are counted, failed ones and retries included: they were spent.
 that dies between recording the step and counting its tokens leaves them uncounted (the count
 is a cost indicator, not a ledger).
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
@@ -27,7 +29,7 @@ class TokenCounts:
     output_tokens: int = 0
     requests: int = 0
 
-    def add(self, other: "TokenCounts") -> None:
+    def add(self, other: TokenCounts) -> None:
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.requests += other.requests
@@ -57,15 +59,21 @@ class UsageStore:
         """Count one attempt's ``usage`` (``input_tokens``, ``output_tokens``, ``requests``) in ``hour``."""
         item = self.Item(f"USAGE#{workflow_id}", f"H#{hour}")
         # no precondition: ADD creates the item or grows it, atomically
-        item.update(actions=[self.Item.input_tokens.add(int(usage.get("input_tokens") or 0)),
-                             self.Item.output_tokens.add(int(usage.get("output_tokens") or 0)),
-                             self.Item.requests.add(int(usage.get("requests") or 0))])
+        item.update(
+            actions=[
+                self.Item.input_tokens.add(int(usage.get("input_tokens") or 0)),
+                self.Item.output_tokens.add(int(usage.get("output_tokens") or 0)),
+                self.Item.requests.add(int(usage.get("requests") or 0)),
+            ]
+        )
 
     def read(self, workflow_id: str, first_hour: str, last_hour: str) -> dict[str, TokenCounts]:
         """Counts by hour key (``YYYY-MM-DDTHH``) in [first_hour, last_hour]."""
         rows = self.Item.query(f"USAGE#{workflow_id}", self.Item.sk.between(f"H#{first_hour}", f"H#{last_hour}"))
-        return {row.sk[2:]: TokenCounts(int(row.input_tokens or 0), int(row.output_tokens or 0),
-                                        int(row.requests or 0)) for row in rows}
+        return {
+            row.sk[2:]: TokenCounts(int(row.input_tokens or 0), int(row.output_tokens or 0), int(row.requests or 0))
+            for row in rows
+        }
 
 
 @lru_cache(maxsize=4)

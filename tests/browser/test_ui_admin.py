@@ -1,11 +1,12 @@
 """The web UI in Chromium, as an admin: workflows from the definition editor (templates, the
 server's field errors at their lines, new versions with a diff, enable/disable), the step
 definitions with secrets masked, and the sources, keys and connections pages."""
+
 from __future__ import annotations
 
 import copy
-import re
 import json
+import re
 import uuid
 from typing import Any
 
@@ -43,8 +44,10 @@ def test_new_workflow_from_a_template_shows_server_errors_at_their_lines(page: A
         line = lines[int(label.split()[1]) - 1]
         assert field.rsplit(".", 1)[-1] in line, (field, line)
     errors.nth(0).get_by_role("button").click()  # selects the line in the editor
-    selected = page.evaluate("() => { const t = document.getElementById('definition');"
-                             " return t.value.slice(t.selectionStart, t.selectionEnd); }")
+    selected = page.evaluate(
+        "() => { const t = document.getElementById('definition');"
+        " return t.value.slice(t.selectionStart, t.selectionEnd); }"
+    )
     assert '"agent": "nope"' in selected
     definition["steps"][1]["agent"] = "transform"
     definition["steps"][2]["timeout_seconds"] = 30
@@ -106,13 +109,28 @@ def test_disable_asks_first_then_run_is_off_and_enable_turns_it_back(page: Any, 
 
 def test_step_definitions_show_every_setting_with_secrets_masked(page: Any, ui: Any, rest: Any) -> None:
     name = _unique("Settings")
-    workflow_id = rest.create_workflow({
-        "name": name, "trigger": {"type": "manual", "inputs": []},
-        "steps": [{"id": "call", "name": "Call the ledger", "agent": "python", "timeout_seconds": 45,
-                   "retry": {"max_attempts": 3, "backoff_seconds": 2},
-                   "config": {"callable": "chalicelib.samples.callables:echo", "api_token": "tok-very-secret-123"}},
-                  {"id": "sign", "agent": "transform", "instructions": "{ok: `true`}",
-                   "gate": {"type": "approval", "approvers": ["operator"]}}]})
+    workflow_id = rest.create_workflow(
+        {
+            "name": name,
+            "trigger": {"type": "manual", "inputs": []},
+            "steps": [
+                {
+                    "id": "call",
+                    "name": "Call the ledger",
+                    "agent": "python",
+                    "timeout_seconds": 45,
+                    "retry": {"max_attempts": 3, "backoff_seconds": 2},
+                    "config": {"callable": "chalicelib.samples.callables:echo", "api_token": "tok-very-secret-123"},
+                },
+                {
+                    "id": "sign",
+                    "agent": "transform",
+                    "instructions": "{ok: `true`}",
+                    "gate": {"type": "approval", "approvers": ["operator"]},
+                },
+            ],
+        }
+    )
     ui.sign_in()
     page.goto(f"/#/workflows/{workflow_id}")
     call = page.locator('.step-def[data-step-id="call"]')

@@ -1,10 +1,12 @@
 """AI agents in the browser: an llm step's usage and tool calls on the execution page, and a
 cannot_complete failure shown with its missing fields and recommended action. The model is a
 scripted OpenAI-compatible server on loopback; the app is the one ``make run`` serves."""
+
 from __future__ import annotations
 
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -24,26 +26,50 @@ def model(rest: Any) -> Iterator[tuple[ScriptedServer, str]]:
 
 
 def _workflow(rest: Any, connection: str, tools_url: str) -> str:
-    return rest.create_workflow({
-        "name": f"Agent {uuid.uuid4().hex[:6]}", "trigger": {"type": "manual"},
-        "steps": [{"id": "ask", "agent": "llm", "instructions": "Look up order A-1 and summarise it",
-                   "retry": {"max_attempts": 1, "backoff_seconds": 0},
-                   "config": {"connection": connection, "model": "llama3.2", "tools": [
-                       {"name": "lookup_order", "description": "Find an order", "method": "GET",
-                        "url": tools_url + "/orders/{{ id }}",
-                        "parameters": {"type": "object", "properties": {"id": {"type": "string"}},
-                                       "required": ["id"]}}]}}]})
+    return rest.create_workflow(
+        {
+            "name": f"Agent {uuid.uuid4().hex[:6]}",
+            "trigger": {"type": "manual"},
+            "steps": [
+                {
+                    "id": "ask",
+                    "agent": "llm",
+                    "instructions": "Look up order A-1 and summarise it",
+                    "retry": {"max_attempts": 1, "backoff_seconds": 0},
+                    "config": {
+                        "connection": connection,
+                        "model": "llama3.2",
+                        "tools": [
+                            {
+                                "name": "lookup_order",
+                                "description": "Find an order",
+                                "method": "GET",
+                                "url": tools_url + "/orders/{{ id }}",
+                                "parameters": {
+                                    "type": "object",
+                                    "properties": {"id": {"type": "string"}},
+                                    "required": ["id"],
+                                },
+                            }
+                        ],
+                    },
+                }
+            ],
+        }
+    )
 
 
-def test_llm_step_shows_usage_and_tool_calls(page: Any, ui: Any, rest: Any,
-                                             model: tuple[ScriptedServer, str]) -> None:
+def test_llm_step_shows_usage_and_tool_calls(page: Any, ui: Any, rest: Any, model: tuple[ScriptedServer, str]) -> None:
     provider, connection = model
     with ScriptedServer() as tools:
         tools.script("/orders/A-1", Answer(200, {"id": "A-1", "status": "shipped"}))
-        provider.script(CHAT, Answer(200, openai_completion(None, [("lookup_order", {"id": "A-1"})],
-                                                            prompt_tokens=210, completion_tokens=12)),
-                        Answer(200, openai_completion("Order A-1 has shipped.", prompt_tokens=260,
-                                                      completion_tokens=9)))
+        provider.script(
+            CHAT,
+            Answer(
+                200, openai_completion(None, [("lookup_order", {"id": "A-1"})], prompt_tokens=210, completion_tokens=12)
+            ),
+            Answer(200, openai_completion("Order A-1 has shipped.", prompt_tokens=260, completion_tokens=9)),
+        )
         execution_id = rest.start(_workflow(rest, connection, tools.url))
         rest.wait_status(execution_id, {"completed"})
     ui.sign_in()
@@ -59,10 +85,18 @@ def test_llm_step_shows_usage_and_tool_calls(page: Any, ui: Any, rest: Any,
 
 
 def test_cannot_complete_failure_shows_missing_fields_and_the_recommended_action(
-        page: Any, ui: Any, rest: Any, model: tuple[ScriptedServer, str]) -> None:
+    page: Any, ui: Any, rest: Any, model: tuple[ScriptedServer, str]
+) -> None:
     provider, connection = model
-    provider.script(CHAT, Answer(200, openai_completion(None, [("cannot_complete", {
-        "reason": "The ticket names no order", "missing": ["order_id"]})])))
+    provider.script(
+        CHAT,
+        Answer(
+            200,
+            openai_completion(
+                None, [("cannot_complete", {"reason": "The ticket names no order", "missing": ["order_id"]})]
+            ),
+        ),
+    )
     execution_id = rest.start(_workflow(rest, connection, "https://orders.example"))
     rest.wait_status(execution_id, {"failed"})
     ui.sign_in()

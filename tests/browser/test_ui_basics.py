@@ -1,5 +1,6 @@
 """The web UI in Chromium: serving and headers, sign-in, the Workflows page, and untrusted
 text that must stay text."""
+
 from __future__ import annotations
 
 import re
@@ -73,19 +74,34 @@ def test_untrusted_text_is_rendered_as_text_never_as_html(page: Any, ui: Any, re
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     name = f"Evil {uuid.uuid4().hex[:4]} <img src=x onerror=\"window.__xss='name'\">"
-    workflow_id = rest.create_workflow({
-        "name": name,
-        "description": "<script>window.__xss='description'</script><b>not bold</b>",
-        "trigger": {"type": "manual", "inputs": [{"name": "payload", "type": "string", "required": True}]},
-        "steps": [
-            {"id": "echo", "name": "Echo <i>the</i> payload", "agent": "transform",
-             "instructions": "{text: input.payload}"},
-            {"id": "gate", "name": "Look at it", "agent": "transform", "instructions": "prev",
-             "gate": {"type": "approval"}},
-            {"id": "boom", "name": "Fail with it", "agent": "python",
-             "config": {"callable": "chalicelib.samples.callables:fails_permanently", "message": PAYLOAD}},
-        ],
-    })
+    workflow_id = rest.create_workflow(
+        {
+            "name": name,
+            "description": "<script>window.__xss='description'</script><b>not bold</b>",
+            "trigger": {"type": "manual", "inputs": [{"name": "payload", "type": "string", "required": True}]},
+            "steps": [
+                {
+                    "id": "echo",
+                    "name": "Echo <i>the</i> payload",
+                    "agent": "transform",
+                    "instructions": "{text: input.payload}",
+                },
+                {
+                    "id": "gate",
+                    "name": "Look at it",
+                    "agent": "transform",
+                    "instructions": "prev",
+                    "gate": {"type": "approval"},
+                },
+                {
+                    "id": "boom",
+                    "name": "Fail with it",
+                    "agent": "python",
+                    "config": {"callable": "chalicelib.samples.callables:fails_permanently", "message": PAYLOAD},
+                },
+            ],
+        }
+    )
     execution_id = rest.start(workflow_id, {"payload": PAYLOAD})
     rest.wait_status(execution_id, {"waiting"})
     rest.ok("POST", f"/executions/{execution_id}/steps/gate/approve", {"comment": PAYLOAD})

@@ -1,12 +1,13 @@
 """The web UI in Chromium: dialogs go with their page, failed runs wait for an operator,
 filters check their dates, times carry their zone, lists say where an execution stopped."""
+
 from __future__ import annotations
 
 import re
 import uuid
 from datetime import datetime
-from zoneinfo import ZoneInfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from playwright.sync_api import expect
 
@@ -15,11 +16,21 @@ from tests.browser.conftest import ADMIN_KEY, WAIT_MS, Ui
 
 def _failing(rest: Any) -> tuple[str, str]:
     name = f"Fails {uuid.uuid4().hex[:6]}"
-    workflow_id = rest.create_workflow({
-        "name": name, "trigger": {"type": "manual", "inputs": []},
-        "steps": [{"id": "flaky", "name": "Call the flaky system", "agent": "python",
-                   "config": {"callable": "chalicelib.samples.callables:fails_permanently", "message": "system down"}},
-                  {"id": "after", "agent": "transform", "instructions": "prev"}]})
+    workflow_id = rest.create_workflow(
+        {
+            "name": name,
+            "trigger": {"type": "manual", "inputs": []},
+            "steps": [
+                {
+                    "id": "flaky",
+                    "name": "Call the flaky system",
+                    "agent": "python",
+                    "config": {"callable": "chalicelib.samples.callables:fails_permanently", "message": "system down"},
+                },
+                {"id": "after", "agent": "transform", "instructions": "prev"},
+            ],
+        }
+    )
     return workflow_id, name
 
 
@@ -54,8 +65,10 @@ def test_failed_run_waits_for_an_operator_without_a_running_clock(page: Any, ui:
     failed_at = execution["steps"][0]["completed_at"]
     expect(ended.locator("time")).to_have_attribute("datetime", failed_at)
     # the duration is the time until the failure: fixed, whatever the clock says now
-    ms = (datetime.fromisoformat(failed_at.replace("Z", "+00:00"))
-          - datetime.fromisoformat(execution["started_at"].replace("Z", "+00:00"))).total_seconds() * 1000
+    ms = (
+        datetime.fromisoformat(failed_at.replace("Z", "+00:00"))
+        - datetime.fromisoformat(execution["started_at"].replace("Z", "+00:00"))
+    ).total_seconds() * 1000
     text = f"{round(ms)} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
     expect(page.locator("dl.meta")).to_contain_text(f"{text} until it failed")
     ui.shot("40-failed-waits-for-operator")
@@ -90,8 +103,11 @@ def test_times_carry_the_zone_they_are_shown_in(browser: Any, server: str, rest:
         started = page.locator("dl.meta time").first
         expect(started.locator(".zone")).to_have_text(re.compile(r"^ (GMT\+9|JST|UTC\+09:00)$"))
         iso = started.get_attribute("datetime")
-        local = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(
-            ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M:%S")
+        local = (
+            datetime.fromisoformat(iso.replace("Z", "+00:00"))
+            .astimezone(ZoneInfo("Asia/Tokyo"))
+            .strftime("%Y-%m-%d %H:%M:%S")
+        )
         expect(started).to_have_text(re.compile("^" + re.escape(local) + " "))
         page.goto("/#/executions")
         expect(page.locator(f'tr[data-execution-id="{execution_id}"] time .zone').first).to_contain_text("GMT+9")

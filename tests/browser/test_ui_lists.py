@@ -1,4 +1,5 @@
 """The web UI in Chromium: executions lists with filters, pagination and live badges."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -10,12 +11,21 @@ from playwright.sync_api import expect
 
 def _gated_workflow(rest: Any) -> tuple[str, str]:
     name = f"Listed {uuid.uuid4().hex[:6]}"
-    workflow_id = rest.create_workflow({
-        "name": name,
-        "trigger": {"type": "manual", "inputs": [{"name": "n", "type": "integer", "required": True}]},
-        "steps": [{"id": "gate", "name": "Hold", "agent": "transform", "instructions": "input",
-                   "gate": {"type": "approval"}}],
-    })
+    workflow_id = rest.create_workflow(
+        {
+            "name": name,
+            "trigger": {"type": "manual", "inputs": [{"name": "n", "type": "integer", "required": True}]},
+            "steps": [
+                {
+                    "id": "gate",
+                    "name": "Hold",
+                    "agent": "transform",
+                    "instructions": "input",
+                    "gate": {"type": "approval"},
+                }
+            ],
+        }
+    )
     return workflow_id, name
 
 
@@ -52,8 +62,8 @@ def test_workflow_executions_filter_paginate_and_refresh_by_themselves(page: Any
     page.get_by_role("button", name="Apply").click()
     expect(page.locator(".list-status")).to_have_text("No executions match these filters.")
 
-    tomorrow = (_dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(days=1)).strftime("%Y-%m-%d")
-    today = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
+    tomorrow = (_dt.datetime.now(_dt.UTC) + _dt.timedelta(days=1)).strftime("%Y-%m-%d")
+    today = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d")
     page.get_by_role("button", name="Clear").click()
     expect(rows).to_have_count(3)
     page.get_by_label("From (UTC)").fill(tomorrow)
@@ -112,7 +122,7 @@ def test_workflows_page_charts_runs_per_day_and_counts_active_ones(page: Any, ui
     if status == 200:  # GET /workflows/{id}/stats: fourteen daily bars, today's holds both runs
         bars = row.locator(".bar-col")
         expect(bars).to_have_count(14)
-        today = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
+        today = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d")
         expect(bars.last).to_have_attribute("data-day", today)
         expect(bars.last).to_have_attribute("data-runs", "2")
         expect(row.locator(".chart-total")).to_have_text("2 in 14 d")

@@ -1,5 +1,6 @@
 """The web UI in Chromium: run a workflow through its form, then operate executions (approve a
 gate, edit and retry a failed step, review with an amended output, cancel)."""
+
 from __future__ import annotations
 
 import copy
@@ -84,13 +85,21 @@ def test_newcomer_runs_the_invoice_sample_and_approves_its_gate(page: Any, ui: A
 
 
 def test_failed_step_is_retried_after_editing_its_instructions(page: Any, ui: Any, rest: Any) -> None:
-    workflow_id = rest.create_workflow({
-        "name": _unique("Broken"),
-        "trigger": {"type": "manual", "inputs": [{"name": "customer", "type": "string", "required": True},
-                                                 {"name": "note", "type": "string", "required": True}]},
-        "steps": [{"id": "shape", "name": "Shape the record", "agent": "transform",
-                   "instructions": "abs(input.customer)"}],
-    })
+    workflow_id = rest.create_workflow(
+        {
+            "name": _unique("Broken"),
+            "trigger": {
+                "type": "manual",
+                "inputs": [
+                    {"name": "customer", "type": "string", "required": True},
+                    {"name": "note", "type": "string", "required": True},
+                ],
+            },
+            "steps": [
+                {"id": "shape", "name": "Shape the record", "agent": "transform", "instructions": "abs(input.customer)"}
+            ],
+        }
+    )
     execution_id = rest.start(workflow_id, {"customer": "Umbrella", "note": "n" * 700})
     ui.sign_in()
     page.goto(f"/#/executions/{execution_id}")
@@ -125,13 +134,22 @@ def test_failed_step_is_retried_after_editing_its_instructions(page: Any, ui: An
 
 
 def test_reviewer_amends_the_output(page: Any, ui: Any, rest: Any) -> None:
-    workflow_id = rest.create_workflow({
-        "name": _unique("Reviewed"),
-        "trigger": {"type": "manual", "inputs": []},
-        "steps": [{"id": "draft", "name": "Draft", "agent": "transform", "instructions": "{title: 'draft'}",
-                   "gate": {"type": "review"}},
-                  {"id": "publish", "name": "Publish", "agent": "transform", "instructions": "{published: prev.title}"}],
-    })
+    workflow_id = rest.create_workflow(
+        {
+            "name": _unique("Reviewed"),
+            "trigger": {"type": "manual", "inputs": []},
+            "steps": [
+                {
+                    "id": "draft",
+                    "name": "Draft",
+                    "agent": "transform",
+                    "instructions": "{title: 'draft'}",
+                    "gate": {"type": "review"},
+                },
+                {"id": "publish", "name": "Publish", "agent": "transform", "instructions": "{published: prev.title}"},
+            ],
+        }
+    )
     execution_id = rest.start(workflow_id)
     ui.sign_in()
     page.goto(f"/#/executions/{execution_id}")
@@ -178,14 +196,27 @@ def test_cancel_asks_for_confirmation_and_says_completed_actions_stay(page: Any,
 
 
 def test_failed_step_is_skipped_and_a_rejected_gate_is_retried(page: Any, ui: Any, rest: Any) -> None:
-    workflow_id = rest.create_workflow({
-        "name": _unique("Skippable"),
-        "trigger": {"type": "manual", "inputs": []},
-        "steps": [{"id": "flaky", "name": "Call the flaky system", "agent": "python",
-                   "config": {"callable": "chalicelib.samples.callables:fails_permanently", "message": "system down"}},
-                  {"id": "sign", "name": "Sign off", "agent": "transform", "instructions": "{ok: `true`}",
-                   "gate": {"type": "approval"}}],
-    })
+    workflow_id = rest.create_workflow(
+        {
+            "name": _unique("Skippable"),
+            "trigger": {"type": "manual", "inputs": []},
+            "steps": [
+                {
+                    "id": "flaky",
+                    "name": "Call the flaky system",
+                    "agent": "python",
+                    "config": {"callable": "chalicelib.samples.callables:fails_permanently", "message": "system down"},
+                },
+                {
+                    "id": "sign",
+                    "name": "Sign off",
+                    "agent": "transform",
+                    "instructions": "{ok: `true`}",
+                    "gate": {"type": "approval"},
+                },
+            ],
+        }
+    )
     execution_id = rest.start(workflow_id)
     ui.sign_in()
     page.goto(f"/#/executions/{execution_id}")

@@ -1,5 +1,6 @@
 """The web UI in Chromium: buttons appear only where the caller's role (and the gate's
 approvers) allow."""
+
 from __future__ import annotations
 
 import uuid
@@ -27,12 +28,21 @@ def test_viewer_sees_no_buttons_that_its_role_does_not_allow(page: Any, ui: Any,
 
 def test_operator_acts_but_cannot_force_advance_nor_decide_an_admins_gate(page: Any, ui: Any, rest: Any) -> None:
     operator = rest.ok("POST", "/keys", {"name": f"operator-{uuid.uuid4().hex[:6]}", "role": "operator"})
-    workflow_id = rest.create_workflow({
-        "name": f"Admin gate {uuid.uuid4().hex[:6]}",
-        "trigger": {"type": "manual", "inputs": []},
-        "steps": [{"id": "hold", "name": "Admins decide", "agent": "transform", "instructions": "input",
-                   "gate": {"type": "approval", "approvers": ["admin"]}}],
-    })
+    workflow_id = rest.create_workflow(
+        {
+            "name": f"Admin gate {uuid.uuid4().hex[:6]}",
+            "trigger": {"type": "manual", "inputs": []},
+            "steps": [
+                {
+                    "id": "hold",
+                    "name": "Admins decide",
+                    "agent": "transform",
+                    "instructions": "input",
+                    "gate": {"type": "approval", "approvers": ["admin"]},
+                }
+            ],
+        }
+    )
     execution_id = rest.start(workflow_id)
     rest.wait_status(execution_id, {"waiting"})
 
@@ -49,5 +59,7 @@ def test_operator_acts_but_cannot_force_advance_nor_decide_an_admins_gate(page: 
     expect(page.get_by_role("button", name="Cancel Execution")).to_be_visible()
     expect(gate.locator("button[data-action]")).to_have_count(0)  # not an approver; Force Advance is admin-only
     # the buttons are the server's `actions`: no workflow definition is fetched to learn the approvers
-    assert [url for url in requested if "/executions/" in url] and not [url for url in requested if "/workflows/" in url]
+    assert [url for url in requested if "/executions/" in url] and not [
+        url for url in requested if "/workflows/" in url
+    ]
     ui.shot("71-operator-admin-gate")

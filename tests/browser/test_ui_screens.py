@@ -1,6 +1,7 @@
 """Every page of the web UI at a desktop width (1280 px) and a phone width (390 px): a
 screenshot of each in test-artifacts/screenshots/pages/ for people to look at, and at the
 phone width no page is wider than the screen (nothing to scroll sideways to)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,10 +19,20 @@ def ids(rest: Any) -> dict[str, str]:
     """One execution waiting at a gate and one failed, to show both pages."""
     invoice = rest.workflow_id("Invoice approval")
     waiting = rest.start(invoice, {"amount": 12})
-    failing = rest.create_workflow({
-        "name": "Screens: fails", "trigger": {"type": "manual", "inputs": []},
-        "steps": [{"id": "flaky", "name": "Call the flaky system", "agent": "python",
-                   "config": {"callable": "chalicelib.samples.callables:fails_permanently", "message": "system down"}}]})
+    failing = rest.create_workflow(
+        {
+            "name": "Screens: fails",
+            "trigger": {"type": "manual", "inputs": []},
+            "steps": [
+                {
+                    "id": "flaky",
+                    "name": "Call the flaky system",
+                    "agent": "python",
+                    "config": {"callable": "chalicelib.samples.callables:fails_permanently", "message": "system down"},
+                }
+            ],
+        }
+    )
     failed = rest.start(failing)
     rest.wait_status(waiting, {"waiting"})
     rest.wait_status(failed, {"failed"})

@@ -1,4 +1,5 @@
 """The UI blueprint without a browser: where the page is mounted, and what it refuses to serve."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,14 +9,17 @@ import pytest
 from chalicelib.api.ui import UI_DIR, _base_href
 
 
-@pytest.mark.parametrize("context, base", [
-    ({"path": "/", "resourcePath": "/"}, "/"),                       # make run
-    ({"path": "/api/", "resourcePath": "/"}, "/api/"),               # API Gateway stage "api"
-    ({"path": "/api", "resourcePath": "/"}, "/api/"),                # ... opened without the slash
-    ({"path": "/v1/stepline/", "resourcePath": "/"}, "/v1/stepline/"),  # a custom domain's base path
-    ({}, "/"),
-    ({"path": '/x"><script>', "resourcePath": "/"}, "/"),            # never echoes markup
-])
+@pytest.mark.parametrize(
+    "context, base",
+    [
+        ({"path": "/", "resourcePath": "/"}, "/"),  # make run
+        ({"path": "/api/", "resourcePath": "/"}, "/api/"),  # API Gateway stage "api"
+        ({"path": "/api", "resourcePath": "/"}, "/api/"),  # ... opened without the slash
+        ({"path": "/v1/stepline/", "resourcePath": "/"}, "/v1/stepline/"),  # a custom domain's base path
+        ({}, "/"),
+        ({"path": '/x"><script>', "resourcePath": "/"}, "/"),  # never echoes markup
+    ],
+)
 def test_base_href_follows_the_mount_point(context: dict[str, Any], base: str) -> None:
     assert _base_href(context) == base
 

@@ -6,15 +6,17 @@ answer, and every request is recorded (method, path, headers, JSON body) for ass
         ... server.url ...
         server.requests("/v1/chat/completions")[0].json
 """
+
 from __future__ import annotations
 
 import json
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 
@@ -51,13 +53,17 @@ class ScriptedServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def _any(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                seen = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
-                            self.rfile.read(length) if length else b"")
+                seen = Seen(
+                    self.command,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length) if length else b"",
+                )
                 answer = owner._next(seen)
                 if answer.delay:
                     time.sleep(answer.delay)
@@ -79,13 +85,13 @@ class ScriptedServer:
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
-    def script(self, path: str, *answers: Answer | Callable[[Seen], Answer]) -> "ScriptedServer":
+    def script(self, path: str, *answers: Answer | Callable[[Seen], Answer]) -> ScriptedServer:
         """Queue answers for requests whose path (without query) is ``path``."""
         with self._lock:
             self._scripts[path].extend(answers)
         return self
 
-    def default(self, path: str, answer: Answer | Callable[[Seen], Answer]) -> "ScriptedServer":
+    def default(self, path: str, answer: Answer | Callable[[Seen], Answer]) -> ScriptedServer:
         """The answer once the script of ``path`` is used up."""
         self._defaults[path] = answer
         return self
@@ -103,7 +109,7 @@ class ScriptedServer:
             return Answer(404, {"error": f"nothing scripted for {seen.method} {path}"})
         return answer(seen) if callable(answer) else answer
 
-    def __enter__(self) -> "ScriptedServer":
+    def __enter__(self) -> ScriptedServer:
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 

@@ -4,6 +4,7 @@ The SDKs describe every request as nested ``TypedDict``s; pydantic's ``TypeAdapt
 unknown keys and validates iterables lazily, so this walks the types itself: unknown keys,
 missing required keys, wrong literals and wrong scalar types are all reported.
 """
+
 from __future__ import annotations
 
 import collections.abc
@@ -26,9 +27,11 @@ def problems(value: Any, tp: Any, path: str = "body") -> list[str]:
         return problems(value, tp.__value__, path)
     if isinstance(tp, typing_extensions.TypeAliasType if hasattr(typing_extensions, "TypeAliasType") else ()):
         return problems(value, tp.__value__, path)
-    if origin in (typing.Annotated, typing_extensions.Annotated) or origin in (typing_extensions.Required,
-                                                                               typing_extensions.NotRequired,
-                                                                               typing_extensions.ReadOnly):
+    if origin in (typing.Annotated, typing_extensions.Annotated) or origin in (
+        typing_extensions.Required,
+        typing_extensions.NotRequired,
+        typing_extensions.ReadOnly,
+    ):
         return problems(value, args[0], path)
     if tp is Any or tp is object:
         return []
@@ -46,17 +49,19 @@ def problems(value: Any, tp: Any, path: str = "body") -> list[str]:
             return [f"{path}: expected an object for {tp.__name__}"]
         hints = typing_extensions.get_type_hints(tp, include_extras=True)
         found = [f"{path}.{k}: not a field of {tp.__name__}" for k in value if k not in hints]
-        required = set(tp.__required_keys__) | {k for k, h in hints.items()
-                                                if typing.get_origin(h) is typing_extensions.Required}
+        required = set(tp.__required_keys__) | {
+            k for k, h in hints.items() if typing.get_origin(h) is typing_extensions.Required
+        }
         found += [f"{path}.{k}: required by {tp.__name__}" for k in sorted(required) if k not in value]
         for key, item in value.items():
             if key in hints:
                 found += problems(item, hints[key], f"{path}.{key}")
         return found
-    if origin in (dict, collections.abc.Mapping, typing.Dict):
+    if origin in (dict, collections.abc.Mapping, dict):
         return [] if isinstance(value, dict) else [f"{path}: expected an object"]
-    if origin in (list, collections.abc.Iterable, collections.abc.Sequence, typing.List) or (
-            origin is not None and getattr(origin, "__name__", "") in ("SequenceNotStr", "Iterable", "Sequence")):
+    if origin in (list, collections.abc.Iterable, collections.abc.Sequence, list) or (
+        origin is not None and getattr(origin, "__name__", "") in ("SequenceNotStr", "Iterable", "Sequence")
+    ):
         if not isinstance(value, list):
             return [f"{path}: expected a list"]
         return [p for i, item in enumerate(value) for p in problems(item, args[0] if args else Any, f"{path}[{i}]")]

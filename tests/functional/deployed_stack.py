@@ -15,6 +15,7 @@ create are left out or stood in for, and nothing else:
 Each function then runs from the unzipped package in its own interpreter
 (``lambda_runtime.py``) with the environment the stack gave it.
 """
+
 from __future__ import annotations
 
 import copy
@@ -26,10 +27,11 @@ import subprocess
 import sys
 import uuid
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 
@@ -114,8 +116,12 @@ def _lower(credentials: dict[str, str]) -> dict[str, str]:
 
 def deploy(endpoint: str, sam_path: Path, stack_name: str = "stepline-dev") -> Stack:
     """Translate, upload and create the stack on the moto server at ``endpoint``."""
-    client = lambda service: boto3.client(service, region_name=REGION, endpoint_url=endpoint,  # noqa: E731
-                                          **_lower(CREDENTIALS))
+    client = lambda service: boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint,
+        **_lower(CREDENTIALS),
+    )
     s3 = client("s3")
     artifacts = f"artifacts-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=artifacts)
@@ -123,9 +129,12 @@ def deploy(endpoint: str, sam_path: Path, stack_name: str = "stepline-dev") -> S
     cfn = translate(json.loads(sam_path.read_text()), f"s3://{artifacts}/deployment.zip")
     resources = cfn["Resources"]
     openapi = resources["RestAPI"]["Properties"]["Body"]
-    left_out = sorted(k for k, v in resources.items() if v["Type"].startswith("AWS::ApiGateway::")
-                      or (v["Type"] == "AWS::Lambda::Permission"
-                          and v["Properties"].get("Principal") == "apigateway.amazonaws.com"))
+    left_out = sorted(
+        k
+        for k, v in resources.items()
+        if v["Type"].startswith("AWS::ApiGateway::")
+        or (v["Type"] == "AWS::Lambda::Permission" and v["Properties"].get("Principal") == "apigateway.amazonaws.com")
+    )
     for name in left_out:
         del resources[name]
     for name in [k for k, v in cfn.get("Outputs", {}).items() if set(left_out) & set(_references(v))]:
@@ -139,14 +148,17 @@ def deploy(endpoint: str, sam_path: Path, stack_name: str = "stepline-dev") -> S
             del resources[name]
     cfn = _replace_refs(cfn, refs)
     formation = client("cloudformation")
-    formation.create_stack(StackName=stack_name, TemplateBody=json.dumps(cfn),
-                           Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
+    formation.create_stack(
+        StackName=stack_name, TemplateBody=json.dumps(cfn), Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
+    )
     described = formation.describe_stacks(StackName=stack_name)["Stacks"][0]
     assert described["StackStatus"] == "CREATE_COMPLETE", described
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     outputs.update({k: v for k, v in refs.items()})  # the secret's Ref, as CloudFormation gives it
-    created = {r["LogicalResourceId"]: r for r in
-               formation.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]}
+    created = {
+        r["LogicalResourceId"]: r
+        for r in formation.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
+    }
     return Stack(endpoint, cfn, outputs, created, left_out + sorted(refs), openapi)
 
 
@@ -173,9 +185,22 @@ def _references(value: Any) -> Iterator[str]:
 def _create_secret(secrets: Any, properties: dict[str, Any], parameters: dict[str, str]) -> str:
     generate = properties["GenerateSecretString"]
     value = secrets.get_random_password(
-        **{k: v for k, v in generate.items() if k in ("PasswordLength", "ExcludePunctuation", "ExcludeCharacters",
-                                                      "ExcludeUppercase", "ExcludeLowercase", "ExcludeNumbers",
-                                                      "IncludeSpace", "RequireEachIncludedType")})["RandomPassword"]
+        **{
+            k: v
+            for k, v in generate.items()
+            if k
+            in (
+                "PasswordLength",
+                "ExcludePunctuation",
+                "ExcludeCharacters",
+                "ExcludeUppercase",
+                "ExcludeLowercase",
+                "ExcludeNumbers",
+                "IncludeSpace",
+                "RequireEachIncludedType",
+            )
+        }
+    )["RandomPassword"]
     name = properties["Name"]
     name = _sub(name["Fn::Sub"], parameters) if isinstance(name, dict) else name
     return secrets.create_secret(Name=name, Description=properties.get("Description", ""), SecretString=value)["ARN"]
@@ -212,25 +237,49 @@ class Function:
     process: subprocess.Popen[str] | None = None
 
     @classmethod
-    def from_stack(cls, stack: Stack, logical_id: str, task: Path, runtime: Path) -> "Function":
+    def from_stack(cls, stack: Stack, logical_id: str, task: Path, runtime: Path) -> Function:
         name = stack.resources[logical_id]["PhysicalResourceId"]
         config = stack.client("lambda").get_function_configuration(FunctionName=name)
-        return cls(name, config["Handler"], dict(config.get("Environment", {}).get("Variables", {})),
-                   config["FunctionArn"], config["Timeout"], task, runtime, stack.endpoint)
+        return cls(
+            name,
+            config["Handler"],
+            dict(config.get("Environment", {}).get("Variables", {})),
+            config["FunctionArn"],
+            config["Timeout"],
+            task,
+            runtime,
+            stack.endpoint,
+        )
 
     def start(self) -> dict[str, Any]:
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": ":UTC", **self.environment, **CREDENTIALS,
-               "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": self.stack_endpoint,
-               "AWS_LAMBDA_FUNCTION_NAME": self.name, "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
-               "LAMBDA_TASK_ROOT": str(self.task), "STEPLINE_TEST_FUNCTION_ARN": self.arn,
-               "STEPLINE_TEST_TIMEOUT": str(self.timeout)}
-        self.process = subprocess.Popen([sys.executable, "-I", "-S", "-B", str(RUNNER), str(self.task),
-                                         str(self.runtime), self.handler], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                                        cwd=str(self.task))
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "TZ": ":UTC",
+            **self.environment,
+            **CREDENTIALS,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL": self.stack_endpoint,
+            "AWS_LAMBDA_FUNCTION_NAME": self.name,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+            "LAMBDA_TASK_ROOT": str(self.task),
+            "STEPLINE_TEST_FUNCTION_ARN": self.arn,
+            "STEPLINE_TEST_TIMEOUT": str(self.timeout),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-B", str(RUNNER), str(self.task), str(self.runtime), self.handler],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=str(self.task),
+        )
         self.init = self._answer()
-        assert "init_error" not in self.init, f"{self.name} failed to import:\n{self.init['init_error']}\n" + \
-            "".join(self.output)
+        assert "init_error" not in self.init, f"{self.name} failed to import:\n{self.init['init_error']}\n" + "".join(
+            self.output
+        )
         return self.init
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -246,7 +295,7 @@ class Function:
         assert self.process is not None and self.process.stdout is not None
         for line in self.process.stdout:
             if line.startswith(MARK):
-                return json.loads(line[len(MARK):])
+                return json.loads(line[len(MARK) :])
             self.output.append(line)
         raise AssertionError(f"{self.name} exited ({self.process.wait()}):\n" + "".join(self.output[-40:]))
 
@@ -259,8 +308,9 @@ class Function:
 
 
 # ------------------------------------------------------------------------------ events
-def api_event(openapi: dict[str, Any], method: str, path: str, key: str | None = None,
-              body: Any = None, stage: str = "api") -> dict[str, Any]:
+def api_event(
+    openapi: dict[str, Any], method: str, path: str, key: str | None = None, body: Any = None, stage: str = "api"
+) -> dict[str, Any]:
     """The proxy event API Gateway sends for ``method path``, routed through the OpenAPI
     document of the package (the route's integration must be the API function)."""
     bare, _, query = path.partition("?")
@@ -279,29 +329,60 @@ def api_event(openapi: dict[str, Any], method: str, path: str, key: str | None =
         headers["Authorization"] = f"Bearer {key}"
     params = dict(p.split("=", 1) for p in query.split("&")) if query else None
     return {
-        "resource": template, "path": bare, "httpMethod": method.upper(), "headers": headers,
+        "resource": template,
+        "path": bare,
+        "httpMethod": method.upper(),
+        "headers": headers,
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": params,
         "multiValueQueryStringParameters": {k: [v] for k, v in params.items()} if params else None,
-        "pathParameters": dict(zip(names, match.groups())) or None, "stageVariables": None,
-        "requestContext": {"resourcePath": template, "httpMethod": method.upper(), "path": f"/{stage}{bare}",
-                           "stage": stage, "accountId": ACCOUNT, "requestId": str(uuid.uuid4()),
-                           "identity": {"sourceIp": "203.0.113.7"}, "apiId": "example"},
-        "body": None if body is None else json.dumps(body), "isBase64Encoded": False,
+        "pathParameters": dict(zip(names, match.groups())) or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": template,
+            "httpMethod": method.upper(),
+            "path": f"/{stage}{bare}",
+            "stage": stage,
+            "accountId": ACCOUNT,
+            "requestId": str(uuid.uuid4()),
+            "identity": {"sourceIp": "203.0.113.7"},
+            "apiId": "example",
+        },
+        "body": None if body is None else json.dumps(body),
+        "isBase64Encoded": False,
     }
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
     """The event Lambda's SQS poller invokes the function with, for received messages."""
-    return {"Records": [{
-        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-        "attributes": {k: str(v) for k, v in m.get("Attributes", {}).items()},
-        "messageAttributes": {}, "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn, "awsRegion": REGION} for m in messages]}
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {k: str(v) for k, v in m.get("Attributes", {}).items()},
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for m in messages
+        ]
+    }
 
 
 def scheduled_event(rule_arn: str) -> dict[str, Any]:
     """What EventBridge sends a function on a schedule rule."""
-    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-            "account": ACCOUNT, "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": REGION, "resources": [rule_arn], "detail": {}}
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [rule_arn],
+        "detail": {},
+    }

@@ -9,6 +9,7 @@ stack. Each stdin line is one invocation's event as JSON; each answer is one std
 ``RESULT <json>`` ({"ok": result} or {"error": ...}); anything else on stdout is the
 function's own output (its JSON logs). Imports only the standard library before the handler.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,10 +52,23 @@ def main() -> int:
         print(MARK + json.dumps({"init_error": traceback.format_exc()}), flush=True)
         return 1
     init_ms = (time.perf_counter() - started) * 1000
-    print(MARK + json.dumps({"ready": True, "init_ms": init_ms,
-                             "outside": sorted({m.__file__ for m in list(sys.modules.values())
-                                                if _outside(getattr(m, "__file__", None), task, runtime)})}),
-          flush=True)
+    print(
+        MARK
+        + json.dumps(
+            {
+                "ready": True,
+                "init_ms": init_ms,
+                "outside": sorted(
+                    {
+                        m.__file__
+                        for m in list(sys.modules.values())
+                        if _outside(getattr(m, "__file__", None), task, runtime)
+                    }
+                ),
+            }
+        ),
+        flush=True,
+    )
     timeout = float(os.environ.get("STEPLINE_TEST_TIMEOUT", "60"))
     for line in sys.stdin:
         event = json.loads(line)
@@ -72,8 +86,7 @@ def _outside(path: str | None, task: str, runtime: str) -> bool:
     if not path or os.path.abspath(path) == os.path.abspath(__file__):
         return False
     stdlib = os.path.dirname(os.__file__)
-    return not any(os.path.abspath(path).startswith(os.path.abspath(root) + os.sep)
-                   for root in (task, runtime, stdlib))
+    return not any(os.path.abspath(path).startswith(os.path.abspath(root) + os.sep) for root in (task, runtime, stdlib))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Helpers shared by the monitoring tests: a gated workflow whose executions can be put
 into any status through the real API, and starts with any trigger type."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

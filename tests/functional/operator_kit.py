@@ -1,4 +1,5 @@
 """Workflows and helpers shared by the ``test_operator_*`` functional tests."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,8 +17,14 @@ def tf(step_id: str, instructions: str = "prev", **extra: Any) -> dict[str, Any]
 
 
 def workflow(*steps: dict[str, Any], name: str = "Operator test") -> dict[str, Any]:
-    return {"name": name, "trigger": {"type": "manual", "inputs": [
-        {"name": "customer", "type": "string", "required": False, "default": "ACME"}]}, "steps": list(steps)}
+    return {
+        "name": name,
+        "trigger": {
+            "type": "manual",
+            "inputs": [{"name": "customer", "type": "string", "required": False, "default": "ACME"}],
+        },
+        "steps": list(steps),
+    }
 
 
 #: draft (fails on attempt 1, no retry policy) -> post -> notify
@@ -25,12 +32,17 @@ FAILS_ONCE = workflow(py("draft", "flaky"), tf("post", "{posted: prev.attempt}")
 #: draft fails for good -> post
 FAILS = workflow(py("draft", "fails_permanently", config={"message": "the ledger is closed"}), tf("post", "prev"))
 #: draft -> approve (approval gate, manager-key) -> post
-APPROVAL = workflow(tf("draft", "{customer: input.customer, total: `10`}"),
-                    tf("approve", "prev", gate={"type": "approval", "approvers": ["manager-key"]}),
-                    tf("post", "prev"))
+APPROVAL = workflow(
+    tf("draft", "{customer: input.customer, total: `10`}"),
+    tf("approve", "prev", gate={"type": "approval", "approvers": ["manager-key"]}),
+    tf("post", "prev"),
+)
 #: draft -> review (review gate, any operator) -> post (receives the reviewed output)
-REVIEW = workflow(tf("draft", "{customer: input.customer, total: `10`}"), tf("review", "prev", gate={"type": "review"}),
-                  tf("post", "{sent: prev}"))
+REVIEW = workflow(
+    tf("draft", "{customer: input.customer, total: `10`}"),
+    tf("review", "prev", gate={"type": "review"}),
+    tf("post", "{sent: prev}"),
+)
 
 
 class Keys:
@@ -71,8 +83,12 @@ def listed_status(api: Any, workflow_id: str, execution_id: str) -> str:
     return next(item["status"] for item in body["items"] if item["execution_id"] == execution_id)
 
 
-def act(api: Any, execution_id: str, action: str, step_id: str | None = None, body: Any = None,
-        key: str | None = None) -> tuple[int, Any]:
-    path = f"/executions/{execution_id}/cancel" if action == "cancel" else \
-        f"/executions/{execution_id}/steps/{step_id}/{action}"
+def act(
+    api: Any, execution_id: str, action: str, step_id: str | None = None, body: Any = None, key: str | None = None
+) -> tuple[int, Any]:
+    path = (
+        f"/executions/{execution_id}/cancel"
+        if action == "cancel"
+        else f"/executions/{execution_id}/steps/{step_id}/{action}"
+    )
     return api.post(path, body if body is not None else {}, key=key)

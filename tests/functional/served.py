@@ -3,11 +3,13 @@ its SQS worker in the background, with the pieces ``make run`` uses (``chaliceli
 
 Everything runs in this process, so it shares the test's ``mock_aws`` and engine.
 """
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 from chalice.config import Config
@@ -19,7 +21,7 @@ from chalicelib.local.worker import QueueWorker, queue_bindings
 class _QuietHandler(ChaliceRequestHandler):
     """No access log on stderr (it would mix into the output the tests read)."""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -46,8 +48,10 @@ def serve(app: Any) -> Iterator[str]:
 def working(app: Any, region: str = "us-east-1") -> Iterator[None]:
     """Run the app's SQS handlers on their queues in a background thread, as Lambda would."""
     stop = threading.Event()
-    workers = [QueueWorker(binding, boto3.client("sqs", region_name=region), region=region, wait_seconds=0)
-               for binding in queue_bindings(app)]
+    workers = [
+        QueueWorker(binding, boto3.client("sqs", region_name=region), region=region, wait_seconds=0)
+        for binding in queue_bindings(app)
+    ]
 
     def loop() -> None:
         while not stop.is_set():

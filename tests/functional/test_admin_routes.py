@@ -1,4 +1,5 @@
 """Admin routes the web UI's pages use: workflow versions, templates, listing and revoking keys."""
+
 from __future__ import annotations
 
 import copy

@@ -1,6 +1,7 @@
 """The probe's bad-input repros (issue 15) through the real handlers: each used to be a 500
 or an accepted value that broke later; each is now a clear 4xx naming the field, and nothing
 is stored or started."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,11 @@ def deep_json(depth: int = DEEP) -> str:
 
 
 def transform_flow(instructions: str = "input", name: str = "Bad input") -> dict[str, Any]:
-    return {"name": name, "trigger": {"type": "manual", "inputs": []},
-            "steps": [{"id": "t", "agent": "transform", "instructions": instructions}]}
+    return {
+        "name": name,
+        "trigger": {"type": "manual", "inputs": []},
+        "steps": [{"id": "t", "agent": "transform", "instructions": instructions}],
+    }
 
 
 def post_raw(api: Any, path: str, body: str) -> tuple[int, Any]:
@@ -37,8 +41,14 @@ def assert_400(status: int, body: Any, field: str | None = None) -> None:
 def test_json_nested_10000_deep_is_a_400_on_every_body(api: Any, client: Any, clock: Any) -> None:
     wf = api.create_workflow(transform_flow())
     execution_id = api.start(wf)["execution_id"]
-    for path in ("/workflows", f"/workflows/{wf}/executions", f"/executions/{execution_id}/cancel",
-                 f"/executions/{execution_id}/steps/t/retry", "/executions/bulk", "/keys"):
+    for path in (
+        "/workflows",
+        f"/workflows/{wf}/executions",
+        f"/executions/{execution_id}/cancel",
+        f"/executions/{execution_id}/steps/t/retry",
+        "/executions/bulk",
+        "/keys",
+    ):
         status, body = post_raw(api, path, deep_json())
         assert_400(status, body, "nested deeper")
     nested_inputs = '{"inputs": ' + deep_json(40) + "}"
@@ -67,8 +77,16 @@ def test_pathological_jmespath_in_edit_and_retry_is_a_400(api: Any, worker: Any)
 
 
 def test_a_definition_over_the_item_size_is_a_413_naming_the_body(api: Any) -> None:
-    steps = [{"id": f"s{i}", "agent": "transform", "instructions": "input", "name": f"step {i}",
-              "config": {"pad": "x" * 3000}} for i in range(100)]
+    steps = [
+        {
+            "id": f"s{i}",
+            "agent": "transform",
+            "instructions": "input",
+            "name": f"step {i}",
+            "config": {"pad": "x" * 3000},
+        }
+        for i in range(100)
+    ]
     definition = {"name": "Huge", "trigger": {"type": "manual", "inputs": []}, "steps": steps}
     status, body = api.post("/workflows", definition)
     assert status == 413, body
@@ -86,10 +104,13 @@ def test_per_field_limits_name_the_field(api: Any) -> None:
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity", "1e999"])
-def test_nan_and_infinity_are_refused_where_json_enters(api: Any, client: Any, clock: Any, worker: Any,
-                                                       constant: str) -> None:
-    config = '{"name": "N", "trigger": {"type": "manual", "inputs": []}, "steps": [{"id": "h", "agent": "http", ' \
-             '"config": {"url": "https://example.com/", "timeout_seconds": ' + constant + '}}]}'
+def test_nan_and_infinity_are_refused_where_json_enters(
+    api: Any, client: Any, clock: Any, worker: Any, constant: str
+) -> None:
+    config = (
+        '{"name": "N", "trigger": {"type": "manual", "inputs": []}, "steps": [{"id": "h", "agent": "http", '
+        '"config": {"url": "https://example.com/", "timeout_seconds": ' + constant + "}}]}"
+    )
     assert_400(*post_raw(api, "/workflows", config), "body")
     inputs_flow = dict(transform_flow(), trigger={"type": "manual", "inputs": [{"name": "n", "type": "number"}]})
     wf = api.create_workflow(inputs_flow)
@@ -99,8 +120,9 @@ def test_nan_and_infinity_are_refused_where_json_enters(api: Any, client: Any, c
     execution_id = api.start(review_wf)["execution_id"]
     worker.drain()
     assert step_of(api.execution(execution_id), "review")["state"] == "waiting_for_approval"
-    status, body = post_raw(api, f"/executions/{execution_id}/steps/review/review",
-                            '{"output": {"total": ' + constant + "}}")
+    status, body = post_raw(
+        api, f"/executions/{execution_id}/steps/review/review", '{"output": {"total": ' + constant + "}}"
+    )
     assert_400(status, body, "body")
     assert step_of(api.execution(execution_id), "review")["state"] == "waiting_for_approval"
 
@@ -133,9 +155,17 @@ def test_a_null_bulk_filter_is_refused_and_starts_no_job(api: Any, worker: Any, 
 
 def test_an_eventbridge_event_with_non_json_numbers_starts_nothing(api: Any, client: Any) -> None:
     api.create_workflow(event_workflow(source="aws.s3", event_type="Object Created"))
-    event = {"version": "0", "id": "evt-nan", "detail-type": "Object Created", "source": "aws.s3",
-             "account": "123456789012", "time": "2026-11-25T12:00:00Z", "region": "us-east-1",
-             "resources": [], "detail": {"size": float("nan")}}
+    event = {
+        "version": "0",
+        "id": "evt-nan",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": "2026-11-25T12:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"size": float("nan")},
+    }
     client.lambda_.invoke("integration_event", event)
     assert api.get("/executions")[1]["items"] == []
 
@@ -144,7 +174,7 @@ def test_rotate_grace_is_an_integer_in_the_json_schema_sense(api: Any) -> None:
     from chalicelib.api.schemas import _MAX_GRACE_SECONDS
     from chalicelib.engine.events import MAX_GRACE
 
-    assert _MAX_GRACE_SECONDS == int(MAX_GRACE.total_seconds())
+    assert int(MAX_GRACE.total_seconds()) == _MAX_GRACE_SECONDS
     create_source(api, "rotating")
     status, body = api.post("/sources/rotating/rotate", {"grace_seconds": 48417.0})
     assert status == 200, body

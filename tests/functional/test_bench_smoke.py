@@ -1,11 +1,12 @@
 """The bench's counting machinery (``python -m bench``, part 1) on a tiny run, plus the
 DynamoDB capacity rules it prices with. No timings are asserted."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from bench.capacity import TableSpec, index_writes, item_size, read_units, table_specs, write_units
-from bench.harness import TEMPLATE, FIVE_STEPS, Harness
+from bench.harness import FIVE_STEPS, TEMPLATE, Harness
 from bench.transitions import count_requests
 
 
@@ -55,8 +56,14 @@ def test_request_units_round_up_per_kilobyte_and_halve_eventual_reads() -> None:
 def test_gsi_writes_follow_key_changes() -> None:
     spec = table_specs(TEMPLATE)["ExecutionsTable"]
     assert isinstance(spec, TableSpec) and {i.name for i in spec.indexes} >= {"by_workflow", "by_workflow_status"}
-    summary = {"pk": {"S": "EX#1"}, "sk": {"S": "SUMMARY"}, "g_wf": {"S": "wf"}, "start_sk": {"S": "t#1"},
-               "g_wf_status": {"S": "wf#running"}, "status": {"S": "running"}}
+    summary = {
+        "pk": {"S": "EX#1"},
+        "sk": {"S": "SUMMARY"},
+        "g_wf": {"S": "wf"},
+        "start_sk": {"S": "t#1"},
+        "g_wf_status": {"S": "wf#running"},
+        "status": {"S": "running"},
+    }
     done = {**summary, "g_wf_status": {"S": "wf#completed"}, "status": {"S": "completed"}}
     created = index_writes(spec, None, summary)
     changed = index_writes(spec, summary, done)

@@ -1,6 +1,7 @@
 """A small ``make chaos`` in ``make test``: executions through the real handlers under injected
 store errors, lost/duplicated/reordered deliveries, failed hand-overs and operators racing
 the workers (``bench/chaos.py``). One run, shared by the checks below."""
+
 from __future__ import annotations
 
 import os

@@ -3,10 +3,12 @@
 Commands run through ``click.testing.CliRunner`` with ``STEPLINE_URL``/``STEPLINE_KEY``
 pointing at the served app; state is set up and checked through the API helpers.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -17,30 +19,44 @@ from tests.functional.served import serve, working
 
 ORDER = {
     "name": "Order intake",
-    "trigger": {"type": "manual", "inputs": [
-        {"name": "customer", "type": "string", "required": True, "label": "Customer name"},
-        {"name": "amount", "type": "number", "required": True},
-        {"name": "tier", "type": "enum", "options": ["gold", "silver"], "default": "silver"},
-        {"name": "rush", "type": "boolean", "required": False},
-        {"name": "due", "type": "date", "required": False},
-    ]},
-    "steps": [{"id": "draft", "agent": "transform", "instructions": "input"},
-              {"id": "total", "agent": "transform", "instructions": "prev.amount"}],
+    "trigger": {
+        "type": "manual",
+        "inputs": [
+            {"name": "customer", "type": "string", "required": True, "label": "Customer name"},
+            {"name": "amount", "type": "number", "required": True},
+            {"name": "tier", "type": "enum", "options": ["gold", "silver"], "default": "silver"},
+            {"name": "rush", "type": "boolean", "required": False},
+            {"name": "due", "type": "date", "required": False},
+        ],
+    },
+    "steps": [
+        {"id": "draft", "agent": "transform", "instructions": "input"},
+        {"id": "total", "agent": "transform", "instructions": "prev.amount"},
+    ],
 }
 GATED = {
     "name": "Gated",
     "trigger": {"type": "manual", "inputs": []},
-    "steps": [{"id": "draft", "agent": "transform", "instructions": "input"},
-              {"id": "sign", "name": "Manager sign-off", "agent": "transform", "instructions": "prev",
-               "gate": {"type": "approval"}},
-              {"id": "after", "agent": "transform", "instructions": "prev"}],
+    "steps": [
+        {"id": "draft", "agent": "transform", "instructions": "input"},
+        {
+            "id": "sign",
+            "name": "Manager sign-off",
+            "agent": "transform",
+            "instructions": "prev",
+            "gate": {"type": "approval"},
+        },
+        {"id": "after", "agent": "transform", "instructions": "prev"},
+    ],
 }
 # ``sum`` of a string fails at run time; the transform agent's failures are not retryable.
 BROKEN = {
     "name": "Broken",
     "trigger": {"type": "manual", "inputs": []},
-    "steps": [{"id": "calc", "agent": "transform", "instructions": "sum(input.name)"},
-              {"id": "after", "agent": "transform", "instructions": "`\"done\"`"}],
+    "steps": [
+        {"id": "calc", "agent": "transform", "instructions": "sum(input.name)"},
+        {"id": "after", "agent": "transform", "instructions": '`"done"`'},
+    ],
 }
 
 Run = Callable[..., Result]
@@ -59,8 +75,14 @@ def stepline(url: str) -> Run:
     runner = CliRunner()
 
     def run(*args: str, input: str | None = None, key: str = ADMIN_KEY, **env: str) -> Result:
-        environment = {"STEPLINE_URL": url, "STEPLINE_KEY": key, "COLUMNS": "250", "NO_COLOR": "1",
-                       "FORCE_COLOR": None, **env}
+        environment = {
+            "STEPLINE_URL": url,
+            "STEPLINE_KEY": key,
+            "COLUMNS": "250",
+            "NO_COLOR": "1",
+            "FORCE_COLOR": None,
+            **env,
+        }
         return runner.invoke(cli, list(args), input=input, env=environment, catch_exceptions=False)
 
     return run
@@ -91,14 +113,14 @@ def test_start_prompts_for_each_declared_input_by_its_type(api: Any, stepline: R
     assert "Customer name" in result.output and "amount" in result.output
     assert "silver" in result.output  # the default is offered
     execution_id = _last_execution(api, wf)
-    assert api.execution(execution_id)["input"] == {"customer": "ACME", "amount": 12.5, "tier": "silver",
-                                                    "rush": True}
+    assert api.execution(execution_id)["input"] == {"customer": "ACME", "amount": 12.5, "tier": "silver", "rush": True}
 
 
 def test_start_takes_typed_inputs_from_flags_and_reports_missing_ones(api: Any, stepline: Run) -> None:
     wf = api.create_workflow(ORDER)
-    result = ok(stepline("--json", "start", wf, "-i", "customer=ACME", "-i", "amount=12", "-i", "due=2026-12-01",
-                         "--no-prompt"))
+    result = ok(
+        stepline("--json", "start", wf, "-i", "customer=ACME", "-i", "amount=12", "-i", "due=2026-12-01", "--no-prompt")
+    )
     started = json.loads(result.stdout)
     assert started["status"] == "running"
     assert started["input"] == {"customer": "ACME", "amount": 12, "tier": "silver", "due": "2026-12-01"}
@@ -207,8 +229,9 @@ def test_edit_retry_opens_the_editor_on_the_current_instructions(api: Any, worke
     worker.drain()
     execution = api.execution(execution_id)
     assert execution["status"] == "completed" and execution["steps"][0]["output"] == 2
-    edit = next(e for e in api.get(f"/executions/{execution_id}/history")[1]["items"]
-                if e["type"] == "instructions_edited")
+    edit = next(
+        e for e in api.get(f"/executions/{execution_id}/history")[1]["items"] if e["type"] == "instructions_edited"
+    )
     assert edit["details"]["old_instructions"] == "sum(input.name)"
 
 
@@ -258,8 +281,20 @@ def test_the_stepline_command_is_installed_by_the_project() -> None:
     entry = getattr(importlib.import_module(module), name)
     result = CliRunner().invoke(cli, ["--help"])
     assert entry.__module__ == "stepline_cli.main" and result.exit_code == 0
-    for command in ("workflows", "start", "executions", "show", "follow", "approve", "reject", "retry",
-                    "edit-retry", "skip", "force-advance", "cancel"):
+    for command in (
+        "workflows",
+        "start",
+        "executions",
+        "show",
+        "follow",
+        "approve",
+        "reject",
+        "retry",
+        "edit-retry",
+        "skip",
+        "force-advance",
+        "cancel",
+    ):
         assert f"  {command} " in result.output
 
 

@@ -2,6 +2,7 @@
 
 Through ``CliRunner`` against the real app served on 127.0.0.1 (fixtures of test_cli.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,10 +25,13 @@ def test_show_prints_step_outputs_and_the_output_awaiting_a_decision(api: Any, w
     assert out.index("awaiting a decision") < out.index("Output of draft")
     assert '"customer": "ACME"' in out
     # the commands offered are the server's actions for this (admin) key, nothing more
-    offered = out[out.index("You can now run:"):].splitlines()[1:]
+    offered = out[out.index("You can now run:") :].splitlines()[1:]
     assert [line.strip() for line in offered if line.strip()] == [
-        f"stepline approve {ex} sign", f"stepline reject {ex} sign -m '<reason>'",
-        f"stepline force-advance {ex} sign", f"stepline cancel {ex}"]
+        f"stepline approve {ex} sign",
+        f"stepline reject {ex} sign -m '<reason>'",
+        f"stepline force-advance {ex} sign",
+        f"stepline cancel {ex}",
+    ]
 
 
 def test_follow_at_a_gate_shows_the_output_and_names_the_command(api: Any, worker: Any, stepline: Run) -> None:
@@ -42,8 +46,7 @@ def test_follow_at_a_gate_shows_the_output_and_names_the_command(api: Any, worke
     assert '"customer": "ACME"' in result.output
 
 
-def test_a_viewer_following_a_gate_is_not_offered_commands_it_may_not_run(api: Any, worker: Any,
-                                                                          stepline: Run) -> None:
+def test_a_viewer_following_a_gate_is_not_offered_commands_it_may_not_run(api: Any, worker: Any, stepline: Run) -> None:
     viewer = api.post("/keys", {"name": "watcher", "role": "viewer"})[1]["key"]
     ex = api.start(api.create_workflow(GATED))["execution_id"]
     worker.drain()
@@ -60,8 +63,13 @@ def test_everything_reads_at_80_columns_without_cutting(api: Any, worker: Any, s
     waiting = api.start(gated, {"customer": "A very long customer name " * 4})["execution_id"]
     failed = api.start(broken)["execution_id"]
     worker.drain()
-    for args in (("show", waiting, "--history"), ("show", failed), ("executions",), ("workflows",),
-                 ("executions", gated)):
+    for args in (
+        ("show", waiting, "--history"),
+        ("show", failed),
+        ("executions",),
+        ("workflows",),
+        ("executions", gated),
+    ):
         out = ok(stepline(*args, COLUMNS="80")).output
         lines = out.splitlines()
         assert max(len(line) for line in lines) <= 80, (args, out)
@@ -74,7 +82,9 @@ def test_everything_reads_at_80_columns_without_cutting(api: Any, worker: Any, s
     failed_view = ok(stepline("show", failed, COLUMNS="80")).output
     assert "1. calc  transform  failed" in failed_view  # stacked, not a squeezed table
     action = api.execution(failed)["steps"][0]["error"]["action"]
-    assert action == "edit_and_retry" and "(recommended: edit its instructions and retry)" in " ".join(failed_view.split())
+    assert action == "edit_and_retry" and "(recommended: edit its instructions and retry)" in " ".join(
+        failed_view.split()
+    )
 
 
 def test_executions_name_the_workflow_beside_its_id(api: Any, worker: Any, stepline: Run) -> None:
@@ -83,7 +93,7 @@ def test_executions_name_the_workflow_beside_its_id(api: Any, worker: Any, stepl
     api.start(broken)
     out = ok(stepline("executions")).output
     assert f"Gated ({gated})" in out and f"Broken ({broken})" in out
-    assert f"Executions of Gated" in ok(stepline("executions", gated)).output
+    assert "Executions of Gated" in ok(stepline("executions", gated)).output
     # --json stays the API's answer, untouched
     items = json.loads(ok(stepline("--json", "executions")).stdout)["items"]
     assert {item["workflow_id"] for item in items} == {gated, broken}

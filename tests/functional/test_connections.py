@@ -1,5 +1,6 @@
 """Connections through the real handlers on moto: secrets in Secrets Manager only, the 400s of
 definitions that name them, and DELETE refused while an enabled workflow uses one."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,11 @@ def _key(api: Any, role: str) -> str:
 
 
 def _http_workflow(connection: str, url: str = "https://api.example.com/x") -> dict[str, Any]:
-    return {"name": "Call with a connection", "trigger": {"type": "manual"},
-            "steps": [{"id": "call", "agent": "http", "config": {"url": url, "connection": connection}}]}
+    return {
+        "name": "Call with a connection",
+        "trigger": {"type": "manual"},
+        "steps": [{"id": "call", "agent": "http", "config": {"url": url, "connection": connection}}],
+    }
 
 
 def _dump_table(name: str) -> str:
@@ -57,15 +61,17 @@ def test_put_rotates_the_secret_and_keeps_other_fields(api: Any, aws: Any) -> No
 
 
 def test_bad_bodies_are_400_naming_the_field_and_taken_names_409(api: Any) -> None:
-    cases = [({"name": "Bad Name", "kind": "bearer", "token": "t0k3n-abc"}, "name"),
-             ({"name": "x", "kind": "smtp"}, "kind"),
-             ({"name": "x", "kind": ["openai"]}, "kind"),
-             ({"name": ["x"], "kind": "bearer", "token": "t0k3n-abc"}, "name"),
-             ({"name": "x", "kind": "bearer"}, "token"),
-             ({"name": "x", "kind": "header", "header": "bad header", "value": "v-123"}, "header"),
-             ({"name": "x", "kind": "openai", "base_url": "ftp://host/v1"}, "base_url"),
-             ({"name": "x", "kind": "oauth2", "client_id": "c", "client_secret": "s-123"}, "token_url"),
-             ({"name": "x", "kind": "bearer", "token": "t0k3n-abc", "colour": "red"}, "colour")]
+    cases = [
+        ({"name": "Bad Name", "kind": "bearer", "token": "t0k3n-abc"}, "name"),
+        ({"name": "x", "kind": "smtp"}, "kind"),
+        ({"name": "x", "kind": ["openai"]}, "kind"),
+        ({"name": ["x"], "kind": "bearer", "token": "t0k3n-abc"}, "name"),
+        ({"name": "x", "kind": "bearer"}, "token"),
+        ({"name": "x", "kind": "header", "header": "bad header", "value": "v-123"}, "header"),
+        ({"name": "x", "kind": "openai", "base_url": "ftp://host/v1"}, "base_url"),
+        ({"name": "x", "kind": "oauth2", "client_id": "c", "client_secret": "s-123"}, "token_url"),
+        ({"name": "x", "kind": "bearer", "token": "t0k3n-abc", "colour": "red"}, "colour"),
+    ]
     for body, field in cases:
         status, answer = api.post("/connections", body)
         assert status == 400, (body, answer)

@@ -1,4 +1,5 @@
 """The REST surface of the core: auth, validation, workflows with versions, manual starts."""
+
 from __future__ import annotations
 
 import copy
@@ -139,7 +140,9 @@ def test_workflow_list_shows_active_count(api: Any, worker: Any) -> None:
 
 
 def test_json_body_is_read_whatever_content_type_curl_sent(api: Any) -> None:
-    response = api.client.http.post("/keys", headers={"Authorization": f"Bearer {api.key}",
-                                                      "Content-Type": "application/x-www-form-urlencoded"},
-                                     body='{"name": "curl", "role": "viewer"}')
+    response = api.client.http.post(
+        "/keys",
+        headers={"Authorization": f"Bearer {api.key}", "Content-Type": "application/x-www-form-urlencoded"},
+        body='{"name": "curl", "role": "viewer"}',
+    )
     assert response.status_code == 201, response.body

@@ -4,12 +4,20 @@ from typing import Any
 
 THREE_STEPS = {
     "name": "Order flow",
-    "trigger": {"type": "manual", "inputs": [
-        {"name": "customer", "type": "string", "required": True},
-        {"name": "amount", "type": "number", "required": True}]},
+    "trigger": {
+        "type": "manual",
+        "inputs": [
+            {"name": "customer", "type": "string", "required": True},
+            {"name": "amount", "type": "number", "required": True},
+        ],
+    },
     "steps": [
         {"id": "draft", "agent": "transform", "instructions": "{customer: input.customer, total: input.amount}"},
-        {"id": "double", "agent": "transform", "instructions": "{customer: prev.customer, total: sum([prev.total, prev.total])}"},
+        {
+            "id": "double",
+            "agent": "transform",
+            "instructions": "{customer: prev.customer, total: sum([prev.total, prev.total])}",
+        },
         {"id": "summary", "agent": "transform", "instructions": "join(' ', [steps.draft.output.customer, 'owes'])"},
     ],
 }

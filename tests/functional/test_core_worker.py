@@ -1,10 +1,12 @@
 """The SQS step worker: at-least-once delivery, claims, agent and integration failures."""
+
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -93,7 +95,7 @@ def test_racing_deliveries_through_the_handler_run_the_step_once(api: Any, worke
         try:
             barrier.wait()
             worker.deliver(body)
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=deliver) for _ in range(4)]
@@ -133,7 +135,7 @@ def test_failing_agent_pauses_the_execution_with_a_readable_error(api: Any, work
 
 
 class _Integration(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"null")
         status = {"/ok": 200, "/expired": 401, "/down": 502}[self.path]
@@ -159,10 +161,19 @@ def integration() -> Iterator[str]:
 
 
 def _http_flow(base: str, path: str) -> dict[str, Any]:
-    return {"name": f"HTTP {path}", "trigger": {"type": "manual", "inputs": [{"name": "n", "type": "integer"}]},
-            "steps": [{"id": "call", "agent": "http", "instructions": "{n: input.n}",
-                       "config": {"url": f"{base}{path}", "method": "POST"}},
-                      {"id": "after", "agent": "transform", "instructions": "prev.body.echo.n"}]}
+    return {
+        "name": f"HTTP {path}",
+        "trigger": {"type": "manual", "inputs": [{"name": "n", "type": "integer"}]},
+        "steps": [
+            {
+                "id": "call",
+                "agent": "http",
+                "instructions": "{n: input.n}",
+                "config": {"url": f"{base}{path}", "method": "POST"},
+            },
+            {"id": "after", "agent": "transform", "instructions": "prev.body.echo.n"},
+        ],
+    }
 
 
 def test_http_integration_passes_its_response_along(api: Any, worker: Any, integration: str) -> None:

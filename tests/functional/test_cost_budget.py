@@ -6,6 +6,7 @@ botocore hooks (``bench.metering``); no timings.
 * a hop (one SQS hand-over: receive, claim, run, commit, send, delete) costs at most 2
   write units, 3 SQS requests and 1 Lambda invocation, and uses no transaction.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,7 +35,8 @@ def test_a_chained_pure_step_costs_at_most_one_write_unit(client: Any, aws: Any)
 
 
 def test_a_hop_costs_at_most_two_write_units_three_sqs_requests_and_one_invocation(
-        client: Any, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    client: Any, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("STEPLINE_MAX_CHAIN_STEPS", "1")  # every step hands over through SQS
     harness = Harness.for_engine(client, aws, aws.settings.admin_key)
     with harness.meter.active():

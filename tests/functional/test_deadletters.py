@@ -2,10 +2,12 @@
 ``InternalServerError`` for that execution, injected at the botocore level, not by patching
 our code). Lambda returns the message to the queue; after maxReceiveCount SQS moves it to the
 dead-letter queue; the sweep fails the step with an ``internal`` error and counts it."""
+
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import botocore.handlers
@@ -24,7 +26,9 @@ def _inject(params: dict[str, Any], **_: Any) -> Any:
     for needle, code in FAULTS.items():
         if needle.encode() in body:
             return AWSResponse("https://dynamodb.test", 500, {}, None), {
-                "Error": {"Code": code, "Message": "injected by the test"}, "ResponseMetadata": {"HTTPStatusCode": 500}}
+                "Error": {"Code": code, "Message": "injected by the test"},
+                "ResponseMetadata": {"HTTPStatusCode": 500},
+            }
     return None
 
 
@@ -35,8 +39,10 @@ botocore.handlers.BUILTIN_HANDLERS.append(("before-call.dynamodb", _inject))
 FLOW = {
     "name": "Two steps",
     "trigger": {"type": "manual", "inputs": []},
-    "steps": [{"id": "first", "agent": "transform", "instructions": "`1`"},
-              {"id": "second", "agent": "transform", "instructions": "sum([prev, `1`])"}],
+    "steps": [
+        {"id": "first", "agent": "transform", "instructions": "`1`"},
+        {"id": "second", "agent": "transform", "instructions": "sum([prev, `1`])"},
+    ],
 }
 MAX_RECEIVES = load_template()["Resources"]["StepQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
 
@@ -49,13 +55,14 @@ def faults() -> Iterator[dict[str, str]]:
 
 def _deliver_like_lambda(worker: Any) -> str:
     """One event-source-mapping poll: receive, invoke, delete only if the handler returned."""
-    messages = worker.sqs.receive_message(QueueUrl=worker.url, MaxNumberOfMessages=1, VisibilityTimeout=0,
-                                          WaitTimeSeconds=0).get("Messages", [])
+    messages = worker.sqs.receive_message(
+        QueueUrl=worker.url, MaxNumberOfMessages=1, VisibilityTimeout=0, WaitTimeSeconds=0
+    ).get("Messages", [])
     if not messages:
         return "empty"
     try:
         worker.deliver(messages[0]["Body"])
-    except Exception:  # noqa: BLE001 - Lambda counts any raise as a failed invocation
+    except Exception:
         return "raised"  # not deleted: visible again at once (VisibilityTimeout=0 above)
     worker.sqs.delete_message(QueueUrl=worker.url, ReceiptHandle=messages[0]["ReceiptHandle"])
     return "ok"
@@ -69,7 +76,8 @@ def _dlq_depth(aws: Any) -> int:
 
 
 def test_a_message_the_worker_keeps_failing_on_fails_its_step_after_the_dead_letter_queue(
-        api: Any, worker: Any, aws: Any, faults: dict[str, str]) -> None:
+    api: Any, worker: Any, aws: Any, faults: dict[str, str]
+) -> None:
     wf = api.create_workflow(FLOW)
     execution_id = api.start(wf)["execution_id"]
     faults[f"EX#{execution_id}"] = "InternalServerError"
@@ -91,8 +99,11 @@ def test_a_message_the_worker_keeps_failing_on_fails_its_step_after_the_dead_let
     failed = [e for e in api.get(f"/executions/{execution_id}/history")[1]["items"] if e["type"] == "step_failed"]
     assert failed[0]["details"]["dead_letter"] is True and failed[0]["actor"] == "system"
     assert _dlq_depth(aws) == 0
-    assert api.get("/health")[1] == {"status": "ok", "stage": "dev",
-                                     "details": {"dead_letters": 1, "dead_letters_waiting": 0, "notifications_failed": 0}}
+    assert api.get("/health")[1] == {
+        "status": "ok",
+        "stage": "dev",
+        "details": {"dead_letters": 1, "dead_letters_waiting": 0, "notifications_failed": 0},
+    }
 
     # nothing was lost: once the cause is fixed an operator retries the step and it runs
     status, _ = api.post(f"/executions/{execution_id}/steps/first/retry")
@@ -109,8 +120,9 @@ def test_a_dead_letter_for_a_step_that_moved_on_changes_nothing_but_the_count(ap
     assert api.execution(execution_id)["status"] == "completed"
     sqs = boto3.client("sqs", region_name="us-east-1")
     dlq = sqs.get_queue_url(QueueName=aws.settings.step_dlq)["QueueUrl"]
-    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"execution_id": execution_id, "step_id": "first",
-                                                           "attempt": 1}))
+    sqs.send_message(
+        QueueUrl=dlq, MessageBody=json.dumps({"execution_id": execution_id, "step_id": "first", "attempt": 1})
+    )
     sqs.send_message(QueueUrl=dlq, MessageBody="not a step message")
     worker.sweep()
     assert api.execution(execution_id)["status"] == "completed"

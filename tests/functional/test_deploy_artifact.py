@@ -11,14 +11,16 @@ run the sweep. A dependency missing from requirements.txt, a handler or environm
 variable wired wrong in the template, or a policy-free import of something not shipped
 fails here. One test: building the zip and the stack is the slow part.
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
 import threading
 import urllib.request
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -26,9 +28,14 @@ from tests.functional import deployed_stack as ds
 
 TEMPLATE_FUNCTIONS = ("APIHandler", "RunStep", "Sweep", "FireSchedules", "IntegrationEvent")
 
-HELLO = {"name": "Hello deployed", "trigger": {"type": "manual", "inputs": [{"name": "who", "type": "string"}]},
-         "steps": [{"id": "greet", "agent": "transform", "instructions": "{greeting: join(' ', ['hello', input.who])}"},
-                   {"id": "shout", "agent": "transform", "instructions": "{loud: prev.greeting, who: input.who}"}]}
+HELLO = {
+    "name": "Hello deployed",
+    "trigger": {"type": "manual", "inputs": [{"name": "who", "type": "string"}]},
+    "steps": [
+        {"id": "greet", "agent": "transform", "instructions": "{greeting: join(' ', ['hello', input.who])}"},
+        {"id": "shout", "agent": "transform", "instructions": "{loud: prev.greeting, who: input.who}"},
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +76,9 @@ class Deployed:
         url, arn = self.stack.outputs["StepQueueUrl"], self.stack.outputs["StepQueueArn"]
         delivered = 0
         for _ in range(limit):
-            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"],
-                                           WaitTimeSeconds=0).get("Messages", [])
+            messages = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"], WaitTimeSeconds=0
+            ).get("Messages", [])
             if not messages:
                 return delivered
             answer = self.functions["RunStep"].invoke(ds.sqs_event(messages, arn))
@@ -100,7 +108,7 @@ def _listener() -> Iterator[tuple[int, list[str]]]:
     hits: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             hits.append(self.path)
             self.send_response(200)
             self.send_header("Content-Length", "2")
@@ -132,8 +140,13 @@ def _rule_arn(stack: ds.Stack, function: ds.Function) -> str:
 def test_packaged_stack_runs_executions_through_lambda_events(deployed: Deployed) -> None:
     stack, functions = deployed.stack, deployed.functions
     # -- the stack: everything but API Gateway created, from the translated template
-    assert set(stack.left_out) == {"AdminKeySecret", "APIHandlerInvokePermission", "RestAPI", "RestAPIapiStage",
-                                   *[k for k in stack.left_out if k.startswith("RestAPIDeployment")]}
+    assert set(stack.left_out) == {
+        "AdminKeySecret",
+        "APIHandlerInvokePermission",
+        "RestAPI",
+        "RestAPIapiStage",
+        *[k for k in stack.left_out if k.startswith("RestAPIDeployment")],
+    }
     assert all(r["ResourceStatus"] == "CREATE_COMPLETE" for r in stack.resources.values())
     assert len(stack.resources) == len(stack.template["Resources"]) >= 25
     for function in functions.values():
@@ -164,8 +177,10 @@ def test_packaged_stack_runs_executions_through_lambda_events(deployed: Deployed
     status, templates = deployed.api("GET", "/templates")  # the sample definitions are shipped
     assert status == 200 and templates["items"], templates
     # -- production runs only the python callables it declares: the sample callables are not shipped
-    sample = {**HELLO, "steps": [{"id": "s", "agent": "python",
-                                  "config": {"callable": "chalicelib.samples.callables:slow"}}]}
+    sample = {
+        **HELLO,
+        "steps": [{"id": "s", "agent": "python", "config": {"callable": "chalicelib.samples.callables:slow"}}],
+    }
     status, refused = deployed.api("POST", "/workflows", sample)
     assert status == 400 and refused["errors"][0]["field"] == "steps[0].config.callable", refused
 
@@ -173,8 +188,9 @@ def test_packaged_stack_runs_executions_through_lambda_events(deployed: Deployed
     status, workflow = deployed.api("POST", "/workflows", HELLO)
     assert status == 201, workflow
     wf = workflow["workflow_id"]
-    status, started = deployed.api("POST", f"/workflows/{wf}/executions", {"inputs": {"who": "stack"}},
-                                   key=operator["key"])
+    status, started = deployed.api(
+        "POST", f"/workflows/{wf}/executions", {"inputs": {"who": "stack"}}, key=operator["key"]
+    )
     assert status == 201, started
     assert deployed.drain() == 1  # one worker invocation chains both steps
     status, execution = deployed.api("GET", f"/executions/{started['execution_id']}")
@@ -202,9 +218,18 @@ def test_packaged_stack_runs_executions_through_lambda_events(deployed: Deployed
 
     # -- the deployed http agent reaches no loopback address (no STEPLINE_OUTBOUND_ALLOW_PRIVATE)
     with _listener() as (port, hits):
-        probe = {"name": "Probe", "trigger": {"type": "manual", "inputs": []},
-                 "steps": [{"id": "call", "agent": "http", "retry": {"max_attempts": 1},
-                            "config": {"url": f"http://127.0.0.1:{port}/internal", "method": "GET"}}]}
+        probe = {
+            "name": "Probe",
+            "trigger": {"type": "manual", "inputs": []},
+            "steps": [
+                {
+                    "id": "call",
+                    "agent": "http",
+                    "retry": {"max_attempts": 1},
+                    "config": {"url": f"http://127.0.0.1:{port}/internal", "method": "GET"},
+                }
+            ],
+        }
         status, created = deployed.api("POST", "/workflows", probe)
         assert status == 201, created
         status, run = deployed.api("POST", f"/workflows/{created['workflow_id']}/executions", {"inputs": {}})
@@ -216,24 +241,34 @@ def test_packaged_stack_runs_executions_through_lambda_events(deployed: Deployed
         assert hits == []
 
     # -- a scheduled workflow (croniter and the time zones load only here: lazily imported)
-    nightly = {"name": "Nightly", "trigger": {"type": "schedule", "cron": "30 2 * * *", "timezone": "Europe/Paris"},
-               "steps": HELLO["steps"][:1]}
+    nightly = {
+        "name": "Nightly",
+        "trigger": {"type": "schedule", "cron": "30 2 * * *", "timezone": "Europe/Paris"},
+        "steps": HELLO["steps"][:1],
+    }
     status, scheduled = deployed.api("POST", "/workflows", nightly)
     assert status == 201, scheduled
     status, schedule = deployed.api("GET", f"/workflows/{scheduled['workflow_id']}/schedule")
     assert status == 200 and len(schedule["next_fire_times"]) >= 1, schedule
     assert all(("T01:30:00" in t or "T00:30:00" in t) for t in schedule["next_fire_times"]), schedule  # 02:30 Paris
     # -- an EventBridge event matching the integration rule's pattern starts its workflow
-    on_upload = {"name": "On upload", "trigger": {"type": "event", "source": "aws.s3", "event_type": "Object Created"},
-                 "steps": [{"id": "echo", "agent": "transform", "instructions": "input.detail.object"}]}
+    on_upload = {
+        "name": "On upload",
+        "trigger": {"type": "event", "source": "aws.s3", "event_type": "Object Created"},
+        "steps": [{"id": "echo", "agent": "transform", "instructions": "input.detail.object"}],
+    }
     status, upload_wf = deployed.api("POST", "/workflows", on_upload)
     assert status == 201, upload_wf
     integration = functions["IntegrationEvent"]
     rule = stack.client("events").describe_rule(Name=_rule_arn(stack, integration).rsplit("/", 1)[-1])
     pattern = json.loads(rule["EventPattern"])
-    upload = {**ds.scheduled_event(rule["Arn"]), "source": pattern["source"][0],
-              "detail-type": pattern["detail-type"][0], "resources": ["arn:aws:s3:::uploads"],
-              "detail": {"bucket": {"name": "uploads"}, "object": {"key": "in/a.csv"}}}
+    upload = {
+        **ds.scheduled_event(rule["Arn"]),
+        "source": pattern["source"][0],
+        "detail-type": pattern["detail-type"][0],
+        "resources": ["arn:aws:s3:::uploads"],
+        "detail": {"bucket": {"name": "uploads"}, "object": {"key": "in/a.csv"}},
+    }
     answer = integration.invoke(upload)
     assert "ok" in answer, answer
     assert deployed.drain() == 1

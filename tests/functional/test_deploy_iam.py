@@ -8,14 +8,16 @@ mapped to the IAM actions and ARNs it needs. The test then checks both direction
 ``.chalice/policy-dev.json`` allows every call, and grants nothing no call (or the Lambda
 service on the functions' behalf) needs.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 import boto3
@@ -47,7 +49,9 @@ botocore.handlers.BUILTIN_HANDLERS.append(("provide-client-params", _record))
 
 # ------------------------------------------------------------------ template and policy
 #: ARNs CloudFormation makes up (a secret's random suffix), filled in when the scenario creates them.
-REFS: dict[str, str] = {"AdminKeySecret": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:stepline-{STAGE}-admin-key-AbCdEf"}
+REFS: dict[str, str] = {
+    "AdminKeySecret": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:stepline-{STAGE}-admin-key-AbCdEf"
+}
 
 
 def _sub(value: Any) -> str:
@@ -60,7 +64,11 @@ def _sub(value: Any) -> str:
 def _deployed_names() -> dict[str, str]:
     """Each function's resource environment variable -> the name CloudFormation gives it."""
     resources = load_template()["Resources"]
-    name_property = {"AWS::DynamoDB::Table": "TableName", "AWS::SQS::Queue": "QueueName", "AWS::S3::Bucket": "BucketName"}
+    name_property = {
+        "AWS::DynamoDB::Table": "TableName",
+        "AWS::SQS::Queue": "QueueName",
+        "AWS::S3::Bucket": "BucketName",
+    }
     names = {}
     for variable, ref in resources["APIHandler"]["Properties"]["Environment"]["Variables"].items():
         target = ref.get("Ref") or ref.get("Fn::GetAtt", [None])[0]
@@ -77,8 +85,13 @@ def _policy(stage: str = STAGE, function: str = "") -> list[dict[str, Any]]:
 
 
 def _grants(statements: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    return {(action, _sub(resource)) for s in statements if s["Effect"] == "Allow"
-            for action in s["Action"] for resource in s["Resource"]}
+    return {
+        (action, _sub(resource))
+        for s in statements
+        if s["Effect"] == "Allow"
+        for action in s["Action"]
+        for resource in s["Resource"]
+    }
 
 
 # --------------------------------------------------------------- calls -> IAM requests
@@ -90,18 +103,30 @@ def _queue(url_or_name: str) -> str:
     return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{urlparse(url_or_name).path.rsplit('/', 1)[-1] or url_or_name}"
 
 
-TRANSACT = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem",
-            "Get": "GetItem"}
-S3_ACTIONS = {"PutObject": "s3:PutObject", "GetObject": "s3:GetObject", "HeadObject": "s3:GetObject",
-              "DeleteObject": "s3:DeleteObject"}
+TRANSACT = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
+S3_ACTIONS = {
+    "PutObject": "s3:PutObject",
+    "GetObject": "s3:GetObject",
+    "HeadObject": "s3:GetObject",
+    "DeleteObject": "s3:DeleteObject",
+}
 
 
 def _needs(service: str, operation: str, params: dict[str, Any]) -> set[tuple[str, str]]:
     """The (IAM action, resource ARN) pairs one API call is authorised on."""
     if service == "dynamodb":
         if operation in ("TransactWriteItems", "TransactGetItems"):
-            return {(f"dynamodb:{TRANSACT[kind]}", _table(body["TableName"]))
-                    for item in params["TransactItems"] for kind, body in item.items()}
+            return {
+                (f"dynamodb:{TRANSACT[kind]}", _table(body["TableName"]))
+                for item in params["TransactItems"]
+                for kind, body in item.items()
+            }
         if operation in ("BatchGetItem", "BatchWriteItem"):
             return {(f"dynamodb:{operation}", _table(table)) for table in params["RequestItems"]}
         return {(f"dynamodb:{operation}", _table(params["TableName"], params.get("IndexName")))}
@@ -112,15 +137,19 @@ def _needs(service: str, operation: str, params: dict[str, Any]) -> set[tuple[st
             return {(S3_ACTIONS[operation], f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")}
         return {(f"s3:{operation}", f"arn:aws:s3:::{params['Bucket']}")}
     if service == "events" and operation == "PutEvents":
-        return {("events:PutEvents", f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{entry.get('EventBusName', 'default')}")
-                for entry in params["Entries"]}
+        return {
+            ("events:PutEvents", f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{entry.get('EventBusName', 'default')}")
+            for entry in params["Entries"]
+        }
     if service == "secretsmanager" and str(params.get("SecretId", "")).startswith("arn:"):
         return {(f"secretsmanager:{operation}", params["SecretId"])}  # the bootstrap admin key, by ARN
     if service == "secretsmanager":  # a secret's ARN ends with a random suffix after its name
         name = params.get("SecretId") or params["Name"]
         return {(f"secretsmanager:{operation}", f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf")} | (
             {("secretsmanager:TagResource", f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf")}
-            if params.get("Tags") else set())
+            if params.get("Tags")
+            else set()
+        )
     if service == "bedrock-runtime" and operation == "Converse":  # Converse is authorised as InvokeModel
         return {("bedrock:InvokeModel", f"arn:aws:bedrock:{REGION}::foundation-model/{params['modelId']}")}
     if service == "sesv2" and operation == "SendEmail":
@@ -132,10 +161,16 @@ def _needs(service: str, operation: str, params: dict[str, Any]) -> set[tuple[st
 def _service_needs(names: dict[str, str]) -> set[tuple[str, str]]:
     """What Lambda itself does with the functions' role: poll the step queue, write logs."""
     queue = _queue(names["STEPLINE_STEP_QUEUE"])
-    groups = [_sub(r["Properties"]["LogGroupName"]) for r in load_template()["Resources"].values()
-              if r.get("Type") == "AWS::Logs::LogGroup"]
-    logs = {(action, f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*")
-            for group in groups for action in ("logs:CreateLogStream", "logs:PutLogEvents")}
+    groups = [
+        _sub(r["Properties"]["LogGroupName"])
+        for r in load_template()["Resources"].values()
+        if r.get("Type") == "AWS::Logs::LogGroup"
+    ]
+    logs = {
+        (action, f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*")
+        for group in groups
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents")
+    }
     return {("sqs:ReceiveMessage", queue), ("sqs:DeleteMessage", queue), ("sqs:GetQueueAttributes", queue)} | logs
 
 
@@ -165,14 +200,20 @@ def recording() -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
     CALLERS.clear()
 
 
-BIG = {"name": "Big", "notify": [{"on": ["gate_waiting", "failed", "completed"], "email": "ops@example.com"}],
-       "trigger": {"type": "manual", "inputs": [{"name": "note", "type": "string", "required": True}]},
-       "steps": [{"id": "produce", "agent": "python",
-                  "config": {"callable": "chalicelib.samples.callables:big_output", "bytes": 200_000}},
-                 {"id": "gate", "agent": "transform", "instructions": "prev.bytes",
-                  "gate": {"type": "approval"}},
-                 {"id": "fail", "agent": "python",
-                  "config": {"callable": "chalicelib.samples.callables:fails_permanently"}}]}
+BIG = {
+    "name": "Big",
+    "notify": [{"on": ["gate_waiting", "failed", "completed"], "email": "ops@example.com"}],
+    "trigger": {"type": "manual", "inputs": [{"name": "note", "type": "string", "required": True}]},
+    "steps": [
+        {
+            "id": "produce",
+            "agent": "python",
+            "config": {"callable": "chalicelib.samples.callables:big_output", "bytes": 200_000},
+        },
+        {"id": "gate", "agent": "transform", "instructions": "prev.bytes", "gate": {"type": "approval"}},
+        {"id": "fail", "agent": "python", "config": {"callable": "chalicelib.samples.callables:fails_permanently"}},
+    ],
+}
 
 
 def _run_scenario(api: Any, worker: Any, aws: Any, clock: Any) -> None:
@@ -234,8 +275,9 @@ def _run_scenario(api: Any, worker: Any, aws: Any, clock: Any) -> None:
     _run_agents(api, drain)
     RECORDING["on"] = False  # SQS puts a poison message in the dead-letter queue
     dlq = worker.sqs.get_queue_url(QueueName=aws.settings.step_dlq)["QueueUrl"]
-    worker.sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"execution_id": other, "step_id": "produce",
-                                                                  "attempt": 1}))
+    worker.sqs.send_message(
+        QueueUrl=dlq, MessageBody=json.dumps({"execution_id": other, "step_id": "produce", "attempt": 1})
+    )
     RECORDING["on"] = True
     clock.advance(600)
     RECORDING["function"] = "worker"
@@ -257,20 +299,46 @@ def _run_agents(api: Any, drain: Any) -> None:
     RECORDING["on"] = True
     with ScriptedServer() as provider:
         provider.default("/v1/chat/completions", Answer(200, openai_completion("fine")))
-        for body in ({"name": "model", "kind": "openai", "base_url": provider.url + "/v1", "api_key": "sk-1"},
-                     {"name": "aws-model", "kind": "bedrock", "region": REGION},
-                     {"name": "old", "kind": "bearer", "token": "t-123"}):
+        for body in (
+            {"name": "model", "kind": "openai", "base_url": provider.url + "/v1", "api_key": "sk-1"},
+            {"name": "aws-model", "kind": "bedrock", "region": REGION},
+            {"name": "old", "kind": "bearer", "token": "t-123"},
+        ):
             assert api.post("/connections", body)[0] == 201, body
         assert api.put("/connections/model", {"api_key": "sk-2"})[0] == 200
         assert api.get("/connections")[0] == 200 and api.get("/connections/model")[0] == 200
         assert api.call("DELETE", "/connections/old")[0] == 204
-        wf = api.create_workflow({"name": "Agents", "trigger": {"type": "manual"}, "steps": [
-            {"id": "ask", "agent": "llm", "instructions": "Say hi", "config": {"connection": "model", "model": "m"}},
-            {"id": "mail", "agent": "email", "config": {"to": ["a@example.com"], "from": "desk@stepline.example",
-                                                          "subject": "s", "body": "{{ prev.text }}"}},
-            {"id": "bedrock", "agent": "llm", "instructions": "Say hi",
-             "config": {"connection": "aws-model", "model": "anthropic.claude-3-haiku-20240307-v1:0"},
-             "retry": {"max_attempts": 1, "backoff_seconds": 0}}]})
+        wf = api.create_workflow(
+            {
+                "name": "Agents",
+                "trigger": {"type": "manual"},
+                "steps": [
+                    {
+                        "id": "ask",
+                        "agent": "llm",
+                        "instructions": "Say hi",
+                        "config": {"connection": "model", "model": "m"},
+                    },
+                    {
+                        "id": "mail",
+                        "agent": "email",
+                        "config": {
+                            "to": ["a@example.com"],
+                            "from": "desk@stepline.example",
+                            "subject": "s",
+                            "body": "{{ prev.text }}",
+                        },
+                    },
+                    {
+                        "id": "bedrock",
+                        "agent": "llm",
+                        "instructions": "Say hi",
+                        "config": {"connection": "aws-model", "model": "anthropic.claude-3-haiku-20240307-v1:0"},
+                        "retry": {"max_attempts": 1, "backoff_seconds": 0},
+                    },
+                ],
+            }
+        )
         api.start(wf, {})
         drain()
 
@@ -294,12 +362,20 @@ def _run_triggers(api: Any, clock: Any, drain: Any) -> None:
     echo = [{"id": "echo", "agent": "transform", "instructions": "input"}]
     status, source = api.post("/sources", {"name": "billing"})
     assert status == 201
-    api.create_workflow({"name": "On invoice", "steps": echo,
-                         "trigger": {"type": "event", "source": "billing", "event_type": "invoice.created"}})
+    api.create_workflow(
+        {
+            "name": "On invoice",
+            "steps": echo,
+            "trigger": {"type": "event", "source": "billing", "event_type": "invoice.created"},
+        }
+    )
     body = json.dumps({"type": "invoice.created", "amount": 3})
-    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(int(clock.now.timestamp())),
-               "webhook-signature": Webhook(source["secret"]).sign("msg_1", clock.now, body),
-               "Content-Type": "application/json"}
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(int(clock.now.timestamp())),
+        "webhook-signature": Webhook(source["secret"]).sign("msg_1", clock.now, body),
+        "Content-Type": "application/json",
+    }
     first = api.client.http.post("/webhooks/billing", headers=headers, body=body)
     assert first.status_code == 202
     assert api.client.http.post("/webhooks/billing", headers=headers, body=body).status_code == 200
@@ -307,16 +383,21 @@ def _run_triggers(api: Any, clock: Any, drain: Any) -> None:
     assert api.get(f"/events/{event_id}")[0] == 200
     assert api.post(f"/events/{event_id}/replay")[0] == 202
     assert api.get("/sources")[0] == 200 and api.post("/sources/billing/rotate")[0] == 200
-    nightly = api.create_workflow({"name": "Every minute", "steps": echo,
-                                   "trigger": {"type": "schedule", "cron": "* * * * *", "timezone": "UTC"}})
+    nightly = api.create_workflow(
+        {"name": "Every minute", "steps": echo, "trigger": {"type": "schedule", "cron": "* * * * *", "timezone": "UTC"}}
+    )
     assert api.get(f"/workflows/{nightly}/schedule")[0] == 200
     clock.advance(120)
-    tick = api.client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
-                                               resources=[])
+    tick = api.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
     api.client.lambda_.invoke("fire_schedules", tick)
-    upload = api.client.events.generate_cw_event(source="aws.s3", detail_type="Object Created",
-                                                 detail={"bucket": {"name": "in"}, "object": {"key": "a.csv"}},
-                                                 resources=["arn:aws:s3:::in"])
+    upload = api.client.events.generate_cw_event(
+        source="aws.s3",
+        detail_type="Object Created",
+        detail={"bucket": {"name": "in"}, "object": {"key": "a.csv"}},
+        resources=["arn:aws:s3:::in"],
+    )
     api.client.lambda_.invoke("integration_event", upload)
     status, tools = api.get("/tools")
     assert status == 200
@@ -324,8 +405,13 @@ def _run_triggers(api: Any, clock: Any, drain: Any) -> None:
 
 
 def test_policy_allows_every_call_the_code_makes_and_nothing_more(
-        api: Any, worker: Any, aws: Any, clock: Any, deployed_names: dict[str, str],
-        recording: list[tuple[str, str, dict[str, Any]]]) -> None:
+    api: Any,
+    worker: Any,
+    aws: Any,
+    clock: Any,
+    deployed_names: dict[str, str],
+    recording: list[tuple[str, str, dict[str, Any]]],
+) -> None:
     assert aws.settings.payload_bucket == f"stepline-{STAGE}-payloads-{ACCOUNT}-{REGION}"
     _run_scenario(api, worker, aws, clock)
     services = {service for service, _, _ in recording}
@@ -343,11 +429,17 @@ def test_policy_allows_every_call_the_code_makes_and_nothing_more(
     worker_needs.update(lambda_needs)
     shared, api_grants = _grants(_policy()), _grants(_policy(function="api"))
 
-    denied = sorted(f"{action} on {resource} (for {why})" for (action, resource), why in needs.items()
-                    if not _allowed((action, resource), api_grants))
+    denied = sorted(
+        f"{action} on {resource} (for {why})"
+        for (action, resource), why in needs.items()
+        if not _allowed((action, resource), api_grants)
+    )
     assert not denied, "policy-dev-api.json does not allow:\n" + "\n".join(denied)
-    denied = sorted(f"{action} on {resource} (for {why})" for (action, resource), why in worker_needs.items()
-                    if not _allowed((action, resource), shared))
+    denied = sorted(
+        f"{action} on {resource} (for {why})"
+        for (action, resource), why in worker_needs.items()
+        if not _allowed((action, resource), shared)
+    )
     assert not denied, "policy-dev.json (the other functions) does not allow:\n" + "\n".join(denied)
     unused = sorted(f"{a} on {r}" for a, r in api_grants if not any(_allowed(need, {(a, r)}) for need in needs))
     assert not unused, "the policies grant what nothing uses:\n" + "\n".join(unused)
@@ -355,8 +447,13 @@ def test_policy_allows_every_call_the_code_makes_and_nothing_more(
     assert admin_key in api_grants and admin_key not in shared  # the bootstrap key: the API function only
     assert admin_key not in worker_needs
     writes = {a for a, _ in api_grants - shared - {admin_key}}
-    assert writes == {"secretsmanager:CreateSecret", "secretsmanager:DeleteSecret", "secretsmanager:PutSecretValue",
-                      "secretsmanager:TagResource", "dynamodb:DeleteItem"}, writes  # connection admin only
+    assert writes == {
+        "secretsmanager:CreateSecret",
+        "secretsmanager:DeleteSecret",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:TagResource",
+        "dynamodb:DeleteItem",
+    }, writes  # connection admin only
     assert not any(need[0] in writes for need in worker_needs), "a worker function writes secrets"
 
 
@@ -368,16 +465,22 @@ def test_policy_has_no_wildcard_actions_or_resources_beyond_object_keys_and_log_
                 assert "*" not in action and "?" not in action, action
             for resource in map(_sub, statement["Resource"]):
                 wildcard = resource.find("*")
-                assert wildcard == -1 or (resource.endswith("/payloads/*") and resource.startswith("arn:aws:s3:::")) \
-                    or (resource.startswith("arn:aws:logs:") and resource.endswith(":*")) \
-                    or resource.endswith(f":secret:stepline/{stage}/*") \
-                    or resource in (f"arn:aws:bedrock:{REGION}::foundation-model/*",
-                                    f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/*"), resource
+                assert (
+                    wildcard == -1
+                    or (resource.endswith("/payloads/*") and resource.startswith("arn:aws:s3:::"))
+                    or (resource.startswith("arn:aws:logs:") and resource.endswith(":*"))
+                    or resource.endswith(f":secret:stepline/{stage}/*")
+                    or resource
+                    in (f"arn:aws:bedrock:{REGION}::foundation-model/*", f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/*")
+                ), resource
                 assert "?" not in resource and resource.count("*") <= 1, resource
 
 
 def test_prod_policy_is_the_dev_policy_on_prod_resources() -> None:
     for function in ("", "api"):
-        dev = json.dumps(_policy("dev", function)).replace("stepline-dev-", "stepline-prod-").replace(
-            "stepline/dev/", "stepline/prod/")
+        dev = (
+            json.dumps(_policy("dev", function))
+            .replace("stepline-dev-", "stepline-prod-")
+            .replace("stepline/dev/", "stepline/prod/")
+        )
         assert json.loads(dev) == _policy("prod", function)

@@ -1,5 +1,6 @@
 """`make package`: one template, cfn-lint clean, whose functions point at the template's own
 resources. Builds the real package once per run (chalice package, ~30 s), then cfn-lints it."""
+
 from __future__ import annotations
 
 import json
@@ -72,8 +73,11 @@ def test_functions_read_every_resource_name_from_the_template(packaged: dict[str
         assert {k: variables[k] for k in WIRING} == WIRING, name
         assert variables["STEPLINE_STAGE"] == "dev"
         assert function["DependsOn"] == [f"{name}LogGroup"]
-        assert function["Properties"]["FunctionName"] == {"Fn::Sub": resources[f"{name}LogGroup"]["Properties"][
-            "LogGroupName"]["Fn::Sub"].removeprefix("/aws/lambda/")}
+        assert function["Properties"]["FunctionName"] == {
+            "Fn::Sub": resources[f"{name}LogGroup"]["Properties"]["LogGroupName"]["Fn::Sub"].removeprefix(
+                "/aws/lambda/"
+            )
+        }
     for target in {ref.get("Ref") or ref["Fn::GetAtt"][0] for ref in WIRING.values()}:
         assert target in resources
 
@@ -115,11 +119,21 @@ def test_storage_is_on_demand_recoverable_and_private(packaged: dict[str, Any]) 
         assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     bucket = resources["PayloadBucket"]["Properties"]
-    assert bucket["PublicAccessBlockConfiguration"] == {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                                        "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
-    assert set(packaged["Outputs"]) >= {"EndpointURL", "CatalogTableName", "ExecutionsTableName", "StepQueueUrl",
-                                        "StepDeadLetterQueueUrl", "PayloadBucketName"}
+    assert set(packaged["Outputs"]) >= {
+        "EndpointURL",
+        "CatalogTableName",
+        "ExecutionsTableName",
+        "StepQueueUrl",
+        "StepDeadLetterQueueUrl",
+        "PayloadBucketName",
+    }
 
 
 def test_packaged_resources_are_the_ones_local_mode_and_tests_create(packaged: dict[str, Any]) -> None:
@@ -130,8 +144,7 @@ def test_packaged_resources_are_the_ones_local_mode_and_tests_create(packaged: d
     assert stage["Default"] == "dev" and stage["AllowedValues"] == ["dev"]
 
 
-def test_bootstrap_admin_key_is_generated_by_cloudformation_and_read_only_by_the_api(
-        packaged: dict[str, Any]) -> None:
+def test_bootstrap_admin_key_is_generated_by_cloudformation_and_read_only_by_the_api(packaged: dict[str, Any]) -> None:
     resources = packaged["Resources"]
     secret = resources["AdminKeySecret"]
     assert secret["Type"] == "AWS::SecretsManager::Secret"
@@ -144,14 +157,16 @@ def test_bootstrap_admin_key_is_generated_by_cloudformation_and_read_only_by_the
         variables = resources[name]["Properties"]["Environment"]["Variables"]
         if name == "APIHandler":
             assert variables["STEPLINE_ADMIN_KEY_SECRET"] == {
-                "Fn::If": ["BootstrapAdminKeyEnabled", {"Ref": "AdminKeySecret"}, ""]}
+                "Fn::If": ["BootstrapAdminKeyEnabled", {"Ref": "AdminKeySecret"}, ""]
+            }
         else:
             assert "STEPLINE_ADMIN_KEY_SECRET" not in variables, name
         assert "STEPLINE_ADMIN_KEY" not in variables, name
         assert "STEPLINE_OUTBOUND_ALLOW_PRIVATE" not in variables, name  # local mode only (outbound.py)
         assert variables["STEPLINE_PYTHON_MODULES"] == {"Ref": "PythonModules"}, name
     assert packaged["Conditions"]["BootstrapAdminKeyEnabled"] == {
-        "Fn::Equals": [{"Ref": "BootstrapAdminKey"}, "enabled"]}
+        "Fn::Equals": [{"Ref": "BootstrapAdminKey"}, "enabled"]
+    }
 
 
 def test_every_function_role_carries_the_stage_policy_file(packaged: dict[str, Any]) -> None:

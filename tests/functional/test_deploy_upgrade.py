@@ -7,6 +7,7 @@ The old release runs in its own interpreter (its ``app.py`` and ``chalicelib`` f
 ``sys.path``) against a moto server on 127.0.0.1, as the old functions would against the
 tables; then this process serves the same tables with today's app.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,11 @@ import subprocess
 import sys
 import tarfile
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -25,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PREVIOUS_RELEASE = "ba0122a"  # main before the issue 14 store changes and the deploy work
 ADMIN = "upgrade-admin-key"
 
-OLD_SCRIPT = r'''
+OLD_SCRIPT = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 from chalice.test import Client
@@ -70,13 +72,16 @@ with Client(old_app.app) as c:
     histories = {k: [i["type"] for i in call("get", f"/executions/{v}/history")[1]["items"]] for k, v in ids.items()}
     print("RESULT " + json.dumps({"workflow_id": wf, "ids": ids, "histories": histories,
                                   "statuses": {k: call("get", f"/executions/{v}")[1]["status"] for k, v in ids.items()}}))
-'''
+"""
 
 
 def _previous_release(into: Path) -> Path:
     """``app.py``, ``chalicelib/`` and ``infra/`` of the previous release, from git."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", PREVIOUS_RELEASE,
-                              "app.py", "chalicelib", "infra"], check=True, capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", PREVIOUS_RELEASE, "app.py", "chalicelib", "infra"],
+        check=True,
+        capture_output=True,
+    ).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
     return into
@@ -91,9 +96,15 @@ def moto_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     host, port = server.get_host_and_port()
     reset = urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST")
     urllib.request.urlopen(reset, timeout=30).close()  # moto's backends are shared by the whole process
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}", "STEPLINE_STAGE": "dev",
-           "STEPLINE_ADMIN_KEY": ADMIN}
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "STEPLINE_STAGE": "dev",
+        "STEPLINE_ADMIN_KEY": ADMIN,
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     yield env
@@ -101,14 +112,19 @@ def moto_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     server.stop()
 
 
-def test_a_store_filled_by_the_previous_release_reads_and_runs_on(moto_env: dict[str, str],
-                                                                  tmp_path: Path) -> None:
+def test_a_store_filled_by_the_previous_release_reads_and_runs_on(moto_env: dict[str, str], tmp_path: Path) -> None:
     old = _previous_release(tmp_path / "previous")
-    run = subprocess.run([sys.executable, "-c", OLD_SCRIPT, str(old)], capture_output=True, text=True,
-                         env={**moto_env, "PATH": "/usr/bin:/bin"}, cwd=str(old), timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-c", OLD_SCRIPT, str(old)],
+        capture_output=True,
+        text=True,
+        env={**moto_env, "PATH": "/usr/bin:/bin"},
+        cwd=str(old),
+        timeout=600,
+    )
     lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
     assert run.returncode == 0 and lines, run.stdout[-3000:] + run.stderr[-3000:]
-    before = json.loads(lines[-1][len("RESULT "):])
+    before = json.loads(lines[-1][len("RESULT ") :])
     assert before["statuses"] == {"approved": "completed", "waiting": "waiting", "cancelled": "cancelled"}
 
     # today's code on the same tables
@@ -123,6 +139,7 @@ def test_a_store_filled_by_the_previous_release_reads_and_runs_on(moto_env: dict
     wf, ids = before["workflow_id"], before["ids"]
     try:
         with Client(app) as client:
+
             def get(path: str) -> Any:
                 response = client.http.get(path, headers=headers)
                 assert response.status_code == 200, (path, response.body)
@@ -130,21 +147,25 @@ def test_a_store_filled_by_the_previous_release_reads_and_runs_on(moto_env: dict
 
             listed = get(f"/workflows/{wf}/executions")["items"]
             assert sorted(i["execution_id"] for i in listed) == sorted(ids.values())
-            assert [i["execution_id"] for i in get(f"/workflows/{wf}/executions?status=waiting")["items"]] == \
-                [ids["waiting"]]
+            assert [i["execution_id"] for i in get(f"/workflows/{wf}/executions?status=waiting")["items"]] == [
+                ids["waiting"]
+            ]
             assert {i["execution_id"] for i in get("/executions?status=completed")["items"]} == {ids["approved"]}
             assert get(f"/workflows/{wf}")["active_executions"] == 1
             for name, execution_id in ids.items():
                 assert get(f"/executions/{execution_id}")["status"] == before["statuses"][name]
                 history = [i["type"] for i in get(f"/executions/{execution_id}/history")["items"]]
                 assert history == before["histories"][name], name
-            since = (datetime.now(timezone.utc) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            since = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
             day = get(f"/workflows/{wf}/stats?bucket=day&from={since}")
             assert '"completed": 1' in json.dumps(day) and '"cancelled": 1' in json.dumps(day), day
 
             # the execution the old release left waiting goes on under today's code
-            approve = client.http.post(f"/executions/{ids['waiting']}/steps/check/approve", headers=headers,
-                                       body=json.dumps({"comment": "after the upgrade"}))
+            approve = client.http.post(
+                f"/executions/{ids['waiting']}/steps/check/approve",
+                headers=headers,
+                body=json.dumps({"comment": "after the upgrade"}),
+            )
             assert approve.status_code == 200, approve.body
             import boto3
 
@@ -156,8 +177,9 @@ def test_a_store_filled_by_the_previous_release_reads_and_runs_on(moto_env: dict
                 if not messages:
                     break
                 for message in messages:
-                    event = client.events.generate_sqs_event(queue_name=settings.step_queue,
-                                                             message_bodies=[message["Body"]])
+                    event = client.events.generate_sqs_event(
+                        queue_name=settings.step_queue, message_bodies=[message["Body"]]
+                    )
                     client.lambda_.invoke("run_step", event)
                     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
             finished = get(f"/executions/{ids['waiting']}")

@@ -1,4 +1,5 @@
 """Docs are code: the API reference names every route, and the README links only what a clone has."""
+
 from __future__ import annotations
 
 import re
@@ -11,8 +12,12 @@ def test_the_api_reference_names_every_route_of_the_app() -> None:
     from app import app
 
     reference = (ROOT / "docs" / "api.md").read_text()
-    missing = [f"{method} {path}" for path, methods in app.routes.items() for method in methods
-               if f"`{method} {path}`" not in reference]
+    missing = [
+        f"{method} {path}"
+        for path, methods in app.routes.items()
+        for method in methods
+        if f"`{method} {path}`" not in reference
+    ]
     assert not missing, "docs/api.md does not describe: " + ", ".join(sorted(missing))
 
 

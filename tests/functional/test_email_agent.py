@@ -1,4 +1,5 @@
 """The email agent through the real handlers, sending with SES v2 on moto."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,13 +12,29 @@ SENDER = "support@stepline.example"
 
 
 def _workflow(api: Any, sender: str = SENDER) -> str:
-    return api.create_workflow({
-        "name": "Reply", "trigger": {"type": "manual", "inputs": [
-            {"name": "customer", "type": "string"}, {"name": "email", "type": "string"}]},
-        "steps": [{"id": "reply", "agent": "email", "retry": {"max_attempts": 1, "backoff_seconds": 0},
-                   "config": {"to": ["{{ input.email }}"], "cc": ["desk@stepline.example"], "from": sender,
-                              "subject": "About your ticket, {{ input.customer }}",
-                              "body": "Hello {{ input.customer }},\nwe are on it."}}]})
+    return api.create_workflow(
+        {
+            "name": "Reply",
+            "trigger": {
+                "type": "manual",
+                "inputs": [{"name": "customer", "type": "string"}, {"name": "email", "type": "string"}],
+            },
+            "steps": [
+                {
+                    "id": "reply",
+                    "agent": "email",
+                    "retry": {"max_attempts": 1, "backoff_seconds": 0},
+                    "config": {
+                        "to": ["{{ input.email }}"],
+                        "cc": ["desk@stepline.example"],
+                        "from": sender,
+                        "subject": "About your ticket, {{ input.customer }}",
+                        "body": "Hello {{ input.customer }},\nwe are on it.",
+                    },
+                }
+            ],
+        }
+    )
 
 
 def test_sends_the_rendered_message_and_outputs_its_id(api: Any, worker: Any, aws: Any) -> None:
@@ -36,8 +53,9 @@ def test_sends_the_rendered_message_and_outputs_its_id(api: Any, worker: Any, aw
 
 
 def test_a_rejected_message_is_a_non_retryable_integration_error(api: Any, worker: Any) -> None:
-    execution_id = api.start(_workflow(api, "nobody@unverified.example"),
-                             {"customer": "Bo", "email": "bo@example.com"})["execution_id"]
+    execution_id = api.start(
+        _workflow(api, "nobody@unverified.example"), {"customer": "Bo", "email": "bo@example.com"}
+    )["execution_id"]
     worker.drain()
     error = api.execution(execution_id)["steps"][0]["error"]
     assert error["kind"] == "integration" and error["retryable"] is False
@@ -45,8 +63,20 @@ def test_a_rejected_message_is_a_non_retryable_integration_error(api: Any, worke
 
 
 def test_bad_email_config_is_a_400_naming_the_field(api: Any) -> None:
-    status, body = api.post("/workflows", {"name": "Bad", "trigger": {"type": "manual"}, "steps": [
-        {"id": "mail", "agent": "email", "config": {"to": ["not-an-address"], "subject": "", "body": "{{ input. }}"}}]})
+    status, body = api.post(
+        "/workflows",
+        {
+            "name": "Bad",
+            "trigger": {"type": "manual"},
+            "steps": [
+                {
+                    "id": "mail",
+                    "agent": "email",
+                    "config": {"to": ["not-an-address"], "subject": "", "body": "{{ input. }}"},
+                }
+            ],
+        },
+    )
     assert status == 400
     fields = {e["field"] for e in body["errors"]}
     assert {"steps[0].config.to[0]", "steps[0].config.subject", "steps[0].config.body"} <= fields

@@ -1,5 +1,6 @@
 """Issue 15, item 3: the sweep and bulk jobs isolate failures per item and go on; a stalled
 bulk job is re-driven by the sweep. Through the real handlers on moto."""
+
 from __future__ import annotations
 
 import json
@@ -9,16 +10,22 @@ import boto3
 
 from tests.functional.test_monitoring_bulk import failed_runs
 
-SLOW = {"name": "Slow", "trigger": {"type": "manual", "inputs": []},
-        "steps": [{"id": "s", "agent": "transform", "instructions": "input", "timeout_seconds": 60}]}
+SLOW = {
+    "name": "Slow",
+    "trigger": {"type": "manual", "inputs": []},
+    "steps": [{"id": "s", "agent": "transform", "instructions": "input", "timeout_seconds": 60}],
+}
 
 
 def _corrupt(aws: Any, execution_id: str) -> None:
     """A record the engine cannot read (as a bad migration or a manual edit would leave it)."""
     table = boto3.client("dynamodb", region_name="us-east-1")
-    table.update_item(TableName=aws.settings.executions_table,
-                      Key={"pk": {"S": f"EX#{execution_id}"}, "sk": {"S": "E#000001"}},
-                      UpdateExpression="SET details = :bad", ExpressionAttributeValues={":bad": {"S": "{not json"}})
+    table.update_item(
+        TableName=aws.settings.executions_table,
+        Key={"pk": {"S": f"EX#{execution_id}"}, "sk": {"S": "E#000001"}},
+        UpdateExpression="SET details = :bad",
+        ExpressionAttributeValues={":bad": {"S": "{not json"}},
+    )
 
 
 def test_one_unreadable_execution_does_not_stop_the_sweep(api: Any, aws: Any, worker: Any, clock: Any) -> None:
@@ -43,8 +50,9 @@ def test_one_unreadable_execution_does_not_stop_the_sweep(api: Any, aws: Any, wo
 
 def test_a_bulk_job_whose_chunk_message_was_lost_is_re_driven(api: Any, aws: Any, worker: Any, clock: Any) -> None:
     wf, ids = failed_runs(api, aws, worker, clock, 5)
-    status, job = api.post("/executions/bulk", {"action": "retry", "dry_run": False, "chunk_size": 2,
-                                                "filters": {"workflow_id": wf}})
+    status, job = api.post(
+        "/executions/bulk", {"action": "retry", "dry_run": False, "chunk_size": 2, "filters": {"workflow_id": wf}}
+    )
     assert status == 202, job
     first = worker.receive()
     worker.deliver(first[0]["Body"])  # chunk 0 runs and sends chunk 1...

@@ -3,6 +3,7 @@
 Driven through the real handlers: the worker drains the queue, the ``sweep`` schedule
 handler is invoked as EventBridge would, and the clock fixture is moved by hand.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -57,8 +58,9 @@ def test_on_timeout_fail_is_the_default(api: Any, worker: Any, clock: Any) -> No
     assert step_of(api.execution(ex), "approve")["error"]["kind"] == "timeout"
 
 
-def test_a_gate_that_times_out_with_approve_goes_on_as_approved_by_the_system(api: Any, worker: Any,
-                                                                              clock: Any) -> None:
+def test_a_gate_that_times_out_with_approve_goes_on_as_approved_by_the_system(
+    api: Any, worker: Any, clock: Any
+) -> None:
     ex = wait_at_gate(api, worker, gated("approve", 120))
     clock.advance(120)
     worker.sweep()

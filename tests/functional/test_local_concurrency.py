@@ -2,6 +2,7 @@
 (``python -m chalicelib.local.server``, embedded moto): contested operator decisions get
 exactly one 200 each and the outcome matches it, parallel starts all complete once, and
 Idempotency-Keys always point at an execution that exists."""
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -22,25 +24,44 @@ from tests.functional.test_local_runner import ADMIN_KEY, ROOT, TERMINAL, _free_
 
 CONTESTED = 20
 PARALLEL_STARTS = 200
-GATED = {"name": "Contested gate", "trigger": {"type": "manual", "inputs": []},
-         "steps": [{"id": "prepare", "agent": "transform", "instructions": "{n: `1`}"},
-                   {"id": "gate", "agent": "transform", "instructions": "prev",
-                    "gate": {"type": "approval"}}]}
-QUICK = {"name": "Quick", "trigger": {"type": "manual", "inputs": [{"name": "i", "type": "integer"}]},
-         "steps": [{"id": "one", "agent": "transform", "instructions": "input"}]}
+GATED = {
+    "name": "Contested gate",
+    "trigger": {"type": "manual", "inputs": []},
+    "steps": [
+        {"id": "prepare", "agent": "transform", "instructions": "{n: `1`}"},
+        {"id": "gate", "agent": "transform", "instructions": "prev", "gate": {"type": "approval"}},
+    ],
+}
+QUICK = {
+    "name": "Quick",
+    "trigger": {"type": "manual", "inputs": [{"name": "i", "type": "integer"}]},
+    "steps": [{"id": "one", "agent": "transform", "instructions": "input"}],
+}
 
 
 @pytest.fixture
 def local(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     port = _free_port()
-    env = dict(os.environ, PORT=str(port), HOST="127.0.0.1", STEPLINE_ADMIN_KEY=ADMIN_KEY, PYTHONUNBUFFERED="1",
-               STEPLINE_LOCAL_CONCURRENCY="4")
+    env = dict(
+        os.environ,
+        PORT=str(port),
+        HOST="127.0.0.1",
+        STEPLINE_ADMIN_KEY=ADMIN_KEY,
+        PYTHONUNBUFFERED="1",
+        STEPLINE_LOCAL_CONCURRENCY="4",
+    )
     for name in ("AWS_ENDPOINT_URL", "STEPLINE_USE_REAL_AWS", "STEPLINE_MOTO_PORT"):
         env.pop(name, None)
     logs = tmp_path / "runner.log"
     with logs.open("wb") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "chalicelib.local.server", "--no-seed"], cwd=ROOT,
-                                   env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chalicelib.local.server", "--no-seed"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for("GET /health", lambda: _call(base, "GET", "/health", key=None)[0] == 200, 90, process, logs)
@@ -54,8 +75,14 @@ def local(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]
             process.wait()
 
 
-def _call(base: str, method: str, path: str, body: Any = None, key: str | None = ADMIN_KEY,
-          headers: dict[str, str] | None = None) -> tuple[int, Any]:
+def _call(
+    base: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    key: str | None = ADMIN_KEY,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
     """One API call; a generous timeout, since a loaded CI machine is slow (this is no timing test)."""
     sent = {"Content-Type": "application/json", **(headers or {})}
     if key:
@@ -102,9 +129,20 @@ def test_contested_decisions_get_one_200_and_the_outcome_matches(local: Any) -> 
     actions = {"approve": "/steps/gate/approve", "cancel": "/cancel", "force_advance": "/steps/gate/force-advance"}
     calls = [(execution_id, action) for execution_id in ids for action in actions]
     with ThreadPoolExecutor(max_workers=16) as pool:
-        answers = list(pool.map(lambda call: (call, _call(
-            base, "POST", f"/executions/{call[0]}{actions[call[1]]}",
-            {"reason" if call[1] == "cancel" else "comment": "race"})), calls))
+        answers = list(
+            pool.map(
+                lambda call: (
+                    call,
+                    _call(
+                        base,
+                        "POST",
+                        f"/executions/{call[0]}{actions[call[1]]}",
+                        {"reason" if call[1] == "cancel" else "comment": "race"},
+                    ),
+                ),
+                calls,
+            )
+        )
     problems = []
     for execution_id in ids:
         mine = [(action, status) for (eid, action), (status, _body) in answers if eid == execution_id]
@@ -113,15 +151,23 @@ def test_contested_decisions_get_one_200_and_the_outcome_matches(local: Any) -> 
         if len(winners) != 1 or others != {409}:
             problems.append((execution_id, mine))
             continue
-        execution = _until("the decided execution to settle",
-                           lambda: (lambda e: e if e["status"] in TERMINAL else None)(
-                               _call(base, "GET", f"/executions/{execution_id}")[1]), process, logs)
+        execution = _until(
+            "the decided execution to settle",
+            lambda: (lambda e: e if e["status"] in TERMINAL else None)(
+                _call(base, "GET", f"/executions/{execution_id}")[1]
+            ),
+            process,
+            logs,
+        )
         history = _history_types(base, execution_id)
         expected_status = "cancelled" if winners[0] == "cancel" else "completed"
         if execution["status"] != expected_status:
             problems.append((execution_id, winners[0], execution["status"]))
-        decision = {"approve": "approval_granted", "cancel": "execution_cancelled",
-                    "force_advance": "step_force_advanced"}[winners[0]]
+        decision = {
+            "approve": "approval_granted",
+            "cancel": "execution_cancelled",
+            "force_advance": "step_force_advanced",
+        }[winners[0]]
         if decision not in history:
             problems.append((execution_id, winners[0], history))
     assert problems == []
@@ -150,14 +196,21 @@ def test_parallel_starts_all_complete_once_and_keys_point_at_real_executions(loc
 
     # The same Idempotency-Key from several clients at once: one execution, and it exists.
     def keyed(key: str) -> tuple[int, Any]:
-        return _call(base, "POST", f"/workflows/{workflow_id}/executions", {"inputs": {"i": -1}},
-                     headers={"Idempotency-Key": key})
+        return _call(
+            base,
+            "POST",
+            f"/workflows/{workflow_id}/executions",
+            {"inputs": {"i": -1}},
+            headers={"Idempotency-Key": key},
+        )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         keyed_answers = list(pool.map(keyed, ["same-key"] * 8 + ["other-key"] * 8))
     assert {status for status, _ in keyed_answers} <= {200, 201}, keyed_answers
-    by_key = {"same-key": {b["execution_id"] for _, b in keyed_answers[:8]},
-              "other-key": {b["execution_id"] for _, b in keyed_answers[8:]}}
+    by_key = {
+        "same-key": {b["execution_id"] for _, b in keyed_answers[:8]},
+        "other-key": {b["execution_id"] for _, b in keyed_answers[8:]},
+    }
     assert all(len(found) == 1 for found in by_key.values()), by_key
     ids += [next(iter(found)) for found in by_key.values()]
 

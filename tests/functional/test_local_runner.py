@@ -6,6 +6,7 @@ ticker against a small Chalice app of their own on ``mock_aws``, so that what lo
 promises (Lambda's delete/redeliver rules, generic handler discovery) holds whatever the
 real app registers.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -92,8 +93,14 @@ def runner(tmp_path: Path):
         env.pop(name, None)  # always the embedded moto, never a real account
     logs = tmp_path / "runner.log"
     with logs.open("wb") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "chalicelib.local.server"], cwd=ROOT, env=env,
-                                   stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chalicelib.local.server"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for("GET /health", lambda: _call(base, "GET", "/health", key=None)[0] == 200, 90, process, logs)
@@ -113,12 +120,18 @@ def test_make_run_serves_the_order_enrichment_sample_to_completion(runner: tuple
 
     def seeded_workflow_id() -> str | None:
         status, listing = _call(base, "GET", "/workflows")
-        names = {item["name"]: item["workflow_id"] for item in (listing or {}).get("items", [])} if status == 200 else {}
+        names = (
+            {item["name"]: item["workflow_id"] for item in (listing or {}).get("items", [])} if status == 200 else {}
+        )
         return names.get("Order enrichment")
 
     workflow_id = _wait_for("the seeded 'Order enrichment' workflow", seeded_workflow_id, 30, process, logs)
-    status, started = _call(base, "POST", f"/workflows/{workflow_id}/executions",
-                            {"inputs": {"customer": "ACME", "amount": 1250, "priority": "high"}})
+    status, started = _call(
+        base,
+        "POST",
+        f"/workflows/{workflow_id}/executions",
+        {"inputs": {"customer": "ACME", "amount": 1250, "priority": "high"}},
+    )
     assert status == 201, started
     assert started["status"] == "running"
     execution_id = started["execution_id"]
@@ -137,8 +150,9 @@ def test_make_run_serves_the_order_enrichment_sample_to_completion(runner: tuple
     assert summary["priority"] == "high"  # enrich_order: totals of 1000 and more are high priority
 
     # the worker logs the status change just after storing it: wait for the line
-    _wait_for("the completion log line", lambda: "execution completed (was running)" in logs.read_text(), 10,
-              process, logs)
+    _wait_for(
+        "the completion log line", lambda: "execution completed (was running)" in logs.read_text(), 10, process, logs
+    )
     banner = logs.read_text()
     assert base in banner and ADMIN_KEY in banner and "curl" in banner
     # the console logs each record once, readable: no JSON copy, no EMF lines
@@ -208,8 +222,9 @@ def _worker(sqs: Any, handler_name: str) -> QueueWorker:
 
 def _depth(sqs: Any, queue: str) -> int:
     url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages",
-                                                                        "ApproximateNumberOfMessagesNotVisible"])
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )
     return sum(int(value) for value in attributes["Attributes"].values())
 
 
@@ -225,15 +240,22 @@ def test_the_local_admin_key_has_the_form_of_every_other_key() -> None:
 
 def test_discovers_sqs_and_scheduled_handlers_from_the_app() -> None:
     assert {(b.name, b.queue_name, b.batch_size) for b in queue_bindings(demo)} == {
-        ("one_at_a_time", "demo-steps", 1), ("in_batches", "demo-batches", 10)}
+        ("one_at_a_time", "demo-steps", 1),
+        ("in_batches", "demo-batches", 10),
+    }
     assert {(b.name, b.expression) for b in schedule_bindings(demo)} == {
-        ("every_minute", "rate(1 minute)"), ("weekday_nights", "cron(30 2 ? * MON-FRI *)")}
+        ("every_minute", "rate(1 minute)"),
+        ("weekday_nights", "cron(30 2 ? * MON-FRI *)"),
+    }
 
 
 def test_handler_gets_a_lambda_shaped_sqs_event_and_the_message_is_deleted(sqs: Any) -> None:
     url = sqs.get_queue_url(QueueName="demo-steps")["QueueUrl"]
-    sqs.send_message(QueueUrl=url, MessageBody='{"execution_id": "e1"}',
-                     MessageAttributes={"kind": {"DataType": "String", "StringValue": "step"}})
+    sqs.send_message(
+        QueueUrl=url,
+        MessageBody='{"execution_id": "e1"}',
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": "step"}},
+    )
 
     assert _worker(sqs, "one_at_a_time").poll_once() == 1
 
@@ -292,8 +314,13 @@ def test_a_failure_report_naming_an_unknown_message_fails_the_whole_batch(sqs: A
 def test_sqs_event_matches_what_chalice_test_generates() -> None:
     from chalice.test import Client
 
-    message = {"MessageId": "m-1", "ReceiptHandle": "r-1", "Body": "b", "MD5OfBody": "x",
-               "Attributes": {"ApproximateReceiveCount": "1"}}
+    message = {
+        "MessageId": "m-1",
+        "ReceiptHandle": "r-1",
+        "Body": "b",
+        "MD5OfBody": "x",
+        "Attributes": {"ApproximateReceiveCount": "1"},
+    }
     ours = sqs_event([message], "arn:aws:sqs:us-east-1:123456789012:q", "us-east-1")["Records"][0]
     with Client(demo) as client:
         theirs = client.events.generate_sqs_event(["b"], queue_name="q")["Records"][0]
@@ -301,7 +328,7 @@ def test_sqs_event_matches_what_chalice_test_generates() -> None:
 
 
 def test_ticker_runs_rate_handlers_soon_after_start_then_every_period() -> None:
-    start = _dt.datetime(2026, 1, 5, 12, 0, tzinfo=_dt.timezone.utc)  # a Monday
+    start = _dt.datetime(2026, 1, 5, 12, 0, tzinfo=_dt.UTC)  # a Monday
     ticker = ScheduleTicker(schedule_bindings(demo), region="us-east-1", start=start, first_delay=2)
 
     assert ticker.tick(start) == []
@@ -314,10 +341,11 @@ def test_ticker_runs_rate_handlers_soon_after_start_then_every_period() -> None:
 
 
 def test_ticker_reads_eventbridge_cron_with_its_weekday_numbers() -> None:
-    start = _dt.datetime(2026, 1, 9, 3, 0, tzinfo=_dt.timezone.utc)  # Friday, after 02:30
-    ticker = ScheduleTicker([b for b in schedule_bindings(demo) if b.name == "weekday_nights"],
-                            region="us-east-1", start=start)
-    assert ticker.next_due() == _dt.datetime(2026, 1, 12, 2, 30, tzinfo=_dt.timezone.utc)  # Monday
+    start = _dt.datetime(2026, 1, 9, 3, 0, tzinfo=_dt.UTC)  # Friday, after 02:30
+    ticker = ScheduleTicker(
+        [b for b in schedule_bindings(demo) if b.name == "weekday_nights"], region="us-east-1", start=start
+    )
+    assert ticker.next_due() == _dt.datetime(2026, 1, 12, 2, 30, tzinfo=_dt.UTC)  # Monday
 
     numeric = Chalice(app_name="numeric-cron")
 
@@ -325,9 +353,10 @@ def test_ticker_reads_eventbridge_cron_with_its_weekday_numbers() -> None:
     def weekday_mornings(event: Any) -> None:
         pass
 
-    sunday = _dt.datetime(2026, 1, 11, 10, 0, tzinfo=_dt.timezone.utc)
-    assert ScheduleTicker(schedule_bindings(numeric), region="us-east-1", start=sunday).next_due() == \
-        _dt.datetime(2026, 1, 12, 9, 0, tzinfo=_dt.timezone.utc)
+    sunday = _dt.datetime(2026, 1, 11, 10, 0, tzinfo=_dt.UTC)
+    assert ScheduleTicker(schedule_bindings(numeric), region="us-east-1", start=sunday).next_due() == _dt.datetime(
+        2026, 1, 12, 9, 0, tzinfo=_dt.UTC
+    )
 
 
 # --- the samples ----------------------------------------------------------------------------

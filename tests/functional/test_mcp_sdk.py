@@ -7,6 +7,7 @@ the newer handshake-free protocol, then falls back to ``initialize``), lists the
 a workflow, follows it with ``get_execution`` and decides a gate with ``approve_step``. The
 server runs in its own process, one for the module; state is set up and checked over REST.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,9 +20,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import httpx2
 import pytest
@@ -81,8 +83,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rest]:
         env.pop(name, None)  # always the embedded moto, never a real account
     logs = tmp_path_factory.mktemp("mcp") / "server.log"
     with logs.open("wb") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "chalicelib.local.server"], cwd=ROOT, env=env,
-                                   stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chalicelib.local.server"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     rest = Rest(f"http://127.0.0.1:{port}")
     try:
         deadline = time.monotonic() + 90
@@ -109,19 +117,38 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rest]:
 
 
 GREET = {
-    "name": "Greet a customer", "description": "Writes a greeting for a customer.",
-    "trigger": {"type": "manual", "inputs": [
-        {"name": "who", "type": "string", "required": True, "description": "The customer's name"},
-        {"name": "tone", "type": "enum", "options": ["warm", "dry"], "required": False, "default": "warm"}]},
-    "steps": [{"id": "greet", "agent": "transform", "instructions": "{text: join(' ', ['Hello', input.who]), tone: input.tone}"}],
+    "name": "Greet a customer",
+    "description": "Writes a greeting for a customer.",
+    "trigger": {
+        "type": "manual",
+        "inputs": [
+            {"name": "who", "type": "string", "required": True, "description": "The customer's name"},
+            {"name": "tone", "type": "enum", "options": ["warm", "dry"], "required": False, "default": "warm"},
+        ],
+    },
+    "steps": [
+        {
+            "id": "greet",
+            "agent": "transform",
+            "instructions": "{text: join(' ', ['Hello', input.who]), tone: input.tone}",
+        }
+    ],
 }
 GATED = {
-    "name": "Refund", "description": "Refunds an order once a manager agrees.",
+    "name": "Refund",
+    "description": "Refunds an order once a manager agrees.",
     "trigger": {"type": "manual", "inputs": [{"name": "amount", "type": "number", "required": True}]},
-    "steps": [{"id": "draft", "agent": "transform", "instructions": "{refund: input.amount}"},
-              {"id": "approve", "name": "Manager approval", "agent": "transform", "instructions": "prev",
-               "gate": {"type": "approval", "approvers": ["operator"]}},
-              {"id": "done", "agent": "transform", "instructions": "{refunded: steps.draft.output.refund}"}],
+    "steps": [
+        {"id": "draft", "agent": "transform", "instructions": "{refund: input.amount}"},
+        {
+            "id": "approve",
+            "name": "Manager approval",
+            "agent": "transform",
+            "instructions": "prev",
+            "gate": {"type": "approval", "approvers": ["operator"]},
+        },
+        {"id": "done", "agent": "transform", "instructions": "{refunded: steps.draft.output.refund}"},
+    ],
 }
 CLIENT = Implementation(name="stepline-test-assistant", version="4.2.0")
 
@@ -130,8 +157,7 @@ CLIENT = Implementation(name="stepline-test-assistant", version="4.2.0")
 async def _client(base: str, key: str, **kw: Any) -> AsyncIterator[Client]:
     """An SDK client with the key's header; its HTTP connections are closed on the way out."""
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
-        async with Client(streamable_http_client(f"{base}/mcp", http_client=http), client_info=CLIENT,
-                          **kw) as client:
+        async with Client(streamable_http_client(f"{base}/mcp", http_client=http), client_info=CLIENT, **kw) as client:
             yield client
 
 
@@ -188,12 +214,14 @@ def test_gate_seen_waiting_viewer_refused_operator_approves_with_comment(served:
             execution_id = (await admin.call_tool(tool, {"amount": 12.5})).structured_content["execution_id"]
             waiting = await _until(admin, execution_id, {"waiting", "failed", "completed"})
         async with _client(served.base, viewer) as as_viewer:
-            refused = await as_viewer.call_tool("approve_step", {"execution_id": execution_id, "step_id": "approve",
-                                                                 "comment": "looks fine"})
+            refused = await as_viewer.call_tool(
+                "approve_step", {"execution_id": execution_id, "step_id": "approve", "comment": "looks fine"}
+            )
             seen = await as_viewer.call_tool("get_execution", {"execution_id": execution_id})
         async with _client(served.base, operator) as as_operator:
-            approved = await as_operator.call_tool("approve_step", {"execution_id": execution_id,
-                                                                    "step_id": "approve", "comment": "ok by me"})
+            approved = await as_operator.call_tool(
+                "approve_step", {"execution_id": execution_id, "step_id": "approve", "comment": "ok by me"}
+            )
             done = await _until(as_operator, execution_id, {"completed", "failed"})
         return waiting, refused, seen, approved, done
 
@@ -213,8 +241,14 @@ def test_gate_seen_waiting_viewer_refused_operator_approves_with_comment(served:
 
 
 def test_reject_by_a_key_the_gate_does_not_name_is_refused(served: Rest) -> None:
-    gated = {**GATED, "name": "Refund to a manager", "steps": [dict(GATED["steps"][0]), {
-        **GATED["steps"][1], "gate": {"type": "approval", "approvers": ["manager-key"]}}]}
+    gated = {
+        **GATED,
+        "name": "Refund to a manager",
+        "steps": [
+            dict(GATED["steps"][0]),
+            {**GATED["steps"][1], "gate": {"type": "approval", "approvers": ["manager-key"]}},
+        ],
+    }
     workflow_id = served.create_workflow(gated)
     operator = served.key("olga", "operator")
     status, started = served.call("POST", f"/workflows/{workflow_id}/executions", {"inputs": {"amount": 3}})
@@ -224,8 +258,9 @@ def test_reject_by_a_key_the_gate_does_not_name_is_refused(served: Rest) -> None
     async def scenario() -> Any:
         async with _client(served.base, operator) as client:
             await _until(client, execution_id, {"waiting"})
-            return await client.call_tool("reject_step", {"execution_id": execution_id, "step_id": "approve",
-                                                          "comment": "the amount is wrong"})
+            return await client.call_tool(
+                "reject_step", {"execution_id": execution_id, "step_id": "approve", "comment": "the amount is wrong"}
+            )
 
     result = asyncio.run(scenario())
     assert result.is_error and "not an approver" in result.content[0].text

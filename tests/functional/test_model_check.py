@@ -13,6 +13,7 @@ agrees with its steps and with the listed summary, every human action is in the 
 (and nothing else carries an actor), and the workflow's active count equals the number of
 running plus waiting executions.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,14 @@ from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, \
-    run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from chalicelib.domain.machine import RecordResult
 from chalicelib.domain.states import StepState, is_forward
@@ -33,18 +40,32 @@ MODEL_WORKFLOW = workflow(
     tf("check", "prev", gate={"type": "approval", "approvers": ["manager-key"]}),
     tf("polish", "prev", gate={"type": "review"}),
     tf("post", "prev", timeout_seconds=30),
-    name="Model check")
+    name="Model check",
+)
 STEP_IDS = [s["id"] for s in MODEL_WORKFLOW["steps"]]
 GATES = {"check": "approval", "polish": "review"}
 ACTIONS = ["retry", "edit", "skip", "force-advance", "approve", "reject", "review", "cancel"]
 #: how the execution view names the actions the model check tries
 OFFERED_AS = {"edit": "edit_and_retry", "force-advance": "force_advance"}
-NEEDS = {"retry": {"failed"}, "edit": {"failed"}, "skip": {"failed"},
-         "force-advance": {"pending", "running", "waiting_for_approval"},
-         "approve": {"waiting_for_approval"}, "reject": {"waiting_for_approval"}, "review": {"waiting_for_approval"}}
-HUMAN_EVENTS = {"retry": ["step_retried"], "edit": ["instructions_edited", "step_retried"], "skip": ["step_skipped"],
-                "force-advance": ["step_force_advanced"], "approve": ["approval_granted"],
-                "reject": ["approval_rejected"], "review": ["review_submitted"], "cancel": ["execution_cancelled"]}
+NEEDS = {
+    "retry": {"failed"},
+    "edit": {"failed"},
+    "skip": {"failed"},
+    "force-advance": {"pending", "running", "waiting_for_approval"},
+    "approve": {"waiting_for_approval"},
+    "reject": {"waiting_for_approval"},
+    "review": {"waiting_for_approval"},
+}
+HUMAN_EVENTS = {
+    "retry": ["step_retried"],
+    "edit": ["instructions_edited", "step_retried"],
+    "skip": ["step_skipped"],
+    "force-advance": ["step_force_advanced"],
+    "approve": ["approval_granted"],
+    "reject": ["approval_rejected"],
+    "review": ["review_submitted"],
+    "cancel": ["execution_cancelled"],
+}
 TERMINAL = ("completed", "skipped")
 MAX_EXECUTIONS = 3
 
@@ -91,8 +112,15 @@ def expected_answer(view: dict[str, Any], action: str, step_id: str, key: tuple[
 
 
 class OperatorModel(RuleBasedStateMachine):
-    def __init__(self, api: Any, worker: Any, engine: Any, clock: Any, keys: dict[str, tuple[str, str, str]],
-                 outcomes: Counter[str]) -> None:
+    def __init__(
+        self,
+        api: Any,
+        worker: Any,
+        engine: Any,
+        clock: Any,
+        keys: dict[str, tuple[str, str, str]],
+        outcomes: Counter[str],
+    ) -> None:
         super().__init__()
         self.seen_outcomes = outcomes
         self.api, self.worker, self.engine, self.clock, self.keys = api, worker, engine, clock, keys
@@ -176,9 +204,13 @@ class OperatorModel(RuleBasedStateMachine):
         ex = message["execution_id"]
         before = self.seen[ex]
         step = current(before)
-        runnable = (before["status"] == "running" and step is not None and step["id"] == message["step_id"]
-                    and step["attempt"] == message["attempt"]
-                    and (step["state"] == "pending" or (step["state"] == "running" and step["deadline"] is None)))
+        runnable = (
+            before["status"] == "running"
+            and step is not None
+            and step["id"] == message["step_id"]
+            and step["attempt"] == message["attempt"]
+            and (step["state"] == "pending" or (step["state"] == "running" and step["deadline"] is None))
+        )
         self.worker.deliver(body)
         self.seen_outcomes[f"delivery {'ran' if runnable else 'was a no-op'}"] += 1
         self.dirty.add(ex)
@@ -205,8 +237,11 @@ class OperatorModel(RuleBasedStateMachine):
     @rule(data=st.data(), outcome=st.sampled_from(["output", "retryable", "fatal"]))
     def finish_slow_agent(self, data: Any, outcome: str) -> None:
         state, step_id, attempt = self.inflight.pop(data.draw(st.integers(0, len(self.inflight) - 1), label="agent"))
-        error = None if outcome == "output" else {"kind": "agent", "message": f"{outcome} failure",
-                                                    "retryable": outcome == "retryable"}
+        error = (
+            None
+            if outcome == "output"
+            else {"kind": "agent", "message": f"{outcome} failure", "retryable": outcome == "retryable"}
+        )
         self.engine.runner.record(state, RecordResult(step_id, attempt, output={"by": "slow"}, error=error))
         self.dirty.add(state.execution_id)
 
@@ -217,15 +252,20 @@ class OperatorModel(RuleBasedStateMachine):
         return [*view["actions"], *next(s for s in view["steps"] if s["id"] == step_id)["actions"]]
 
     @precondition(lambda self: self.executions)
-    @rule(data=st.data(), action=st.sampled_from(ACTIONS), step_id=st.sampled_from(STEP_IDS),
-          who=st.sampled_from(["olivia", "manager-key", "ada", "victor"]))
+    @rule(
+        data=st.data(),
+        action=st.sampled_from(ACTIONS),
+        step_id=st.sampled_from(STEP_IDS),
+        who=st.sampled_from(["olivia", "manager-key", "ada", "victor"]),
+    )
     def operate(self, data: Any, action: str, step_id: str, who: str) -> None:
         ex = data.draw(st.sampled_from(self.executions), label="execution")
         key, name, role = self.keys[who]
         view = self.seen[ex]
         expected = expected_answer(view, action, step_id, (name, role))
-        body: dict[str, Any] = {"comment": f"{action} by {who}"} if action not in ("retry", "edit", "skip", "cancel") \
-            else {}
+        body: dict[str, Any] = (
+            {"comment": f"{action} by {who}"} if action not in ("retry", "edit", "skip", "cancel") else {}
+        )
         if action == "edit":
             body = {"instructions": "prev"}
         if action == "review":
@@ -243,8 +283,9 @@ class OperatorModel(RuleBasedStateMachine):
             after = next((s for s in answer["steps"] if s["id"] == step_id), None)
             if action == "cancel":
                 assert answer["status"] == "cancelled"
-                assert [s["step_id"] for s in answer["completed_steps_not_undone"]] == \
-                    [s["id"] for s in answer["steps"] if s["state"] == "completed"]
+                assert [s["step_id"] for s in answer["completed_steps_not_undone"]] == [
+                    s["id"] for s in answer["steps"] if s["state"] == "completed"
+                ]
             elif action in ("retry", "edit"):
                 before = next(s for s in view["steps"] if s["id"] == step_id)
                 assert (after["state"], after["attempt"]) == ("running", before["attempt"] + 1)
@@ -299,8 +340,9 @@ class OperatorModel(RuleBasedStateMachine):
         if self.workflow_id:
             self.check_summaries_and_active_count(listing=True)
 
-    def check_execution(self, ex: str, before: dict[str, Any], view: dict[str, Any],
-                        items: list[dict[str, Any]]) -> None:
+    def check_execution(
+        self, ex: str, before: dict[str, Any], view: dict[str, Any], items: list[dict[str, Any]]
+    ) -> None:
         assert [i["seq"] for i in items] == list(range(1, len(items) + 1)), "history has gaps"
         for old, new in zip(before["steps"], view["steps"]):
             assert reachable((old["attempt"], old["state"]), (new["attempt"], new["state"])), (old, new)
@@ -316,7 +358,7 @@ class OperatorModel(RuleBasedStateMachine):
         else:
             expected = {"failed": "failed", "waiting_for_approval": "waiting"}.get(step["state"], "running")
             assert view["status"] == expected, view
-            later = view["steps"][view["steps"].index(step) + 1:]
+            later = view["steps"][view["steps"].index(step) + 1 :]
             assert all(s["state"] == "pending" for s in later)
         assert [(i["type"], i["actor"], i["step_id"]) for i in items if i["actor"]] == self.human[ex]
         for item in items:
@@ -325,13 +367,23 @@ class OperatorModel(RuleBasedStateMachine):
 
 def test_operator_model_check(api: Any, worker: Any, aws: Any, clock: Any) -> None:
     keys = Keys(api)
-    by_name = {"olivia": (keys.operator, "olivia", "operator"), "manager-key": (keys.manager, "manager-key", "operator"),
-               "ada": (keys.admin2, "ada", "admin"), "victor": (keys.viewer, "victor", "viewer")}
+    by_name = {
+        "olivia": (keys.operator, "olivia", "operator"),
+        "manager-key": (keys.manager, "manager-key", "operator"),
+        "ada": (keys.admin2, "ada", "admin"),
+        "victor": (keys.viewer, "victor", "viewer"),
+    }
     outcomes: Counter[str] = Counter()
     run_state_machine_as_test(
         lambda: OperatorModel(api, worker, aws, clock, by_name, outcomes),
-        settings=settings(max_examples=25, stateful_step_count=25, deadline=None, derandomize=True,
-                          suppress_health_check=list(HealthCheck)))
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=25,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )
     print(sorted(outcomes.items()))
     # the run reached the interesting places, not only refusals
     for outcome in ("delivery ran", "delivery was a no-op", "cancel -> 200", "approve -> 200"):

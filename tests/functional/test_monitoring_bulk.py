@@ -1,4 +1,5 @@
 """Bulk cancel and retry by filter: dry run, then chunked through SQS with per-execution results."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,11 @@ from typing import Any
 from tests.functional.monitoring_support import GATED, start
 
 ADMIN = "admin"  # the actor name of the STEPLINE_ADMIN_KEY
-FAILING = {"name": "Failing", "trigger": {"type": "manual"}, "steps": [
-    {"id": "x", "agent": "python", "config": {"callable": "chalicelib.samples.callables:fails_permanently"}}]}
+FAILING = {
+    "name": "Failing",
+    "trigger": {"type": "manual"},
+    "steps": [{"id": "x", "agent": "python", "config": {"callable": "chalicelib.samples.callables:fails_permanently"}}],
+}
 
 
 def failed_runs(api: Any, aws: Any, worker: Any, clock: Any, n: int) -> tuple[str, list[str]]:
@@ -27,8 +31,10 @@ def test_dry_run_is_the_default_and_changes_nothing(api: Any, aws: Any, worker: 
     assert status == 200, body
     assert body["dry_run"] is True and body["count"] == 5 and body["first_ids"] == ids
     assert body["filters"] == {"workflow_id": wf, "status": "failed"}  # retry applies to failed executions
-    status, body = api.post("/executions/bulk", {"action": "cancel", "dry_run": True,
-                                                 "filters": {"status": "failed", "trigger": "manual"}, "limit": 3})
+    status, body = api.post(
+        "/executions/bulk",
+        {"action": "cancel", "dry_run": True, "filters": {"status": "failed", "trigger": "manual"}, "limit": 3},
+    )
     assert (status, body["count"], body["first_ids"]) == (200, 3, ids)
     assert worker.receive() == []
     assert {api.execution(e)["status"] for e in ids} == {"failed"}
@@ -38,8 +44,10 @@ def test_apply_retries_in_chunks_and_reports_each_execution(api: Any, aws: Any, 
     wf, ids = failed_runs(api, aws, worker, clock, 7)
     assert api.post(f"/executions/{ids[3]}/cancel", {})[0] == 200  # no longer failed...
     # ...but still matched if the operator asks for every status: its retry is a 409, reported
-    status, job = api.post("/executions/bulk", {"action": "retry", "dry_run": False, "chunk_size": 3,
-                                                "filters": {"workflow_id": wf, "status": "cancelled"}})
+    status, job = api.post(
+        "/executions/bulk",
+        {"action": "retry", "dry_run": False, "chunk_size": 3, "filters": {"workflow_id": wf, "status": "cancelled"}},
+    )
     assert status == 202 and job["state"] == "running", job
     worker.drain()
     status, done = api.get(f"/executions/bulk/{job['job_id']}")
@@ -47,8 +55,9 @@ def test_apply_retries_in_chunks_and_reports_each_execution(api: Any, aws: Any, 
     assert (done["processed"], done["succeeded"], done["conflicts"]) == (1, 0, 1)
     assert done["results"][0]["status"] == 409 and done["results"][0]["execution_id"] == ids[3]
 
-    status, job = api.post("/executions/bulk", {"action": "retry", "dry_run": False, "chunk_size": 3,
-                                                "filters": {"workflow_id": wf}})
+    status, job = api.post(
+        "/executions/bulk", {"action": "retry", "dry_run": False, "chunk_size": 3, "filters": {"workflow_id": wf}}
+    )
     assert status == 202
     messages = worker.receive()
     assert [json.loads(m["Body"])["kind"] for m in messages] == ["bulk"]
@@ -81,8 +90,9 @@ def test_bulk_cancel_across_workflows_brings_active_counts_to_zero(api: Any, aws
     worker.drain()
     status, body = api.post("/executions/bulk", {"action": "cancel", "filters": {"status": "waiting"}})
     assert body["count"] == 6
-    status, job = api.post("/executions/bulk", {"action": "cancel", "dry_run": False, "chunk_size": 4,
-                                                "filters": {"status": "waiting"}})
+    status, job = api.post(
+        "/executions/bulk", {"action": "cancel", "dry_run": False, "chunk_size": 4, "filters": {"status": "waiting"}}
+    )
     worker.drain()
     done = api.get(f"/executions/bulk/{job['job_id']}")[1]
     assert (done["state"], done["succeeded"]) == ("done", 6)
@@ -91,11 +101,15 @@ def test_bulk_cancel_across_workflows_brings_active_counts_to_zero(api: Any, aws
 
 
 def test_bulk_input_is_checked(api: Any) -> None:
-    cases = [({"action": "delete"}, "action"), ({"action": "cancel", "filters": {"status": "gone"}}, "filters.status"),
-             ({"action": "cancel", "filters": {"colour": "red"}}, "filters.colour"),
-             ({"action": "cancel", "filters": {"from": "tuesday"}}, "filters.from"),
-             ({"action": "cancel", "dry_run": "no"}, "dry_run"), ({"action": "cancel", "limit": 0}, "limit"),
-             ({"action": "cancel", "filters": []}, "filters")]
+    cases = [
+        ({"action": "delete"}, "action"),
+        ({"action": "cancel", "filters": {"status": "gone"}}, "filters.status"),
+        ({"action": "cancel", "filters": {"colour": "red"}}, "filters.colour"),
+        ({"action": "cancel", "filters": {"from": "tuesday"}}, "filters.from"),
+        ({"action": "cancel", "dry_run": "no"}, "dry_run"),
+        ({"action": "cancel", "limit": 0}, "limit"),
+        ({"action": "cancel", "filters": []}, "filters"),
+    ]
     for body, field in cases:
         status, err = api.post("/executions/bulk", body)
         assert status == 400 and field in [e["field"] for e in err["errors"]], (body, err)

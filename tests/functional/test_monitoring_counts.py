@@ -7,23 +7,37 @@ with a lock around moto's request dispatch; the requests of different threads st
 interleave freely. HTTP calls share one lock because Chalice's test client keeps the
 current request on the app object (one request per Lambda container in AWS).
 """
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from moto.core.botocore_stubber import BotocoreStubber
 
 from tests.functional.monitoring_support import GATED
 
-FLAKY = {"name": "Flaky", "trigger": {"type": "manual"}, "steps": [
-    {"id": "f", "agent": "python", "config": {"callable": "chalicelib.samples.callables:flaky"},
-     "retry": {"max_attempts": 3, "backoff_seconds": 0}},
-    {"id": "t", "agent": "transform", "instructions": "prev"}]}
-FAILING = {"name": "Failing", "trigger": {"type": "manual"}, "steps": [
-    {"id": "x", "agent": "python", "config": {"callable": "chalicelib.samples.callables:fails_permanently"}}]}
+FLAKY = {
+    "name": "Flaky",
+    "trigger": {"type": "manual"},
+    "steps": [
+        {
+            "id": "f",
+            "agent": "python",
+            "config": {"callable": "chalicelib.samples.callables:flaky"},
+            "retry": {"max_attempts": 3, "backoff_seconds": 0},
+        },
+        {"id": "t", "agent": "transform", "instructions": "prev"},
+    ],
+}
+FAILING = {
+    "name": "Failing",
+    "trigger": {"type": "manual"},
+    "steps": [{"id": "x", "agent": "python", "config": {"callable": "chalicelib.samples.callables:fails_permanently"}}],
+}
 
 
 @pytest.fixture
@@ -76,8 +90,11 @@ def test_active_counts_return_to_zero_under_concurrency(api: Any, worker: Any, a
     http = Http(api)
     gate, flaky, failing = (api.create_workflow(d) for d in (GATED, FLAKY, FAILING))
     with ThreadPoolExecutor(max_workers=8) as pool:
-        starts = [pool.submit(http, "POST", f"/workflows/{wf}/executions", {"inputs": {}})
-                  for wf in (gate, flaky, failing) for _ in range(6)]
+        starts = [
+            pool.submit(http, "POST", f"/workflows/{wf}/executions", {"inputs": {}})
+            for wf in (gate, flaky, failing)
+            for _ in range(6)
+        ]
         ids = {gate: [], flaky: [], failing: []}
         for job in starts:
             status, body = job.result()

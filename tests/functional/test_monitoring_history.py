@@ -1,4 +1,5 @@
 """History pages and the optional retention period."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,9 +8,9 @@ from typing import Any
 
 import boto3
 import pytest
-from tests.functional.monitoring_support import GATED, settle, start
 
 from chalicelib.domain.timefmt import parse_iso
+from tests.functional.monitoring_support import GATED, settle, start
 
 
 def test_history_pages_through_the_whole_trail_in_order(api: Any, aws: Any, worker: Any) -> None:
@@ -34,8 +35,9 @@ def test_history_pages_through_the_whole_trail_in_order(api: Any, aws: Any, work
             break
     assert items == whole["items"] and calls >= 3
     assert [i["seq"] for i in items] == list(range(1, len(items) + 1))
-    human = {i["type"]: i["actor"] for i in items if i["type"] in ("approval_rejected", "step_retried",
-                                                                     "approval_granted")}
+    human = {
+        i["type"]: i["actor"] for i in items if i["type"] in ("approval_rejected", "step_retried", "approval_granted")
+    }
     assert human == {"approval_rejected": "admin", "step_retried": "admin", "approval_granted": "admin"}
 
 
@@ -53,8 +55,11 @@ def test_history_rejects_bad_pages(api: Any, aws: Any) -> None:
 
 def _raw_items(aws: Any, execution_id: str) -> list[dict[str, Any]]:
     ddb = boto3.client("dynamodb", region_name="us-east-1")
-    return ddb.query(TableName=aws.settings.executions_table, KeyConditionExpression="pk = :p",
-                     ExpressionAttributeValues={":p": {"S": f"EX#{execution_id}"}})["Items"]
+    return ddb.query(
+        TableName=aws.settings.executions_table,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": f"EX#{execution_id}"}},
+    )["Items"]
 
 
 def test_executions_are_kept_forever_by_default(api: Any, aws: Any, worker: Any) -> None:

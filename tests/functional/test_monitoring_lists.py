@@ -1,23 +1,30 @@
 """Filtered execution lists, per workflow and across workflows, through the real API."""
+
 from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import product
 from typing import Any
 
 import pytest
+
 from tests.functional.monitoring_support import GATED, Run, at, pages, settle, start
 
 STATUSES = ("running", "waiting", "completed", "failed", "cancelled")
 TRIGGERS = ("manual", "event", "schedule")
-UTC = timezone.utc
+UTC = UTC
 
 #: start times over four months, one of them (October) empty
-SLOTS = [datetime(2026, 8, 31, 23, 59, tzinfo=UTC), datetime(2026, 9, 3, 8, tzinfo=UTC),
-         datetime(2026, 9, 3, 8, 30, tzinfo=UTC), datetime(2026, 9, 28, 17, tzinfo=UTC),
-         datetime(2026, 11, 2, 6, tzinfo=UTC), datetime(2026, 11, 20, 14, tzinfo=UTC)]
+SLOTS = [
+    datetime(2026, 8, 31, 23, 59, tzinfo=UTC),
+    datetime(2026, 9, 3, 8, tzinfo=UTC),
+    datetime(2026, 9, 3, 8, 30, tzinfo=UTC),
+    datetime(2026, 9, 28, 17, tzinfo=UTC),
+    datetime(2026, 11, 2, 6, tzinfo=UTC),
+    datetime(2026, 11, 20, 14, tzinfo=UTC),
+]
 
 
 def build(api: Any, aws: Any, worker: Any, clock: Any) -> tuple[list[str], list[Run]]:
@@ -36,11 +43,17 @@ def build(api: Any, aws: Any, worker: Any, clock: Any) -> tuple[list[str], list[
     return wfs, runs
 
 
-def expected(runs: list[Run], wf: str | None, status: str | None, trigger: str | None,
-             span: tuple[str, str] | None) -> list[str]:
-    chosen = [r for r in runs if (wf is None or r.workflow_id == wf) and (status is None or r.status == status)
-              and (trigger is None or r.trigger == trigger)
-              and (span is None or span[0] <= r.started_at <= span[1])]
+def expected(
+    runs: list[Run], wf: str | None, status: str | None, trigger: str | None, span: tuple[str, str] | None
+) -> list[str]:
+    chosen = [
+        r
+        for r in runs
+        if (wf is None or r.workflow_id == wf)
+        and (status is None or r.status == status)
+        and (trigger is None or r.trigger == trigger)
+        and (span is None or span[0] <= r.started_at <= span[1])
+    ]
     return [r.execution_id for r in sorted(chosen, key=lambda r: f"{r.started_at}#{r.execution_id}", reverse=True)]
 
 
@@ -56,10 +69,14 @@ def test_every_filter_combination_pages_newest_first(api: Any, aws: Any, worker:
     assert {r.status for r in runs} == set(STATUSES)
     span = ("2026-09-01T00:00:00.000Z", "2026-11-10T00:00:00.000Z")
     checked = 0
-    combos = [(wf, status, trigger, None) for wf, status, trigger in product(
-        [wfs[0], None], (None, *STATUSES), (None, *TRIGGERS))]
-    combos += [(wf, status, trigger, span) for wf, status, trigger in product(
-        [wfs[1], None], (None, "waiting", "completed"), (None, "event"))]
+    combos = [
+        (wf, status, trigger, None)
+        for wf, status, trigger in product([wfs[0], None], (None, *STATUSES), (None, *TRIGGERS))
+    ]
+    combos += [
+        (wf, status, trigger, span)
+        for wf, status, trigger in product([wfs[1], None], (None, "waiting", "completed"), (None, "event"))
+    ]
     for wf, status, trigger, rng in combos:
         q = query(status, trigger, rng)
         path = f"/workflows/{wf}/executions" if wf else "/executions"
@@ -80,8 +97,11 @@ def test_every_filter_combination_pages_newest_first(api: Any, aws: Any, worker:
     by_id = {r.execution_id: r for r in runs}
     for item in body["items"]:
         run = by_id[item["execution_id"]]
-        assert (item["status"], item["trigger"]["type"], item["workflow_id"]) == \
-            (run.status, run.trigger, run.workflow_id)
+        assert (item["status"], item["trigger"]["type"], item["workflow_id"]) == (
+            run.status,
+            run.trigger,
+            run.workflow_id,
+        )
         assert (item["ended_at"] is not None) == (run.status in ("completed", "cancelled"))
     # the filter by workflow is the same list as the workflow's own
     own = api.get(f"/workflows/{wfs[1]}/executions?status=failed&limit=200")[1]
@@ -129,8 +149,8 @@ def test_tampered_and_foreign_tokens_are_400(api: Any, aws: Any) -> None:
         (wf_path, _rewrite(token, other_id)),
         (wf_path, _rewrite(token, other_hash)),
         (wf_path, _rewrite(token, number_value)),
-        (f"/workflows/{wfs[1]}/executions", token),          # another workflow's token
-        (f"{wf_path}?status=failed", token),                    # another filter's token
+        (f"/workflows/{wfs[1]}/executions", token),  # another workflow's token
+        (f"{wf_path}?status=failed", token),  # another filter's token
         ("/executions?status=running", _rewrite(cross, far_month)),
         ("/executions?status=failed", cross),
         ("/executions?status=running", token),
@@ -146,9 +166,17 @@ def test_tampered_and_foreign_tokens_are_400(api: Any, aws: Any) -> None:
     assert api.get(f"/executions?status=running&limit=1&next_token={cross}")[0] == 200
 
 
-@pytest.mark.parametrize("query, field", [("status=done", "status"), ("trigger=cron", "trigger"),
-                                          ("from=yesterday", "from"), ("limit=0", "limit"),
-                                          ("to=0424-09-03T10:33:36Z", "to"), ("colour=red", "colour")])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("status=done", "status"),
+        ("trigger=cron", "trigger"),
+        ("from=yesterday", "from"),
+        ("limit=0", "limit"),
+        ("to=0424-09-03T10:33:36Z", "to"),
+        ("colour=red", "colour"),
+    ],
+)
 def test_bad_filters_name_the_field(api: Any, query: str, field: str) -> None:
     wf = api.create_workflow(GATED)
     for path in (f"/workflows/{wf}/executions", "/executions"):
@@ -177,11 +205,12 @@ def test_a_page_costs_one_query_whatever_the_history(api: Any, aws: Any, monkeyp
         return original(self, request)
 
     monkeypatch.setattr(BotocoreStubber, "process_request", record)
-    for path, batch_gets in [(f"/workflows/{wf}/executions?status=cancelled&limit=5", 0),
-                             ("/executions?status=cancelled&trigger=manual&limit=5", 0),
-                             (f"/workflows/{wf}/executions?limit=3", 1)]:  # keys-only index: one BatchGet
+    for path, batch_gets in [
+        (f"/workflows/{wf}/executions?status=cancelled&limit=5", 0),
+        ("/executions?status=cancelled&trigger=manual&limit=5", 0),
+        (f"/workflows/{wf}/executions?limit=3", 1),
+    ]:  # keys-only index: one BatchGet
         seen.clear()
         status, body = api.get(path)
         assert status == 200 and body["items"]
-        assert (seen.count("Query"), seen.count("BatchGetItem"), seen.count("Scan")) == (1, batch_gets, 0), \
-            (path, seen)
+        assert (seen.count("Query"), seen.count("BatchGetItem"), seen.count("Scan")) == (1, batch_gets, 0), (path, seen)

@@ -1,17 +1,18 @@
 """Run statistics from write-time counters: buckets, time zones, durations."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from tests.functional.monitoring_support import GATED, at, settle, start
 
-UTC = timezone.utc
+UTC = UTC
 
 
-def run(api: Any, aws: Any, worker: Any, clock: Any, wf: str, when: datetime, target: str,
-        seconds: float = 0) -> None:
+def run(api: Any, aws: Any, worker: Any, clock: Any, wf: str, when: datetime, target: str, seconds: float = 0) -> None:
     """Start at ``when``, reach the gate, then after ``seconds`` move to ``target``."""
     at(clock, when)
     r = start(api, aws, wf)
@@ -26,7 +27,7 @@ def run(api: Any, aws: Any, worker: Any, clock: Any, wf: str, when: datetime, ta
 def history(api: Any, aws: Any, worker: Any, clock: Any) -> str:
     wf = api.create_workflow(GATED)
     d = datetime
-    run(api, aws, worker, clock, wf, d(2026, 10, 25, 22, 30, tzinfo=UTC), "completed", 5)   # Paris: Oct 25, 23:30 CET
+    run(api, aws, worker, clock, wf, d(2026, 10, 25, 22, 30, tzinfo=UTC), "completed", 5)  # Paris: Oct 25, 23:30 CET
     run(api, aws, worker, clock, wf, d(2026, 11, 24, 22, 30, tzinfo=UTC), "completed", 90)  # Paris: Nov 24, 23:30
     run(api, aws, worker, clock, wf, d(2026, 11, 24, 22, 50, tzinfo=UTC), "completed", 600)
     run(api, aws, worker, clock, wf, d(2026, 11, 24, 23, 10, tzinfo=UTC), "completed", 30)  # Paris: Nov 25
@@ -56,7 +57,11 @@ def near(value: float | None, exact: float) -> bool:
 def test_hour_buckets_count_statuses_and_durations(api: Any, history: str) -> None:
     body = stats(api, history, "bucket=hour&from=2026-11-24T22:00:00Z&to=2026-11-25T02:00:00Z")
     assert [b["start"] for b in body["buckets"]] == [
-        "2026-11-24T22:00:00.000Z", "2026-11-24T23:00:00.000Z", "2026-11-25T00:00:00.000Z", "2026-11-25T01:00:00.000Z"]
+        "2026-11-24T22:00:00.000Z",
+        "2026-11-24T23:00:00.000Z",
+        "2026-11-25T00:00:00.000Z",
+        "2026-11-25T01:00:00.000Z",
+    ]
     b22, b23, b00, b01 = body["buckets"]
     assert counts(b22) == {"completed": 2} and b22["total"] == 2
     assert near(b22["duration_seconds"]["median"], 90) and near(b22["duration_seconds"]["p95"], 600)
@@ -73,15 +78,19 @@ def test_hour_buckets_count_statuses_and_durations(api: Any, history: str) -> No
 def test_day_buckets_follow_the_requested_time_zone(api: Any, history: str) -> None:
     utc = stats(api, history, "bucket=day&from=2026-11-24T00:00:00Z&to=2026-11-26T00:00:00Z")
     assert [counts(b) for b in utc["buckets"]] == [
-        {"completed": 3}, {"failed": 1, "cancelled": 1, "waiting": 1, "running": 1}]
-    paris = stats(api, history, "bucket=day&tz=Europe/Paris&from=2026-11-24T00:00:00%2B01:00"
-                                "&to=2026-11-26T00:00:00%2B01:00")
+        {"completed": 3},
+        {"failed": 1, "cancelled": 1, "waiting": 1, "running": 1},
+    ]
+    paris = stats(
+        api, history, "bucket=day&tz=Europe/Paris&from=2026-11-24T00:00:00%2B01:00&to=2026-11-26T00:00:00%2B01:00"
+    )
     assert [b["start"] for b in paris["buckets"]] == ["2026-11-23T23:00:00.000Z", "2026-11-24T23:00:00.000Z"]
     assert paris["buckets"][0]["local_start"] == "2026-11-24T00:00:00+01:00"
     assert [counts(b) for b in paris["buckets"]] == [
-        {"completed": 2}, {"completed": 1, "failed": 1, "cancelled": 1, "waiting": 1, "running": 1}]
-    new_york = stats(api, history, "bucket=day&tz=America/New_York&from=2026-11-24T12:00:00Z"
-                                   "&to=2026-11-25T04:00:00Z")
+        {"completed": 2},
+        {"completed": 1, "failed": 1, "cancelled": 1, "waiting": 1, "running": 1},
+    ]
+    new_york = stats(api, history, "bucket=day&tz=America/New_York&from=2026-11-24T12:00:00Z&to=2026-11-25T04:00:00Z")
     assert len(new_york["buckets"]) == 1 and new_york["buckets"][0]["total"] == 7
     # across the daylight-saving change of Oct 25 the Paris day has 25 hours
     body = stats(api, history, "bucket=day&tz=Europe/Paris&from=2026-10-24T12:00:00Z&to=2026-10-26T12:00:00Z")
@@ -113,7 +122,8 @@ def test_a_single_short_run_reports_its_own_duration(api: Any, aws: Any, worker:
     wf = api.create_workflow(GATED)
     run(api, aws, worker, clock, wf, datetime(2026, 11, 25, 12, 5, tzinfo=UTC), "completed", 0.132)
     durations = stats(api, wf, "bucket=hour&from=2026-11-25T12:00:00Z&to=2026-11-25T13:00:00Z")["totals"][
-        "duration_seconds"]
+        "duration_seconds"
+    ]
     assert durations == {"completed": 1, "median": 0.132, "p95": 0.132, "mean": 0.132}
 
 
@@ -122,7 +132,8 @@ def test_small_counts_give_exact_percentiles(api: Any, aws: Any, worker: Any, cl
     for minute, seconds in ((1, 0.25), (2, 0.75), (3, 40), (4, 41), (5, 43)):
         run(api, aws, worker, clock, wf, datetime(2026, 11, 25, 12, minute, tzinfo=UTC), "completed", seconds)
     durations = stats(api, wf, "bucket=day&from=2026-11-25T00:00:00Z&to=2026-11-26T00:00:00Z")["totals"][
-        "duration_seconds"]
+        "duration_seconds"
+    ]
     assert (durations["median"], durations["p95"]) == (40, 43)
 
 
@@ -130,10 +141,15 @@ def _defaults_and_bad_parameters(api: Any, history: str) -> None:
     body = stats(api, history, "")
     assert body["bucket"] == "day" and body["tz"] == "UTC" and len(body["buckets"]) in (30, 31)
     assert body["totals"]["total"] == 7
-    for query, field in [("bucket=week", "bucket"), ("tz=Mars/Base", "tz"), ("tz=Asia/Kolkata", "tz"),
-                         ("from=2026-11-25T00:00:00Z&to=2026-11-24T00:00:00Z", "from"),
-                         ("bucket=hour&from=2026-01-01T00:00:00Z&to=2026-11-01T00:00:00Z", "from"),
-                         ("from=soon", "from"), ("to=0424-09-03T10:33:36.7576Z", "to")]:
+    for query, field in [
+        ("bucket=week", "bucket"),
+        ("tz=Mars/Base", "tz"),
+        ("tz=Asia/Kolkata", "tz"),
+        ("from=2026-11-25T00:00:00Z&to=2026-11-24T00:00:00Z", "from"),
+        ("bucket=hour&from=2026-01-01T00:00:00Z&to=2026-11-01T00:00:00Z", "from"),
+        ("from=soon", "from"),
+        ("to=0424-09-03T10:33:36.7576Z", "to"),
+    ]:
         status, err = api.get(f"/workflows/{history}/stats?{query}")
         assert status == 400 and err["errors"][0]["field"] == field, (query, err)
     assert api.get("/workflows/wf_nope/stats")[0] == 404

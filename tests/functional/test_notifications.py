@@ -4,13 +4,15 @@ Through the real handlers on moto: EventBridge events are caught by a rule whose
 an SQS queue; SES v2 messages are read from moto's SES backend; webhooks go to a receiver
 on 127.0.0.1 and are verified with the independent ``standardwebhooks`` package.
 """
+
 from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -20,8 +22,9 @@ from tests.functional.operator_kit import Keys, act, py, step_of, tf, workflow
 
 
 def gated(notify: list[dict[str, Any]]) -> dict[str, Any]:
-    body = workflow(tf("draft", "{total: `10`}"), tf("approve", "prev", gate={"type": "approval"}),
-                    tf("post", "{sent: prev}"))
+    body = workflow(
+        tf("draft", "{total: `10`}"), tf("approve", "prev", gate={"type": "approval"}), tf("post", "{sent: prev}")
+    )
     return {**body, "notify": notify}
 
 
@@ -34,7 +37,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 self.send_response(receiver.status)
@@ -67,8 +70,10 @@ def bus(aws: Any) -> Any:
     url = sqs.create_queue(QueueName="status-changes")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events = boto3.client("events", region_name="us-east-1")
-    events.put_rule(Name="stepline-status", EventPattern=json.dumps(
-        {"source": ["stepline"], "detail-type": ["Execution Status Change"]}))
+    events.put_rule(
+        Name="stepline-status",
+        EventPattern=json.dumps({"source": ["stepline"], "detail-type": ["Execution Status Change"]}),
+    )
     events.put_targets(Rule="stepline-status", Targets=[{"Id": "queue", "Arn": arn}])
 
     def received() -> list[dict[str, Any]]:
@@ -80,6 +85,7 @@ def bus(aws: Any) -> Any:
             for m in messages:
                 out.append(json.loads(m["Body"]))
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
     return received
 
 
@@ -99,8 +105,9 @@ def test_every_status_change_is_an_eventbridge_event(api: Any, worker: Any, bus:
     worker.drain()
     events = bus()
     assert {(e["source"], e["detail-type"]) for e in events} == {("stepline", "Execution Status Change")}
-    changes = [(e["detail"]["previous_status"], e["detail"]["status"]) for e in events
-               if e["detail"]["execution_id"] == ex]
+    changes = [
+        (e["detail"]["previous_status"], e["detail"]["status"]) for e in events if e["detail"]["execution_id"] == ex
+    ]
     assert changes == [(None, "running"), ("running", "waiting"), ("waiting", "running"), ("running", "completed")]
     waiting = next(e["detail"] for e in events if e["detail"]["status"] == "waiting")
     assert waiting["workflow_id"] == wf and waiting["workflow_name"] == "Operator test"
@@ -124,11 +131,14 @@ def test_a_waiting_gate_and_a_failure_are_emailed_through_ses(api: Any, worker: 
     assert f"stepline retry {ex} approve" in mails[1].body
 
 
-def test_webhooks_are_signed_with_the_workflows_secret_shown_once(api: Any, worker: Any, clock: Any,
-                                                                 receiver: Receiver) -> None:
-    clock.now = datetime.now(timezone.utc)  # Standard Webhooks receivers check the timestamp against now
-    status, created = api.post("/workflows", {**workflow(tf("draft", "{total: `10`}")),
-                                                "notify": [{"on": ["completed"], "webhook": receiver.url}]})
+def test_webhooks_are_signed_with_the_workflows_secret_shown_once(
+    api: Any, worker: Any, clock: Any, receiver: Receiver
+) -> None:
+    clock.now = datetime.now(UTC)  # Standard Webhooks receivers check the timestamp against now
+    status, created = api.post(
+        "/workflows",
+        {**workflow(tf("draft", "{total: `10`}")), "notify": [{"on": ["completed"], "webhook": receiver.url}]},
+    )
     assert status == 201, created
     secret = created["notification_secret"]
     assert secret.startswith("whsec_")
@@ -146,16 +156,24 @@ def test_webhooks_are_signed_with_the_workflows_secret_shown_once(api: Any, work
     with pytest.raises(Exception):
         Webhook("whsec_" + "A" * 43 + "=").verify(body, headers)  # another secret does not verify
     # a new version keeps the secret: it is not shown again
-    status, updated = api.put(f"/workflows/{wf}", {"name": "Operator test", "trigger": {"type": "manual"},
-                                                   "steps": [tf("draft", "input")],
-                                                   "notify": [{"on": ["failed"], "webhook": receiver.url}]})
+    status, updated = api.put(
+        f"/workflows/{wf}",
+        {
+            "name": "Operator test",
+            "trigger": {"type": "manual"},
+            "steps": [tf("draft", "input")],
+            "notify": [{"on": ["failed"], "webhook": receiver.url}],
+        },
+    )
     assert status == 200 and "notification_secret" not in updated
 
 
 def test_a_failing_receiver_never_fails_the_step_and_is_counted(api: Any, worker: Any, receiver: Receiver) -> None:
     receiver.status = 500
-    body = {**workflow(tf("draft", "{total: `10`}")),
-            "notify": [{"on": ["completed"], "webhook": receiver.url}, {"on": ["completed"], "email": "a@example.com"}]}
+    body = {
+        **workflow(tf("draft", "{total: `10`}")),
+        "notify": [{"on": ["completed"], "webhook": receiver.url}, {"on": ["completed"], "email": "a@example.com"}],
+    }
     wf = api.create_workflow(body)
     ex = api.start(wf)["execution_id"]
     worker.drain()
@@ -170,7 +188,9 @@ def test_unreachable_receiver_is_logged_not_raised(api: Any, worker: Any) -> Non
     closed = Receiver()
     url = closed.url
     closed.close()
-    wf = api.create_workflow({**workflow(py("draft", "fails_permanently")), "notify": [{"on": ["failed"], "webhook": url}]})
+    wf = api.create_workflow(
+        {**workflow(py("draft", "fails_permanently")), "notify": [{"on": ["failed"], "webhook": url}]}
+    )
     ex = api.start(wf)["execution_id"]
     worker.drain()
     execution = api.execution(ex)
@@ -179,11 +199,15 @@ def test_unreachable_receiver_is_logged_not_raised(api: Any, worker: Any) -> Non
 
 
 def test_notify_targets_are_validated(api: Any) -> None:
-    body = {**workflow(tf("draft")), "notify": [
-        {"on": ["started"], "email": "not-an-address"},
-        {"on": ["failed"], "webhook": "http://hooks.example.com/x"},
-        {"on": ["failed"], "email": "a@example.com", "webhook": "https://hooks.example.com/x"},
-        {"on": [], "sms": "+1555"}]}
+    body = {
+        **workflow(tf("draft")),
+        "notify": [
+            {"on": ["started"], "email": "not-an-address"},
+            {"on": ["failed"], "webhook": "http://hooks.example.com/x"},
+            {"on": ["failed"], "email": "a@example.com", "webhook": "https://hooks.example.com/x"},
+            {"on": [], "sms": "+1555"},
+        ],
+    }
     status, answer = api.post("/workflows", body)
     assert status == 400
     fields = {e["field"]: e["message"] for e in answer["errors"]}
@@ -193,9 +217,20 @@ def test_notify_targets_are_validated(api: Any) -> None:
     assert fields["notify[2]"] == 'needs exactly one of "email" or "webhook"'
     assert "notify[3].sms" in fields and "notify[3].on" in fields
     # any JSON in "on" is a 400, never a 500 (found by the schemathesis fuzz)
-    status, answer = api.post("/workflows", {**workflow(tf("draft")), "notify": [
-        {"on": [{"a": 1}, [2], None, True], "email": "a@example.com"}, {"on": "failed", "webhook": 3}]})
+    status, answer = api.post(
+        "/workflows",
+        {
+            **workflow(tf("draft")),
+            "notify": [{"on": [{"a": 1}, [2], None, True], "email": "a@example.com"}, {"on": "failed", "webhook": 3}],
+        },
+    )
     assert status == 400
     fields = {e["field"] for e in answer["errors"]}
-    assert {"notify[0].on[0]", "notify[0].on[1]", "notify[0].on[2]", "notify[0].on[3]", "notify[1].on",
-            "notify[1].webhook"} <= fields
+    assert {
+        "notify[0].on[0]",
+        "notify[0].on[1]",
+        "notify[0].on[2]",
+        "notify[0].on[3]",
+        "notify[1].on",
+        "notify[1].webhook",
+    } <= fields

@@ -5,18 +5,20 @@ them aimed at seeded workflows and executions, so actions reach real state) to t
 served over HTTP on moto, and checks each answer against the document: never a 500,
 documented status codes, content types and response schemas.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 import requests
 import schemathesis
-from schemathesis.config import SchemathesisConfig
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from schemathesis.config import SchemathesisConfig
 
 from app import app
 from chalicelib.api.openapi import build_document, document_table, route_table
@@ -84,21 +86,33 @@ def test_timestamps_outside_the_utc_range_are_a_400_naming_the_field(api: Any, v
 # Checks: all of schemathesis' defaults but ``positive_data_acceptance``: a schema-valid
 # request may still be a clean 400 here (a tampered ``next_token``, an event trigger
 # without a source, a JMESPath that does not compile), which the contract wants.
-CONFIG = SchemathesisConfig.from_dict({
-    "checks": {"positive_data_acceptance": {"enabled": False}},
-    "phases": {"coverage": {"enabled": os.environ.get("STEPLINE_FUZZ_COVERAGE") == "1"}},
-})
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "checks": {"positive_data_acceptance": {"enabled": False}},
+        "phases": {"coverage": {"enabled": os.environ.get("STEPLINE_FUZZ_COVERAGE") == "1"}},
+    }
+)
 schema = schemathesis.openapi.from_dict(build_document(app), config=CONFIG)
 
 GATED = {
-    "name": "Gated", "trigger": {"type": "manual", "inputs": [{"name": "n", "type": "integer", "required": False}]},
-    "steps": [{"id": "draft", "agent": "transform", "instructions": "input"},
-              {"id": "ok", "agent": "transform", "instructions": "prev", "gate": {"type": "approval"}}],
+    "name": "Gated",
+    "trigger": {"type": "manual", "inputs": [{"name": "n", "type": "integer", "required": False}]},
+    "steps": [
+        {"id": "draft", "agent": "transform", "instructions": "input"},
+        {"id": "ok", "agent": "transform", "instructions": "prev", "gate": {"type": "approval"}},
+    ],
 }
 FAILING = {
-    "name": "Failing", "trigger": {"type": "manual", "inputs": []},
-    "steps": [{"id": "boom", "agent": "python", "config": {"callable": "chalicelib.samples.callables:fails_permanently"},
-               "retry": {"max_attempts": 1, "backoff_seconds": 0}}],
+    "name": "Failing",
+    "trigger": {"type": "manual", "inputs": []},
+    "steps": [
+        {
+            "id": "boom",
+            "agent": "python",
+            "config": {"callable": "chalicelib.samples.callables:fails_permanently"},
+            "retry": {"max_attempts": 1, "backoff_seconds": 0},
+        }
+    ],
 }
 
 
@@ -113,9 +127,16 @@ def seeded() -> Iterator[dict[str, str]]:
     from chalicelib.engine import Engine, reset_engine
     from chalicelib.local.resources import create_resources
 
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SECURITY_TOKEN": "testing",
-           "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-           "STEPLINE_ADMIN_KEY": ADMIN, "STEPLINE_STAGE": "dev"}
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "STEPLINE_ADMIN_KEY": ADMIN,
+        "STEPLINE_STAGE": "dev",
+    }
     with pytest.MonkeyPatch.context() as patch, mock_aws():
         for name, value in env.items():
             patch.setenv(name, value)
@@ -135,9 +156,16 @@ def seeded() -> Iterator[dict[str, str]]:
                 assert status == 201
                 tool = next(iter(api.get("/tools")[1]["workflows"]))
                 with serve(app) as url:
-                    yield {"url": url, "workflow_id": gated, "execution_id": waiting,
-                           "failed_execution_id": failed, "step_id": "ok", "source": "billing", "version": "1",
-                           "tool": tool}
+                    yield {
+                        "url": url,
+                        "workflow_id": gated,
+                        "execution_id": waiting,
+                        "failed_execution_id": failed,
+                        "step_id": "ok",
+                        "source": "billing",
+                        "version": "1",
+                        "tool": tool,
+                    }
         finally:
             reset_engine(None)
 
@@ -156,12 +184,13 @@ def _aim_at_seeded(case: Any, seeded: dict[str, str]) -> None:
 
 @schema.parametrize()
 @schema.given(aim=st.booleans(), key=st.sampled_from([ADMIN, ADMIN, "wrong-key"]))
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-          suppress_health_check=list(HealthCheck))
-def test_api_answers_every_generated_request_as_documented(case: Any, aim: bool, key: str,
-                                                          seeded: dict[str, str]) -> None:
+@settings(
+    max_examples=EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+)
+def test_api_answers_every_generated_request_as_documented(
+    case: Any, aim: bool, key: str, seeded: dict[str, str]
+) -> None:
     if aim:
         _aim_at_seeded(case, seeded)
     with requests.Session() as session:
-        case.call_and_validate(base_url=seeded["url"], session=session,
-                               headers={"Authorization": f"Bearer {key}"})
+        case.call_and_validate(base_url=seeded["url"], session=session, headers={"Authorization": f"Bearer {key}"})

@@ -1,12 +1,26 @@
 """Retry, edit-and-retry, skip, cancel and force-advance through the real Chalice handlers."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from tests.functional.operator_kit import (APPROVAL, FAILS, FAILS_ONCE, Keys, act, active_count, history, listed_status, py, step_of,
-                          tf, workflow)
+from tests.functional.operator_kit import (
+    APPROVAL,
+    FAILS,
+    FAILS_ONCE,
+    Keys,
+    act,
+    active_count,
+    history,
+    listed_status,
+    py,
+    step_of,
+    tf,
+    workflow,
+)
 
 
 @pytest.fixture
@@ -51,8 +65,9 @@ def test_retry_runs_a_new_attempt_and_the_attempt_number_shows(api: Any, worker:
     assert active_count(api, wf) == 0
 
 
-def test_edit_and_retry_changes_this_execution_only_and_history_keeps_both_texts(api: Any, worker: Any,
-                                                                                  keys: Keys) -> None:
+def test_edit_and_retry_changes_this_execution_only_and_history_keeps_both_texts(
+    api: Any, worker: Any, keys: Keys
+) -> None:
     # abs() of a string fails when evaluated: a step whose instructions are wrong
     definition = workflow(tf("draft", "abs(input.customer)"), tf("post", "{sent: prev}"))
     wf, ex = failed_execution(api, worker, definition)
@@ -74,10 +89,12 @@ def test_edit_and_retry_changes_this_execution_only_and_history_keeps_both_texts
     assert api.execution(again)["status"] == "failed"
 
 
-@pytest.mark.parametrize("instructions,message", [
-    ("input.[", "instructions"), (42, "must be a string"), ("", "instructions")])
-def test_edit_and_retry_with_bad_instructions_is_a_400_naming_the_field(api: Any, worker: Any, instructions: Any,
-                                                                       message: str) -> None:
+@pytest.mark.parametrize(
+    "instructions,message", [("input.[", "instructions"), (42, "must be a string"), ("", "instructions")]
+)
+def test_edit_and_retry_with_bad_instructions_is_a_400_naming_the_field(
+    api: Any, worker: Any, instructions: Any, message: str
+) -> None:
     definition = workflow(tf("draft", "abs(input.customer)"))
     _, ex = failed_execution(api, worker, definition)
     status, body = act(api, ex, "retry", "draft", {"instructions": instructions})
@@ -114,15 +131,15 @@ def test_skip_continues_and_the_next_step_sees_no_previous_output(api: Any, work
 
 
 # ------------------------------------------------------------------------ cancel
-def test_cancel_lists_completed_steps_not_undone_and_pending_steps_never_run(api: Any, worker: Any,
-                                                                           keys: Keys) -> None:
+def test_cancel_lists_completed_steps_not_undone_and_pending_steps_never_run(api: Any, worker: Any, keys: Keys) -> None:
     definition = workflow(tf("draft", "{note: 'CN-1'}"), py("post", "fails_permanently"), tf("notify", "prev"))
     wf, ex = failed_execution(api, worker, definition)
     status, body = act(api, ex, "cancel", body={"reason": "customer withdrew"}, key=keys.operator)
     assert status == 200, body
     assert body["status"] == "cancelled" and body["ended_at"]
-    assert body["completed_steps_not_undone"] == [{"step_id": "draft", "agent": "transform",
-                                                   "summary": '{"note": "CN-1"}'}]
+    assert body["completed_steps_not_undone"] == [
+        {"step_id": "draft", "agent": "transform", "summary": '{"note": "CN-1"}'}
+    ]
     assert step_of(body, "draft")["output"] == {"note": "CN-1"}
     assert [s["state"] for s in body["steps"]] == ["completed", "failed", "pending"]
     worker.drain()
@@ -207,14 +224,20 @@ def _cancelled(api: Any, worker: Any) -> str:
 
 
 STATES: dict[str, Callable[[Any, Any], str]] = {
-    "pending": _pending, "waiting": _waiting, "failed": _failed, "completed": _completed, "cancelled": _cancelled}
+    "pending": _pending,
+    "waiting": _waiting,
+    "failed": _failed,
+    "completed": _completed,
+    "cancelled": _cancelled,
+}
 #: the step each action targets in each state (the current step, or the first one once finished)
 TARGET = {"pending": "draft", "waiting": "approve", "failed": "draft", "completed": "approve", "cancelled": "draft"}
 ALLOWED = {
     "pending": {"cancel", "force-advance"},
     "waiting": {"cancel", "force-advance", "approve", "reject"},
     "failed": {"cancel", "retry", "skip"},
-    "completed": set(), "cancelled": set(),
+    "completed": set(),
+    "cancelled": set(),
 }
 ACTIONS = ["retry", "skip", "force-advance", "approve", "reject", "review", "cancel"]
 
@@ -223,13 +246,13 @@ BODIES = {"retry": {}, "skip": {"reason": "x"}, "cancel": {"reason": "x"}}
 
 
 def _as(action: str, keys: Keys) -> str:
-    return {"force-advance": keys.admin2, "approve": keys.manager, "reject": keys.manager,
-            "review": keys.manager}.get(action, keys.operator)
+    return {"force-advance": keys.admin2, "approve": keys.manager, "reject": keys.manager, "review": keys.manager}.get(
+        action, keys.operator
+    )
 
 
 @pytest.mark.parametrize("state", STATES)
-def test_each_action_from_each_state_allowed_200_or_refused_409(api: Any, worker: Any, keys: Keys,
-                                                                 state: str) -> None:
+def test_each_action_from_each_state_allowed_200_or_refused_409(api: Any, worker: Any, keys: Keys, state: str) -> None:
     ex = STATES[state](api, worker)
     before, trail = api.execution(ex), history(api, ex)
     for action in [a for a in ACTIONS if a not in ALLOWED[state]]:
@@ -246,8 +269,9 @@ def test_each_action_from_each_state_allowed_200_or_refused_409(api: Any, worker
         new = history(api, ex)[seen:]
         assert new and new[0]["actor"] in ("olivia", "manager-key", "ada"), (action, new)
         # the same action again no longer fits the state
-        assert act(api, ex, action, TARGET[state], BODIES.get(action, {"comment": "x"}),
-                   key=_as(action, keys))[0] == 409, action
+        assert (
+            act(api, ex, action, TARGET[state], BODIES.get(action, {"comment": "x"}), key=_as(action, keys))[0] == 409
+        ), action
 
 
 def test_unknown_execution_or_step_is_404(api: Any, worker: Any) -> None:

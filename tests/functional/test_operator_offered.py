@@ -6,6 +6,7 @@ tests fix the expected sets per state and role; the model check (``test_model_ch
 additionally asserts, for every random action it tries, that the route accepted it exactly
 when the view offered it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,8 +35,9 @@ def started(api: Any, worker: Any, definition: dict[str, Any], drain: bool = Tru
     return ex
 
 
-def test_failed_step_offers_retry_edit_skip_to_operators_and_nothing_to_viewers(api: Any, worker: Any,
-                                                                                keys: Keys) -> None:
+def test_failed_step_offers_retry_edit_skip_to_operators_and_nothing_to_viewers(
+    api: Any, worker: Any, keys: Keys
+) -> None:
     ex = started(api, worker, FAILS_ONCE)
     assert api.execution(ex)["status"] == "failed"
     operator = {"execution": ["cancel"], "draft": ["retry", "edit_and_retry", "skip"], "post": [], "notify": []}
@@ -44,16 +46,25 @@ def test_failed_step_offers_retry_edit_skip_to_operators_and_nothing_to_viewers(
     assert offered(api, ex, keys.viewer) == {"execution": [], "draft": [], "post": [], "notify": []}
 
 
-def test_gate_offers_decisions_only_to_its_approvers_and_force_advance_only_to_admins(api: Any, worker: Any,
-                                                                                       keys: Keys) -> None:
+def test_gate_offers_decisions_only_to_its_approvers_and_force_advance_only_to_admins(
+    api: Any, worker: Any, keys: Keys
+) -> None:
     ex = started(api, worker, APPROVAL)
     assert api.execution(ex)["status"] == "waiting"
-    assert offered(api, ex, keys.manager) == {"execution": ["cancel"], "draft": [], "approve": ["approve", "reject"],
-                                              "post": []}
+    assert offered(api, ex, keys.manager) == {
+        "execution": ["cancel"],
+        "draft": [],
+        "approve": ["approve", "reject"],
+        "post": [],
+    }
     assert offered(api, ex, keys.operator)["approve"] == []  # an operator the gate does not name
     # the gate names a key, not a role: an admin is no approver, but may force the gate forward
-    assert offered(api, ex, keys.admin2) == {"execution": ["cancel"], "draft": [], "approve": ["force_advance"],
-                                             "post": []}
+    assert offered(api, ex, keys.admin2) == {
+        "execution": ["cancel"],
+        "draft": [],
+        "approve": ["force_advance"],
+        "post": [],
+    }
     assert offered(api, ex, keys.viewer)["approve"] == [] and offered(api, ex, keys.viewer)["execution"] == []
     # and the routes agree with the view for the keys it offered nothing
     assert act(api, ex, "approve", "approve", {"comment": "me?"}, key=keys.operator)[0] == 403
@@ -67,10 +78,15 @@ def test_review_gate_offers_review_to_any_operator(api: Any, worker: Any, keys: 
 
 
 def test_pending_step_offers_force_advance_to_admins_and_a_finished_execution_offers_nothing(
-        api: Any, worker: Any, keys: Keys) -> None:
+    api: Any, worker: Any, keys: Keys
+) -> None:
     ex = started(api, worker, APPROVAL, drain=False)
-    assert offered(api, ex, keys.admin2) == {"execution": ["cancel"], "draft": ["force_advance"], "approve": [],
-                                             "post": []}
+    assert offered(api, ex, keys.admin2) == {
+        "execution": ["cancel"],
+        "draft": ["force_advance"],
+        "approve": [],
+        "post": [],
+    }
     assert offered(api, ex, keys.operator) == {"execution": ["cancel"], "draft": [], "approve": [], "post": []}
     status, body = act(api, ex, "cancel", key=keys.operator)
     assert status == 200
@@ -88,8 +104,9 @@ def test_action_answers_offer_what_the_caller_may_do_next(api: Any, worker: Any,
 
 
 @pytest.mark.parametrize("body", [{}, {"comment": None}, {"comment": ""}, {"comment": "   \n"}])
-def test_reject_needs_a_reason_400_naming_comment_and_nothing_changes(api: Any, worker: Any, keys: Keys,
-                                                                       body: dict[str, Any]) -> None:
+def test_reject_needs_a_reason_400_naming_comment_and_nothing_changes(
+    api: Any, worker: Any, keys: Keys, body: dict[str, Any]
+) -> None:
     ex = started(api, worker, APPROVAL)
     before, trail = api.execution(ex), history(api, ex)
     status, answer = act(api, ex, "reject", "approve", body, key=keys.manager)

@@ -5,17 +5,31 @@ same history) and committing both decisions through the engine, which is exactly
 concurrent Lambda invocations do; a threaded version goes through the HTTP handlers, and a
 real SQS handler runs in a thread while an operator acts.
 """
+
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from chalicelib.domain.machine import Actor, Approve, CancelExecution, ForceAdvance, RecordResult, RetryStep, decide
 from chalicelib.errors import TransitionConflict
-from tests.functional.operator_kit import APPROVAL, FAILS_ONCE, Keys, act, active_count, history, listed_status, py, step_of, tf, workflow
+from tests.functional.operator_kit import (
+    APPROVAL,
+    FAILS_ONCE,
+    Keys,
+    act,
+    active_count,
+    history,
+    listed_status,
+    py,
+    step_of,
+    tf,
+    workflow,
+)
 
 MANAGER, OPERATOR, ADMIN = Actor("manager-key", "operator"), Actor("olivia", "operator"), Actor("admin", "admin")
 

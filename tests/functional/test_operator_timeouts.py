@@ -4,6 +4,7 @@ The clock is the ``clock`` fixture (moved by hand); SQS delays are real in moto,
 functional retries use ``backoff_seconds: 0`` and the long-wait path (> 15 minutes, woken
 by the sweep, not by SQS) is driven by the clock.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -24,8 +25,7 @@ def crash_after_claim(aws: Any, worker: Any) -> dict[str, Any]:
     return body
 
 
-def test_a_crashed_worker_leaves_a_step_that_the_sweep_times_out(api: Any, worker: Any, aws: Any,
-                                                                 clock: Any) -> None:
+def test_a_crashed_worker_leaves_a_step_that_the_sweep_times_out(api: Any, worker: Any, aws: Any, clock: Any) -> None:
     wf = api.create_workflow(workflow(tf("draft", "input", timeout_seconds=60), tf("post")))
     ex = api.start(wf)["execution_id"]
     crash_after_claim(aws, worker)
@@ -78,8 +78,10 @@ def test_timeout_with_a_retry_policy_is_retried_automatically(api: Any, worker: 
 
 
 def test_retryable_failures_are_retried_with_backoff_until_success(api: Any, worker: Any) -> None:
-    definition = workflow(py("draft", "flaky", config={"succeed_on_attempt": 3},
-                             retry={"max_attempts": 3, "backoff_seconds": 0}), tf("post"))
+    definition = workflow(
+        py("draft", "flaky", config={"succeed_on_attempt": 3}, retry={"max_attempts": 3, "backoff_seconds": 0}),
+        tf("post"),
+    )
     wf = api.create_workflow(definition)
     ex = api.start(wf)["execution_id"]
     worker.drain()
@@ -88,16 +90,26 @@ def test_retryable_failures_are_retried_with_backoff_until_success(api: Any, wor
     assert step_of(execution, "draft")["attempt"] == 3
     assert step_of(execution, "draft")["output"]["attempt"] == 3
     trail = [(e["type"], e["attempt"]) for e in history(api, ex) if e["step_id"] == "draft"]
-    assert trail == [("step_started", 1), ("step_failed", 1), ("step_started", 2), ("step_failed", 2),
-                     ("step_started", 3), ("step_completed", 3)]
+    assert trail == [
+        ("step_started", 1),
+        ("step_failed", 1),
+        ("step_started", 2),
+        ("step_failed", 2),
+        ("step_started", 3),
+        ("step_completed", 3),
+    ]
     failed = [e for e in history(api, ex) if e["type"] == "step_failed"]
     assert [e["details"]["next_attempt"] for e in failed] == [2, 3]
     assert "automatic retry as attempt 2" in failed[0]["message"]
 
 
 def test_only_the_last_failure_pauses_the_execution(api: Any, worker: Any) -> None:
-    definition = workflow(py("draft", "always_fails", config={"message": "upstream 503"},
-                             retry={"max_attempts": 2, "backoff_seconds": 0}), tf("post"))
+    definition = workflow(
+        py(
+            "draft", "always_fails", config={"message": "upstream 503"}, retry={"max_attempts": 2, "backoff_seconds": 0}
+        ),
+        tf("post"),
+    )
     wf = api.create_workflow(definition)
     ex = api.start(wf)["execution_id"]
     worker.drain()
@@ -179,8 +191,9 @@ def test_sweep_leaves_waiting_gates_and_finished_executions_alone(api: Any, work
     assert history(api, ex) == before and api.execution(ex)["status"] == "waiting"
 
 
-def test_a_message_lost_after_a_step_completed_is_resent_at_that_steps_deadline(api: Any, worker: Any,
-                                                                               clock: Any, monkeypatch: Any) -> None:
+def test_a_message_lost_after_a_step_completed_is_resent_at_that_steps_deadline(
+    api: Any, worker: Any, clock: Any, monkeypatch: Any
+) -> None:
     monkeypatch.setenv("STEPLINE_MAX_CHAIN_STEPS", "1")  # every step hands over through SQS
     ex = api.start(api.create_workflow(workflow(tf("draft", "input", timeout_seconds=60), tf("post"))))["execution_id"]
     first = worker.receive(1)[0]

@@ -1,4 +1,5 @@
 """Large payloads: above the inline limit, event details go to S3 and the item keeps a key."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,9 +12,16 @@ BIG_OUTPUT = {
     "name": "Big output",
     "trigger": {"type": "manual", "inputs": []},
     "steps": [
-        {"id": "produce", "agent": "python", "config": {"callable": "chalicelib.samples.callables:big_output",
-                                                          "bytes": 1_000_000}},
-        {"id": "measure", "agent": "transform", "instructions": "{length: length(prev.blob), same: steps.produce.output.bytes}"},
+        {
+            "id": "produce",
+            "agent": "python",
+            "config": {"callable": "chalicelib.samples.callables:big_output", "bytes": 1_000_000},
+        },
+        {
+            "id": "measure",
+            "agent": "transform",
+            "instructions": "{length: length(prev.blob), same: steps.produce.output.bytes}",
+        },
     ],
 }
 
@@ -31,8 +39,11 @@ def _objects(aws: Any) -> list[dict[str, Any]]:
 
 def _event_items(aws: Any, execution_id: str) -> list[dict[str, Any]]:
     ddb = boto3.client("dynamodb", region_name="us-east-1")
-    return ddb.query(TableName=aws.settings.executions_table, KeyConditionExpression="pk = :pk AND begins_with(sk, :e)",
-                     ExpressionAttributeValues={":pk": {"S": f"EX#{execution_id}"}, ":e": {"S": "E#"}})["Items"]
+    return ddb.query(
+        TableName=aws.settings.executions_table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :e)",
+        ExpressionAttributeValues={":pk": {"S": f"EX#{execution_id}"}, ":e": {"S": "E#"}},
+    )["Items"]
 
 
 def test_one_megabyte_step_output_is_kept_in_s3_and_returned_whole(api: Any, worker: Any, aws: Any) -> None:

@@ -1,6 +1,7 @@
 """The "Support ticket triage" sample end to end through the real handlers: the llm step (against
 a scripted OpenAI-compatible server) classifies and drafts, a reviewer amends the draft, and the
 email step sends the amended reply with SES on moto."""
+
 from __future__ import annotations
 
 import copy
@@ -18,20 +19,32 @@ from tests.fakes.scripted import Answer, ScriptedServer
 
 
 def test_support_ticket_triage_classifies_waits_for_review_and_emails_the_reply(
-        api: Any, worker: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    api: Any, worker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("STEPLINE_OUTBOUND_ALLOW_PRIVATE", "1")
     boto3.client("sesv2", region_name="us-east-1").create_email_identity(EmailIdentity=SAMPLE_SENDER)
-    draft = {"category": "billing", "priority": "urgent", "summary": "Charged twice for March",
-             "reply_draft": "Sorry about that, we are looking into it."}
+    draft = {
+        "category": "billing",
+        "priority": "urgent",
+        "summary": "Charged twice for March",
+        "reply_draft": "Sorry about that, we are looking into it.",
+    }
     with ScriptedServer() as provider:
         provider.script("/v1/chat/completions", Answer(200, openai_completion(json.dumps(draft))))
-        status, _ = api.post("/connections", {"name": SAMPLE_LLM_CONNECTION, "kind": "openai",
-                                              "base_url": provider.url + "/v1"})
+        status, _ = api.post(
+            "/connections", {"name": SAMPLE_LLM_CONNECTION, "kind": "openai", "base_url": provider.url + "/v1"}
+        )
         assert status == 201
         workflow_id = api.create_workflow(copy.deepcopy(SUPPORT_TRIAGE))
-        execution_id = api.start(workflow_id, {"customer_email": "ada@example.com", "subject": "Double charge",
-                                               "message": "I was charged twice in March."})["execution_id"]
+        execution_id = api.start(
+            workflow_id,
+            {
+                "customer_email": "ada@example.com",
+                "subject": "Double charge",
+                "message": "I was charged twice in March.",
+            },
+        )["execution_id"]
         worker.drain()
         sent = provider.requests("/v1/chat/completions")[0].json
     execution = api.execution(execution_id)
@@ -41,8 +54,9 @@ def test_support_ticket_triage_classifies_waits_for_review_and_emails_the_reply(
     assert sent["response_format"]["json_schema"]["schema"] == SUPPORT_TRIAGE["steps"][0]["config"]["output_schema"]
 
     amended = {**draft, "reply_draft": "Sorry! The second charge is refunded within 3 days."}
-    status, body = api.post(f"/executions/{execution_id}/steps/review/review",
-                            {"comment": "promise the refund timeline", "output": amended})
+    status, body = api.post(
+        f"/executions/{execution_id}/steps/review/review", {"comment": "promise the refund timeline", "output": amended}
+    )
     assert status == 200, body
     worker.drain()
     execution = api.execution(execution_id)

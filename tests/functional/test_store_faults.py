@@ -3,12 +3,14 @@ worker's durability (issue 14 item 7, issue 15 item 2): starts and operator acti
 collisions and throttling and answer 200/201, never a 409 without a clash of state; a result
 the store will not take is kept and recorded by the next delivery without running the agent
 again; a claimed attempt whose worker died is noticed at its lease, not its deadline."""
+
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -32,7 +34,7 @@ class Counting:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.calls.append(json.loads(body or b"{}"))
                 if outer.during is not None:
@@ -60,8 +62,13 @@ def third_party() -> Iterator[Counting]:
 
 
 def http(step_id: str, url: str, **extra: Any) -> dict[str, Any]:
-    return {"id": step_id, "agent": "http", "instructions": "{customer: input.customer}",
-            "config": {"url": url, "method": "POST"}, **extra}
+    return {
+        "id": step_id,
+        "agent": "http",
+        "instructions": "{customer: input.customer}",
+        "config": {"url": url, "method": "POST"},
+        **extra,
+    }
 
 
 def _conflict(operation: str, needle: str, times: int, reasons: list[str]) -> Rule:
@@ -72,8 +79,7 @@ def test_a_start_that_collides_on_shared_items_is_retried_not_refused(api: Any, 
     wf = api.create_workflow(workflow(tf("only", "input")))
     # summary, first event, counter, stats hour: the counter and stats items are shared
     rule = _conflict("TransactWriteItems", "execution_started", 2, ["None", "None", "TransactionConflict", "None"])
-    status, body = api.post(f"/workflows/{wf}/executions", {"inputs": {}},
-                            headers={"Idempotency-Key": "collides"})
+    status, body = api.post(f"/workflows/{wf}/executions", {"inputs": {}}, headers={"Idempotency-Key": "collides"})
     assert status == 201, body
     assert rule.hits == 2
     again = api.post(f"/workflows/{wf}/executions", {"inputs": {}}, headers={"Idempotency-Key": "collides"})[1]
@@ -96,8 +102,9 @@ def test_an_operator_action_retries_collisions_and_throttling(api: Any, worker: 
     worker.drain()
     assert api.execution(ex)["status"] == "waiting"
     collide = _conflict("TransactWriteItems", "approval_granted", 2, ["None", "TransactionConflict", "None", "None"])
-    throttle = FAULTS.add(Rule("TransactWriteItems", "ProvisionedThroughputExceededException", times=1,
-                               needle="approval_granted"))
+    throttle = FAULTS.add(
+        Rule("TransactWriteItems", "ProvisionedThroughputExceededException", times=1, needle="approval_granted")
+    )
     status, body = act(api, ex, "approve", "check", {"comment": "fine"})
     assert status == 200, body
     assert collide.hits == 2 and throttle.hits == 1
@@ -106,8 +113,9 @@ def test_an_operator_action_retries_collisions_and_throttling(api: Any, worker: 
     assert act(api, ex, "approve", "check", {"comment": "again"})[0] == 409
 
 
-def test_a_throttled_record_is_retried_and_the_agent_runs_once(api: Any, worker: Any, faults: Any,
-                                                              third_party: Counting) -> None:
+def test_a_throttled_record_is_retried_and_the_agent_runs_once(
+    api: Any, worker: Any, faults: Any, third_party: Counting
+) -> None:
     wf = api.create_workflow(workflow(http("call", third_party.url), tf("check", "prev", gate={"type": "approval"})))
     ex = api.start(wf)["execution_id"]
     # the chain's commit (a transaction: the execution starts waiting) is throttled; the result
@@ -121,9 +129,9 @@ def test_a_throttled_record_is_retried_and_the_agent_runs_once(api: Any, worker:
     assert view["status"] == "waiting" and step_of(view, "call")["output"]["body"] == {"ok": 1}
 
 
-def test_a_result_the_store_refuses_is_kept_and_recorded_by_the_next_delivery(api: Any, worker: Any, aws: Any,
-                                                                             faults: Any,
-                                                                             third_party: Counting) -> None:
+def test_a_result_the_store_refuses_is_kept_and_recorded_by_the_next_delivery(
+    api: Any, worker: Any, aws: Any, faults: Any, third_party: Counting
+) -> None:
     wf = api.create_workflow(workflow(http("call", third_party.url), tf("after", "prev")))
     ex = api.start(wf)["execution_id"]
     message = worker.receive(1)[0]
@@ -144,8 +152,9 @@ def test_a_result_the_store_refuses_is_kept_and_recorded_by_the_next_delivery(ap
     assert api.history_types(ex).count("step_completed") == 2
 
 
-def test_a_side_effect_runs_only_after_its_claim_is_stored(api: Any, worker: Any, aws: Any,
-                                                         third_party: Counting) -> None:
+def test_a_side_effect_runs_only_after_its_claim_is_stored(
+    api: Any, worker: Any, aws: Any, third_party: Counting
+) -> None:
     wf = api.create_workflow(workflow(tf("prepare", "input"), http("call", third_party.url), tf("after", "prev")))
     ex = api.start(wf)["execution_id"]
     seen: list[list[str]] = []
@@ -156,8 +165,9 @@ def test_a_side_effect_runs_only_after_its_claim_is_stored(api: Any, worker: Any
     assert api.execution(ex)["status"] == "completed"
 
 
-def test_an_operator_cancel_stops_a_chain_at_its_next_commit(api: Any, worker: Any, aws: Any,
-                                                            third_party: Counting) -> None:
+def test_an_operator_cancel_stops_a_chain_at_its_next_commit(
+    api: Any, worker: Any, aws: Any, third_party: Counting
+) -> None:
     wf = api.create_workflow(workflow(http("call", third_party.url), tf("after", "prev"), tf("last", "prev")))
     ex = api.start(wf)["execution_id"]
     from chalicelib.domain.machine import Actor, CancelExecution
@@ -171,10 +181,10 @@ def test_an_operator_cancel_stops_a_chain_at_its_next_commit(api: Any, worker: A
     assert step_of(view, "after")["state"] == "pending" and len(third_party.calls) == 1
 
 
-def test_a_dead_worker_is_noticed_at_its_lease_not_at_its_deadline(api: Any, worker: Any, aws: Any,
-                                                                  clock: Any) -> None:
-    wf = api.create_workflow(workflow(py("long", "echo", timeout_seconds=86400,
-                                         retry={"max_attempts": 2, "backoff_seconds": 0})))
+def test_a_dead_worker_is_noticed_at_its_lease_not_at_its_deadline(api: Any, worker: Any, aws: Any, clock: Any) -> None:
+    wf = api.create_workflow(
+        workflow(py("long", "echo", timeout_seconds=86400, retry={"max_attempts": 2, "backoff_seconds": 0}))
+    )
     ex = api.start(wf)["execution_id"]
     body = json.loads(worker.receive(1)[0]["Body"])
     assert aws.runner.claim(ex, body["step_id"], body["attempt"]) is not None  # ... and the worker dies
@@ -191,8 +201,7 @@ def test_a_dead_worker_is_noticed_at_its_lease_not_at_its_deadline(api: Any, wor
     assert api.execution(ex)["status"] == "completed"
 
 
-def test_heartbeats_keep_a_long_step_alive_past_its_first_lease(api: Any, worker: Any, aws: Any,
-                                                                clock: Any) -> None:
+def test_heartbeats_keep_a_long_step_alive_past_its_first_lease(api: Any, worker: Any, aws: Any, clock: Any) -> None:
     wf = api.create_workflow(workflow(py("long", "echo", timeout_seconds=86400)))
     ex = api.start(wf)["execution_id"]
     body = json.loads(worker.receive(1)[0]["Body"])

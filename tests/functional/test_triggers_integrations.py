@@ -1,5 +1,6 @@
 """EventBridge integration events through the real ``on_cw_event`` handler, and workflows
 as LLM tools through ``GET /tools`` and ``POST /tools/{name}/invoke``."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,14 +9,25 @@ STEPS = [{"id": "echo", "agent": "transform", "instructions": "input"}]
 
 
 def s3_workflow(bucket: str = "uploads", name: str = "On upload") -> dict[str, Any]:
-    return {"name": name, "trigger": {"type": "event", "source": "aws.s3", "event_type": "Object Created",
-                                      "filter": f"detail.bucket.name == '{bucket}'"}, "steps": STEPS}
+    return {
+        "name": name,
+        "trigger": {
+            "type": "event",
+            "source": "aws.s3",
+            "event_type": "Object Created",
+            "filter": f"detail.bucket.name == '{bucket}'",
+        },
+        "steps": STEPS,
+    }
 
 
 def s3_event(client: Any, bucket: str, key: str, event_id: str) -> dict[str, Any]:
-    event = client.events.generate_cw_event(source="aws.s3", detail_type="Object Created",
-                                            detail={"bucket": {"name": bucket}, "object": {"key": key}},
-                                            resources=[f"arn:aws:s3:::{bucket}"])
+    event = client.events.generate_cw_event(
+        source="aws.s3",
+        detail_type="Object Created",
+        detail={"bucket": {"name": bucket}, "object": {"key": key}},
+        resources=[f"arn:aws:s3:::{bucket}"],
+    )
     event["id"] = event_id
     return event
 
@@ -44,17 +56,31 @@ def test_eventbridge_s3_event_starts_matching_workflows_once(api: Any, client: A
 
 def test_eventbridge_event_without_a_matching_workflow_is_stored_and_starts_nothing(api: Any, client: Any) -> None:
     wf = api.create_workflow(s3_workflow("uploads"))
-    event = client.events.generate_cw_event(source="aws.ec2", detail_type="EC2 Instance State-change Notification",
-                                            detail={"state": "running"}, resources=[])
+    event = client.events.generate_cw_event(
+        source="aws.ec2",
+        detail_type="EC2 Instance State-change Notification",
+        detail={"state": "running"},
+        resources=[],
+    )
     client.lambda_.invoke("integration_event", event)
     assert executions_of(api, wf) == []
 
 
 def manual(name: str, description: str = "", enabled: bool = True) -> dict[str, Any]:
-    return {"name": name, "description": description, "enabled": enabled, "trigger": {"type": "manual", "inputs": [
-        {"name": "amount", "type": "number", "required": True, "description": "Credit amount in EUR"},
-        {"name": "tier", "type": "enum", "options": ["gold", "silver"], "required": False, "default": "silver"},
-        {"name": "due", "type": "date"}]}, "steps": STEPS}
+    return {
+        "name": name,
+        "description": description,
+        "enabled": enabled,
+        "trigger": {
+            "type": "manual",
+            "inputs": [
+                {"name": "amount", "type": "number", "required": True, "description": "Credit amount in EUR"},
+                {"name": "tier", "type": "enum", "options": ["gold", "silver"], "required": False, "default": "silver"},
+                {"name": "due", "type": "date"},
+            ],
+        },
+        "steps": STEPS,
+    }
 
 
 def test_tools_lists_enabled_manual_workflows_with_json_schemas(api: Any) -> None:
@@ -67,10 +93,15 @@ def test_tools_lists_enabled_manual_workflows_with_json_schemas(api: Any) -> Non
     assert tool["name"] == f"issue_credit_note__{credit}"
     assert "Drafts and posts a credit note" in tool["description"]
     assert tool["input_schema"] == {
-        "type": "object", "additionalProperties": False, "required": ["amount"],
-        "properties": {"amount": {"type": "number", "description": "Credit amount in EUR"},
-                       "tier": {"type": "string", "enum": ["gold", "silver"], "default": "silver"},
-                       "due": {"type": "string", "format": "date"}}}
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["amount"],
+        "properties": {
+            "amount": {"type": "number", "description": "Credit amount in EUR"},
+            "tier": {"type": "string", "enum": ["gold", "silver"], "default": "silver"},
+            "due": {"type": "string", "format": "date"},
+        },
+    }
     assert body["workflows"] == {tool["name"]: credit}
     status, openai = api.get("/tools?format=openai")
     assert status == 200
@@ -82,8 +113,9 @@ def test_tools_lists_enabled_manual_workflows_with_json_schemas(api: Any) -> Non
 def test_invoking_a_tool_records_who_asked_and_the_conversation(api: Any) -> None:
     credit = api.create_workflow(manual("Issue credit note"))
     name = api.get("/tools")[1]["tools"][0]["name"]
-    status, execution = api.post(f"/tools/{name}/invoke", {"arguments": {"amount": 12.5},
-                                                           "conversation_id": "conv-42", "tool_call_id": "call_1"})
+    status, execution = api.post(
+        f"/tools/{name}/invoke", {"arguments": {"amount": 12.5}, "conversation_id": "conv-42", "tool_call_id": "call_1"}
+    )
     assert status == 201, execution
     assert execution["input"] == {"amount": 12.5, "tier": "silver"}
     trigger = execution["trigger"]
@@ -93,8 +125,9 @@ def test_invoking_a_tool_records_who_asked_and_the_conversation(api: Any) -> Non
     status, again = api.post(f"/tools/{name}/invoke", {"arguments": {"amount": 12.5}, "tool_call_id": "call_1"})
     assert status == 201 and again["execution_id"] == execution["execution_id"]
     # The conversation may come as a header instead.
-    status, other = api.post(f"/tools/{name}/invoke", {"arguments": {"amount": 1}},
-                             headers={"X-Conversation-Id": "conv-7"})
+    status, other = api.post(
+        f"/tools/{name}/invoke", {"arguments": {"amount": 1}}, headers={"X-Conversation-Id": "conv-7"}
+    )
     assert status == 201 and other["trigger"]["conversation_id"] == "conv-7"
     assert len(executions_of(api, credit)) == 2
 

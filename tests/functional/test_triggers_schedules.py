@@ -1,8 +1,9 @@
 """Cron schedules through the real tick handler with a controllable clock: once per slot
 across DST changes, overlapping ticks, downtime catch-up, disable/enable."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,8 +16,7 @@ def scheduled(cron: str, zone: str = "UTC", name: str = "Nightly") -> dict[str, 
 
 
 def tick(client: Any) -> None:
-    event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
-                                            resources=[])
+    event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])
     client.lambda_.invoke("fire_schedules", event)
 
 
@@ -35,25 +35,49 @@ def fired(api: Any, workflow_id: str) -> list[dict[str, Any]]:
 
 
 def at(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-@pytest.mark.parametrize("zone, cron, start, end, expected", [
-    # Paris spring change (2026-03-29 02:00 -> 03:00): 02:30 does not exist, runs once at 03:30 CEST.
-    ("Europe/Paris", "30 2 * * *", "2026-03-28T00:00", "2026-03-30T03:00",
-     ["2026-03-28T01:30:00.000Z", "2026-03-29T01:30:00.000Z", "2026-03-30T00:30:00.000Z"]),
-    # Paris autumn change (2026-10-25 03:00 -> 02:00): 02:30 happens twice, runs once.
-    ("Europe/Paris", "30 2 * * *", "2026-10-24T00:00", "2026-10-26T03:00",
-     ["2026-10-24T00:30:00.000Z", "2026-10-25T00:30:00.000Z", "2026-10-26T01:30:00.000Z"]),
-    # New York spring change (2026-03-08 02:00 -> 03:00).
-    ("America/New_York", "30 2 * * *", "2026-03-07T05:00", "2026-03-09T08:00",
-     ["2026-03-07T07:30:00.000Z", "2026-03-08T07:30:00.000Z", "2026-03-09T06:30:00.000Z"]),
-    # New York autumn change (2026-11-01 02:00 -> 01:00): 01:30 happens twice, runs once.
-    ("America/New_York", "30 1 * * *", "2026-10-31T04:00", "2026-11-02T08:00",
-     ["2026-10-31T05:30:00.000Z", "2026-11-01T05:30:00.000Z", "2026-11-02T06:30:00.000Z"]),
-])
-def test_daily_job_fires_once_per_day_across_dst_changes(api: Any, client: Any, clock: Any, zone: str, cron: str,
-                                                         start: str, end: str, expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    "zone, cron, start, end, expected",
+    [
+        # Paris spring change (2026-03-29 02:00 -> 03:00): 02:30 does not exist, runs once at 03:30 CEST.
+        (
+            "Europe/Paris",
+            "30 2 * * *",
+            "2026-03-28T00:00",
+            "2026-03-30T03:00",
+            ["2026-03-28T01:30:00.000Z", "2026-03-29T01:30:00.000Z", "2026-03-30T00:30:00.000Z"],
+        ),
+        # Paris autumn change (2026-10-25 03:00 -> 02:00): 02:30 happens twice, runs once.
+        (
+            "Europe/Paris",
+            "30 2 * * *",
+            "2026-10-24T00:00",
+            "2026-10-26T03:00",
+            ["2026-10-24T00:30:00.000Z", "2026-10-25T00:30:00.000Z", "2026-10-26T01:30:00.000Z"],
+        ),
+        # New York spring change (2026-03-08 02:00 -> 03:00).
+        (
+            "America/New_York",
+            "30 2 * * *",
+            "2026-03-07T05:00",
+            "2026-03-09T08:00",
+            ["2026-03-07T07:30:00.000Z", "2026-03-08T07:30:00.000Z", "2026-03-09T06:30:00.000Z"],
+        ),
+        # New York autumn change (2026-11-01 02:00 -> 01:00): 01:30 happens twice, runs once.
+        (
+            "America/New_York",
+            "30 1 * * *",
+            "2026-10-31T04:00",
+            "2026-11-02T08:00",
+            ["2026-10-31T05:30:00.000Z", "2026-11-01T05:30:00.000Z", "2026-11-02T06:30:00.000Z"],
+        ),
+    ],
+)
+def test_daily_job_fires_once_per_day_across_dst_changes(
+    api: Any, client: Any, clock: Any, zone: str, cron: str, start: str, end: str, expected: list[str]
+) -> None:
     clock.now = at(start)
     wf = api.create_workflow(scheduled(cron, zone))
     run_ticks(client, clock, at(end), timedelta(minutes=50))  # ticks at every minute of the hour in turn
@@ -62,8 +86,7 @@ def test_daily_job_fires_once_per_day_across_dst_changes(api: Any, client: Any, 
     assert all(t["type"] == "schedule" and t["coalesced"] == 0 for t in triggers)
 
 
-def test_the_tick_starts_the_slot_once_and_records_scheduled_and_actual_time(api: Any, client: Any,
-                                                                             clock: Any) -> None:
+def test_the_tick_starts_the_slot_once_and_records_scheduled_and_actual_time(api: Any, client: Any, clock: Any) -> None:
     clock.now = at("2026-06-01T08:59:00")
     wf = api.create_workflow(scheduled("0 9 * * *", "UTC"))
     tick(client)
@@ -81,8 +104,7 @@ def test_the_tick_starts_the_slot_once_and_records_scheduled_and_actual_time(api
     assert view["slots"][0]["execution_id"]
 
 
-def test_overlapping_ticks_for_the_same_slot_start_one_execution(api: Any, aws: Any, client: Any,
-                                                                 clock: Any) -> None:
+def test_overlapping_ticks_for_the_same_slot_start_one_execution(api: Any, aws: Any, client: Any, clock: Any) -> None:
     clock.now = at("2026-06-01T08:59:00")
     wf = api.create_workflow(scheduled("0 9 * * *", "UTC"))
     before = aws.triggers.store.get_schedule(wf)
@@ -98,12 +120,15 @@ def test_overlapping_ticks_for_the_same_slot_start_one_execution(api: Any, aws: 
     assert aws.triggers.store.get_schedule(wf).next_fire == "2026-06-02T09:00:00.000Z"
 
 
-def test_a_tick_that_died_after_claiming_is_taken_over_without_a_second_start(api: Any, aws: Any, client: Any,
-                                                                              clock: Any) -> None:
+def test_a_tick_that_died_after_claiming_is_taken_over_without_a_second_start(
+    api: Any, aws: Any, client: Any, clock: Any
+) -> None:
     clock.now = at("2026-06-01T08:59:00")
     wf = api.create_workflow(scheduled("0 9 * * *", "UTC"))
     # The dead tick claimed the slot and wrote nothing else.
-    assert aws.triggers.store.claim_slot(wf, "2026-06-01T09:00:00.000Z", "2026-06-01T09:00:01.000Z", 2_000_000_000) is None
+    assert (
+        aws.triggers.store.claim_slot(wf, "2026-06-01T09:00:00.000Z", "2026-06-01T09:00:01.000Z", 2_000_000_000) is None
+    )
     clock.now = at("2026-06-01T09:01:00")
     tick(client)  # the claim is young: the other tick may still be at work, so the slot stays due
     assert fired(api, wf) == []
@@ -128,8 +153,14 @@ def test_after_downtime_only_the_latest_missed_slot_fires(api: Any, client: Any,
     assert trigger["coalesced"] == 5  # 12:10 .. 12:50
     _, view = api.get(f"/workflows/{wf}/schedule")
     statuses = {s["scheduled_for"][11:16]: s["status"] for s in view["slots"]}
-    assert statuses == {"13:00": "fired", "12:50": "missed", "12:40": "missed", "12:30": "missed",
-                        "12:20": "missed", "12:10": "missed"}
+    assert statuses == {
+        "13:00": "fired",
+        "12:50": "missed",
+        "12:40": "missed",
+        "12:30": "missed",
+        "12:20": "missed",
+        "12:10": "missed",
+    }
     assert view["next_fire_times"][0] == "2026-06-01T13:10:00.000Z"
     clock.now = at("2026-06-01T13:06:00")
     tick(client)
@@ -138,8 +169,7 @@ def test_after_downtime_only_the_latest_missed_slot_fires(api: Any, client: Any,
     assert [t["scheduled_for"][11:16] for t in fired(api, wf)] == ["13:00", "13:10"]
 
 
-def test_disabled_schedule_does_not_fire_and_resumes_at_the_next_future_slot(api: Any, client: Any,
-                                                                             clock: Any) -> None:
+def test_disabled_schedule_does_not_fire_and_resumes_at_the_next_future_slot(api: Any, client: Any, clock: Any) -> None:
     clock.now = at("2026-06-01T12:00:00")
     wf = api.create_workflow(scheduled("*/10 * * * *", "UTC"))
     clock.now = at("2026-06-01T12:05:00")
@@ -152,7 +182,10 @@ def test_disabled_schedule_does_not_fire_and_resumes_at_the_next_future_slot(api
     _, view = api.get(f"/workflows/{wf}/schedule")
     assert view["next_fire_times"][0] == "2026-06-01T12:40:00.000Z"
     assert [(s["scheduled_for"][11:16], s["status"]) for s in view["slots"]] == [
-        ("12:30", "skipped"), ("12:20", "skipped"), ("12:10", "skipped")]
+        ("12:30", "skipped"),
+        ("12:20", "skipped"),
+        ("12:10", "skipped"),
+    ]
     tick(client)  # 12:35: nothing due, the past slots are not caught up
     assert fired(api, wf) == []
     clock.now = at("2026-06-01T12:40:02")

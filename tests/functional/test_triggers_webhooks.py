@@ -1,5 +1,6 @@
 """Signed webhooks through the real handlers, signed by an independent implementation
 (the ``standardwebhooks`` package), plus GitHub-style signatures."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,13 @@ from standardwebhooks import Webhook
 STEPS = [{"id": "echo", "agent": "transform", "instructions": "input"}]
 
 
-def event_workflow(source: str = "billing", event_type: str = "invoice.created", filter: str | None = None,
-                   name: str = "On invoice", enabled: bool = True) -> dict[str, Any]:
+def event_workflow(
+    source: str = "billing",
+    event_type: str = "invoice.created",
+    filter: str | None = None,
+    name: str = "On invoice",
+    enabled: bool = True,
+) -> dict[str, Any]:
     trigger: dict[str, Any] = {"type": "event", "source": source, "event_type": event_type}
     if filter is not None:
         trigger["filter"] = filter
@@ -36,13 +42,18 @@ class Sender:
     def __init__(self, client: Any, clock: Any, source: str, secret: str) -> None:
         self.client, self.clock, self.source, self.secret = client, clock, source, secret
 
-    def headers(self, body: bytes, msg_id: str | None = None, at: datetime | None = None,
-                secret: str | None = None) -> dict[str, str]:
+    def headers(
+        self, body: bytes, msg_id: str | None = None, at: datetime | None = None, secret: str | None = None
+    ) -> dict[str, str]:
         msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
         at = at or self.clock.now
         signature = Webhook(secret or self.secret).sign(msg_id, at, body.decode())
-        return {"webhook-id": msg_id, "webhook-timestamp": str(int(at.timestamp())),
-                "webhook-signature": signature, "Content-Type": "application/json"}
+        return {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(at.timestamp())),
+            "webhook-signature": signature,
+            "Content-Type": "application/json",
+        }
 
     def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
         response = self.client.http.post(f"/webhooks/{self.source}", headers=headers, body=body)
@@ -82,8 +93,7 @@ def test_source_names_and_schemes_are_validated(api: Any) -> None:
     assert status == 400 and "reserved" in body["errors"][0]["message"]
 
 
-def test_valid_webhook_starts_each_matching_workflow_once_with_the_payload_as_input(
-        api: Any, billing: Sender) -> None:
+def test_valid_webhook_starts_each_matching_workflow_once_with_the_payload_as_input(api: Any, billing: Sender) -> None:
     first = api.create_workflow(event_workflow(name="A"))
     second = api.create_workflow(event_workflow(name="B"))
     other_type = api.create_workflow(event_workflow(event_type="invoice.paid", name="C"))
@@ -141,8 +151,7 @@ def test_wrong_secret_and_missing_headers_are_refused(api: Any, billing: Sender)
 
 
 @pytest.mark.parametrize("offset, word", [(-301, "old"), (301, "future")])
-def test_stale_and_future_timestamps_are_refused(api: Any, billing: Sender, clock: Any, offset: int,
-                                                 word: str) -> None:
+def test_stale_and_future_timestamps_are_refused(api: Any, billing: Sender, clock: Any, offset: int, word: str) -> None:
     wf = api.create_workflow(event_workflow())
     status, answer = billing.send({"type": "invoice.created"}, at=clock.now + timedelta(seconds=offset))
     assert status == 401 and word in answer["Message"]
@@ -164,8 +173,7 @@ def test_several_signatures_are_accepted_when_one_matches(api: Any, billing: Sen
     assert billing.post(body, headers)[0] == 202
 
 
-def test_repeated_webhook_id_answers_the_first_answer_and_starts_nothing(api: Any, billing: Sender,
-                                                                        clock: Any) -> None:
+def test_repeated_webhook_id_answers_the_first_answer_and_starts_nothing(api: Any, billing: Sender, clock: Any) -> None:
     wf = api.create_workflow(event_workflow())
     body = json.dumps({"type": "invoice.created"}).encode()
     headers = billing.headers(body, msg_id="msg_fixed")
@@ -177,8 +185,7 @@ def test_repeated_webhook_id_answers_the_first_answer_and_starts_nothing(api: An
     assert len(executions_of(api, wf)) == 1
 
 
-def test_rotation_keeps_the_old_secret_valid_until_the_grace_period_ends(api: Any, billing: Sender,
-                                                                        clock: Any) -> None:
+def test_rotation_keeps_the_old_secret_valid_until_the_grace_period_ends(api: Any, billing: Sender, clock: Any) -> None:
     wf = api.create_workflow(event_workflow())
     old = billing.secret
     status, rotated = api.post("/sources/billing/rotate", {"grace_seconds": 3600})
@@ -255,8 +262,12 @@ def test_replay_starts_fresh_executions_marked_as_replays(api: Any, billing: Sen
 
 def github_headers(secret: str, body: bytes, event: str = "push", delivery: str | None = None) -> dict[str, str]:
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return {"X-Hub-Signature-256": f"sha256={digest}", "X-GitHub-Event": event,
-            "X-GitHub-Delivery": delivery or str(uuid.uuid4()), "Content-Type": "application/json"}
+    return {
+        "X-Hub-Signature-256": f"sha256={digest}",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "Content-Type": "application/json",
+    }
 
 
 def test_github_scheme_verifies_x_hub_signature_256(api: Any, client: Any, clock: Any) -> None:
@@ -274,8 +285,9 @@ def test_github_scheme_verifies_x_hub_signature_256(api: Any, client: Any, clock
     assert len(executions_of(api, wf)) == 1
 
 
-def test_300_kb_webhook_body_is_kept_in_the_payload_bucket_and_runs(api: Any, billing: Sender, worker: Any,
-                                                                   aws: Any) -> None:
+def test_300_kb_webhook_body_is_kept_in_the_payload_bucket_and_runs(
+    api: Any, billing: Sender, worker: Any, aws: Any
+) -> None:
     wf = api.create_workflow(event_workflow())
     payload = {"type": "invoice.created", "lines": ["x" * 1000 for _ in range(300)]}
     status, body = billing.send(payload)

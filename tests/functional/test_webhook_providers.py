@@ -1,6 +1,7 @@
 """GitHub (JSON and form bodies), Stripe and Slack webhooks through the real handler: the
 provider-issued secrets, each scheme's id and type, Slack's url_verification, and how long
 GitHub delivery ids are remembered."""
+
 from __future__ import annotations
 
 import hashlib
@@ -22,8 +23,13 @@ GITHUB_SECRET = "my chosen github secret"
 
 
 def _workflow(api: Api, source: str, event_type: str) -> str:
-    return api.create_workflow({"name": f"On {event_type}", "steps": STEPS,
-                                "trigger": {"type": "event", "source": source, "event_type": event_type}})
+    return api.create_workflow(
+        {
+            "name": f"On {event_type}",
+            "steps": STEPS,
+            "trigger": {"type": "event", "source": source, "event_type": event_type},
+        }
+    )
 
 
 def _post(api: Api, source: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
@@ -31,18 +37,22 @@ def _post(api: Api, source: str, body: bytes, headers: dict[str, str]) -> tuple[
     return response.status_code, json.loads(response.body) if response.body else None
 
 
-def _github(body: bytes, delivery: str, event: str = "push", form: bool = False,
-            secret: str = GITHUB_SECRET) -> dict[str, str]:
+def _github(
+    body: bytes, delivery: str, event: str = "push", form: bool = False, secret: str = GITHUB_SECRET
+) -> dict[str, str]:
     signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": signature,
-            "Content-Type": "application/x-www-form-urlencoded" if form else "application/json"}
+    return {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": signature,
+        "Content-Type": "application/x-www-form-urlencoded" if form else "application/json",
+    }
 
 
 def _slack(body: bytes, clock: Clock, secret: str = SLACK_SECRET) -> dict[str, str]:
     stamp = str(int(clock.now.timestamp()))
     digest = hmac.new(secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}",
-            "Content-Type": "application/json"}
+    return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}", "Content-Type": "application/json"}
 
 
 def test_github_form_body_is_verified_as_sent_and_its_payload_starts_the_workflow(api: Api) -> None:
@@ -58,8 +68,10 @@ def test_github_form_body_is_verified_as_sent_and_its_payload_starts_the_workflo
     json_body = json.dumps(payload).encode()
     assert _post(api, "gh", json_body, _github(json_body, "d-2"))[0] == 202
     # A signature over the decoded JSON is not what GitHub signs for a form body.
-    assert _post(api, "gh", form, {**_github(json_body, "d-3"), "Content-Type":
-                                   "application/x-www-form-urlencoded"})[0] == 401
+    assert (
+        _post(api, "gh", form, {**_github(json_body, "d-3"), "Content-Type": "application/x-www-form-urlencoded"})[0]
+        == 401
+    )
     bad_form = b"payload=%7Bnot-json"
     assert _post(api, "gh", bad_form, _github(bad_form, "d-4", form=True))[0] == 400
     no_payload = b"other=1"
@@ -77,8 +89,9 @@ def test_github_delivery_ids_are_kept_thirty_days_by_default(api: Api, clock: Cl
     assert len(api.get("/executions")[1]["items"]) == 1
 
 
-def test_the_github_dedupe_window_is_configurable(monkeypatch: pytest.MonkeyPatch, aws: Any, clock: Clock,
-                                                  client: Any, api: Api) -> None:
+def test_the_github_dedupe_window_is_configurable(
+    monkeypatch: pytest.MonkeyPatch, aws: Any, clock: Clock, client: Any, api: Api
+) -> None:
     from chalicelib.config import Settings
     from chalicelib.engine import Engine, reset_engine
 
@@ -110,14 +123,17 @@ def test_stripe_event_signed_by_the_stripe_package_starts_once(api: Api, clock: 
     assert _post(api, "pay", event.encode(), {**headers, "Stripe-Signature": retry}) == (200, answer)
     clock.advance(301)  # the first signature is now stale
     assert _post(api, "pay", event.encode(), headers)[0] == 401
-    forged = stripe.WebhookSignature.generate_signature_header(event, "whsec_not_the_secret_aaaaaaaa",
-                                                               int(clock.now.timestamp()))
+    forged = stripe.WebhookSignature.generate_signature_header(
+        event, "whsec_not_the_secret_aaaaaaaa", int(clock.now.timestamp())
+    )
     assert _post(api, "pay", event.encode(), {**headers, "Stripe-Signature": forged})[0] == 401
 
 
 def test_slack_url_verification_is_answered_only_when_signed(api: Api, clock: Clock) -> None:
     assert api.post("/sources", {"name": "chat", "scheme": "slack", "secret": SLACK_SECRET})[0] == 201
-    body = json.dumps({"type": "url_verification", "token": "t", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}).encode()
+    body = json.dumps(
+        {"type": "url_verification", "token": "t", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+    ).encode()
     status, answer = _post(api, "chat", body, _slack(body, clock))
     assert status == 200 and answer == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
     assert _post(api, "chat", body, _slack(body, clock, secret="0" * 32))[0] == 401
@@ -126,8 +142,14 @@ def test_slack_url_verification_is_answered_only_when_signed(api: Api, clock: Cl
 def test_slack_event_callback_starts_on_its_event_type_and_dedupes_retries(api: Api, clock: Clock) -> None:
     api.post("/sources", {"name": "chat", "scheme": "slack", "secret": SLACK_SECRET})
     _workflow(api, "chat", "app_mention")
-    body = json.dumps({"type": "event_callback", "event_id": "Ev08MFMKH6", "team_id": "T1",
-                       "event": {"type": "app_mention", "text": "<@U0LAN0Z89> deploy please", "user": "U2"}}).encode()
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "event_id": "Ev08MFMKH6",
+            "team_id": "T1",
+            "event": {"type": "app_mention", "text": "<@U0LAN0Z89> deploy please", "user": "U2"},
+        }
+    ).encode()
     status, answer = _post(api, "chat", body, _slack(body, clock))
     assert status == 202 and len(answer["executions"]) == 1
     clock.advance(30)  # Slack's retry: same event_id, new timestamp and signature
@@ -138,18 +160,22 @@ def test_slack_event_callback_starts_on_its_event_type_and_dedupes_retries(api: 
     assert _post(api, "chat", body, stale)[0] == 401
 
 
-@pytest.mark.parametrize("request_body, field", [
-    ({"name": "p", "scheme": "stripe"}, "secret"),
-    ({"name": "p", "scheme": "stripe", "secret": "sk_live_abcdefghijklmnop"}, "secret"),
-    ({"name": "p", "scheme": "slack"}, "secret"),
-    ({"name": "p", "scheme": "slack", "secret": "short"}, "secret"),
-    ({"name": "p", "scheme": "github", "secret": "weak"}, "secret"),
-    ({"name": "p", "scheme": "standard", "secret": "not-whsec"}, "secret"),
-    ({"name": "p", "scheme": "stripe", "secret": 42}, "secret"),
-    ({"name": "p", "scheme": "teams"}, "scheme"),
-])
-def test_bad_or_missing_provider_secrets_are_400_naming_the_field(api: Api, request_body: dict[str, Any],
-                                                                 field: str) -> None:
+@pytest.mark.parametrize(
+    "request_body, field",
+    [
+        ({"name": "p", "scheme": "stripe"}, "secret"),
+        ({"name": "p", "scheme": "stripe", "secret": "sk_live_abcdefghijklmnop"}, "secret"),
+        ({"name": "p", "scheme": "slack"}, "secret"),
+        ({"name": "p", "scheme": "slack", "secret": "short"}, "secret"),
+        ({"name": "p", "scheme": "github", "secret": "weak"}, "secret"),
+        ({"name": "p", "scheme": "standard", "secret": "not-whsec"}, "secret"),
+        ({"name": "p", "scheme": "stripe", "secret": 42}, "secret"),
+        ({"name": "p", "scheme": "teams"}, "scheme"),
+    ],
+)
+def test_bad_or_missing_provider_secrets_are_400_naming_the_field(
+    api: Api, request_body: dict[str, Any], field: str
+) -> None:
     status, body = api.post("/sources", request_body)
     assert status == 400 and [e["field"] for e in body["errors"]] == [field], body
 

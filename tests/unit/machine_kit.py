@@ -4,18 +4,28 @@
 ``decide`` what a command does at its own clock, and appends the answer with sequence
 numbers, exactly as ``ExecutionService.commit`` does.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.agents import AGENTS
 from chalicelib.domain.definition import WorkflowDefinition, parse_definition
-from chalicelib.domain.machine import (Actor, ClaimStep, Command, Decision, Event, ExecutionState, RecordResult,
-                                       decide, replay)
+from chalicelib.domain.machine import (
+    Actor,
+    ClaimStep,
+    Command,
+    Decision,
+    Event,
+    ExecutionState,
+    RecordResult,
+    decide,
+    replay,
+)
 from chalicelib.domain.timefmt import iso
 
-T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 ADMIN = Actor("root", "admin")
 OPERATOR = Actor("olivia", "operator")
 MANAGER = Actor("manager-key", "operator")
@@ -35,8 +45,21 @@ class Run:
         self.definition = wf
         self.now = now
         self.events: list[Event] = []
-        self.append((Event("execution_started", iso(now), actor="olivia", details={
-            "workflow_id": "wf_1", "workflow_version": 1, "input": input or {"n": 1}, "trigger": {"type": "manual"}}),))
+        self.append(
+            (
+                Event(
+                    "execution_started",
+                    iso(now),
+                    actor="olivia",
+                    details={
+                        "workflow_id": "wf_1",
+                        "workflow_version": 1,
+                        "input": input or {"n": 1},
+                        "trigger": {"type": "manual"},
+                    },
+                ),
+            )
+        )
 
     @property
     def state(self) -> ExecutionState:

@@ -4,8 +4,9 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -36,18 +37,22 @@ class FakeApi(BaseHTTPRequestHandler):
         elif path == "/text":
             self.reply(200, b"plain words", "text/plain; charset=utf-8")
         else:
-            self.reply(200, {
-                "method": self.command,
-                "path": unquote(self.path),
-                "raw_path": self.path,
-                "headers": {k.lower(): v for k, v in self.headers.items()},
-                "body": json.loads(raw) if raw else None,
-            })
+            self.reply(
+                200,
+                {
+                    "method": self.command,
+                    "path": unquote(self.path),
+                    "raw_path": self.path,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": json.loads(raw) if raw else None,
+                },
+            )
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
-    def reply(self, status: int, body: Any, content_type: str = "application/json",
-              extra: dict[str, str] | None = None) -> None:
+    def reply(
+        self, status: int, body: Any, content_type: str = "application/json", extra: dict[str, str] | None = None
+    ) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -91,8 +96,15 @@ DATA = {"input": {"order_id": "A 1/2", "token": "t0k"}, "prev": {"total": 12}, "
 
 
 def make_ctx(config: dict[str, Any], instructions: str | None = None, timeout_seconds: float = 5) -> AgentContext:
-    return AgentContext(execution_id="ex-1", step_id="post", attempt=2, instructions=instructions,
-                        config=config, data=DATA, timeout_seconds=timeout_seconds)
+    return AgentContext(
+        execution_id="ex-1",
+        step_id="post",
+        attempt=2,
+        instructions=instructions,
+        config=config,
+        data=DATA,
+        timeout_seconds=timeout_seconds,
+    )
 
 
 def run(config: dict[str, Any], instructions: str | None = None, timeout_seconds: float = 5) -> Any:
@@ -128,8 +140,13 @@ def test_post_without_instructions_sends_prev_and_delete_sends_nothing(server: s
 
 
 def test_placeholders_fill_the_url_quoted_and_the_headers(server: str) -> None:
-    output = run({"url": server + "/echo/{{ input.order_id }}?total={{prev.total}}", "method": "GET",
-                  "headers": {"Authorization": "Bearer {{ input.token }}"}})
+    output = run(
+        {
+            "url": server + "/echo/{{ input.order_id }}?total={{prev.total}}",
+            "method": "GET",
+            "headers": {"Authorization": "Bearer {{ input.token }}"},
+        }
+    )
 
     sent = output["body"]
     assert sent["raw_path"] == "/echo/A%201%2F2?total=12"
@@ -145,8 +162,10 @@ def test_401_says_credentials_were_rejected_and_is_not_retryable(server: str) ->
         run({"url": f"{server}/status/401"})
 
     error = caught.value
-    assert error.message == (f"POST {server}/status/401 returned HTTP 401: credentials rejected or expired "
-                             "(check the integration's token): token expired")
+    assert error.message == (
+        f"POST {server}/status/401 returned HTTP 401: credentials rejected or expired "
+        "(check the integration's token): token expired"
+    )
     assert error.retryable is False
     assert error.status == 401
     assert error.to_dict()["kind"] == "integration"
@@ -215,26 +234,36 @@ def test_a_placeholder_that_evaluates_to_null_fails_without_calling(server: str)
 
 
 def test_validation_accepts_a_complete_config() -> None:
-    step = {"agent": "http", "instructions": "{a: input.a}",
-            "config": {"url": "https://api.example/{{ input.id }}", "method": "patch",
-                       "headers": {"Authorization": "Bearer {{ input.token }}"}, "timeout_seconds": 3}}
+    step = {
+        "agent": "http",
+        "instructions": "{a: input.a}",
+        "config": {
+            "url": "https://api.example/{{ input.id }}",
+            "method": "patch",
+            "headers": {"Authorization": "Bearer {{ input.token }}"},
+            "timeout_seconds": 3,
+        },
+    }
 
     assert get_agent("http").validate(step, "steps[1]") == []
 
 
-@pytest.mark.parametrize("step, field, expected", [
-    ({}, "steps[1].config", "required"),
-    ({"config": {}}, "steps[1].config.url", "required"),
-    ({"config": {"url": "file:///etc/passwd"}}, "steps[1].config.url", "http:// or https://"),
-    ({"config": {"url": "{{ input.base }}/x"}}, "steps[1].config.url", "http:// or https://"),
-    ({"config": {"url": "https://x/{{ input.[ }}"}}, "steps[1].config.url", "invalid JMESPath"),
-    ({"config": {"url": "https://x/{{ input.a"}}, "steps[1].config.url", "unbalanced"),
-    ({"config": {"url": "https://x", "method": "TRACE"}}, "steps[1].config.method", "GET, POST"),
-    ({"config": {"url": "https://x", "headers": {"X-A": 1}}}, "steps[1].config.headers.X-A", "string"),
-    ({"config": {"url": "https://x", "headers": ["a"]}}, "steps[1].config.headers", "object"),
-    ({"config": {"url": "https://x", "timeout_seconds": 0}}, "steps[1].config.timeout_seconds", "positive"),
-    ({"config": {"url": "https://x"}, "instructions": "a.["}, "steps[1].instructions", "invalid JMESPath"),
-])
+@pytest.mark.parametrize(
+    "step, field, expected",
+    [
+        ({}, "steps[1].config", "required"),
+        ({"config": {}}, "steps[1].config.url", "required"),
+        ({"config": {"url": "file:///etc/passwd"}}, "steps[1].config.url", "http:// or https://"),
+        ({"config": {"url": "{{ input.base }}/x"}}, "steps[1].config.url", "http:// or https://"),
+        ({"config": {"url": "https://x/{{ input.[ }}"}}, "steps[1].config.url", "invalid JMESPath"),
+        ({"config": {"url": "https://x/{{ input.a"}}, "steps[1].config.url", "unbalanced"),
+        ({"config": {"url": "https://x", "method": "TRACE"}}, "steps[1].config.method", "GET, POST"),
+        ({"config": {"url": "https://x", "headers": {"X-A": 1}}}, "steps[1].config.headers.X-A", "string"),
+        ({"config": {"url": "https://x", "headers": ["a"]}}, "steps[1].config.headers", "object"),
+        ({"config": {"url": "https://x", "timeout_seconds": 0}}, "steps[1].config.timeout_seconds", "positive"),
+        ({"config": {"url": "https://x"}, "instructions": "a.["}, "steps[1].instructions", "invalid JMESPath"),
+    ],
+)
 def test_validation_names_the_bad_field(step: dict[str, Any], field: str, expected: str) -> None:
     errors = get_agent("http").validate(step, "steps[1]")
 

@@ -10,9 +10,13 @@ from chalicelib.agents import AgentContext, AgentError, PythonAgent, get_agent
 
 def make_ctx(callable_spec: str, data: dict[str, Any] | None = None, **config: Any) -> AgentContext:
     return AgentContext(
-        execution_id="ex-1", step_id="enrich", attempt=1, instructions=None,
+        execution_id="ex-1",
+        step_id="enrich",
+        attempt=1,
+        instructions=None,
         config={"callable": callable_spec, **config},
-        data=data or {"input": {}, "prev": {}, "steps": {}}, timeout_seconds=5,
+        data=data or {"input": {}, "prev": {}, "steps": {}},
+        timeout_seconds=5,
     )
 
 
@@ -24,8 +28,11 @@ def returns_a_set(ctx: AgentContext) -> Any:
 
 
 def test_python_agent_calls_the_function_with_the_context_and_outputs_its_result() -> None:
-    output = get_agent("python").run(make_ctx("chalicelib.samples.callables:enrich_order",
-                                              {"input": ORDER, "prev": ORDER, "steps": {}}, vip_threshold=10))
+    output = get_agent("python").run(
+        make_ctx(
+            "chalicelib.samples.callables:enrich_order", {"input": ORDER, "prev": ORDER, "steps": {}}, vip_threshold=10
+        )
+    )
 
     assert output["total"] == 20.0
     assert output["priority"] == "high"
@@ -77,15 +84,18 @@ def test_disallowed_module_is_refused_at_validation_and_at_run_time() -> None:
     assert caught.value.retryable is False
 
 
-@pytest.mark.parametrize("spec, expected", [
-    (None, "required"),
-    ("chalicelib.samples.callables.enrich_order", "is not of the form"),
-    ("chalicelib.samples.callables:no_such_function", "has no attribute 'no_such_function'"),
-    ("chalicelib.samples.missing:fn", "cannot import module 'chalicelib.samples.missing'"),
-    ("chalicelib.samples.callables:__dict__", "is not a function name"),
-    ("chalicelib.samples.callables:MAX_SLEEP_SECONDS", "is not callable"),
-    ("chalicelib.samplesX.evil:fn", "is not allowed"),
-])
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        (None, "required"),
+        ("chalicelib.samples.callables.enrich_order", "is not of the form"),
+        ("chalicelib.samples.callables:no_such_function", "has no attribute 'no_such_function'"),
+        ("chalicelib.samples.missing:fn", "cannot import module 'chalicelib.samples.missing'"),
+        ("chalicelib.samples.callables:__dict__", "is not a function name"),
+        ("chalicelib.samples.callables:MAX_SLEEP_SECONDS", "is not callable"),
+        ("chalicelib.samplesX.evil:fn", "is not allowed"),
+    ],
+)
 def test_validation_explains_each_bad_callable(spec: Any, expected: str) -> None:
     errors = get_agent("python").validate({"config": {"callable": spec}}, "steps[3]")
 

@@ -3,7 +3,15 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.agents import (
-    AGENTS, Agent, AgentError, IntegrationError, StepError, UnknownAgent, agent_names, get_agent, register,
+    AGENTS,
+    Agent,
+    AgentError,
+    IntegrationError,
+    StepError,
+    UnknownAgent,
+    agent_names,
+    get_agent,
+    register,
 )
 
 
@@ -48,9 +56,18 @@ def test_step_errors_serialise_kind_message_retryable_and_details() -> None:
     integration = IntegrationError("POST https://x/y returned HTTP 502", status=502, details={"method": "POST"})
 
     assert isinstance(agent_error, StepError) and isinstance(integration, StepError)
-    assert agent_error.to_dict() == {"kind": "agent", "message": "no good", "retryable": False,
-                                     "details": {"expression": "a"}, "action": "edit_and_retry"}
+    assert agent_error.to_dict() == {
+        "kind": "agent",
+        "message": "no good",
+        "retryable": False,
+        "details": {"expression": "a"},
+        "action": "edit_and_retry",
+    }
     assert integration.status == 502
-    assert integration.to_dict() == {"kind": "integration", "message": "POST https://x/y returned HTTP 502",
-                                     "retryable": True, "details": {"method": "POST", "status": 502},
-                                     "action": "retry"}
+    assert integration.to_dict() == {
+        "kind": "integration",
+        "message": "POST https://x/y returned HTTP 502",
+        "retryable": True,
+        "details": {"method": "POST", "status": 502},
+        "action": "retry",
+    }

@@ -9,8 +9,13 @@ from chalicelib.agents import AgentContext, AgentError, get_agent
 
 def make_ctx(instructions: str | None, data: dict[str, Any] | None = None) -> AgentContext:
     return AgentContext(
-        execution_id="ex-1", step_id="draft", attempt=1, instructions=instructions, config={},
-        data=data or {"input": {}, "prev": {}, "steps": {}}, timeout_seconds=5,
+        execution_id="ex-1",
+        step_id="draft",
+        attempt=1,
+        instructions=instructions,
+        config={},
+        data=data or {"input": {}, "prev": {}, "steps": {}},
+        timeout_seconds=5,
     )
 
 
@@ -23,8 +28,11 @@ DATA = {
 
 def test_transform_outputs_the_expression_result_over_input_prev_and_steps() -> None:
     agent = get_agent("transform")
-    ctx = make_ctx("{customer: input.customer, total: input.amount, note: prev.note, "
-                   "invoice: steps.fetch.output.id, lines: length(steps.fetch.output.lines)}", DATA)
+    ctx = make_ctx(
+        "{customer: input.customer, total: input.amount, note: prev.note, "
+        "invoice: steps.fetch.output.id, lines: length(steps.fetch.output.lines)}",
+        DATA,
+    )
 
     assert agent.run(ctx) == {"customer": "ACME", "total": 120, "note": "n-7", "invoice": "inv-9", "lines": 3}
 

@@ -1,12 +1,14 @@
 """Cron slots across DST changes: once per wall-clock slot, in the schedule's own zone."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from chalicelib.domain.schedule import latest_fire, next_fire, next_fires, slots_between
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def at(text: str) -> datetime:
@@ -38,11 +40,21 @@ def test_new_york_spring_gap_and_autumn_repeat_each_fire_once() -> None:
 
 def test_hourly_job_keeps_elapsed_hours_through_both_changes() -> None:
     autumn = slots_between("0 * * * *", "Europe/Paris", at("2026-10-24T23:00"), at("2026-10-25T03:00"))
-    assert iso(autumn) == ["2026-10-24T23:00", "2026-10-25T00:00", "2026-10-25T01:00", "2026-10-25T02:00",
-                           "2026-10-25T03:00"]
+    assert iso(autumn) == [
+        "2026-10-24T23:00",
+        "2026-10-25T00:00",
+        "2026-10-25T01:00",
+        "2026-10-25T02:00",
+        "2026-10-25T03:00",
+    ]
     spring = slots_between("0 * * * *", "Europe/Paris", at("2026-03-28T23:00"), at("2026-03-29T03:00"))
-    assert iso(spring) == ["2026-03-28T23:00", "2026-03-29T00:00", "2026-03-29T01:00", "2026-03-29T02:00",
-                           "2026-03-29T03:00"]
+    assert iso(spring) == [
+        "2026-03-28T23:00",
+        "2026-03-29T00:00",
+        "2026-03-29T01:00",
+        "2026-03-29T02:00",
+        "2026-03-29T03:00",
+    ]
 
 
 @pytest.mark.parametrize("zone", ["Europe/Paris", "America/New_York", "Australia/Lord_Howe", "UTC"])

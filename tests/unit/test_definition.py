@@ -1,8 +1,10 @@
 """Workflow definitions and manual inputs: every validation rule, by the field it names."""
+
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import jmespath
 import pytest
@@ -61,17 +63,35 @@ API_EXAMPLE: dict[str, Any] = {
     "name": "Invoice approval",
     "description": "Drafts a credit note, posts it to billing, waits for a manager",
     "enabled": True,
-    "trigger": {"type": "manual",
-                "inputs": [{"name": "amount", "type": "number", "required": True},
-                           {"name": "customer", "type": "string", "required": False, "default": "ACME"}]},
+    "trigger": {
+        "type": "manual",
+        "inputs": [
+            {"name": "amount", "type": "number", "required": True},
+            {"name": "customer", "type": "string", "required": False, "default": "ACME"},
+        ],
+    },
     "steps": [
-        {"id": "draft", "name": "Draft the note", "agent": "transform",
-         "instructions": "{customer: input.customer, total: input.amount}",
-         "timeout_seconds": 300, "retry": {"max_attempts": 3, "backoff_seconds": 5}},
-        {"id": "post", "name": "Post to billing", "agent": "http",
-         "config": {"url": "https://billing.example/notes", "method": "POST"}},
-        {"id": "approve", "name": "Manager approval", "agent": "transform",
-         "instructions": "prev", "gate": {"type": "approval", "approvers": ["manager-key-name"]}},
+        {
+            "id": "draft",
+            "name": "Draft the note",
+            "agent": "transform",
+            "instructions": "{customer: input.customer, total: input.amount}",
+            "timeout_seconds": 300,
+            "retry": {"max_attempts": 3, "backoff_seconds": 5},
+        },
+        {
+            "id": "post",
+            "name": "Post to billing",
+            "agent": "http",
+            "config": {"url": "https://billing.example/notes", "method": "POST"},
+        },
+        {
+            "id": "approve",
+            "name": "Manager approval",
+            "agent": "transform",
+            "instructions": "prev",
+            "gate": {"type": "approval", "approvers": ["manager-key-name"]},
+        },
     ],
 }
 
@@ -121,10 +141,13 @@ def test_parses_the_api_example() -> None:
     d = parse_definition(copy.deepcopy(API_EXAMPLE), AGENTS)
     assert d.name == "Invoice approval"
     assert d.enabled is True
-    assert d.trigger == Trigger("manual", inputs=(
-        InputField("amount", "number", required=True),
-        InputField("customer", "string", required=False, default="ACME"),
-    ))
+    assert d.trigger == Trigger(
+        "manual",
+        inputs=(
+            InputField("amount", "number", required=True),
+            InputField("customer", "string", required=False, default="ACME"),
+        ),
+    )
     assert [s.id for s in d.steps] == ["draft", "post", "approve"]
     assert d.steps[0].retry == RetryPolicy(3, 5.0)
     assert d.steps[1].config == {"url": "https://billing.example/notes", "method": "POST"}
@@ -138,18 +161,30 @@ def test_to_dict_round_trips_the_api_example() -> None:
     assert d.to_dict()["steps"][0]["retry"] == {"max_attempts": 3, "backoff_seconds": 5.0}
 
 
-@pytest.mark.parametrize("trigger", [
-    {"type": "manual", "inputs": [
-        {"name": "kind", "type": "enum", "options": ["a", "b"], "default": "b", "label": "Kind",
-         "description": "which kind"},
-        {"name": "n", "type": "integer", "default": 2.0},
-        {"name": "flag", "type": "boolean", "default": False},
-        {"name": "day", "type": "date", "required": True},
-    ]},
-    {"type": "event", "source": "billing", "event_type": "invoice.created", "filter": "amount > `100`"},
-    {"type": "event", "source": "billing", "event_type": "invoice.created"},
-    {"type": "schedule", "cron": "0 9 * * MON-FRI", "timezone": "Europe/Paris"},
-])
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        {
+            "type": "manual",
+            "inputs": [
+                {
+                    "name": "kind",
+                    "type": "enum",
+                    "options": ["a", "b"],
+                    "default": "b",
+                    "label": "Kind",
+                    "description": "which kind",
+                },
+                {"name": "n", "type": "integer", "default": 2.0},
+                {"name": "flag", "type": "boolean", "default": False},
+                {"name": "day", "type": "date", "required": True},
+            ],
+        },
+        {"type": "event", "source": "billing", "event_type": "invoice.created", "filter": "amount > `100`"},
+        {"type": "event", "source": "billing", "event_type": "invoice.created"},
+        {"type": "schedule", "cron": "0 9 * * MON-FRI", "timezone": "Europe/Paris"},
+    ],
+)
 def test_to_dict_round_trips_every_trigger_type(trigger: dict[str, Any]) -> None:
     d = parse_definition(with_trigger(**trigger), AGENTS)
     again = parse_definition(d.to_dict(), AGENTS)
@@ -254,8 +289,13 @@ def test_collects_every_error_in_one_raise() -> None:
         ],
     }
     assert set(errors_of(body)) == {
-        "name", "enabled", "trigger.inputs[0].default", "steps[0].agent", "steps[1].id",
-        "steps[1].retry.max_attempts", "steps[2].gate.type",
+        "name",
+        "enabled",
+        "trigger.inputs[0].default",
+        "steps[0].agent",
+        "steps[1].id",
+        "steps[1].retry.max_attempts",
+        "steps[2].gate.type",
     }
 
 
@@ -350,17 +390,20 @@ def test_options_belong_to_enum_inputs_only() -> None:
     assert errors == {"trigger.inputs[0].options": "only enum inputs take options"}
 
 
-@pytest.mark.parametrize("spec", [
-    {"type": "string", "default": 3},
-    {"type": "number", "default": "3"},
-    {"type": "number", "default": True},
-    {"type": "integer", "default": 2.5},
-    {"type": "integer", "default": False},
-    {"type": "boolean", "default": 0},
-    {"type": "enum", "options": ["x", "y"], "default": "z"},
-    {"type": "date", "default": "2026-02-30"},
-    {"type": "date", "default": "26-01-01"},
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"type": "string", "default": 3},
+        {"type": "number", "default": "3"},
+        {"type": "number", "default": True},
+        {"type": "integer", "default": 2.5},
+        {"type": "integer", "default": False},
+        {"type": "boolean", "default": 0},
+        {"type": "enum", "options": ["x", "y"], "default": "z"},
+        {"type": "date", "default": "2026-02-30"},
+        {"type": "date", "default": "26-01-01"},
+    ],
+)
 def test_rejects_a_default_that_does_not_fit_the_type(spec: dict[str, Any]) -> None:
     assert "trigger.inputs[0].default" in errors_of(with_inputs({"name": "a", **spec}))
 
@@ -379,8 +422,9 @@ def test_input_description_and_label_must_be_strings() -> None:
 
 
 def test_parses_an_event_trigger() -> None:
-    d = parse_definition(with_trigger(type="event", source="billing", event_type="invoice.created",
-                                      filter="amount > `100`"), AGENTS)
+    d = parse_definition(
+        with_trigger(type="event", source="billing", event_type="invoice.created", filter="amount > `100`"), AGENTS
+    )
     assert d.trigger == Trigger("event", source="billing", event_type="invoice.created", filter="amount > `100`")
 
 
@@ -430,8 +474,9 @@ def test_refuses_aws_six_field_cron_and_says_what_to_write(cron: str) -> None:
     assert "'0 9 * * MON-FRI'" in message
 
 
-@pytest.mark.parametrize("cron", ["0 9 L * ?", "0 9 * * 1L", "0 9 15W * *", "0 9 * * 2#1", "0 0 9 * * ?",
-                                  "0 9 ? * 2-6 *", "rate(7 minutes)"])
+@pytest.mark.parametrize(
+    "cron", ["0 9 L * ?", "0 9 * * 1L", "0 9 15W * *", "0 9 * * 2#1", "0 0 9 * * ?", "0 9 ? * 2-6 *", "rate(7 minutes)"]
+)
 def test_refuses_aws_only_syntax(cron: str) -> None:
     message = errors_of(with_trigger(type="schedule", cron=cron))["trigger.cron"]
     assert "AWS-style expressions" in message and "not accepted" in message
@@ -458,8 +503,22 @@ def test_suggests_five_fields_for_a_cron_alias() -> None:
     assert "'0 0 * * *'" in message
 
 
-@pytest.mark.parametrize("cron", ["", "   ", 5, "* * *", "60 * * * *", "0 25 * * *", "0 9 * * 8", "H 9 * * *",
-                                  "*/0 * * * *", "0 9 * * JUL", "0 0 30 2 *"])
+@pytest.mark.parametrize(
+    "cron",
+    [
+        "",
+        "   ",
+        5,
+        "* * *",
+        "60 * * * *",
+        "0 25 * * *",
+        "0 9 * * 8",
+        "H 9 * * *",
+        "*/0 * * * *",
+        "0 9 * * JUL",
+        "0 0 30 2 *",
+    ],
+)
 def test_rejects_invalid_cron(cron: Any) -> None:
     assert "trigger.cron" in errors_of(with_trigger(type="schedule", cron=cron))
 
@@ -528,9 +587,13 @@ def test_step_needs_an_agent() -> None:
 
 
 def test_agent_validation_errors_are_added_with_the_step_path() -> None:
-    body = minimal(steps=[{"id": "a", "agent": "transform", "instructions": "input"},
-                          {"id": "b", "agent": "transform", "instructions": "foo["},
-                          {"id": "c", "agent": "http"}])
+    body = minimal(
+        steps=[
+            {"id": "a", "agent": "transform", "instructions": "input"},
+            {"id": "b", "agent": "transform", "instructions": "foo["},
+            {"id": "c", "agent": "http"},
+        ]
+    )
     assert set(errors_of(body)) == {"steps[1].instructions", "steps[2].config.url"}
 
 
@@ -543,8 +606,10 @@ def test_agent_validate_receives_the_raw_step_and_its_path() -> None:
 
 def test_agent_is_not_asked_about_badly_shaped_instructions_or_config() -> None:
     recorder = RecordingAgent()
-    errors = errors_of(minimal(steps=[{"id": "a", "agent": "rec", "instructions": 5},
-                                      {"id": "b", "agent": "rec", "config": []}]), {"rec": recorder})
+    errors = errors_of(
+        minimal(steps=[{"id": "a", "agent": "rec", "instructions": 5}, {"id": "b", "agent": "rec", "config": []}]),
+        {"rec": recorder},
+    )
     assert errors == {"steps[0].instructions": "must be a string", "steps[1].config": "must be an object"}
     assert recorder.calls == []
 
@@ -557,7 +622,8 @@ def test_rejects_unknown_step_fields_so_typos_are_caught() -> None:
 @pytest.mark.parametrize("timeout", [0, -1, 86401, 1.5, True, "300"])
 def test_rejects_a_bad_timeout(timeout: Any) -> None:
     assert errors_of(with_step(timeout_seconds=timeout)) == {
-        "steps[0].timeout_seconds": "must be an integer from 1 to 86400"}
+        "steps[0].timeout_seconds": "must be an integer from 1 to 86400"
+    }
 
 
 @pytest.mark.parametrize("timeout", [1, 86400, 60.0])
@@ -574,28 +640,34 @@ def test_instructions_are_optional_for_agents_that_do_not_need_them() -> None:
 # retry
 
 
-@pytest.mark.parametrize("retry, field", [
-    ({}, "steps[0].retry.max_attempts"),
-    ({"max_attempts": 0}, "steps[0].retry.max_attempts"),
-    ({"max_attempts": 21}, "steps[0].retry.max_attempts"),
-    ({"max_attempts": True}, "steps[0].retry.max_attempts"),
-    ({"max_attempts": 2.5}, "steps[0].retry.max_attempts"),
-    ({"max_attempts": 3, "backoff_seconds": -1}, "steps[0].retry.backoff_seconds"),
-    ({"max_attempts": 3, "backoff_seconds": "5"}, "steps[0].retry.backoff_seconds"),
-    ({"max_attempts": 3, "backoff_seconds": float("inf")}, "steps[0].retry.backoff_seconds"),
-    ({"max_attempts": 3, "backoff_seconds": True}, "steps[0].retry.backoff_seconds"),
-    ({"max_attempts": 3, "delay": 5}, "steps[0].retry.delay"),
-    (3, "steps[0].retry"),
-])
+@pytest.mark.parametrize(
+    "retry, field",
+    [
+        ({}, "steps[0].retry.max_attempts"),
+        ({"max_attempts": 0}, "steps[0].retry.max_attempts"),
+        ({"max_attempts": 21}, "steps[0].retry.max_attempts"),
+        ({"max_attempts": True}, "steps[0].retry.max_attempts"),
+        ({"max_attempts": 2.5}, "steps[0].retry.max_attempts"),
+        ({"max_attempts": 3, "backoff_seconds": -1}, "steps[0].retry.backoff_seconds"),
+        ({"max_attempts": 3, "backoff_seconds": "5"}, "steps[0].retry.backoff_seconds"),
+        ({"max_attempts": 3, "backoff_seconds": float("inf")}, "steps[0].retry.backoff_seconds"),
+        ({"max_attempts": 3, "backoff_seconds": True}, "steps[0].retry.backoff_seconds"),
+        ({"max_attempts": 3, "delay": 5}, "steps[0].retry.delay"),
+        (3, "steps[0].retry"),
+    ],
+)
 def test_rejects_a_bad_retry_policy(retry: Any, field: str) -> None:
     assert list(errors_of(with_step(retry=retry))) == [field]
 
 
-@pytest.mark.parametrize("retry, policy", [
-    ({"max_attempts": 1}, RetryPolicy(1, 1.0)),
-    ({"max_attempts": 20, "backoff_seconds": 0}, RetryPolicy(20, 0.0)),
-    ({"max_attempts": 3, "backoff_seconds": 0.5}, RetryPolicy(3, 0.5)),
-])
+@pytest.mark.parametrize(
+    "retry, policy",
+    [
+        ({"max_attempts": 1}, RetryPolicy(1, 1.0)),
+        ({"max_attempts": 20, "backoff_seconds": 0}, RetryPolicy(20, 0.0)),
+        ({"max_attempts": 3, "backoff_seconds": 0.5}, RetryPolicy(3, 0.5)),
+    ],
+)
 def test_parses_a_retry_policy(retry: dict[str, Any], policy: RetryPolicy) -> None:
     assert parse_definition(with_step(retry=retry), AGENTS).steps[0].retry == policy
 
@@ -603,15 +675,18 @@ def test_parses_a_retry_policy(retry: dict[str, Any], policy: RetryPolicy) -> No
 # gate
 
 
-@pytest.mark.parametrize("gate, field", [
-    ({}, "steps[0].gate.type"),
-    ({"type": "vote"}, "steps[0].gate.type"),
-    ({"type": "approval", "approvers": "manager"}, "steps[0].gate.approvers"),
-    ({"type": "approval", "approvers": ["ok", ""]}, "steps[0].gate.approvers[1]"),
-    ({"type": "approval", "approvers": [7]}, "steps[0].gate.approvers[0]"),
-    ({"type": "approval", "who": []}, "steps[0].gate.who"),
-    ("approval", "steps[0].gate"),
-])
+@pytest.mark.parametrize(
+    "gate, field",
+    [
+        ({}, "steps[0].gate.type"),
+        ({"type": "vote"}, "steps[0].gate.type"),
+        ({"type": "approval", "approvers": "manager"}, "steps[0].gate.approvers"),
+        ({"type": "approval", "approvers": ["ok", ""]}, "steps[0].gate.approvers[1]"),
+        ({"type": "approval", "approvers": [7]}, "steps[0].gate.approvers[0]"),
+        ({"type": "approval", "who": []}, "steps[0].gate.who"),
+        ("approval", "steps[0].gate"),
+    ],
+)
 def test_rejects_a_bad_gate(gate: Any, field: str) -> None:
     assert list(errors_of(with_step(gate=gate))) == [field]
 
@@ -661,28 +736,59 @@ def test_unknown_inputs_are_named() -> None:
 def test_every_bad_input_is_named_at_once() -> None:
     trigger = manual(InputField("a", "number", required=True), InputField("b", "boolean"), InputField("c", "date"))
     assert set(input_errors(trigger, {"b": "yes", "c": "tomorrow", "d": 1})) == {
-        "inputs.a", "inputs.b", "inputs.c", "inputs.d"}
+        "inputs.a",
+        "inputs.b",
+        "inputs.c",
+        "inputs.d",
+    }
 
 
-@pytest.mark.parametrize("kind, value", [
-    ("string", "x"), ("string", ""),
-    ("number", 3), ("number", 2.5), ("number", -0.0),
-    ("integer", 7), ("integer", -2),
-    ("boolean", True), ("boolean", False),
-    ("date", "2024-02-29"), ("date", "2026-12-31"),
-])
+@pytest.mark.parametrize(
+    "kind, value",
+    [
+        ("string", "x"),
+        ("string", ""),
+        ("number", 3),
+        ("number", 2.5),
+        ("number", -0.0),
+        ("integer", 7),
+        ("integer", -2),
+        ("boolean", True),
+        ("boolean", False),
+        ("date", "2024-02-29"),
+        ("date", "2026-12-31"),
+    ],
+)
 def test_accepts_values_of_the_right_type(kind: str, value: Any) -> None:
     assert validate_inputs(manual(InputField("v", kind)), {"v": value}) == {"v": value}
 
 
-@pytest.mark.parametrize("kind, value", [
-    ("string", 3), ("string", True), ("string", ["x"]),
-    ("number", True), ("number", False), ("number", "3"), ("number", float("nan")), ("number", float("inf")),
-    ("integer", True), ("integer", 2.5), ("integer", "2"),
-    ("boolean", 1), ("boolean", "true"), ("boolean", 0),
-    ("date", "2026-02-30"), ("date", "2025-02-29"), ("date", "2026-13-01"), ("date", "20260101"),
-    ("date", "2026-1-1"), ("date", "2026-01-01T00:00:00"), ("date", 20260101),
-])
+@pytest.mark.parametrize(
+    "kind, value",
+    [
+        ("string", 3),
+        ("string", True),
+        ("string", ["x"]),
+        ("number", True),
+        ("number", False),
+        ("number", "3"),
+        ("number", float("nan")),
+        ("number", float("inf")),
+        ("integer", True),
+        ("integer", 2.5),
+        ("integer", "2"),
+        ("boolean", 1),
+        ("boolean", "true"),
+        ("boolean", 0),
+        ("date", "2026-02-30"),
+        ("date", "2025-02-29"),
+        ("date", "2026-13-01"),
+        ("date", "20260101"),
+        ("date", "2026-1-1"),
+        ("date", "2026-01-01T00:00:00"),
+        ("date", 20260101),
+    ],
+)
 def test_rejects_values_of_the_wrong_type(kind: str, value: Any) -> None:
     assert list(input_errors(manual(InputField("v", kind)), {"v": value})) == ["inputs.v"]
 
@@ -700,7 +806,8 @@ def test_enum_input_must_be_one_of_the_options_and_the_message_lists_them() -> N
 
 def test_invalid_calendar_date_says_so() -> None:
     assert input_errors(manual(InputField("d", "date")), {"d": "2026-02-30"}) == {
-        "inputs.d": "'2026-02-30' is not a calendar date"}
+        "inputs.d": "'2026-02-30' is not a calendar date"
+    }
 
 
 def test_a_workflow_without_inputs_refuses_any() -> None:
@@ -709,9 +816,11 @@ def test_a_workflow_without_inputs_refuses_any() -> None:
 
 
 def test_parsed_defaults_flow_into_inputs() -> None:
-    body = with_inputs({"name": "n", "type": "integer", "default": 5},
-                       {"name": "on", "type": "boolean", "default": False},
-                       {"name": "size", "type": "enum", "options": ["s", "l"], "default": "s"})
+    body = with_inputs(
+        {"name": "n", "type": "integer", "default": 5},
+        {"name": "on", "type": "boolean", "default": False},
+        {"name": "size", "type": "enum", "options": ["s", "l"], "default": "s"},
+    )
     trigger = parse_definition(body, AGENTS).trigger
     assert validate_inputs(trigger, {}) == {"n": 5, "on": False, "size": "s"}
 
@@ -719,7 +828,12 @@ def test_parsed_defaults_flow_into_inputs() -> None:
 def test_input_field_to_dict_is_minimal() -> None:
     assert InputField("a", "string").to_dict() == {"name": "a", "type": "string", "required": False}
     assert InputField("e", "enum", options=("x",), default="x").to_dict() == {
-        "name": "e", "type": "enum", "required": False, "options": ["x"], "default": "x"}
+        "name": "e",
+        "type": "enum",
+        "required": False,
+        "options": ["x"],
+        "default": "x",
+    }
 
 
 def test_workflow_definition_is_constructible_directly() -> None:
@@ -764,8 +878,12 @@ def test_any_single_mutation_parses_or_raises_a_validation_error(data: st.DataOb
 @settings(max_examples=100, deadline=None)
 @given(JSON_VALUES)
 def test_any_inputs_are_accepted_or_refused_cleanly(inputs: Any) -> None:
-    trigger = manual(InputField("a", "number"), InputField("b", "date", default="2026-01-01"),
-                     InputField("c", "enum", options=("x",)), InputField("d", "integer"))
+    trigger = manual(
+        InputField("a", "number"),
+        InputField("b", "date", default="2026-01-01"),
+        InputField("c", "enum", options=("x",)),
+        InputField("d", "integer"),
+    )
     try:
         validate_inputs(trigger, inputs)
     except ValidationError as exc:

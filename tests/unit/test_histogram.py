@@ -1,4 +1,5 @@
 """The fixed log-scale duration histogram behind the statistics."""
+
 from __future__ import annotations
 
 import random
@@ -9,7 +10,7 @@ from chalicelib.domain.histogram import BINS, bin_of, bin_value, percentile
 def test_bins_are_ordered_and_cover_every_duration() -> None:
     assert bin_of(0) == bin_of(0.99) == 0
     assert bin_of(1) == 1
-    assert bin_of(10 ** 12) == BINS - 1
+    assert bin_of(10**12) == BINS - 1
     values = [0.5, 1, 1.5, 2, 30, 90, 600, 3600, 86400 * 30]
     assert [bin_of(v) for v in values] == sorted(bin_of(v) for v in values)
 

@@ -1,9 +1,11 @@
 """Connections applied by the http agent: bearer, header, basic, and OAuth2 (client credentials or
 refresh token) with a cached token refreshed once on a 401; also the email agent's SES errors."""
+
 from __future__ import annotations
 
 import base64
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -33,20 +35,34 @@ def api() -> Iterator[ScriptedServer]:
 
 
 def run(api: ScriptedServer, connection: ResolvedConnection) -> Any:
-    ctx = AgentContext("ex_9", "call", 1, None, {"url": api.url + "/records", "method": "GET",
-                                                 "connection": connection.name},
-                       {"input": {}, "prev": {}, "steps": {}}, 10, connections=lambda name: connection)
+    ctx = AgentContext(
+        "ex_9",
+        "call",
+        1,
+        None,
+        {"url": api.url + "/records", "method": "GET", "connection": connection.name},
+        {"input": {}, "prev": {}, "steps": {}},
+        10,
+        connections=lambda name: connection,
+    )
     return get_agent("http").run(ctx)
 
 
-@pytest.mark.parametrize("connection,header,value", [
-    (ResolvedConnection("b", "bearer", {}, {"token": "tok-1"}), "authorization", "Bearer tok-1"),
-    (ResolvedConnection("h", "header", {"header": "X-Api-Key"}, {"value": "v-2"}), "x-api-key", "v-2"),
-    (ResolvedConnection("u", "basic", {"username": "svc"}, {"password": "pw-3"}), "authorization",
-     "Basic " + base64.b64encode(b"svc:pw-3").decode()),
-])
-def test_static_credentials_are_sent(api: ScriptedServer, connection: ResolvedConnection, header: str,
-                                     value: str) -> None:
+@pytest.mark.parametrize(
+    "connection,header,value",
+    [
+        (ResolvedConnection("b", "bearer", {}, {"token": "tok-1"}), "authorization", "Bearer tok-1"),
+        (ResolvedConnection("h", "header", {"header": "X-Api-Key"}, {"value": "v-2"}), "x-api-key", "v-2"),
+        (
+            ResolvedConnection("u", "basic", {"username": "svc"}, {"password": "pw-3"}),
+            "authorization",
+            "Basic " + base64.b64encode(b"svc:pw-3").decode(),
+        ),
+    ],
+)
+def test_static_credentials_are_sent(
+    api: ScriptedServer, connection: ResolvedConnection, header: str, value: str
+) -> None:
     api.script("/records", Answer(200, {"ok": True}))
     assert run(api, connection)["body"] == {"ok": True}
     assert api.requests("/records")[0].headers[header] == value
@@ -54,8 +70,9 @@ def test_static_credentials_are_sent(api: ScriptedServer, connection: ResolvedCo
 
 def _oauth(api: ScriptedServer, refresh: str | None = None) -> ResolvedConnection:
     secrets = {"client_secret": "cs-9"} | ({"refresh_token": refresh} if refresh else {})
-    return ResolvedConnection("crm", "oauth2", {"token_url": api.url + "/token", "client_id": "cid",
-                                                "scope": "records.read"}, secrets)
+    return ResolvedConnection(
+        "crm", "oauth2", {"token_url": api.url + "/token", "client_id": "cid", "scope": "records.read"}, secrets
+    )
 
 
 def test_client_credentials_token_is_cached_until_it_expires(api: ScriptedServer) -> None:
@@ -64,14 +81,21 @@ def test_client_credentials_token_is_cached_until_it_expires(api: ScriptedServer
     run(api, _oauth(api))
     run(api, _oauth(api))
     [token_call] = api.requests("/token")
-    assert token_call.form == {"grant_type": "client_credentials", "client_id": "cid", "client_secret": "cs-9",
-                               "scope": "records.read"}
+    assert token_call.form == {
+        "grant_type": "client_credentials",
+        "client_id": "cid",
+        "client_secret": "cs-9",
+        "scope": "records.read",
+    }
     assert [r.headers["authorization"] for r in api.requests("/records")] == ["Bearer at-1", "Bearer at-1"]
 
 
 def test_a_401_refreshes_the_token_once_then_succeeds(api: ScriptedServer) -> None:
-    api.script("/token", Answer(200, {"access_token": "old", "expires_in": 3600}),
-               Answer(200, {"access_token": "new", "expires_in": 3600}))
+    api.script(
+        "/token",
+        Answer(200, {"access_token": "old", "expires_in": 3600}),
+        Answer(200, {"access_token": "new", "expires_in": 3600}),
+    )
     api.script("/records", Answer(401, {"error": "expired"}), Answer(200, {"ok": True}))
     assert run(api, _oauth(api, refresh="rt-1"))["status"] == 200
     assert [r.form["grant_type"] for r in api.requests("/token")] == ["refresh_token", "refresh_token"]
@@ -105,15 +129,25 @@ def test_a_secret_echoed_in_an_error_body_is_redacted(api: ScriptedServer) -> No
     assert "tok-secret-77" not in str(raised.value.to_dict())
 
 
-@pytest.mark.parametrize("code,retryable", [("TooManyRequestsException", True), ("MessageRejected", False),
-                                            ("AccountSuspendedException", False)])
+@pytest.mark.parametrize(
+    "code,retryable",
+    [("TooManyRequestsException", True), ("MessageRejected", False), ("AccountSuspendedException", False)],
+)
 def test_email_throttling_is_retryable_and_rejection_is_not(code: str, retryable: bool) -> None:
     client = boto3.client("sesv2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
     stubber = Stubber(client)
-    stubber.add_client_error("send_email", service_error_code=code, service_message="no",
-                             http_status_code=429 if retryable else 400)
-    ctx = AgentContext("ex_1", "mail", 1, None, {"to": ["a@example.com"], "subject": "s", "body": "b",
-                                                 "from": "me@example.com"}, {"input": {}}, 10)
+    stubber.add_client_error(
+        "send_email", service_error_code=code, service_message="no", http_status_code=429 if retryable else 400
+    )
+    ctx = AgentContext(
+        "ex_1",
+        "mail",
+        1,
+        None,
+        {"to": ["a@example.com"], "subject": "s", "body": "b", "from": "me@example.com"},
+        {"input": {}},
+        10,
+    )
     with stubber, pytest.raises(IntegrationError) as raised:
         EmailAgent(client=client).run(ctx)
     assert raised.value.retryable is retryable
@@ -128,7 +162,7 @@ def test_the_secret_cache_follows_the_record_version() -> None:
         def __init__(self) -> None:
             self.value, self.reads = '{"token": "one"}', 0
 
-        def get_secret_value(self, SecretId: str) -> dict[str, str]:  # noqa: N803 - boto3's name
+        def get_secret_value(self, SecretId: str) -> dict[str, str]:
             self.reads += 1
             return {"SecretString": self.value}
 

@@ -1,9 +1,11 @@
 """The llm agent over the Anthropic Messages format (scripted loopback provider, requests checked
 against the anthropic SDK's types) and Bedrock Converse (botocore's Stubber, which checks every
 call against the real service model)."""
+
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -35,10 +37,16 @@ def provider() -> Iterator[ScriptedServer]:
 
 
 def ctx(connection: ResolvedConnection, config: dict[str, Any] | None = None, tools_url: str = "") -> AgentContext:
-    return AgentContext("ex_2", "draft", 1, "Draft a reply", {"connection": connection.name, "model": "m-1",
-                                                              **(config or {})},
-                        {"input": {"ticket": "Where is my parcel?"}, "prev": None, "steps": {}}, 30,
-                        connections=lambda name: connection)
+    return AgentContext(
+        "ex_2",
+        "draft",
+        1,
+        "Draft a reply",
+        {"connection": connection.name, "model": "m-1", **(config or {})},
+        {"input": {"ticket": "Where is my parcel?"}, "prev": None, "steps": {}},
+        30,
+        connections=lambda name: connection,
+    )
 
 
 def anthropic(provider: ScriptedServer) -> ResolvedConnection:
@@ -59,10 +67,18 @@ def test_anthropic_plain_answer_with_usage_and_headers(provider: ScriptedServer)
 def test_anthropic_structured_output_with_a_tool_round_trip(provider: ScriptedServer) -> None:
     with ScriptedServer() as tools:
         tools.script("/parcels", Answer(200, {"status": "in transit"}))
-        provider.script(MESSAGES, Answer(200, anthropic_message(None, [("track", {"ticket": "T-1"})])),
-                        Answer(200, anthropic_message('{"reply": "It is in transit."}')))
-        tool = {"name": "track", "description": "Track a parcel", "method": "POST", "url": tools.url + "/parcels",
-                "parameters": {"type": "object", "properties": {"ticket": {"type": "string"}}}}
+        provider.script(
+            MESSAGES,
+            Answer(200, anthropic_message(None, [("track", {"ticket": "T-1"})])),
+            Answer(200, anthropic_message('{"reply": "It is in transit."}')),
+        )
+        tool = {
+            "name": "track",
+            "description": "Track a parcel",
+            "method": "POST",
+            "url": tools.url + "/parcels",
+            "parameters": {"type": "object", "properties": {"ticket": {"type": "string"}}},
+        }
         output = LlmAgent().run(ctx(anthropic(provider), {"output_schema": SCHEMA, "tools": [tool]}))
         assert output["reply"] == "It is in transit." and output["tool_calls"][0]["status"] == 200
         assert tools.requests("/parcels")[0].json == {"ticket": "T-1"}
@@ -74,10 +90,17 @@ def test_anthropic_structured_output_with_a_tool_round_trip(provider: ScriptedSe
 
 
 def test_anthropic_cannot_complete_and_auth_errors(provider: ScriptedServer) -> None:
-    provider.script(MESSAGES, Answer(200, anthropic_message(None, [("cannot_complete", {
-        "reason": "No tracking number", "missing": ["tracking_number"]})])),
-                    anthropic_error(401, "authentication_error", "invalid x-api-key"),
-                    anthropic_error(529, "overloaded_error", "Overloaded"))
+    provider.script(
+        MESSAGES,
+        Answer(
+            200,
+            anthropic_message(
+                None, [("cannot_complete", {"reason": "No tracking number", "missing": ["tracking_number"]})]
+            ),
+        ),
+        anthropic_error(401, "authentication_error", "invalid x-api-key"),
+        anthropic_error(529, "overloaded_error", "Overloaded"),
+    )
     with pytest.raises(AgentError) as quit_error:
         LlmAgent().run(ctx(anthropic(provider)))
     assert quit_error.value.to_dict()["missing"] == ["tracking_number"]
@@ -91,13 +114,16 @@ def test_anthropic_cannot_complete_and_auth_errors(provider: ScriptedServer) -> 
 
 
 def _converse_answer(content: list[dict[str, Any]], stop: str = "end_turn") -> dict[str, Any]:
-    return {"output": {"message": {"role": "assistant", "content": content}}, "stopReason": stop,
-            "usage": {"inputTokens": 30, "outputTokens": 12, "totalTokens": 42}, "metrics": {"latencyMs": 420}}
+    return {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": stop,
+        "usage": {"inputTokens": 30, "outputTokens": 12, "totalTokens": 42},
+        "metrics": {"latencyMs": 420},
+    }
 
 
 def _bedrock() -> tuple[LlmAgent, Stubber, ResolvedConnection]:
-    client = boto3.client("bedrock-runtime", region_name="eu-west-1", aws_access_key_id="x",
-                          aws_secret_access_key="y")
+    client = boto3.client("bedrock-runtime", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y")
     stubber = Stubber(client)
     agent = LlmAgent(wires={"bedrock": BedrockConverse(client_factory=lambda region, timeout: client)})
     return agent, stubber, ResolvedConnection("aws", "bedrock", {"region": "eu-west-1"}, {})
@@ -106,10 +132,22 @@ def _bedrock() -> tuple[LlmAgent, Stubber, ResolvedConnection]:
 def test_bedrock_converse_text_and_tool_use_checked_against_the_service_model() -> None:
     agent, stubber, connection = _bedrock()
     expected = {"modelId": "m-1", "messages": ANY, "system": ANY, "toolConfig": ANY}
-    stubber.add_response("converse", _converse_answer(
-        [{"toolUse": {"toolUseId": "tu-1", "name": "cannot_complete", "input": {"reason": "unclear",
-                                                                                  "missing": ["order"]}}}],
-        "tool_use"), expected)
+    stubber.add_response(
+        "converse",
+        _converse_answer(
+            [
+                {
+                    "toolUse": {
+                        "toolUseId": "tu-1",
+                        "name": "cannot_complete",
+                        "input": {"reason": "unclear", "missing": ["order"]},
+                    }
+                }
+            ],
+            "tool_use",
+        ),
+        expected,
+    )
     stubber.add_response("converse", _converse_answer([{"text": '{"reply": "ok"}'}]), expected)
     with stubber:
         with pytest.raises(AgentError) as raised:
@@ -121,10 +159,15 @@ def test_bedrock_converse_text_and_tool_use_checked_against_the_service_model() 
     stubber.assert_no_pending_responses()
 
 
-@pytest.mark.parametrize("code,status,retryable,action", [
-    ("ThrottlingException", 429, True, "retry"), ("AccessDeniedException", 403, False, "update_connection"),
-    ("ServiceUnavailableException", 503, True, "retry"),
-    ("ValidationException", 400, False, "edit_and_retry")])
+@pytest.mark.parametrize(
+    "code,status,retryable,action",
+    [
+        ("ThrottlingException", 429, True, "retry"),
+        ("AccessDeniedException", 403, False, "update_connection"),
+        ("ServiceUnavailableException", 503, True, "retry"),
+        ("ValidationException", 400, False, "edit_and_retry"),
+    ],
+)
 def test_bedrock_errors_map_like_the_http_providers(code: str, status: int, retryable: bool, action: str) -> None:
     agent, stubber, connection = _bedrock()
     message = "Input is too long for requested model." if code == "ValidationException" else code
@@ -139,20 +182,50 @@ def test_bedrock_errors_map_like_the_http_providers(code: str, status: int, retr
 
 def test_definitions_are_checked_when_saved() -> None:
     agent = LlmAgent()
-    good = {"id": "s", "agent": "llm", "instructions": "Do it",
-            "config": {"connection": "m", "model": "x", "output_schema": SCHEMA, "max_tool_calls": 3}}
+    good = {
+        "id": "s",
+        "agent": "llm",
+        "instructions": "Do it",
+        "config": {"connection": "m", "model": "x", "output_schema": SCHEMA, "max_tool_calls": 3},
+    }
     assert agent.validate(good, "steps[0]") == []
-    bad = {"id": "s", "agent": "llm", "instructions": " ",
-           "config": {"model": "", "output_schema": {"type": "object", "oneOf": []}, "temperature": 3,
-                      "max_tokens": 0, "tools": [{"name": "cannot_complete", "url": "ftp://x", "description": ""}],
-                      "colour": 1}}
+    bad = {
+        "id": "s",
+        "agent": "llm",
+        "instructions": " ",
+        "config": {
+            "model": "",
+            "output_schema": {"type": "object", "oneOf": []},
+            "temperature": 3,
+            "max_tokens": 0,
+            "tools": [{"name": "cannot_complete", "url": "ftp://x", "description": ""}],
+            "colour": 1,
+        },
+    }
     fields = {e.field for e in agent.validate(bad, "steps[0]")}
-    assert fields >= {"steps[0].instructions", "steps[0].config.connection", "steps[0].config.model",
-                      "steps[0].config.output_schema", "steps[0].config.temperature", "steps[0].config.max_tokens",
-                      "steps[0].config.tools[0].name", "steps[0].config.tools[0].url",
-                      "steps[0].config.tools[0].description", "steps[0].config.colour"}
-    refs = agent.connection_refs({**good, "config": {**good["config"], "tools": [
-        {"name": "t", "connection": "crm", "url": "https://x.example", "description": "d"}]}}, "steps[0]")
+    assert fields >= {
+        "steps[0].instructions",
+        "steps[0].config.connection",
+        "steps[0].config.model",
+        "steps[0].config.output_schema",
+        "steps[0].config.temperature",
+        "steps[0].config.max_tokens",
+        "steps[0].config.tools[0].name",
+        "steps[0].config.tools[0].url",
+        "steps[0].config.tools[0].description",
+        "steps[0].config.colour",
+    }
+    refs = agent.connection_refs(
+        {
+            **good,
+            "config": {
+                **good["config"],
+                "tools": [{"name": "t", "connection": "crm", "url": "https://x.example", "description": "d"}],
+            },
+        },
+        "steps[0]",
+    )
     assert [(r.field, r.name, r.kinds) for r in refs] == [
         ("steps[0].config.connection", "m", ("openai", "anthropic", "bedrock")),
-        ("steps[0].config.tools[0].connection", "crm", ("bearer", "header", "basic", "oauth2"))]
+        ("steps[0].config.tools[0].connection", "crm", ("bearer", "header", "basic", "oauth2")),
+    ]

@@ -1,4 +1,5 @@
 """A gate's ``timeout_seconds`` and ``on_timeout``, decided by ``TimeOutGate`` in the pure machine."""
+
 from __future__ import annotations
 
 from chalicelib.domain.machine import Approve, TimeOutGate

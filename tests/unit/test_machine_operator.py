@@ -1,14 +1,32 @@
 """What each operator action, gate decision, timeout and automatic retry does to an execution."""
+
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
 
-from chalicelib.domain.machine import (HANDOVER_GRACE_SECONDS, MAX_QUEUE_DELAY, Actor, Approve, CancelExecution,
-                                       ClaimStep, Dispatch, ForceAdvance, RecordResult, Refused, Reject,
-                                       RequeueStep, RetryStep, Review, SkipStep, TimeOutStep, backoff_seconds,
-                                       decide, may_decide)
+from chalicelib.domain.machine import (
+    HANDOVER_GRACE_SECONDS,
+    MAX_QUEUE_DELAY,
+    Actor,
+    Approve,
+    CancelExecution,
+    ClaimStep,
+    Dispatch,
+    ForceAdvance,
+    RecordResult,
+    Refused,
+    Reject,
+    RequeueStep,
+    RetryStep,
+    Review,
+    SkipStep,
+    TimeOutStep,
+    backoff_seconds,
+    decide,
+    may_decide,
+)
 from chalicelib.domain.states import ExecutionStatus as ES
 from chalicelib.domain.states import StepState as S
 from chalicelib.domain.timefmt import iso, parse_iso
@@ -44,7 +62,10 @@ def test_edit_and_retry_keeps_old_and_new_instructions_and_leaves_definition_alo
     edited = run.events[-2]
     assert edited.type == "instructions_edited"
     assert (edited.actor, edited.details["old_instructions"], edited.details["new_instructions"]) == (
-        "olivia", "prev", "input.n")
+        "olivia",
+        "prev",
+        "input.n",
+    )
     assert run.state.instructions_for("a") == "input.n"
     assert run.definition.step("a").instructions == "prev"
     # a second edit records the first edit as the old text
@@ -87,8 +108,13 @@ def test_skipping_the_last_step_completes_the_execution() -> None:
 
 # ----------------------------------------------------------------------- cancel
 def test_cancel_stops_running_step_keeps_completed_and_lists_what_was_not_undone() -> None:
-    run = Run(definition(step("a", instructions="input"), {"id": "b", "agent": "http",
-                                                          "config": {"url": "https://x.example/"}}, step("c")))
+    run = Run(
+        definition(
+            step("a", instructions="input"),
+            {"id": "b", "agent": "http", "config": {"url": "https://x.example/"}},
+            step("c"),
+        )
+    )
     run.run("a", output={"note": "CN-1"})
     run.do(ClaimStep("b", 1))
     decision = run.do(CancelExecution(OPERATOR, "customer called"))
@@ -122,8 +148,13 @@ def test_force_advance_of_running_step_skips_it_and_discards_its_late_result() -
     decision = run.do(ForceAdvance("a", ADMIN, "agent hangs"))
     a = run.view("a")
     assert (a.state, a.skip_reason) == (S.SKIPPED, "force-advanced by root")
-    assert a.decision == {"decision": "force-advanced", "by": "root", "at": iso(run.now), "attempt": 1,
-                          "comment": "agent hangs"}
+    assert a.decision == {
+        "decision": "force-advanced",
+        "by": "root",
+        "at": iso(run.now),
+        "attempt": 1,
+        "comment": "agent hangs",
+    }
     assert decision.dispatch == (Dispatch("b", 1),)
     late = run.do(RecordResult("a", 1, output="finally"))
     assert [e.type for e in late.events] == ["late_result_discarded"]
@@ -170,10 +201,16 @@ def test_gate_waits_then_approval_records_who_when_why_and_continues() -> None:
     decision = run.do(Approve("a", MANAGER, "looks right"))
     a = run.view("a")
     assert a.state == S.COMPLETED
-    assert a.decision == {"decision": "approved", "by": "manager-key", "at": iso(run.now), "attempt": 1,
-                          "comment": "looks right"}
-    assert a.comments == [{"by": "manager-key", "at": iso(run.now), "attempt": 1, "decision": "approved",
-                           "text": "looks right"}]
+    assert a.decision == {
+        "decision": "approved",
+        "by": "manager-key",
+        "at": iso(run.now),
+        "attempt": 1,
+        "comment": "looks right",
+    }
+    assert a.comments == [
+        {"by": "manager-key", "at": iso(run.now), "attempt": 1, "decision": "approved", "text": "looks right"}
+    ]
     assert decision.dispatch == (Dispatch("b", 1),) and run.state.status == ES.RUNNING
 
 
@@ -220,12 +257,21 @@ def test_review_of_an_approval_gate_is_refused() -> None:
         gated("approval").do(Review("a", OPERATOR, "x", 1, amended=True))
 
 
-@pytest.mark.parametrize("approvers,actor,allowed", [
-    ([], OPERATOR, True), ([], VIEWER, False), ([], ADMIN, True),
-    (["manager-key"], MANAGER, True), (["manager-key"], OPERATOR, False),
-    (["admin"], OPERATOR, False), (["admin"], ADMIN, True), (["operator"], ADMIN, True),
-    (["victor"], VIEWER, False), (["finance", "manager-key"], MANAGER, True),
-])
+@pytest.mark.parametrize(
+    "approvers,actor,allowed",
+    [
+        ([], OPERATOR, True),
+        ([], VIEWER, False),
+        ([], ADMIN, True),
+        (["manager-key"], MANAGER, True),
+        (["manager-key"], OPERATOR, False),
+        (["admin"], OPERATOR, False),
+        (["admin"], ADMIN, True),
+        (["operator"], ADMIN, True),
+        (["victor"], VIEWER, False),
+        (["finance", "manager-key"], MANAGER, True),
+    ],
+)
 def test_who_may_decide_a_gate(approvers: list[str], actor: Actor, allowed: bool) -> None:
     assert may_decide(approvers, actor) is allowed
     run = gated(approvers=approvers)
@@ -309,7 +355,7 @@ def test_backoff_longer_than_sqs_allows_is_woken_by_the_sweep() -> None:
     failed = decision.events[0]
     assert not decision.dispatch, "SQS cannot hold a message for an hour"
     assert failed.due == failed.details["retry_at"] == iso(run.now + timedelta(seconds=3600))
-    assert 3600 > MAX_QUEUE_DELAY
+    assert MAX_QUEUE_DELAY < 3600
     run.advance(3599)
     assert decide(run.state, RequeueStep("a", 2), run.now).noop_reason == "message not overdue yet"
     run.advance(1)

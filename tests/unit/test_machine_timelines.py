@@ -4,6 +4,7 @@ Each file holds a definition, an execution's history as the API shows it, the st
 must reach, and what further commands must do on that state. A change to the fold or to
 ``decide`` that would read a stored history differently fails here.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,20 @@ import pytest
 
 from chalicelib.agents import AGENTS
 from chalicelib.domain.definition import parse_definition
-from chalicelib.domain.machine import (Actor, CancelExecution, ClaimStep, Event, ForceAdvance, RecordResult, Refused,
-                                       RetryStep, SkipStep, decide, replay)
-from chalicelib.domain.states import is_forward, StepState
+from chalicelib.domain.machine import (
+    Actor,
+    CancelExecution,
+    ClaimStep,
+    Event,
+    ForceAdvance,
+    RecordResult,
+    Refused,
+    RetryStep,
+    SkipStep,
+    decide,
+    replay,
+)
+from chalicelib.domain.states import StepState, is_forward
 from chalicelib.domain.timefmt import parse_iso
 
 TIMELINES = sorted((Path(__file__).parent / "timelines").glob("*.json"))
@@ -26,13 +38,15 @@ ACTORS = {"olivia": Actor("olivia", "operator"), "root": Actor("root", "admin")}
 def load(path: Path) -> tuple[Any, list[Event], dict[str, Any]]:
     data = json.loads(path.read_text())
     definition = parse_definition(data["definition"], AGENTS)
-    events = [Event(e["type"], e["at"], e["step_id"], e["attempt"], e["actor"], e["details"], e["seq"])
-              for e in data["events"]]
+    events = [
+        Event(e["type"], e["at"], e["step_id"], e["attempt"], e["actor"], e["details"], e["seq"])
+        for e in data["events"]
+    ]
     return definition, events, data
 
 
 def command(spec: dict[str, Any]) -> Any:
-    actor = ACTORS.get(spec.get("actor", ""), None)
+    actor = ACTORS.get(spec.get("actor", ""))
     return {
         "retry": lambda: RetryStep(spec["step_id"], actor),
         "skip": lambda: SkipStep(spec["step_id"], actor),
@@ -68,10 +82,14 @@ def test_every_prefix_of_a_timeline_moves_steps_forward_only(path: Path) -> None
         for old, new in zip(previous.steps, state.steps):
             same = (old.attempt, old.state) == (new.attempt, new.state)
             # an automatic retry folds failed -> running (next attempt) into one event
-            via_failed = is_forward((old.attempt, old.state), (old.attempt, StepState.FAILED)) and \
-                is_forward((old.attempt, StepState.FAILED), (new.attempt, new.state))
-            assert same or is_forward((old.attempt, old.state), (new.attempt, new.state)) or via_failed, \
-                (events[n - 1].type, old, new)
+            via_failed = is_forward((old.attempt, old.state), (old.attempt, StepState.FAILED)) and is_forward(
+                (old.attempt, StepState.FAILED), (new.attempt, new.state)
+            )
+            assert same or is_forward((old.attempt, old.state), (new.attempt, new.state)) or via_failed, (
+                events[n - 1].type,
+                old,
+                new,
+            )
         previous = state
 
 

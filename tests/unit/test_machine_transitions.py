@@ -1,13 +1,26 @@
 """Every edge of the step transition table, and every operator action from every state."""
+
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from chalicelib.domain.machine import (Approve, CancelExecution, ClaimStep, ForceAdvance, Refused, Reject,
-                                       RecordResult, RetryStep, Review, SkipStep, decide)
+from chalicelib.domain.machine import (
+    Approve,
+    CancelExecution,
+    ClaimStep,
+    ForceAdvance,
+    RecordResult,
+    Refused,
+    Reject,
+    RetryStep,
+    Review,
+    SkipStep,
+    decide,
+)
 from chalicelib.domain.states import STEP_TRANSITIONS, StepState, can_move, is_forward
 from tests.unit.machine_kit import ADMIN, MANAGER, OPERATOR, Run, agent_error, definition, step
 
@@ -15,10 +28,17 @@ S = StepState
 
 # The table written out by hand, so a change to STEP_TRANSITIONS has to change this too.
 ALLOWED = {
-    (S.PENDING, S.RUNNING), (S.PENDING, S.SKIPPED),
-    (S.RUNNING, S.COMPLETED), (S.RUNNING, S.FAILED), (S.RUNNING, S.WAITING_FOR_APPROVAL), (S.RUNNING, S.SKIPPED),
-    (S.WAITING_FOR_APPROVAL, S.COMPLETED), (S.WAITING_FOR_APPROVAL, S.FAILED), (S.WAITING_FOR_APPROVAL, S.SKIPPED),
-    (S.FAILED, S.RUNNING), (S.FAILED, S.SKIPPED),
+    (S.PENDING, S.RUNNING),
+    (S.PENDING, S.SKIPPED),
+    (S.RUNNING, S.COMPLETED),
+    (S.RUNNING, S.FAILED),
+    (S.RUNNING, S.WAITING_FOR_APPROVAL),
+    (S.RUNNING, S.SKIPPED),
+    (S.WAITING_FOR_APPROVAL, S.COMPLETED),
+    (S.WAITING_FOR_APPROVAL, S.FAILED),
+    (S.WAITING_FOR_APPROVAL, S.SKIPPED),
+    (S.FAILED, S.RUNNING),
+    (S.FAILED, S.SKIPPED),
 }
 ALL_PAIRS = list(itertools.product(StepState, StepState))
 
@@ -47,8 +67,10 @@ def test_table_names_every_state_and_terminal_states_have_no_exit() -> None:
     assert STEP_TRANSITIONS[S.COMPLETED] == STEP_TRANSITIONS[S.SKIPPED] == frozenset()
 
 
-@pytest.mark.parametrize("before,after", [((2, S.RUNNING), (1, S.RUNNING)), ((1, S.FAILED), (3, S.RUNNING)),
-                                          ((3, S.COMPLETED), (2, S.FAILED))])
+@pytest.mark.parametrize(
+    "before,after",
+    [((2, S.RUNNING), (1, S.RUNNING)), ((1, S.FAILED), (3, S.RUNNING)), ((3, S.COMPLETED), (2, S.FAILED))],
+)
 def test_attempts_never_go_back_or_jump(before: Any, after: Any) -> None:
     assert not is_forward(before, after)
 
@@ -101,19 +123,32 @@ def _completed() -> Run:
 
 
 SCENARIOS: dict[str, Callable[[], Run]] = {
-    "pending": _pending, "queued": _queued, "running": _running, "waiting": _waiting, "failed": _failed,
-    "cancelled": _cancelled, "completed": _completed,
+    "pending": _pending,
+    "queued": _queued,
+    "running": _running,
+    "waiting": _waiting,
+    "failed": _failed,
+    "cancelled": _cancelled,
+    "completed": _completed,
 }
 ACTIONS: dict[str, Any] = {
-    "retry": RetryStep("a", OPERATOR), "edit_and_retry": RetryStep("a", OPERATOR, instructions="input"),
-    "skip": SkipStep("a", OPERATOR), "force_advance": ForceAdvance("a", ADMIN), "approve": Approve("a", MANAGER),
-    "reject": Reject("a", MANAGER, "no"), "review": Review("a", MANAGER, "ok", {"x": 1}, True),
+    "retry": RetryStep("a", OPERATOR),
+    "edit_and_retry": RetryStep("a", OPERATOR, instructions="input"),
+    "skip": SkipStep("a", OPERATOR),
+    "force_advance": ForceAdvance("a", ADMIN),
+    "approve": Approve("a", MANAGER),
+    "reject": Reject("a", MANAGER, "no"),
+    "review": Review("a", MANAGER, "ok", {"x": 1}, True),
     "cancel": CancelExecution(OPERATOR),
 }
 PERMITTED = {
-    "retry": {"failed"}, "edit_and_retry": {"failed"}, "skip": {"failed"},
+    "retry": {"failed"},
+    "edit_and_retry": {"failed"},
+    "skip": {"failed"},
     "force_advance": {"pending", "queued", "running", "waiting"},
-    "approve": {"waiting"}, "reject": {"waiting"}, "review": {"waiting"},
+    "approve": {"waiting"},
+    "reject": {"waiting"},
+    "review": {"waiting"},
     "cancel": {"pending", "queued", "running", "waiting", "failed"},
 }
 

@@ -1,18 +1,27 @@
 """The outbound guard against a real listener on loopback: what it refuses, what it lets
 through under each policy, and the static URL rule used by definition validation."""
+
 from __future__ import annotations
 
 import ipaddress
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from chalicelib.outbound import (ALLOW_ENV, ALLOW_PRIVATE_ENV, OutboundBlocked, OutboundPolicy,
-                                 address_problem, open_url, url_template_problem)
+from chalicelib.outbound import (
+    ALLOW_ENV,
+    ALLOW_PRIVATE_ENV,
+    OutboundBlocked,
+    OutboundPolicy,
+    address_problem,
+    open_url,
+    url_template_problem,
+)
 
 DENY = OutboundPolicy()
 
@@ -20,7 +29,7 @@ DENY = OutboundPolicy()
 class _Listener(BaseHTTPRequestHandler):
     hits: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         _Listener.hits.append(self.path)
         if self.path == "/redirect":
             self.send_response(302)
@@ -54,8 +63,10 @@ def _get(url: str, policy: OutboundPolicy) -> bytes:
         return response.read()
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "0x7f000001", "2130706433", "017700000001",
-                                  "127.1", "[::ffff:127.0.0.1]", "0.0.0.0"])
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "localhost", "0x7f000001", "2130706433", "017700000001", "127.1", "[::ffff:127.0.0.1]", "0.0.0.0"],
+)
 def test_loopback_in_any_spelling_is_refused_before_a_request_is_sent(port: int, host: str) -> None:
     _Listener.hits.clear()
     with pytest.raises(OutboundBlocked) as refused:
@@ -63,7 +74,7 @@ def test_loopback_in_any_spelling_is_refused_before_a_request_is_sent(port: int,
     assert _Listener.hits == []
     message = str(refused.value)
     assert "refused" in message and ALLOW_ENV in message
-    assert ("loopback" in message or "unspecified" in message)
+    assert "loopback" in message or "unspecified" in message
     assert isinstance(refused.value, urllib.error.URLError)
 
 
@@ -90,9 +101,8 @@ def test_allow_list_by_cidr_and_by_host_name(port: int) -> None:
 def test_environment_policy_is_read_at_each_call(port: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ALLOW_PRIVATE_ENV, "0")
     monkeypatch.delenv(ALLOW_ENV, raising=False)
-    with pytest.raises(OutboundBlocked):
-        with open_url(urllib.request.Request(f"http://127.0.0.1:{port}/ok"), 5):
-            pass
+    with pytest.raises(OutboundBlocked), open_url(urllib.request.Request(f"http://127.0.0.1:{port}/ok"), 5):
+        pass
     monkeypatch.setenv(ALLOW_PRIVATE_ENV, "1")
     with open_url(urllib.request.Request(f"http://127.0.0.1:{port}/ok"), 5) as response:
         assert response.read() == b"ok"
@@ -110,14 +120,30 @@ def test_non_http_schemes_are_refused() -> None:
         _get("file:///etc/passwd", OutboundPolicy(allow_private=True))
 
 
-@pytest.mark.parametrize("address, kind", [
-    ("127.0.0.1", "loopback"), ("::1", "loopback"), ("10.1.2.3", "private"), ("172.16.0.1", "private"),
-    ("192.168.1.1", "private"), ("100.64.0.1", "private"), ("fd00::1", "private"),
-    ("169.254.169.254", "link-local"), ("fe80::1", "link-local"), ("224.0.0.1", "multicast"),
-    ("ff02::1", "multicast"), ("0.0.0.0", "unspecified"), ("::", "unspecified"),
-    ("240.0.0.1", "reserved"), ("192.0.2.1", "reserved"), ("::ffff:169.254.169.254", "link-local"),
-    ("::ffff:10.0.0.1", "private"), ("2002:7f00:1::", "loopback"), ("64:ff9b::a9fe:a9fe", "link-local"),
-])
+@pytest.mark.parametrize(
+    "address, kind",
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("100.64.0.1", "private"),
+        ("fd00::1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1", "link-local"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("240.0.0.1", "reserved"),
+        ("192.0.2.1", "reserved"),
+        ("::ffff:169.254.169.254", "link-local"),
+        ("::ffff:10.0.0.1", "private"),
+        ("2002:7f00:1::", "loopback"),
+        ("64:ff9b::a9fe:a9fe", "link-local"),
+    ],
+)
 def test_address_classes(address: str, kind: str) -> None:
     problem = address_problem(ipaddress.ip_address(address))
     assert problem is not None and kind in problem
@@ -128,28 +154,37 @@ def test_public_addresses_pass(address: str) -> None:
     assert address_problem(ipaddress.ip_address(address)) is None
 
 
-@pytest.mark.parametrize("url", [
-    "https://billing.example/notes", "http://api.example:8080/x/{{ input.id }}", "https://[2001:db8::1]:443/",
-    "https://example.com?q={{ input.q }}", "https://bücher.example/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://billing.example/notes",
+        "http://api.example:8080/x/{{ input.id }}",
+        "https://[2001:db8::1]:443/",
+        "https://example.com?q={{ input.q }}",
+        "https://bücher.example/",
+    ],
+)
 def test_literal_urls_pass_the_template_rule(url: str) -> None:
     assert url_template_problem(url) is None
 
 
-@pytest.mark.parametrize("url, words", [
-    ("http://127.0.0.{{input.h}}/", "placeholder before the path"),
-    ("http://a{{input.h}}/", "placeholder before the path"),
-    ("http://example.com:{{input.port}}/", "placeholder before the path"),
-    ("{{input.url}}", "http:// or https://"),
-    ("ftp://example.com/", "http:// or https://"),
-    ("http://user:pw@example.com/", "user info"),
-    ("http://example.com:99999/", "port"),
-    ("http://example.com:0/", "port"),
-    ("http:///path", "host"),
-    ("http://exa mple.com/", "spaces"),
-    ("http://ex_am!ple.com/", "host name"),
-    ("", "required"),
-])
+@pytest.mark.parametrize(
+    "url, words",
+    [
+        ("http://127.0.0.{{input.h}}/", "placeholder before the path"),
+        ("http://a{{input.h}}/", "placeholder before the path"),
+        ("http://example.com:{{input.port}}/", "placeholder before the path"),
+        ("{{input.url}}", "http:// or https://"),
+        ("ftp://example.com/", "http:// or https://"),
+        ("http://user:pw@example.com/", "user info"),
+        ("http://example.com:99999/", "port"),
+        ("http://example.com:0/", "port"),
+        ("http:///path", "host"),
+        ("http://exa mple.com/", "spaces"),
+        ("http://ex_am!ple.com/", "host name"),
+        ("", "required"),
+    ],
+)
 def test_template_rule_names_the_problem(url: str, words: str) -> None:
     problem = url_template_problem(url)
     assert problem is not None and words in problem

@@ -1,8 +1,9 @@
 """GitHub, Stripe and Slack signatures checked against each provider's own published example or
 official signer, so a misreading of a scheme fails here rather than on a real delivery."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import stripe
@@ -16,14 +17,16 @@ GITHUB_SIGNATURE = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f43
 # Slack's "Verifying requests from Slack", the worked example (a slash command's form body).
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 SLACK_TIMESTAMP = 1531420618
-SLACK_BODY = ("token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V"
-              "&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text="
-              "&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN"
-              "&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c").encode()
+SLACK_BODY = (
+    b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V"
+    b"&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text="
+    b"&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN"
+    b"&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+)
 SLACK_SIGNATURE = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
 
 STRIPE_SECRET = "whsec_test_0123456789abcdefghijklmnop"
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def test_github_documented_example_verifies() -> None:
@@ -35,8 +38,13 @@ def test_github_documented_example_verifies() -> None:
 
 def test_slack_documented_example_verifies_within_five_minutes_only() -> None:
     headers = {"x-slack-request-timestamp": str(SLACK_TIMESTAMP), "x-slack-signature": SLACK_SIGNATURE}
-    at = datetime.fromtimestamp(SLACK_TIMESTAMP, tz=timezone.utc)
-    assert verify_slack(headers, SLACK_BODY, ["other-secret-aaaaaaaa", SLACK_SECRET], at + timedelta(minutes=4)).secret_index == 1
+    at = datetime.fromtimestamp(SLACK_TIMESTAMP, tz=UTC)
+    assert (
+        verify_slack(
+            headers, SLACK_BODY, ["other-secret-aaaaaaaa", SLACK_SECRET], at + timedelta(minutes=4)
+        ).secret_index
+        == 1
+    )
     with pytest.raises(SignatureProblem, match="5 minutes old"):
         verify_slack(headers, SLACK_BODY, [SLACK_SECRET], at + timedelta(minutes=5, seconds=1))
     with pytest.raises(SignatureProblem, match="does not match"):
@@ -48,7 +56,9 @@ def test_slack_documented_example_verifies_within_five_minutes_only() -> None:
 def test_stripe_official_signer_is_accepted_and_our_reading_matches_its_verifier() -> None:
     body = '{"id": "evt_1", "type": "invoice.paid"}'
     header = stripe.WebhookSignature.generate_signature_header(body, STRIPE_SECRET, int(NOW.timestamp()))
-    assert verify_stripe({"stripe-signature": header}, body.encode(), [STRIPE_SECRET], NOW).timestamp == int(NOW.timestamp())
+    assert verify_stripe({"stripe-signature": header}, body.encode(), [STRIPE_SECRET], NOW).timestamp == int(
+        NOW.timestamp()
+    )
     # The same header checked by Stripe's own verifier agrees (a tampered body fails both).
     assert stripe.WebhookSignature.verify_header(body, header, STRIPE_SECRET, tolerance=None)
     with pytest.raises(SignatureProblem):

@@ -1,4 +1,5 @@
 """Properties of the transition table (every edge is listed in tests/unit/test_machine_transitions.py)."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,6 +7,8 @@ import pytest
 from chalicelib.domain.states import STEP_TRANSITIONS, StepState, can_move, is_forward
 
 S = StepState
+
+
 def test_table_covers_every_state() -> None:
     assert set(STEP_TRANSITIONS) == set(S)
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -8,7 +8,7 @@ from chalicelib.domain.timefmt import iso, parse_iso
 
 
 def test_iso_pads_early_years_so_the_text_parses_back() -> None:
-    moment = datetime(218, 9, 12, 23, 52, 46, 226000, tzinfo=timezone.utc)
+    moment = datetime(218, 9, 12, 23, 52, 46, 226000, tzinfo=UTC)
     assert iso(moment) == "0218-09-12T23:52:46.226Z"
     assert parse_iso(iso(moment)) == moment
 

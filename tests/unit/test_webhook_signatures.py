@@ -1,24 +1,28 @@
 """Webhook signature checks (pure), against the reference ``standardwebhooks`` signer."""
+
 from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from standardwebhooks import Webhook
 
 from chalicelib.domain.signatures import SignatureProblem, verify_github, verify_standard
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 OLD = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NEW = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
 BODY = b'{"type":"invoice.created","n":1}'
 
 
 def headers(secret: str, body: bytes = BODY, msg_id: str = "msg_1", at: datetime = NOW) -> dict[str, str]:
-    return {"webhook-id": msg_id, "webhook-timestamp": str(int(at.timestamp())),
-            "webhook-signature": Webhook(secret).sign(msg_id, at, body.decode())}
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, at, body.decode()),
+    }
 
 
 def test_reference_signature_verifies_and_names_the_matching_secret() -> None:

@@ -17,12 +17,14 @@ time-out (at most ``RATE_LIMIT_WAITS`` times); otherwise the error is the step's
 Usage is summed over the attempt's requests and reported (``ctx.report["usage"]``); tool calls
 are kept in the output (``tool_calls``) or in the error's details.
 """
+
 from __future__ import annotations
 
 import json
 import re
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from chalicelib.agents.base import AgentContext, AgentError, StepError
 from chalicelib.agents.connections import step_connection_ref
@@ -31,8 +33,17 @@ from chalicelib.agents.llm.bedrock_converse import BedrockConverse
 from chalicelib.agents.llm.openai_chat import OpenAIChat
 from chalicelib.agents.llm.schema import schema_problem, validate
 from chalicelib.agents.llm.tools import HttpTool, parse_tools, run_tool, tool_errors
-from chalicelib.agents.llm.types import (CANNOT_COMPLETE, CANNOT_COMPLETE_TOOL, ChatReply, ChatRequest, RateLimited,
-                                         ToolResult, Turn, Usage, Wire)
+from chalicelib.agents.llm.types import (
+    CANNOT_COMPLETE,
+    CANNOT_COMPLETE_TOOL,
+    ChatReply,
+    ChatRequest,
+    RateLimited,
+    ToolResult,
+    Turn,
+    Usage,
+    Wire,
+)
 from chalicelib.domain.actions import EDIT_AND_RETRY
 from chalicelib.domain.connections import AUTH_KINDS, MODEL_KINDS, ConnectionRef
 from chalicelib.errors import FieldError
@@ -58,10 +69,20 @@ class LlmAgent:
 
     name = "llm"
 
-    def __init__(self, wires: Mapping[str, Wire] | None = None,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
-        self.wires: dict[str, Wire] = dict(wires or {"openai": OpenAIChat(), "anthropic": AnthropicMessages(),
-                                                     "bedrock": BedrockConverse(default_region=_region)})
+    def __init__(
+        self,
+        wires: Mapping[str, Wire] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.wires: dict[str, Wire] = dict(
+            wires
+            or {
+                "openai": OpenAIChat(),
+                "anthropic": AnthropicMessages(),
+                "bedrock": BedrockConverse(default_region=_region),
+            }
+        )
         self.sleep = sleep
         self.clock = clock
 
@@ -89,8 +110,9 @@ class LlmAgent:
         if "max_tool_calls" in config and not _int_in(config["max_tool_calls"], 0, 50):
             errors.append(FieldError(f"{at}.max_tool_calls", "must be an integer from 0 to 50"))
         temperature = config.get("temperature")
-        if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
-                                        or not 0 <= temperature <= 2):
+        if temperature is not None and (
+            isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2
+        ):
             errors.append(FieldError(f"{at}.temperature", "must be a number from 0 to 2"))
         return errors + tool_errors(config.get("tools"), f"{at}.tools", _url_problem())
 
@@ -125,8 +147,11 @@ class _Conversation:
 
     def run(self) -> Any:
         if self.wire is None:
-            raise AgentError(f"connection {self.connection.name} is of kind {self.connection.kind}, not a model "
-                             "provider", retryable=False, details={"connection": self.connection.name})
+            raise AgentError(
+                f"connection {self.connection.name} is of kind {self.connection.kind}, not a model provider",
+                retryable=False,
+                details={"connection": self.connection.name},
+            )
         try:
             return self._loop()
         except StepError as error:
@@ -158,15 +183,28 @@ class _Conversation:
             if not problems:
                 return self._output(value)
             if repaired:
-                raise AgentError("the model's answer does not match output_schema after one repair request: "
-                                 + "; ".join(problems[:5]), retryable=False, action=EDIT_AND_RETRY,
-                                 details={"problems": problems[:20], "answer_excerpt": text[:300]})
+                raise AgentError(
+                    "the model's answer does not match output_schema after one repair request: "
+                    + "; ".join(problems[:5]),
+                    retryable=False,
+                    action=EDIT_AND_RETRY,
+                    details={"problems": problems[:20], "answer_excerpt": text[:300]},
+                )
             repaired = True
             self.turns.append(Turn("assistant", text))
-            self.turns.append(Turn("user", "Your answer does not match the required JSON Schema: "
-                                   + "; ".join(problems[:10]) + ". Reply with only the corrected JSON object."))
-        raise AgentError(f"the model kept calling tools past the limit of {self.max_calls} calls",
-                         retryable=False, action=EDIT_AND_RETRY)
+            self.turns.append(
+                Turn(
+                    "user",
+                    "Your answer does not match the required JSON Schema: "
+                    + "; ".join(problems[:10])
+                    + ". Reply with only the corrected JSON object.",
+                )
+            )
+        raise AgentError(
+            f"the model kept calling tools past the limit of {self.max_calls} calls",
+            retryable=False,
+            action=EDIT_AND_RETRY,
+        )
 
     def _output(self, value: Any) -> Any:
         if self.tools:
@@ -180,9 +218,16 @@ class _Conversation:
             remaining = self.deadline - self.agent.clock()
             if remaining <= 0:
                 raise _timed_out(self.connection.name, self.ctx.timeout_seconds)
-            request = ChatRequest(self.model, _system(self.schema), tuple(self.turns), tools + (CANNOT_COMPLETE_TOOL,),
-                                  self.schema, _opt_int(self.ctx.config.get("max_tokens")),
-                                  self.ctx.config.get("temperature"), remaining)
+            request = ChatRequest(
+                self.model,
+                _system(self.schema),
+                tuple(self.turns),
+                tools + (CANNOT_COMPLETE_TOOL,),
+                self.schema,
+                _opt_int(self.ctx.config.get("max_tokens")),
+                self.ctx.config.get("temperature"),
+                remaining,
+            )
             try:
                 reply = self.wire.send(self.connection, request)  # type: ignore[union-attr]
             except RateLimited as limited:
@@ -200,16 +245,34 @@ class _Conversation:
         for call in calls:
             tool = self.tools.get(call.name)
             if tool is None:
-                results.append(ToolResult(call.id, call.name, json.dumps({"error": f"no tool named {call.name}"}),
-                                          True))
+                results.append(
+                    ToolResult(call.id, call.name, json.dumps({"error": f"no tool named {call.name}"}), True)
+                )
                 continue
             if len(self.calls_log) >= self.max_calls:
-                self.calls_log.append({"n": len(self.calls_log) + 1, "name": call.name,
-                                       "arguments": dict(call.arguments), "status": "not_run", "ok": False,
-                                       "error": f"limit of {self.max_calls} tool calls reached"})
-                results.append(ToolResult(call.id, call.name, json.dumps({
-                    "error": f"the limit of {self.max_calls} tool calls per attempt is reached; answer now "
-                             "or call cannot_complete"}), True))
+                self.calls_log.append(
+                    {
+                        "n": len(self.calls_log) + 1,
+                        "name": call.name,
+                        "arguments": dict(call.arguments),
+                        "status": "not_run",
+                        "ok": False,
+                        "error": f"limit of {self.max_calls} tool calls reached",
+                    }
+                )
+                results.append(
+                    ToolResult(
+                        call.id,
+                        call.name,
+                        json.dumps(
+                            {
+                                "error": f"the limit of {self.max_calls} tool calls per attempt is reached; answer now "
+                                "or call cannot_complete"
+                            }
+                        ),
+                        True,
+                    )
+                )
                 continue
             remaining = max(self.deadline - self.agent.clock(), 0.5)
             result, record = run_tool(self.ctx, tool, call, len(self.calls_log) + 1, min(remaining, 60.0))
@@ -220,22 +283,30 @@ class _Conversation:
 
 def _user_message(ctx: AgentContext) -> str:
     data = {k: ctx.data.get(k) for k in ("input", "prev", "steps") if k in ctx.data}
-    parts = ["Instructions:", (ctx.instructions or "").strip(), "",
-             "Context (JSON: the execution input, the previous step's output, earlier steps' outputs):",
-             json.dumps(data, default=_json_default, ensure_ascii=False)]
+    parts = [
+        "Instructions:",
+        (ctx.instructions or "").strip(),
+        "",
+        "Context (JSON: the execution input, the previous step's output, earlier steps' outputs):",
+        json.dumps(data, default=_json_default, ensure_ascii=False),
+    ]
     comments = [c for c in ctx.comments if isinstance(c, Mapping) and c.get("comment")]
     if comments:
         parts += ["", "Comments left by reviewers on earlier attempts of this step:"]
-        parts += [f"- attempt {c.get('attempt')}, {c.get('by')} ({c.get('decision')}): {c.get('comment')}"
-                  for c in comments]
+        parts += [
+            f"- attempt {c.get('attempt')}, {c.get('by')} ({c.get('decision')}): {c.get('comment')}" for c in comments
+        ]
     return "\n".join(parts)
 
 
 def _system(schema: Mapping[str, Any] | None) -> str:
     if schema is None:
         return SYSTEM + " Answer in plain text."
-    return (SYSTEM + " Answer with only a JSON object (no prose, no code fence) that matches this JSON Schema: "
-            + json.dumps(schema, separators=(",", ":")))
+    return (
+        SYSTEM
+        + " Answer with only a JSON object (no prose, no code fence) that matches this JSON Schema: "
+        + json.dumps(schema, separators=(",", ":"))
+    )
 
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
@@ -255,15 +326,23 @@ def _cannot_complete(arguments: Mapping[str, Any]) -> AgentError:
     reason = str(arguments.get("reason") or "the model could not complete the task").strip()
     missing = arguments.get("missing") or []
     missing = [str(m) for m in missing] if isinstance(missing, list) else [str(missing)]
-    return AgentError(reason, retryable=False, action=EDIT_AND_RETRY, extra={"missing": missing},
-                      details={"cannot_complete": True, "missing": missing})
+    return AgentError(
+        reason,
+        retryable=False,
+        action=EDIT_AND_RETRY,
+        extra={"missing": missing},
+        details={"cannot_complete": True, "missing": missing},
+    )
 
 
 def _timed_out(connection: str, limit: float) -> StepError:
     from chalicelib.agents.base import IntegrationError
 
-    return IntegrationError(f"the model of connection {connection} did not finish within the step's time-out "
-                            f"of {limit:g}s", retryable=True, details={"connection": connection})
+    return IntegrationError(
+        f"the model of connection {connection} did not finish within the step's time-out of {limit:g}s",
+        retryable=True,
+        details={"connection": connection},
+    )
 
 
 def _int_in(value: Any, low: int, high: int) -> bool:

@@ -6,6 +6,7 @@ their results as ``tool_result`` blocks in the next user message. ``max_tokens``
 by this API (1024 unless the step sets it). The output schema is given in the system prompt.
 Reference: https://docs.anthropic.com/en/api/messages
 """
+
 from __future__ import annotations
 
 import json
@@ -32,21 +33,31 @@ class AnthropicMessages:
             reply = call_json("POST", url, body=build_request(request), headers=headers, timeout=request.timeout)
         except HttpFailure as failure:
             status = 503 if failure.status == 529 else failure.status  # 529: overloaded, a retryable 5xx
-            raise provider_error(connection, status=status, text=failure.text, timed_out=failure.timed_out,
-                                 retry_after=parse_retry_after(failure.headers.get("retry-after")
-                                                               or failure.headers.get("Retry-After")),
-                                 reason=failure.reason, timeout=request.timeout,
-                                 blocked=failure.blocked) from None
+            raise provider_error(
+                connection,
+                status=status,
+                text=failure.text,
+                timed_out=failure.timed_out,
+                retry_after=parse_retry_after(failure.headers.get("retry-after") or failure.headers.get("Retry-After")),
+                reason=failure.reason,
+                timeout=request.timeout,
+                blocked=failure.blocked,
+            ) from None
         return parse_reply(reply.body, connection)
 
 
 def build_request(request: ChatRequest) -> dict[str, Any]:
     """The Messages API request body for ``request``."""
-    body: dict[str, Any] = {"model": request.model, "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
-                            "system": request.system, "messages": [_message(t) for t in request.turns]}
+    body: dict[str, Any] = {
+        "model": request.model,
+        "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+        "system": request.system,
+        "messages": [_message(t) for t in request.turns],
+    }
     if request.tools:
-        body["tools"] = [{"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
-                         for t in request.tools]
+        body["tools"] = [
+            {"name": t.name, "description": t.description, "input_schema": dict(t.parameters)} for t in request.tools
+        ]
     if request.temperature is not None:
         body["temperature"] = min(float(request.temperature), 1.0)  # this API's range is 0..1
     return body
@@ -59,8 +70,13 @@ def _message(turn: Turn) -> dict[str, Any]:
         blocks: list[dict[str, Any]] = [{"type": "text", "text": turn.text}] if turn.text else []
         blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": dict(c.arguments)} for c in turn.calls]
         return {"role": "assistant", "content": blocks}
-    return {"role": "user", "content": [{"type": "tool_result", "tool_use_id": r.call_id, "content": r.content,
-                                         "is_error": r.is_error} for r in turn.results]}
+    return {
+        "role": "user",
+        "content": [
+            {"type": "tool_result", "tool_use_id": r.call_id, "content": r.content, "is_error": r.is_error}
+            for r in turn.results
+        ],
+    }
 
 
 def parse_reply(body: Any, connection: ResolvedConnection) -> ChatReply:
@@ -72,12 +88,25 @@ def parse_reply(body: Any, connection: ResolvedConnection) -> ChatReply:
                 texts.append(block["text"])
             elif block["type"] == "tool_use":
                 arguments = block.get("input")
-                calls.append(ToolCall(str(block["id"]), str(block["name"]),
-                                      arguments if isinstance(arguments, dict) else {},
-                                      None, None if isinstance(arguments, dict) else "input is not an object"))
+                calls.append(
+                    ToolCall(
+                        str(block["id"]),
+                        str(block["name"]),
+                        arguments if isinstance(arguments, dict) else {},
+                        None,
+                        None if isinstance(arguments, dict) else "input is not an object",
+                    )
+                )
         usage = body.get("usage") or {}
-        return ChatReply("".join(texts) if texts else None, tuple(calls), int(usage.get("input_tokens") or 0),
-                         int(usage.get("output_tokens") or 0), body.get("stop_reason"), body.get("model"))
+        return ChatReply(
+            "".join(texts) if texts else None,
+            tuple(calls),
+            int(usage.get("input_tokens") or 0),
+            int(usage.get("output_tokens") or 0),
+            body.get("stop_reason"),
+            body.get("model"),
+        )
     except (KeyError, TypeError):
-        raise provider_error(connection, status=502, text="the answer is not a Messages response: "
-                             + json.dumps(body)[:200]) from None
+        raise provider_error(
+            connection, status=502, text="the answer is not a Messages response: " + json.dumps(body)[:200]
+        ) from None

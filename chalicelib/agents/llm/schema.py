@@ -8,16 +8,33 @@ structured-output features of the providers accept this subset anyway: ``type``,
 ``format``) are allowed and not checked. ``schema_problem`` refuses other keywords when a
 definition is saved, so a schema never silently means less than it says.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["schema_problem", "validate"]
 
 _TYPES = ("object", "array", "string", "number", "integer", "boolean", "null")
-_CHECKED = {"type", "properties", "required", "additionalProperties", "items", "enum", "const", "minimum",
-            "maximum", "minLength", "maxLength", "minItems", "maxItems", "pattern", "anyOf"}
+_CHECKED = {
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "enum",
+    "const",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "pattern",
+    "anyOf",
+}
 _DESCRIPTIVE = {"description", "title", "default", "examples", "format", "$schema"}
 
 
@@ -128,4 +145,5 @@ def _is(value: Any, kind: str) -> bool:
 
 def _name(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
-        type(value), "number" if isinstance(value, (int, float)) else type(value).__name__)
+        type(value), "number" if isinstance(value, (int, float)) else type(value).__name__
+    )

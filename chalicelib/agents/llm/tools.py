@@ -8,12 +8,14 @@ are new keys while a redelivered request is the same one. The result the model s
 status and the body (cut to ``RESULT_CHARS``); credentials the server refuses fail the step
 (the model cannot fix them), other failures go back to the model as an error result.
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from chalicelib.agents.auth import Credentials, revoked
@@ -49,8 +51,17 @@ class HttpTool:
 
 def parse_tools(raw: Any) -> list[HttpTool]:
     """Tools of a validated config."""
-    return [HttpTool(t["name"], t.get("description", ""), t.get("connection"), str(t.get("method", "POST")).upper(),
-                     t["url"], t.get("parameters") or {"type": "object", "properties": {}}) for t in raw or []]
+    return [
+        HttpTool(
+            t["name"],
+            t.get("description", ""),
+            t.get("connection"),
+            str(t.get("method", "POST")).upper(),
+            t["url"],
+            t.get("parameters") or {"type": "object", "properties": {}},
+        )
+        for t in raw or []
+    ]
 
 
 def tool_errors(raw: Any, path: str, url_problem: Any) -> list[FieldError]:
@@ -95,18 +106,28 @@ def tool_errors(raw: Any, path: str, url_problem: Any) -> list[FieldError]:
     return errors
 
 
-def run_tool(ctx: AgentContext, tool: HttpTool, call: ToolCall, number: int, timeout: float) -> tuple[ToolResult,
-                                                                                                     dict[str, Any]]:
+def run_tool(
+    ctx: AgentContext, tool: HttpTool, call: ToolCall, number: int, timeout: float
+) -> tuple[ToolResult, dict[str, Any]]:
     """Execute one tool call; the result for the model and the record kept in ``tool_calls``."""
     key = f"{ctx.execution_id}:{ctx.step_id}:{ctx.attempt}:{number}"
-    record: dict[str, Any] = {"n": number, "name": tool.name, "arguments": dict(call.arguments),
-                              "method": tool.method, "idempotency_key": key}
-    problems = [call.arguments_problem] if call.arguments_problem else validate(dict(call.arguments),
-                                                                                  tool.parameters, "arguments")
+    record: dict[str, Any] = {
+        "n": number,
+        "name": tool.name,
+        "arguments": dict(call.arguments),
+        "method": tool.method,
+        "idempotency_key": key,
+    }
+    problems = (
+        [call.arguments_problem]
+        if call.arguments_problem
+        else validate(dict(call.arguments), tool.parameters, "arguments")
+    )
     if problems:
         record.update(status="invalid_arguments", ok=False, error="; ".join(problems))
-        return ToolResult(call.id, tool.name, json.dumps({"error": "invalid arguments", "problems": problems}),
-                          True), record
+        return ToolResult(
+            call.id, tool.name, json.dumps({"error": "invalid arguments", "problems": problems}), True
+        ), record
     try:
         url, rest = _fill(tool.url, call.arguments)
     except ValueError as error:
@@ -116,8 +137,9 @@ def run_tool(ctx: AgentContext, tool: HttpTool, call: ToolCall, number: int, tim
     if tool.method in ("POST", "PUT", "PATCH"):
         body = rest
     elif rest:
-        url += ("&" if urlsplit(url).query else "?") + urlencode({k: v if isinstance(v, str) else json.dumps(v)
-                                                                 for k, v in rest.items()})
+        url += ("&" if urlsplit(url).query else "?") + urlencode(
+            {k: v if isinstance(v, str) else json.dumps(v) for k, v in rest.items()}
+        )
     headers = {"Idempotency-Key": key, "X-Stepline-Execution": ctx.execution_id, "X-Stepline-Step": ctx.step_id}
     credentials = Credentials(ctx.connection(tool.connection), timeout) if tool.connection else None
     if credentials:
@@ -135,8 +157,9 @@ def run_tool(ctx: AgentContext, tool: HttpTool, call: ToolCall, number: int, tim
             raise revoked(credentials.connection.name, f"tool {tool.name} got HTTP {failure.status}") from None
         text = redact(failure.text, credentials.connection if credentials else None)[:RESULT_CHARS]
         record.update(status=failure.status or "network_error", ok=False, error=failure.reason)
-        return ToolResult(call.id, tool.name, json.dumps({"error": failure.reason, "status": failure.status,
-                                                          "body": text}), True), record
+        return ToolResult(
+            call.id, tool.name, json.dumps({"error": failure.reason, "status": failure.status, "body": text}), True
+        ), record
     record.update(status=reply.status, ok=True)
     text = redact(reply.text, credentials.connection if credentials else None)
     content = json.dumps({"status": reply.status, "body": json.loads(text) if _is_json(text) else text})

@@ -5,18 +5,31 @@ Each wire module (``openai_chat``, ``anthropic_messages``, ``bedrock_converse``)
 Provider failures come out as ``StepError``s through ``provider_error``, so the three formats
 agree on what is retryable and on the recommended action.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 from chalicelib.agents.base import AgentError, IntegrationError, StepError
 from chalicelib.domain.actions import EDIT_AND_RETRY, UPDATE_CONNECTION
 from chalicelib.domain.connections import ResolvedConnection
 
-__all__ = ["CANNOT_COMPLETE", "CANNOT_COMPLETE_TOOL", "ChatReply", "ChatRequest", "RateLimited", "ToolCall",
-           "ToolResult", "ToolSpec", "Turn", "Wire", "provider_error"]
+__all__ = [
+    "CANNOT_COMPLETE",
+    "CANNOT_COMPLETE_TOOL",
+    "ChatReply",
+    "ChatRequest",
+    "RateLimited",
+    "ToolCall",
+    "ToolResult",
+    "ToolSpec",
+    "Turn",
+    "Wire",
+    "provider_error",
+]
 
 CANNOT_COMPLETE = "cannot_complete"
 
@@ -32,11 +45,18 @@ CANNOT_COMPLETE_TOOL = ToolSpec(
     CANNOT_COMPLETE,
     "Call this instead of answering when you cannot complete the task: information is missing, the "
     "instructions are unclear or contradictory, or a tool keeps failing. Do not guess.",
-    {"type": "object", "properties": {
-        "reason": {"type": "string", "description": "Why the task cannot be completed, for the operator."},
-        "missing": {"type": "array", "items": {"type": "string"},
-                    "description": "The pieces of information or input fields that are missing."}},
-     "required": ["reason"]},
+    {
+        "type": "object",
+        "properties": {
+            "reason": {"type": "string", "description": "Why the task cannot be completed, for the operator."},
+            "missing": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The pieces of information or input fields that are missing.",
+            },
+        },
+        "required": ["reason"],
+    },
 )
 
 
@@ -111,13 +131,24 @@ class RateLimited(IntegrationError):
             self.details["retry_after_seconds"] = retry_after
 
 
-_CONTEXT_LENGTH = re.compile(r"context.length|context window|maximum context|prompt is too long|too many tokens|"
-                             r"input is too long|reduce the length|max_tokens_exceeded|input too long", re.I)
+_CONTEXT_LENGTH = re.compile(
+    r"context.length|context window|maximum context|prompt is too long|too many tokens|"
+    r"input is too long|reduce the length|max_tokens_exceeded|input too long",
+    re.I,
+)
 
 
-def provider_error(connection: ResolvedConnection, *, status: int | None, text: str = "",
-                   retry_after: float | None = None, timed_out: bool = False, reason: str = "",
-                   timeout: float | None = None, blocked: bool = False) -> StepError:
+def provider_error(
+    connection: ResolvedConnection,
+    *,
+    status: int | None,
+    text: str = "",
+    retry_after: float | None = None,
+    timed_out: bool = False,
+    reason: str = "",
+    timeout: float | None = None,
+    blocked: bool = False,
+) -> StepError:
     """The step error for a failed provider call (API.md v2, "The llm agent", errors)."""
     name = connection.name
     details: dict[str, Any] = {"connection": name, "provider": connection.kind}
@@ -130,35 +161,64 @@ def provider_error(connection: ResolvedConnection, *, status: int | None, text: 
         return IntegrationError(
             f"the model provider refused the credentials of connection {name} (HTTP {status}): "
             f"update connection {name} (PUT /connections/{name}) and retry",
-            retryable=False, details=details, status=status, action=UPDATE_CONNECTION)
+            retryable=False,
+            details=details,
+            status=status,
+            action=UPDATE_CONNECTION,
+        )
     if status is not None and 400 <= status < 500 and status not in (408, 409, 429) and _CONTEXT_LENGTH.search(text):
         return AgentError(
             "the prompt is longer than the model's context window: shorten the instructions, pass less data "
             "to the step (a transform step before it), or pick a model with a larger context, then edit and retry",
-            retryable=False, details=details, action=EDIT_AND_RETRY)
+            retryable=False,
+            details=details,
+            action=EDIT_AND_RETRY,
+        )
     if status == 429:
-        return RateLimited(f"the model provider of connection {name} is rate-limiting (HTTP 429)"
-                           + (f"; it asked to wait {retry_after:g}s" if retry_after is not None else ""),
-                           retry_after=retry_after, details=details)
+        return RateLimited(
+            f"the model provider of connection {name} is rate-limiting (HTTP 429)"
+            + (f"; it asked to wait {retry_after:g}s" if retry_after is not None else ""),
+            retry_after=retry_after,
+            details=details,
+        )
     if status is None and blocked:
-        return IntegrationError(f"connection {name} points at an address outbound calls may not reach ({reason}): "
-                                f"update connection {name} with a public base_url", retryable=False,
-                                details=details, action=UPDATE_CONNECTION)
+        return IntegrationError(
+            f"connection {name} points at an address outbound calls may not reach ({reason}): "
+            f"update connection {name} with a public base_url",
+            retryable=False,
+            details=details,
+            action=UPDATE_CONNECTION,
+        )
     if status is None:
         if timed_out:
-            return IntegrationError(f"the model provider of connection {name} did not answer within "
-                                    f"{timeout or 0:g}s", retryable=True, details=details)
+            return IntegrationError(
+                f"the model provider of connection {name} did not answer within {timeout or 0:g}s",
+                retryable=True,
+                details=details,
+            )
         where = connection.fields.get("base_url") or connection.fields.get("region") or ""
         return IntegrationError(
             f"could not reach the model provider of connection {name}{f' at {where}' if where else ''}: {reason}. "
             f"Start the model server (for Ollama: ollama serve) or point the connection at one with "
-            f"PUT /connections/{name} {{\"base_url\": ...}}, then retry", retryable=True, details=details)
+            f'PUT /connections/{name} {{"base_url": ...}}, then retry',
+            retryable=True,
+            details=details,
+        )
     if status >= 500 or status == 408:
-        return IntegrationError(f"the model provider of connection {name} failed (HTTP {status})"
-                                + (f": {excerpt}" if excerpt else ""), retryable=True, details=details, status=status)
-    return IntegrationError(f"the model provider of connection {name} refused the request (HTTP {status})"
-                            + (f": {excerpt}" if excerpt else ""), retryable=False, details=details, status=status,
-                            action=EDIT_AND_RETRY)
+        return IntegrationError(
+            f"the model provider of connection {name} failed (HTTP {status})" + (f": {excerpt}" if excerpt else ""),
+            retryable=True,
+            details=details,
+            status=status,
+        )
+    return IntegrationError(
+        f"the model provider of connection {name} refused the request (HTTP {status})"
+        + (f": {excerpt}" if excerpt else ""),
+        retryable=False,
+        details=details,
+        status=status,
+        action=EDIT_AND_RETRY,
+    )
 
 
 def parse_retry_after(value: Any) -> float | None:
@@ -190,7 +250,9 @@ class Usage:
         self.calls += 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                "requests": self.calls}
-
-
+        return {
+            "model": self.model,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "requests": self.calls,
+        }
