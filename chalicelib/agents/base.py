@@ -59,6 +59,8 @@ class AgentContext:
     report: dict[str, Any] = field(default_factory=dict)
     #: looks up a connection with its secrets; None: the process's default (the engine's settings)
     connections: Any = None
+    #: the execution's spending budget and what was spent so far (``SpendCheck``); None without a budget
+    spend: Any = None
 
     def connection(self, name: str) -> Any:
         """The named connection with its secrets (``ResolvedConnection``)."""

@@ -13,13 +13,27 @@ from chalice import Blueprint, Response
 from chalicelib.agents import AGENTS
 from chalicelib.api.boundary import RequestContext, endpoint
 from chalicelib.api.openapi import RouteShape
-from chalicelib.domain.connections import CONNECTION_KINDS
+from chalicelib.domain.connections import CONNECTION_KINDS, STRUCTURED_FIELDS
 from chalicelib.engine.connections import ConnectionService, connection_view, connections_for
 
 bp = Blueprint(__name__)
 
 _NAME = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"}
 _TEXT = {"type": "string", "maxLength": 4096}
+#: A model connection's ``prices``: US dollars per million tokens, by model name.
+PRICES = {
+    "type": "object",
+    "description": "US dollars per million tokens, by model name (model kinds only); costs are computed from them",
+    "additionalProperties": {
+        "type": "object",
+        "required": ["input_per_million", "output_per_million"],
+        "additionalProperties": False,
+        "properties": {
+            "input_per_million": {"type": "number", "minimum": 0, "maximum": 10000},
+            "output_per_million": {"type": "number", "minimum": 0, "maximum": 10000},
+        },
+    },
+}
 #: The connection answered by every route: plain fields and the names of the secret ones.
 CONNECTION = {
     "type": "object",
@@ -31,15 +45,22 @@ CONNECTION = {
         "version": {"type": "integer"},
         "used_by": {"type": "array", "items": {"type": "string"}},
         **{k: {"type": "string"} for spec in CONNECTION_KINDS.values() for k in spec.plain},
+        "prices": PRICES,
     },
 }
-_FIELDS = {k: _TEXT for spec in CONNECTION_KINDS.values() for k in list(spec.plain) + list(spec.secret)}
+_FIELDS = {
+    k: _TEXT
+    for spec in CONNECTION_KINDS.values()
+    for k in list(spec.plain) + list(spec.secret)
+    if k not in STRUCTURED_FIELDS
+}
+_FIELDS["prices"] = PRICES
 _BODY = {
     "type": "object",
     "required": ["name", "kind"],
     "properties": {"name": _NAME, "kind": {"enum": list(CONNECTION_KINDS)}, "description": _TEXT, **_FIELDS},
     "description": "Fields by kind (secret ones marked *): openai base_url, api_key*; anthropic base_url, "
-    "api_key*; bedrock region; bearer token*; header header, value*; basic username, password*; "
+    "api_key*; bedrock region; the three model kinds also prices; bearer token*; header header, value*; basic username, password*; "
     "oauth2 token_url, client_id, client_secret*, scope, refresh_token*.",
 }
 _SECRETS_DOWN = ((503, "Secrets Manager could not be reached"),)

@@ -8,6 +8,7 @@ from chalice import Blueprint
 
 from chalicelib.api.boundary import RequestContext, endpoint
 from chalicelib.domain.machine import Approve, CancelExecution, ForceAdvance, Reject, RetryStep, Review, SkipStep
+from chalicelib.domain.spending import limit_errors
 from chalicelib.engine.edits import check_amended_output, check_instructions, check_reject_reason, check_text
 from chalicelib.engine.views import history_item
 from chalicelib.errors import FieldError, NotFound, ValidationError
@@ -68,8 +69,13 @@ def force_advance(ctx: RequestContext, execution_id: str, step_id: str) -> dict[
 
 @endpoint(bp, "/executions/{execution_id}/steps/{step_id}/approve", ("POST",), role="operator")
 def approve(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, Any]:
-    body = _fields(ctx, {"comment"})
-    return ctx.execution(ctx.engine.executions.act(execution_id, Approve(step_id, ctx.who, _text(body, "comment"))))
+    """Approve a gated step; at a budget gate, ``max_tokens``/``max_cost_usd`` raise the execution's budget."""
+    body = _fields(ctx, {"comment", "max_tokens", "max_cost_usd"})
+    errors = limit_errors(body.get("max_tokens"), body.get("max_cost_usd"))
+    if errors:
+        raise ValidationError(errors)
+    command = Approve(step_id, ctx.who, _text(body, "comment"), body.get("max_tokens"), body.get("max_cost_usd"))
+    return ctx.execution(ctx.engine.executions.act(execution_id, command))
 
 
 @endpoint(bp, "/executions/{execution_id}/steps/{step_id}/reject", ("POST",), role="operator")

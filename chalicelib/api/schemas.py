@@ -18,6 +18,7 @@ from typing import Any
 from chalicelib.api.openapi import Param, RouteShape
 from chalicelib.domain.definition import GATE_TYPES, MAX_GATE_TIMEOUT_SECONDS, ON_TIMEOUT
 from chalicelib.domain.notify import NOTIFY_EVENTS
+from chalicelib.domain.spending import MAX_BUDGET_TOKENS, MAX_BUDGET_USD, ON_EXCEED
 
 #: chalicelib.engine.events.MAX_GRACE (kept free of the engine import; test_bad_input compares them)
 _MAX_GRACE_SECONDS = 30 * 86400
@@ -124,6 +125,27 @@ def components() -> dict[str, Any]:
             ("on",),
         ),
     }
+    budget = _obj(
+        {
+            "max_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_BUDGET_TOKENS},
+            "max_cost_usd": {"type": "number", "minimum": 0.000001, "maximum": MAX_BUDGET_USD},
+            "on_exceed": {"enum": list(ON_EXCEED), "default": "pause"},
+            "approvers": {"type": "array", "items": STRING},
+        },
+    )
+    budget["description"] = (
+        "model spending allowed per execution, over all steps and attempts: the llm agent checks it "
+        "before each model request and tool call (at least one limit)"
+    )
+    usage_total = _obj(
+        {
+            "input_tokens": {"type": "integer"},
+            "output_tokens": {"type": "integer"},
+            "cost_usd": {"type": "number", "description": "US dollars, rounded half up to 6 decimals per attempt"},
+            "unpriced_models": {"type": "array", "items": STRING},
+        },
+        ("input_tokens", "output_tokens", "cost_usd"),
+    )
     definition = _obj(
         {
             "name": {"type": "string", "minLength": 1, "maxLength": 200},
@@ -132,6 +154,7 @@ def components() -> dict[str, Any]:
             "trigger": ref("Trigger"),
             "steps": {"type": "array", "items": ref("StepDefinition"), "minItems": 1},
             "notify": notify,
+            "budget": budget,
         },
         ("name", "trigger", "steps"),
     )
@@ -148,6 +171,7 @@ def components() -> dict[str, Any]:
             "created_at": nullable(STRING),
             "updated_at": nullable(STRING),
             "notify": notify,
+            "budget": budget,
             "notification_secret": {
                 "type": "string",
                 "description": "only in the answer that set the first webhook target: shown once",
@@ -180,6 +204,12 @@ def components() -> dict[str, Any]:
                 "description": "a waiting gate with `timeout_seconds`: when the system decides its `on_timeout`",
             },
             "actions": {"type": "array", "items": {"enum": STEP_ACTIONS}},
+            "usage": {"type": "object", "description": "model usage of the latest attempt, with its cost_usd"},
+            "usage_total": usage_total,
+            "budget": {
+                "type": "object",
+                "description": "at a budget gate: limits, reached, spent, stopped_before and on (what was spent on)",
+            },
         },
         ("id", "name", "agent", "state", "attempt"),
     )
@@ -202,6 +232,7 @@ def components() -> dict[str, Any]:
             "input": ANY,
             "steps": {"type": "array", "items": ref("Step")},
             "completed_steps_not_undone": {"type": "array", "items": OBJECT},
+            "usage_total": usage_total,
             "actions": {"type": "array", "items": {"enum": ["cancel"]}},
         },
         ("execution_id", "workflow_id", "workflow_version", "status", "trigger", "started_at", "steps"),
@@ -399,7 +430,18 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
         ref("Execution"), COMMENT, request_required=False
     ),
     "POST /executions/{execution_id}/steps/{step_id}/approve": RouteShape(
-        ref("Execution"), COMMENT, request_required=False
+        ref("Execution"),
+        _obj(
+            {
+                "comment": TEXT,
+                "max_tokens": {"type": "integer", "minimum": 1},
+                "max_cost_usd": {"type": "number", "exclusiveMinimum": 0},
+            },
+            closed=True,
+        ),
+        request_required=False,
+        description="At a `budget` gate, `max_tokens`/`max_cost_usd` raise the execution's budget (above what "
+        "it spent) and the step runs again as a new attempt; without them the new attempt may run past the budget.",
     ),
     "POST /executions/{execution_id}/steps/{step_id}/reject": RouteShape(
         ref("Execution"),

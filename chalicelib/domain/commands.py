@@ -116,6 +116,9 @@ class Approve:
     step_id: str
     actor: Actor
     comment: str | None = None
+    #: at a budget gate only: the execution's new limits (``chalicelib.domain.budget_gate``)
+    max_tokens: int | None = None
+    max_cost_usd: Any = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from chalicelib.domain.costs import prices_errors
 from chalicelib.errors import FieldError
 
 __all__ = [
@@ -41,9 +42,9 @@ class KindSpec:
 
 
 CONNECTION_KINDS: dict[str, KindSpec] = {
-    "openai": KindSpec({"base_url": "https://api.openai.com/v1"}, ("api_key",)),
-    "anthropic": KindSpec({"base_url": "https://api.anthropic.com"}, ("api_key",), ("api_key",)),
-    "bedrock": KindSpec({"region": None}, ()),
+    "openai": KindSpec({"base_url": "https://api.openai.com/v1", "prices": None}, ("api_key",)),
+    "anthropic": KindSpec({"base_url": "https://api.anthropic.com", "prices": None}, ("api_key",), ("api_key",)),
+    "bedrock": KindSpec({"region": None, "prices": None}, ()),
     "bearer": KindSpec({}, ("token",), ("token",)),
     "header": KindSpec({"header": None}, ("value",), ("header", "value")),
     "basic": KindSpec({"username": None}, ("password",), ("username", "password")),
@@ -56,6 +57,8 @@ CONNECTION_KINDS: dict[str, KindSpec] = {
 #: Kinds an ``llm`` step may name; kinds that authenticate an HTTP call (``http`` steps, llm tools).
 MODEL_KINDS = ("openai", "anthropic", "bedrock")
 AUTH_KINDS = ("bearer", "header", "basic", "oauth2")
+#: Plain fields that are not strings: the model kinds' ``prices`` (``chalicelib.domain.costs``).
+STRUCTURED_FIELDS = ("prices",)
 #: Fields every kind may carry.
 COMMON_FIELDS = ("name", "kind", "description")
 
@@ -106,7 +109,9 @@ def validate_connection(
     for key in spec.required:
         if body.get(key) in (None, ""):
             errors.append(FieldError(key, f"required for a {kind} connection"))
-    for key in list(spec.plain) + list(spec.secret):
+    if body.get("prices") is not None and "prices" in spec.plain:
+        errors += prices_errors(body["prices"])
+    for key in [k for k in spec.plain if k not in STRUCTURED_FIELDS] + list(spec.secret):
         value = body.get(key)
         if value is not None and (not isinstance(value, str) or len(value) > 4096):
             errors.append(FieldError(key, "must be a string of at most 4096 characters"))

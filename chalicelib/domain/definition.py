@@ -26,6 +26,7 @@ from chalicelib.domain.cron import cron_error, timezone_error
 from chalicelib.domain.expressions import compile_bounded
 from chalicelib.domain.inputs import _coerce, _integral, _is_number, validate_inputs
 from chalicelib.domain.notify import NotifyTarget, parse_notify
+from chalicelib.domain.spending import SpendBudget, parse_budget
 from chalicelib.errors import FieldError, PayloadTooLarge, ValidationError
 
 __all__ = [
@@ -61,7 +62,7 @@ MAX_GATE_TIMEOUT_SECONDS = 30 * 86400
 _INPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _STEP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
-_TOP_KEYS = ("name", "description", "enabled", "trigger", "steps", "notify")
+_TOP_KEYS = ("name", "description", "enabled", "trigger", "steps", "notify", "budget")
 _TRIGGER_KEYS = {
     "manual": ("type", "inputs"),
     "event": ("type", "source", "event_type", "filter"),
@@ -191,6 +192,8 @@ class WorkflowDefinition:
     trigger: Trigger
     steps: tuple[StepDef, ...]
     notify: tuple[NotifyTarget, ...] = ()
+    #: model spending allowed per execution (``chalicelib.domain.spending``)
+    budget: SpendBudget | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical JSON-able form (what is stored and served)."""
@@ -203,6 +206,8 @@ class WorkflowDefinition:
         }
         if self.notify:
             body["notify"] = [target.to_dict() for target in self.notify]
+        if self.budget:
+            body["budget"] = self.budget.to_dict()
         return body
 
     def step(self, step_id: str) -> StepDef:
@@ -246,10 +251,11 @@ def parse_definition(body: Any, agents: Mapping[str, Any]) -> WorkflowDefinition
     trigger = _parse_trigger(body.get("trigger"), errors)
     steps = _parse_steps(body.get("steps"), agents, errors)
     notify = parse_notify(body.get("notify"), errors)
+    budget = parse_budget(body.get("budget"), errors)
     if errors:
         raise ValidationError(errors)
     assert name is not None and trigger is not None and steps is not None
-    return WorkflowDefinition(name, description or "", enabled is not False, trigger, steps, notify)
+    return WorkflowDefinition(name, description or "", enabled is not False, trigger, steps, notify, budget)
 
 
 def _parse_trigger(raw: Any, errors: list[FieldError]) -> Trigger | None:

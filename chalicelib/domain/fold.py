@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chalicelib.domain.costs import UsageTotal
 from chalicelib.domain.definition import StepDef, WorkflowDefinition
+from chalicelib.domain.spending import BUDGET_GATE, SpendBudget
 from chalicelib.domain.states import ExecutionStatus, StepState
 
 ES, SS = ExecutionStatus, StepState
@@ -79,8 +81,14 @@ class StepView:
     skip_reason: str | None = None
     #: When a waiting gate with ``timeout_seconds`` is decided by the sweep.
     gate_due: str | None = None
-    #: model usage of the latest attempt (llm steps): ``{"model", "input_tokens", "output_tokens"}``
+    #: model usage of the latest attempt (llm steps): ``{"model", "input_tokens", "output_tokens", "cost_usd"}``
     usage: dict[str, Any] | None = None
+    #: the gate the step waits at now (``approval``, ``review`` or ``budget``)
+    waiting_gate: str | None = None
+    #: at a budget gate: what was spent and on what (``SpendCheck.check``'s report)
+    budget: dict[str, Any] | None = None
+    #: the attempt an approver let run past the execution's budget (approved without new limits)
+    waived_attempt: int | None = None
 
 
 @dataclass
@@ -97,6 +105,37 @@ class ExecutionState:
     cancelled: bool = False
     completed: bool = False
     seq: int = 0
+    #: the model usage of every attempt that reported one, in history order (retries and late
+    #: results included): ``{"step_id", "attempt", "model", "input_tokens", "output_tokens", "cost_usd"}``
+    spend: list[dict[str, Any]] = field(default_factory=list)
+    #: limits raised by approvers at budget gates (``max_tokens``, ``max_cost_micro``), latest last
+    budget_raises: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def budget(self) -> SpendBudget | None:
+        """The execution's budget now: the definition's, with the limits approvers raised."""
+        budget = self.definition.budget
+        if budget is None:
+            return None
+        for raise_ in self.budget_raises:
+            budget = budget.raised(raise_.get("max_tokens"), raise_.get("max_cost_micro"))
+        return budget
+
+    @property
+    def usage_total(self) -> UsageTotal:
+        """Tokens and cost over all attempts of all steps: derived from the history, so it cannot drift."""
+        total = UsageTotal()
+        for entry in self.spend:
+            total.add(entry)
+        return total
+
+    def step_usage_total(self, step_id: str) -> UsageTotal:
+        """Tokens and cost over all attempts of one step."""
+        total = UsageTotal()
+        for entry in self.spend:
+            if entry.get("step_id") == step_id:
+                total.add(entry)
+        return total
 
     @property
     def cursor(self) -> int:
@@ -167,7 +206,12 @@ def replay(execution_id: str, definition: WorkflowDefinition, events: Sequence[E
 
 def apply_events(state: ExecutionState, events: Sequence[Event]) -> ExecutionState:
     """A copy of ``state`` with further events folded in (the engine previews decisions this way)."""
-    state = replace(state, steps=[replace(s, comments=list(s.comments)) for s in state.steps])
+    state = replace(
+        state,
+        steps=[replace(s, comments=list(s.comments)) for s in state.steps],
+        spend=list(state.spend),
+        budget_raises=list(state.budget_raises),
+    )
     for event in events:
         _apply(state, event)
         state.seq = max(state.seq, event.seq)
@@ -195,10 +239,28 @@ def _new_attempt(step: StepView, attempt: int, queued_at: str | None) -> None:
     step.lease_until = None
 
 
+#: Events that end an attempt and carry its model usage (a failure's may sit in the error's details).
+_SPENDING = ("step_completed", "approval_requested", "step_failed", "step_timed_out", "late_result_discarded")
+
+
+def _attempt_usage(e: Event) -> Mapping[str, Any] | None:
+    usage = e.details.get("usage")
+    if usage is None and e.type in ("step_failed", "step_timed_out"):
+        error = e.details.get("error")
+        details = error.get("details") if isinstance(error, Mapping) else None
+        usage = details.get("usage") if isinstance(details, Mapping) else None
+    return usage if isinstance(usage, Mapping) else None
+
+
 def _apply(state: ExecutionState, e: Event) -> None:
     d = e.details
     step = state.step(e.step_id) if e.step_id else None
     t = e.type
+    if t in _SPENDING and e.step_id:
+        usage = _attempt_usage(e)
+        # one entry per attempt: a result recorded twice (a retried commit that had landed) counts once
+        if usage and not any(x["step_id"] == e.step_id and x["attempt"] == e.attempt for x in state.spend):
+            state.spend.append({"step_id": e.step_id, "attempt": e.attempt, **usage})
     if t == "execution_started":
         state.workflow_id, state.workflow_version = d.get("workflow_id", ""), int(d.get("workflow_version", 0))
         state.input = d.get("input")
@@ -217,7 +279,7 @@ def _apply(state: ExecutionState, e: Event) -> None:
         step.started_at, step.deadline, step.not_before = e.at, d.get("deadline"), None
         step.lease_until = d.get("lease_until")
         step.error, step.requeues, step.awaits_sweep = None, 0, False
-        step.usage = None
+        step.usage, step.waiting_gate, step.budget = None, None, None
     elif t == "step_completed":
         step.state, step.completed_at = SS.COMPLETED, e.at
         step.output, step.has_output = d.get("output"), True
@@ -226,6 +288,19 @@ def _apply(state: ExecutionState, e: Event) -> None:
         step.state, step.output, step.has_output = SS.WAITING_FOR_APPROVAL, d.get("output"), True
         step.gate_due = d.get("timeout_at")
         step.usage = d.get("usage") or step.usage
+        step.waiting_gate = d.get("gate")
+        if step.waiting_gate == BUDGET_GATE:
+            # stopped before its answer: there is no output to approve, only more spending
+            step.has_output, step.budget = False, dict(d.get("budget") or {})
+    elif t == "budget_approved":
+        _decided(step, e, "approved", budget=d.get("new_limits"))
+        raised = d.get("raised") or {}
+        if raised:
+            state.budget_raises.append(dict(raised))
+        else:
+            step.waived_attempt = (e.attempt or step.attempt) + 1
+        _new_attempt(step, (e.attempt or step.attempt) + 1, e.at)
+        step.not_before, step.completed_at = None, None
     elif t in ("approval_granted", "review_submitted"):
         step.state, step.completed_at = SS.COMPLETED, e.at
         if "amended_output" in d:
@@ -243,8 +318,8 @@ def _apply(state: ExecutionState, e: Event) -> None:
         _decided(step, e, "rejected")
     elif t in ("step_failed", "step_timed_out"):
         step.error = dict(d.get("error") or {})
-        usage = (step.error.get("details") or {}).get("usage") if isinstance(step.error.get("details"), dict) else None
-        step.usage = usage or step.usage
+        usage = _attempt_usage(e)
+        step.usage = dict(usage) if usage else step.usage
         if d.get("retry_at"):
             # automatic retry: the next attempt is queued, the execution keeps running
             _new_attempt(step, (e.attempt or step.attempt) + 1, d["retry_at"])

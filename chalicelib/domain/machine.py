@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.domain.budget_gate import approve_budget, budget_pause
+
 # The commands and Decision live in commands.py; they are re-exported here, where callers meet decide().
 from chalicelib.domain.commands import (
     Approve,
@@ -37,6 +39,7 @@ from chalicelib.domain.commands import (
     TimeOutStep,
 )
 from chalicelib.domain.fold import Actor, Event, ExecutionState, Refused, StepView, apply_events, replay  # noqa: F401
+from chalicelib.domain.spending import BUDGET_GATE
 from chalicelib.domain.states import ACTIVE_STATUSES, ExecutionStatus, StepState
 from chalicelib.domain.timefmt import iso, parse_iso
 
@@ -113,6 +116,8 @@ def _heartbeat(state: ExecutionState, c: Heartbeat, at: str, now: datetime) -> D
 
 def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> Decision:
     step = state.step(c.step_id)
+    # every attempt's model usage is kept with its outcome, failed and late ones too: it was spent
+    usage = {"usage": dict(c.usage)} if c.usage else {}
     if not (step.state == SS.RUNNING and step.claimed and step.attempt == c.attempt) or state.status != ES.RUNNING:
         reason = (
             f"execution is {state.status.value}"
@@ -133,14 +138,14 @@ def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> D
                         "step_attempt": step.attempt,
                         "execution_status": state.status.value,
                         "summary": _summary(c.error if c.error else c.output),
+                        **usage,
                     },
                 ),
             )
         )
     if c.error is not None:
-        return _failure(state, step, dict(c.error), "step_failed", at, now)
+        return budget_pause(state, step, c, at) or _failure(state, step, dict(c.error), "step_failed", at, now, usage)
     sdef = state.step_def(c.step_id)
-    usage = {"usage": dict(c.usage)} if c.usage else {}
     gate = sdef.gate
     if gate is not None:
         details = {"output": c.output, "gate": gate.type, "approvers": list(gate.approvers), **usage}
@@ -283,15 +288,25 @@ def _requeue(state: ExecutionState, c: RequeueStep, at: str, now: datetime) -> D
 
 
 def _failure(
-    state: ExecutionState, step: StepView, error: dict[str, Any], kind: str, at: str, now: datetime
+    state: ExecutionState,
+    step: StepView,
+    error: dict[str, Any],
+    kind: str,
+    at: str,
+    now: datetime,
+    extra: dict[str, Any] | None = None,
 ) -> Decision:
-    """Retry automatically while the policy allows it; otherwise pause the execution."""
+    """Retry automatically while the policy allows it; otherwise pause the execution.
+
+    ``extra`` goes into the event's details beside the error (the attempt's ``usage``)."""
+    extra = extra or {}
     policy = state.step_def(step.id).retry
     retryable = error.get("retryable", True) and error.get("kind") in ("agent", "integration", "timeout")
     if policy and retryable and step.attempt < policy.max_attempts:
         delay = backoff_seconds(policy.backoff_seconds, step.attempt)
         retry_at = _later(now, delay)
         details: dict[str, Any] = {
+            **extra,
             "error": error,
             "retry_at": retry_at,
             "next_attempt": step.attempt + 1,
@@ -308,7 +323,7 @@ def _failure(
         )
     if policy and retryable:
         error = {**error, "attempts_exhausted": policy.max_attempts}
-    return Decision(events=(Event(kind, at, step.id, step.attempt, details={"error": error}),))
+    return Decision(events=(Event(kind, at, step.id, step.attempt, details={**extra, "error": error}),))
 
 
 def backoff_seconds(base: float, failed_attempt: int) -> float:
@@ -410,7 +425,8 @@ def _skip(state: ExecutionState, c: SkipStep, at: str, now: datetime) -> Decisio
 def _force(state: ExecutionState, c: ForceAdvance, at: str, now: datetime) -> Decision:
     _needs_role(c.actor, "admin")
     step = _operator_step(state, c.step_id, "force-advance", {SS.PENDING, SS.RUNNING, SS.WAITING_FOR_APPROVAL})
-    gate = step.state == SS.WAITING_FOR_APPROVAL
+    # a budget gate has no output to approve: forcing past it skips the step
+    gate = step.state == SS.WAITING_FOR_APPROVAL and step.waiting_gate != BUDGET_GATE
     details = {
         "previous_state": step.state.value,
         "implicit_approval": gate,
@@ -455,14 +471,16 @@ def not_undone(state: ExecutionState) -> list[dict[str, Any]]:
 def _gate_step(state: ExecutionState, step_id: str, actor: Actor, verb: str, gate_types: set[str]) -> StepView:
     step = _operator_step(state, step_id, verb, {SS.WAITING_FOR_APPROVAL})
     gate = state.step_def(step_id).gate
-    if gate is None or gate.type not in gate_types:
-        raise Refused(f"cannot {verb} {step_id}: its gate is {gate.type if gate else 'absent'}")
-    if not may_decide(gate.approvers, actor):
+    kind = step.waiting_gate if step.waiting_gate == BUDGET_GATE else (gate.type if gate else None)
+    if kind is None or kind not in gate_types:
+        raise Refused(f"cannot {verb} {step_id}: its gate is {kind or 'absent'}")
+    approvers = state.budget.approvers if kind == BUDGET_GATE and state.budget else gate.approvers if gate else ()
+    if not may_decide(approvers, actor):
         raise Refused(
-            f"key '{actor.name}' is not an approver of {step_id} (approvers: {', '.join(gate.approvers)})",
+            f"key '{actor.name}' is not an approver of {step_id} (approvers: {', '.join(approvers)})",
             forbidden=True,
         )
-    if gate.separate_from_starter and actor.name == starter(state):
+    if kind != BUDGET_GATE and gate is not None and gate.separate_from_starter and actor.name == starter(state):
         raise Refused(
             f"separation of duties: the gate of {step_id} is separate_from_starter, and key "
             f"'{actor.name}' started this execution; another approver must {verb} it",
@@ -493,7 +511,13 @@ def may_decide(approvers: Sequence[str], actor: Actor) -> bool:
 
 
 def _approve(state: ExecutionState, c: Approve, at: str, now: datetime) -> Decision:
-    step = _gate_step(state, c.step_id, c.actor, "approve", {"approval", "review"})
+    step = _gate_step(state, c.step_id, c.actor, "approve", {"approval", "review", BUDGET_GATE})
+    if step.waiting_gate == BUDGET_GATE:
+        return approve_budget(state, step, c, at, _later(now, HANDOVER_GRACE_SECONDS))
+    if c.max_tokens is not None or c.max_cost_usd is not None:
+        raise Refused(
+            f"cannot approve {c.step_id} with new budget limits: it waits at an {step.waiting_gate or 'approval'} gate"
+        )
     return _advance(
         state,
         step,
@@ -503,7 +527,7 @@ def _approve(state: ExecutionState, c: Approve, at: str, now: datetime) -> Decis
 
 
 def _reject(state: ExecutionState, c: Reject, at: str, now: datetime) -> Decision:
-    step = _gate_step(state, c.step_id, c.actor, "reject", {"approval", "review"})
+    step = _gate_step(state, c.step_id, c.actor, "reject", {"approval", "review", BUDGET_GATE})
     return Decision(
         events=(Event("approval_rejected", at, c.step_id, step.attempt, c.actor.name, details={"comment": c.comment}),)
     )

@@ -42,6 +42,16 @@ def _failed(e: Event) -> str:
     return text + "; the execution waits for an operator"
 
 
+def _budget_approved(e: Event) -> str:
+    d = e.details
+    if d.get("waived"):
+        what = f"attempt {d.get('next_attempt')} may run past the budget"
+    else:
+        limits = {k: v for k, v in (d.get("new_limits") or {}).items() if v is not None}
+        what = "budget raised to " + ", ".join(f"{k} {v}" for k, v in limits.items())
+    return f"{_step(e)} stopped at the budget; approved by {_by(e)}: {what}{_because(d.get('comment'))}"
+
+
 _SENTENCES: dict[str, Callable[[Event], str]] = {
     "execution_started": lambda e: f"execution started by {_by(e)}",
     "step_started": lambda e: f"{_step(e)} started; deadline {e.details.get('deadline')}",
@@ -54,6 +64,7 @@ _SENTENCES: dict[str, Callable[[Event], str]] = {
         f"{_step(e)} waits for {e.details.get('gate', 'approval')} by "
         f"{', '.join(e.details.get('approvers') or []) or 'any operator'}"
     ),
+    "budget_approved": lambda e: _budget_approved(e),
     "approval_granted": lambda e: f"{_step(e)} approved by {_by(e)}{_because(e.details.get('comment'))}",
     "approval_rejected": lambda e: f"{_step(e)} rejected by {_by(e)}{_because(e.details.get('comment'))}",
     "review_submitted": lambda e: (

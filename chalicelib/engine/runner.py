@@ -37,6 +37,7 @@ from chalicelib.domain.machine import (
     apply_events,
     decide,
 )
+from chalicelib.domain.spending import SpendCheck
 from chalicelib.engine.budget import Backoff, Budget
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.errors import NotFound, StoreBusy, TransitionConflict
@@ -238,6 +239,7 @@ class StepRunner:
             data=state.context_for(step_id),
             timeout_seconds=float(sdef.timeout_seconds),
             comments=tuple(state.step(step_id).comments),
+            spend=_spend_check(state, step_id, attempt),
         )
         try:
             output = get_agent(sdef.agent).run(ctx)
@@ -248,10 +250,13 @@ class StepRunner:
                 raise ValueError(f"output{problem[0]}: {problem[1]}")
             json.dumps(output, allow_nan=False)
         except StepError as error:
-            return RecordResult(step_id, attempt, error=error.to_dict())
+            return RecordResult(step_id, attempt, error=error.to_dict(), usage=ctx.report.get("usage"))
         except (TypeError, ValueError) as error:
             return RecordResult(
-                step_id, attempt, error={"kind": "agent", "message": f"output is not JSON: {error}", "retryable": False}
+                step_id,
+                attempt,
+                error={"kind": "agent", "message": f"output is not JSON: {error}", "retryable": False},
+                usage=ctx.report.get("usage"),
             )
         except Exception as error:
             log.exception("agent %s raised", sdef.agent)
@@ -259,6 +264,7 @@ class StepRunner:
                 step_id,
                 attempt,
                 error={"kind": "agent", "message": f"{type(error).__name__}: {error}", "retryable": True},
+                usage=ctx.report.get("usage"),
             )
         return RecordResult(step_id, attempt, output=output, usage=ctx.report.get("usage"))
 
@@ -357,6 +363,15 @@ class StepRunner:
         except TransitionConflict:
             return False
         return True
+
+
+def _spend_check(state: ExecutionState, step_id: str, attempt: int) -> SpendCheck | None:
+    """What a model step checks before each call: the budget now and what earlier attempts spent."""
+    budget = state.budget
+    if budget is None:
+        return None
+    waived = state.step(step_id).waived_attempt == attempt
+    return SpendCheck(budget, state.usage_total, tuple(state.spend), waived, step_id, attempt)
 
 
 class _Heartbeats:

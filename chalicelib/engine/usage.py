@@ -1,4 +1,5 @@
-"""Token usage in the stats: each bucket of ``GET /workflows/{id}/stats`` gets its ``tokens``.
+"""Token usage and cost in the stats: each bucket of ``GET /workflows/{id}/stats`` gets its
+``tokens`` and ``cost_usd``.
 
 The buckets are the ones ``chalicelib.engine.stats`` computed (UTC starts); token counts are
 kept per UTC hour (``chalicelib.store.usage``), so each hour falls in exactly one bucket.
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.domain.costs import micro, usd
 from chalicelib.domain.timefmt import parse_iso
 from chalicelib.store.usage import TokenCounts, UsageStore
 
@@ -22,7 +24,9 @@ def _hour(moment: datetime) -> str:
 
 
 def add_token_sums(document: dict[str, Any], store: UsageStore, workflow_id: str) -> dict[str, Any]:
-    """Add ``tokens`` to every bucket and to ``totals`` of a stats document."""
+    """Add ``tokens`` and ``cost_usd`` to every bucket and to ``totals`` of a stats document.
+
+    Costs are summed in micro-dollars, so ``totals.cost_usd`` is exactly the sum of the buckets'."""
     buckets = document.get("buckets") or []
     starts = [parse_iso(b["start"]) for b in buckets]
     total = TokenCounts()
@@ -36,12 +40,16 @@ def add_token_sums(document: dict[str, Any], store: UsageStore, workflow_id: str
                 sums[index].add(counts)
     for bucket, counts in zip(buckets, sums):
         bucket["tokens"] = counts.to_dict()
+        bucket["cost_usd"] = usd(counts.cost_micro)
         total.add(counts)
-    document.setdefault("totals", {})["tokens"] = total.to_dict()
+    totals = document.setdefault("totals", {})
+    totals["tokens"] = total.to_dict()
+    totals["cost_usd"] = usd(total.cost_micro)
     return document
 
 
 def count_attempt(store: UsageStore, workflow_id: str, at: datetime, usage: Mapping[str, Any] | None) -> None:
-    """Count an attempt's model usage (no-op without usage)."""
+    """Count an attempt's model usage and cost (no-op without usage)."""
     if usage and (usage.get("input_tokens") or usage.get("output_tokens") or usage.get("requests")):
-        store.add(workflow_id, _hour(at), usage)
+        cost = micro(usage["cost_usd"]) if usage.get("cost_usd") is not None else None
+        store.add(workflow_id, _hour(at), usage, cost or 0)

@@ -8,6 +8,7 @@ from typing import Any
 from chalicelib.domain.actions import with_action
 from chalicelib.domain.machine import Actor, Event, ExecutionState, not_undone
 from chalicelib.domain.permissions import execution_actions, step_actions
+from chalicelib.domain.spending import BUDGET_GATE
 from chalicelib.domain.states import StepState
 from chalicelib.engine.audit import describe
 from chalicelib.store import SummaryRecord
@@ -37,6 +38,10 @@ def execution_view(state: ExecutionState, actor: Actor | None = None, now: datet
         }
         if view.usage:
             step["usage"] = dict(view.usage)
+            step["usage_total"] = state.step_usage_total(view.id).to_dict()  # over all its attempts
+        if view.state == StepState.WAITING_FOR_APPROVAL and view.waiting_gate == BUDGET_GATE:
+            # stopped by the execution's budget: what was spent, on what, and the limits
+            step["gate"], step["budget"] = BUDGET_GATE, dict(view.budget or {})
         if view.not_before:
             step["retry_at"] = view.not_before
         if view.gate_due and view.state == StepState.WAITING_FOR_APPROVAL:
@@ -59,6 +64,7 @@ def execution_view(state: ExecutionState, actor: Actor | None = None, now: datet
         "started_at": state.started_at,
         "ended_at": state.ended_at,
         "steps": steps,
+        "usage_total": state.usage_total.to_dict(),
         "completed_steps_not_undone": not_undone(state) if state.cancelled else [],
         "tool_calls_not_undone": _tool_calls(steps) if state.cancelled else [],
     }

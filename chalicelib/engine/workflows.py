@@ -122,4 +122,5 @@ def workflow_view(record: WorkflowRecord) -> dict[str, Any]:
         "created_at": record.created_at,
         "updated_at": record.updated_at,
         **({"notify": d["notify"]} if d.get("notify") else {}),
+        **({"budget": d["budget"]} if d.get("budget") else {}),
     }

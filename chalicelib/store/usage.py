@@ -28,11 +28,14 @@ class TokenCounts:
     input_tokens: int = 0
     output_tokens: int = 0
     requests: int = 0
+    #: the priced attempts' cost in whole micro-dollars (``chalicelib.domain.costs``): sums stay exact
+    cost_micro: int = 0
 
     def add(self, other: TokenCounts) -> None:
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.requests += other.requests
+        self.cost_micro += other.cost_micro
 
     def to_dict(self) -> dict[str, int]:
         return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens, "requests": self.requests}
@@ -47,6 +50,7 @@ def _model(table: str, region: str, host: str | None) -> Any:
         input_tokens = NumberAttribute(default=0)
         output_tokens = NumberAttribute(default=0)
         requests = NumberAttribute(default=0)
+        cost_micro = NumberAttribute(default=0)
 
     return UsageItem
 
@@ -55,8 +59,8 @@ class UsageStore:
     def __init__(self, settings: Settings) -> None:
         self.Item = _model(settings.catalog_table, settings.region, settings.endpoint_url)
 
-    def add(self, workflow_id: str, hour: str, usage: Mapping[str, Any]) -> None:
-        """Count one attempt's ``usage`` (``input_tokens``, ``output_tokens``, ``requests``) in ``hour``."""
+    def add(self, workflow_id: str, hour: str, usage: Mapping[str, Any], cost_micro: int = 0) -> None:
+        """Count one attempt's ``usage`` (``input_tokens``, ``output_tokens``, ``requests``) and cost in ``hour``."""
         item = self.Item(f"USAGE#{workflow_id}", f"H#{hour}")
         # no precondition: ADD creates the item or grows it, atomically
         item.update(
@@ -64,6 +68,7 @@ class UsageStore:
                 self.Item.input_tokens.add(int(usage.get("input_tokens") or 0)),
                 self.Item.output_tokens.add(int(usage.get("output_tokens") or 0)),
                 self.Item.requests.add(int(usage.get("requests") or 0)),
+                self.Item.cost_micro.add(int(cost_micro)),
             ]
         )
 
@@ -71,7 +76,12 @@ class UsageStore:
         """Counts by hour key (``YYYY-MM-DDTHH``) in [first_hour, last_hour]."""
         rows = self.Item.query(f"USAGE#{workflow_id}", self.Item.sk.between(f"H#{first_hour}", f"H#{last_hour}"))
         return {
-            row.sk[2:]: TokenCounts(int(row.input_tokens or 0), int(row.output_tokens or 0), int(row.requests or 0))
+            row.sk[2:]: TokenCounts(
+                int(row.input_tokens or 0),
+                int(row.output_tokens or 0),
+                int(row.requests or 0),
+                int(row.cost_micro or 0),
+            )
             for row in rows
         }
 

@@ -57,7 +57,13 @@ def test_anthropic_plain_answer_with_usage_and_headers(provider: ScriptedServer)
     provider.script(MESSAGES, Answer(200, anthropic_message("Your parcel left on Monday.")))
     context = ctx(anthropic(provider))
     assert LlmAgent().run(context) == {"text": "Your parcel left on Monday."}
-    assert context.report["usage"] == {"model": "m-1", "input_tokens": 2095, "output_tokens": 503, "requests": 1}
+    assert context.report["usage"] == {
+        "model": "m-1",
+        "input_tokens": 2095,
+        "output_tokens": 503,
+        "requests": 1,
+        "cost_usd": None,  # the connection has no prices
+    }
     [body] = assert_anthropic_requests_fit(provider)
     seen = provider.requests(MESSAGES)[0]
     assert seen.headers["x-api-key"] == KEY and seen.headers["anthropic-version"] == "2023-06-01"

@@ -94,7 +94,13 @@ def test_plain_answer_is_text_output_with_usage_and_a_bearer_key(provider: Scrip
     provider.script(CHAT, Answer(200, openai_completion("It is a billing question.")))
     context = ctx(provider, comments=({"by": "ann", "attempt": 1, "decision": "rejected", "comment": "be brief"},))
     assert LlmAgent().run(context) == {"text": "It is a billing question."}
-    assert context.report["usage"] == {"model": "gpt-4o-mini", "input_tokens": 57, "output_tokens": 17, "requests": 1}
+    assert context.report["usage"] == {
+        "model": "gpt-4o-mini",
+        "input_tokens": 57,
+        "output_tokens": 17,
+        "requests": 1,
+        "cost_usd": None,  # the connection has no prices
+    }
     [body] = assert_openai_requests_fit(provider)
     assert provider.requests(CHAT)[0].headers["authorization"] == f"Bearer {KEY}"
     assert body["model"] == "gpt-4o-mini" and "response_format" not in body

@@ -44,7 +44,7 @@ from chalicelib.agents.llm.types import (
     Usage,
     Wire,
 )
-from chalicelib.domain.actions import EDIT_AND_RETRY
+from chalicelib.domain.actions import EDIT_AND_RETRY, UPDATE_CONNECTION
 from chalicelib.domain.connections import AUTH_KINDS, MODEL_KINDS, ConnectionRef
 from chalicelib.errors import FieldError
 
@@ -140,7 +140,7 @@ class _Conversation:
         self.schema = config.get("output_schema")
         self.tools: dict[str, HttpTool] = {t.name: t for t in parse_tools(config.get("tools"))}
         self.max_calls = int(config.get("max_tool_calls", DEFAULT_MAX_TOOL_CALLS))
-        self.usage = Usage(self.model)
+        self.usage = Usage(self.model, prices=self.connection.fields.get("prices"))
         self.calls_log: list[dict[str, Any]] = []
         self.deadline = agent.clock() + max(float(ctx.timeout_seconds) - MARGIN_SECONDS, 0.5)
         self.turns: list[Turn] = [Turn("user", _user_message(ctx))]
@@ -151,6 +151,17 @@ class _Conversation:
                 f"connection {self.connection.name} is of kind {self.connection.kind}, not a model provider",
                 retryable=False,
                 details={"connection": self.connection.name},
+            )
+        spend = self.ctx.spend
+        if spend is not None and spend.needs_prices and self.usage.cost_micro is None:
+            # a dollar budget cannot be held for a model without a price: refuse before spending
+            raise AgentError(
+                f"the workflow's budget has max_cost_usd, but connection {self.connection.name} has no price for "
+                f"model {self.model}: add it to the connection's prices (PUT /connections/{self.connection.name}), "
+                "then retry",
+                retryable=False,
+                action=UPDATE_CONNECTION,
+                details={"connection": self.connection.name, "model": self.model},
             )
         try:
             return self._loop()
@@ -218,6 +229,7 @@ class _Conversation:
             remaining = self.deadline - self.agent.clock()
             if remaining <= 0:
                 raise _timed_out(self.connection.name, self.ctx.timeout_seconds)
+            self._check_budget(f"model request {self.usage.calls + 1} of attempt {self.ctx.attempt}")
             request = ChatRequest(
                 self.model,
                 _system(self.schema),
@@ -239,6 +251,22 @@ class _Conversation:
                 continue
             self.usage.add(reply)
             return reply
+
+    def _check_budget(self, next_call: str) -> None:
+        """Stop before ``next_call`` when the execution is at its budget (``chalicelib.domain.spending``)."""
+        spend = self.ctx.spend
+        report = spend.check(self.usage.to_dict(), next_call) if spend is not None else None
+        if report is None:
+            return
+        spent = report["spent"]
+        raise AgentError(
+            f"the execution reached its budget ({', '.join(report['reached'])}): {spent['tokens']} tokens, "
+            f"${spent['cost_usd']} spent; stopped before {next_call}",
+            retryable=False,
+            action=EDIT_AND_RETRY,
+            extra={"budget_exceeded": True},
+            details={"budget": report},
+        )
 
     def _run_calls(self, calls: list[Any]) -> tuple[list[ToolResult], bool]:
         results = []
@@ -274,6 +302,7 @@ class _Conversation:
                     )
                 )
                 continue
+            self._check_budget(f"tool call {len(self.calls_log) + 1} ({call.name})")
             remaining = max(self.deadline - self.agent.clock(), 0.5)
             result, record = run_tool(self.ctx, tool, call, len(self.calls_log) + 1, min(remaining, 60.0))
             self.calls_log.append(record)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from chalicelib.agents.base import AgentError, IntegrationError, StepError
 from chalicelib.domain.actions import EDIT_AND_RETRY, UPDATE_CONNECTION
 from chalicelib.domain.connections import ResolvedConnection
+from chalicelib.domain.costs import attempt_cost_micro, usd
 
 __all__ = [
     "CANNOT_COMPLETE",
@@ -239,15 +240,23 @@ def _excerpt(text: str, connection: ResolvedConnection) -> str:
 
 @dataclass
 class Usage:
+    """An attempt's model usage so far; priced by the connection's ``prices`` when it names the model."""
+
     model: str
     input_tokens: int = 0
     output_tokens: int = 0
     calls: int = 0
+    prices: Any = None
 
     def add(self, reply: ChatReply) -> None:
         self.input_tokens += int(reply.input_tokens or 0)
         self.output_tokens += int(reply.output_tokens or 0)
         self.calls += 1
+
+    @property
+    def cost_micro(self) -> int | None:
+        """The attempt's cost in micro-dollars (None when the connection has no price for the model)."""
+        return attempt_cost_micro(self.prices, self.model, self.input_tokens, self.output_tokens)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -255,4 +264,5 @@ class Usage:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "requests": self.calls,
+            "cost_usd": usd(self.cost_micro),
         }
