@@ -48,10 +48,25 @@ def _step_action(
 @click.argument("execution_id")
 @click.argument("step_id", required=False)
 @COMMENT
+@click.option("--max-cost-usd", type=float, help="At a budget gate: the execution's new limit in US dollars.")
+@click.option("--max-tokens", type=int, help="At a budget gate: the execution's new token limit.")
 @pass_session
-def approve(session: Session, execution_id: str, step_id: str | None, comment: str | None) -> None:
-    """Approve the step waiting at an approval gate."""
-    _step_action("approve", "approved", {"comment": comment}, session, execution_id, step_id)
+def approve(
+    session: Session,
+    execution_id: str,
+    step_id: str | None,
+    comment: str | None,
+    max_cost_usd: float | None,
+    max_tokens: int | None,
+) -> None:
+    """Approve the step waiting at an approval gate, or at a budget gate (optionally raising the budget;
+    without a new limit its next attempt may run past the budget)."""
+    body: dict[str, Any] = {"comment": comment}
+    if max_cost_usd is not None:
+        body["max_cost_usd"] = max_cost_usd
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    _step_action("approve", "approved", body, session, execution_id, step_id)
 
 
 @click.command()

@@ -116,6 +116,12 @@ class Client:
         path += f"/steps/{_seg(step_id)}/{action}" if step_id is not None else f"/{action}"
         return self.request("POST", path, body={k: v for k, v in (body or {}).items() if v is not None})
 
+    def stats(self, workflow_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        """``GET /workflows/{id}/stats``: runs, durations, tokens and cost per bucket."""
+        return self.request(
+            "GET", f"/workflows/{_seg(workflow_id)}/stats", params={k: v for k, v in params.items() if v}
+        )
+
     def whoami(self) -> dict[str, Any]:
         return self.request("GET", "/me")
 

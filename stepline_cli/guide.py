@@ -91,6 +91,11 @@ def gate_hint(ex: dict[str, Any], step: dict[str, Any]) -> Text:
         # a server from before ``actions``: name the gate's own commands, the server still decides
         allowed = ["review", "approve", "reject"] if step.get("gate") == "review" else ["approve", "reject"]
     commands = [COMMANDS[a].format(ex=ex["execution_id"], step=step["id"]) for a in allowed]
+    if step.get("gate") == "budget":
+        from stepline_cli.agentnotes import budget_line
+
+        text.append(f" ({budget_line(step.get('budget') or {})})")
+        commands = [c + " --max-cost-usd <new limit>" if c.startswith("stepline approve") else c for c in commands]
     if commands:
         text.append(". Run: " + "  or  ".join(commands))
     else:

@@ -178,6 +178,19 @@ def show(session: Session, execution_id: str, with_history: bool) -> None:
 
 
 @cli.command()
+@click.argument("workflow_id")
+@click.option("--bucket", type=click.Choice(["day", "hour"]), default="day", show_default=True)
+@click.option("--from", "start", help="Start (ISO 8601); default: 30 days (day) or 24 hours (hour) back.")
+@click.option("--to", "end", help="End (ISO 8601); default: now.")
+@click.option("--tz", help="IANA time zone of the day buckets, e.g. Europe/Paris.")
+@pass_session
+def stats(session: Session, workflow_id: str, bucket: str, start: str | None, end: str | None, tz: str | None) -> None:
+    """Runs per bucket with their durations, model tokens and cost."""
+    document = session.client.stats(workflow_id, {"bucket": bucket, "from": start, "to": end, "tz": tz})
+    session.emit(document, render.stats_table(document))
+
+
+@cli.command()
 @click.argument("execution_id")
 @pass_session
 def history(session: Session, execution_id: str) -> None:

@@ -11,7 +11,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from stepline_cli.agentnotes import agent_notes
+from stepline_cli.agentnotes import agent_notes, money
 from stepline_cli.guide import error_line, next_steps, outputs
 
 #: One colour per execution status and step state, the same everywhere.
@@ -125,6 +125,32 @@ def executions_table(
     return table
 
 
+def stats_table(document: dict[str, Any]) -> Table:
+    """Runs, median duration, model tokens and cost per bucket, with the totals last."""
+    table = Table(title=f"{document.get('workflow_id')} per {document.get('bucket')} ({document.get('tz')})")
+    for column in ("Start", "Runs", "Completed", "Failed", "Median", "Tokens in", "Tokens out", "Cost"):
+        table.add_column(column, justify="left" if column == "Start" else "right")
+
+    def row(label: str, values: dict[str, Any]) -> None:
+        counts, tokens = values.get("counts") or {}, values.get("tokens") or {}
+        median = (values.get("duration_seconds") or {}).get("median")
+        table.add_row(
+            label,
+            str(values.get("total", 0)),
+            str(counts.get("completed", 0)),
+            str(counts.get("failed", 0)),
+            "-" if median is None else f"{median:g}s",
+            str(tokens.get("input_tokens", 0)),
+            str(tokens.get("output_tokens", 0)),
+            money(values.get("cost_usd")) or "-",
+        )
+
+    for bucket in document.get("buckets") or []:
+        row(when(bucket.get("start")), bucket)
+    row("total", document.get("totals") or {})
+    return table
+
+
 def header(ex: dict[str, Any]) -> Text:
     """Two lines naming the execution, its workflow and status."""
     text = Text()
@@ -138,6 +164,14 @@ def header(ex: dict[str, Any]) -> Text:
     )
     if ex.get("input") not in (None, {}):
         text.append(f"\ninput: {short(ex.get('input'), 200)}")
+    total = ex.get("usage_total")
+    if isinstance(total, dict) and (total.get("input_tokens") or total.get("output_tokens")):
+        text.append(
+            f"\nmodel usage (all steps and attempts): {total.get('input_tokens', 0)} in / "
+            f"{total.get('output_tokens', 0)} out tokens{money(total.get('cost_usd'), ', ')}"
+        )
+        if total.get("unpriced_models"):
+            text.append(f" (no price for {', '.join(total['unpriced_models'])})")
     return text
 
 

@@ -16,6 +16,7 @@ on what; with ``fail`` it stays an ordinary non-retryable failure. At the gate:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.domain.commands import Approve, Decision, Dispatch, RecordResult
@@ -32,7 +33,8 @@ def budget_pause(state: ExecutionState, step: StepView, c: RecordResult, at: str
     budget = state.budget
     if not error.get("budget_exceeded") or budget is None or budget.on_exceed != "pause":
         return None
-    details_in = error.get("details") if isinstance(error.get("details"), dict) else {}
+    raw = error.get("details")
+    details_in: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     details: dict[str, Any] = {
         "gate": BUDGET_GATE,
         "approvers": list(budget.approvers),
@@ -42,7 +44,8 @@ def budget_pause(state: ExecutionState, step: StepView, c: RecordResult, at: str
     if c.usage:
         details["usage"] = dict(c.usage)
     if details_in.get("tool_calls") is not None:
-        details["tool_calls"] = list(details_in["tool_calls"])
+        # the stopped attempt's tool calls are part of "on what": shown with the gate
+        details["budget"]["tool_calls"] = list(details_in["tool_calls"])
     return Decision(events=(Event("approval_requested", at, c.step_id, c.attempt, details=details),))
 
 

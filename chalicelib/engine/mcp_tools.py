@@ -21,6 +21,7 @@ from typing import Any
 
 from chalicelib.auth import require
 from chalicelib.domain.machine import Actor, Approve, Command, ExecutionState, Reject, starter
+from chalicelib.domain.spending import BUDGET_GATE, limit_errors
 from chalicelib.domain.states import StepState
 from chalicelib.domain.timefmt import iso
 from chalicelib.engine import Engine, listing
@@ -83,8 +84,25 @@ FIXED_TOOLS: list[dict[str, Any]] = [
         "name": "approve_step",
         "title": "Approve a waiting step",
         "description": "Approves a step that waits for approval, so the execution goes on. Only the approvers "
-        "named by the step's gate (or any operator when it names none) may approve.",
-        "inputSchema": _DECISION_SCHEMA,
+        "named by the step's gate (or any operator when it names none) may approve. At a budget gate (the "
+        "execution reached its spending budget) pass max_cost_usd and/or max_tokens above what was spent to "
+        "raise the budget; without them the step's next attempt may run past the budget.",
+        "inputSchema": {
+            **_DECISION_SCHEMA,
+            "properties": {
+                **_DECISION_SCHEMA["properties"],
+                "max_cost_usd": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "description": "Budget gates only: the execution's new limit in US dollars",
+                },
+                "max_tokens": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "Budget gates only: the execution's new token limit",
+                },
+            },
+        },
         "annotations": {
             "readOnlyHint": False,
             "destructiveHint": False,
@@ -255,16 +273,25 @@ class McpTools:
         return self._decide(arguments, caller, Reject)
 
     def _decide(self, arguments: dict[str, Any], caller: Caller, command: type[Approve] | type[Reject]) -> ToolResult:
-        _only(arguments, {"execution_id", "step_id", "comment"})
+        limits = {"max_tokens", "max_cost_usd"} if command is Approve else set()
+        _only(arguments, {"execution_id", "step_id", "comment"} | limits)
         execution_id = _identifier(arguments, "execution_id")
         step_id = _identifier(arguments, "step_id")
         require(caller.actor, "operator")
-        comment = (
-            check_reject_reason(arguments.get("comment"))
-            if command is Reject
-            else check_text("comment", arguments.get("comment"))
-        )
-        action: Command = command(step_id, caller.actor, comment)
+        action: Command
+        if command is Reject:
+            action = Reject(step_id, caller.actor, check_reject_reason(arguments.get("comment")))
+        else:
+            errors = limit_errors(arguments.get("max_tokens"), arguments.get("max_cost_usd"))
+            if errors:
+                raise ValidationError(errors)
+            action = Approve(
+                step_id,
+                caller.actor,
+                check_text("comment", arguments.get("comment")),
+                arguments.get("max_tokens"),
+                arguments.get("max_cost_usd"),
+            )
         state = self.engine.executions.act(execution_id, action)
         verb = "Approved" if command is Approve else "Rejected"
         result = _overview(state, caller.actor, self.engine.executions.clock())
@@ -286,7 +313,23 @@ def _overview(state: ExecutionState, actor: Actor, now: datetime) -> ToolResult:
     current = state.current
     awaiting: list[dict[str, Any]] = []
     for step, sdef, shown in zip(state.steps, state.definition.steps, view["steps"]):
-        if step.state == StepState.WAITING_FOR_APPROVAL and sdef.gate is not None:
+        if step.state == StepState.WAITING_FOR_APPROVAL and step.waiting_gate == BUDGET_GATE:
+            approvers = list(state.budget.approvers) if state.budget else []
+            awaiting.append(
+                {
+                    "step_id": step.id,
+                    "step_name": sdef.name,
+                    "decision": BUDGET_GATE,
+                    "approvers": approvers,
+                    "who": _who(approvers),
+                    "budget": shown.get("budget"),
+                    "tools": [
+                        "approve_step (with max_cost_usd/max_tokens above what was spent to raise the budget)",
+                        "reject_step",
+                    ],
+                }
+            )
+        elif step.state == StepState.WAITING_FOR_APPROVAL and sdef.gate is not None:
             approvers = list(sdef.gate.approvers)
             excluded = starter(state) if sdef.gate.separate_from_starter else None
             awaiting.append(
@@ -335,6 +378,7 @@ def _overview(state: ExecutionState, actor: Actor, now: datetime) -> ToolResult:
         },
         "outputs": outputs,
         "awaiting": awaiting,
+        "usage_total": view["usage_total"],
         "actions": view.get("actions", []),
         "steps": [
             {
@@ -352,6 +396,13 @@ def _overview(state: ExecutionState, actor: Actor, now: datetime) -> ToolResult:
     for item in awaiting:
         if item["decision"] == "failed_step":
             text += f" Step {item['step_id']} failed: {(item['error'] or {}).get('message', '')}"
+        elif item["decision"] == BUDGET_GATE:
+            spent = (item["budget"] or {}).get("spent") or {}
+            text += (
+                f" Step {item['step_id']} stopped at the execution's budget ({spent.get('tokens')} tokens, "
+                f"${spent.get('cost_usd')} spent; limits {(item['budget'] or {}).get('limits')}): it awaits a "
+                f"decision by {item['who']}."
+            )
         else:
             text += f" Step {item['step_id']} awaits {item['decision']} by {item['who']}."
     return ToolResult(text, data)

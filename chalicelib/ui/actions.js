@@ -115,7 +115,29 @@ export function stepActions(execution, step, actions, done) {
       done: (e) => { done(e); notify(`Skipped ${label}.`); },
     }));
   }
-  if (allowed.has("approve")) {
+  if (allowed.has("approve") && step.gate === "budget") {
+    const limits = (step.budget && step.budget.limits) || {};
+    // a typo goes to the server as typed, so its 400 names the field (NaN would be sent as null: no raise)
+    const number = (text) => {
+      if (!text || !text.trim()) return undefined;
+      const value = Number(text.trim());
+      return Number.isFinite(value) ? value : text.trim();
+    };
+    button("Approve", "primary", () => actionDialog({
+      title: `Approve more spending for ${label}`,
+      intro: h("p", {}, "The step runs again as a new attempt. Give a higher limit to raise this execution's budget "
+        + "(above what it spent); leave both empty to let that attempt alone run past the budget."),
+      fields: [
+        { name: "max_cost_usd", label: `New max_cost_usd (now ${limits.max_cost_usd ?? "none"})`, rows: 1 },
+        { name: "max_tokens", label: `New max_tokens (now ${limits.max_tokens ?? "none"})`, rows: 1 },
+        { name: "comment", label: "Comment (optional)", rows: 2 },
+      ],
+      confirm: "Approve",
+      send: (v) => post(id, path("approve"), { comment: optional(v.comment), max_cost_usd: number(v.max_cost_usd),
+        max_tokens: number(v.max_tokens) }),
+      done: (e) => { done(e); notify(`Approved ${label}: it runs again.`); },
+    }));
+  } else if (allowed.has("approve")) {
     button("Approve", "primary", () => actionDialog({
       title: `Approve ${label}`,
       intro: h("p", {}, "The execution continues with the next step."),

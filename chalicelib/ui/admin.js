@@ -46,7 +46,17 @@ function smallForm({ fields, submit, onSubmit }) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const values = {};
-    for (const r of rows) { r.error.textContent = ""; if (r.control.value !== "") values[r.f.name] = r.control.value; }
+    let bad = false;
+    for (const r of rows) {
+      r.error.textContent = "";
+      if (r.control.value === "") continue;
+      if (!r.f.json) { values[r.f.name] = r.control.value; continue; }
+      try { values[r.f.name] = JSON.parse(r.control.value); } catch (error) {
+        r.error.textContent = `This is not valid JSON: ${error.message}`;
+        bad = true;
+      }
+    }
+    if (bad) return;
     general.textContent = "";
     button.disabled = true;
     try {
@@ -143,19 +153,35 @@ export async function keysPage(main, token, once = null) {
 
 /** The fields of each connection kind; secret ones are typed in and never read back. */
 const KINDS = {
-  openai: [["base_url"], ["api_key", true]],
-  anthropic: [["base_url"], ["api_key", true]],
-  bedrock: [["region"]],
+  openai: [["base_url"], ["api_key", true], ["prices"]],
+  anthropic: [["base_url"], ["api_key", true], ["prices"]],
+  bedrock: [["region"], ["prices"]],
   bearer: [["token", true]],
   header: [["header"], ["value", true]],
   basic: [["username"], ["password", true]],
   oauth2: [["token_url"], ["client_id"], ["scope"], ["client_secret", true], ["refresh_token", true]],
 };
 
+const PRICES_HINT = '{"gpt-4o-mini": {"input_per_million": 0.15, "output_per_million": 0.6}}';
+
 function connectionFields(kind, current = null) {
-  return (KINDS[kind] || []).map(([name, secret]) => ({
-    name, label: secret ? `${name} (secret${current && (current.secret_fields || []).includes(name) ? ": set, type to replace" : ""})` : name,
-    secret: Boolean(secret), value: secret || !current ? "" : (current[name] ?? "") }));
+  return (KINDS[kind] || []).map(([name, secret]) => name === "prices"
+    ? { name, json: true, label: "prices (JSON: US dollars per million tokens, by model; costs and budgets use them)",
+      placeholder: PRICES_HINT, value: current && current.prices ? JSON.stringify(current.prices) : "" }
+    : {
+      name, label: secret ? `${name} (secret${current && (current.secret_fields || []).includes(name) ? ": set, type to replace" : ""})` : name,
+      secret: Boolean(secret), value: secret || !current ? "" : (current[name] ?? "") });
+}
+
+/** A connection's prices in one line: `gpt-4o-mini $0.15 in / $0.6 out per M tokens`. */
+export function pricesText(prices) {
+  const entries = Object.entries(prices || {});
+  if (!entries.length) return "—";
+  return entries.map(([model, p]) => `${model} $${p.input_per_million} in / $${p.output_per_million} out per M tokens`).join("; ");
+}
+
+function settingText(connection, name) {
+  return name === "prices" ? `prices: ${pricesText(connection.prices)}` : `${name}: ${connection[name] ?? "—"}`;
 }
 
 /** #/connections */
@@ -190,7 +216,7 @@ export async function connectionsPage(main, token, query) {
     h("tbody", {}, items.map((c) => h("tr", { dataset: { connection: c.name } },
       h("td", {}, h("strong", {}, c.name), c.description ? h("div", { class: "muted small" }, c.description) : null),
       h("td", {}, c.kind),
-      h("td", { class: "small" }, (KINDS[c.kind] || []).filter(([, secret]) => !secret).map(([n]) => `${n}: ${c[n] ?? "—"}`).join(" · ")),
+      h("td", { class: "small" }, (KINDS[c.kind] || []).filter(([, secret]) => !secret).map(([n]) => settingText(c, n)).join(" · ")),
       h("td", { class: "small" }, (c.secret_fields || []).join(", ") || "—"),
       h("td", {}, time(c.updated_at || c.created_at)),
       h("td", {}, h("a", { class: "button", href: `#/connections?edit=${encodeURIComponent(c.name)}` }, "Update"))))))

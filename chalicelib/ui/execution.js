@@ -5,7 +5,7 @@
 import { api } from "./api.js";
 import { ACTIVE, badge, duration, h, jsonBlock, link, millisBetween, replace, time, triggerDetail } from "./dom.js";
 import { cancelButton, stepActions } from "./actions.js";
-import { agentDetails, errorAdvice } from "./agentinfo.js";
+import { agentDetails, budgetGate, errorAdvice, usageText } from "./agentinfo.js";
 import { alive, every } from "./state.js";
 
 const REFRESH_MS = 1500;
@@ -59,7 +59,7 @@ function stepItem(execution, step, index, ctx) {
           step.retry_at ? h("span", {}, " · next attempt ", time(step.retry_at)) : null),
       h("div", { class: "duration-track" }, bar),
       step.skip_reason ? h("p", { class: "muted" }, step.skip_reason) : null,
-      error, decision, comments, agentDetails(step),
+      error, decision, comments, budgetGate(step), agentDetails(step),
       hasOutput ? jsonBlock(step.output, { label: step.state === "waiting_for_approval" ? "Output awaiting decision" : "Output",
         key: `out:${step.id}`, openKeys: ctx.openKeys }) : null,
       step.original_output !== undefined ? jsonBlock(step.original_output, { label: "Output before review",
@@ -133,6 +133,7 @@ export async function executionPage(main, token, executionId) {
     const active = ACTIVE.has(execution.status);
     const trigger = execution.trigger || {};
     const notUndone = execution.completed_steps_not_undone || [];
+    const usage = execution.usage_total;
     replace(main, h("section", { class: "execution", dataset: { status: execution.status } },
       h("p", { class: "crumbs" }, link("Workflows", "workflows"), " / ",
         link(execution.workflow_name || execution.workflow_id, "workflows", execution.workflow_id), " / "),
@@ -146,7 +147,10 @@ export async function executionPage(main, token, executionId) {
         h("dt", {}, "Workflow version"), h("dd", {}, String(execution.workflow_version)),
         h("dt", {}, "Trigger"), h("dd", {}, trigger.type || "—", " ", triggerDetail(trigger)),
         h("dt", {}, "Started"), h("dd", {}, time(execution.started_at)),
-        ...endedAndDuration(execution, active, ctx)),
+        ...endedAndDuration(execution, active, ctx),
+        ...(usage && (usage.input_tokens || usage.output_tokens)
+          ? [h("dt", {}, "Model usage"), h("dd", { class: "usage-total-execution" }, usageText(usage), h("span", { class: "muted small" }, " (all steps and attempts)"))]
+          : [])),
       jsonBlock(execution.input, { label: "Input", key: "input", openKeys: ctx.openKeys }),
       notUndone.length ? h("div", { class: "card warn" }, h("p", {}, "Cancelled. These completed actions were not undone:"),
         h("ul", {}, notUndone.map((s) => h("li", {}, `${s.step_id} (${s.agent}): `, h("code", {}, s.summary))))) : null,

@@ -2,6 +2,7 @@
 // and one workflow's page (definition summary, Run, its executions).
 import { api, ApiError, hasRole } from "./api.js";
 import { actionDialog } from "./actions.js";
+import { money } from "./agentinfo.js";
 import { definitionText, diffView, stepDefinition } from "./definition.js";
 import { h, link, notify, replace, time } from "./dom.js";
 import { executionList } from "./executions.js";
@@ -37,6 +38,30 @@ export function runsPerDay(stats, days) {
   return days.map((d) => [d, counts.get(d)]);
 }
 
+/** Model cost per day from a stats answer (each bucket's `cost_usd`), summed in micro-dollars so it adds up exactly. */
+export function costPerDay(stats, days) {
+  const micros = new Map(days.map((d) => [d, 0]));
+  const rows = (stats && stats.buckets) || [];
+  for (const r of rows) {
+    const day = String(r.start || "").slice(0, 10);
+    if (micros.has(day) && typeof r.cost_usd === "number") micros.set(day, micros.get(day) + Math.round(r.cost_usd * 1e6));
+  }
+  return days.map((d) => [d, micros.get(d) / 1e6]);
+}
+
+function costChart(series) {
+  const max = Math.max(...series.map(([, c]) => c));
+  const total = Math.round(series.reduce((a, [, c]) => a + c * 1e6, 0)) / 1e6;
+  return h("div", { class: "chart-wrap cost-chart" },
+    h("div", { class: "chart", role: "img", "aria-label": `${money(total) || "$0"} of model cost in the last ${DAYS} days` },
+      series.map(([day, c]) => {
+        const bar = h("div", { class: c ? "bar bar-cost" : "bar bar-zero" });
+        bar.style.height = `${Math.max(c ? 8 : 2, max > 0 ? Math.round((c / max) * 100) : 0)}%`;
+        return h("div", { class: "bar-col", title: `${day}: ${money(c) || "$0"}`, dataset: { day, cost: String(c) } }, bar);
+      })),
+    h("span", { class: "chart-total small muted cost-total" }, `${money(total) || "$0"} in ${DAYS} d`));
+}
+
 function chart(series) {
   const max = Math.max(1, ...series.map(([, n]) => n));
   const total = series.reduce((a, [, n]) => a + n, 0);
@@ -50,15 +75,17 @@ function chart(series) {
     h("span", { class: "chart-total small muted" }, `${total} in ${DAYS} d`));
 }
 
-async function loadChart(cell, workflowId) {
+async function loadChart(cell, workflowId, costCell = null) {
   const days = lastDays();
   try {
     const stats = await api("GET", `/workflows/${encodeURIComponent(workflowId)}/stats`,
       { query: { from: `${days[0]}T00:00:00Z`, to: new Date().toISOString().replace(/\.\d+Z$/, "Z"), bucket: "day" } });
     replace(cell, chart(runsPerDay(stats, days)));
+    if (costCell) replace(costCell, costChart(costPerDay(stats, days)));
   } catch (error) {
     const text = error instanceof ApiError && error.missingRoute ? "no stats on this server" : "stats unavailable";
     replace(cell, h("span", { class: "muted small", title: error.message }, text));
+    if (costCell) replace(costCell);
   }
 }
 
@@ -93,11 +120,14 @@ export async function workflowsPage(main, token) {
   if (!alive(token)) return;  // the user went elsewhere while this loaded
   const activeCells = new Map();
   const chartCells = new Map();
+  const costCells = new Map();
   const rows = workflows.map((w) => {
     const active = h("td", { class: "num active-count", dataset: { label: "Active" } }, String(w.active_executions ?? 0));
     const chartCell = h("td", { class: "chart-cell" }, h("span", { class: "muted small" }, "…"));
+    const costCell = h("td", { class: "chart-cell cost-cell", dataset: { label: "Model cost" } }, h("span", { class: "muted small" }, "…"));
     activeCells.set(w.workflow_id, active);
     chartCells.set(w.workflow_id, chartCell);
+    costCells.set(w.workflow_id, costCell);
     return h("tr", { dataset: { workflowId: w.workflow_id } },
       h("td", {}, h("div", { class: "wf-name" }, link(w.name, "workflows", w.workflow_id)),
         w.description ? h("div", { class: "muted small wf-desc" }, w.description) : null),
@@ -105,6 +135,7 @@ export async function workflowsPage(main, token) {
       h("td", {}, enabledCell(w)),
       active,
       chartCell,
+      costCell,
       h("td", { class: "row-actions" }, runButton(w)));
   });
   const admin = hasRole(session.me, "admin");
@@ -115,11 +146,12 @@ export async function workflowsPage(main, token) {
       admin ? h("a", { class: "button primary", href: "#/workflows/new" }, "New workflow") : null),
     workflows.length ? h("table", { class: "workflows" },
       h("thead", {}, h("tr", {}, h("th", {}, "Workflow"), h("th", {}, "Trigger"), h("th", {}, "State"),
-        h("th", { class: "num" }, "Active"), h("th", {}, "Runs per day, last 14 days"), h("th", {}, ""))),
+        h("th", { class: "num" }, "Active"), h("th", {}, "Runs per day, last 14 days"),
+        h("th", {}, "Model cost per day"), h("th", {}, ""))),
       h("tbody", {}, rows))
       : h("p", { class: "card" }, admin ? "No workflows yet: create one with New workflow."
         : "No workflows yet. An admin creates them.")));
-  for (const w of workflows) loadChart(chartCells.get(w.workflow_id), w.workflow_id);
+  for (const w of workflows) loadChart(chartCells.get(w.workflow_id), w.workflow_id, costCells.get(w.workflow_id));
 
   every(token, REFRESH_MS, async () => {
     if (!workflows.some((w) => w.active_executions > 0)) return;
@@ -128,7 +160,7 @@ export async function workflowsPage(main, token) {
       const cell = activeCells.get(w.workflow_id);
       const before = workflows.find((o) => o.workflow_id === w.workflow_id);
       if (cell) cell.textContent = String(w.active_executions ?? 0);
-      if (cell && before && before.active_executions !== w.active_executions) loadChart(chartCells.get(w.workflow_id), w.workflow_id);
+      if (cell && before && before.active_executions !== w.active_executions) loadChart(chartCells.get(w.workflow_id), w.workflow_id, costCells.get(w.workflow_id));
     }
     workflows = fresh;
   });

@@ -5,6 +5,7 @@ figures (per attempt, per execution, per stats bucket) that add up across retrie
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,10 @@ import pytest
 
 from tests.fakes.providers import openai_completion
 from tests.fakes.scripted import Answer, ScriptedServer
+from tests.functional import test_cli
+
+# the CLI tests' fixtures: the app served on 127.0.0.1, and the CLI run against it
+url, stepline, ok = test_cli.url, test_cli.stepline, test_cli.ok
 
 CHAT = "/v1/chat/completions"
 #: 1 input token = $0.001, 1 output token = $0.002: round figures for the loop tests
@@ -90,7 +95,11 @@ def _attempt_costs(api: Any, execution_id: str) -> list[Decimal]:
     costs = []
     for event in _history(api, execution_id):
         usage = event["details"].get("usage")
-        if usage and usage["requests"] and event["type"] in ("step_completed", "approval_requested", "step_failed", "step_timed_out"):
+        if (
+            usage
+            and usage["requests"]
+            and event["type"] in ("step_completed", "approval_requested", "step_failed", "step_timed_out")
+        ):
             costs.append(Decimal(str(usage["cost_usd"])))
     return costs
 
@@ -298,3 +307,64 @@ def test_new_limits_at_an_approval_gate_are_refused(api: Any, worker: Any) -> No
     worker.drain()
     status, body = api.post(f"/executions/{execution_id}/steps/a/approve", {"max_tokens": 10})
     assert status == 409 and "budget" in body["Message"]
+
+
+def _mcp(api: Any, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    response = api.client.http.post(
+        "/mcp",
+        headers=api.headers(),
+        body=json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+        ),
+    )
+    assert response.status_code == 200, response.body
+    return json.loads(response.body)["result"]
+
+
+def test_over_mcp_a_budget_gate_is_shown_and_approved_with_a_raised_limit(
+    api: Any, worker: Any, provider: ScriptedServer, tools: ScriptedServer
+) -> None:
+    provider.script(CHAT, _tool_call(), _tool_call(), Answer(200, openai_completion("Found it.", None, 10, 5)))
+    workflow_id = _loop_workflow(api, provider, tools, {"max_tokens": 100})
+    execution_id = api.start(workflow_id)["execution_id"]
+    worker.drain()
+    seen = _mcp(api, "get_execution", {"execution_id": execution_id})
+    [awaiting] = seen["structuredContent"]["awaiting"]
+    assert awaiting["decision"] == "budget" and awaiting["budget"]["spent"]["tokens"] == 110
+    assert "stopped at the execution's budget (110 tokens" in seen["content"][0]["text"]
+    assert seen["structuredContent"]["usage_total"]["input_tokens"] == 100
+    low = _mcp(api, "approve_step", {"execution_id": execution_id, "step_id": "agent", "max_tokens": 110})
+    assert low["isError"] is True and "not above the 110 tokens" in low["content"][0]["text"]
+    bad = _mcp(api, "reject_step", {"execution_id": execution_id, "step_id": "agent", "max_tokens": 500})
+    assert bad["isError"] is True and bad["structuredContent"]["error"]["errors"][0]["field"] == "max_tokens"
+    approved = _mcp(api, "approve_step", {"execution_id": execution_id, "step_id": "agent", "max_tokens": 500})
+    assert approved.get("isError") is not True, approved
+    worker.drain()
+    execution = api.execution(execution_id)
+    assert execution["status"] == "completed" and execution["usage_total"]["input_tokens"] == 210
+
+
+def test_stepline_shows_costs_the_budget_gate_with_its_hint_and_approves_with_a_raise(
+    api: Any, worker: Any, provider: ScriptedServer, tools: ScriptedServer, stepline: Any
+) -> None:
+    provider.script(
+        CHAT, _tool_call(), _tool_call(), _tool_call(), Answer(200, openai_completion("Done.", None, 50, 5))
+    )
+    workflow_id = _loop_workflow(api, provider, tools, {"max_cost_usd": 0.25})
+    execution_id = api.start(workflow_id)["execution_id"]
+    worker.drain()
+    shown = ok(stepline("show", execution_id)).output
+    assert "model usage (all steps and attempts): 300 in / 30 out tokens, $0.36" in shown
+    assert "budget reached: $0.36 of $0.25 spent (on agent#1 $0.36); stopped before tool call 3 (lookup)" in shown
+    waiting = stepline("follow", execution_id, "--stop-on-wait", "--interval", "0.05")
+    assert waiting.exit_code == 3, waiting.output
+    assert f"stepline approve {execution_id} agent --max-cost-usd <new limit>" in waiting.output
+    approved = ok(stepline("approve", execution_id, "--max-cost-usd", "1", "-m", "go on"))
+    assert "approved step agent" in approved.output
+    worker.drain()
+    assert api.execution(execution_id)["status"] == "completed"
+    out = ok(stepline("stats", workflow_id, "--bucket", "hour")).output
+    total = next(line for line in out.splitlines() if line.strip("│ ").startswith("total"))
+    assert "$0.42" in total and "350" in total  # 0.36 + (50 x $0.001 + 5 x $0.002); 300 + 50 tokens in
+    document = json.loads(ok(stepline("--json", "stats", workflow_id, "--bucket", "hour")).stdout)
+    assert document["totals"]["cost_usd"] == 0.42
