@@ -42,6 +42,16 @@ def _failed(e: Event) -> str:
     return text + "; the execution waits for an operator"
 
 
+def _budget_gate(e: Event) -> str:
+    budget = e.details.get("budget") or {}
+    spent = budget.get("spent") or {}
+    return (
+        f"{_step(e)} stopped at the execution's budget ({', '.join(budget.get('reached') or [])}: "
+        f"{spent.get('tokens')} tokens, ${spent.get('cost_usd')} spent) before {budget.get('stopped_before')}; "
+        f"waits for a decision by {', '.join(e.details.get('approvers') or []) or 'any operator'}"
+    )
+
+
 def _budget_approved(e: Event) -> str:
     d = e.details
     if d.get("waived"):
@@ -60,7 +70,7 @@ _SENTENCES: dict[str, Callable[[Event], str]] = {
     "step_timed_out": _failed,
     "step_heartbeat": lambda e: f"{_step(e)} still running; lease extended to {e.details.get('lease_until')}",
     "step_requeued": lambda e: f"{_step(e)} message re-sent by the sweep ({e.details.get('reason')})",
-    "approval_requested": lambda e: (
+    "approval_requested": lambda e: _budget_gate(e) if e.details.get("gate") == "budget" else (
         f"{_step(e)} waits for {e.details.get('gate', 'approval')} by "
         f"{', '.join(e.details.get('approvers') or []) or 'any operator'}"
     ),

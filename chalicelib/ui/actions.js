@@ -177,7 +177,7 @@ export function stepActions(execution, step, actions, done) {
   if (allowed.has("force_advance")) {
     button("Force Advance", "danger", () => actionDialog({
       title: `Force ${label} forward`,
-      intro: h("p", {}, step.state === "waiting_for_approval"
+      intro: h("p", {}, step.state === "waiting_for_approval" && step.gate !== "budget"
         ? "Admins only. The gate counts as approved and the execution moves to the next step."
         : "Admins only. The step is marked Skipped without its result and the execution moves to the next step."),
       fields: [{ name: "comment", label: "Comment", rows: 2 }],

@@ -93,7 +93,7 @@ def test_the_budget_gate_shows_spending_and_is_approved_with_a_raised_limit(
         expect(dialog).to_contain_text("not above the $0.36")  # refused: the raise must be above what was spent
         dialog.get_by_label("New max_cost_usd (now 0.25)").fill("1")
         dialog.get_by_role("button", name="Approve").click()
-        expect(page.locator("#execution-status")).to_contain_text("completed")
+        expect(page.locator("#execution-status")).to_contain_text("Completed")
         expect(page.locator(".usage-total-execution")).to_contain_text("$0.42")
         expect(page.locator('tr[data-type="budget_approved"]')).to_contain_text("budget raised to max_cost_usd 1")
 

@@ -368,3 +368,20 @@ def test_stepline_shows_costs_the_budget_gate_with_its_hint_and_approves_with_a_
     assert "$0.42" in total and "350" in total  # 0.36 + (50 x $0.001 + 5 x $0.002); 300 + 50 tokens in
     document = json.loads(ok(stepline("--json", "stats", workflow_id, "--bucket", "hour")).stdout)
     assert document["totals"]["cost_usd"] == 0.42
+
+
+def test_force_advance_past_a_budget_gate_skips_the_step(
+    api: Any, worker: Any, provider: ScriptedServer, tools: ScriptedServer
+) -> None:
+    provider.script(CHAT, _tool_call(), _tool_call())
+    workflow_id = _loop_workflow(api, provider, tools, {"max_tokens": 100})
+    execution_id = api.start(workflow_id)["execution_id"]
+    worker.drain()
+    [gate] = [e for e in _history(api, execution_id) if e["type"] == "approval_requested"]
+    assert gate["message"] == (
+        "step agent (attempt 1) stopped at the execution's budget (max_tokens: 110 tokens, $0.12 spent) "
+        "before tool call 1 (lookup); waits for a decision by any operator"
+    )
+    status, forced = api.post(f"/executions/{execution_id}/steps/agent/force-advance", {"comment": "enough"})
+    assert status == 200 and forced["status"] == "completed"
+    assert forced["steps"][0]["state"] == "skipped" and forced["steps"][0]["output"] is None
