@@ -19,7 +19,9 @@ from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.agents.base import AgentError, IntegrationError
 from chalicelib.agents.ledger import SideEffectLedger
-from chalicelib.domain.machine import ExecutionState, StartSideEffect, decide
+from chalicelib.domain.commands import StartSideEffect
+from chalicelib.domain.fold import ExecutionState
+from chalicelib.domain.machine import decide
 from chalicelib.engine.budget import Backoff
 from chalicelib.errors import StoreBusy, TransitionConflict
 
