@@ -34,7 +34,7 @@ export const replayField = {
   name: "side_effects",
   label: "Calls already made",
   options: [
-    ["replay", "Replay: an identical call gets its recorded result and is not made again (recommended)"],
+    ["replay", "Replay (recommended): identical calls get their recorded results"],
     ["rerun", "Rerun: make every call again, with new idempotency keys"],
   ],
   value: "replay",

@@ -42,13 +42,13 @@ def test_retry_confirmation_lists_the_post_already_made_and_a_replay_does_not_re
         expect(table).to_contain_text(f"POST {integration.url}/charges")
         expect(table.locator('tr[data-status="succeeded"]')).to_contain_text(f"{execution_id}:charge:1:1")
 
-        step.get_by_role("button", name="Retry").click()
+        step.get_by_role("button", name="Retry", exact=True).click()
         dialog = page.get_by_role("dialog")
         expect(dialog).to_contain_text("This step already made 1 POST call:")
         expect(dialog.locator(".side-effects-notice li")).to_contain_text(f"POST {integration.url}/charges")
         expect(dialog.get_by_label("Calls already made")).to_have_value("replay")
         ui.shot("60-retry-confirms-side-effects")
-        dialog.get_by_role("button", name="Retry").click()
+        dialog.get_by_role("button", name="Retry", exact=True).click()
 
         expect(step.locator(".badge")).to_have_text("Waiting for approval")
         expect(step.locator('table.side-effects tr[data-status="replayed"]')).to_contain_text("from attempt 1")

@@ -326,3 +326,44 @@ def test_a_replayed_email_is_not_sent_again_and_a_rerun_sends_it(api: Any, worke
     assert len(sent) == 2
     assert third["output"]["message_id"] != first["output"]["message_id"]
     assert third["side_effects_summary"] == "sent 2 emails"
+
+
+def test_the_mcp_retry_tool_shows_the_calls_and_takes_the_choice(
+    api: Any, worker: Any, integration: ScriptedServer
+) -> None:
+    from tests.functional.test_mcp_protocol import _call
+
+    integration.script("/charges", Answer(201, {"charge": "C-1"}), Answer(201, {"charge": "C-2"}))
+    workflow_id = api.create_workflow(
+        {
+            "name": "Charge",
+            "trigger": {"type": "manual"},
+            "steps": [
+                {
+                    "id": "charge",
+                    "agent": "http",
+                    "config": {"url": integration.url + "/charges", "method": "POST"},
+                    "gate": {"type": "approval"},
+                }
+            ],
+        }
+    )
+    execution_id = api.start(workflow_id)["execution_id"]
+    worker.drain()
+    assert api.post(f"/executions/{execution_id}/steps/charge/reject", {"comment": "wrong customer"})[0] == 200
+    seen = _call(api, "get_execution", {"execution_id": execution_id})["result"]
+    [failed] = seen["structuredContent"]["awaiting"]
+    assert failed["tools"] == ["retry_step"] and failed["side_effects_summary"] == "made 1 POST call"
+    assert "already made 1 POST call" in seen["content"][0]["text"]
+
+    bad = _call(api, "retry_step", {"execution_id": execution_id, "step_id": "charge", "side_effects": "twice"})
+    assert bad["result"]["isError"] and bad["result"]["structuredContent"]["error"]["errors"][0]["field"] == (
+        "side_effects"
+    )
+    done = _call(api, "retry_step", {"execution_id": execution_id, "step_id": "charge", "side_effects": "rerun"})
+    assert not done["result"]["isError"] and "side effects: rerun" in done["result"]["content"][0]["text"]
+    worker.drain()
+    keys = [r.headers["idempotency-key"] for r in integration.requests("/charges")]
+    assert keys == [f"{execution_id}:charge:1:1", f"{execution_id}:charge:2:1"]
+    status, history = api.get(f"/executions/{execution_id}/history")
+    assert [e["details"]["side_effects"] for e in history["items"] if e["type"] == "step_retried"] == ["rerun"]
