@@ -365,5 +365,5 @@ def test_the_mcp_retry_tool_shows_the_calls_and_takes_the_choice(
     worker.drain()
     keys = [r.headers["idempotency-key"] for r in integration.requests("/charges")]
     assert keys == [f"{execution_id}:charge:1:1", f"{execution_id}:charge:2:1"]
-    status, history = api.get(f"/executions/{execution_id}/history")
+    _, history = api.get(f"/executions/{execution_id}/history")
     assert [e["details"]["side_effects"] for e in history["items"] if e["type"] == "step_retried"] == ["rerun"]
