@@ -61,6 +61,15 @@ class AgentContext:
     connections: Any = None
     #: the execution's spending budget and what was spent so far (``SpendCheck``); None without a budget
     spend: Any = None
+    #: the attempt's side-effect ledger (``chalicelib.agents.ledger.SideEffectLedger``); the engine
+    #: gives one that commits each call before it is made; None: one kept in memory only
+    ledger: Any = None
+
+    def __post_init__(self) -> None:
+        if self.ledger is None:
+            from chalicelib.agents.ledger import SideEffectLedger  # the ledger module imports this one
+
+            object.__setattr__(self, "ledger", SideEffectLedger(self.execution_id, self.step_id, self.attempt))
 
     def connection(self, name: str) -> Any:
         """The named connection with its secrets (``ResolvedConnection``)."""

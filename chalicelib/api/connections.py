@@ -48,7 +48,7 @@ CONNECTION = {
         "prices": PRICES,
     },
 }
-_FIELDS = {
+_FIELDS: dict[str, Any] = {
     k: _TEXT
     for spec in CONNECTION_KINDS.values()
     for k in list(spec.plain) + list(spec.secret)

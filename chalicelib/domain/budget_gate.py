@@ -43,6 +43,8 @@ def budget_pause(state: ExecutionState, step: StepView, c: RecordResult, at: str
     }
     if c.usage:
         details["usage"] = dict(c.usage)
+    if c.side_effects:
+        details["side_effects"] = [dict(e) for e in c.side_effects]  # the calls the stopped attempt made
     if details_in.get("tool_calls") is not None:
         # the stopped attempt's tool calls are part of "on what": shown with the gate
         details["budget"]["tool_calls"] = list(details_in["tool_calls"])

@@ -14,6 +14,8 @@ from typing import Any
 
 from chalicelib.domain.costs import UsageTotal
 from chalicelib.domain.definition import StepDef, WorkflowDefinition
+from chalicelib.domain.side_effects import DEFAULT_MODE
+from chalicelib.domain.side_effects import merge as merge_side_effects
 from chalicelib.domain.spending import BUDGET_GATE, SpendBudget
 from chalicelib.domain.states import ExecutionStatus, StepState
 
@@ -89,6 +91,10 @@ class StepView:
     budget: dict[str, Any] | None = None
     #: the attempt an approver let run past the execution's budget (approved without new limits)
     waived_attempt: int | None = None
+    #: the side-effect ledger of every attempt (``chalicelib.domain.side_effects``); replaced, never mutated
+    side_effects: list[dict[str, Any]] = field(default_factory=list)
+    #: what the current attempt does with earlier attempts' calls (``replay`` unless an operator chose ``rerun``)
+    side_effect_mode: str = DEFAULT_MODE.value
 
 
 @dataclass
@@ -235,6 +241,7 @@ def _decided(step: StepView, e: Event, verdict: str, **extra: Any) -> None:
 
 def _new_attempt(step: StepView, attempt: int, queued_at: str | None) -> None:
     step.state, step.attempt, step.claimed = SS.RUNNING, attempt, False
+    step.side_effect_mode = DEFAULT_MODE.value  # an automatic retry replays; an operator's may choose
     step.deadline, step.queued_at, step.requeues, step.awaits_sweep = None, queued_at, 0, False
     step.lease_until = None
 
@@ -261,6 +268,9 @@ def _apply(state: ExecutionState, e: Event) -> None:
         # one entry per attempt: a result recorded twice (a retried commit that had landed) counts once
         if usage and not any(x["step_id"] == e.step_id and x["attempt"] == e.attempt for x in state.spend):
             state.spend.append({"step_id": e.step_id, "attempt": e.attempt, **usage})
+    if step is not None and isinstance(d.get("side_effects"), list):
+        # results (late ones included: the calls happened) carry the attempt's finished ledger entries
+        step.side_effects = merge_side_effects(step.side_effects, d["side_effects"])
     if t == "execution_started":
         state.workflow_id, state.workflow_version = d.get("workflow_id", ""), int(d.get("workflow_version", 0))
         state.input = d.get("input")
@@ -328,11 +338,15 @@ def _apply(state: ExecutionState, e: Event) -> None:
             step.state, step.completed_at = SS.FAILED, e.at
             if d.get("gate_timeout"):
                 _decided(step, e, "timed_out")
+    elif t == "side_effect_started":
+        if isinstance(d.get("entry"), Mapping):
+            step.side_effects = merge_side_effects(step.side_effects, [d["entry"]])
     elif t == "instructions_edited":
         step.instructions = d.get("new_instructions")
     elif t == "step_retried":
         _new_attempt(step, e.attempt or step.attempt + 1, e.at)
         step.not_before, step.completed_at = None, None
+        step.side_effect_mode = str(d.get("side_effects") or DEFAULT_MODE.value)
     elif t == "step_heartbeat":
         if step.claimed and step.attempt == e.attempt:
             step.lease_until = d.get("lease_until")
@@ -350,4 +364,4 @@ def _apply(state: ExecutionState, e: Event) -> None:
             step.state, step.skip_reason = SS.SKIPPED, f"force-advanced by {e.actor}"
             _decided(step, e, "force-advanced")
         step.completed_at = e.at
-    # comment_added, late_result_discarded and unknown types change no state
+    # comment_added and unknown types change no state; late_result_discarded only adds side effects

@@ -35,13 +35,55 @@ from chalicelib.domain.commands import (
     RetryStep,
     Review,
     SkipStep,
+    StartSideEffect,
     TimeOutGate,
     TimeOutStep,
 )
-from chalicelib.domain.fold import Actor, Event, ExecutionState, Refused, StepView, apply_events, replay  # noqa: F401
+from chalicelib.domain.fold import Actor, Event, ExecutionState, Refused, StepView, apply_events, replay
+from chalicelib.domain.side_effects import RetryMode
+from chalicelib.domain.side_effects import summary as side_effects_summary
 from chalicelib.domain.spending import BUDGET_GATE
 from chalicelib.domain.states import ACTIVE_STATUSES, ExecutionStatus, StepState
 from chalicelib.domain.timefmt import iso, parse_iso
+
+__all__ = [
+    "HANDOVER_GRACE_SECONDS",
+    "LEASE_SECONDS",
+    "MAX_QUEUE_DELAY",
+    "MAX_REQUEUE_DOUBLINGS",
+    "ROLE_RANK",
+    "SYSTEM",
+    "Actor",
+    "Approve",
+    "CancelExecution",
+    "ClaimStep",
+    "Command",
+    "Decision",
+    "Dispatch",
+    "Event",
+    "ExecutionState",
+    "ForceAdvance",
+    "Heartbeat",
+    "RecordResult",
+    "Refused",
+    "Reject",
+    "RequeueStep",
+    "RetryStep",
+    "Review",
+    "SkipStep",
+    "StartSideEffect",
+    "StepView",
+    "TimeOutGate",
+    "TimeOutStep",
+    "apply_events",
+    "backoff_seconds",
+    "decide",
+    "may_decide",
+    "not_undone",
+    "replay",
+    "requeue_due",
+    "starter",
+]
 
 ES, SS = ExecutionStatus, StepState
 
@@ -116,8 +158,9 @@ def _heartbeat(state: ExecutionState, c: Heartbeat, at: str, now: datetime) -> D
 
 def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> Decision:
     step = state.step(c.step_id)
-    # every attempt's model usage is kept with its outcome, failed and late ones too: it was spent
-    usage = {"usage": dict(c.usage)} if c.usage else {}
+    # every attempt's model usage and side effects are kept with its outcome, failed and late ones
+    # too: the money was spent and the calls happened
+    usage = {"usage": dict(c.usage), **_effects(c)} if c.usage else _effects(c)
     if not (step.state == SS.RUNNING and step.claimed and step.attempt == c.attempt) or state.status != ES.RUNNING:
         reason = (
             f"execution is {state.status.value}"
@@ -158,6 +201,25 @@ def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> D
     return _advance(
         state, step, Event("step_completed", at, c.step_id, c.attempt, details={"output": c.output, **usage}), now
     )
+
+
+def _effects(c: RecordResult) -> dict[str, Any]:
+    """The ``side_effects`` detail of a result event (left out when the attempt made none)."""
+    return {"side_effects": [dict(e) for e in c.side_effects]} if c.side_effects else {}
+
+
+def _side_effect(state: ExecutionState, c: StartSideEffect, at: str, now: datetime) -> Decision:
+    """Enter a call before it is made; nothing when the attempt is no longer this worker's to run
+    (cancelled, timed out, force-advanced): the worker then does not make the call."""
+    step = state.step(c.step_id)
+    if not (step.state == SS.RUNNING and step.claimed and step.attempt == c.attempt) or state.status != ES.RUNNING:
+        reason = (
+            f"execution is {state.status.value}"
+            if state.status != ES.RUNNING
+            else f"step {c.step_id} is {step.state.value} at attempt {step.attempt}"
+        )
+        return _noop(reason)
+    return Decision(events=(Event("side_effect_started", at, c.step_id, c.attempt, details={"entry": dict(c.entry)}),))
 
 
 def _timeout(state: ExecutionState, c: TimeOutStep, at: str, now: datetime) -> Decision:
@@ -298,7 +360,7 @@ def _failure(
 ) -> Decision:
     """Retry automatically while the policy allows it; otherwise pause the execution.
 
-    ``extra`` goes into the event's details beside the error (the attempt's ``usage``)."""
+    ``extra`` goes into the event's details beside the error (the attempt's ``usage`` and ``side_effects``)."""
     extra = extra or {}
     policy = state.step_def(step.id).retry
     retryable = error.get("retryable", True) and error.get("kind") in ("agent", "integration", "timeout")
@@ -328,7 +390,7 @@ def _failure(
 
 def backoff_seconds(base: float, failed_attempt: int) -> float:
     """Exponential backoff: ``base`` after attempt 1, then twice as long after each further one."""
-    return base * (2 ** (failed_attempt - 1))
+    return base * float(2 ** (failed_attempt - 1))
 
 
 def _advance(state: ExecutionState, step: StepView, event: Event, now: datetime) -> Decision:
@@ -397,7 +459,13 @@ def _retry(state: ExecutionState, c: RetryStep, at: str, now: datetime) -> Decis
             attempt,
             c.actor.name,
             due=_later(now, HANDOVER_GRACE_SECONDS),
-            details={"previous_error": step.error, "edited": c.instructions is not None},
+            details={
+                "previous_error": step.error,
+                "edited": c.instructions is not None,
+                # the operator's choice for the calls earlier attempts made, kept in the history
+                "side_effects": RetryMode(c.side_effects).value,
+                "side_effects_before": side_effects_summary(step.side_effects),
+            },
         )
     )
     return Decision(events=tuple(events), dispatch=(Dispatch(c.step_id, attempt),))
@@ -416,7 +484,12 @@ def _skip(state: ExecutionState, c: SkipStep, at: str, now: datetime) -> Decisio
             c.step_id,
             step.attempt,
             c.actor.name,
-            details={"reason": reason, "comment": c.reason, "previous_error": step.error},
+            details={
+                "reason": reason,
+                "comment": c.reason,
+                "previous_error": step.error,
+                "side_effects_before": side_effects_summary(step.side_effects),
+            },
         ),
         now,
     )
@@ -432,6 +505,7 @@ def _force(state: ExecutionState, c: ForceAdvance, at: str, now: datetime) -> De
         "implicit_approval": gate,
         "comment": c.comment,
         "reason": f"force-advanced by {c.actor.name}",
+        "side_effects_before": side_effects_summary(step.side_effects),
     }
     return _advance(
         state, step, Event("step_force_advanced", at, c.step_id, step.attempt, c.actor.name, details=details), now
@@ -552,6 +626,7 @@ def _summary(value: Any, limit: int = 120) -> str:
 _HANDLERS: dict[type, Callable[[ExecutionState, Any, str, datetime], Decision]] = {
     ClaimStep: _claim,
     RecordResult: _record,
+    StartSideEffect: _side_effect,
     TimeOutStep: _timeout,
     TimeOutGate: _gate_timeout,
     Heartbeat: _heartbeat,

@@ -62,6 +62,18 @@ def _budget_approved(e: Event) -> str:
     return f"{_step(e)} stopped at the budget; approved by {_by(e)}: {what}{_because(d.get('comment'))}"
 
 
+def _side_effect_choice(d: Mapping[str, Any]) -> str:
+    """How the retry treats the calls earlier attempts made (the operator's choice, kept in history)."""
+    mode = d.get("side_effects")
+    if not mode:
+        return ""
+    before = d.get("side_effects_before")
+    done = f" (earlier attempts {before})" if before else ""
+    if mode == "rerun":
+        return f"; side effects rerun: calls are made again with new idempotency keys{done}"
+    return f"; side effects replayed: identical successful calls are not made again{done}"
+
+
 _SENTENCES: dict[str, Callable[[Event], str]] = {
     "execution_started": lambda e: f"execution started by {_by(e)}",
     "step_started": lambda e: f"{_step(e)} started; deadline {e.details.get('deadline')}",
@@ -70,9 +82,13 @@ _SENTENCES: dict[str, Callable[[Event], str]] = {
     "step_timed_out": _failed,
     "step_heartbeat": lambda e: f"{_step(e)} still running; lease extended to {e.details.get('lease_until')}",
     "step_requeued": lambda e: f"{_step(e)} message re-sent by the sweep ({e.details.get('reason')})",
-    "approval_requested": lambda e: _budget_gate(e) if e.details.get("gate") == "budget" else (
-        f"{_step(e)} waits for {e.details.get('gate', 'approval')} by "
-        f"{', '.join(e.details.get('approvers') or []) or 'any operator'}"
+    "approval_requested": lambda e: (
+        _budget_gate(e)
+        if e.details.get("gate") == "budget"
+        else (
+            f"{_step(e)} waits for {e.details.get('gate', 'approval')} by "
+            f"{', '.join(e.details.get('approvers') or []) or 'any operator'}"
+        )
     ),
     "budget_approved": lambda e: _budget_approved(e),
     "approval_granted": lambda e: f"{_step(e)} approved by {_by(e)}{_because(e.details.get('comment'))}",
@@ -86,7 +102,11 @@ _SENTENCES: dict[str, Callable[[Event], str]] = {
         f"instructions of step {e.step_id} edited by {_by(e)} for attempt {e.attempt}: "
         f"{e.details.get('old_instructions')!r} -> {e.details.get('new_instructions')!r}"
     ),
-    "step_retried": lambda e: f"{_step(e)} retried by {_by(e)}",
+    "step_retried": lambda e: f"{_step(e)} retried by {_by(e)}{_side_effect_choice(e.details)}",
+    "side_effect_started": lambda e: (
+        f"{_step(e)} is making {(e.details.get('entry') or {}).get('target')} "
+        f"(idempotency key {(e.details.get('entry') or {}).get('idempotency_key')})"
+    ),
     "step_skipped": lambda e: f"step {e.step_id} skipped by {_by(e)}{_because(e.details.get('comment'))}",
     "step_force_advanced": lambda e: (
         f"step {e.step_id} force-advanced by {_by(e)} from "
