@@ -57,9 +57,10 @@ function costChart(series) {
       series.map(([day, c]) => {
         const bar = h("div", { class: c ? "bar bar-cost" : "bar bar-zero" });
         bar.style.height = `${Math.max(c ? 8 : 2, max > 0 ? Math.round((c / max) * 100) : 0)}%`;
-        return h("div", { class: "bar-col", title: `${day}: ${money(c) || "$0"}`, dataset: { day, cost: String(c) } }, bar);
+        // own class names: the runs chart's .bar-col and .chart-total stay the runs chart's alone
+        return h("div", { class: "cost-col", title: `${day}: ${money(c) || "$0"}`, dataset: { day, cost: String(c) } }, bar);
       })),
-    h("span", { class: "chart-total small muted cost-total" }, `${money(total) || "$0"} in ${DAYS} d`));
+    h("span", { class: "small muted cost-total" }, `${money(total) || "$0"} in ${DAYS} d`));
 }
 
 function chart(series) {

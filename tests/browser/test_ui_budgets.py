@@ -100,7 +100,8 @@ def test_the_budget_gate_shows_spending_and_is_approved_with_a_raised_limit(
     page.goto("/#/workflows")
     row = page.locator(f'tr[data-workflow-id="{workflow_id}"]')
     expect(row.locator(".cost-total")).to_have_text("$0.42 in 14 d")
-    expect(row.locator(".chart-total").first).to_have_text("1 in 14 d")
+    expect(row.locator(".chart-total")).to_have_text("1 in 14 d")
+    expect(row.locator(".cost-col")).to_have_count(14)
 
     page.goto("/#/connections")
     expect(page.locator(f'tr[data-connection="{connection}"]')).to_contain_text(
