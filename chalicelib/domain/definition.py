@@ -25,12 +25,40 @@ from typing import Any
 from chalicelib.domain.cron import cron_error, timezone_error
 from chalicelib.domain.expressions import compile_bounded
 from chalicelib.domain.inputs import _coerce, _integral, _is_number, validate_inputs
+from chalicelib.domain.limits import (
+    GATE_TYPES,
+    INPUT_TYPES,
+    MAX_ATTEMPTS,
+    MAX_BACKOFF_SECONDS,
+    MAX_CONFIG_BYTES,
+    MAX_DEFINITION_BYTES,
+    MAX_DESCRIPTION,
+    MAX_GATE_TIMEOUT_SECONDS,
+    MAX_INPUTS,
+    MAX_INSTRUCTIONS,
+    MAX_NAME,
+    MAX_STEPS,
+    MAX_TIMEOUT_SECONDS,
+    ON_TIMEOUT,
+)
 from chalicelib.domain.notify import NotifyTarget, parse_notify
+from chalicelib.domain.vocabulary import TriggerKind
 from chalicelib.errors import FieldError, PayloadTooLarge, ValidationError
 
 __all__ = [
     "GATE_TYPES",
     "INPUT_TYPES",
+    "MAX_ATTEMPTS",
+    "MAX_BACKOFF_SECONDS",
+    "MAX_CONFIG_BYTES",
+    "MAX_DEFINITION_BYTES",
+    "MAX_DESCRIPTION",
+    "MAX_GATE_TIMEOUT_SECONDS",
+    "MAX_INPUTS",
+    "MAX_INSTRUCTIONS",
+    "MAX_NAME",
+    "MAX_STEPS",
+    "MAX_TIMEOUT_SECONDS",
     "ON_TIMEOUT",
     "TRIGGER_TYPES",
     "DefinitionTooLarge",
@@ -44,28 +72,17 @@ __all__ = [
     "validate_inputs",
 ]
 
-INPUT_TYPES = ("string", "number", "integer", "boolean", "enum", "date")
-TRIGGER_TYPES = ("manual", "event", "schedule")
-GATE_TYPES = ("approval", "review")
-#: What the sweep decides for a gate nobody answered within its ``timeout_seconds``.
-ON_TIMEOUT = ("fail", "approve", "reject")
-MAX_NAME, MAX_DESCRIPTION, MAX_STEPS, MAX_INPUTS = 200, 2000, 100, 100
-MAX_TIMEOUT_SECONDS, MAX_ATTEMPTS, MAX_BACKOFF_SECONDS = 86400, 20, 86400.0
-#: Size limits (listed in docs/api.md): a definition is stored in one DynamoDB item (400 KB).
-MAX_INSTRUCTIONS = 20_000
-MAX_CONFIG_BYTES = 64_000
-MAX_DEFINITION_BYTES = 256_000
-#: A gate waits for people, so it may wait longer than a step may run: up to 30 days.
-MAX_GATE_TIMEOUT_SECONDS = 30 * 86400
+#: The trigger kinds' values, in the order the API lists them (``TriggerKind`` is the word).
+TRIGGER_TYPES = tuple(kind.value for kind in TriggerKind)
 
 _INPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _STEP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 _TOP_KEYS = ("name", "description", "enabled", "trigger", "steps", "notify")
-_TRIGGER_KEYS = {
-    "manual": ("type", "inputs"),
-    "event": ("type", "source", "event_type", "filter"),
-    "schedule": ("type", "cron", "timezone"),
+_TRIGGER_KEYS: dict[str, tuple[str, ...]] = {
+    TriggerKind.MANUAL: ("type", "inputs"),
+    TriggerKind.EVENT: ("type", "source", "event_type", "filter"),
+    TriggerKind.SCHEDULE: ("type", "cron", "timezone"),
 }
 _INPUT_KEYS = ("name", "type", "required", "default", "options", "description", "label")
 _STEP_KEYS = ("id", "name", "agent", "instructions", "config", "timeout_seconds", "retry", "gate")
@@ -113,8 +130,8 @@ class Trigger:
     timezone: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        if self.type == "manual":
-            return {"type": "manual", "inputs": [spec.to_dict() for spec in self.inputs]}
+        if self.type == TriggerKind.MANUAL:
+            return {"type": TriggerKind.MANUAL.value, "inputs": [spec.to_dict() for spec in self.inputs]}
         return _without_none({key: getattr(self, key) for key in _TRIGGER_KEYS[self.type]})
 
 
@@ -261,22 +278,22 @@ def _parse_trigger(raw: Any, errors: list[FieldError]) -> Trigger | None:
     if obj is None or kind is None:
         return None
     obj.reject_unknown(_TRIGGER_KEYS[kind], where=f" for a {kind} trigger")
-    if kind == "manual":
+    if kind == TriggerKind.MANUAL:
         inputs = _parse_input_fields(raw.get("inputs"), errors)
-        return Trigger("manual", inputs=inputs) if obj.ok else None
-    if kind == "event":
+        return Trigger(TriggerKind.MANUAL, inputs=inputs) if obj.ok else None
+    if kind == TriggerKind.EVENT:
         source = obj.text("source", required=True, max_len=MAX_NAME)
         event_type = obj.text("event_type", required=True, max_len=MAX_NAME)
         expression = raw.get("filter")
         if expression is not None and (problem := _jmespath_problem(expression)):
             obj.fail("filter", problem)
-        return Trigger("event", source=source, event_type=event_type, filter=expression) if obj.ok else None
+        return Trigger(TriggerKind.EVENT, source=source, event_type=event_type, filter=expression) if obj.ok else None
     cron, zone = raw.get("cron"), raw.get("timezone")
     zone = "UTC" if zone is None else zone
     for key, problem in (("cron", cron_error(cron)), ("timezone", timezone_error(zone))):
         if problem:
             obj.fail(key, problem)
-    return Trigger("schedule", cron=" ".join(cron.split()), timezone=zone) if obj.ok else None
+    return Trigger(TriggerKind.SCHEDULE, cron=" ".join(cron.split()), timezone=zone) if obj.ok else None
 
 
 def _parse_input_fields(raw: Any, errors: list[FieldError]) -> tuple[InputField, ...]:

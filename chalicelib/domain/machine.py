@@ -37,8 +37,9 @@ from chalicelib.domain.commands import (
     TimeOutStep,
 )
 from chalicelib.domain.fold import Actor, Event, ExecutionState, Refused, StepView, apply_events, replay
-from chalicelib.domain.states import ACTIVE_STATUSES, ExecutionStatus, StepState
+from chalicelib.domain.states import ExecutionStatus, StepState
 from chalicelib.domain.timefmt import iso, parse_iso
+from chalicelib.domain.vocabulary import ROLE_RANK, ErrorKind, EventType, Role
 
 __all__ = [
     "HANDOVER_GRACE_SECONDS",
@@ -78,7 +79,7 @@ __all__ = [
     "starter",
 ]
 
-ES, SS = ExecutionStatus, StepState
+ES, SS, ET = ExecutionStatus, StepState, EventType
 
 #: SQS can delay a message by 15 minutes at most; longer waits go through the sweep.
 MAX_QUEUE_DELAY = 900
@@ -89,9 +90,6 @@ MAX_REQUEUE_DOUBLINGS = 5
 #: A claim is a lease of this many seconds: a step with a longer time-out is kept alive by
 #: its worker's heartbeats, so a worker that died is noticed within minutes, not at the deadline.
 LEASE_SECONDS = 300
-
-
-ROLE_RANK = {"viewer": 0, "operator": 1, "admin": 2}
 
 
 def decide(state: ExecutionState, command: Command, now: datetime) -> Decision:
@@ -128,7 +126,7 @@ def _claim(state: ExecutionState, c: ClaimStep, at: str, now: datetime) -> Decis
     due = deadline
     if timeout > LEASE_SECONDS:
         details["lease_until"] = due = _later(now, LEASE_SECONDS)
-    return Decision(events=(Event("step_started", at, c.step_id, c.attempt, details=details, due=due),))
+    return Decision(events=(Event(ET.STEP_STARTED, at, c.step_id, c.attempt, details=details, due=due),))
 
 
 def _heartbeat(state: ExecutionState, c: Heartbeat, at: str, now: datetime) -> Decision:
@@ -145,7 +143,9 @@ def _heartbeat(state: ExecutionState, c: Heartbeat, at: str, now: datetime) -> D
         else now + timedelta(seconds=LEASE_SECONDS)
     )
     return Decision(
-        events=(Event("step_heartbeat", at, c.step_id, c.attempt, details={"lease_until": iso(lease)}, due=iso(lease)),)
+        events=(
+            Event(ET.STEP_HEARTBEAT, at, c.step_id, c.attempt, details={"lease_until": iso(lease)}, due=iso(lease)),
+        )
     )
 
 
@@ -160,7 +160,7 @@ def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> D
         return Decision(
             events=(
                 Event(
-                    "late_result_discarded",
+                    ET.LATE_RESULT_DISCARDED,
                     at,
                     c.step_id,
                     c.attempt,
@@ -176,7 +176,7 @@ def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> D
             )
         )
     if c.error is not None:
-        return _failure(state, step, dict(c.error), "step_failed", at, now)
+        return _failure(state, step, dict(c.error), ET.STEP_FAILED, at, now)
     sdef = state.step_def(c.step_id)
     usage = {"usage": dict(c.usage)} if c.usage else {}
     gate = sdef.gate
@@ -187,9 +187,9 @@ def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> D
             # the due index wakes the sweep when the gate's time is up (TimeOutGate)
             due = _later(now, gate.timeout_seconds)
             details.update(timeout_seconds=gate.timeout_seconds, on_timeout=gate.on_timeout, timeout_at=due)
-        return Decision(events=(Event("approval_requested", at, c.step_id, c.attempt, details=details, due=due),))
+        return Decision(events=(Event(ET.APPROVAL_REQUESTED, at, c.step_id, c.attempt, details=details, due=due),))
     return _advance(
-        state, step, Event("step_completed", at, c.step_id, c.attempt, details={"output": c.output, **usage}), now
+        state, step, Event(ET.STEP_COMPLETED, at, c.step_id, c.attempt, details={"output": c.output, **usage}), now
     )
 
 
@@ -200,21 +200,21 @@ def _timeout(state: ExecutionState, c: TimeOutStep, at: str, now: datetime) -> D
     limit = state.step_def(c.step_id).timeout_seconds
     if step.deadline is not None and parse_iso(step.deadline) <= now:
         error = {
-            "kind": "timeout",
+            "kind": ErrorKind.TIMEOUT,
             "message": f"step ran past its time limit of {limit}s",
             "retryable": True,
             "deadline": step.deadline,
         }
     elif step.lease_until is not None and parse_iso(step.lease_until) <= now:
         error = {
-            "kind": "timeout",
+            "kind": ErrorKind.TIMEOUT,
             "retryable": True,
             "lease_until": step.lease_until,
             "message": f"the worker stopped reporting (no heartbeat since its lease ended at {step.lease_until})",
         }
     else:
         return _noop("deadline not reached")
-    return _failure(state, step, error, "step_timed_out", at, now)
+    return _failure(state, step, error, ET.STEP_TIMED_OUT, at, now)
 
 
 #: The actor of decisions nobody made: a gate's ``on_timeout``.
@@ -242,16 +242,16 @@ def _gate_timeout(state: ExecutionState, c: TimeOutGate, at: str, now: datetime)
         return _advance(
             state,
             step,
-            Event("approval_granted", at, step.id, step.attempt, SYSTEM, details={"comment": why, **marks}),
+            Event(ET.APPROVAL_GRANTED, at, step.id, step.attempt, SYSTEM, details={"comment": why, **marks}),
             now,
         )
     if gate.on_timeout == "reject":
         return Decision(
-            events=(Event("approval_rejected", at, step.id, step.attempt, SYSTEM, details={"comment": why, **marks}),)
+            events=(Event(ET.APPROVAL_REJECTED, at, step.id, step.attempt, SYSTEM, details={"comment": why, **marks}),)
         )
     # fail: not through _failure, so no automatic retry re-runs the agent for want of a person
     error = {
-        "kind": "timeout",
+        "kind": ErrorKind.TIMEOUT,
         "message": f"the {gate.type} gate got {why}",
         "retryable": False,
         "deadline": step.gate_due,
@@ -259,7 +259,7 @@ def _gate_timeout(state: ExecutionState, c: TimeOutGate, at: str, now: datetime)
     return Decision(
         events=(
             Event(
-                "step_timed_out",
+                ET.STEP_TIMED_OUT,
                 at,
                 step.id,
                 step.attempt,
@@ -308,7 +308,7 @@ def _requeue(state: ExecutionState, c: RequeueStep, at: str, now: datetime) -> D
     return Decision(
         events=(
             Event(
-                "step_requeued",
+                ET.STEP_REQUEUED,
                 at,
                 step.id,
                 step.attempt,
@@ -321,11 +321,15 @@ def _requeue(state: ExecutionState, c: RequeueStep, at: str, now: datetime) -> D
 
 
 def _failure(
-    state: ExecutionState, step: StepView, error: dict[str, Any], kind: str, at: str, now: datetime
+    state: ExecutionState, step: StepView, error: dict[str, Any], kind: EventType, at: str, now: datetime
 ) -> Decision:
-    """Retry automatically while the policy allows it; otherwise pause the execution."""
+    """Retry automatically while the policy allows it; otherwise pause the execution.
+
+    Whether a new attempt may help is the error's own ``retryable`` flag (the agent, or the
+    rule that made the error, knows), never a list of kinds here: an error without the flag
+    is not retried."""
     policy = state.step_def(step.id).retry
-    retryable = error.get("retryable", True) and error.get("kind") in ("agent", "integration", "timeout")
+    retryable = error.get("retryable") is True
     if policy and retryable and step.attempt < policy.max_attempts:
         delay = backoff_seconds(policy.backoff_seconds, step.attempt)
         retry_at = _later(now, delay)
@@ -362,9 +366,9 @@ def _advance(state: ExecutionState, step: StepView, event: Event, now: datetime)
     """
     index = state.definition.index_of(step.id)
     if index + 1 >= len(state.steps):
-        return Decision(events=(event, Event("execution_completed", event.at)))
+        return Decision(events=(event, Event(ET.EXECUTION_COMPLETED, event.at)))
     nxt = state.steps[index + 1]
-    if event.type != "step_completed":
+    if event.type != ET.STEP_COMPLETED:
         event = Event(
             event.type,
             event.at,
@@ -390,21 +394,21 @@ def _operator_step(state: ExecutionState, step_id: str, verb: str, allowed: set[
     return step
 
 
-def _needs_role(actor: Actor, role: str) -> None:
+def _needs_role(actor: Actor, role: Role) -> None:
     """Roles are part of the rules, so a dry run (``permissions``) sees them too."""
     if ROLE_RANK.get(actor.role, -1) < ROLE_RANK[role]:
         raise Refused(f"this needs the {role} role; key '{actor.name}' has the {actor.role} role", forbidden=True)
 
 
 def _retry(state: ExecutionState, c: RetryStep, at: str, now: datetime) -> Decision:
-    _needs_role(c.actor, "operator")
+    _needs_role(c.actor, Role.OPERATOR)
     step = _operator_step(state, c.step_id, "retry", {SS.FAILED})
     attempt = step.attempt + 1
     events: list[Event] = []
     if c.instructions is not None:
         events.append(
             Event(
-                "instructions_edited",
+                ET.INSTRUCTIONS_EDITED,
                 at,
                 c.step_id,
                 attempt,
@@ -414,7 +418,7 @@ def _retry(state: ExecutionState, c: RetryStep, at: str, now: datetime) -> Decis
         )
     events.append(
         Event(
-            "step_retried",
+            ET.STEP_RETRIED,
             at,
             c.step_id,
             attempt,
@@ -427,14 +431,14 @@ def _retry(state: ExecutionState, c: RetryStep, at: str, now: datetime) -> Decis
 
 
 def _skip(state: ExecutionState, c: SkipStep, at: str, now: datetime) -> Decision:
-    _needs_role(c.actor, "operator")
+    _needs_role(c.actor, Role.OPERATOR)
     step = _operator_step(state, c.step_id, "skip", {SS.FAILED})
     reason = c.reason or f"skipped by {c.actor.name}"
     return _advance(
         state,
         step,
         Event(
-            "step_skipped",
+            ET.STEP_SKIPPED,
             at,
             c.step_id,
             step.attempt,
@@ -446,7 +450,7 @@ def _skip(state: ExecutionState, c: SkipStep, at: str, now: datetime) -> Decisio
 
 
 def _force(state: ExecutionState, c: ForceAdvance, at: str, now: datetime) -> Decision:
-    _needs_role(c.actor, "admin")
+    _needs_role(c.actor, Role.ADMIN)
     step = _operator_step(state, c.step_id, "force-advance", {SS.PENDING, SS.RUNNING, SS.WAITING_FOR_APPROVAL})
     gate = step.state == SS.WAITING_FOR_APPROVAL
     details = {
@@ -456,18 +460,18 @@ def _force(state: ExecutionState, c: ForceAdvance, at: str, now: datetime) -> De
         "reason": f"force-advanced by {c.actor.name}",
     }
     return _advance(
-        state, step, Event("step_force_advanced", at, c.step_id, step.attempt, c.actor.name, details=details), now
+        state, step, Event(ET.STEP_FORCE_ADVANCED, at, c.step_id, step.attempt, c.actor.name, details=details), now
     )
 
 
 def _cancel(state: ExecutionState, c: CancelExecution, at: str, now: datetime) -> Decision:
-    _needs_role(c.actor, "operator")
+    _needs_role(c.actor, Role.OPERATOR)
     if state.status in (ES.COMPLETED, ES.CANCELLED):
         raise Refused(f"cannot cancel: the execution is {state.status.value}")
     return Decision(
         events=(
             Event(
-                "execution_cancelled",
+                ET.EXECUTION_CANCELLED,
                 at,
                 actor=c.actor.name,
                 details={
@@ -518,7 +522,7 @@ def starter(state: ExecutionState) -> str | None:
 
 def may_decide(approvers: Sequence[str], actor: Actor) -> bool:
     """An approver is named by key name or by role; a role admits every higher role."""
-    if ROLE_RANK.get(actor.role, -1) < ROLE_RANK["operator"]:
+    if ROLE_RANK.get(actor.role, -1) < ROLE_RANK[Role.OPERATOR]:
         return False
     if not approvers:
         return True
@@ -535,7 +539,7 @@ def _approve(state: ExecutionState, c: Approve, at: str, now: datetime) -> Decis
     return _advance(
         state,
         step,
-        Event("approval_granted", at, c.step_id, step.attempt, c.actor.name, details={"comment": c.comment}),
+        Event(ET.APPROVAL_GRANTED, at, c.step_id, step.attempt, c.actor.name, details={"comment": c.comment}),
         now,
     )
 
@@ -543,7 +547,7 @@ def _approve(state: ExecutionState, c: Approve, at: str, now: datetime) -> Decis
 def _reject(state: ExecutionState, c: Reject, at: str, now: datetime) -> Decision:
     step = _gate_step(state, c.step_id, c.actor, "reject", {"approval", "review"})
     return Decision(
-        events=(Event("approval_rejected", at, c.step_id, step.attempt, c.actor.name, details={"comment": c.comment}),)
+        events=(Event(ET.APPROVAL_REJECTED, at, c.step_id, step.attempt, c.actor.name, details={"comment": c.comment}),)
     )
 
 
@@ -554,7 +558,7 @@ def _review(state: ExecutionState, c: Review, at: str, now: datetime) -> Decisio
         details["amended_output"] = c.output
         details["original_output"] = step.output
     return _advance(
-        state, step, Event("review_submitted", at, c.step_id, step.attempt, c.actor.name, details=details), now
+        state, step, Event(ET.REVIEW_SUBMITTED, at, c.step_id, step.attempt, c.actor.name, details=details), now
     )
 
 
@@ -578,7 +582,3 @@ _HANDLERS: dict[type, Callable[[ExecutionState, Any, str, datetime], Decision]] 
     Reject: _reject,
     Review: _review,
 }
-
-
-def is_active(status: ExecutionStatus) -> bool:
-    return status in ACTIVE_STATUSES

@@ -28,6 +28,7 @@ from chalicelib.domain.machine import (
     replay,
 )
 from chalicelib.domain.timefmt import iso
+from chalicelib.domain.vocabulary import EventType, TriggerKind
 from chalicelib.engine.budget import Backoff
 from chalicelib.engine.notifications import Notifier
 from chalicelib.engine.workflows import WorkflowService
@@ -69,7 +70,7 @@ class ExecutionService:
         if not record.enabled:
             raise Conflict(f"workflow {workflow_id} is disabled")
         definition = self.workflows.definition(workflow_id, record.version)
-        values = validate_inputs(definition.trigger, inputs) if trigger.get("type") == "manual" else inputs
+        values = validate_inputs(definition.trigger, inputs) if trigger.get("type") == TriggerKind.MANUAL else inputs
         idem_pk = None
         if idempotency_key:
             digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
@@ -82,7 +83,7 @@ class ExecutionService:
         execution_id = f"ex_{uuid.uuid4().hex}"
         summary = SummaryRecord(execution_id, workflow_id, record.version, "running", trigger, at)
         first = Event(
-            "execution_started",
+            EventType.EXECUTION_STARTED,
             at,
             actor=actor.name,
             due=iso(now + HANDOVER_GRACE),
@@ -122,7 +123,7 @@ class ExecutionService:
     # ------------------------------------------------------------------- read
     def load(self, execution_id: str) -> ExecutionState:
         events = self.store.executions.load_events(execution_id)
-        if not events or events[0].type != "execution_started":
+        if not events or events[0].type != EventType.EXECUTION_STARTED:
             raise NotFound(f"execution {execution_id} not found")
         details = events[0].details
         definition = self.workflows.definition(details["workflow_id"], int(details["workflow_version"]))

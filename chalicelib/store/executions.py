@@ -20,6 +20,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.machine import Event
+from chalicelib.domain.states import ACTIVE_STATUSES, ExecutionStatus
 from chalicelib.domain.timefmt import parse_iso
 from chalicelib.errors import FieldError, NotFound, StoreBusy, TransitionConflict, ValidationError
 from chalicelib.store.lists import ExecutionLists, ListFilter, status_keys, summary_keys
@@ -27,7 +28,7 @@ from chalicelib.store.models import Models
 from chalicelib.store.payloads import PayloadStore
 from chalicelib.store.stats import COUNTER_SHARDS, StatsStore, shard_of
 
-ACTIVE = ("running", "waiting")
+ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
 #: ``type`` of a commit item that holds several events (in ``events``)
 COMMIT = "commit"
 
@@ -214,7 +215,7 @@ class ExecutionStore:
             if _conflict(error, "execution", "event"):
                 raise TransitionConflict(f"execution {execution_id}", f"next event {after_seq + 1}") from error
             raise
-        if change is not None and change.after == "completed" and change.started_at:
+        if change is not None and change.after == ExecutionStatus.COMPLETED and change.started_at:
             self.stats.add_sample(change.workflow_id, change.started_at, change.at, shard_of(execution_id))
         return numbered
 
@@ -224,7 +225,7 @@ class ExecutionStore:
             m.Summary.status.set(change.after),
             m.Summary.g_wf_status.set(f"{change.workflow_id}#{change.after}"),
         ]
-        if change.after in ("completed", "cancelled"):
+        if change.after in (ExecutionStatus.COMPLETED, ExecutionStatus.CANCELLED):
             actions.append(m.Summary.ended_at.set(change.at))
         if change.started_at and change.trigger_type:
             keys = status_keys(change.workflow_id, change.after, change.trigger_type, change.started_at)

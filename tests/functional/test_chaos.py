@@ -44,5 +44,4 @@ def test_nothing_stuck_backward_unapplied_or_run_too_often(report: dict[str, Any
 
 # ``lost`` is counted (report["lost"]; make chaos exits 1 on it) but not asserted here yet: on
 # the redesigned runner some runs still show an attempt the service completed that ended timed
-# out (about 1 in 3 small runs, under injected store errors). Under investigation (issue 15,
-# item 2); add "lost" to the check above once make chaos reports 0 reliably.
+# out (about 1 in 3 small runs, under injected store errors). Under investigation; add "lost" to the check above once make chaos reports 0 reliably.

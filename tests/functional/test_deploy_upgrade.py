@@ -1,6 +1,6 @@
-"""Upgrading a stack: a store filled by the release before issue 14's store changes (commit
+"""Upgrading a stack: a store filled by the release before the store changes (commit
 ba0122a, taken from git) is read and driven on by today's code with no migration step
-(docs/design.md, "Migrating from the layout before issue 14"): lists, counts, histories and
+(docs/design.md, "Migrating from the layout before commit items and sharded counters"): lists, counts, histories and
 statistics come out right, and an execution left waiting by the old code completes.
 
 The old release runs in its own interpreter (its ``app.py`` and ``chalicelib`` first on
@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PREVIOUS_RELEASE = "ba0122a"  # main before the issue 14 store changes and the deploy work
+PREVIOUS_RELEASE = "ba0122a"  # main before the store changes (commit items, sharded counters) and the deploy work
 ADMIN = "upgrade-admin-key"
 
 OLD_SCRIPT = r"""
