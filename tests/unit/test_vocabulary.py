@@ -93,3 +93,14 @@ def test_the_served_vocabulary_is_the_enums() -> None:
         words["limits"]["max_attempts"] == MAX_ATTEMPTS
         and words["limits"]["max_timeout_seconds"] == MAX_TIMEOUT_SECONDS
     )
+
+
+def test_every_command_has_exactly_one_rule() -> None:
+    from typing import get_args
+
+    from chalicelib.domain.machine import Command
+    from chalicelib.domain.operating import OPERATOR_RULES
+    from chalicelib.domain.running import RUNNING_RULES
+
+    assert not set(RUNNING_RULES) & set(OPERATOR_RULES)
+    assert set(RUNNING_RULES) | set(OPERATOR_RULES) == set(get_args(Command))
