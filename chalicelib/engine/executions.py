@@ -178,6 +178,8 @@ class ExecutionService:
             try:
                 decision = decide(state, command, self.clock())
             except Refused as refused:
+                # The plain error of its status, so callers that tell a missing step (404) from a
+                # clash (409) by type, such as bulk jobs, keep doing so.
                 if refused.not_found:
                     raise NotFound(refused.message) from refused
                 if refused.forbidden:
