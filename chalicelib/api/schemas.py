@@ -18,6 +18,7 @@ from typing import Any
 from chalicelib.api.openapi import Param, RouteShape
 from chalicelib.domain import limits
 from chalicelib.domain.notify import MAX_TARGETS, NOTIFY_EVENTS
+from chalicelib.domain.side_effects import RetryMode, SideEffectStatus
 from chalicelib.domain.states import ExecutionStatus, StepState
 from chalicelib.domain.vocabulary import Role, TriggerKind
 
@@ -31,6 +32,7 @@ STEP_ACTIONS = ["retry", "edit_and_retry", "skip", "approve", "reject", "review"
 TRIGGER_TYPES = [k.value for k in TriggerKind]
 INPUT_TYPES = list(limits.INPUT_TYPES)
 ROLES = [r.value for r in Role]
+SIDE_EFFECT_MODES = [m.value for m in RetryMode]
 
 
 def ref(name: str) -> dict[str, Any]:
@@ -183,6 +185,8 @@ def components() -> dict[str, Any]:
                 "description": "a waiting gate with `timeout_seconds`: when the system decides its `on_timeout`",
             },
             "actions": {"type": "array", "items": {"enum": STEP_ACTIONS}},
+            "side_effects": {"type": "array", "items": ref("SideEffect")},
+            "side_effects_summary": nullable(STRING),
         },
         ("id", "name", "agent", "state", "attempt"),
     )
@@ -226,6 +230,26 @@ def components() -> dict[str, Any]:
         "WorkflowList": _obj({"items": {"type": "array", "items": ref("Workflow")}}, ("items",)),
         "ExecutionTrigger": _obj({"type": {"enum": TRIGGER_TYPES}}, ("type",)),
         "Step": step,
+        "SideEffect": _obj(
+            {
+                "attempt": {"type": "integer"},
+                "n": {"type": "integer", "description": "its number within the attempt"},
+                "kind": {"enum": ["tool_call", "http", "email"]},
+                "name": {"type": "string", "description": "the llm tool's name"},
+                "target": {
+                    "type": "string",
+                    "description": "`METHOD scheme://host/path` (no query or credentials), or `email to <recipients>`",
+                },
+                "status": {"enum": [s.value for s in SideEffectStatus]},
+                "at": STRING,
+                "finished_at": STRING,
+                "idempotency_key": STRING,
+                "http_status": nullable({"type": "integer"}),
+                "message_id": STRING,
+                "replayed_from": _obj({"attempt": {"type": "integer"}, "n": {"type": "integer"}}),
+            },
+            ("attempt", "n", "kind", "target", "status", "at", "idempotency_key"),
+        ),
         "Execution": execution,
         "ExecutionSummary": summary,
         "ExecutionPage": _obj(
@@ -391,9 +415,11 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
     "POST /executions/{execution_id}/cancel": RouteShape(ref("Execution"), REASON, request_required=False),
     "POST /executions/{execution_id}/steps/{step_id}/retry": RouteShape(
         ref("Execution"),
-        _obj({"instructions": STRING}, closed=True),
+        _obj({"instructions": STRING, "side_effects": {"enum": SIDE_EFFECT_MODES, "default": "replay"}}, closed=True),
         request_required=False,
-        description="With `instructions`: edit and retry.",
+        description="With `instructions`: edit and retry. `side_effects`: `replay` (the default) hands a call "
+        "identical to an earlier successful one (method, URL, body; an email's sender, recipients and content) "
+        "its recorded result instead of making it again; `rerun` makes every call again with new idempotency keys.",
     ),
     "POST /executions/{execution_id}/steps/{step_id}/skip": RouteShape(
         ref("Execution"), REASON, request_required=False

@@ -32,6 +32,7 @@ from chalicelib.domain.commands import (
     RetryStep,
     Review,
     SkipStep,
+    StartSideEffect,
     TimeOutGate,
     TimeOutStep,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "RetryStep",
     "Review",
     "SkipStep",
+    "StartSideEffect",
     "StepView",
     "TimeOutGate",
     "TimeOutStep",

@@ -26,6 +26,8 @@ from chalicelib.domain.commands import (
 )
 from chalicelib.domain.fold import Actor, Event, ExecutionState, Refused, StepView
 from chalicelib.domain.running import HANDOVER_GRACE_SECONDS, Handler, advance, later, summary
+from chalicelib.domain.side_effects import RetryMode
+from chalicelib.domain.side_effects import summary as side_effects_summary
 from chalicelib.domain.states import ExecutionStatus, StepState
 from chalicelib.domain.vocabulary import ROLE_RANK, EventType, Role
 
@@ -76,7 +78,13 @@ def _retry(state: ExecutionState, c: RetryStep, at: str, now: datetime) -> Decis
             attempt,
             c.actor.name,
             due=later(now, HANDOVER_GRACE_SECONDS),
-            details={"previous_error": step.error, "edited": c.instructions is not None},
+            details={
+                "previous_error": step.error,
+                "edited": c.instructions is not None,
+                # the operator's choice for the calls earlier attempts made, kept in the history
+                "side_effects": RetryMode(c.side_effects).value,
+                "side_effects_before": side_effects_summary(step.side_effects),
+            },
         )
     )
     return Decision(events=tuple(events), dispatch=(Dispatch(c.step_id, attempt),))
@@ -95,7 +103,12 @@ def _skip(state: ExecutionState, c: SkipStep, at: str, now: datetime) -> Decisio
             c.step_id,
             step.attempt,
             c.actor.name,
-            details={"reason": reason, "comment": c.reason, "previous_error": step.error},
+            details={
+                "reason": reason,
+                "comment": c.reason,
+                "previous_error": step.error,
+                "side_effects_before": side_effects_summary(step.side_effects),
+            },
         ),
         now,
     )
@@ -110,6 +123,7 @@ def _force(state: ExecutionState, c: ForceAdvance, at: str, now: datetime) -> De
         "implicit_approval": gate,
         "comment": c.comment,
         "reason": f"force-advanced by {c.actor.name}",
+        "side_effects_before": side_effects_summary(step.side_effects),
     }
     return advance(
         state, step, Event(ET.STEP_FORCE_ADVANCED, at, c.step_id, step.attempt, c.actor.name, details=details), now

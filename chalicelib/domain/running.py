@@ -19,6 +19,7 @@ from chalicelib.domain.commands import (
     Heartbeat,
     RecordResult,
     RequeueStep,
+    StartSideEffect,
     TimeOutGate,
     TimeOutStep,
 )
@@ -131,14 +132,16 @@ def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> D
                         "step_attempt": step.attempt,
                         "execution_status": state.status.value,
                         "summary": summary(c.error if c.error else c.output),
+                        # the calls happened even though the result came too late: the ledger keeps them
+                        **_effects(c),
                     },
                 ),
             )
         )
     if c.error is not None:
-        return _failure(state, step, dict(c.error), ET.STEP_FAILED, at, now)
+        return _failure(state, step, dict(c.error), ET.STEP_FAILED, at, now, _effects(c))
     sdef = state.step_def(c.step_id)
-    usage = {"usage": dict(c.usage)} if c.usage else {}
+    usage = {"usage": dict(c.usage), **_effects(c)} if c.usage else _effects(c)
     gate = sdef.gate
     if gate is not None:
         details = {"output": c.output, "gate": gate.type, "approvers": list(gate.approvers), **usage}
@@ -151,6 +154,25 @@ def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> D
     return advance(
         state, step, Event(ET.STEP_COMPLETED, at, c.step_id, c.attempt, details={"output": c.output, **usage}), now
     )
+
+
+def _effects(c: RecordResult) -> dict[str, Any]:
+    """The ``side_effects`` detail of a result event (left out when the attempt made none)."""
+    return {"side_effects": [dict(e) for e in c.side_effects]} if c.side_effects else {}
+
+
+def _side_effect(state: ExecutionState, c: StartSideEffect, at: str, now: datetime) -> Decision:
+    """Enter a call before it is made; nothing when the attempt is no longer this worker's to run
+    (cancelled, timed out, force-advanced): the worker then does not make the call."""
+    step = state.step(c.step_id)
+    if not (step.state == SS.RUNNING and step.claimed and step.attempt == c.attempt) or state.status != ES.RUNNING:
+        reason = (
+            f"execution is {state.status.value}"
+            if state.status != ES.RUNNING
+            else f"step {c.step_id} is {step.state.value} at attempt {step.attempt}"
+        )
+        return _noop(reason)
+    return Decision(events=(Event(ET.SIDE_EFFECT_STARTED, at, c.step_id, c.attempt, details={"entry": dict(c.entry)}),))
 
 
 def _timeout(state: ExecutionState, c: TimeOutStep, at: str, now: datetime) -> Decision:
@@ -281,7 +303,13 @@ def _requeue(state: ExecutionState, c: RequeueStep, at: str, now: datetime) -> D
 
 
 def _failure(
-    state: ExecutionState, step: StepView, error: dict[str, Any], kind: EventType, at: str, now: datetime
+    state: ExecutionState,
+    step: StepView,
+    error: dict[str, Any],
+    kind: EventType,
+    at: str,
+    now: datetime,
+    effects: dict[str, Any] | None = None,
 ) -> Decision:
     """Retry automatically while the policy allows it; otherwise pause the execution.
 
@@ -298,6 +326,7 @@ def _failure(
             "retry_at": retry_at,
             "next_attempt": step.attempt + 1,
             "max_attempts": policy.max_attempts,
+            **(effects or {}),
         }
         if delay > MAX_QUEUE_DELAY:
             # SQS holds 15 minutes at most: the sweep's due index wakes the longer waits
@@ -310,7 +339,7 @@ def _failure(
         )
     if policy and retryable:
         error = {**error, "attempts_exhausted": policy.max_attempts}
-    return Decision(events=(Event(kind, at, step.id, step.attempt, details={"error": error}),))
+    return Decision(events=(Event(kind, at, step.id, step.attempt, details={"error": error, **(effects or {})}),))
 
 
 def backoff_seconds(base: float, failed_attempt: int) -> float:
@@ -349,6 +378,7 @@ def summary(value: Any, limit: int = 120) -> str:
 RUNNING_RULES: dict[type, Handler] = {
     ClaimStep: _claim,
     RecordResult: _record,
+    StartSideEffect: _side_effect,
     TimeOutStep: _timeout,
     TimeOutGate: _gate_timeout,
     Heartbeat: _heartbeat,

@@ -46,6 +46,8 @@ class EventType(StrEnum):
     APPROVAL_REJECTED = "approval_rejected"
     REVIEW_SUBMITTED = "review_submitted"
     INSTRUCTIONS_EDITED = "instructions_edited"
+    #: A call with side effects (a non-GET tool or http call, an email) entered before it is made.
+    SIDE_EFFECT_STARTED = "side_effect_started"
     #: A worker's result that arrived after the step had moved on: kept, changes nothing.
     LATE_RESULT_DISCARDED = "late_result_discarded"
 
