@@ -367,3 +367,18 @@ def test_the_mcp_retry_tool_shows_the_calls_and_takes_the_choice(
     assert keys == [f"{execution_id}:charge:1:1", f"{execution_id}:charge:2:1"]
     _, history = api.get(f"/executions/{execution_id}/history")
     assert [e["details"]["side_effects"] for e in history["items"] if e["type"] == "step_retried"] == ["rerun"]
+
+
+def test_cancel_lists_the_calls_it_does_not_undo_in_the_view_and_the_history(
+    api: Any, worker: Any, provider: ScriptedServer, integration: ScriptedServer
+) -> None:
+    execution_id = _failed_after_one_refund(api, worker, provider, integration)
+    status, cancelled = api.post(f"/executions/{execution_id}/cancel", {"reason": "customer withdrew"})
+    assert status == 200 and cancelled["status"] == "cancelled"
+    [call] = cancelled["side_effects_not_undone"]
+    assert call["step_id"] == "act" and call["target"] == f"POST {integration.url}/refunds"
+    assert call["status"] == "succeeded" and call["idempotency_key"] == f"{execution_id}:act:1:2"
+    _, history = api.get(f"/executions/{execution_id}/history")
+    [event] = [e for e in history["items"] if e["type"] == "execution_cancelled"]
+    assert event["details"]["side_effects_not_undone"] == [{"step_id": "act", "summary": "made 1 POST call"}]
+    assert "step act made 1 POST call" in event["message"]
