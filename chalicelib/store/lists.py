@@ -28,7 +28,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, UpdateError
 
 from chalicelib.errors import FieldError, ValidationError
-from chalicelib.store.models import Models
+from chalicelib.store.models import Marker, Summary
 
 #: A list page visits at most this many empty months before answering with a token.
 MAX_MONTHS_PER_PAGE = 24
@@ -116,8 +116,7 @@ def previous_month(month: str) -> str:
 class ExecutionLists:
     """Queries behind ``GET /workflows/{id}/executions``, ``GET /executions`` and bulk actions."""
 
-    def __init__(self, models: Models) -> None:
-        self.m = models
+    def __init__(self) -> None:
         self._epoch_seen: str | None = None
 
     # ------------------------------------------------------------------ epoch
@@ -128,12 +127,11 @@ class ExecutionLists:
         """
         if self._epoch_seen is not None and self._epoch_seen <= month:
             return
-        m = self.m
         try:
             # precondition: no epoch yet, or a later one (the epoch only moves back)
-            m.Marker(EPOCH_PK, EPOCH_SK).update(
-                actions=[m.Marker.value.set(month)],
-                condition=m.Marker.value.does_not_exist() | (m.Marker.value > month),
+            Marker(EPOCH_PK, EPOCH_SK).update(
+                actions=[Marker.value.set(month)],
+                condition=Marker.value.does_not_exist() | (Marker.value > month),
             )
         except UpdateError as error:
             if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
@@ -142,7 +140,7 @@ class ExecutionLists:
 
     def epoch(self) -> str | None:
         try:
-            return self.m.Marker.get(EPOCH_PK, EPOCH_SK).value
+            return Marker.get(EPOCH_PK, EPOCH_SK).value
         except DoesNotExist:
             return None
 
@@ -169,8 +167,8 @@ class ExecutionLists:
         """How many summaries match (stops at ``cap``); a COUNT query per partition."""
         total = 0
         for choice in self._partitions(f, now, None, self._floor(f)):
-            index = getattr(self.m.Summary, choice.index)
-            total += index.count(choice.key, _range(self.m.Summary.start_sk, f))
+            index = getattr(Summary, choice.index)
+            total += index.count(choice.key, _range(Summary.start_sk, f))
             if total >= cap:
                 return cap
         return total
@@ -217,11 +215,11 @@ class ExecutionLists:
     def _query(
         self, choice: IndexChoice, f: ListFilter, limit: int, start: dict[str, Any] | None, from_token: bool
     ) -> tuple[list[Any], dict[str, Any] | None]:
-        index = getattr(self.m.Summary, choice.index)
+        index = getattr(Summary, choice.index)
         try:
             result = index.query(
                 choice.key,
-                _range(self.m.Summary.start_sk, f),
+                _range(Summary.start_sk, f),
                 scan_index_forward=False,
                 limit=limit,
                 last_evaluated_key=start,
@@ -238,7 +236,7 @@ class ExecutionLists:
         if choice.full or not rows:
             return rows
         keys = [(row.pk, "SUMMARY") for row in rows]
-        found = {item.pk: item for item in self.m.Summary.batch_get(keys)}
+        found = {item.pk: item for item in Summary.batch_get(keys)}
         return [found[row.pk] for row in rows if row.pk in found]
 
     # ----------------------------------------------------------------- tokens
