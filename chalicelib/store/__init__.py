@@ -31,6 +31,6 @@ class Store:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
-        bind(settings)
+        bind(settings, fresh=True)
         payloads = PayloadStore(settings)
         return cls(CatalogStore(), ExecutionStore(payloads, settings.retention_days), payloads)

@@ -28,6 +28,10 @@ from chalicelib.store.payloads import PayloadStore
 from chalicelib.store.stats import COUNTER_SHARDS, StatsStore, shard_of
 
 ACTIVE = ("running", "waiting")
+#: A trigger longer than this (as JSON) is kept in the payload bucket, so the head stays small.
+TRIGGER_INLINE_LIMIT = 400
+#: What a head may weigh at most (DynamoDB item size: names plus values), whatever the input.
+HEAD_LIMIT = 1024
 #: ``type`` of a commit item that holds several events (in ``events``)
 COMMIT = "commit"
 
@@ -214,15 +218,14 @@ class ExecutionStore:
         return numbered
 
     def _status_update(self, tx: TransactWrite, execution_id: str, change: StatusChange) -> None:
-        actions: list[Action] = [
-            Summary.status.set(change.after),
-            Summary.g_wf_status.set(f"{change.workflow_id}#{change.after}"),
-        ]
+        actions: list[Action] = [Summary.status.set(change.after)]
         if change.after in ("completed", "cancelled"):
             actions.append(Summary.ended_at.set(change.at))
         if change.started_at and change.trigger_type:
-            keys = status_keys(change.workflow_id, change.after, change.trigger_type, change.started_at)
-            actions += [getattr(Summary, name).set(value) for name, value in keys.items() if name != "g_wf_status"]
+            keys = status_keys(
+                change.workflow_id, change.after, change.trigger_type, change.started_at, execution_id=execution_id
+            )
+            actions += [getattr(Summary, name).set(value) for name, value in keys.items()]
         # precondition: the status is still the one the decision was made on
         tx.update(Summary(_epk(execution_id), "SUMMARY"), actions=actions, condition=Summary.status == change.before)
         delta = _active_delta(change.before, change.after)
@@ -280,7 +283,7 @@ class ExecutionStore:
             item = Summary.get(_epk(execution_id), "SUMMARY", consistent_read=True)
         except DoesNotExist as error:
             raise NotFound(f"execution {execution_id} not found") from error
-        return _to_summary(item)
+        return self._to_summary(item)
 
     def find_idempotent(self, idempotency_pk: str) -> str | None:
         try:
@@ -304,7 +307,7 @@ class ExecutionStore:
     def list(self, f: ListFilter, limit: int, token: str | None, now: str) -> Page:
         """A page of any list (per workflow or across workflows) and the next page's token."""
         items, next_token = self.lists.page(f, limit, token, now)
-        return Page([_to_summary(item) for item in items], next_token)
+        return Page([self._to_summary(item) for item in items], next_token)
 
     def due_entries(self, bucket: str, upto: str) -> list[tuple[str, int]]:
         """(execution id, event seq) of events whose due time in ``bucket`` is at or before ``upto``."""
@@ -313,7 +316,13 @@ class ExecutionStore:
 
     # ---------------------------------------------------------------- mapping
     def _summary_item(self, s: SummaryRecord) -> Summary:
-        keys: dict[str, Any] = summary_keys(s.workflow_id, s.status, s.trigger.get("type", "manual"), s.started_at)
+        """The head: a few short fields and the list keys, under ``HEAD_LIMIT`` bytes whatever
+        the trigger (a large trigger goes to the payload bucket, the head keeps its type)."""
+        kind = str(s.trigger.get("type", "manual"))
+        trigger, trigger_ref = json.dumps(s.trigger, separators=(",", ":")), None
+        if len(trigger.encode("utf-8")) > TRIGGER_INLINE_LIMIT:
+            trigger, trigger_ref = json.dumps({"type": kind}), self.payloads.put(s.execution_id, trigger)
+        keys = summary_keys(s.workflow_id, s.status, kind, s.started_at, execution_id=s.execution_id)
         return Summary(
             _epk(s.execution_id),
             "SUMMARY",
@@ -321,15 +330,27 @@ class ExecutionStore:
             workflow_id=s.workflow_id,
             workflow_version=s.workflow_version,
             status=s.status,
-            trigger_type=s.trigger.get("type", "manual"),
-            trigger=json.dumps(s.trigger),
+            trigger_type=kind,
+            trigger=trigger,
+            trigger_ref=trigger_ref,
             started_at=s.started_at,
             ended_at=s.ended_at,
-            g_wf=s.workflow_id,
-            g_wf_status=f"{s.workflow_id}#{s.status}",
-            start_sk=f"{s.started_at}#{s.execution_id}",
             expires_at=self._expiry(s.started_at),
-            **keys,
+            g_wf=keys["g_wf"],
+            l_month=keys["l_month"],
+            l_sk=keys["l_sk"],
+        )
+
+    def _to_summary(self, item: Summary) -> SummaryRecord:
+        trigger = self.payloads.get(item.trigger_ref) if item.trigger_ref else item.trigger
+        return SummaryRecord(
+            item.execution_id,
+            item.workflow_id,
+            int(item.workflow_version),
+            item.status,
+            json.loads(trigger),
+            item.started_at,
+            item.ended_at,
         )
 
     def _event_item(self, execution_id: str, e: Event, seq: int) -> Any:
@@ -409,18 +430,6 @@ def _to_events(item: Any, payloads: PayloadStore) -> list[Event]:
         )
         for i, e in enumerate(listed)
     ]
-
-
-def _to_summary(item: Any) -> SummaryRecord:
-    return SummaryRecord(
-        item.execution_id,
-        item.workflow_id,
-        int(item.workflow_version),
-        item.status,
-        json.loads(item.trigger),
-        item.started_at,
-        item.ended_at,
-    )
 
 
 def encode_token(key: dict[str, Any] | None, scope: str) -> str | None:

@@ -46,12 +46,17 @@ _bound: tuple[str, str, str, str | None] | None = None
 _connection: Connection | None = None
 
 
-def bind(settings: Settings) -> None:
-    """Point every model at ``settings``' tables, region and endpoint (idempotent)."""
+def bind(settings: Settings, fresh: bool = False) -> None:
+    """Point every model at ``settings``' tables, region and endpoint (idempotent).
+
+    ``fresh`` drops the cached connections even when nothing changed: building an engine
+    does, so its connections come from botocore sessions made now (with whatever hooks the
+    process registered since, as the fault injection of the chaos run does).
+    """
     global _bound, _connection
     wanted = (settings.catalog_table, settings.executions_table, settings.region, settings.endpoint_url)
     with _lock:
-        if wanted == _bound:
+        if wanted == _bound and not fresh:
             return
         CatalogMeta.table_name, ExecutionsMeta.table_name = wanted[0], wanted[1]
         for meta in (CatalogMeta, ExecutionsMeta):
@@ -226,14 +231,37 @@ class BulkResult(Model):
 
 
 # --------------------------------------------------------------- executions table
-def _start_index(name: str, hash_attr: str, *, keys_only: bool) -> Any:
-    """A summary GSI hashed on ``hash_attr`` and ranged on ``start_sk`` (newest first)."""
-    meta = type("Meta", (), {"index_name": name, "projection": KeysOnlyProjection() if keys_only else AllProjection()})
-    attrs = {"Meta": meta, hash_attr: UnicodeAttribute(hash_key=True), "start_sk": UnicodeAttribute(range_key=True)}
-    return type(f"Index_{name}", (GlobalSecondaryIndex,), attrs)()
+class ListByWorkflow(GlobalSecondaryIndex["Summary"]):
+    """Heads of one workflow, by ``<status>#<trigger>#<started_at>#<id>`` (store/lists.py)."""
+
+    class Meta:
+        index_name = "list_wf"
+        # keys only: the list reads the heads with one BatchGetItem, and a status change
+        # moves a row of ~100 bytes
+        projection = KeysOnlyProjection()
+
+    g_wf = UnicodeAttribute(hash_key=True)
+    l_sk = UnicodeAttribute(range_key=True)
+
+
+class ListByMonth(GlobalSecondaryIndex["Summary"]):
+    """Heads of every workflow by start month and shard (``M#<YYYY-MM>#<k>``), same range key."""
+
+    class Meta:
+        index_name = "list_month"
+        projection = KeysOnlyProjection()
+
+    l_month = UnicodeAttribute(hash_key=True)
+    l_sk = UnicodeAttribute(range_key=True)
 
 
 class Summary(Model):
+    """The head of an execution (``EX#<id>`` / ``SUMMARY``): what lists show, under 1 KB.
+
+    Written when the execution starts and on status changes only; the history is in the
+    commit items. A trigger too large to keep here is in the payload bucket (``trigger_ref``).
+    """
+
     class Meta(ExecutionsMeta):
         pass
 
@@ -244,29 +272,18 @@ class Summary(Model):
     workflow_version = NumberAttribute()
     status = UnicodeAttribute()
     trigger_type = UnicodeAttribute()
+    #: the trigger as JSON, or ``{"type": ...}`` alone when it is in the payload bucket
     trigger = UnicodeAttribute()
+    trigger_ref = UnicodeAttribute(null=True)
     started_at = UnicodeAttribute()
     ended_at = UnicodeAttribute(null=True)
-    g_wf = UnicodeAttribute()
-    g_wf_status = UnicodeAttribute()
-    start_sk = UnicodeAttribute()
-    # list indexes of chalicelib/store/lists.py (see docs/design.md, "Lists")
-    g_wf_trigger = UnicodeAttribute(null=True)
-    g_wf_st = UnicodeAttribute(null=True)
-    g_month = UnicodeAttribute(null=True)
-    g_month_trigger = UnicodeAttribute(null=True)
-    g_month_status = UnicodeAttribute(null=True)
-    g_month_st = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)
-    # keys only: status changes then cost this index nothing (lists read the summaries)
-    by_workflow = _start_index("by_workflow", "g_wf", keys_only=True)
-    by_workflow_status = _start_index("by_workflow_status", "g_wf_status", keys_only=False)
-    by_workflow_trigger = _start_index("by_workflow_trigger", "g_wf_trigger", keys_only=True)
-    by_workflow_status_trigger = _start_index("by_workflow_status_trigger", "g_wf_st", keys_only=False)
-    by_month = _start_index("by_month", "g_month", keys_only=True)
-    by_month_trigger = _start_index("by_month_trigger", "g_month_trigger", keys_only=True)
-    by_month_status = _start_index("by_month_status", "g_month_status", keys_only=False)
-    by_month_status_trigger = _start_index("by_month_status_trigger", "g_month_st", keys_only=False)
+    # list keys (store/lists.py): the workflow, the month shard, and the range both share
+    g_wf = UnicodeAttribute()
+    l_month = UnicodeAttribute(null=True)
+    l_sk = UnicodeAttribute(null=True)
+    list_wf = ListByWorkflow()
+    list_month = ListByMonth()
 
 
 class ByDue(GlobalSecondaryIndex["EventItem"]):
