@@ -85,10 +85,10 @@ def attach_engine(engine: Any, *clients: Any) -> None:
     from chalicelib.store.models import bound_models, connection
 
     seen: set[int] = set()
-    connections = [connection()] + [model._get_connection() for model in bound_models(Model)]
+    # each model class has its own connection (TableConnection wraps a Connection)
+    connections = [connection()] + [model._get_connection().connection for model in bound_models(Model)]
     for conn in connections:
-        conn = getattr(conn, "connection", conn)  # TableConnection -> Connection
-        if id(conn) in seen or not hasattr(conn, "client"):
+        if id(conn) in seen:
             continue
         seen.add(id(conn))
         attach(conn.session)

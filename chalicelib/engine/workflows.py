@@ -19,7 +19,7 @@ from chalicelib.store import Store, WorkflowRecord
 
 #: Parsed definitions by (table, workflow id, version). Versions are immutable, so a
 #: warm Lambda container never has to read one twice.
-_DEFINITIONS: dict[tuple[int, str, int], WorkflowDefinition] = {}
+_DEFINITIONS: dict[tuple[str, str, int], WorkflowDefinition] = {}
 
 
 #: Called after every catalog change with (new record, previous record or None); triggers

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -309,7 +310,7 @@ class ExecutionStore:
         items, next_token = self.lists.page(f, limit, token, now)
         return Page([self._to_summary(item) for item in items], next_token)
 
-    def due_entries(self, bucket: str, upto: str) -> list[tuple[str, int]]:
+    def due_entries(self, bucket: str, upto: str) -> builtins.list[tuple[str, int]]:
         """(execution id, event seq) of events whose due time in ``bucket`` is at or before ``upto``."""
         rows = EventItem.by_due.query(bucket, EventItem.due_at <= upto + "~")
         return [(row.pk[3:], int(row.sk[2:])) for row in rows]

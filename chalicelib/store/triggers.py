@@ -302,7 +302,8 @@ class TriggerStore:
             # precondition: still enabled and still at the slot this tick handled
             Schedule(f"WF#{workflow_id}", "SCHEDULE").update(
                 actions=[Schedule.next_fire.set(new_next), Schedule.updated_at.set(at)],
-                condition=(Schedule.next_fire == expected_next) & (Schedule.enabled == True),
+                # `== True` builds PynamoDB's condition expression; it is not a truth test.
+                condition=(Schedule.next_fire == expected_next) & (Schedule.enabled == True),  # noqa: E712
             )
             return True
         except UpdateError as error:
