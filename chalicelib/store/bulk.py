@@ -18,8 +18,9 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.timefmt import parse_iso
 from chalicelib.errors import FieldError, NotFound, ValidationError
-from chalicelib.store.executions import _conflict, decode_token, encode_token
+from chalicelib.store.executions import _conflict
 from chalicelib.store.models import BulkJob, BulkResult, Marker, connection
+from chalicelib.store.tokens import decode_token, encode_token
 
 PENDING = "pending"
 #: One marker item per job (sk = job id): the sweep finds stalled jobs with a Query. A finished

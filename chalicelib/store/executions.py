@@ -1,15 +1,13 @@
-"""Executions: summaries, numbered events, lists and the due index.
+"""Executions: heads, numbered events (commit items), lists and the due index.
 
 Writes are conditional. An event is put with ``attribute_not_exists(pk)`` on its
 sequence number, so of two writers that read the same history exactly one appends; the
 other gets ``TransitionConflict``. A status change goes in one transaction with the event,
-the summary (conditioned on the status it expects) and the workflow's active counter.
+the head (conditioned on the status it expects) and the workflow's active counter.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
 import json
 from collections.abc import Sequence
@@ -27,6 +25,7 @@ from chalicelib.store.lists import ExecutionLists, ListFilter, status_keys, summ
 from chalicelib.store.models import Counters, EventItem, Marker, Summary, connection
 from chalicelib.store.payloads import PayloadStore
 from chalicelib.store.stats import COUNTER_SHARDS, StatsStore, shard_of
+from chalicelib.store.tokens import decode_token, encode_token
 
 ACTIVE = ("running", "waiting")
 #: A trigger longer than this (as JSON) is kept in the payload bucket, so the head stays small.
@@ -302,7 +301,7 @@ class ExecutionStore:
         token: str | None,
         trigger: str | None = None,
     ) -> Page:
-        """Newest first; a Query on the index whose hash key fits the filters (store/lists.py)."""
+        """Newest first, from the list index of the head (store/lists.py)."""
         return self.list(ListFilter(workflow_id, status, trigger, start_from, start_to), limit, token, "")
 
     def list(self, f: ListFilter, limit: int, token: str | None, now: str) -> Page:
@@ -431,31 +430,3 @@ def _to_events(item: Any, payloads: PayloadStore) -> list[Event]:
         )
         for i, e in enumerate(listed)
     ]
-
-
-def encode_token(key: dict[str, Any] | None, scope: str) -> str | None:
-    """Opaque pagination token bound to the query it came from."""
-    if not key:
-        return None
-    raw = json.dumps({"s": scope, "k": key}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_token(token: str | None, scope: str, attributes: set[str]) -> dict[str, Any] | None:
-    """Read a token made by ``encode_token`` for the same query; anything else is a 400."""
-    if not token:
-        return None
-    bad = ValidationError(FieldError("next_token", "invalid or foreign pagination token"))
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-    except (binascii.Error, ValueError) as error:
-        raise bad from error
-    if not isinstance(data, dict) or data.get("s") != scope or not isinstance(data.get("k"), dict):
-        raise bad
-    key = data["k"]
-    if set(key) != attributes or not all(
-        isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()
-    ):
-        raise bad
-    return key
