@@ -250,7 +250,7 @@ class Chaos:
     # -- the operator, racing the workers
     def look(self, execution_id: str) -> dict[str, Any] | None:
         status, view = self.api("GET", f"/executions/{execution_id}")
-        if status != 200:
+        if status != 200 or not isinstance(view, dict):
             return None
         self.obs.seen[execution_id].append(
             {"status": view["status"], "steps": [(s["id"], s["attempt"], s["state"]) for s in view["steps"]]}
@@ -261,7 +261,9 @@ class Chaos:
         view = self.look(execution_id)
         if view is None:
             return
-        step = next((s for s in view["steps"] if s["state"] in ("waiting_for_approval", "failed", "running")), None)
+        step: dict[str, Any] = next(
+            (s for s in view["steps"] if s["state"] in ("waiting_for_approval", "failed", "running")), {}
+        )
         if view["status"] == "waiting" and step:
             action = self.random.choice(["approve", "approve", "reject", "force-advance", "cancel"])
         elif view["status"] == "failed" and step:
@@ -417,7 +419,7 @@ def _backward(execution_id: str, snapshots: list[dict[str, Any]]) -> list[Any]:
     return found
 
 
-def run(executions: int, seed: int = 15, rounds_per_execution: float = 0.6, **rates: float) -> dict[str, Any]:
+def run(executions: int, seed: int = 15, rounds_per_execution: float = 0.6, **rates: Any) -> dict[str, Any]:
     """One chaos run of ``executions`` executions; returns the report."""
     from bench.faults import Faults, install
     from chalicelib.local.dynamo_isolation import install as isolate_dynamodb
