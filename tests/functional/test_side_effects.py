@@ -4,6 +4,7 @@ that counts its calls, SES on moto), then retried with ``replay`` (the default) 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -387,8 +388,6 @@ def test_cancel_lists_the_calls_it_does_not_undo_in_the_view_and_the_history(
 def test_a_worker_that_stops_mid_call_leaves_the_call_unknown_and_a_replay_does_not_repeat_it(
     api: Any, worker: Any, integration: ScriptedServer, clock: Any
 ) -> None:
-    import threading
-
     arrived, release = threading.Event(), threading.Event()
 
     def hang(seen: Any) -> Answer:  # the worker's call reaches the integration, then hears nothing back
