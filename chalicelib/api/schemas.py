@@ -206,6 +206,11 @@ def components() -> dict[str, Any]:
             "input": ANY,
             "steps": {"type": "array", "items": ref("Step")},
             "completed_steps_not_undone": {"type": "array", "items": OBJECT},
+            "side_effects_not_undone": {
+                "type": "array",
+                "items": OBJECT,
+                "description": "a cancelled execution: every call its steps made elsewhere (`SideEffect` plus `step_id`)",
+            },
             "actions": {"type": "array", "items": {"enum": ["cancel"]}},
         },
         ("execution_id", "workflow_id", "workflow_version", "status", "trigger", "started_at", "steps"),

@@ -519,6 +519,12 @@ def _cancel(state: ExecutionState, c: CancelExecution, at: str, now: datetime) -
                     "previous_status": state.status.value,
                     "not_undone": not_undone(state),
                     "stopped_steps": [s.id for s in state.steps if s.state in (SS.RUNNING, SS.WAITING_FOR_APPROVAL)],
+                    # what the steps did elsewhere (failed and running ones too): cancelling undoes none of it
+                    "side_effects_not_undone": [
+                        {"step_id": s.id, "summary": side_effects_summary(s.side_effects)}
+                        for s in state.steps
+                        if side_effects_summary(s.side_effects)
+                    ],
                 },
             ),
         )

@@ -92,6 +92,9 @@ _SENTENCES: dict[str, Callable[[Event], str]] = {
     "execution_cancelled": lambda e: (
         f"execution cancelled by {_by(e)}{_because(e.details.get('reason'))}; "
         f"not undone: {', '.join(s['step_id'] for s in e.details.get('not_undone', [])) or 'nothing'}"
+        + "".join(
+            f"; step {s.get('step_id')} {s.get('summary')}" for s in e.details.get("side_effects_not_undone") or []
+        )
     ),
     "execution_completed": lambda e: "execution completed",
     "late_result_discarded": lambda e: (
