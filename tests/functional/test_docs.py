@@ -62,3 +62,20 @@ def test_every_module_the_design_table_names_exists() -> None:
     assert "chalicelib/domain/machine.py" in paths and "chalicelib/engine/runner.py" in paths, paths
     missing = [path for path in paths if not (ROOT / path).exists()]
     assert not missing, f"docs/design.md names modules that do not exist: {missing}"
+
+
+def test_code_and_docs_say_what_and_why_not_which_ticket() -> None:
+    pattern = re.compile(r"\bissues? #?\d+", re.IGNORECASE)
+    roots = ["app.py", "README.md", "chalicelib", "docs", "stepline_cli", "bench", "infra", "tests"]
+    files = [ROOT / r for r in roots if (ROOT / r).is_file()]
+    files += [
+        p for r in roots if (ROOT / r).is_dir() for p in (ROOT / r).rglob("*") if p.suffix in {".py", ".md", ".js"}
+    ]
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in files
+        if path.resolve() != Path(__file__).resolve()
+        for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert not found, f"issue numbers in code or docs: {found}"
