@@ -23,6 +23,7 @@ from chalicelib.domain.commands import Approve, Decision, Dispatch, RecordResult
 from chalicelib.domain.costs import micro
 from chalicelib.domain.fold import Event, ExecutionState, Refused, StepView
 from chalicelib.domain.spending import BUDGET_GATE
+from chalicelib.domain.vocabulary import EventType
 
 __all__ = ["approve_budget", "budget_pause"]
 
@@ -48,7 +49,7 @@ def budget_pause(state: ExecutionState, step: StepView, c: RecordResult, at: str
     if details_in.get("tool_calls") is not None:
         # the stopped attempt's tool calls are part of "on what": shown with the gate
         details["budget"]["tool_calls"] = list(details_in["tool_calls"])
-    return Decision(events=(Event("approval_requested", at, c.step_id, c.attempt, details=details),))
+    return Decision(events=(Event(EventType.APPROVAL_REQUESTED, at, c.step_id, c.attempt, details=details),))
 
 
 def approve_budget(state: ExecutionState, step: StepView, c: Approve, at: str, due: str) -> Decision:
@@ -86,5 +87,5 @@ def approve_budget(state: ExecutionState, step: StepView, c: Approve, at: str, d
         "spent": {**spent.to_dict(), "tokens": spent.tokens},
         "next_attempt": step.attempt + 1,
     }
-    event = Event("budget_approved", at, step.id, step.attempt, c.actor.name, details=details, due=due)
+    event = Event(EventType.BUDGET_APPROVED, at, step.id, step.attempt, c.actor.name, details=details, due=due)
     return Decision(events=(event,), dispatch=(Dispatch(step.id, step.attempt + 1),))

@@ -23,8 +23,9 @@ from chalicelib.auth import require
 from chalicelib.domain.machine import Actor, Approve, Command, ExecutionState, Reject, RetryStep, starter
 from chalicelib.domain.side_effects import RetryMode
 from chalicelib.domain.spending import BUDGET_GATE, limit_errors
-from chalicelib.domain.states import StepState
+from chalicelib.domain.states import ExecutionStatus, StepState
 from chalicelib.domain.timefmt import iso
+from chalicelib.domain.vocabulary import Role
 from chalicelib.engine import Engine, listing
 from chalicelib.engine.edits import (
     MAX_COMMENT,
@@ -245,7 +246,7 @@ class McpTools:
 
     # ------------------------------------------------------------------ tools
     def _start(self, name: str, arguments: dict[str, Any], caller: Caller) -> ToolResult:
-        require(caller.actor, "operator")
+        require(caller.actor, Role.OPERATOR)
         details: dict[str, Any] = {}
         if caller.client:
             details["client"] = dict(caller.client)
@@ -310,7 +311,7 @@ class McpTools:
         _only(arguments, {"execution_id", "step_id", "comment"} | limits)
         execution_id = _identifier(arguments, "execution_id")
         step_id = _identifier(arguments, "step_id")
-        require(caller.actor, "operator")
+        require(caller.actor, Role.OPERATOR)
         action: Command
         if command is Reject:
             action = Reject(step_id, caller.actor, check_reject_reason(arguments.get("comment")))
@@ -451,7 +452,7 @@ def _overview(state: ExecutionState, actor: Actor, now: datetime) -> ToolResult:
             for s in view["steps"]
         ],
     }
-    if view["status"] == "completed" and view["steps"]:
+    if view["status"] == ExecutionStatus.COMPLETED and view["steps"]:
         data["output"] = view["steps"][-1]["output"]
     text = f"Execution {data['execution_id']} of '{data['workflow_name']}' is {data['status']}."
     if current is not None:
