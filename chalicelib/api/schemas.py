@@ -18,7 +18,7 @@ from typing import Any
 from chalicelib.api.openapi import Param, RouteShape
 from chalicelib.domain.definition import GATE_TYPES, MAX_GATE_TIMEOUT_SECONDS, ON_TIMEOUT
 from chalicelib.domain.notify import NOTIFY_EVENTS
-from chalicelib.domain.side_effects import RetryMode, SideEffectStatus
+from chalicelib.domain.side_effects import RetryMode, SideEffectKind, SideEffectStatus
 
 #: chalicelib.engine.events.MAX_GRACE (kept free of the engine import; test_bad_input compares them)
 _MAX_GRACE_SECONDS = 30 * 86400
@@ -236,7 +236,7 @@ def components() -> dict[str, Any]:
             {
                 "attempt": {"type": "integer"},
                 "n": {"type": "integer", "description": "its number within the attempt"},
-                "kind": {"enum": ["tool_call", "http", "email"]},
+                "kind": {"enum": [k.value for k in SideEffectKind]},
                 "name": {"type": "string", "description": "the llm tool's name"},
                 "target": {
                     "type": "string",
