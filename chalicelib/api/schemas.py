@@ -18,10 +18,11 @@ from typing import Any
 from chalicelib.api.openapi import Param, RouteShape
 from chalicelib.domain import limits
 from chalicelib.domain.notify import MAX_TARGETS, NOTIFY_EVENTS
-from chalicelib.domain.side_effects import RetryMode, SideEffectStatus
+from chalicelib.domain.side_effects import RetryMode, SideEffectKind, SideEffectStatus
 from chalicelib.domain.spending import MAX_BUDGET_TOKENS, MAX_BUDGET_USD, ON_EXCEED
 from chalicelib.domain.states import ExecutionStatus, StepState
-from chalicelib.domain.vocabulary import Role, TriggerKind
+from chalicelib.domain.vocabulary import Role
+from chalicelib.triggers import trigger_kind_names
 
 #: chalicelib.engine.events.MAX_GRACE (kept free of the engine import; test_bad_input compares them)
 _MAX_GRACE_SECONDS = 30 * 86400
@@ -30,7 +31,7 @@ _MAX_GRACE_SECONDS = 30 * 86400
 STATUSES = [s.value for s in ExecutionStatus]
 STEP_STATES = [s.value for s in StepState]
 STEP_ACTIONS = ["retry", "edit_and_retry", "skip", "approve", "reject", "review", "force_advance"]
-TRIGGER_TYPES = [k.value for k in TriggerKind]
+TRIGGER_TYPES = trigger_kind_names()
 INPUT_TYPES = list(limits.INPUT_TYPES)
 ROLES = [r.value for r in Role]
 SIDE_EFFECT_MODES = [m.value for m in RetryMode]
@@ -270,7 +271,7 @@ def components() -> dict[str, Any]:
             {
                 "attempt": {"type": "integer"},
                 "n": {"type": "integer", "description": "its number within the attempt"},
-                "kind": {"enum": ["tool_call", "http", "email"]},
+                "kind": {"enum": [k.value for k in SideEffectKind]},
                 "name": {"type": "string", "description": "the llm tool's name"},
                 "target": {
                     "type": "string",
