@@ -128,6 +128,17 @@ class ExecutionService:
         definition = self.workflows.definition(details["workflow_id"], int(details["workflow_version"]))
         return replay(execution_id, definition, events)
 
+    def load_at(self, execution_id: str, seq: int | None) -> ExecutionState:
+        """The execution as it was right after event ``seq`` (None: as it is now)."""
+        events = self.store.executions.load_events(execution_id)
+        if seq is not None:
+            events = [e for e in events if e.seq <= seq]
+        if not events or events[0].type != "execution_started":
+            raise NotFound(f"execution {execution_id} not found")
+        details = events[0].details
+        definition = self.workflows.definition(details["workflow_id"], int(details["workflow_version"]))
+        return replay(execution_id, definition, events)
+
     def history(self, execution_id: str) -> list[Event]:
         events = self.store.executions.load_events(execution_id)
         if not events:
@@ -135,10 +146,12 @@ class ExecutionService:
         return events
 
     # ------------------------------------------------------------------ apply
-    def commit(self, state: ExecutionState, decision: Decision) -> ExecutionState:
+    def commit(self, state: ExecutionState, decision: Decision, atomic: bool = True) -> ExecutionState:
         """Append the decision's events (and status change), then send its messages.
 
         Returns the new state. Raises ``TransitionConflict`` if another writer got there first.
+        ``atomic=False`` (the worker): the head follows the commit in a write of its own
+        instead of one transaction (``ExecutionStore.append``).
         """
         if decision.events:
             after = apply_events(state, decision.events)
@@ -152,7 +165,7 @@ class ExecutionService:
                     state.started_at,
                     str(state.trigger.get("type", "manual")),
                 )
-            numbered = self.store.executions.append(state.execution_id, state.seq, decision.events, change)
+            numbered = self.store.executions.append(state.execution_id, state.seq, decision.events, change, atomic)
             after.seq = numbered[-1].seq
             state = after
             if change is not None:
@@ -163,6 +176,29 @@ class ExecutionService:
         for message in decision.dispatch:
             self.queue.send(state.execution_id, message.step_id, message.attempt, message.delay_seconds)
         return state
+
+    def commit_worker(self, state: ExecutionState, decision: Decision) -> ExecutionState:
+        """``commit`` for the step worker: no transaction (commit item, then head)."""
+        return self.commit(state, decision, atomic=False)
+
+    def repair_head(self, state: ExecutionState) -> bool:
+        """Move a head left behind by a worker that died between its commit and its head
+        update to the status of the folded history. Returns True when it moved."""
+        status, _ = self.store.executions.head_status(state.execution_id)
+        if status == state.status.value:
+            return False
+        change = StatusChange(
+            state.workflow_id,
+            status,
+            state.status.value,
+            state.ended_at or iso(self.clock()),
+            state.started_at,
+            str(state.trigger.get("type", "manual")),
+        )
+        moved = self.store.executions.move_head(state.execution_id, change, state.seq)
+        if moved:
+            log.warning("head of %s repaired: %s -> %s", state.execution_id, status, state.status.value)
+        return moved
 
     def act(self, execution_id: str, command: Command) -> ExecutionState:
         """Apply one operator command; 409 only when the state does not allow it.

@@ -92,9 +92,11 @@ class StepRunner:
                 return "unknown execution"
             claim = decide(state, ClaimStep(step_id, attempt), self.clock())
             if not claim.events:
+                # a delivery again: a worker may have died between its commit and its head update
+                self.executions.repair_head(state)
                 if self._recover(state, step_id, attempt, budget):
                     return "recovered"
-                self.executions.commit(state, claim)  # may re-send a not-yet-due retry
+                self.executions.commit_worker(state, claim)  # may re-send a not-yet-due retry
                 log.info("no claim for %s/%s#%s: %s", execution_id, step_id, attempt, claim.noop_reason)
                 return "duplicate"
             self._chain(state, claim, budget, receipt_handle)
@@ -169,7 +171,7 @@ class StepRunner:
         if not pending:
             return committed
         try:
-            return self.executions.commit(committed, Decision(events=tuple(pending), dispatch=dispatch))
+            return self.executions.commit_worker(committed, Decision(events=tuple(pending), dispatch=dispatch))
         except TransitionConflict:
             if result is None:
                 # only pure work is lost: the writer that won (a duplicate delivery, the sweep's
@@ -188,11 +190,11 @@ class StepRunner:
         state = self.executions.load(execution_id)
         decision = decide(state, ClaimStep(step_id, attempt), self.clock())
         if not decision.events:
-            self.executions.commit(state, decision)  # may re-send a not-yet-due retry
+            self.executions.commit_worker(state, decision)  # may re-send a not-yet-due retry
             log.info("no claim for %s/%s#%s: %s", execution_id, step_id, attempt, decision.noop_reason)
             return None
         try:
-            return self.executions.commit(state, decision)
+            return self.executions.commit_worker(state, decision)
         except TransitionConflict:
             # another delivery of the same message (or an operator) moved first
             log.info("claim lost for %s/%s#%s", execution_id, step_id, attempt)
@@ -288,7 +290,7 @@ class StepRunner:
         backoff = Backoff(self.sleep)
         while True:
             try:
-                self.executions.commit(state, decide(state, result, self.clock()))
+                self.executions.commit_worker(state, decide(state, result, self.clock()))
                 return
             except TransitionConflict:
                 # an operator acted meanwhile (cancel, force-advance): decide again on the new
@@ -353,7 +355,7 @@ class StepRunner:
         if not decision.events:
             return False
         try:
-            self.executions.commit(state, decision)
+            self.executions.commit_worker(state, decision)
         except TransitionConflict:
             return False
         return True

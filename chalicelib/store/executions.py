@@ -2,8 +2,10 @@
 
 Writes are conditional. An event is put with ``attribute_not_exists(pk)`` on its
 sequence number, so of two writers that read the same history exactly one appends; the
-other gets ``TransitionConflict``. A status change goes in one transaction with the event,
-the summary (conditioned on the status it expects) and the workflow's active counter.
+other gets ``TransitionConflict``. A status change moves the summary (the head) forward
+too: in one transaction with the commit for operators and the sweep, right after it for the
+worker. Counts and statistics are not written here: the stream aggregator derives them from
+the head's changes (``chalicelib.engine.aggregator``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.machine import Event
@@ -24,7 +26,7 @@ from chalicelib.errors import FieldError, NotFound, StoreBusy, TransitionConflic
 from chalicelib.store.lists import ExecutionLists, ListFilter, status_keys, summary_keys
 from chalicelib.store.models import Models
 from chalicelib.store.payloads import PayloadStore
-from chalicelib.store.stats import COUNTER_SHARDS, StatsStore, shard_of
+from chalicelib.store.stats import COUNTER_SHARDS, StatsStore
 
 ACTIVE = ("running", "waiting")
 #: ``type`` of a commit item that holds several events (in ``events``)
@@ -161,11 +163,6 @@ class ExecutionStore:
                 # precondition: a new execution id
                 tx.save(self._summary_item(summary), condition=m.Summary.pk.does_not_exist())
                 tx.save(self._event_item(summary.execution_id, first, 1), condition=m.EventItem.pk.does_not_exist())
-                shard = shard_of(summary.execution_id)
-                tx.update(
-                    m.Counters(f"WF#{summary.workflow_id}", counter_sk(shard)), actions=[m.Counters.active.add(1)]
-                )
-                self.stats.on_create(tx, summary.workflow_id, summary.status, summary.started_at, shard)
                 if with_key:
                     # precondition: the idempotency key was never used
                     tx.save(
@@ -186,68 +183,84 @@ class ExecutionStore:
             raise
 
     def append(
-        self, execution_id: str, after_seq: int, events: Sequence[Event], change: StatusChange | None = None
+        self,
+        execution_id: str,
+        after_seq: int,
+        events: Sequence[Event],
+        change: StatusChange | None = None,
+        atomic: bool = True,
     ) -> list[Event]:
-        """Commit ``events`` after sequence ``after_seq``; with ``change``, move the status too.
+        """Commit ``events`` after sequence ``after_seq``; with ``change``, move the head too.
 
         All the events go into one commit item keyed by the first one's sequence number, so
         one conditional put appends any number of events. Returns the events with their
-        sequence numbers. Raises ``TransitionConflict`` when another writer committed first
-        or the status is no longer ``change.before``.
+        sequence numbers. Raises ``TransitionConflict`` when another writer committed first.
+
+        With ``atomic`` (operator actions, the sweep) the commit and the head update are one
+        transaction. Without it (the worker) they are two conditional writes, commit first:
+        the commit is the lock, and the head update is forward only (``seq``), so a worker
+        that dies in between leaves a head one change behind, which the next delivery of its
+        message repairs (``repair_head``) and any later change overtakes.
         """
         m = self.m
         numbered = [_with_seq(e, after_seq + i + 1) for i, e in enumerate(events)]
         item = self._commit_item(execution_id, numbered)
         try:
-            if change is None:
+            if change is None or not atomic:
                 # precondition: nobody committed this sequence number yet
                 item.save(condition=m.EventItem.pk.does_not_exist())
-                return numbered
-            with TransactWrite(connection=m.connection) as tx:
-                # precondition: nobody committed this sequence number yet
-                tx.save(item, condition=m.EventItem.pk.does_not_exist())
-                self._status_update(tx, execution_id, change)
+            else:
+                with TransactWrite(connection=m.connection) as tx:
+                    # precondition: nobody committed this sequence number yet
+                    tx.save(item, condition=m.EventItem.pk.does_not_exist())
+                    tx.update(*self._head_update(execution_id, change, numbered[-1].seq))
         except (PutError, TransactWriteError) as error:
             if _busy(error):
                 raise StoreBusy(f"the store is busy writing execution {execution_id}; try again") from error
             if _conflict(error, "execution", "event"):
                 raise TransitionConflict(f"execution {execution_id}", f"next event {after_seq + 1}") from error
             raise
-        if change is not None and change.after == "completed" and change.started_at:
-            self.stats.add_sample(change.workflow_id, change.started_at, change.at, shard_of(execution_id))
+        if change is not None and not atomic:
+            self.move_head(execution_id, change, numbered[-1].seq)
         return numbered
 
-    def _status_update(self, tx: TransactWrite, execution_id: str, change: StatusChange) -> None:
+    def move_head(self, execution_id: str, change: StatusChange, seq: int) -> bool:
+        """Set the head to ``change.after`` as of event ``seq``, unless a later change got there first."""
+        target, actions, condition = self._head_update(execution_id, change, seq)
+        try:
+            target.update(actions=actions, condition=condition)
+        except UpdateError as error:
+            if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return False  # the head is already at a later change
+            if _busy(error):
+                raise StoreBusy(f"the store is busy writing execution {execution_id}; try again") from error
+            raise
+        return True
+
+    def head_status(self, execution_id: str) -> tuple[str, int | None]:
+        """The head's status and the event sequence number it is at (strongly consistent)."""
+        item = self.m.Summary.get(
+            _epk(execution_id), "SUMMARY", consistent_read=True, attributes_to_get=["status", "seq"]
+        )
+        return item.status, int(item.seq) if item.seq is not None else None
+
+    def _head_update(self, execution_id: str, change: StatusChange, seq: int) -> tuple[Any, list[Any], Any]:
         m = self.m
         actions = [
             m.Summary.status.set(change.after),
             m.Summary.g_wf_status.set(f"{change.workflow_id}#{change.after}"),
+            m.Summary.seq.set(seq),
         ]
         if change.after in ("completed", "cancelled"):
             actions.append(m.Summary.ended_at.set(change.at))
         if change.started_at and change.trigger_type:
             keys = status_keys(change.workflow_id, change.after, change.trigger_type, change.started_at)
             actions += [getattr(m.Summary, name).set(value) for name, value in keys.items() if name != "g_wf_status"]
-        # precondition: the status is still the one the decision was made on
-        tx.update(
-            m.Summary(_epk(execution_id), "SUMMARY"), actions=actions, condition=m.Summary.status == change.before
-        )
-        delta = _active_delta(change.before, change.after)
-        if delta:
-            tx.update(
-                m.Counters(f"WF#{change.workflow_id}", counter_sk(shard_of(execution_id))),
-                actions=[m.Counters.active.add(delta)],
-            )
-        if change.started_at:
-            self.stats.on_change(
-                tx,
-                change.workflow_id,
-                change.before,
-                change.after,
-                change.started_at,
-                change.at,
-                shard_of(execution_id),
-            )
+        # precondition: forward only. The commit put is the lock between writers; the head
+        # only ever moves to a later commit's status (a head written before ``seq`` was kept
+        # must still show the status the decision was made on)
+        condition = (m.Summary.seq < seq) | (m.Summary.seq.does_not_exist() & (m.Summary.status == change.before))
+        return m.Summary(_epk(execution_id), "SUMMARY"), actions, condition
 
     # ------------------------------------------------------------------- reads
     def load_events(self, execution_id: str) -> list[Event]:
@@ -337,6 +350,7 @@ class ExecutionStore:
             g_wf_status=f"{s.workflow_id}#{s.status}",
             start_sk=f"{s.started_at}#{s.execution_id}",
             expires_at=self._expiry(s.started_at),
+            seq=1,
             **summary_keys(s.workflow_id, s.status, s.trigger.get("type", "manual"), s.started_at),
         )
 

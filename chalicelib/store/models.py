@@ -144,6 +144,9 @@ def _build(catalog: str, executions: str, region: str, host: str | None) -> Mode
         trigger = UnicodeAttribute()
         started_at = UnicodeAttribute()
         ended_at = UnicodeAttribute(null=True)
+        #: last event sequence number of the commit that set this status: only a later one may
+        #: move the head (forward only), and the aggregator replays the history up to it
+        seq = NumberAttribute(null=True)
         g_wf = UnicodeAttribute()
         g_wf_status = UnicodeAttribute()
         start_sk = UnicodeAttribute()
