@@ -31,7 +31,7 @@ from chalicelib.domain.timefmt import iso
 from chalicelib.engine.budget import Backoff
 from chalicelib.engine.notifications import Notifier
 from chalicelib.engine.workflows import WorkflowService
-from chalicelib.errors import Conflict, Forbidden, NotFound, StoreBusy, TransitionConflict
+from chalicelib.errors import Conflict, Forbidden, HeadBehind, NotFound, StoreBusy, TransitionConflict
 from chalicelib.observability import log_context, metric
 from chalicelib.queue import StepQueue
 from chalicelib.store import StatusChange, Store, SummaryRecord
@@ -153,6 +153,7 @@ class ExecutionService:
         ``atomic=False`` (the worker): the head follows the commit in a write of its own
         instead of one transaction (``ExecutionStore.append``).
         """
+        behind: HeadBehind | None = None
         if decision.events:
             after = apply_events(state, decision.events)
             change = None
@@ -165,8 +166,12 @@ class ExecutionService:
                     state.started_at,
                     str(state.trigger.get("type", "manual")),
                 )
-            numbered = self.store.executions.append(state.execution_id, state.seq, decision.events, change, atomic)
-            after.seq = numbered[-1].seq
+            try:
+                numbered = self.store.executions.append(state.execution_id, state.seq, decision.events, change, atomic)
+                after.seq = numbered[-1].seq
+            except HeadBehind as error:
+                # the commit is stored: announce and hand over as usual, then fail the invocation
+                after.seq, behind = state.seq + len(decision.events), error
             state = after
             if change is not None:
                 _status_changed(state, change.before)
@@ -175,6 +180,8 @@ class ExecutionService:
                     self.notifier.notify_status_change(state, change.before)
         for message in decision.dispatch:
             self.queue.send(state.execution_id, message.step_id, message.attempt, message.delay_seconds)
+        if behind is not None:
+            raise behind
         return state
 
     def commit_worker(self, state: ExecutionState, decision: Decision) -> ExecutionState:

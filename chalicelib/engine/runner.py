@@ -39,7 +39,7 @@ from chalicelib.domain.machine import (
 )
 from chalicelib.engine.budget import Backoff, Budget
 from chalicelib.engine.executions import ExecutionService
-from chalicelib.errors import NotFound, StoreBusy, TransitionConflict
+from chalicelib.errors import HeadBehind, NotFound, StoreBusy, TransitionConflict
 from chalicelib.jsonlimits import json_value_problem
 from chalicelib.observability import log_context, metric
 
@@ -172,6 +172,8 @@ class StepRunner:
             return committed
         try:
             return self.executions.commit_worker(committed, Decision(events=tuple(pending), dispatch=dispatch))
+        except HeadBehind:
+            raise  # stored; the invocation fails so that the next delivery moves the head
         except TransitionConflict:
             if result is None:
                 # only pure work is lost: the writer that won (a duplicate delivery, the sweep's
@@ -292,6 +294,8 @@ class StepRunner:
             try:
                 self.executions.commit_worker(state, decide(state, result, self.clock()))
                 return
+            except HeadBehind:
+                raise  # the result is stored; the next delivery moves the head
             except TransitionConflict:
                 # an operator acted meanwhile (cancel, force-advance): decide again on the new
                 # state, which records the result as late instead of losing it

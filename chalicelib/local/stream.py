@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -80,6 +81,7 @@ class StreamPump:
         self._arn: str | None = None
         #: shard id -> the iterator to read next (None: the shard is closed and read to its end)
         self._iterators: dict[str, str | None] = {}
+        self._held = False
 
     @property
     def stream_arn(self) -> str:
@@ -122,8 +124,20 @@ class StreamPump:
                 self._iterators[shard_id] = answer.get("NextShardIterator")
             return read
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """No delivery by ``drain`` inside: the records pile up into one batch, as on a busy
+        table within the batching window (tests use it to build large batches)."""
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+
     def drain(self, limit: int = 1000) -> int:
         """Deliver until the stream has nothing new. Returns the records read."""
+        if self._held:
+            return 0
         total = 0
         for _ in range(limit):
             read = self.pump_once()

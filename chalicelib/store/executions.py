@@ -22,7 +22,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.machine import Event
 from chalicelib.domain.timefmt import parse_iso
-from chalicelib.errors import FieldError, NotFound, StoreBusy, TransitionConflict, ValidationError
+from chalicelib.errors import FieldError, HeadBehind, NotFound, StoreBusy, TransitionConflict, ValidationError
 from chalicelib.store.lists import ExecutionLists, ListFilter, status_keys, summary_keys
 from chalicelib.store.models import Models
 from chalicelib.store.payloads import PayloadStore
@@ -221,7 +221,10 @@ class ExecutionStore:
                 raise TransitionConflict(f"execution {execution_id}", f"next event {after_seq + 1}") from error
             raise
         if change is not None and not atomic:
-            self.move_head(execution_id, change, numbered[-1].seq)
+            try:
+                self.move_head(execution_id, change, numbered[-1].seq)
+            except StoreBusy as error:
+                raise HeadBehind(f"execution {execution_id}: commit stored, head not moved") from error
         return numbered
 
     def move_head(self, execution_id: str, change: StatusChange, seq: int) -> bool:
