@@ -143,5 +143,5 @@ def test_each_counter_and_statistics_item_is_written_once_per_batch(
     assert not [op for op, _ in faults.calls if op in ("UpdateItem", "PutItem")]  # nothing outside it
     assert active_count(api, wf) == 0
     status, body = api.get(f"/workflows/{wf}/stats?bucket=hour")
-    assert body["totals"]["counts"]["completed"] == 12 and body["totals"]["total"] == 12
+    assert status == 200 and body["totals"]["counts"]["completed"] == 12 and body["totals"]["total"] == 12
     assert body["totals"]["duration_seconds"]["completed"] == 12
