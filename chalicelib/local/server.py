@@ -13,8 +13,10 @@
    the deployed stack owns them);
 4. imports ``app`` and serves it with Chalice's threaded local dev server on
    ``HOST``:``PORT`` (127.0.0.1:8000);
-5. runs one SQS poller per ``@app.on_sqs_message`` handler and a ticker for every
-   ``@app.schedule`` handler (see ``chalicelib.local.worker``);
+5. runs one SQS poller per ``@app.on_sqs_message`` handler, a ticker for every
+   ``@app.schedule`` handler (see ``chalicelib.local.worker``) and, on the emulator, a
+   reader of the executions table's stream for the ``@app.on_dynamodb_record`` aggregator
+   (``chalicelib.local.stream``: counts and statistics follow within a second);
 6. verifies the samples' sender in the embedded SES, creates the ``local-llm`` connection from
    ``STEPLINE_LLM_BASE_URL`` (default: Ollama on 127.0.0.1:11434/v1), ``STEPLINE_LLM_MODEL`` and
    ``STEPLINE_LLM_API_KEY``, seeds ``SAMPLE_WORKFLOWS`` through its own API and prints the URL, the
@@ -169,7 +171,8 @@ def start_workers(app: Any, settings: Settings, runner: Runner) -> list[str]:
     """One SQS poller per SQS handler and one ticker for all scheduled handlers."""
     import boto3
 
-    from chalicelib.local.worker import QueueWorker, ScheduleTicker, queue_bindings, schedule_bindings
+    from chalicelib.local.stream import StreamPump, stream_handlers
+    from chalicelib.local.worker import QueueWorker, ScheduleTicker, lambda_context, queue_bindings, schedule_bindings
 
     started = []
     concurrency = max(1, int(os.environ.get("STEPLINE_LOCAL_CONCURRENCY", "2")))
@@ -180,6 +183,11 @@ def start_workers(app: Any, settings: Settings, runner: Runner) -> list[str]:
             worker = QueueWorker(binding, sqs, region=settings.region, wait_seconds=1)
             _start_thread(runner, f"sqs-{binding.name}-{index}", lambda w=worker: w.run(runner.stop_event))
         started.append(f"{binding.name} <- SQS {binding.queue_name} (x{concurrency})")
+    if settings.endpoint_url:  # on real AWS the deployed aggregate function reads the stream
+        for name, handler in stream_handlers(app):
+            pump = StreamPump(settings, lambda event, h=handler, n=name: h(event, lambda_context(n)))
+            _start_thread(runner, f"stream-{name}", lambda p=pump: p.run(runner.stop_event))
+            started.append(f"{name} <- DynamoDB stream of {settings.executions_table}")
     schedules = schedule_bindings(app)
     if schedules:
         ticker = ScheduleTicker(schedules, region=settings.region, start=_dt.datetime.now(_dt.UTC))

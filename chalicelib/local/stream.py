@@ -36,6 +36,13 @@ Deliver = Callable[[dict[str, Any]], Any]
 CLIENT_CONFIG = Config(account_id_endpoint_mode="disabled")
 
 
+def stream_handlers(app: Any) -> list[tuple[str, Callable[[dict[str, Any], Any], Any]]]:
+    """Every ``@app.on_dynamodb_record`` handler of the app: (name, handler)."""
+    from chalice.app import DynamoDBEventConfig
+
+    return [(s.name, app.handler_map[s.name]) for s in app.event_sources if isinstance(s, DynamoDBEventConfig)]
+
+
 def template_source(template: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The aggregator's event source properties as deployed (batch size, filter)."""
     function = (template or load_template())["Resources"]["Aggregate"]["Properties"]

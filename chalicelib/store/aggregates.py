@@ -107,6 +107,12 @@ class AggregateStore:
             raise
         return True
 
+    def set_active(self, workflow_id: str, shards: list[int]) -> None:
+        """Overwrite a workflow's counter shards (``rebuild_counts``); the pre-shard item goes to 0."""
+        m = self.m
+        for sk, value in [("COUNTERS", 0), *((counter_sk(k), n) for k, n in enumerate(shards))]:
+            m.Counters(f"WF#{workflow_id}", sk).update(actions=[m.Counters.active.set(value)])
+
     # ------------------------------------------------------------------ helpers
     def _stats_item(self, workflow_id: str, hour: str, shard: int) -> Any:
         return self.m.Stats(f"WF#{workflow_id}", f"STATS#H#{hour}#{shard}")

@@ -145,3 +145,28 @@ def test_each_counter_and_statistics_item_is_written_once_per_batch(
     status, body = api.get(f"/workflows/{wf}/stats?bucket=hour")
     assert status == 200 and body["totals"]["counts"]["completed"] == 12 and body["totals"]["total"] == 12
     assert body["totals"]["duration_seconds"]["completed"] == 12
+
+
+def test_rebuild_counts_recomputes_active_counts_from_the_list_index(
+    api: Any, worker: Any, aws: Any, capsys: Any
+) -> None:
+    from chalicelib.tools.rebuild_counts import main
+
+    wf = api.create_workflow(GATED)
+    runs = [api.start(wf)["execution_id"] for _ in range(4)]
+    worker.drain()  # all four wait at the gate
+    assert api.post(f"/executions/{runs[0]}/cancel")[0] == 200
+    assert active_count(api, wf) == 3
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    for sk, value in (("COUNTERS", "5"), ("COUNTERS#0", "-2"), ("COUNTERS#3", "40")):  # a doubted count
+        ddb.put_item(
+            TableName=aws.settings.catalog_table,
+            Item={"pk": {"S": f"WF#{wf}"}, "sk": {"S": sk}, "active": {"N": value}},
+        )
+    assert active_count(api, wf) != 3
+    assert main(["--workflow", wf]) == 0
+    assert capsys.readouterr().out == f"{wf}\t3\n"
+    assert active_count(api, wf) == 3
+    # the aggregator goes on from the rebuilt counts
+    assert api.post(f"/executions/{runs[1]}/cancel")[0] == 200
+    assert active_count(api, wf) == 2
