@@ -91,10 +91,6 @@ def _esk(seq: int) -> str:
     return f"E#{seq:06d}"
 
 
-def _active_delta(before: str, after: str) -> int:
-    return int(after in ACTIVE) - int(before in ACTIVE)
-
-
 #: Error codes that say "try again later", not "the state is not what you expected".
 BUSY_CODES = {
     "TransactionConflict",
