@@ -17,10 +17,10 @@ import boto3
 import pytest
 
 from chalicelib.engine.aggregator import BUSY_TRIES
-from chalicelib.errors import StoreBusy
+from chalicelib.errors import HeadBehind, StoreBusy
 from chalicelib.local.stream import StreamPump
 from tests.faults import FAULTS, Rule
-from tests.functional.operator_kit import active_count, tf, workflow
+from tests.functional.operator_kit import active_count, listed_status, tf, workflow
 
 GATED = workflow(tf("check", "input", gate={"type": "approval"}))
 
@@ -170,3 +170,20 @@ def test_rebuild_counts_recomputes_active_counts_from_the_list_index(
     # the aggregator goes on from the rebuilt counts
     assert api.post(f"/executions/{runs[1]}/cancel")[0] == 200
     assert active_count(api, wf) == 2
+
+
+def test_a_head_left_behind_by_the_worker_is_repaired_by_the_next_delivery(api: Any, worker: Any, faults: Any) -> None:
+    wf = api.create_workflow(workflow(tf("a", "input"), tf("b", "prev")))
+    ex = api.start(wf)["execution_id"]
+    message = worker.receive()[0]
+    # the chain's commit is stored, then the head update is throttled past its retries
+    rule = faults.add(Rule("UpdateItem", "ProvisionedThroughputExceededException", times=1, needle="SUMMARY"))
+    with pytest.raises(HeadBehind):
+        worker.deliver(message["Body"])  # the invocation fails: SQS will deliver the message again
+    assert rule.hits == 1
+    assert api.history_types(ex)[-1] == "execution_completed"
+    assert listed_status(api, wf, ex) == "running" and active_count(api, wf) == 1  # the head lags
+    worker.deliver(message["Body"])  # the message again: the attempt is claimed, the head repaired
+    assert listed_status(api, wf, ex) == "completed" and active_count(api, wf) == 0
+    assert api.execution(ex)["status"] == "completed"
+    assert api.history_types(ex).count("execution_completed") == 1
