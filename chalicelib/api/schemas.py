@@ -18,6 +18,7 @@ from typing import Any
 from chalicelib.api.openapi import Param, RouteShape
 from chalicelib.domain.definition import GATE_TYPES, MAX_GATE_TIMEOUT_SECONDS, ON_TIMEOUT
 from chalicelib.domain.notify import NOTIFY_EVENTS
+from chalicelib.domain.side_effects import RetryMode, SideEffectStatus
 
 #: chalicelib.engine.events.MAX_GRACE (kept free of the engine import; test_bad_input compares them)
 _MAX_GRACE_SECONDS = 30 * 86400
@@ -28,6 +29,7 @@ STEP_ACTIONS = ["retry", "edit_and_retry", "skip", "approve", "reject", "review"
 TRIGGER_TYPES = ["manual", "event", "schedule"]
 INPUT_TYPES = ["string", "number", "integer", "boolean", "enum", "date"]
 ROLES = ["viewer", "operator", "admin"]
+SIDE_EFFECT_MODES = [m.value for m in RetryMode]
 
 
 def ref(name: str) -> dict[str, Any]:
@@ -180,6 +182,8 @@ def components() -> dict[str, Any]:
                 "description": "a waiting gate with `timeout_seconds`: when the system decides its `on_timeout`",
             },
             "actions": {"type": "array", "items": {"enum": STEP_ACTIONS}},
+            "side_effects": {"type": "array", "items": ref("SideEffect")},
+            "side_effects_summary": nullable(STRING),
         },
         ("id", "name", "agent", "state", "attempt"),
     )
@@ -223,6 +227,26 @@ def components() -> dict[str, Any]:
         "WorkflowList": _obj({"items": {"type": "array", "items": ref("Workflow")}}, ("items",)),
         "ExecutionTrigger": _obj({"type": {"enum": TRIGGER_TYPES}}, ("type",)),
         "Step": step,
+        "SideEffect": _obj(
+            {
+                "attempt": {"type": "integer"},
+                "n": {"type": "integer", "description": "its number within the attempt"},
+                "kind": {"enum": ["tool_call", "http", "email"]},
+                "name": {"type": "string", "description": "the llm tool's name"},
+                "target": {
+                    "type": "string",
+                    "description": "`METHOD scheme://host/path` (no query or credentials), or `email to <recipients>`",
+                },
+                "status": {"enum": [s.value for s in SideEffectStatus]},
+                "at": STRING,
+                "finished_at": STRING,
+                "idempotency_key": STRING,
+                "http_status": nullable({"type": "integer"}),
+                "message_id": STRING,
+                "replayed_from": _obj({"attempt": {"type": "integer"}, "n": {"type": "integer"}}),
+            },
+            ("attempt", "n", "kind", "target", "status", "at", "idempotency_key"),
+        ),
         "Execution": execution,
         "ExecutionSummary": summary,
         "ExecutionPage": _obj(
@@ -388,9 +412,11 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
     "POST /executions/{execution_id}/cancel": RouteShape(ref("Execution"), REASON, request_required=False),
     "POST /executions/{execution_id}/steps/{step_id}/retry": RouteShape(
         ref("Execution"),
-        _obj({"instructions": STRING}, closed=True),
+        _obj({"instructions": STRING, "side_effects": {"enum": SIDE_EFFECT_MODES, "default": "replay"}}, closed=True),
         request_required=False,
-        description="With `instructions`: edit and retry.",
+        description="With `instructions`: edit and retry. `side_effects`: `replay` (the default) hands a call "
+        "identical to an earlier successful one (method, URL, body; an email's sender, recipients and content) "
+        "its recorded result instead of making it again; `rerun` makes every call again with new idempotency keys.",
     ),
     "POST /executions/{execution_id}/steps/{step_id}/skip": RouteShape(
         ref("Execution"), REASON, request_required=False

@@ -101,9 +101,9 @@ class ToolService:
         errors = [FieldError(k, "unknown field; put the tool's input under 'arguments'") for k in unknown]
         conversation = body.get("conversation_id", conversation_header)
         call_id = body.get("tool_call_id")
-        for key, value in (("conversation_id", conversation), ("tool_call_id", call_id)):
+        for field, value in (("conversation_id", conversation), ("tool_call_id", call_id)):
             if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 255):
-                errors.append(FieldError(key, "must be a string of 1 to 255 characters"))
+                errors.append(FieldError(field, "must be a string of 1 to 255 characters"))
         arguments = body.get("arguments", {})
         if not isinstance(arguments, dict):
             errors.append(FieldError("arguments", "must be an object (the tool call's input)"))

@@ -8,6 +8,8 @@ from typing import Any
 from chalicelib.domain.actions import with_action
 from chalicelib.domain.machine import Actor, Event, ExecutionState, not_undone
 from chalicelib.domain.permissions import execution_actions, step_actions
+from chalicelib.domain.side_effects import public_entries
+from chalicelib.domain.side_effects import summary as side_effects_summary
 from chalicelib.domain.states import StepState
 from chalicelib.engine.audit import describe
 from chalicelib.store import SummaryRecord
@@ -17,7 +19,7 @@ def execution_view(state: ExecutionState, actor: Actor | None = None, now: datet
     """The execution as the API shows it; with ``actor``, the ``actions`` that key may take at ``now``."""
     definition = state.definition
     steps = []
-    for view, sdef in zip(state.steps, definition.steps):
+    for view, sdef in zip(state.steps, definition.steps, strict=True):
         step: dict[str, Any] = {
             "id": view.id,
             "name": sdef.name,
@@ -37,6 +39,8 @@ def execution_view(state: ExecutionState, actor: Actor | None = None, now: datet
         }
         if view.usage:
             step["usage"] = dict(view.usage)
+        step["side_effects"] = public_entries(view.side_effects)
+        step["side_effects_summary"] = side_effects_summary(view.side_effects)
         if view.not_before:
             step["retry_at"] = view.not_before
         if view.gate_due and view.state == StepState.WAITING_FOR_APPROVAL:

@@ -137,7 +137,7 @@ def test_a_result_the_store_refuses_is_kept_and_recorded_by_the_next_delivery(
     # every write that would record the call's result fails (a store error, not a conflict)
     FAULTS.add(Rule("TransactWriteItems", "InternalServerError", times=1000, needle="step_completed", status=500))
     FAULTS.add(Rule("PutItem", "InternalServerError", times=1000, needle="step_completed", status=500))
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - whichever error the store raised, Lambda reports it
         worker.deliver(message["Body"])  # Lambda reports the error; SQS will deliver again
     assert len(third_party.calls) == 1
     assert step_of(api.execution(ex), "call")["state"] == "running"
@@ -159,8 +159,9 @@ def test_a_side_effect_runs_only_after_its_claim_is_stored(
     seen: list[list[str]] = []
     third_party.during = lambda: seen.append([e.type for e in aws.store.executions.load_events(ex)])
     worker.drain()
-    # the chain committed prepare and the call's claim together, before calling out
-    assert seen == [["execution_started", "step_started", "step_completed", "step_started"]]
+    # the chain committed prepare and the call's claim together, then the call's side-effect
+    # ledger entry, all before calling out
+    assert seen == [["execution_started", "step_started", "step_completed", "step_started", "side_effect_started"]]
     assert api.execution(ex)["status"] == "completed"
 
 
