@@ -169,7 +169,7 @@ class Aggregator:
     @staticmethod
     def _part(batch: list[_Record], start: int) -> tuple[list[_Record], Deltas]:
         """The longest run of records from ``start`` whose items fit one transaction."""
-        deltas, part = Deltas(), []
+        deltas, part = Deltas(), list[_Record]()
         for record in batch[start:]:
             if record.change is not None:
                 trial = len(deltas.active) + len(deltas.stats) + 2

@@ -173,7 +173,7 @@ def start_workers(app: Any, settings: Settings, runner: Runner) -> list[str]:
     import boto3
 
     from chalicelib.local.stream import StreamPump, stream_handlers
-    from chalicelib.local.worker import QueueWorker, ScheduleTicker, lambda_context, queue_bindings, schedule_bindings
+    from chalicelib.local.worker import QueueWorker, ScheduleTicker, queue_bindings, schedule_bindings
 
     started = []
     concurrency = max(1, int(os.environ.get("STEPLINE_LOCAL_CONCURRENCY", "2")))
@@ -186,8 +186,8 @@ def start_workers(app: Any, settings: Settings, runner: Runner) -> list[str]:
         started.append(f"{binding.name} <- SQS {binding.queue_name} (x{concurrency})")
     if settings.endpoint_url:  # on real AWS the deployed aggregate function reads the stream
         for name, handler in stream_handlers(app):
-            pump = StreamPump(settings, lambda event, h=handler, n=name: h(event, lambda_context(n)))
-            _start_thread(runner, f"stream-{name}", lambda p=pump: p.run(runner.stop_event))
+            pump = StreamPump(settings, functools.partial(_invoke, handler, name))
+            _start_thread(runner, f"stream-{name}", functools.partial(pump.run, runner.stop_event))
             started.append(f"{name} <- DynamoDB stream of {settings.executions_table}")
     schedules = schedule_bindings(app)
     if schedules:
@@ -195,6 +195,13 @@ def start_workers(app: Any, settings: Settings, runner: Runner) -> list[str]:
         _start_thread(runner, "ticker", lambda: ticker.run(runner.stop_event))
         started.extend(f"{b.name} <- {b.expression}" for b in schedules)
     return started
+
+
+def _invoke(handler: Callable[[dict[str, Any], Any], Any], name: str, event: dict[str, Any]) -> Any:
+    """Call a Lambda handler with ``event`` and a context, as Lambda invokes the function."""
+    from chalicelib.local.worker import lambda_context
+
+    return handler(event, lambda_context(name))
 
 
 def _start_thread(runner: Runner, name: str, target: Callable[[], None]) -> None:
