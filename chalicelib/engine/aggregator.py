@@ -147,7 +147,7 @@ class Aggregator:
             if not any(r.change for r in batch[i:]):
                 break  # nothing left that changes a count: no marker needed
             done = self.store.applied_through(batch[i].sequence)
-            if done is not None:
+            if done is not None and int(done) >= int(batch[i].sequence):
                 # a delivery of these records already applied them (a retried batch)
                 while i < len(batch) and int(batch[i].sequence) <= int(done):
                     outcome["skipped"] += batch[i].change is not None
