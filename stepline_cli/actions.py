@@ -201,6 +201,9 @@ def cancel(session: Session, execution_id: str, reason: str | None, yes: bool) -
     undone = execution.get("completed_steps_not_undone") or []
     if undone and not session.as_json:
         click.echo("completed steps NOT undone: " + ", ".join(s.get("step_id", "?") for s in undone), err=True)
+    made = execution.get("side_effects_not_undone") or []
+    if made and not session.as_json:
+        click.echo(f"calls made elsewhere NOT undone: {len(made)} (see the steps' side effects)", err=True)
 
 
 COMMANDS = (approve, reject, review, retry, edit_retry, skip, force_advance, cancel)

@@ -19,6 +19,7 @@ from typing import Any
 from chalicelib.domain.machine import Decision, Event, ExecutionState
 from chalicelib.domain.states import ExecutionStatus, StepState
 from chalicelib.domain.timefmt import iso
+from chalicelib.domain.vocabulary import ErrorKind, EventType
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.errors import NotFound, TransitionConflict
 from chalicelib.observability import log_context
@@ -44,7 +45,7 @@ def dead_letter_decision(
         return Decision(noop_reason=f"step is {step.state.value}")
     times = f"{deliveries} times" if deliveries else "repeatedly"
     error = {
-        "kind": "internal",
+        "kind": ErrorKind.INTERNAL,
         "retryable": False,
         "message": (
             f"the step worker failed {times} on this step's message (a Stepline bug or an AWS outage, "
@@ -54,16 +55,31 @@ def dead_letter_decision(
     }
     return Decision(
         events=(
-            Event("step_failed", at, step_id, attempt, actor="system", details={"error": error, "dead_letter": True}),
+            Event(
+                EventType.STEP_FAILED,
+                at,
+                step_id,
+                attempt,
+                actor="system",
+                details={"error": error, "dead_letter": True},
+            ),
         )
     )
 
 
 class DeadLetters:
-    def __init__(self, executions: ExecutionService, dlq: DeadLetterQueue, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        executions: ExecutionService,
+        dlq: DeadLetterQueue,
+        clock: Callable[[], datetime],
+        recover: Callable[[ExecutionState, str, int], bool] | None = None,
+    ) -> None:
         self.executions = executions
         self.dlq = dlq
         self.clock = clock
+        #: records an attempt's kept result (``StepRunner.recover``) instead of failing the step
+        self.recover = recover
 
     def run(self, limit: int = MAX_PER_RUN) -> int:
         """Handle the dead letters waiting now; returns how many were handled."""
@@ -107,6 +123,9 @@ class DeadLetters:
                 if not decision.events:
                     log.info("dead letter needs nothing: %s", decision.noop_reason)
                     return "nothing"
+                if self.recover is not None and self.recover(state, step_id, attempt):
+                    log.warning("dead letter's step had a kept result: recorded instead of failing the step")
+                    return "recovered"
                 self.executions.commit(state, decision)
             except NotFound:
                 log.warning("dead letter for an unknown execution; deleted")

@@ -39,6 +39,8 @@ from chalicelib.domain.machine import (
     apply_events,
     decide,
 )
+from chalicelib.domain.states import StepState
+from chalicelib.domain.vocabulary import ErrorKind
 from chalicelib.engine.budget import Backoff, Budget
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.engine.side_effects import HistoryNotes, ledger_for
@@ -97,7 +99,7 @@ class StepRunner:
             if not claim.events:
                 # a delivery again: a worker may have died between its commit and its head update
                 self.executions.repair_head(state)
-                if self._recover(state, step_id, attempt, budget):
+                if self.recover(state, step_id, attempt, budget):
                     return "recovered"
                 self.executions.commit_worker(state, claim)  # may re-send a not-yet-due retry
                 log.info("no claim for %s/%s#%s: %s", execution_id, step_id, attempt, claim.noop_reason)
@@ -188,7 +190,8 @@ class StepRunner:
         except STORE_ERRORS:
             if result is None:
                 raise
-        self.record(self.executions.load(committed.execution_id), result, budget, receipt)
+        # the store is read again inside record's retries: a failing read must not lose the result either
+        self.record(committed.execution_id, result, budget, receipt)
         return None
 
     # ------------------------------------------------------------------ steps
@@ -272,14 +275,16 @@ class StepRunner:
             return RecordResult(step_id, attempt, error=error.to_dict())
         except (TypeError, ValueError) as error:
             return RecordResult(
-                step_id, attempt, error={"kind": "agent", "message": f"output is not JSON: {error}", "retryable": False}
+                step_id,
+                attempt,
+                error={"kind": ErrorKind.AGENT, "message": f"output is not JSON: {error}", "retryable": False},
             )
         except Exception as error:
             log.exception("agent %s raised", sdef.agent)
             return RecordResult(
                 step_id,
                 attempt,
-                error={"kind": "agent", "message": f"{type(error).__name__}: {error}", "retryable": True},
+                error={"kind": ErrorKind.AGENT, "message": f"{type(error).__name__}: {error}", "retryable": True},
             )
         return RecordResult(step_id, attempt, output=output, usage=ctx.report.get("usage"))
 
@@ -297,19 +302,29 @@ class StepRunner:
 
     # ----------------------------------------------------------------- record
     def record(
-        self, state: ExecutionState, result: RecordResult, budget: Budget | None = None, receipt: str | None = None
+        self,
+        state: ExecutionState | str,
+        result: RecordResult,
+        budget: Budget | None = None,
+        receipt: str | None = None,
     ) -> None:
         """Store an attempt's result; one that comes too late is kept as ``late_result_discarded``.
 
-        A lost race re-reads and decides again; a store error is retried with jittered
-        backoff while the budget lasts. Before giving up the result is kept in the payload
-        bucket, and the next delivery of the message records it (``_recover``).
+        ``state`` is the state the result is decided on, or the execution's id when it must be
+        read first. A lost race re-reads and decides again; a store error (in the write or in
+        the read) is retried with jittered backoff while the budget lasts. Before giving up the
+        result is kept in the payload bucket, and the next delivery of the message records it
+        (``recover``); so does the sweep before it would time the attempt out.
         """
         budget = budget or Budget(30.0)
         backoff = Backoff(self.sleep)
+        execution_id = state if isinstance(state, str) else state.execution_id
+        current: ExecutionState | None = None if isinstance(state, str) else state
         while True:
             try:
-                self.executions.commit_worker(state, decide(state, result, self.clock()))
+                if current is None:
+                    current = self.executions.load(execution_id)
+                self.executions.commit_worker(current, decide(current, result, self.clock()))
                 return
             except HeadBehind:
                 raise  # the result is stored; the next delivery moves the head
@@ -319,13 +334,10 @@ class StepRunner:
                 pass
             except STORE_ERRORS as error:
                 log.warning("recording %s#%s failed: %s", result.step_id, result.attempt, error)
+            current = None
             if backoff.tries + 1 >= RECORD_TRIES or not backoff.wait(budget, KEEP_RESERVE_SECONDS):
-                self._keep(state.execution_id, result, receipt)
-                raise TransitionConflict(f"execution {state.execution_id}", "a store that takes the result")
-            try:
-                state = self.executions.load(state.execution_id)
-            except STORE_ERRORS as error:
-                log.warning("re-reading %s failed: %s", state.execution_id, error)
+                self._keep(execution_id, result, receipt)
+                raise TransitionConflict(f"execution {execution_id}", "a store that takes the result")
 
     def _keep(self, execution_id: str, result: RecordResult, receipt: str | None) -> None:
         text = json.dumps(
@@ -349,13 +361,18 @@ class StepRunner:
             except Exception:
                 log.warning("could not bring the message back early", exc_info=True)
 
-    def _recover(self, state: ExecutionState, step_id: str, attempt: int, budget: Budget) -> bool:
-        """Record a kept result of this claimed attempt, without running its agent again."""
+    def recover(self, state: ExecutionState, step_id: str, attempt: int, budget: Budget | None = None) -> bool:
+        """Record a kept result of this claimed attempt, without running its agent again.
+
+        The next delivery of the attempt's message calls this; so do the sweep (before it
+        times the attempt out) and the dead-letter handling (before it fails the step), for
+        when that delivery never comes. False when there is no kept result to record.
+        """
         try:
             step = state.step(step_id)
         except Exception:
             return False
-        if not (step.claimed and step.attempt == attempt and step.state.value == "running"):
+        if not (step.claimed and step.attempt == attempt and step.state == StepState.RUNNING):
             return False
         text = self.executions.store.payloads.kept_result(state.execution_id, step_id, attempt)
         if text is None:

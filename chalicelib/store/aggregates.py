@@ -21,7 +21,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import StoreBusy
 from chalicelib.store.executions import _busy, _conflict, counter_sk
-from chalicelib.store.models import Models
+from chalicelib.store.models import Counters, Marker, Stats, connection
 from chalicelib.store.stats import MAX_SAMPLES
 
 #: DynamoDB's limit of items per transaction, less the marker.
@@ -61,13 +61,10 @@ def marker_pk(sequence_number: str) -> str:
 
 
 class AggregateStore:
-    def __init__(self, models: Models) -> None:
-        self.m = models
-
     def applied_through(self, first_sequence: str) -> str | None:
         """The last sequence number applied by the batch that started at ``first_sequence``, if any."""
         try:
-            return str(self.m.Marker.get(marker_pk(first_sequence), MARKER_SK, consistent_read=True).value)
+            return str(Marker.get(marker_pk(first_sequence), MARKER_SK, consistent_read=True).value)
         except DoesNotExist:
             return None
 
@@ -77,24 +74,23 @@ class AggregateStore:
         Returns False (and writes nothing) when the marker exists: another delivery of the
         same records applied them. Raises ``StoreBusy`` for throttling or a collision.
         """
-        m = self.m
         room = self._sample_room(deltas)
         try:
-            with TransactWrite(connection=m.connection) as tx:
+            with TransactWrite(connection=connection()) as tx:
                 # precondition: this batch was never applied
                 tx.save(
-                    m.Marker(
+                    Marker(
                         marker_pk(first_sequence),
                         MARKER_SK,
                         value=last_sequence,
                         expires_at=now_epoch + MARKER_TTL_SECONDS,
                     ),
-                    condition=m.Marker.pk.does_not_exist(),
+                    condition=Marker.pk.does_not_exist(),
                 )
                 for (workflow_id, shard), delta in sorted(deltas.active.items()):
                     if delta:
                         tx.update(
-                            m.Counters(f"WF#{workflow_id}", counter_sk(shard)), actions=[m.Counters.active.add(delta)]
+                            Counters(f"WF#{workflow_id}", counter_sk(shard)), actions=[Counters.active.add(delta)]
                         )
                 for key, stat in sorted(deltas.stats.items()):
                     if not stat.empty():
@@ -109,16 +105,15 @@ class AggregateStore:
 
     def set_active(self, workflow_id: str, shards: list[int]) -> None:
         """Overwrite a workflow's counter shards (``rebuild_counts``); the pre-shard item goes to 0."""
-        m = self.m
         for sk, value in [("COUNTERS", 0), *((counter_sk(k), n) for k, n in enumerate(shards))]:
-            m.Counters(f"WF#{workflow_id}", sk).update(actions=[m.Counters.active.set(value)])
+            Counters(f"WF#{workflow_id}", sk).update(actions=[Counters.active.set(value)])
 
     # ------------------------------------------------------------------ helpers
     def _stats_item(self, workflow_id: str, hour: str, shard: int) -> Any:
-        return self.m.Stats(f"WF#{workflow_id}", f"STATS#H#{hour}#{shard}")
+        return Stats(f"WF#{workflow_id}", f"STATS#H#{hour}#{shard}")
 
     def _stat_actions(self, stat: StatDelta, room: int) -> list[Any]:
-        s = self.m.Stats
+        s = Stats
         actions = [getattr(s, f"n_{status}").add(n) for status, n in sorted(stat.counts.items()) if n]
         for index, n in sorted(stat.histogram.items()):
             actions += [getattr(s, f"d_{index}").add(n), getattr(s, f"s_{index}").add(round(stat.bin_sums[index], 3))]
@@ -139,6 +134,6 @@ class AggregateStore:
             return {}
         keys = {(f"WF#{w}", f"STATS#H#{h}#{k}"): (w, h, k) for w, h, k in wanted}
         kept = {key: 0 for key in wanted}
-        for item in self.m.Stats.batch_get(list(keys), attributes_to_get=["pk", "sk", "samples"]):
+        for item in Stats.batch_get(list(keys), attributes_to_get=["pk", "sk", "samples"]):
             kept[keys[(item.pk, item.sk)]] = len(item.samples or [])
         return {key: MAX_SAMPLES - n for key, n in kept.items()}

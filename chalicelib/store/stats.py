@@ -22,7 +22,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.store.models import STAT_BINS, STAT_STATUSES, Models
+from chalicelib.store.models import STAT_BINS, STAT_STATUSES, Stats
 
 COMPLETED = "completed"
 #: Exact durations kept per hour and shard; beyond this the histogram answers alone.
@@ -69,15 +69,12 @@ def _sk(hour: str) -> str:
 
 
 class StatsStore:
-    def __init__(self, models: Models) -> None:
-        self.m = models
-
     def _item(self, workflow_id: str, started_at: str, shard: int) -> Any:
-        return self.m.Stats(f"WF#{workflow_id}", f"{_sk(hour_key(started_at))}#{shard}")
+        return Stats(f"WF#{workflow_id}", f"{_sk(hour_key(started_at))}#{shard}")
 
     def read(self, workflow_id: str, first_hour: str, last_hour: str) -> dict[str, HourStats]:
         """The hours from ``first_hour`` to ``last_hour`` (inclusive) that have counters."""
-        stats = self.m.Stats
+        stats = Stats
         rows = stats.query(f"WF#{workflow_id}", stats.sk.between(_sk(first_hour), _sk(last_hour) + "~"))
         hours: dict[str, HourStats] = {}
         for row in rows:

@@ -48,7 +48,7 @@ def active_by_shard(store: Store, workflow_id: str) -> list[int]:
 
 def rebuild(store: Store, workflow_ids: Iterable[str] | None = None) -> dict[str, int]:
     """Rebuild the counts of ``workflow_ids`` (default: every workflow); returns workflow id -> count."""
-    counters = AggregateStore(store.executions.m)
+    counters = AggregateStore()
     ids = list(workflow_ids) if workflow_ids is not None else [w.workflow_id for w in store.catalog.list_workflows()]
     out = {}
     for workflow_id in ids:
