@@ -226,7 +226,8 @@ def test_a_result_whose_commit_and_re_read_both_fail_is_still_recorded(
     # that came before deciding again; that read sat outside the recording retries
     wf = api.create_workflow(workflow(http("call", third_party.url), tf("after", "prev")))
     ex = api.start(wf)["execution_id"]
-    commit = FAULTS.add(Rule("TransactWriteItems", "InternalServerError", times=1, needle="step_completed", status=500))
+    # (the worker's commit that completes the execution: a put of the commit item, then the head)
+    commit = FAULTS.add(Rule("PutItem", "InternalServerError", times=1, needle="step_completed", status=500))
     reads: list[Rule] = []
     # while the agent runs (the worker's earlier reads are done): the next read of the execution fails
     third_party.during = lambda: reads.append(FAULTS.add(Rule("Query", "ThrottlingException", times=1, needle=ex)))
