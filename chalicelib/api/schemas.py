@@ -20,7 +20,8 @@ from chalicelib.domain import limits
 from chalicelib.domain.notify import MAX_TARGETS, NOTIFY_EVENTS
 from chalicelib.domain.side_effects import RetryMode, SideEffectStatus
 from chalicelib.domain.states import ExecutionStatus, StepState
-from chalicelib.domain.vocabulary import Role, TriggerKind
+from chalicelib.domain.vocabulary import Role
+from chalicelib.triggers import trigger_kind_names
 
 #: chalicelib.engine.events.MAX_GRACE (kept free of the engine import; test_bad_input compares them)
 _MAX_GRACE_SECONDS = 30 * 86400
@@ -29,7 +30,7 @@ _MAX_GRACE_SECONDS = 30 * 86400
 STATUSES = [s.value for s in ExecutionStatus]
 STEP_STATES = [s.value for s in StepState]
 STEP_ACTIONS = ["retry", "edit_and_retry", "skip", "approve", "reject", "review", "force_advance"]
-TRIGGER_TYPES = [k.value for k in TriggerKind]
+TRIGGER_TYPES = trigger_kind_names()
 INPUT_TYPES = list(limits.INPUT_TYPES)
 ROLES = [r.value for r in Role]
 SIDE_EFFECT_MODES = [m.value for m in RetryMode]
