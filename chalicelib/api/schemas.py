@@ -16,19 +16,23 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.api.openapi import Param, RouteShape
-from chalicelib.domain.definition import GATE_TYPES, MAX_GATE_TIMEOUT_SECONDS, ON_TIMEOUT
-from chalicelib.domain.notify import NOTIFY_EVENTS
-from chalicelib.domain.side_effects import RetryMode, SideEffectStatus
+from chalicelib.domain import limits
+from chalicelib.domain.notify import MAX_TARGETS, NOTIFY_EVENTS
+from chalicelib.domain.side_effects import RetryMode, SideEffectKind, SideEffectStatus
+from chalicelib.domain.states import ExecutionStatus, StepState
+from chalicelib.domain.vocabulary import Role
+from chalicelib.triggers import trigger_kind_names
 
 #: chalicelib.engine.events.MAX_GRACE (kept free of the engine import; test_bad_input compares them)
 _MAX_GRACE_SECONDS = 30 * 86400
 
-STATUSES = ["running", "waiting", "completed", "failed", "cancelled"]
-STEP_STATES = ["pending", "running", "completed", "failed", "waiting_for_approval", "skipped"]
+# The domain's words and limits, as JSON Schema enums (plain strings: the document is JSON).
+STATUSES = [s.value for s in ExecutionStatus]
+STEP_STATES = [s.value for s in StepState]
 STEP_ACTIONS = ["retry", "edit_and_retry", "skip", "approve", "reject", "review", "force_advance"]
-TRIGGER_TYPES = ["manual", "event", "schedule"]
-INPUT_TYPES = ["string", "number", "integer", "boolean", "enum", "date"]
-ROLES = ["viewer", "operator", "admin"]
+TRIGGER_TYPES = trigger_kind_names()
+INPUT_TYPES = list(limits.INPUT_TYPES)
+ROLES = [r.value for r in Role]
 SIDE_EFFECT_MODES = [m.value for m in RetryMode]
 
 
@@ -93,19 +97,19 @@ def components() -> dict[str, Any]:
                 "description": "for `transform`: a JMESPath expression over `{input, prev, steps}`",
             },
             "config": OBJECT,
-            "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 86400},
+            "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": limits.MAX_TIMEOUT_SECONDS},
             "retry": _obj(
                 {
-                    "max_attempts": {"type": "integer", "minimum": 1, "maximum": 20},
-                    "backoff_seconds": {"type": "number", "minimum": 0, "maximum": 86400},
+                    "max_attempts": {"type": "integer", "minimum": 1, "maximum": limits.MAX_ATTEMPTS},
+                    "backoff_seconds": {"type": "number", "minimum": 0, "maximum": limits.MAX_BACKOFF_SECONDS},
                 }
             ),
             "gate": _obj(
                 {
-                    "type": {"enum": list(GATE_TYPES)},
+                    "type": {"enum": list(limits.GATE_TYPES)},
                     "approvers": {"type": "array", "items": STRING},
-                    "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_GATE_TIMEOUT_SECONDS},
-                    "on_timeout": {"enum": list(ON_TIMEOUT)},
+                    "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": limits.MAX_GATE_TIMEOUT_SECONDS},
+                    "on_timeout": {"enum": list(limits.ON_TIMEOUT)},
                     "separate_from_starter": {"type": "boolean"},
                 },
                 ("type",),
@@ -115,7 +119,7 @@ def components() -> dict[str, Any]:
     )
     notify = {
         "type": "array",
-        "maxItems": 10,
+        "maxItems": MAX_TARGETS,
         "description": "who hears about this workflow's executions",
         "items": _obj(
             {
@@ -128,8 +132,8 @@ def components() -> dict[str, Any]:
     }
     definition = _obj(
         {
-            "name": {"type": "string", "minLength": 1, "maxLength": 200},
-            "description": {"type": "string", "maxLength": 2000},
+            "name": {"type": "string", "minLength": 1, "maxLength": limits.MAX_NAME},
+            "description": {"type": "string", "maxLength": limits.MAX_DESCRIPTION},
             "enabled": {"type": "boolean"},
             "trigger": ref("Trigger"),
             "steps": {"type": "array", "items": ref("StepDefinition"), "minItems": 1},
@@ -236,7 +240,7 @@ def components() -> dict[str, Any]:
             {
                 "attempt": {"type": "integer"},
                 "n": {"type": "integer", "description": "its number within the attempt"},
-                "kind": {"enum": ["tool_call", "http", "email"]},
+                "kind": {"enum": [k.value for k in SideEffectKind]},
                 "name": {"type": "string", "description": "the llm tool's name"},
                 "target": {
                     "type": "string",

@@ -25,6 +25,7 @@ from chalicelib.domain.machine import Actor, CancelExecution, RetryStep
 from chalicelib.domain.states import StepState
 from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.engine import Engine
+from chalicelib.engine.listing import STATUSES, TRIGGERS
 from chalicelib.errors import Conflict, FieldError, NotFound, SteplineError, ValidationError
 from chalicelib.store.bulk import PENDING, BulkJobRecord, BulkStore
 from chalicelib.store.lists import ListFilter
@@ -32,8 +33,6 @@ from chalicelib.store.lists import ListFilter
 log = logging.getLogger("stepline.bulk")
 
 ACTIONS = ("cancel", "retry")
-STATUSES = ("running", "waiting", "completed", "failed", "cancelled")
-TRIGGERS = ("manual", "event", "schedule")
 CHUNK_SIZE = 25
 MAX_CHUNK = 100
 PREVIEW_IDS = 20
@@ -113,7 +112,7 @@ class BulkService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.lists = engine.store.executions.lists
-        self.jobs = BulkStore(engine.store.executions.m)
+        self.jobs = BulkStore()
 
     def _now(self) -> str:
         return iso(self.engine.executions.clock())

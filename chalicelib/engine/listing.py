@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.domain.states import ExecutionStatus
 from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.errors import FieldError, ValidationError
+from chalicelib.triggers import trigger_kind_names
 
-STATUSES = ("running", "waiting", "completed", "failed", "cancelled")
-TRIGGERS = ("manual", "event", "schedule")
+STATUSES = tuple(s.value for s in ExecutionStatus)
+TRIGGERS = tuple(trigger_kind_names())
 LIST_PARAMS = ("status", "trigger", "from", "to", "limit", "next_token")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

@@ -1,13 +1,13 @@
 """Telling people and systems that an execution changed status.
 
-One entry, ``Notifier.notify_status_change``, called after a status change is committed
-(by the worker, the sweep or an operator action; later possibly by a DynamoDB-stream
-aggregator). It sends:
+Two entries:
 
-* an EventBridge event on the default bus for *every* status change (``source``
-  ``stepline``, ``detail-type`` ``Execution Status Change``), as Step Functions emits
-  ``Step Functions Execution Status Change`` for its executions;
-* for the workflow's ``notify`` targets that asked for this moment (``gate_waiting``,
+* ``Notifier.announce``, called by the stream aggregator (``chalicelib.engine.aggregator``)
+  once per head change it applied: an EventBridge event on the default bus for *every*
+  status change (``source`` ``stepline``, ``detail-type`` ``Execution Status Change``), as
+  Step Functions emits ``Step Functions Execution Status Change`` for its executions;
+* ``Notifier.notify_status_change``, called after a status change is committed (by the
+  worker, the sweep or an operator action), for the workflow's ``notify`` targets that asked for this moment (``gate_waiting``,
   ``failed``, ``completed``), an email through SES v2 or a webhook POST signed with
   Standard Webhooks (https://www.standardwebhooks.com/) under the workflow's notification
   secret.
@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from chalicelib.domain.machine import ExecutionState
 from chalicelib.domain.notify import NotifyTarget, notify_event, webhook_url_problem
 from chalicelib.domain.signatures import sign_standard
+from chalicelib.domain.states import StepState
 from chalicelib.observability import metric
 from chalicelib.outbound import open_url, url_template_problem
 
@@ -101,7 +102,6 @@ class Notifier:
         after = state.status.value
         detail = status_detail(state, before)
         delivery = Delivery(notify_event(after))
-        self._attempt(delivery, "eventbridge", lambda: self._put_event(detail))
         if delivery.event is None:
             return delivery
         message_id = f"msg_{state.execution_id}_{seq if seq is not None else state.seq}"
@@ -114,6 +114,12 @@ class Notifier:
             )
             if delivery.outcomes.get(name) == "sent":
                 log.info("notified %s of %s", target.email or target.webhook, delivery.event)
+        return delivery
+
+    def announce(self, state: ExecutionState, before: str | None) -> Delivery:
+        """Put the EventBridge status event of ``state`` (just moved from ``before``). Never raises."""
+        delivery = Delivery(None)
+        self._attempt(delivery, "eventbridge", lambda: self._put_event(status_detail(state, before)))
         return delivery
 
     def _attempt(self, delivery: Delivery, name: str, send: Callable[[], None]) -> None:
@@ -220,7 +226,7 @@ def status_detail(state: ExecutionState, before: str | None) -> dict[str, Any]:
     if step is not None:
         sdef = state.step_def(step.id)
         current: dict[str, Any] = {"id": step.id, "name": sdef.name, "state": step.state.value, "attempt": step.attempt}
-        if sdef.gate is not None and step.state.value == "waiting_for_approval":
+        if sdef.gate is not None and step.state == StepState.WAITING_FOR_APPROVAL:
             current["gate"] = sdef.gate.type
             current["approvers"] = list(sdef.gate.approvers)
             current["output"] = step.output

@@ -14,6 +14,7 @@ from chalicelib.engine.tools import ToolService
 from chalicelib.engine.workflows import WorkflowService
 from chalicelib.store import WorkflowRecord
 from chalicelib.store.triggers import TriggerStore
+from chalicelib.triggers import TRIGGER_KINDS
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,9 @@ class Triggers:
         return triggers
 
     def on_workflow_change(self, after: WorkflowRecord, before: WorkflowRecord | None) -> None:
-        """Keep event subscriptions and the schedule item in step with the workflow head."""
+        """Let every trigger kind keep what it holds outside the definition (an event
+        subscription, the schedule item) in step with the workflow head."""
         new = after.definition.get("trigger") or {}
         old = (before.definition.get("trigger") or {}) if before else {}
-        moved = (old.get("source"), old.get("event_type")) != (new.get("source"), new.get("event_type"))
-        if old.get("type") == "event" and (moved or new.get("type") != "event"):
-            self.store.unsubscribe(old["source"], old["event_type"], after.workflow_id)
-        if new.get("type") == "event":
-            self.store.subscribe(new["source"], new["event_type"], after.workflow_id, after.version)
-        if new.get("type") == "schedule" or old.get("type") == "schedule":
-            self.schedules.sync(after)
+        for plugin in TRIGGER_KINDS.values():
+            plugin.sync(self, after, old, new)

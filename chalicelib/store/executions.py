@@ -1,33 +1,40 @@
-"""Executions: summaries, numbered events, lists and the due index.
+"""Executions: heads, numbered events (commit items), lists and the due index.
 
 Writes are conditional. An event is put with ``attribute_not_exists(pk)`` on its
 sequence number, so of two writers that read the same history exactly one appends; the
-other gets ``TransitionConflict``. A status change goes in one transaction with the event,
-the summary (conditioned on the status it expects) and the workflow's active counter.
+other gets ``TransitionConflict``. A status change moves the head forward too: in one
+transaction with the commit for operators and the sweep, right after it for the worker.
+Counts and statistics are not written here: the stream aggregator derives them from the
+head's changes (``chalicelib.engine.aggregator``).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.machine import Event
+from chalicelib.domain.states import ACTIVE_STATUSES, ExecutionStatus
 from chalicelib.domain.timefmt import parse_iso
-from chalicelib.errors import FieldError, NotFound, StoreBusy, TransitionConflict, ValidationError
+from chalicelib.errors import FieldError, HeadBehind, NotFound, StoreBusy, TransitionConflict, ValidationError
 from chalicelib.store.lists import ExecutionLists, ListFilter, status_keys, summary_keys
-from chalicelib.store.models import Models
+from chalicelib.store.models import EventItem, Marker, Summary, connection
 from chalicelib.store.payloads import PayloadStore
-from chalicelib.store.stats import COUNTER_SHARDS, StatsStore, shard_of
+from chalicelib.store.stats import COUNTER_SHARDS, StatsStore
+from chalicelib.store.tokens import decode_token, encode_token
 
-ACTIVE = ("running", "waiting")
+ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
+#: A trigger longer than this (as JSON) is kept in the payload bucket, so the head stays small.
+TRIGGER_INLINE_LIMIT = 400
+#: What a head may weigh at most (DynamoDB item size: names plus values), whatever the input.
+HEAD_LIMIT = 1024
 #: ``type`` of a commit item that holds several events (in ``events``)
 COMMIT = "commit"
 
@@ -90,10 +97,6 @@ def _esk(seq: int) -> str:
     return f"E#{seq:06d}"
 
 
-def _active_delta(before: str, after: str) -> int:
-    return int(after in ACTIVE) - int(before in ACTIVE)
-
-
 #: Error codes that say "try again later", not "the state is not what you expected".
 BUSY_CODES = {
     "TransactionConflict",
@@ -137,11 +140,10 @@ def _busy(error: Exception) -> bool:
 
 
 class ExecutionStore:
-    def __init__(self, models: Models, payloads: PayloadStore, retention_days: int | None = None) -> None:
-        self.m = models
+    def __init__(self, payloads: PayloadStore, retention_days: int | None = None) -> None:
         self.payloads = payloads
-        self.lists = ExecutionLists(models)
-        self.stats = StatsStore(models)
+        self.lists = ExecutionLists()
+        self.stats = StatsStore()
         #: optional retention: items carry ``expires_at`` (DynamoDB TTL) this many days on
         self.retention_days = retention_days
 
@@ -154,30 +156,24 @@ class ExecutionStore:
         idempotency_expires: int | None = None,
     ) -> None:
         """Create the summary and first event, count the execution active, claim the key."""
-        m = self.m
         with_key = idempotency_pk is not None
         self.lists.note_month(summary.started_at[:7])
         try:
-            with TransactWrite(connection=m.connection) as tx:
+            with TransactWrite(connection=connection()) as tx:
                 # precondition: a new execution id
-                tx.save(self._summary_item(summary), condition=m.Summary.pk.does_not_exist())
-                tx.save(self._event_item(summary.execution_id, first, 1), condition=m.EventItem.pk.does_not_exist())
-                shard = shard_of(summary.execution_id)
-                tx.update(
-                    m.Counters(f"WF#{summary.workflow_id}", counter_sk(shard)), actions=[m.Counters.active.add(1)]
-                )
-                self.stats.on_create(tx, summary.workflow_id, summary.status, summary.started_at, shard)
+                tx.save(self._summary_item(summary), condition=Summary.pk.does_not_exist())
+                tx.save(self._event_item(summary.execution_id, first, 1), condition=EventItem.pk.does_not_exist())
                 if with_key:
                     # precondition: the idempotency key was never used
                     tx.save(
-                        m.Marker(
+                        Marker(
                             idempotency_pk,
                             "IDEM",
                             value=summary.execution_id,
                             created_at=summary.started_at,
                             expires_at=idempotency_expires,
                         ),
-                        condition=m.Marker.pk.does_not_exist(),
+                        condition=Marker.pk.does_not_exist(),
                     )
         except TransactWriteError as error:
             if _busy(error):
@@ -187,73 +183,87 @@ class ExecutionStore:
             raise
 
     def append(
-        self, execution_id: str, after_seq: int, events: Sequence[Event], change: StatusChange | None = None
+        self,
+        execution_id: str,
+        after_seq: int,
+        events: Sequence[Event],
+        change: StatusChange | None = None,
+        atomic: bool = True,
     ) -> list[Event]:
-        """Commit ``events`` after sequence ``after_seq``; with ``change``, move the status too.
+        """Commit ``events`` after sequence ``after_seq``; with ``change``, move the head too.
 
         All the events go into one commit item keyed by the first one's sequence number, so
         one conditional put appends any number of events. Returns the events with their
-        sequence numbers. Raises ``TransitionConflict`` when another writer committed first
-        or the status is no longer ``change.before``.
+        sequence numbers. Raises ``TransitionConflict`` when another writer committed first.
+
+        With ``atomic`` (operator actions, the sweep) the commit and the head update are one
+        transaction. Without it (the worker) they are two conditional writes, commit first:
+        the commit is the lock, and the head update is forward only (``seq``), so a worker
+        that dies in between leaves a head one change behind, which the next delivery of its
+        message repairs (``repair_head``) and any later change overtakes.
         """
-        m = self.m
         numbered = [_with_seq(e, after_seq + i + 1) for i, e in enumerate(events)]
         item = self._commit_item(execution_id, numbered)
         try:
-            if change is None:
+            if change is None or not atomic:
                 # precondition: nobody committed this sequence number yet
-                item.save(condition=m.EventItem.pk.does_not_exist())
-                return numbered
-            with TransactWrite(connection=m.connection) as tx:
-                # precondition: nobody committed this sequence number yet
-                tx.save(item, condition=m.EventItem.pk.does_not_exist())
-                self._status_update(tx, execution_id, change)
+                item.save(condition=EventItem.pk.does_not_exist())
+            else:
+                with TransactWrite(connection=connection()) as tx:
+                    # precondition: nobody committed this sequence number yet
+                    tx.save(item, condition=EventItem.pk.does_not_exist())
+                    target, actions, condition = self._head_update(execution_id, change, numbered[-1].seq)
+                    tx.update(target, actions=actions, condition=condition)
         except (PutError, TransactWriteError) as error:
             if _busy(error):
                 raise StoreBusy(f"the store is busy writing execution {execution_id}; try again") from error
             if _conflict(error, "execution", "event"):
                 raise TransitionConflict(f"execution {execution_id}", f"next event {after_seq + 1}") from error
             raise
-        if change is not None and change.after == "completed" and change.started_at:
-            self.stats.add_sample(change.workflow_id, change.started_at, change.at, shard_of(execution_id))
+        if change is not None and not atomic:
+            try:
+                self.move_head(execution_id, change, numbered[-1].seq)
+            except StoreBusy as error:
+                raise HeadBehind(f"execution {execution_id}: commit stored, head not moved") from error
         return numbered
 
-    def _status_update(self, tx: TransactWrite, execution_id: str, change: StatusChange) -> None:
-        m = self.m
-        actions = [
-            m.Summary.status.set(change.after),
-            m.Summary.g_wf_status.set(f"{change.workflow_id}#{change.after}"),
-        ]
-        if change.after in ("completed", "cancelled"):
-            actions.append(m.Summary.ended_at.set(change.at))
+    def move_head(self, execution_id: str, change: StatusChange, seq: int) -> bool:
+        """Set the head to ``change.after`` as of event ``seq``, unless a later change got there first."""
+        target, actions, condition = self._head_update(execution_id, change, seq)
+        try:
+            target.update(actions=actions, condition=condition)
+        except UpdateError as error:
+            if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return False  # the head is already at a later change
+            if _busy(error):
+                raise StoreBusy(f"the store is busy writing execution {execution_id}; try again") from error
+            raise
+        return True
+
+    def head_status(self, execution_id: str) -> tuple[str, int | None]:
+        """The head's status and the event sequence number it is at (strongly consistent)."""
+        item = Summary.get(_epk(execution_id), "SUMMARY", consistent_read=True, attributes_to_get=["status", "seq"])
+        return item.status, int(item.seq) if item.seq is not None else None
+
+    def _head_update(self, execution_id: str, change: StatusChange, seq: int) -> tuple[Summary, list[Action], Any]:
+        actions: list[Action] = [Summary.status.set(change.after), Summary.seq.set(seq)]
+        if change.after in (ExecutionStatus.COMPLETED, ExecutionStatus.CANCELLED):
+            actions.append(Summary.ended_at.set(change.at))
         if change.started_at and change.trigger_type:
-            keys = status_keys(change.workflow_id, change.after, change.trigger_type, change.started_at)
-            actions += [getattr(m.Summary, name).set(value) for name, value in keys.items() if name != "g_wf_status"]
-        # precondition: the status is still the one the decision was made on
-        tx.update(
-            m.Summary(_epk(execution_id), "SUMMARY"), actions=actions, condition=m.Summary.status == change.before
-        )
-        delta = _active_delta(change.before, change.after)
-        if delta:
-            tx.update(
-                m.Counters(f"WF#{change.workflow_id}", counter_sk(shard_of(execution_id))),
-                actions=[m.Counters.active.add(delta)],
+            keys = status_keys(
+                change.workflow_id, change.after, change.trigger_type, change.started_at, execution_id=execution_id
             )
-        if change.started_at:
-            self.stats.on_change(
-                tx,
-                change.workflow_id,
-                change.before,
-                change.after,
-                change.started_at,
-                change.at,
-                shard_of(execution_id),
-            )
+            actions += [getattr(Summary, name).set(value) for name, value in keys.items()]
+        # precondition: forward only. The commit put is the lock between writers; the head
+        # only ever moves to a later commit's status (a head written before ``seq`` was kept
+        # must still show the status the decision was made on)
+        condition = (Summary.seq < seq) | (Summary.seq.does_not_exist() & (Summary.status == change.before))
+        return Summary(_epk(execution_id), "SUMMARY"), actions, condition
 
     # ------------------------------------------------------------------- reads
     def load_events(self, execution_id: str) -> list[Event]:
         """All events of an execution in order (strongly consistent). Empty if unknown."""
-        items = self.m.EventItem.query(_epk(execution_id), self.m.EventItem.sk.startswith("E#"), consistent_read=True)
+        items = EventItem.query(_epk(execution_id), EventItem.sk.startswith("E#"), consistent_read=True)
         return [event for item in items for event in _to_events(item, self.payloads)]
 
     def events_page(self, execution_id: str, limit: int, token: str | None) -> tuple[list[Event], str | None]:
@@ -262,7 +272,6 @@ class ExecutionStore:
         A page ends after ``limit`` events, possibly inside a commit item: the token names
         that item's key and the last event returned.
         """
-        m = self.m
         pk = _epk(execution_id)
         cursor = decode_token(token, pk, {"pk", "sk", "last"})
         if cursor is not None and (
@@ -272,7 +281,7 @@ class ExecutionStore:
         first_sk = cursor["sk"]["S"] if cursor else "E#"
         last = int(cursor["last"]["S"]) if cursor else 0
         events: list[Event] = []
-        rows = m.EventItem.query(pk, m.EventItem.sk.between(first_sk, "E#~"), consistent_read=True, page_size=limit + 1)
+        rows = EventItem.query(pk, EventItem.sk.between(first_sk, "E#~"), consistent_read=True, page_size=limit + 1)
         for item in rows:
             for event in _to_events(item, self.payloads):
                 if event.seq <= last:
@@ -286,14 +295,14 @@ class ExecutionStore:
 
     def get_summary(self, execution_id: str) -> SummaryRecord:
         try:
-            item = self.m.Summary.get(_epk(execution_id), "SUMMARY", consistent_read=True)
+            item = Summary.get(_epk(execution_id), "SUMMARY", consistent_read=True)
         except DoesNotExist as error:
             raise NotFound(f"execution {execution_id} not found") from error
-        return _to_summary(item)
+        return self._to_summary(item)
 
     def find_idempotent(self, idempotency_pk: str) -> str | None:
         try:
-            return self.m.Marker.get(idempotency_pk, "IDEM", consistent_read=True).value
+            return Marker.get(idempotency_pk, "IDEM", consistent_read=True).value
         except DoesNotExist:
             return None
 
@@ -307,38 +316,57 @@ class ExecutionStore:
         token: str | None,
         trigger: str | None = None,
     ) -> Page:
-        """Newest first; a Query on the index whose hash key fits the filters (store/lists.py)."""
+        """Newest first, from the list index of the head (store/lists.py)."""
         return self.list(ListFilter(workflow_id, status, trigger, start_from, start_to), limit, token, "")
 
     def list(self, f: ListFilter, limit: int, token: str | None, now: str) -> Page:
         """A page of any list (per workflow or across workflows) and the next page's token."""
         items, next_token = self.lists.page(f, limit, token, now)
-        return Page([_to_summary(item) for item in items], next_token)
+        return Page([self._to_summary(item) for item in items], next_token)
 
     def due_entries(self, bucket: str, upto: str) -> builtins.list[tuple[str, int]]:
         """(execution id, event seq) of events whose due time in ``bucket`` is at or before ``upto``."""
-        m = self.m
-        rows = m.EventItem.by_due.query(bucket, m.EventItem.due_at <= upto + "~")
+        rows = EventItem.by_due.query(bucket, EventItem.due_at <= upto + "~")
         return [(row.pk[3:], int(row.sk[2:])) for row in rows]
 
     # ---------------------------------------------------------------- mapping
-    def _summary_item(self, s: SummaryRecord) -> Any:
-        return self.m.Summary(
+    def _summary_item(self, s: SummaryRecord) -> Summary:
+        """The head: a few short fields and the list keys, under ``HEAD_LIMIT`` bytes whatever
+        the trigger (a large trigger goes to the payload bucket, the head keeps its type)."""
+        kind = str(s.trigger.get("type", "manual"))
+        trigger, trigger_ref = json.dumps(s.trigger, separators=(",", ":")), None
+        if len(trigger.encode("utf-8")) > TRIGGER_INLINE_LIMIT:
+            trigger, trigger_ref = json.dumps({"type": kind}), self.payloads.put(s.execution_id, trigger)
+        keys = summary_keys(s.workflow_id, s.status, kind, s.started_at, execution_id=s.execution_id)
+        return Summary(
             _epk(s.execution_id),
             "SUMMARY",
             execution_id=s.execution_id,
             workflow_id=s.workflow_id,
             workflow_version=s.workflow_version,
             status=s.status,
-            trigger_type=s.trigger.get("type", "manual"),
-            trigger=json.dumps(s.trigger),
+            trigger_type=kind,
+            trigger=trigger,
+            trigger_ref=trigger_ref,
             started_at=s.started_at,
             ended_at=s.ended_at,
-            g_wf=s.workflow_id,
-            g_wf_status=f"{s.workflow_id}#{s.status}",
-            start_sk=f"{s.started_at}#{s.execution_id}",
             expires_at=self._expiry(s.started_at),
-            **summary_keys(s.workflow_id, s.status, s.trigger.get("type", "manual"), s.started_at),
+            seq=1,
+            g_wf=keys["g_wf"],
+            l_month=keys["l_month"],
+            l_sk=keys["l_sk"],
+        )
+
+    def _to_summary(self, item: Summary) -> SummaryRecord:
+        trigger = self.payloads.get(item.trigger_ref) if item.trigger_ref else item.trigger
+        return SummaryRecord(
+            item.execution_id,
+            item.workflow_id,
+            int(item.workflow_version),
+            item.status,
+            json.loads(trigger),
+            item.started_at,
+            item.ended_at,
         )
 
     def _event_item(self, execution_id: str, e: Event, seq: int) -> Any:
@@ -347,7 +375,7 @@ class ExecutionStore:
     def _commit_item(self, execution_id: str, events: Sequence[Event]) -> Any:
         """One commit item for ``events`` (numbered): a single event keeps the one-event layout."""
         first = events[0]
-        item = self.m.EventItem(
+        item = EventItem(
             _epk(execution_id), _esk(first.seq), type=first.type, at=first.at, expires_at=self._expiry(events[-1].at)
         )
         if len(events) == 1:
@@ -418,43 +446,3 @@ def _to_events(item: Any, payloads: PayloadStore) -> list[Event]:
         )
         for i, e in enumerate(listed)
     ]
-
-
-def _to_summary(item: Any) -> SummaryRecord:
-    return SummaryRecord(
-        item.execution_id,
-        item.workflow_id,
-        int(item.workflow_version),
-        item.status,
-        json.loads(item.trigger),
-        item.started_at,
-        item.ended_at,
-    )
-
-
-def encode_token(key: dict[str, Any] | None, scope: str) -> str | None:
-    """Opaque pagination token bound to the query it came from."""
-    if not key:
-        return None
-    raw = json.dumps({"s": scope, "k": key}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_token(token: str | None, scope: str, attributes: set[str]) -> dict[str, Any] | None:
-    """Read a token made by ``encode_token`` for the same query; anything else is a 400."""
-    if not token:
-        return None
-    bad = ValidationError(FieldError("next_token", "invalid or foreign pagination token"))
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-    except (binascii.Error, ValueError) as error:
-        raise bad from error
-    if not isinstance(data, dict) or data.get("s") != scope or not isinstance(data.get("k"), dict):
-        raise bad
-    key = data["k"]
-    if set(key) != attributes or not all(
-        isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()
-    ):
-        raise bad
-    return key

@@ -28,11 +28,23 @@ def test_counting_sees_the_operations_of_every_step(client: Any, aws: Any) -> No
     assert len(sends) == 2  # the start enqueues step 1; nothing is handed over between chained steps
     receives = [c for c in calls if c.tag == "receive" and c.operation == "ReceiveMessage"]
     assert len(receives) == 2
-    transactions = [c for c in calls if c.operation == "TransactWriteItems"]
-    assert len(transactions) == 4 and all(c.wcu >= 2 for c in transactions)  # start and completion
-    assert sum("commit" in c.label for c in transactions) == 2  # the chain's events in one commit item
+    transactions = [c for c in calls if c.operation == "TransactWriteItems" and c.tag == "start"]
+    assert len(transactions) == 2 and all(c.wcu >= 2 for c in transactions)  # the starts
+    # the worker uses no transaction: the chain's events in one commit put, then the head
+    worker = [c for c in calls if c.tag in ("step", "step:final") and c.service == "dynamodb"]
+    assert not [c for c in worker if c.operation == "TransactWriteItems"]
+    assert (
+        sorted(c.operation for c in worker if c.operation in ("PutItem", "UpdateItem"))
+        == ["PutItem"] * 2 + ["UpdateItem"] * 2
+    )
+    assert sum("commit" in c.label for c in worker if c.operation == "PutItem") == 2
+    # the aggregator got the wave's four head changes in one invocation and one transaction
+    assert [i.function for i in harness.meter.invocations if i.tag == "aggregate"] == ["aggregate"]
+    assert len([c for c in calls if c.tag == "aggregate" and c.operation == "TransactWriteItems"]) == 1
+    assert counts.aggregate_records_per_invocation == 4
     assert counts.per_execution.operations["sqs.DeleteMessage"] == 1
-    assert counts.per_execution.invocations == 2  # the start request plus one worker invocation
+    # the start request, one worker invocation and half of the aggregator's
+    assert counts.per_execution.invocations == 2.5
     assert counts.hops_per_execution == 1 and counts.per_step.write_units * steps == counts.per_execution.write_units
     assert counts.start.write_units > 0 and counts.run.rcu > 0
 
@@ -55,20 +67,19 @@ def test_request_units_round_up_per_kilobyte_and_halve_eventual_reads() -> None:
 
 def test_gsi_writes_follow_key_changes() -> None:
     spec = table_specs(TEMPLATE)["ExecutionsTable"]
-    assert isinstance(spec, TableSpec) and {i.name for i in spec.indexes} >= {"by_workflow", "by_workflow_status"}
+    assert isinstance(spec, TableSpec) and {i.name for i in spec.indexes} == {"list_wf", "list_month", "by_due"}
     summary = {
         "pk": {"S": "EX#1"},
         "sk": {"S": "SUMMARY"},
         "g_wf": {"S": "wf"},
-        "start_sk": {"S": "t#1"},
-        "g_wf_status": {"S": "wf#running"},
+        "l_month": {"S": "M#2026-11#0"},
+        "l_sk": {"S": "running#manual#t#1"},
         "status": {"S": "running"},
     }
-    done = {**summary, "g_wf_status": {"S": "wf#completed"}, "status": {"S": "completed"}}
+    done = {**summary, "l_sk": {"S": "completed#manual#t#1"}, "status": {"S": "completed"}}
     created = index_writes(spec, None, summary)
     changed = index_writes(spec, summary, done)
     event = {"pk": {"S": "EX#1"}, "sk": {"S": "E#000002"}, "type": {"S": "step_completed"}}
     assert index_writes(spec, None, event) == 0  # no index key attribute: no index write
-    # a status change moves the by_workflow_status entry (delete + put); by_workflow is keys
-    # only (docs/design.md, "Write cost of the indexes"), so its entry is not rewritten
-    assert created == 2 and changed == 2
+    # a status change moves the head within both keys-only list indexes (delete + put in each)
+    assert created == 2 and changed == 4
