@@ -11,11 +11,12 @@ VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.stepline-installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv run test browser bench chaos package clean
+.PHONY: help venv run lint test browser bench chaos package clean
 
 help:
 	@echo "make run      start Stepline locally (API, worker, ticker, embedded moto) on http://127.0.0.1:8000"
-	@echo "make test     run the test suite (pytest -n $(PYTEST_WORKERS)), browser tests included"
+	@echo "make lint     ruff (lint + format check) and mypy (strict on chalicelib/domain and chalicelib/agents)"
+	@echo "make test     make lint, then the test suite (pytest -n $(PYTEST_WORKERS)), browser tests included"
 	@echo "make browser  install Debian's Chromium for the browser tests (apt-get, only when missing)"
 	@echo "make bench    run the benchmarks (python -m bench)"
 	@echo "make chaos    1,000 executions under injected faults; prints and writes bench/results/chaos.json"
@@ -36,7 +37,13 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(VENV_PYTHON)
 run: $(STAMP)
 	$(VENV_PYTHON) -m chalicelib.local.server
 
-test: $(STAMP) browser
+# Configuration in pyproject.toml ([tool.ruff], [tool.mypy]); `ruff format .` fixes the format.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: $(STAMP) lint browser
 	$(VENV_PYTHON) -m pytest -n $(PYTEST_WORKERS) -q --ignore=tests/functional/test_chaos.py
 	@# The chaos run installs process-wide botocore hooks and moto serialisation: its own process.
 	$(VENV_PYTHON) -m pytest -q tests/functional/test_chaos.py

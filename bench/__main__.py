@@ -181,7 +181,7 @@ def print_cost(counted: dict[str, Any], memory: int, cost: Any, prices: Any, rep
         ("  with SQS batches of 10, hot path", cost.batched(hop.hot, hop.hot.invocations)),
     ]
     scenario_rows = [cost.compare(name, tally, memory, express) for name, tally in rows_in]
-    for s, (name, _t) in zip(scenario_rows, rows_in):
+    for s, (name, _t) in zip(scenario_rows, rows_in, strict=True):
         c = {
             "Stepline, all in (start + finish spread over 5 steps)": pure5,
             "Stepline, forced hop per step, all in": hop,

@@ -86,7 +86,7 @@ class Index:
 
     def holds(self, item: Item | None) -> bool:
         """A sparse index holds only items that carry all its key attributes."""
-        return bool(item) and all(k in item for k in self.keys)  # type: ignore[operator]
+        return item is not None and bool(item) and all(k in item for k in self.keys)
 
     def project(self, item: Item, table_keys: Iterable[str]) -> dict[str, Any]:
         if self.projection == "ALL":
@@ -133,8 +133,8 @@ def index_writes(spec: TableSpec, before: Item | None, after: Item | None) -> in
     """
     total = 0
     for index in spec.indexes:
-        old = index.project(before, spec.keys) if index.holds(before) else None
-        new = index.project(after, spec.keys) if index.holds(after) else None
+        old = index.project(before, spec.keys) if before is not None and index.holds(before) else None
+        new = index.project(after, spec.keys) if after is not None and index.holds(after) else None
         if old is None and new is None:
             continue
         if old is None:

@@ -34,6 +34,7 @@ a test; ``tests/functional/test_chaos.py`` runs a small one in ``make test``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -104,13 +105,16 @@ class Service:
 
 def workflows(base: str) -> list[dict[str, Any]]:
     retry = {"max_attempts": MAX_ATTEMPTS, "backoff_seconds": 1}
-    call = lambda sid, path: {
-        "id": sid,
-        "agent": "http",
-        "config": {"url": f"{base}{path}", "method": "POST"},
-        "timeout_seconds": 60,
-        "retry": retry,
-    }
+
+    def call(sid: str, path: str) -> dict[str, Any]:
+        return {
+            "id": sid,
+            "agent": "http",
+            "config": {"url": f"{base}{path}", "method": "POST"},
+            "timeout_seconds": 60,
+            "retry": retry,
+        }
+
     return [
         {
             "name": "Chaos pipeline",
@@ -232,7 +236,7 @@ class Chaos:
     # -- the operator, racing the workers
     def look(self, execution_id: str) -> dict[str, Any] | None:
         status, view = self.api("GET", f"/executions/{execution_id}")
-        if status != 200:
+        if status != 200 or not isinstance(view, dict):
             return None
         self.obs.seen[execution_id].append(
             {"status": view["status"], "steps": [(s["id"], s["attempt"], s["state"]) for s in view["steps"]]}
@@ -243,7 +247,9 @@ class Chaos:
         view = self.look(execution_id)
         if view is None:
             return
-        step = next((s for s in view["steps"] if s["state"] in ("waiting_for_approval", "failed", "running")), None)
+        step: dict[str, Any] = next(
+            (s for s in view["steps"] if s["state"] in ("waiting_for_approval", "failed", "running")), {}
+        )
         if view["status"] == "waiting" and step:
             action = self.random.choice(["approve", "approve", "reject", "force-advance", "cancel"])
         elif view["status"] == "failed" and step:
@@ -374,10 +380,10 @@ class Chaos:
 
 def _backward(execution_id: str, snapshots: list[dict[str, Any]]) -> list[Any]:
     found = []
-    for before, after in zip(snapshots, snapshots[1:]):
+    for before, after in itertools.pairwise(snapshots):
         if before["status"] in FINISHED and after != before:
             found.append((execution_id, "finished execution changed", before["status"], after["status"]))
-        for (sid, attempt, state), (_, attempt2, state2) in zip(before["steps"], after["steps"]):
+        for (sid, attempt, state), (_, attempt2, state2) in zip(before["steps"], after["steps"], strict=True):
             if (attempt2, RANK[state2]) < (attempt, RANK[state]) or (
                 attempt2 == attempt and state in ("completed", "skipped") and state2 != state
             ):
@@ -385,7 +391,7 @@ def _backward(execution_id: str, snapshots: list[dict[str, Any]]) -> list[Any]:
     return found
 
 
-def run(executions: int, seed: int = 15, rounds_per_execution: float = 0.6, **rates: float) -> dict[str, Any]:
+def run(executions: int, seed: int = 15, rounds_per_execution: float = 0.6, **rates: Any) -> dict[str, Any]:
     """One chaos run of ``executions`` executions; returns the report."""
     from bench.faults import Faults, install
     from chalicelib.local.dynamo_isolation import install as isolate_dynamodb

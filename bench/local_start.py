@@ -113,7 +113,7 @@ def measure_local_start(fill: int = 10_000, samples: int = 40, threads: int = 8)
             "p90_ms": round(ordered[int(len(ordered) * 0.9) - 1], 2),
         }
 
-    result = {
+    result: dict[str, Any] = {
         "fill": fill,
         "samples": samples,
         "empty": summary(empty),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -93,14 +93,16 @@ class Tally:
     aws_seconds: float = 0.0
     #: billed seconds x the memory (GB) of the function invoked (``FUNCTION_MEMORY_MB``)
     gb_seconds: float = 0.0
-    operations: Counter = field(default_factory=Counter)
+    #: Calls per "service.Operation"; fractional once scaled to a per-execution average.
+    operations: dict[str, float] = field(default_factory=dict)
 
     @property
     def write_units(self) -> float:
         return self.wcu + self.gsi_wcu
 
     def add_call(self, c: Call) -> None:
-        self.operations[f"{c.service}.{c.operation}"] += 1
+        name = f"{c.service}.{c.operation}"
+        self.operations[name] = self.operations.get(name, 0) + 1
         if c.is_write:
             self.ddb_writes += 1
         elif c.is_read:
@@ -122,13 +124,14 @@ class Tally:
 
     def scaled(self, factor: float) -> Tally:
         t = Tally(**{k: getattr(self, k) * factor for k in _NUMBERS})
-        t.operations = Counter({k: v * factor for k, v in self.operations.items()})
+        t.operations = {k: v * factor for k, v in self.operations.items()}
         return t
 
     def plus(self, other: Tally) -> Tally:
         t = Tally(**{k: getattr(self, k) + getattr(other, k) for k in _NUMBERS})
-        t.operations = Counter(self.operations)
-        t.operations.update(other.operations)
+        t.operations = dict(self.operations)
+        for name, count in other.operations.items():
+            t.operations[name] = t.operations.get(name, 0) + count
         return t
 
     def minus(self, other: Tally) -> Tally:
@@ -252,7 +255,7 @@ class Meter:
     def _writes(self, call: Call, op: str, params: dict[str, Any], before: list[Any]) -> None:
         factor = 2.0 if op == "TransactWriteItems" else 1.0
         labels = []
-        for (table, key, old), (_, _, sent) in zip(before, _write_targets(op, params)):
+        for (table, key, old), (_, _, sent) in zip(before, _write_targets(op, params), strict=False):
             new = old if call.failed else (self._lookup(table, key) if self.items else sent)
             size = max(item_size(old), item_size(new), item_size(sent) if self.items is None else 0)
             call.wcu += factor * write_units(size)
@@ -291,7 +294,7 @@ def _write_targets(op: str, params: Mapping[str, Any]) -> list[tuple[str, dict[s
     targets = []
     if op == "TransactWriteItems":
         for entry in params.get("TransactItems", []):
-            ((kind, body),) = entry.items()
+            ((_kind, body),) = entry.items()
             item = body.get("Item")
             targets.append((body["TableName"], _key_of(item) if item else dict(body["Key"]), item))
     elif op == "BatchWriteItem":

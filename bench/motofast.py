@@ -49,7 +49,7 @@ def indexed_moto() -> Iterator[None]:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
 
-    originals = {
+    originals: dict[tuple[type, str], Any] = {
         (Table, "query"): Table.query,
         (Table, "all_items"): Table.all_items,
         (Table, "sorted_items"): Table.sorted_items,
@@ -151,14 +151,19 @@ def indexed_moto() -> Iterator[None]:
 
         return wrapper
 
-    Table.query = query
-    Table.all_items = all_items
-    Table.sorted_items = sorted_items
-    Table.put_item = table_write("put_item")
-    Table.delete_item = table_write("delete_item")
-    DynamoDBBackend.update_item = backend_write("update_item", False)
-    DynamoDBBackend.transact_write_items = backend_write("transact_write_items", True)
-    DynamoDBBackend.batch_write_item = backend_write("batch_write_item", True)
+    # Patching moto's classes (never our code); setattr, as the replacements' signatures differ.
+    replacements: dict[tuple[type, str], Any] = {
+        (Table, "query"): query,
+        (Table, "all_items"): all_items,
+        (Table, "sorted_items"): sorted_items,
+        (Table, "put_item"): table_write("put_item"),
+        (Table, "delete_item"): table_write("delete_item"),
+        (DynamoDBBackend, "update_item"): backend_write("update_item", False),
+        (DynamoDBBackend, "transact_write_items"): backend_write("transact_write_items", True),
+        (DynamoDBBackend, "batch_write_item"): backend_write("batch_write_item", True),
+    }
+    for (owner, name), replacement in replacements.items():
+        setattr(owner, name, replacement)
     try:
         yield
     finally:
@@ -173,7 +178,7 @@ def bulk_put(table: Any, items: Iterable[dict[str, Any]]) -> int:
 
     count = 0
     for attrs in items:
-        item = Item.__new__(Item)
+        item: Any = Item.__new__(Item)
         stored = LimitedSizeDict.__new__(LimitedSizeDict)
         dict.__init__(stored)
         for key, value in attrs.items():

@@ -15,6 +15,7 @@ number of calls, and the engine's own time (wall time minus time inside AWS call
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
 from collections.abc import Callable, Iterator
@@ -121,9 +122,9 @@ def measure_scale(h: Harness, sizes: tuple[int, ...] = SIZES, repeat: int = REPE
         gc.freeze()
         result.samples.append(_time(h, "sweep", size, repeat, lambda: _sweep(h, now)))
         for name in ticks:
-            result.samples.append(_time(h, f"tick ({name})", size, repeat, lambda n=name: h.invoke_schedule(n)))
+            result.samples.append(_time(h, f"tick ({name})", size, repeat, functools.partial(h.invoke_schedule, name)))
         path = LIST_PATH.format(wf=workflow_id)
-        result.samples.append(_time(h, "list completed, first 50", size, repeat, lambda: _list(h, path)))
+        result.samples.append(_time(h, "list completed, first 50", size, repeat, functools.partial(_list, h, path)))
     gc.unfreeze()
     return result
 

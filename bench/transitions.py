@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,9 +99,9 @@ def count_requests(
     meter.reset()
     hot_hops = final_hops = 0
     for size in _waves(executions, wave):
-        hot, final = _run_wave(h, workflow_id, key, size, definition)
-        hot_hops += hot
-        final_hops += final
+        wave_hot, wave_final = _run_wave(h, workflow_id, key, size, definition)
+        hot_hops += wave_hot
+        final_hops += wave_final
     hops = hot_hops + final_hops
     if hops < executions:
         raise RuntimeError(f"{hops} deliveries for {executions} executions")
@@ -188,8 +189,8 @@ def _rows(
     meter: Any,
     invocation_tag: str,
     receive_share: float = 1.0,
-    extra_tags: set[str] = frozenset(),
-) -> list[dict[str, Any]]:  # type: ignore[assignment]
+    extra_tags: Collection[str] = frozenset(),
+) -> list[dict[str, Any]]:
     """Per-run averages by (stage, operation, item): how many calls, and their units."""
     groups: dict[tuple[str, str, str], list[float]] = {}
     for c in calls:
@@ -273,7 +274,7 @@ def measure_throughput(h: Harness, executions: int) -> Throughput:
             for _ in range(size):
                 h.ok("POST", f"/workflows/{workflow_id}/executions", {"inputs": INPUTS}, key=key)
             started = time.perf_counter()
-            hot, final = drain(h, FIVE_STEPS["steps"][-1]["id"])
+            drain(h, FIVE_STEPS["steps"][-1]["id"])
             engine_seconds += time.perf_counter() - started
             runs += size * len(FIVE_STEPS["steps"])  # step runs, however many hops they took
             forget_executions(h.engine)

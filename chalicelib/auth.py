@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import Any
 
 from chalicelib.bootstrap import ACTOR_NAME as BOOTSTRAP_ACTOR
 from chalicelib.bootstrap import bootstrap_key
@@ -48,15 +49,16 @@ def require(actor: Actor, role: str) -> None:
         raise Forbidden(f"this needs the {role} role; key '{actor.name}' has the {actor.role} role")
 
 
-def validate_key_request(body: dict) -> tuple[str, str]:
+def validate_key_request(body: dict[str, Any]) -> tuple[str, str]:
     errors = []
     name, role = body.get("name"), body.get("role")
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
         errors.append(FieldError("name", "must be a non-empty string of at most 100 characters"))
-    if role not in ROLES:
+        name = ""
+    if not isinstance(role, str) or role not in ROLES:
         errors.append(FieldError("role", f"must be one of {', '.join(ROLES)}"))
     unknown = sorted(set(body) - {"name", "role"})
     errors += [FieldError(k, "unknown field") for k in unknown]
     if errors:
         raise ValidationError(errors)
-    return name.strip(), role
+    return name.strip(), str(role)

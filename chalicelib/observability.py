@@ -30,12 +30,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 NAMESPACE = "Stepline"
 ROOT_LOGGER = "stepline"
 
-_context: ContextVar[Mapping[str, Any]] = ContextVar("stepline_log_context", default={})
+_context: ContextVar[Mapping[str, Any]] = ContextVar("stepline_log_context", default=MappingProxyType({}))
 _dimensions: dict[str, str] = {"Stage": "dev"}
 _settings: dict[str, bool] = {"text": False}
 
@@ -87,13 +88,13 @@ def _out() -> Any:
     return sys.__stdout__ or sys.stdout
 
 
-class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StdoutHandler(logging.StreamHandler[Any]):
     """A stream handler on the process's standard output, looked up when it writes."""
 
     def __init__(self) -> None:
         super().__init__(_out())
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return _out()
 
@@ -114,9 +115,9 @@ def configure(env: Mapping[str, str] | None = None) -> None:
     _settings["text"] = env.get("STEPLINE_LOG_FORMAT", "json").lower() == "text"
     logger = logging.getLogger(ROOT_LOGGER)
     logger.setLevel(env.get("STEPLINE_LOG_LEVEL", "INFO").upper())
-    for handler in list(logger.handlers):
-        if type(handler) is logging.StreamHandler:
-            logger.removeHandler(handler)
+    for existing in list(logger.handlers):
+        if type(existing) is logging.StreamHandler:
+            logger.removeHandler(existing)
     handler = next((h for h in logger.handlers if isinstance(h, _StdoutHandler)), None)
     if handler is None:
         handler = _StdoutHandler()

@@ -38,6 +38,7 @@ import ipaddress
 import os
 import re
 import socket
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -263,7 +264,7 @@ class _GuardedHTTPConnection(http.client.HTTPConnection):
         super().__init__(*args, **kwargs)
         # http.client connects through this attribute; HTTPSConnection wraps the result in TLS
         # with the original host name, so certificates are still checked against the name.
-        self._create_connection = self._guarded_create_connection  # type: ignore[assignment]
+        self._create_connection = self._guarded_create_connection
 
     def _guarded_create_connection(
         self, address: tuple[str, int], timeout: Any = None, source_address: Any = None
@@ -276,7 +277,7 @@ class _GuardedHTTPSConnection(http.client.HTTPSConnection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._create_connection = self._guarded_create_connection  # type: ignore[assignment]
+        self._create_connection = self._guarded_create_connection
 
     def _guarded_create_connection(
         self, address: tuple[str, int], timeout: Any = None, source_address: Any = None
@@ -308,9 +309,11 @@ class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
     def __init__(self, policy: OutboundPolicy) -> None:
         super().__init__()
         self._policy = policy
+        # HTTPSHandler keeps its TLS context in an attribute typeshed does not declare.
+        self._tls_context: ssl.SSLContext | None = getattr(self, "_context", None)
 
     def https_open(self, req: urllib.request.Request) -> Any:
-        return self.do_open(_bound(_GuardedHTTPSConnection, self._policy), req, context=self._context)
+        return self.do_open(_bound(_GuardedHTTPSConnection, self._policy), req, context=self._tls_context)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -24,6 +24,7 @@ import argparse
 import compileall
 import json
 import os
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -80,7 +81,7 @@ def slim_zip(path: Path, runtime: str) -> None:
                 quiet=2,
                 workers=1,
                 ddir="/var/task",
-                invalidation_mode=compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH,
+                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
             )
         slim = path.with_suffix(".slim")
         with zipfile.ZipFile(slim, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target:

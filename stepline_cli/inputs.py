@@ -25,9 +25,13 @@ def click_type(spec: dict[str, Any]) -> click.ParamType:
     kind = spec.get("type")
     if kind == "enum":
         return click.Choice([str(o) for o in spec.get("options") or []])
-    return {"number": click.FLOAT, "integer": click.INT, "boolean": click.BOOL, "date": DateType()}.get(
-        kind, click.STRING
-    )
+    types: dict[str, click.ParamType] = {
+        "number": click.FLOAT,
+        "integer": click.INT,
+        "boolean": click.BOOL,
+        "date": DateType(),
+    }
+    return types.get(str(kind), click.STRING)
 
 
 def parse_assignments(pairs: tuple[str, ...], specs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -222,7 +222,7 @@ def _network_error(method: str, shown: str, reason: Any, timeout: float) -> Inte
             details=details,
         )
     if isinstance(reason, socket.gaierror):
-        why = f"host {urlsplit(shown).hostname} could not be resolved"
+        why: str | None = f"host {urlsplit(shown).hostname} could not be resolved"
     else:
         why = next((text for kind, text in _NETWORK_REASONS if isinstance(reason, kind)), None)
     return IntegrationError(f"could not reach {shown}: {why or reason or type(reason).__name__}", details=details)

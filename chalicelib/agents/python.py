@@ -14,7 +14,7 @@ import importlib
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from chalicelib.agents.base import AgentContext, AgentError, StepError
 from chalicelib.errors import FieldError
@@ -95,7 +95,7 @@ class PythonAgent:
             raise ValueError(f"module {module_name!r} has no attribute {attribute!r}")
         if not callable(function):
             raise ValueError(f"{spec} is not callable")
-        return function
+        return cast("Callable[[AgentContext], Any]", function)
 
     def is_allowed(self, module_name: str) -> bool:
         """True if ``module_name`` is under one of the allowed package prefixes."""

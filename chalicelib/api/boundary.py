@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -104,7 +104,7 @@ class RequestContext:
     def body(self, *, required: bool = True) -> dict[str, Any]:
         """The request body as a JSON object, bounded (``chalicelib.jsonlimits``): size, depth,
         no NaN/Infinity; an empty body is ``{}`` unless ``required``."""
-        raw = self.request.raw_body or b""
+        raw = self.raw_body()
         if len(raw) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"request body is over {MAX_BODY_BYTES} bytes")
         if not raw.strip():
@@ -113,8 +113,13 @@ class RequestContext:
             return {}
         return parse_json_object(raw, max_bytes=MAX_BODY_BYTES)
 
+    def raw_body(self) -> bytes:
+        """The request body's bytes, unparsed (Chalice types it ``str | bytes``; it hands over bytes)."""
+        raw = self.request.raw_body or b""
+        return raw.encode() if isinstance(raw, str) else raw
+
     def query(self, name: str) -> str | None:
-        params = self.request.query_params or {}
+        params: Mapping[str, str] = self.request.query_params or {}
         return params.get(name)
 
     def header(self, name: str) -> str | None:

@@ -109,13 +109,12 @@ END_SHAPE = RouteShape(
 @endpoint(bp, "/mcp", ("POST",), role="viewer", summary="MCP server (Streamable HTTP, JSON-RPC 2.0)", shape=POST_SHAPE)
 def mcp(ctx: RequestContext) -> Response:
     """One JSON-RPC message to the MCP server; the same bearer API key as REST."""
-    request = ctx.request
     if not _origin_allowed(ctx.header("origin"), ctx.header("host")):
         # MCP 2025-11-25 "Security Warning": a browser page from elsewhere (DNS rebinding) is refused.
         return _send(error_answer(403, INVALID_REQUEST, "Origin not allowed"))
     actor = ctx.who
     try:
-        message = parse_message(request.raw_body or b"")
+        message = parse_message(ctx.raw_body())
     except PayloadTooLarge as error:
         return _send(error_answer(413, PARSE_ERROR, f"parse error: {error.message}"))
     except ValidationError as error:
@@ -167,7 +166,7 @@ def mcp_end(ctx: RequestContext) -> Response:
 def _send(answer: Answer) -> Response:
     if answer.body is None:
         return Response(body="", status_code=answer.status, headers={"Content-Type": "text/plain", **answer.headers})
-    headers = {"Content-Type": "application/json", **answer.headers}
+    headers: dict[str, str | list[str]] = {"Content-Type": "application/json", **answer.headers}
     return Response(
         body=json.dumps(answer.body, ensure_ascii=False, default=str), status_code=answer.status, headers=headers
     )

@@ -31,7 +31,7 @@ def rotate_source_secret(ctx: RequestContext, name: str) -> dict[str, Any]:
 @endpoint(bp, "/webhooks/{source}", ("POST",), role=None, status=202)
 def receive_webhook(ctx: RequestContext, source: str) -> Response:
     # The raw bytes, unparsed: the signature covers them exactly.
-    delivery = ctx.engine.triggers.events.receive_webhook(source, ctx.request.headers, ctx.request.raw_body or b"")
+    delivery = ctx.engine.triggers.events.receive_webhook(source, ctx.request.headers, ctx.raw_body())
     return Response(body=delivery.body, status_code=delivery.status)
 
 

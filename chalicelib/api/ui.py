@@ -77,7 +77,11 @@ def _read(name: str) -> str | None:
 
 
 def _response(body: str, suffix: str, cache: str) -> Response:
-    headers = {"Content-Type": CONTENT_TYPES[suffix], "Cache-Control": cache, **SECURITY_HEADERS}
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": CONTENT_TYPES[suffix],
+        "Cache-Control": cache,
+        **SECURITY_HEADERS,
+    }
     return Response(body=body, status_code=200, headers=headers)
 
 

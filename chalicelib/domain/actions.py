@@ -40,7 +40,8 @@ def recommended_action(error: Mapping[str, Any]) -> str:
     if given in ACTIONS:
         return str(given)
     kind = error.get("kind")
-    details = error.get("details") if isinstance(error.get("details"), Mapping) else {}
+    raw_details = error.get("details")
+    details: Mapping[str, Any] = raw_details if isinstance(raw_details, Mapping) else {}
     status = error.get("status", details.get("status"))
     if kind == "rejected":
         return SKIP_OR_CANCEL

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from chalicelib.domain.fold import Actor, Event
 
@@ -134,21 +134,21 @@ class Review:
     amended: bool = False
 
 
-Command = Union[
-    ClaimStep,
-    RecordResult,
-    TimeOutStep,
-    TimeOutGate,
-    Heartbeat,
-    RequeueStep,
-    RetryStep,
-    SkipStep,
-    CancelExecution,
-    ForceAdvance,
-    Approve,
-    Reject,
-    Review,
-]
+Command = (
+    ClaimStep
+    | RecordResult
+    | TimeOutStep
+    | TimeOutGate
+    | Heartbeat
+    | RequeueStep
+    | RetryStep
+    | SkipStep
+    | CancelExecution
+    | ForceAdvance
+    | Approve
+    | Reject
+    | Review
+)
 
 
 @dataclass(frozen=True)

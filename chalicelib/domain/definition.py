@@ -357,7 +357,7 @@ def _parse_step(raw: Any, path: str, agents: Mapping[str, Any], errors: list[Fie
     gate = _parse_gate(raw.get("gate"), f"{path}.gate", errors)
     # The agent checks its own needs, on a well-shaped step only: it would otherwise report
     # bad instructions or config a second time, or trip over them.
-    if agent in agents and shapes_ok:
+    if agent is not None and agent in agents and shapes_ok:
         errors.extend(agents[agent].validate(raw, path))
     if not obj.ok:
         return None

@@ -23,7 +23,7 @@ def bin_of(seconds: float) -> int:
     """The bin a duration falls in."""
     if seconds < 1:
         return 0
-    return min(BINS - 1, 1 + int(math.floor(math.log2(seconds) * BINS_PER_OCTAVE)))
+    return min(BINS - 1, 1 + math.floor(math.log2(seconds) * BINS_PER_OCTAVE))
 
 
 def bin_value(index: int) -> float:

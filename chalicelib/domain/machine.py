@@ -36,9 +36,47 @@ from chalicelib.domain.commands import (
     TimeOutGate,
     TimeOutStep,
 )
-from chalicelib.domain.fold import Actor, Event, ExecutionState, Refused, StepView, apply_events, replay  # noqa: F401
+from chalicelib.domain.fold import Actor, Event, ExecutionState, Refused, StepView, apply_events, replay
 from chalicelib.domain.states import ACTIVE_STATUSES, ExecutionStatus, StepState
 from chalicelib.domain.timefmt import iso, parse_iso
+
+__all__ = [
+    "HANDOVER_GRACE_SECONDS",
+    "LEASE_SECONDS",
+    "MAX_QUEUE_DELAY",
+    "MAX_REQUEUE_DOUBLINGS",
+    "ROLE_RANK",
+    "SYSTEM",
+    "Actor",
+    "Approve",
+    "CancelExecution",
+    "ClaimStep",
+    "Command",
+    "Decision",
+    "Dispatch",
+    "Event",
+    "ExecutionState",
+    "ForceAdvance",
+    "Heartbeat",
+    "RecordResult",
+    "Refused",
+    "Reject",
+    "RequeueStep",
+    "RetryStep",
+    "Review",
+    "SkipStep",
+    "StepView",
+    "TimeOutGate",
+    "TimeOutStep",
+    "apply_events",
+    "backoff_seconds",
+    "decide",
+    "may_decide",
+    "not_undone",
+    "replay",
+    "requeue_due",
+    "starter",
+]
 
 ES, SS = ExecutionStatus, StepState
 
@@ -313,7 +351,7 @@ def _failure(
 
 def backoff_seconds(base: float, failed_attempt: int) -> float:
     """Exponential backoff: ``base`` after attempt 1, then twice as long after each further one."""
-    return base * (2 ** (failed_attempt - 1))
+    return base * float(2 ** (failed_attempt - 1))
 
 
 def _advance(state: ExecutionState, step: StepView, event: Event, now: datetime) -> Decision:

@@ -25,7 +25,7 @@ NOTIFY_EVENTS: dict[str, ExecutionStatus] = {
 }
 CHANNELS = ("email", "webhook")
 MAX_TARGETS = 10
-_KEYS = ("on",) + CHANNELS
+_KEYS = ("on", *CHANNELS)
 # deliberately plain: one @, a dot in the domain, no spaces (SES refuses the rest anyway)
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 #: Plain http is for a receiver on this machine (local mode); anything else must be https.

@@ -87,8 +87,8 @@ def verify_standard(headers: Mapping[str, str], body: bytes, secrets: Sequence[s
     if len(delivery_id) > MAX_ID_LENGTH:
         raise SignatureProblem(f"webhook-id is longer than {MAX_ID_LENGTH} characters")
     timestamp = _fresh("webhook-timestamp", stamp, now)
-    offered = [_b64(entry[3:]) for entry in signature.split() if entry.startswith("v1,")]
-    offered = [value for value in offered if value is not None]
+    decoded = [_b64(entry[3:]) for entry in signature.split() if entry.startswith("v1,")]
+    offered = [value for value in decoded if value is not None]
     if not offered:
         raise SignatureProblem("webhook-signature has no 'v1,<base64>' entry")
     signed = f"{delivery_id}.{stamp}.".encode() + body

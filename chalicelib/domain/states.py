@@ -8,10 +8,10 @@ to ``pending`` once it has run.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class StepState(str, Enum):
+class StepState(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"
@@ -19,19 +19,13 @@ class StepState(str, Enum):
     WAITING_FOR_APPROVAL = "waiting_for_approval"
     SKIPPED = "skipped"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class ExecutionStatus(str, Enum):
+class ExecutionStatus(StrEnum):
     RUNNING = "running"
     WAITING = "waiting"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 S = StepState

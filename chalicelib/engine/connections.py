@@ -7,6 +7,7 @@ secret, and nothing here logs one.
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -33,7 +34,7 @@ def connection_refs(definition: Mapping[str, Any], agents: Mapping[str, Any]) ->
     """Every connection a definition names, with the field that names it and the kinds allowed."""
     refs: list[ConnectionRef] = []
     for index, step in enumerate(definition.get("steps") or []):
-        agent = agents.get(step.get("agent")) if isinstance(step, Mapping) else None
+        agent = agents.get(str(step.get("agent"))) if isinstance(step, Mapping) else None
         finder = getattr(agent, "connection_refs", None)
         if finder is not None:
             refs += finder(step, f"steps[{index}]")
@@ -156,9 +157,9 @@ class ConnectionService:
         secrets = self.vault.get(name, stamp) if record.secret_fields else {}
         return ResolvedConnection(record.name, record.kind, dict(record.fields), secrets)
 
-    def check_refs(self, refs: Iterable[ConnectionRef]) -> list[FieldError]:
+    def check_refs(self, refs: Iterable[ConnectionRef]) -> builtins.list[FieldError]:
         """A 400's worth of field errors for references to unknown or wrong-kind connections."""
-        errors: list[FieldError] = []
+        errors: builtins.list[FieldError] = []
         known: dict[str, ConnectionRecord | None] = {}
         for ref in refs:
             if not isinstance(ref.name, str) or not ref.name:

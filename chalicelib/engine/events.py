@@ -98,7 +98,7 @@ class EventService:
         if errors:
             raise ValidationError(errors)
         given = body.get("secret")
-        record = self.store.create_source(name, kind, given or _new_secret(), iso(self.clock()), actor.name)
+        record = self.store.create_source(str(name), kind, given or _new_secret(), iso(self.clock()), actor.name)
         return source_view(record) if given else {**source_view(record), "secret": record.secret}
 
     def rotate_secret(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -164,7 +164,9 @@ class EventService:
     def receive_integration(self, event: dict[str, Any]) -> dict[str, Any]:
         """An EventBridge event: source ``event.source``, type ``event.detail-type``, payload the whole event."""
         source, event_type, raw_id = event.get("source"), event.get("detail-type"), event.get("id")
-        if not all(isinstance(v, str) and v for v in (source, event_type, raw_id)):
+        if not (isinstance(source, str) and source and isinstance(event_type, str) and event_type) or not (
+            isinstance(raw_id, str) and raw_id
+        ):
             log.error("dropping EventBridge event without source, detail-type or id: %s", str(event)[:500])
             return {"event_id": None, "executions": []}
         problem = json_value_problem(event)

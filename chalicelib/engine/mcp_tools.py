@@ -285,7 +285,7 @@ def _overview(state: ExecutionState, actor: Actor, now: datetime) -> ToolResult:
     view = execution_view(state, actor, now)
     current = state.current
     awaiting: list[dict[str, Any]] = []
-    for step, sdef, shown in zip(state.steps, state.definition.steps, view["steps"]):
+    for step, sdef, shown in zip(state.steps, state.definition.steps, view["steps"], strict=True):
         if step.state == StepState.WAITING_FOR_APPROVAL and sdef.gate is not None:
             approvers = list(sdef.gate.approvers)
             excluded = starter(state) if sdef.gate.separate_from_starter else None

@@ -31,6 +31,7 @@ receiver can switch without losing a delivery.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import os
@@ -148,7 +149,9 @@ class Notifier:
             if delivery.event not in target.on:
                 continue
             name = f"{target.channel}[{index}]"
-            self._attempt(delivery, name, lambda t=target: self._deliver(t, delivery.event or "", detail, message_id))
+            self._attempt(
+                delivery, name, functools.partial(self._deliver, target, delivery.event or "", detail, message_id)
+            )
             if delivery.outcomes.get(name) == "sent":
                 log.info("notified %s of %s", target.email or target.webhook, delivery.event)
         return delivery

@@ -96,7 +96,8 @@ def workflow_stats(
             sums[index].add(values)
     total = HourStats()
     buckets = []
-    for begin, values in zip(starts, sums):
+    # starts holds one more entry than sums: the end of the last bucket.
+    for begin, values in zip(starts, sums, strict=False):
         total.add(values)
         buckets.append({"start": iso(begin), "local_start": begin.astimezone(zone).isoformat(), **_view(values)})
     return {

@@ -39,8 +39,8 @@ class Sweeper:
     def run(self) -> dict[str, int]:
         now = self.clock()
         catalog = self.executions.store.catalog
-        mark = catalog.get_marker(*WATERMARK)
-        start = parse_iso(mark) if mark else now - timedelta(hours=1)
+        stored = catalog.get_marker(*WATERMARK)
+        start = parse_iso(stored) if stored else now - timedelta(hours=1)
         start = max(start, now - MAX_LOOKBACK).replace(second=0, microsecond=0)
         seen: set[str] = set()
         counts = {"visited": 0, "timed_out": 0, "resent": 0, "gates_timed_out": 0, "errors": 0}

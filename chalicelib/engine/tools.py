@@ -106,9 +106,9 @@ class ToolService:
         given = [(k, body[k]) for k in ("conversation_id", "tool_call_id") if k in body]  # null too: not an id
         if conversation_header is not None:
             given.append(("X-Conversation-Id", conversation_header))
-        for key, value in given:
+        for field, value in given:
             if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LENGTH:
-                errors.append(FieldError(key, f"must be a string of 1 to {MAX_ID_LENGTH} characters"))
+                errors.append(FieldError(field, f"must be a string of 1 to {MAX_ID_LENGTH} characters"))
         arguments = body.get("arguments", {})
         if not isinstance(arguments, dict):
             errors.append(FieldError("arguments", "must be an object (the tool call's input)"))

@@ -34,7 +34,7 @@ def add_token_sums(document: dict[str, Any], store: UsageStore, workflow_id: str
             index = bisect.bisect_right(keys, hour) - 1
             if 0 <= index < len(sums):
                 sums[index].add(counts)
-    for bucket, counts in zip(buckets, sums):
+    for bucket, counts in zip(buckets, sums, strict=True):
         bucket["tokens"] = counts.to_dict()
         total.add(counts)
     document.setdefault("totals", {})["tokens"] = total.to_dict()

@@ -17,7 +17,7 @@ def execution_view(state: ExecutionState, actor: Actor | None = None, now: datet
     """The execution as the API shows it; with ``actor``, the ``actions`` that key may take at ``now``."""
     definition = state.definition
     steps = []
-    for view, sdef in zip(state.steps, definition.steps):
+    for view, sdef in zip(state.steps, definition.steps, strict=True):
         step: dict[str, Any] = {
             "id": view.id,
             "name": sdef.name,

@@ -137,7 +137,7 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
 
         # Phase 1: every condition, against the state before the transaction; no writes yet.
         reasons: list[tuple[Any, Any, Any]] = []
-        for op_type, op, table, hash_value, range_value in plan:
+        for _op_type, op, table, hash_value, range_value in plan:
             current = table.get_item(hash_value, range_value)
             expression = op.get("ConditionExpression")
             if expression is None:

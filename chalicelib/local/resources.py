@@ -87,7 +87,7 @@ def _create_table(settings: Settings, name: str, props: dict[str, Any]) -> None:
 
 def _create_queue(settings: Settings, name: str, props: dict[str, Any], names: dict[str, str]) -> None:
     sqs = _client("sqs", settings)
-    attributes = {
+    attributes: dict[str, str] = {
         k: str(props[k]) for k in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds") if k in props
     }
     redrive = props.get("RedrivePolicy")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import functools
 import importlib
 import json
 import logging
@@ -178,7 +179,7 @@ def start_workers(app: Any, settings: Settings, runner: Runner) -> list[str]:
             # A client per thread: botocore clients are thread-safe, but one each keeps it simple.
             sqs = boto3.session.Session().client("sqs", region_name=settings.region, endpoint_url=settings.endpoint_url)
             worker = QueueWorker(binding, sqs, region=settings.region, wait_seconds=1)
-            _start_thread(runner, f"sqs-{binding.name}-{index}", lambda w=worker: w.run(runner.stop_event))
+            _start_thread(runner, f"sqs-{binding.name}-{index}", functools.partial(worker.run, runner.stop_event))
         started.append(f"{binding.name} <- SQS {binding.queue_name} (x{concurrency})")
     schedules = schedule_bindings(app)
     if schedules:

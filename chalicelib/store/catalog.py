@@ -11,9 +11,9 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import Conflict, NotFound, TransitionConflict
 from chalicelib.store.executions import _conflict, counter_sks
+from chalicelib.store.models import Models
 
 _COUNTER_SKS = frozenset(counter_sks())
-from chalicelib.store.models import Models
 
 
 @dataclass(frozen=True)

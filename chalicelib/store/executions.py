@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -314,7 +315,7 @@ class ExecutionStore:
         items, next_token = self.lists.page(f, limit, token, now)
         return Page([_to_summary(item) for item in items], next_token)
 
-    def due_entries(self, bucket: str, upto: str) -> list[tuple[str, int]]:
+    def due_entries(self, bucket: str, upto: str) -> builtins.list[tuple[str, int]]:
         """(execution id, event seq) of events whose due time in ``bucket`` is at or before ``upto``."""
         m = self.m
         rows = m.EventItem.by_due.query(bucket, m.EventItem.due_at <= upto + "~")

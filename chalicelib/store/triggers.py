@@ -312,7 +312,8 @@ class TriggerStore:
             # precondition: still enabled and still at the slot this tick handled
             m.Schedule(f"WF#{workflow_id}", "SCHEDULE").update(
                 actions=[m.Schedule.next_fire.set(new_next), m.Schedule.updated_at.set(at)],
-                condition=(m.Schedule.next_fire == expected_next) & (m.Schedule.enabled == True),
+                # `== True` builds PynamoDB's condition expression; it is not a truth test.
+                condition=(m.Schedule.next_fire == expected_next) & (m.Schedule.enabled == True),  # noqa: E712
             )
             return True
         except UpdateError as error:

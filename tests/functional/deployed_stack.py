@@ -116,12 +116,15 @@ def _lower(credentials: dict[str, str]) -> dict[str, str]:
 
 def deploy(endpoint: str, sam_path: Path, stack_name: str = "stepline-dev") -> Stack:
     """Translate, upload and create the stack on the moto server at ``endpoint``."""
-    client = lambda service: boto3.client(
-        service,
-        region_name=REGION,
-        endpoint_url=endpoint,
-        **_lower(CREDENTIALS),
-    )
+
+    def client(service: str) -> Any:
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=endpoint,
+            **_lower(CREDENTIALS),
+        )
+
     s3 = client("s3")
     artifacts = f"artifacts-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=artifacts)
@@ -336,7 +339,7 @@ def api_event(
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": params,
         "multiValueQueryStringParameters": {k: [v] for k, v in params.items()} if params else None,
-        "pathParameters": dict(zip(names, match.groups())) or None,
+        "pathParameters": dict(zip(names, match.groups(), strict=True)) or None,
         "stageVariables": None,
         "requestContext": {
             "resourcePath": template,

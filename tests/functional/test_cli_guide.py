@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.functional.test_cli import BROKEN, ORDER, Run, ok, stepline, url  # noqa: F401 - fixtures
+from tests.functional.test_cli import BROKEN, ORDER, Run, ok, stepline, url  # noqa: F401 - fixtures, used by name
 from tests.functional.test_cli import GATED as GATED_NO_INPUTS
 
 GATED = {**GATED_NO_INPUTS, "trigger": {"type": "manual", "inputs": [{"name": "customer", "type": "string"}]}}

@@ -74,8 +74,7 @@ class Deployed:
         (batch size 1) and delete it only when the invocation succeeded."""
         sqs = self.stack.client("sqs")
         url, arn = self.stack.outputs["StepQueueUrl"], self.stack.outputs["StepQueueArn"]
-        delivered = 0
-        for _ in range(limit):
+        for delivered in range(limit):
             messages = sqs.receive_message(
                 QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"], WaitTimeSeconds=0
             ).get("Messages", [])
@@ -84,7 +83,6 @@ class Deployed:
             answer = self.functions["RunStep"].invoke(ds.sqs_event(messages, arn))
             assert "ok" in answer, answer
             sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
-            delivered += 1
         raise AssertionError("the step queue did not drain")
 
     def stop(self) -> None:

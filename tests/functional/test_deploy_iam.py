@@ -399,7 +399,7 @@ def _run_triggers(api: Any, clock: Any, drain: Any) -> None:
         resources=["arn:aws:s3:::in"],
     )
     api.client.lambda_.invoke("integration_event", upload)
-    status, tools = api.get("/tools")
+    status, _tools = api.get("/tools")
     assert status == 200
     drain()
 
@@ -419,7 +419,7 @@ def test_policy_allows_every_call_the_code_makes_and_nothing_more(
     assert services == {"dynamodb", "sqs", "s3", "secretsmanager", "bedrock-runtime", "sesv2", "events"}, services
     needs: dict[tuple[str, str], str] = {}
     worker_needs: dict[tuple[str, str], str] = {}
-    for (service, operation, params), caller in zip(recording, CALLERS):
+    for (service, operation, params), caller in zip(recording, CALLERS, strict=True):
         for need in _needs(service, operation, params):
             needs.setdefault(need, f"{service}.{operation}")
             if caller == "worker":

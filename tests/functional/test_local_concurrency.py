@@ -5,6 +5,7 @@ Idempotency-Keys always point at an execution that exists."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -143,6 +144,11 @@ def test_contested_decisions_get_one_200_and_the_outcome_matches(local: Any) -> 
                 calls,
             )
         )
+
+    def _settled(base: str, execution_id: str) -> dict[str, Any] | None:
+        execution = _call(base, "GET", f"/executions/{execution_id}")[1]
+        return execution if execution["status"] in TERMINAL else None
+
     problems = []
     for execution_id in ids:
         mine = [(action, status) for (eid, action), (status, _body) in answers if eid == execution_id]
@@ -153,9 +159,7 @@ def test_contested_decisions_get_one_200_and_the_outcome_matches(local: Any) -> 
             continue
         execution = _until(
             "the decided execution to settle",
-            lambda: (lambda e: e if e["status"] in TERMINAL else None)(
-                _call(base, "GET", f"/executions/{execution_id}")[1]
-            ),
+            functools.partial(_settled, base, execution_id),
             process,
             logs,
         )
@@ -180,7 +184,7 @@ def test_contested_decisions_get_one_200_and_the_outcome_matches(local: Any) -> 
 
 
 def test_parallel_starts_all_complete_once_and_keys_point_at_real_executions(local: Any) -> None:
-    base, process, logs = local
+    base, _process, logs = local
     status, created = _call(base, "POST", "/workflows", QUICK)
     assert status == 201, created
     workflow_id = created["workflow_id"]

@@ -344,7 +344,7 @@ class OperatorModel(RuleBasedStateMachine):
         self, ex: str, before: dict[str, Any], view: dict[str, Any], items: list[dict[str, Any]]
     ) -> None:
         assert [i["seq"] for i in items] == list(range(1, len(items) + 1)), "history has gaps"
-        for old, new in zip(before["steps"], view["steps"]):
+        for old, new in zip(before["steps"], view["steps"], strict=True):
             assert reachable((old["attempt"], old["state"]), (new["attempt"], new["state"])), (old, new)
             if old["state"] in TERMINAL:
                 assert new == old, f"finished step {old['id']} changed"

@@ -88,9 +88,9 @@ def test_bulk_cancel_across_workflows_brings_active_counts_to_zero(api: Any, aws
     for wf in gates * 3:
         start(api, aws, wf)
     worker.drain()
-    status, body = api.post("/executions/bulk", {"action": "cancel", "filters": {"status": "waiting"}})
+    _status, body = api.post("/executions/bulk", {"action": "cancel", "filters": {"status": "waiting"}})
     assert body["count"] == 6
-    status, job = api.post(
+    _status, job = api.post(
         "/executions/bulk", {"action": "cancel", "dry_run": False, "chunk_size": 4, "filters": {"status": "waiting"}}
     )
     worker.drain()

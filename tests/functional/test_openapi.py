@@ -230,10 +230,14 @@ def _aim_at_seeded(case: Any, seeded: dict[str, str]) -> None:
             case.path_parameters[name] = seeded[name]
         elif name == "name":  # /sources/{name}/... or /tools/{name}/...
             case.path_parameters[name] = seeded["source"] if case.path.startswith("/sources") else seeded["tool"]
-    if case.path_parameters and "step_id" in case.path_parameters and case.method.upper() == "POST":
-        if case.path.endswith(("/retry", "/skip", "/force-advance")):
-            case.path_parameters["execution_id"] = seeded["failed_execution_id"]
-            case.path_parameters["step_id"] = "boom"
+    if (
+        case.path_parameters
+        and "step_id" in case.path_parameters
+        and case.method.upper() == "POST"
+        and case.path.endswith(("/retry", "/skip", "/force-advance"))
+    ):
+        case.path_parameters["execution_id"] = seeded["failed_execution_id"]
+        case.path_parameters["step_id"] = "boom"
 
 
 @schema.parametrize()

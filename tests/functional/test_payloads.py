@@ -56,7 +56,7 @@ def test_one_megabyte_step_output_is_kept_in_s3_and_returned_whole(api: Any, wor
     assert produced["bytes"] == 1_000_000 and produced["blob"] == "x" * 1_000_000
     # the next step saw the whole output as prev and in steps.<id>.output
     assert execution["steps"][1]["output"] == {"length": 1_000_000, "same": 1_000_000}
-    status, history = api.get(f"/executions/{execution_id}/history")
+    _status, history = api.get(f"/executions/{execution_id}/history")
     completed = [e for e in history["items"] if e["type"] == "step_completed" and e["step_id"] == "produce"]
     assert len(completed[0]["details"]["output"]["blob"]) == 1_000_000
     # the DynamoDB item holds a reference, well under the 400 KB item limit; S3 holds the bytes
@@ -69,7 +69,7 @@ def test_one_megabyte_step_output_is_kept_in_s3_and_returned_whole(api: Any, wor
     keys = [o["Key"] for o in _objects(aws)]
     ref = offloaded[0].get("events_ref", offloaded[0].get("details_ref"))
     assert ref["S"] in keys
-    assert [o["Size"] for o in _objects(aws)][0] > 1_000_000
+    assert next(o["Size"] for o in _objects(aws)) > 1_000_000
 
 
 def test_300_kb_input_starts_an_execution_and_comes_back_unchanged(api: Any, worker: Any, aws: Any) -> None:

@@ -854,7 +854,7 @@ def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
     found = [prefix]
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, child in items:
-        found += _paths(child, prefix + (key,))
+        found += _paths(child, (*prefix, key))
     return found
 
 

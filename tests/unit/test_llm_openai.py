@@ -123,7 +123,7 @@ def test_invalid_json_gets_one_repair_request_then_the_valid_object(provider: Sc
     )
     context = ctx(provider, {"output_schema": SCHEMA})
     assert LlmAgent().run(context) == {"category": "bug", "urgent": False}
-    first, second = assert_openai_requests_fit(provider)
+    _first, second = assert_openai_requests_fit(provider)
     assert second["messages"][-2] == {"role": "assistant", "content": "billing, urgent"}
     assert "not valid JSON" in second["messages"][-1]["content"]
     assert context.report["usage"]["input_tokens"] == 114 and context.report["usage"]["requests"] == 2

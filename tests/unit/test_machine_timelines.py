@@ -79,7 +79,7 @@ def test_every_prefix_of_a_timeline_moves_steps_forward_only(path: Path) -> None
     previous = replay("ex_recorded", definition, [])
     for n in range(1, len(events) + 1):
         state = replay("ex_recorded", definition, events[:n])
-        for old, new in zip(previous.steps, state.steps):
+        for old, new in zip(previous.steps, state.steps, strict=True):
             same = (old.attempt, old.state) == (new.attempt, new.state)
             # an automatic retry folds failed -> running (next attempt) into one event
             via_failed = is_forward((old.attempt, old.state), (old.attempt, StepState.FAILED)) and is_forward(

@@ -94,7 +94,7 @@ class LlmAgent:
             errors.append(FieldError(f"{path}.instructions", "required: what the model should do, in plain words"))
         config = step.get("config")
         if not isinstance(config, Mapping):
-            return errors + [FieldError(f"{path}.config", 'required: an object with "connection" and "model"')]
+            return [*errors, FieldError(f"{path}.config", 'required: an object with "connection" and "model"')]
         at = f"{path}.config"
         errors += [FieldError(f"{at}.{k}", "unknown field") for k in sorted(set(config) - set(CONFIG_KEYS))]
         for key in ("connection", "model"):
@@ -222,7 +222,7 @@ class _Conversation:
                 self.model,
                 _system(self.schema),
                 tuple(self.turns),
-                tools + (CANNOT_COMPLETE_TOOL,),
+                (*tools, CANNOT_COMPLETE_TOOL),
                 self.schema,
                 _opt_int(self.ctx.config.get("max_tokens")),
                 self.ctx.config.get("temperature"),
@@ -317,7 +317,7 @@ def _parse_object(text: str, schema: Mapping[str, Any]) -> tuple[Any, list[str]]
     candidate = match.group(1) if match else text.strip()
     try:
         value = json.loads(candidate)
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         return None, [f"output: not valid JSON ({error.msg} at character {error.pos})"]
     return value, validate(value, schema)
 

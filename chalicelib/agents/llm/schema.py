@@ -80,14 +80,13 @@ def schema_problem(schema: Any, path: str = "") -> str | None:
 def validate(value: Any, schema: Mapping[str, Any], path: str = "output") -> list[str]:
     """Every way ``value`` misses ``schema``, as ``"<path>: <problem>"`` strings (empty: it matches)."""
     problems: list[str] = []
-    if "anyOf" in schema:
-        if not any(not validate(value, sub, path) for sub in schema["anyOf"]):
-            problems.append(f"{path}: matches none of the allowed shapes")
+    if "anyOf" in schema and not any(not validate(value, sub, path) for sub in schema["anyOf"]):
+        problems.append(f"{path}: matches none of the allowed shapes")
     kinds = schema.get("type")
     if kinds is not None:
         allowed = kinds if isinstance(kinds, list) else [kinds]
         if not any(_is(value, kind) for kind in allowed):
-            return problems + [f"{path}: expected {' or '.join(allowed)}, got {_name(value)}"]
+            return [*problems, f"{path}: expected {' or '.join(allowed)}, got {_name(value)}"]
     if "enum" in schema and value not in schema["enum"]:
         problems.append(f"{path}: must be one of {', '.join(map(repr, schema['enum']))}")
     if "const" in schema and value != schema["const"]:
