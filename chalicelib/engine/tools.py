@@ -103,7 +103,7 @@ class ToolService:
         errors = [FieldError(k, "unknown field; put the tool's input under 'arguments'") for k in unknown]
         conversation = body.get("conversation_id", conversation_header)
         call_id = body.get("tool_call_id")
-        given = [(k, body[k]) for k in ("conversation_id", "tool_call_id") if k in body]  # null too: not an id
+        given: list[tuple[str, Any]] = [(k, body[k]) for k in ("conversation_id", "tool_call_id") if k in body]
         if conversation_header is not None:
             given.append(("X-Conversation-Id", conversation_header))
         for field, value in given:
