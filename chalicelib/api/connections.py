@@ -6,11 +6,14 @@ Secret fields are written to Secrets Manager and never answered: views carry the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from chalice import Blueprint, Response
 
 from chalicelib.agents import AGENTS
+from chalicelib.agents.llm.agent import LlmAgent
+from chalicelib.agents.llm.types import Wire
 from chalicelib.api.boundary import RequestContext, endpoint
 from chalicelib.api.openapi import RouteShape
 from chalicelib.domain.connections import (
@@ -23,6 +26,7 @@ from chalicelib.domain.connections import (
     URL_FIELDS,
     KindSpec,
 )
+from chalicelib.engine.connection_check import check_connection, parse_check
 from chalicelib.engine.connections import ConnectionService, connection_view, connections_for
 
 bp = Blueprint(__name__)
@@ -170,3 +174,51 @@ def delete_connection(ctx: RequestContext, name: str) -> Response:
     """Delete a connection and its secret; 409 while an enabled workflow uses it."""
     _service(ctx).delete(name, AGENTS, ctx.who.name)
     return Response(body="", status_code=204)
+
+
+@endpoint(
+    bp,
+    "/connections/{name}/test",
+    ("POST",),
+    role="admin",
+    shape=RouteShape(
+        {
+            "type": "object",
+            "required": ["ok", "checked", "kind", "detail"],
+            "properties": {
+                "ok": {"type": "boolean"},
+                "checked": {"type": "boolean", "description": "false: nothing remote was tried (no url)"},
+                "kind": {"enum": list(CONNECTION_KINDS)},
+                "detail": {"type": "string", "description": "what was tried and what came back; never a secret"},
+            },
+        },
+        {
+            "type": "object",
+            "properties": {
+                "model": {"type": "string", "description": "model kinds: the model to ping (required for them)"},
+                "url": {
+                    "type": "string",
+                    "description": "bearer, header, basic, oauth2: a URL to GET with the credentials",
+                },
+            },
+            "additionalProperties": False,
+        },
+        request_required=False,
+        errors=_SECRETS_DOWN,
+        description="Tries the connection once as an agent would (a one-token chat for model kinds, a fresh "
+        "OAuth2 token, a GET of `url` with the credentials) through the outbound guard; a failure is "
+        "`ok: false` with the reason, not an error status.",
+    ),
+)
+def try_connection(ctx: RequestContext, name: str) -> dict[str, Any]:
+    """Check a connection without running a workflow."""
+    service = _service(ctx)
+    options = parse_check(ctx.body(required=False), service.get(name).kind)
+    return check_connection(service.resolve(name), options, _wires)
+
+
+def _wires() -> Mapping[str, Wire]:
+    """The provider wire modules of the registered ``llm`` agent: the test sends what a step would."""
+    agent = AGENTS["llm"]
+    assert isinstance(agent, LlmAgent)
+    return agent.wires
