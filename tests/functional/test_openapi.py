@@ -306,6 +306,9 @@ REFUSALS_THE_SCHEMA_CANNOT_STATE: dict[str, dict[str, str]] = {
     "PUT /connections/{name}": {
         r"^[a-z_]+$": "the fields allowed and required depend on the stored connection's kind, not in the request",
     },
+    "POST /connections/{name}/test": {
+        r"^model$": "required for model kinds only: the kind is the stored connection's, not in the request",
+    },
     "POST /connections": {
         r"^(base_url|token_url)$": "URLs are checked by the outbound guard (resolved addresses, allow-list)",
     },
