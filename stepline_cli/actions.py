@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from stepline_cli import render
+from stepline_cli import render, sideeffects
 from stepline_cli.session import Session, pass_session
 
 COMMENT = click.option("-m", "--comment", help="A comment, kept in the audit trail.")
@@ -83,13 +83,37 @@ def review(
     _step_action("review", "reviewed", body, session, execution_id, step_id)
 
 
+YES = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+SIDE_EFFECTS = click.option(
+    "--side-effects",
+    "mode",
+    type=click.Choice(sideeffects.MODES),
+    default="replay",
+    show_default=True,
+    help="Calls earlier attempts made: replay hands an identical call its recorded result (not made again); "
+    "rerun makes every call again with new idempotency keys.",
+)
+
+
+def _confirm_side_effects(
+    session: Session, execution_id: str, step: str, execution: dict[str, Any] | None, question: str, yes: bool
+) -> None:
+    """Say what the step already did elsewhere and ask before going on (nothing when it did nothing)."""
+    execution = execution or session.client.execution(execution_id)
+    sideeffects.confirm([sideeffects.step_of(execution, step)], question, yes)
+
+
 @click.command()
 @click.argument("execution_id")
 @click.argument("step_id", required=False)
+@SIDE_EFFECTS
+@YES
 @pass_session
-def retry(session: Session, execution_id: str, step_id: str | None) -> None:
+def retry(session: Session, execution_id: str, step_id: str | None, mode: str, yes: bool) -> None:
     """Retry a failed step with its current instructions."""
-    _step_action("retry", "retrying", {}, session, execution_id, step_id)
+    step, execution = current_step(session, execution_id, step_id)
+    _confirm_side_effects(session, execution_id, step, execution, f"Retry {step} ({mode} these calls)?", yes)
+    _done(session, "retrying", session.client.act(execution_id, "retry", step, {"side_effects": mode}), step)
 
 
 @click.command("edit-retry")
@@ -97,12 +121,21 @@ def retry(session: Session, execution_id: str, step_id: str | None) -> None:
 @click.argument("step_id", required=False)
 @click.option("--instructions", help="The new instructions (else your $EDITOR opens on the current ones).")
 @click.option("--instructions-file", type=click.File("r"), help="Read the new instructions from a file ('-': stdin).")
+@SIDE_EFFECTS
+@YES
 @pass_session
 def edit_retry(
-    session: Session, execution_id: str, step_id: str | None, instructions: str | None, instructions_file: Any
+    session: Session,
+    execution_id: str,
+    step_id: str | None,
+    instructions: str | None,
+    instructions_file: Any,
+    mode: str,
+    yes: bool,
 ) -> None:
     """Edit a failed step's instructions and retry it."""
     step, execution = current_step(session, execution_id, step_id)
+    _confirm_side_effects(session, execution_id, step, execution, f"Retry {step} edited ({mode} these calls)?", yes)
     if instructions_file is not None:
         instructions = instructions_file.read()
     if instructions is None:
@@ -115,7 +148,7 @@ def edit_retry(
     _done(
         session,
         "retrying (edited)",
-        session.client.act(execution_id, "retry", step, {"instructions": instructions}),
+        session.client.act(execution_id, "retry", step, {"instructions": instructions, "side_effects": mode}),
         step,
     )
 
@@ -124,20 +157,28 @@ def edit_retry(
 @click.argument("execution_id")
 @click.argument("step_id", required=False)
 @click.option("--reason", help="Why, kept in the audit trail.")
+@YES
 @pass_session
-def skip(session: Session, execution_id: str, step_id: str | None, reason: str | None) -> None:
+def skip(session: Session, execution_id: str, step_id: str | None, reason: str | None, yes: bool) -> None:
     """Skip a failed step and go on with the next one."""
-    _step_action("skip", "skipped", {"reason": reason}, session, execution_id, step_id)
+    step, execution = current_step(session, execution_id, step_id)
+    _confirm_side_effects(session, execution_id, step, execution, f"Skip {step}? Its calls stay made.", yes)
+    _done(session, "skipped", session.client.act(execution_id, "skip", step, {"reason": reason}), step)
 
 
 @click.command("force-advance")
 @click.argument("execution_id")
 @click.argument("step_id", required=False)
 @COMMENT
+@YES
 @pass_session
-def force_advance(session: Session, execution_id: str, step_id: str | None, comment: str | None) -> None:
+def force_advance(session: Session, execution_id: str, step_id: str | None, comment: str | None, yes: bool) -> None:
     """Mark a pending, running or gated step done and go on (admin)."""
-    _step_action("force-advance", "force-advanced", {"comment": comment}, session, execution_id, step_id)
+    step, execution = current_step(session, execution_id, step_id)
+    _confirm_side_effects(session, execution_id, step, execution, f"Force {step} forward? Its calls stay made.", yes)
+    _done(
+        session, "force-advanced", session.client.act(execution_id, "force-advance", step, {"comment": comment}), step
+    )
 
 
 @click.command()
@@ -146,14 +187,23 @@ def force_advance(session: Session, execution_id: str, step_id: str | None, comm
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_session
 def cancel(session: Session, execution_id: str, reason: str | None, yes: bool) -> None:
-    """Cancel an execution (completed steps are not undone)."""
+    """Cancel an execution (completed steps are not undone, nor the calls steps made)."""
     if not yes:
+        for line in [
+            line
+            for step in session.client.execution(execution_id).get("steps") or []
+            for line in sideeffects.lines(step)
+        ]:
+            click.echo(line, err=True)
         click.confirm(f"Cancel {execution_id}?", abort=True, err=True)
     execution = session.client.act(execution_id, "cancel", None, {"reason": reason})
     _done(session, "cancelled", execution)
     undone = execution.get("completed_steps_not_undone") or []
     if undone and not session.as_json:
         click.echo("completed steps NOT undone: " + ", ".join(s.get("step_id", "?") for s in undone), err=True)
+    made = execution.get("side_effects_not_undone") or []
+    if made and not session.as_json:
+        click.echo(f"calls made elsewhere NOT undone: {len(made)} (see the steps' side effects)", err=True)
 
 
 COMMANDS = (approve, reject, review, retry, edit_retry, skip, force_advance, cancel)

@@ -21,6 +21,8 @@ def agent_notes(step: dict[str, Any]) -> list[str]:
     if isinstance(calls, list) and calls:
         shown = ", ".join(f"{c.get('name', '?')}→{c.get('status', '?')}" for c in calls[:5] if isinstance(c, dict))
         notes.append(f"tool calls: {shown}" + (f" (+{len(calls) - 5})" if len(calls) > 5 else ""))
+    if step.get("side_effects_summary"):
+        notes.append(f"side effects: {step['side_effects_summary']}")
     if isinstance(error, dict) and error.get("missing"):
         notes.append("missing: " + ", ".join(map(str, error["missing"])))
     if isinstance(error, dict) and error.get("action"):

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from stepline_cli.agentnotes import agent_notes
 from stepline_cli.guide import error_line, next_steps, outputs
+from stepline_cli.sideeffects import table as side_effects_table
 
 #: One colour per execution status and step state, the same everywhere.
 STATE_STYLES = {
@@ -241,7 +242,7 @@ def _event_text(event: dict[str, Any]) -> str:
 def execution_view(ex: dict[str, Any], width: int = 200) -> Group:
     """Header, timeline, the step outputs (the one awaiting a decision first), and what to run next."""
     parts: list[RenderableType] = [header(ex), timeline_table(ex, width)]
-    for extra in (outputs(ex), next_steps(ex)):
+    for extra in (side_effects_table(ex), outputs(ex), next_steps(ex)):
         if extra is not None:
             parts += [Text(""), extra]
     return Group(*parts)

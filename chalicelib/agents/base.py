@@ -59,6 +59,15 @@ class AgentContext:
     report: dict[str, Any] = field(default_factory=dict)
     #: looks up a connection with its secrets; None: the process's default (the engine's settings)
     connections: Any = None
+    #: the attempt's side-effect ledger (``chalicelib.agents.ledger.SideEffectLedger``); the engine
+    #: gives one that commits each call before it is made; None: one kept in memory only
+    ledger: Any = None
+
+    def __post_init__(self) -> None:
+        if self.ledger is None:
+            from chalicelib.agents.ledger import SideEffectLedger  # the ledger module imports this one
+
+            object.__setattr__(self, "ledger", SideEffectLedger(self.execution_id, self.step_id, self.attempt))
 
     def connection(self, name: str) -> Any:
         """The named connection with its secrets (``ResolvedConnection``)."""

@@ -8,6 +8,9 @@ list of addresses). The output is ``{"message_id", "to"}``.
 SES refusing the message (unverified sender, suppressed or malformed recipient, paused
 account) is an ``integration`` error that a retry cannot fix; throttling and SES's own
 failures are retryable. Credentials come from the function's role (``ses:SendEmail``).
+
+Each send is in the step's side-effect ledger; a retry that replays (the default) does not send
+an identical message again: it outputs the message id the earlier attempt recorded.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from chalicelib.agents.base import AgentContext, AgentError, IntegrationError
 from chalicelib.agents.http import _placeholder_errors, _render
 from chalicelib.domain.actions import EDIT_AND_RETRY, SKIP_OR_CANCEL
+from chalicelib.domain.side_effects import SideEffectStatus, fingerprint
 from chalicelib.errors import FieldError
 
 __all__ = ["EmailAgent"]
@@ -100,6 +104,13 @@ class EmailAgent:
         destination: dict[str, Any] = {"ToAddresses": to}
         if cc:
             destination["CcAddresses"] = cc
+        target = "email to " + ", ".join(to + cc)
+        digest = fingerprint("email", sender, to, cc, subject, body)
+        recorded = ctx.ledger.replay(digest, kind="email", target=target)
+        if recorded is not None:
+            return recorded.get("result")  # replayed: the earlier attempt's message id, nothing sent again
+        key = ctx.ledger.key("email")
+        effect = ctx.ledger.begin("email", target, key, digest)
         try:
             answer = self.client().send_email(
                 FromEmailAddress=sender,
@@ -113,9 +124,11 @@ class EmailAgent:
                 EmailTags=[
                     {"Name": "stepline-execution", "Value": _tag(ctx.execution_id)},
                     {"Name": "stepline-step", "Value": _tag(ctx.step_id)},
+                    {"Name": "stepline-idempotency-key", "Value": _tag(key)},
                 ],
             )
         except ClientError as error:
+            ctx.ledger.finish(effect, SideEffectStatus.FAILED)  # SES answered: nothing was sent
             code = str(error.response.get("Error", {}).get("Code", ""))
             message = error.response.get("Error", {}).get("Message", "")
             retryable = (
@@ -128,8 +141,13 @@ class EmailAgent:
                 action=None if retryable else SKIP_OR_CANCEL,
             ) from None
         except BotoCoreError as error:
+            # a time-out may come after SES took the message; a refused connection never reached it
+            sent = SideEffectStatus.FAILED if isinstance(error, EndpointConnectionError) else SideEffectStatus.UNKNOWN
+            ctx.ledger.finish(effect, sent)
             raise IntegrationError(f"could not reach SES: {type(error).__name__}", retryable=True) from None
-        return {"message_id": answer.get("MessageId"), "to": to}
+        output = {"message_id": answer.get("MessageId"), "to": to}
+        ctx.ledger.finish(effect, SideEffectStatus.SUCCEEDED, output, message_id=output["message_id"])
+        return output
 
     def client(self) -> Any:
         with self._lock:

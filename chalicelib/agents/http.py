@@ -28,9 +28,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from chalicelib.agents.auth import Credentials, revoked
-from chalicelib.agents.base import AgentContext, AgentError, IntegrationError, evaluate, expression_problem
+from chalicelib.agents.base import AgentContext, AgentError, IntegrationError, StepError, evaluate, expression_problem
 from chalicelib.agents.connections import redact, step_connection_ref
 from chalicelib.domain.connections import AUTH_KINDS, ConnectionRef
+from chalicelib.domain.side_effects import SideEffectStatus, fingerprint, public_target
 from chalicelib.errors import FieldError, SteplineError
 from chalicelib.jsonlimits import parse_json
 from chalicelib.outbound import OutboundBlocked, open_url, url_template_problem
@@ -118,32 +119,74 @@ class HttpAgent:
             headers[str(name)] = rendered
 
         timeout = _timeout(config.get("timeout_seconds"), ctx.timeout_seconds)
+        effect = None
+        if method != "GET":  # a call that may change something: in the side-effect ledger
+            target = public_target(method, url)
+            digest = fingerprint("http", method, url, body.decode("utf-8") if body is not None else None)
+            recorded = ctx.ledger.replay(digest, kind="http", target=target)
+            if recorded is not None:
+                return recorded.get("result")  # replayed: the earlier attempt's answer, no second call
+            key = next((v for k, v in headers.items() if k.lower() == "idempotency-key"), None)
+            if key is None:  # a key set in config.headers wins: the remote system may expect its own
+                key = headers["Idempotency-Key"] = ctx.ledger.key(1)
+            effect = ctx.ledger.begin("http", target, key, digest)
         credentials = None
         if config.get("connection"):
             credentials = Credentials(ctx.connection(str(config["connection"])), timeout)
             headers.update(credentials.headers())  # the connection wins over a same-named config header
         try:
-            return _send(_request(url, body, method, headers), method, shown, timeout)
-        except IntegrationError as error:
-            if credentials is None:
-                raise
-            _scrub(error, credentials)
-            if error.status not in (401, 403):
-                raise
-            name = credentials.connection.name
-            if error.status == 401 and credentials.refreshable:
-                headers.update(credentials.refresh())  # once: a second 401 means the grant itself is gone
-                try:
-                    return _send(_request(url, body, method, headers), method, shown, timeout)
-                except IntegrationError as again:
-                    if again.status != 401:
-                        raise _scrub(again, credentials) from None
-            raise revoked(
-                name,
-                "credentials rejected (token expired or revoked)"
-                if error.status == 401
-                else f"HTTP {error.status}: the credentials lack permission",
-            ) from None
+            output = _call(url, body, method, headers, shown, timeout, credentials)
+        except StepError as error:
+            if effect is not None:
+                ctx.ledger.finish(effect, _outcome(error), http_status=getattr(error, "status", None))
+            raise
+        if effect is not None:
+            ctx.ledger.finish(effect, SideEffectStatus.SUCCEEDED, output, http_status=output.get("status"))
+        return output
+
+
+def _outcome(error: StepError) -> SideEffectStatus:
+    """The ledger status of a failed call: ``unknown`` when the request may have arrived."""
+    if getattr(error, "status", None) is not None or isinstance(error, AgentError):
+        return SideEffectStatus.FAILED  # the server answered, or the request was never built
+    never_sent = ("connection refused", "could not be resolved", "TLS certificate rejected", "not allowed")
+    if not error.retryable or any(text in error.message for text in never_sent):
+        return SideEffectStatus.FAILED
+    return SideEffectStatus.UNKNOWN
+
+
+def _call(
+    url: str,
+    body: bytes | None,
+    method: str,
+    headers: dict[str, str],
+    shown: str,
+    timeout: float,
+    credentials: Credentials | None,
+) -> dict[str, Any]:
+    """Send the request (once more after refreshing a refused OAuth token)."""
+    try:
+        return _send(_request(url, body, method, headers), method, shown, timeout)
+    except IntegrationError as error:
+        if credentials is None:
+            raise
+        _scrub(error, credentials)
+        if error.status not in (401, 403):
+            raise
+        name = credentials.connection.name
+        if error.status == 401 and credentials.refreshable:
+            headers.update(credentials.refresh())  # once: a second 401 means the grant itself is gone
+            try:
+                return _send(_request(url, body, method, headers), method, shown, timeout)
+            except IntegrationError as again:
+                if again.status != 401:
+                    raise _scrub(again, credentials) from None
+        raise revoked(
+            name,
+            "credentials rejected (token expired or revoked)"
+            if error.status == 401
+            else f"HTTP {error.status}: the credentials lack permission",
+        ) from None
 
 
 def _scrub(error: IntegrationError, credentials: Credentials) -> IntegrationError:

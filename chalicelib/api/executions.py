@@ -8,7 +8,13 @@ from chalice import Blueprint
 
 from chalicelib.api.boundary import RequestContext, endpoint
 from chalicelib.domain.machine import Approve, CancelExecution, ForceAdvance, Reject, RetryStep, Review, SkipStep
-from chalicelib.engine.edits import check_amended_output, check_instructions, check_reject_reason, check_text
+from chalicelib.engine.edits import (
+    check_amended_output,
+    check_instructions,
+    check_reject_reason,
+    check_side_effects_mode,
+    check_text,
+)
 from chalicelib.engine.views import history_item
 from chalicelib.errors import FieldError, NotFound, ValidationError
 
@@ -44,13 +50,17 @@ def cancel(ctx: RequestContext, execution_id: str) -> dict[str, Any]:
 
 @endpoint(bp, "/executions/{execution_id}/steps/{step_id}/retry", ("POST",), role="operator")
 def retry(ctx: RequestContext, execution_id: str, step_id: str) -> dict[str, Any]:
-    body = _fields(ctx, {"instructions"})
+    """Retry a failed step; ``instructions`` edits it first, ``side_effects`` says what happens to
+    the calls earlier attempts made (``replay``, the default, or ``rerun``)."""
+    body = _fields(ctx, {"instructions", "side_effects"})
+    mode = check_side_effects_mode(body.get("side_effects"))
     instructions = None
     if "instructions" in body:
         state = ctx.engine.executions.load(execution_id)
         if step_id in {s.id for s in state.steps}:  # an unknown step is the action's 404
             instructions = check_instructions(state, step_id, body["instructions"])
-    return ctx.execution(ctx.engine.executions.act(execution_id, RetryStep(step_id, ctx.who, instructions)))
+    command = RetryStep(step_id, ctx.who, instructions, mode)
+    return ctx.execution(ctx.engine.executions.act(execution_id, command))
 
 
 @endpoint(bp, "/executions/{execution_id}/steps/{step_id}/skip", ("POST",), role="operator")

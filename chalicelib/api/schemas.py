@@ -31,6 +31,7 @@ from chalicelib.domain.definition import (
     ON_TIMEOUT,
 )
 from chalicelib.domain.notify import MAX_TARGETS, NOTIFY_EVENTS
+from chalicelib.domain.side_effects import RetryMode, SideEffectStatus
 from chalicelib.engine.events import MAX_GRACE, SOURCE_NAME_PATTERN
 from chalicelib.engine.listing import TIMESTAMP_PATTERN
 from chalicelib.engine.stats import MAX_BUCKETS
@@ -45,6 +46,7 @@ STEP_ACTIONS = ["retry", "edit_and_retry", "skip", "approve", "reject", "review"
 TRIGGER_TYPES = ["manual", "event", "schedule"]
 INPUT_TYPES = ["string", "number", "integer", "boolean", "enum", "date"]
 ROLES = ["viewer", "operator", "admin"]
+SIDE_EFFECT_MODES = [m.value for m in RetryMode]
 
 
 def ref(name: str) -> dict[str, Any]:
@@ -222,6 +224,8 @@ def components() -> dict[str, Any]:
                 "description": "a waiting gate with `timeout_seconds`: when the system decides its `on_timeout`",
             },
             "actions": {"type": "array", "items": {"enum": STEP_ACTIONS}},
+            "side_effects": {"type": "array", "items": ref("SideEffect")},
+            "side_effects_summary": nullable(STRING),
         },
         ("id", "name", "agent", "state", "attempt"),
     )
@@ -244,6 +248,11 @@ def components() -> dict[str, Any]:
             "input": ANY,
             "steps": {"type": "array", "items": ref("Step")},
             "completed_steps_not_undone": {"type": "array", "items": OBJECT},
+            "side_effects_not_undone": {
+                "type": "array",
+                "items": OBJECT,
+                "description": "a cancelled execution: every call its steps made elsewhere (`SideEffect` plus `step_id`)",
+            },
             "actions": {"type": "array", "items": {"enum": ["cancel"]}},
         },
         ("execution_id", "workflow_id", "workflow_version", "status", "trigger", "started_at", "steps"),
@@ -265,6 +274,26 @@ def components() -> dict[str, Any]:
         "WorkflowList": _obj({"items": {"type": "array", "items": ref("Workflow")}}, ("items",)),
         "ExecutionTrigger": _obj({"type": {"enum": TRIGGER_TYPES}}, ("type",)),
         "Step": step,
+        "SideEffect": _obj(
+            {
+                "attempt": {"type": "integer"},
+                "n": {"type": "integer", "description": "its number within the attempt"},
+                "kind": {"enum": ["tool_call", "http", "email"]},
+                "name": {"type": "string", "description": "the llm tool's name"},
+                "target": {
+                    "type": "string",
+                    "description": "`METHOD scheme://host/path` (no query or credentials), or `email to <recipients>`",
+                },
+                "status": {"enum": [s.value for s in SideEffectStatus]},
+                "at": STRING,
+                "finished_at": STRING,
+                "idempotency_key": STRING,
+                "http_status": nullable({"type": "integer"}),
+                "message_id": STRING,
+                "replayed_from": _obj({"attempt": {"type": "integer"}, "n": {"type": "integer"}}),
+            },
+            ("attempt", "n", "kind", "target", "status", "at", "idempotency_key"),
+        ),
         "Execution": execution,
         "ExecutionSummary": summary,
         "ExecutionPage": _obj(
@@ -438,9 +467,11 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
     "POST /executions/{execution_id}/cancel": RouteShape(ref("Execution"), REASON, request_required=False),
     "POST /executions/{execution_id}/steps/{step_id}/retry": RouteShape(
         ref("Execution"),
-        _obj({"instructions": STRING}, closed=True),
+        _obj({"instructions": STRING, "side_effects": {"enum": SIDE_EFFECT_MODES, "default": "replay"}}, closed=True),
         request_required=False,
-        description="With `instructions`: edit and retry.",
+        description="With `instructions`: edit and retry. `side_effects`: `replay` (the default) hands a call "
+        "identical to an earlier successful one (method, URL, body; an email's sender, recipients and content) "
+        "its recorded result instead of making it again; `rerun` makes every call again with new idempotency keys.",
     ),
     "POST /executions/{execution_id}/steps/{step_id}/skip": RouteShape(
         ref("Execution"), REASON, request_required=False

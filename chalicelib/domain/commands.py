@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.fold import Actor, Event
+from chalicelib.domain.side_effects import DEFAULT_MODE, RetryMode
 
 __all__ = [
     "Approve",
@@ -27,6 +28,7 @@ __all__ = [
     "RetryStep",
     "Review",
     "SkipStep",
+    "StartSideEffect",
     "TimeOutGate",
     "TimeOutStep",
 ]
@@ -50,6 +52,17 @@ class RecordResult:
     error: Mapping[str, Any] | None = None
     #: model usage of the attempt (``{"model", "input_tokens", "output_tokens"}``), llm steps only
     usage: Mapping[str, Any] | None = None
+    #: the attempt's side-effect ledger entries (``chalicelib.domain.side_effects``)
+    side_effects: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class StartSideEffect:
+    """The worker running this attempt is about to make a call that changes something elsewhere."""
+
+    step_id: str
+    attempt: int
+    entry: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,8 @@ class RetryStep:
     step_id: str
     actor: Actor
     instructions: str | None = None
+    #: what the new attempt does with the calls earlier attempts made
+    side_effects: RetryMode = DEFAULT_MODE
 
 
 @dataclass(frozen=True)
@@ -137,6 +152,7 @@ class Review:
 Command = (
     ClaimStep
     | RecordResult
+    | StartSideEffect
     | TimeOutStep
     | TimeOutGate
     | Heartbeat

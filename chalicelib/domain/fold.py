@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib.domain.definition import StepDef, WorkflowDefinition
+from chalicelib.domain.side_effects import DEFAULT_MODE
+from chalicelib.domain.side_effects import merge as merge_side_effects
 from chalicelib.domain.states import ExecutionStatus, StepState
 
 ES, SS = ExecutionStatus, StepState
@@ -81,6 +83,10 @@ class StepView:
     gate_due: str | None = None
     #: model usage of the latest attempt (llm steps): ``{"model", "input_tokens", "output_tokens"}``
     usage: dict[str, Any] | None = None
+    #: the side-effect ledger of every attempt (``chalicelib.domain.side_effects``); replaced, never mutated
+    side_effects: list[dict[str, Any]] = field(default_factory=list)
+    #: what the current attempt does with earlier attempts' calls (``replay`` unless an operator chose ``rerun``)
+    side_effect_mode: str = DEFAULT_MODE.value
 
 
 @dataclass
@@ -191,6 +197,7 @@ def _decided(step: StepView, e: Event, verdict: str, **extra: Any) -> None:
 
 def _new_attempt(step: StepView, attempt: int, queued_at: str | None) -> None:
     step.state, step.attempt, step.claimed = SS.RUNNING, attempt, False
+    step.side_effect_mode = DEFAULT_MODE.value  # an automatic retry replays; an operator's may choose
     step.deadline, step.queued_at, step.requeues, step.awaits_sweep = None, queued_at, 0, False
     step.lease_until = None
 
@@ -199,6 +206,9 @@ def _apply(state: ExecutionState, e: Event) -> None:
     d = e.details
     step = state.step(e.step_id) if e.step_id else None
     t = e.type
+    if step is not None and isinstance(d.get("side_effects"), list):
+        # results (late ones included: the calls happened) carry the attempt's finished ledger entries
+        step.side_effects = merge_side_effects(step.side_effects, d["side_effects"])
     if t == "execution_started":
         state.workflow_id, state.workflow_version = d.get("workflow_id", ""), int(d.get("workflow_version", 0))
         state.input = d.get("input")
@@ -253,11 +263,15 @@ def _apply(state: ExecutionState, e: Event) -> None:
             step.state, step.completed_at = SS.FAILED, e.at
             if d.get("gate_timeout"):
                 _decided(step, e, "timed_out")
+    elif t == "side_effect_started":
+        if isinstance(d.get("entry"), Mapping):
+            step.side_effects = merge_side_effects(step.side_effects, [d["entry"]])
     elif t == "instructions_edited":
         step.instructions = d.get("new_instructions")
     elif t == "step_retried":
         _new_attempt(step, e.attempt or step.attempt + 1, e.at)
         step.not_before, step.completed_at = None, None
+        step.side_effect_mode = str(d.get("side_effects") or DEFAULT_MODE.value)
     elif t == "step_heartbeat":
         if step.claimed and step.attempt == e.attempt:
             step.lease_until = d.get("lease_until")
@@ -275,4 +289,4 @@ def _apply(state: ExecutionState, e: Event) -> None:
             step.state, step.skip_reason = SS.SKIPPED, f"force-advanced by {e.actor}"
             _decided(step, e, "force-advanced")
         step.completed_at = e.at
-    # comment_added, late_result_discarded and unknown types change no state
+    # comment_added and unknown types change no state; late_result_discarded only adds side effects

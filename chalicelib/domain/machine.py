@@ -33,10 +33,13 @@ from chalicelib.domain.commands import (
     RetryStep,
     Review,
     SkipStep,
+    StartSideEffect,
     TimeOutGate,
     TimeOutStep,
 )
 from chalicelib.domain.fold import Actor, Event, ExecutionState, Refused, StepView, apply_events, replay
+from chalicelib.domain.side_effects import RetryMode
+from chalicelib.domain.side_effects import summary as side_effects_summary
 from chalicelib.domain.states import ACTIVE_STATUSES, ExecutionStatus, StepState
 from chalicelib.domain.timefmt import iso, parse_iso
 
@@ -65,6 +68,7 @@ __all__ = [
     "RetryStep",
     "Review",
     "SkipStep",
+    "StartSideEffect",
     "StepView",
     "TimeOutGate",
     "TimeOutStep",
@@ -171,14 +175,16 @@ def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> D
                         "step_attempt": step.attempt,
                         "execution_status": state.status.value,
                         "summary": _summary(c.error if c.error else c.output),
+                        # the calls happened even though the result came too late: the ledger keeps them
+                        **_effects(c),
                     },
                 ),
             )
         )
     if c.error is not None:
-        return _failure(state, step, dict(c.error), "step_failed", at, now)
+        return _failure(state, step, dict(c.error), "step_failed", at, now, _effects(c))
     sdef = state.step_def(c.step_id)
-    usage = {"usage": dict(c.usage)} if c.usage else {}
+    usage = {"usage": dict(c.usage), **_effects(c)} if c.usage else _effects(c)
     gate = sdef.gate
     if gate is not None:
         details = {"output": c.output, "gate": gate.type, "approvers": list(gate.approvers), **usage}
@@ -191,6 +197,25 @@ def _record(state: ExecutionState, c: RecordResult, at: str, now: datetime) -> D
     return _advance(
         state, step, Event("step_completed", at, c.step_id, c.attempt, details={"output": c.output, **usage}), now
     )
+
+
+def _effects(c: RecordResult) -> dict[str, Any]:
+    """The ``side_effects`` detail of a result event (left out when the attempt made none)."""
+    return {"side_effects": [dict(e) for e in c.side_effects]} if c.side_effects else {}
+
+
+def _side_effect(state: ExecutionState, c: StartSideEffect, at: str, now: datetime) -> Decision:
+    """Enter a call before it is made; nothing when the attempt is no longer this worker's to run
+    (cancelled, timed out, force-advanced): the worker then does not make the call."""
+    step = state.step(c.step_id)
+    if not (step.state == SS.RUNNING and step.claimed and step.attempt == c.attempt) or state.status != ES.RUNNING:
+        reason = (
+            f"execution is {state.status.value}"
+            if state.status != ES.RUNNING
+            else f"step {c.step_id} is {step.state.value} at attempt {step.attempt}"
+        )
+        return _noop(reason)
+    return Decision(events=(Event("side_effect_started", at, c.step_id, c.attempt, details={"entry": dict(c.entry)}),))
 
 
 def _timeout(state: ExecutionState, c: TimeOutStep, at: str, now: datetime) -> Decision:
@@ -321,7 +346,13 @@ def _requeue(state: ExecutionState, c: RequeueStep, at: str, now: datetime) -> D
 
 
 def _failure(
-    state: ExecutionState, step: StepView, error: dict[str, Any], kind: str, at: str, now: datetime
+    state: ExecutionState,
+    step: StepView,
+    error: dict[str, Any],
+    kind: str,
+    at: str,
+    now: datetime,
+    effects: dict[str, Any] | None = None,
 ) -> Decision:
     """Retry automatically while the policy allows it; otherwise pause the execution."""
     policy = state.step_def(step.id).retry
@@ -334,6 +365,7 @@ def _failure(
             "retry_at": retry_at,
             "next_attempt": step.attempt + 1,
             "max_attempts": policy.max_attempts,
+            **(effects or {}),
         }
         if delay > MAX_QUEUE_DELAY:
             # SQS holds 15 minutes at most: the sweep's due index wakes the longer waits
@@ -346,7 +378,7 @@ def _failure(
         )
     if policy and retryable:
         error = {**error, "attempts_exhausted": policy.max_attempts}
-    return Decision(events=(Event(kind, at, step.id, step.attempt, details={"error": error}),))
+    return Decision(events=(Event(kind, at, step.id, step.attempt, details={"error": error, **(effects or {})}),))
 
 
 def backoff_seconds(base: float, failed_attempt: int) -> float:
@@ -420,7 +452,13 @@ def _retry(state: ExecutionState, c: RetryStep, at: str, now: datetime) -> Decis
             attempt,
             c.actor.name,
             due=_later(now, HANDOVER_GRACE_SECONDS),
-            details={"previous_error": step.error, "edited": c.instructions is not None},
+            details={
+                "previous_error": step.error,
+                "edited": c.instructions is not None,
+                # the operator's choice for the calls earlier attempts made, kept in the history
+                "side_effects": RetryMode(c.side_effects).value,
+                "side_effects_before": side_effects_summary(step.side_effects),
+            },
         )
     )
     return Decision(events=tuple(events), dispatch=(Dispatch(c.step_id, attempt),))
@@ -439,7 +477,12 @@ def _skip(state: ExecutionState, c: SkipStep, at: str, now: datetime) -> Decisio
             c.step_id,
             step.attempt,
             c.actor.name,
-            details={"reason": reason, "comment": c.reason, "previous_error": step.error},
+            details={
+                "reason": reason,
+                "comment": c.reason,
+                "previous_error": step.error,
+                "side_effects_before": side_effects_summary(step.side_effects),
+            },
         ),
         now,
     )
@@ -454,6 +497,7 @@ def _force(state: ExecutionState, c: ForceAdvance, at: str, now: datetime) -> De
         "implicit_approval": gate,
         "comment": c.comment,
         "reason": f"force-advanced by {c.actor.name}",
+        "side_effects_before": side_effects_summary(step.side_effects),
     }
     return _advance(
         state, step, Event("step_force_advanced", at, c.step_id, step.attempt, c.actor.name, details=details), now
@@ -475,6 +519,12 @@ def _cancel(state: ExecutionState, c: CancelExecution, at: str, now: datetime) -
                     "previous_status": state.status.value,
                     "not_undone": not_undone(state),
                     "stopped_steps": [s.id for s in state.steps if s.state in (SS.RUNNING, SS.WAITING_FOR_APPROVAL)],
+                    # what the steps did elsewhere (failed and running ones too): cancelling undoes none of it
+                    "side_effects_not_undone": [
+                        {"step_id": s.id, "summary": side_effects_summary(s.side_effects)}
+                        for s in state.steps
+                        if side_effects_summary(s.side_effects)
+                    ],
                 },
             ),
         )
@@ -566,6 +616,7 @@ def _summary(value: Any, limit: int = 120) -> str:
 _HANDLERS: dict[type, Callable[[ExecutionState, Any, str, datetime], Decision]] = {
     ClaimStep: _claim,
     RecordResult: _record,
+    StartSideEffect: _side_effect,
     TimeOutStep: _timeout,
     TimeOutGate: _gate_timeout,
     Heartbeat: _heartbeat,

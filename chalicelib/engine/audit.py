@@ -42,6 +42,18 @@ def _failed(e: Event) -> str:
     return text + "; the execution waits for an operator"
 
 
+def _side_effect_choice(d: Mapping[str, Any]) -> str:
+    """How the retry treats the calls earlier attempts made (the operator's choice, kept in history)."""
+    mode = d.get("side_effects")
+    if not mode:
+        return ""
+    before = d.get("side_effects_before")
+    done = f" (earlier attempts {before})" if before else ""
+    if mode == "rerun":
+        return f"; side effects rerun: calls are made again with new idempotency keys{done}"
+    return f"; side effects replayed: identical successful calls are not made again{done}"
+
+
 _SENTENCES: dict[str, Callable[[Event], str]] = {
     "execution_started": lambda e: f"execution started by {_by(e)}",
     "step_started": lambda e: f"{_step(e)} started; deadline {e.details.get('deadline')}",
@@ -65,7 +77,11 @@ _SENTENCES: dict[str, Callable[[Event], str]] = {
         f"instructions of step {e.step_id} edited by {_by(e)} for attempt {e.attempt}: "
         f"{e.details.get('old_instructions')!r} -> {e.details.get('new_instructions')!r}"
     ),
-    "step_retried": lambda e: f"{_step(e)} retried by {_by(e)}",
+    "step_retried": lambda e: f"{_step(e)} retried by {_by(e)}{_side_effect_choice(e.details)}",
+    "side_effect_started": lambda e: (
+        f"{_step(e)} is making {(e.details.get('entry') or {}).get('target')} "
+        f"(idempotency key {(e.details.get('entry') or {}).get('idempotency_key')})"
+    ),
     "step_skipped": lambda e: f"step {e.step_id} skipped by {_by(e)}{_because(e.details.get('comment'))}",
     "step_force_advanced": lambda e: (
         f"step {e.step_id} force-advanced by {_by(e)} from "
@@ -76,6 +92,9 @@ _SENTENCES: dict[str, Callable[[Event], str]] = {
     "execution_cancelled": lambda e: (
         f"execution cancelled by {_by(e)}{_because(e.details.get('reason'))}; "
         f"not undone: {', '.join(s['step_id'] for s in e.details.get('not_undone', [])) or 'nothing'}"
+        + "".join(
+            f"; step {s.get('step_id')} {s.get('summary')}" for s in e.details.get("side_effects_not_undone") or []
+        )
     ),
     "execution_completed": lambda e: "execution completed",
     "late_result_discarded": lambda e: (

@@ -13,6 +13,7 @@ from typing import Any
 from chalicelib.agents import get_agent
 from chalicelib.domain.definition import MAX_INSTRUCTIONS
 from chalicelib.domain.machine import ExecutionState
+from chalicelib.domain.side_effects import DEFAULT_MODE, RetryMode
 from chalicelib.errors import FieldError, ValidationError
 
 __all__ = ["MAX_AMENDED_OUTPUT", "MAX_COMMENT", "MAX_INSTRUCTIONS", "check_amended_output", "check_instructions"]
@@ -61,3 +62,18 @@ def check_reject_reason(value: Any) -> str:
             )
         )
     return reason
+
+
+def check_side_effects_mode(value: Any) -> RetryMode:
+    """A retry's ``side_effects``: ``replay`` (the default, also when absent or null) or ``rerun``."""
+    if value is None:
+        return DEFAULT_MODE
+    if not isinstance(value, str) or value not in {m.value for m in RetryMode}:
+        choices = " or ".join(f'"{m.value}"' for m in RetryMode)
+        raise ValidationError(
+            FieldError(
+                "side_effects",
+                f"must be {choices}: replay hands identical calls their recorded results, rerun calls again",
+            )
+        )
+    return RetryMode(value)

@@ -1,7 +1,7 @@
 """The tools Stepline offers over MCP, and what calling each one does.
 
 Every enabled manual workflow is a tool (the names and input schemas of ``GET /tools``), beside
-four fixed tools: ``get_execution``, ``list_executions``, ``approve_step`` and ``reject_step``.
+fixed tools: ``get_execution``, ``list_executions``, ``approve_step``, ``reject_step`` and ``retry_step``.
 Each call goes through the engine functions the REST routes use (``ToolService.start``,
 ``ExecutionService.load``/``act``, the store's execution lists, the filters of
 ``chalicelib.engine.listing``), so a rule holds the same way through both doors.
@@ -20,11 +20,18 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.auth import require
-from chalicelib.domain.machine import Actor, Approve, Command, ExecutionState, Reject, starter
+from chalicelib.domain.machine import Actor, Approve, Command, ExecutionState, Reject, RetryStep, starter
+from chalicelib.domain.side_effects import RetryMode
 from chalicelib.domain.states import StepState
 from chalicelib.domain.timefmt import iso
 from chalicelib.engine import Engine, listing
-from chalicelib.engine.edits import MAX_COMMENT, check_reject_reason, check_text
+from chalicelib.engine.edits import (
+    MAX_COMMENT,
+    check_instructions,
+    check_reject_reason,
+    check_side_effects_mode,
+    check_text,
+)
 from chalicelib.engine.tools import describe, input_schema, tool_name
 from chalicelib.engine.views import execution_view, summary_view
 from chalicelib.errors import FieldError, NotFound, SteplineError, ValidationError
@@ -106,6 +113,31 @@ FIXED_TOOLS: list[dict[str, Any]] = [
             "openWorldHint": False,
         },
     },
+    {
+        "name": "retry_step",
+        "title": "Retry a failed step",
+        "description": "Runs a failed step again (optionally with new instructions). Calls the step already made "
+        "(tool calls and http calls that are not GET, emails sent; see side_effects in get_execution) are replayed "
+        'by default: an identical call gets its recorded result and is not made again. side_effects "rerun" makes '
+        "every call again with new idempotency keys; ask a person before choosing it.",
+        "inputSchema": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["execution_id", "step_id"],
+            "properties": {
+                "execution_id": {**_ID, "description": "The execution, e.g. ex_0a1b..."},
+                "step_id": {**_ID, "description": "The failed step"},
+                "instructions": {"type": "string", "description": "New instructions for this execution's step"},
+                "side_effects": {"type": "string", "enum": [m.value for m in RetryMode], "default": "replay"},
+            },
+        },
+        "annotations": {
+            "readOnlyHint": False,
+            "destructiveHint": True,
+            "idempotentHint": False,
+            "openWorldHint": True,
+        },
+    },
 ]
 _FIXED_NAMES = {tool["name"] for tool in FIXED_TOOLS}
 
@@ -173,6 +205,7 @@ class McpTools:
             "list_executions": self._list_executions,
             "approve_step": self._approve,
             "reject_step": self._reject,
+            "retry_step": self._retry,
         }
 
     def list(self) -> list[dict[str, Any]]:
@@ -270,6 +303,21 @@ class McpTools:
         result = _overview(state, caller.actor, self.engine.executions.clock())
         return ToolResult(f"{verb} step {step_id}. {result.text}", result.data)
 
+    def _retry(self, arguments: dict[str, Any], caller: Caller) -> ToolResult:
+        _only(arguments, {"execution_id", "step_id", "instructions", "side_effects"})
+        execution_id = _identifier(arguments, "execution_id")
+        step_id = _identifier(arguments, "step_id")
+        require(caller.actor, "operator")
+        mode = check_side_effects_mode(arguments.get("side_effects"))
+        instructions = None
+        if "instructions" in arguments:
+            state = self.engine.executions.load(execution_id)
+            if step_id in {s.id for s in state.steps}:  # an unknown step is the action's refusal
+                instructions = check_instructions(state, step_id, arguments["instructions"])
+        state = self.engine.executions.act(execution_id, RetryStep(step_id, caller.actor, instructions, mode))
+        result = _overview(state, caller.actor, self.engine.executions.clock())
+        return ToolResult(f"Retrying step {step_id} (side effects: {mode.value}). {result.text}", result.data)
+
 
 def refused(error: SteplineError) -> ToolResult:
     """Stepline's refusal as a tool error: the reason, the HTTP status REST would answer, the bad fields."""
@@ -312,6 +360,9 @@ def _overview(state: ExecutionState, actor: Actor, now: datetime) -> ToolResult:
                     "error": shown["error"],
                     "who": "any key with the operator role",
                     "choices": ["retry", "edit_and_retry", "skip", "cancel"],
+                    "tools": ["retry_step"],
+                    "side_effects": shown.get("side_effects") or [],
+                    "side_effects_summary": shown.get("side_effects_summary"),
                 }
             )
     outputs = {s["id"]: s["output"] for s in view["steps"] if s["state"] == StepState.COMPLETED.value}
@@ -339,7 +390,19 @@ def _overview(state: ExecutionState, actor: Actor, now: datetime) -> ToolResult:
         "steps": [
             {
                 k: s.get(k)
-                for k in ("id", "name", "agent", "state", "attempt", "error", "comments", "decision", "actions")
+                for k in (
+                    "id",
+                    "name",
+                    "agent",
+                    "state",
+                    "attempt",
+                    "error",
+                    "comments",
+                    "decision",
+                    "actions",
+                    "side_effects",
+                    "side_effects_summary",
+                )
             }
             for s in view["steps"]
         ],
@@ -352,6 +415,8 @@ def _overview(state: ExecutionState, actor: Actor, now: datetime) -> ToolResult:
     for item in awaiting:
         if item["decision"] == "failed_step":
             text += f" Step {item['step_id']} failed: {(item['error'] or {}).get('message', '')}"
+            if item.get("side_effects_summary"):
+                text += f" It already {item['side_effects_summary']}; retry_step replays them unless told to rerun."
         else:
             text += f" Step {item['step_id']} awaits {item['decision']} by {item['who']}."
     return ToolResult(text, data)

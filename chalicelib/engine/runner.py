@@ -19,12 +19,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.agents import AgentContext, StepError, get_agent, is_pure
+from chalicelib.agents.ledger import SideEffectLedger
 from chalicelib.domain.machine import (
     LEASE_SECONDS,
     ClaimStep,
@@ -39,6 +41,7 @@ from chalicelib.domain.machine import (
 )
 from chalicelib.engine.budget import Backoff, Budget
 from chalicelib.engine.executions import ExecutionService
+from chalicelib.engine.side_effects import HistoryNotes, ledger_for
 from chalicelib.errors import NotFound, StoreBusy, TransitionConflict
 from chalicelib.jsonlimits import json_value_problem
 from chalicelib.observability import log_context, metric
@@ -121,7 +124,9 @@ class StepRunner:
                     return
                 committed = state = stored
                 pending, unrecorded, pending_since = [], None, time.monotonic()
-            result = self._run_step(state, step_id, attempt, pure, receipt)
+            result, latest = self._run_step(state, step_id, attempt, pure, receipt)
+            if latest is not state:  # the step entered side effects in the history while it ran
+                committed = state = latest
             ran += 1
             decision = decide(state, result, self.clock())
             pending += decision.events
@@ -200,8 +205,10 @@ class StepRunner:
 
     def _run_step(
         self, state: ExecutionState, step_id: str, attempt: int, pure: bool, receipt: str | None
-    ) -> RecordResult:
+    ) -> tuple[RecordResult, ExecutionState]:
+        """The attempt's result, and the execution as stored after it (side effects it entered)."""
         sdef = state.step_def(step_id)
+        notes = None if pure else HistoryNotes(self.executions, state, self.clock, self.sleep)
         with log_context(step_id=step_id, attempt=attempt):
             log.info("step started (agent %s)", sdef.agent)
             began = time.monotonic()
@@ -211,7 +218,7 @@ class StepRunner:
                 else _Heartbeats(self, state.execution_id, step_id, attempt, receipt)
             )
             try:
-                result = self._run_agent(state, step_id, attempt)
+                result = self._run_agent(state, step_id, attempt, notes)
                 self._count_usage(state, result)
             finally:
                 if beat is not None:
@@ -225,9 +232,18 @@ class StepRunner:
                 )
             else:
                 log.info("step completed in %.0f ms", elapsed_ms)
-        return result
+        return result, notes.state if notes is not None and notes.committed else state
 
-    def _run_agent(self, state: ExecutionState, step_id: str, attempt: int) -> RecordResult:
+    def _run_agent(
+        self, state: ExecutionState, step_id: str, attempt: int, notes: HistoryNotes | None = None
+    ) -> RecordResult:
+        ledger = ledger_for(state, step_id, attempt, notes, self.clock)
+        result = self._run_agent_only(state, step_id, attempt, ledger)
+        return replace(result, side_effects=tuple(ledger.entries)) if ledger.entries else result
+
+    def _run_agent_only(
+        self, state: ExecutionState, step_id: str, attempt: int, ledger: SideEffectLedger
+    ) -> RecordResult:
         sdef = state.step_def(step_id)
         ctx = AgentContext(
             execution_id=state.execution_id,
@@ -238,6 +254,7 @@ class StepRunner:
             data=state.context_for(step_id),
             timeout_seconds=float(sdef.timeout_seconds),
             comments=tuple(state.step(step_id).comments),
+            ledger=ledger,
         )
         try:
             output = get_agent(sdef.agent).run(ctx)
@@ -312,6 +329,7 @@ class StepRunner:
                 "output": result.output,
                 "error": result.error,
                 "usage": result.usage,
+                "side_effects": list(result.side_effects),
             }
         )
         self.executions.store.payloads.keep_result(execution_id, result.step_id, result.attempt, text)
@@ -339,7 +357,14 @@ class StepRunner:
         kept = json.loads(text)
         self.record(
             state,
-            RecordResult(step_id, attempt, output=kept.get("output"), error=kept.get("error"), usage=kept.get("usage")),
+            RecordResult(
+                step_id,
+                attempt,
+                output=kept.get("output"),
+                error=kept.get("error"),
+                usage=kept.get("usage"),
+                side_effects=tuple(kept.get("side_effects") or ()),
+            ),
             budget,
         )
         log.info("kept result of %s#%s recorded", step_id, attempt)

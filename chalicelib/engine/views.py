@@ -8,6 +8,8 @@ from typing import Any
 from chalicelib.domain.actions import with_action
 from chalicelib.domain.machine import Actor, Event, ExecutionState, not_undone
 from chalicelib.domain.permissions import execution_actions, step_actions
+from chalicelib.domain.side_effects import SideEffectStatus, public_entries
+from chalicelib.domain.side_effects import summary as side_effects_summary
 from chalicelib.domain.states import StepState
 from chalicelib.engine.audit import describe
 from chalicelib.store import SummaryRecord
@@ -37,6 +39,8 @@ def execution_view(state: ExecutionState, actor: Actor | None = None, now: datet
         }
         if view.usage:
             step["usage"] = dict(view.usage)
+        step["side_effects"] = public_entries(view.side_effects)
+        step["side_effects_summary"] = side_effects_summary(view.side_effects)
         if view.not_before:
             step["retry_at"] = view.not_before
         if view.gate_due and view.state == StepState.WAITING_FOR_APPROVAL:
@@ -61,6 +65,7 @@ def execution_view(state: ExecutionState, actor: Actor | None = None, now: datet
         "steps": steps,
         "completed_steps_not_undone": not_undone(state) if state.cancelled else [],
         "tool_calls_not_undone": _tool_calls(steps) if state.cancelled else [],
+        "side_effects_not_undone": _side_effects(steps) if state.cancelled else [],
     }
     if actor is not None and now is not None:
         result["actions"] = execution_actions(state, actor, now)
@@ -79,6 +84,16 @@ def _tool_calls(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
             calls = error["details"].get("tool_calls")
         found += [{"step_id": step["id"], **call} for call in calls or [] if isinstance(call, dict)]
     return found
+
+
+def _side_effects(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every call the steps made elsewhere (replayed ones made none): cancelling undoes none of them."""
+    return [
+        {"step_id": step["id"], **entry}
+        for step in steps
+        for entry in step.get("side_effects") or []
+        if entry.get("status") != SideEffectStatus.REPLAYED.value
+    ]
 
 
 def summary_view(summary: SummaryRecord) -> dict[str, Any]:

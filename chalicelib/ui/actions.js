@@ -2,21 +2,26 @@
 // instructions editor or amended output), and the POST that answers the updated execution.
 import { api, ApiError } from "./api.js";
 import { h, notify, replace } from "./dom.js";
+import { madeEffects, replayField, sideEffectsNotice } from "./sideeffects.js";
 
 function post(executionId, path, body) {
   return api("POST", `/executions/${encodeURIComponent(executionId)}${path}`, { body });
 }
 
 /**
- * A modal dialog. fields: [{name, label, value, rows, json, required}] (json: parsed before
- * sending; required: the message shown at the field when it is left blank).
+ * A modal dialog. fields: [{name, label, value, rows, json, required, options}] (json: parsed before
+ * sending; required: the message shown at the field when it is left blank; options: [[value, text]]
+ * makes the field a choice).
  * `send(values)` returns a promise of the updated execution; `done(execution)` gets it.
  */
 export function actionDialog({ title, intro = [], fields = [], confirm, danger = false, send, done }) {
   const controls = fields.map((f, i) => {
     const id = `action-field-${i}`;
-    const el = h("textarea", { id, name: f.name, rows: f.rows || 3, spellcheck: f.json || f.code ? "false" : "true",
-      class: f.json || f.code ? "mono" : "", "aria-describedby": `${id}-error`, "aria-required": f.required ? "true" : undefined });
+    const el = f.options
+      ? h("select", { id, name: f.name, "aria-describedby": `${id}-error` },
+        f.options.map(([value, text]) => h("option", { value }, text)))
+      : h("textarea", { id, name: f.name, rows: f.rows || 3, spellcheck: f.json || f.code ? "false" : "true",
+        class: f.json || f.code ? "mono" : "", "aria-describedby": `${id}-error`, "aria-required": f.required ? "true" : undefined });
     el.value = f.value ?? "";
     const error = h("p", { id: `${id}-error`, class: "field-error" });
     return { f, el, error, row: h("div", { class: "field" }, h("label", { for: id }, f.label), el,
@@ -86,7 +91,11 @@ export function stepActions(execution, step, actions, done) {
   const button = (text, cls, onclick) => buttons.push(h("button", { type: "button", class: cls, onclick,
     dataset: { action: text } }, text));
 
-  if (allowed.has("retry")) {
+  // a step that already changed something elsewhere says so before any action, and a retry asks
+  // what to do with those calls (replay or rerun)
+  const effects = madeEffects(step).length > 0;
+  const notice = () => sideEffectsNotice(step);
+  if (allowed.has("retry") && !effects) {
     button("Retry", "primary", async (event) => {
       event.target.disabled = true;
       try { done(await post(id, path("retry"))); notify(`Retrying ${label}.`); } catch (error) {
@@ -94,21 +103,32 @@ export function stepActions(execution, step, actions, done) {
         event.target.disabled = false;
       }
     });
+  } else if (allowed.has("retry")) {
+    button("Retry", "primary", () => actionDialog({
+      title: `Retry ${label}?`,
+      intro: [notice(), h("p", {}, "A new attempt runs with the current instructions.")],
+      fields: [replayField],
+      confirm: "Retry",
+      send: (v) => post(id, path("retry"), { side_effects: v.side_effects }),
+      done: (e) => { done(e); notify(`Retrying ${label}.`); },
+    }));
   }
   if (allowed.has("edit_and_retry")) {
     button("Edit and retry", "", () => actionDialog({
       title: `Edit and retry ${label}`,
-      intro: h("p", { class: "muted" }, `Agent: ${step.agent}. The edited instructions apply to this execution only; the history keeps the old and the new text.`),
-      fields: [{ name: "instructions", label: "Instructions", value: step.instructions ?? "", rows: 8, code: true }],
+      intro: [h("p", { class: "muted" }, `Agent: ${step.agent}. The edited instructions apply to this execution only; the history keeps the old and the new text.`), notice()],
+      fields: [{ name: "instructions", label: "Instructions", value: step.instructions ?? "", rows: 8, code: true },
+        ...(effects ? [replayField] : [])],
       confirm: "Save and retry",
-      send: (v) => post(id, path("retry"), { instructions: v.instructions }),
+      send: (v) => post(id, path("retry"), effects ? { instructions: v.instructions, side_effects: v.side_effects }
+        : { instructions: v.instructions }),
       done: (e) => { done(e); notify(`Retrying ${label} with edited instructions.`); },
     }));
   }
   if (allowed.has("skip")) {
     button("Skip", "", () => actionDialog({
       title: `Skip ${label}`,
-      intro: h("p", {}, "The step is marked Skipped and the execution goes on with the next step."),
+      intro: [h("p", {}, "The step is marked Skipped and the execution goes on with the next step."), notice()],
       fields: [{ name: "reason", label: "Reason (optional)", rows: 2 }],
       confirm: "Skip step",
       send: (v) => post(id, path("skip"), { reason: optional(v.reason) }),
@@ -155,9 +175,10 @@ export function stepActions(execution, step, actions, done) {
   if (allowed.has("force_advance")) {
     button("Force Advance", "danger", () => actionDialog({
       title: `Force ${label} forward`,
-      intro: h("p", {}, step.state === "waiting_for_approval"
+      intro: [h("p", {}, step.state === "waiting_for_approval"
         ? "Admins only. The gate counts as approved and the execution moves to the next step."
         : "Admins only. The step is marked Skipped without its result and the execution moves to the next step."),
+      notice()],
       fields: [{ name: "comment", label: "Comment", rows: 2 }],
       confirm: "Force Advance", danger: true,
       send: (v) => post(id, path("force-advance"), { comment: optional(v.comment) }),
@@ -178,6 +199,7 @@ export function cancelButton(execution, done) {
         finished.length ? h("div", {}, h("p", {}, "These steps have completed and stay done:"),
           h("ul", { class: "not-undone" }, finished.map((s) => h("li", {}, `${s.name || s.id} (${s.agent})`))))
           : h("p", { class: "muted" }, "No step has completed yet."),
+        ...execution.steps.map((s) => sideEffectsNotice(s, `Step “${s.name || s.id}” already`)),
       ],
       fields: [{ name: "reason", label: "Reason (optional)", rows: 2 }],
       confirm: "Cancel execution", danger: true,

@@ -6,6 +6,7 @@ import { api } from "./api.js";
 import { ACTIVE, badge, duration, h, jsonBlock, link, millisBetween, replace, time, triggerDetail } from "./dom.js";
 import { cancelButton, stepActions } from "./actions.js";
 import { agentDetails, errorAdvice } from "./agentinfo.js";
+import { sideEffectsTable } from "./sideeffects.js";
 import { alive, every } from "./state.js";
 
 const REFRESH_MS = 1500;
@@ -59,7 +60,7 @@ function stepItem(execution, step, index, ctx) {
           step.retry_at ? h("span", {}, " · next attempt ", time(step.retry_at)) : null),
       h("div", { class: "duration-track" }, bar),
       step.skip_reason ? h("p", { class: "muted" }, step.skip_reason) : null,
-      error, decision, comments, agentDetails(step),
+      error, decision, comments, agentDetails(step), sideEffectsTable(step),
       hasOutput ? jsonBlock(step.output, { label: step.state === "waiting_for_approval" ? "Output awaiting decision" : "Output",
         key: `out:${step.id}`, openKeys: ctx.openKeys }) : null,
       step.original_output !== undefined ? jsonBlock(step.original_output, { label: "Output before review",

@@ -160,8 +160,9 @@ def test_a_side_effect_runs_only_after_its_claim_is_stored(
     seen: list[list[str]] = []
     third_party.during = lambda: seen.append([e.type for e in aws.store.executions.load_events(ex)])
     worker.drain()
-    # the chain committed prepare and the call's claim together, before calling out
-    assert seen == [["execution_started", "step_started", "step_completed", "step_started"]]
+    # the chain committed prepare and the call's claim together, then the call's side-effect
+    # ledger entry, all before calling out
+    assert seen == [["execution_started", "step_started", "step_completed", "step_started", "side_effect_started"]]
     assert api.execution(ex)["status"] == "completed"
 
 

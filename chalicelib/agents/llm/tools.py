@@ -4,7 +4,9 @@ A tool is ``{name, description, connection, method, url, parameters}``. The mode
 fill ``{{ <name> }}`` placeholders of the url (URL-quoted); the other arguments are the JSON
 body (POST/PUT/PATCH) or the query string (GET/DELETE). Each call carries an
 ``Idempotency-Key`` of execution, step, attempt and call number, so a retried attempt's calls
-are new keys while a redelivered request is the same one. The result the model sees is the
+are new keys while a redelivered request is the same one. Calls other than ``GET`` go into the
+step's side-effect ledger (``chalicelib.agents.ledger``): entered before they are made, and, when
+a retry replays, answered with an earlier attempt's recorded result instead of being made. The result the model sees is the
 status and the body (cut to ``RESULT_CHARS``); credentials the server refuses fail the step
 (the model cannot fix them), other failures go back to the model as an error result.
 """
@@ -21,9 +23,11 @@ from urllib.parse import quote, urlencode, urlsplit
 from chalicelib.agents.auth import Credentials, revoked
 from chalicelib.agents.base import AgentContext
 from chalicelib.agents.connections import redact
+from chalicelib.agents.ledger import failure_status
 from chalicelib.agents.llm.schema import schema_problem, validate
 from chalicelib.agents.llm.types import CANNOT_COMPLETE, ToolCall, ToolResult, ToolSpec
 from chalicelib.agents.transport import HttpFailure, call_json
+from chalicelib.domain.side_effects import SideEffectStatus, fingerprint, public_target
 from chalicelib.errors import FieldError
 
 __all__ = ["HttpTool", "parse_tools", "tool_errors"]
@@ -140,6 +144,20 @@ def run_tool(
         url += ("&" if urlsplit(url).query else "?") + urlencode(
             {k: v if isinstance(v, str) else json.dumps(v) for k, v in rest.items()}
         )
+    effect = None
+    if tool.method != "GET":  # a call that may change something: in the side-effect ledger
+        target, digest = public_target(tool.method, url), fingerprint("http", tool.method, url, body)
+        recorded = ctx.ledger.replay(digest, kind="tool_call", target=target, name=tool.name)
+        if recorded is not None:
+            # replayed: the model gets the earlier attempt's result and the integration no second call
+            record.update(
+                status=recorded.get("http_status"),
+                ok=True,
+                replayed=True,
+                idempotency_key=recorded.get("idempotency_key"),
+            )
+            return ToolResult(call.id, tool.name, str(recorded.get("result") or "")), record
+        effect = ctx.ledger.begin("tool_call", target, key, digest, name=tool.name)
     headers = {"Idempotency-Key": key, "X-Stepline-Execution": ctx.execution_id, "X-Stepline-Step": ctx.step_id}
     credentials = Credentials(ctx.connection(tool.connection), timeout) if tool.connection else None
     if credentials:
@@ -153,6 +171,10 @@ def run_tool(
             headers.update(credentials.refresh())
             reply = call_json(tool.method, url, body=body, headers=headers, timeout=timeout)
     except HttpFailure as failure:
+        if effect is not None:
+            ctx.ledger.finish(
+                effect, failure_status(failure.status, failure.reason, failure.timed_out), http_status=failure.status
+            )
         if credentials is not None and failure.status in (401, 403):
             raise revoked(credentials.connection.name, f"tool {tool.name} got HTTP {failure.status}") from None
         text = redact(failure.text, credentials.connection if credentials else None)[:RESULT_CHARS]
@@ -163,6 +185,8 @@ def run_tool(
     record.update(status=reply.status, ok=True)
     text = redact(reply.text, credentials.connection if credentials else None)
     content = json.dumps({"status": reply.status, "body": json.loads(text) if _is_json(text) else text})
+    if effect is not None:
+        ctx.ledger.finish(effect, SideEffectStatus.SUCCEEDED, content[:RESULT_CHARS], http_status=reply.status)
     return ToolResult(call.id, tool.name, content[:RESULT_CHARS]), record
 
 
