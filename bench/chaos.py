@@ -10,22 +10,24 @@ Chalice test client and the real ``run_step``/``sweep`` handlers, only public en
 - SQS as it behaves at least once: messages lost (deleted unseen), delivered twice (at the
   same time, on two workers), reordered (a batch shuffled), and a delivery whose handler
   raised comes back (the Lambda event source mapping's retry);
-- four workers deliver concurrently while an operator thread races them: approve, reject,
-  force-advance, cancel, retry, skip on whatever it finds;
-- the clock moves on and the minute sweep runs, as in production.
+- four workers deliver concurrently while an operator races them (approve, reject,
+  force-advance, cancel, retry, skip on whatever it finds) and the sweep runs alongside;
+- between batches the clock moves on and the minute sweep runs, as in production.
 
 The agent steps are ``http`` calls to a scripted service on 127.0.0.1 that counts every run
 by its ``X-Stepline-*`` headers and fails some first attempts (503). After the faults stop,
 the run settles (sweeps and deliveries until nothing moves), then checks, all expected 0:
 
 - ``lost``: a start answered 201 whose execution is missing, or an attempt the service
-  completed whose result was never recorded (the step timed out instead);
+  completed whose result is not in the history (neither the step's output nor a late
+  result), or that timed out (the clock stands still while attempts run);
 - ``stuck``: executions still running after the settle phase;
 - ``moved_backward``: a step seen in a state before one it was seen in (attempt, state
   rank), or a finished execution seen changing;
-- ``answered_not_applied``: an operator action answered 200 without its event in history;
+- ``answered_not_applied``: operator actions answered 200 without as many of their events
+  in the history;
 - ``agent_runs_beyond_attempts``: service runs of a step beyond its allowed attempts (the
-  retry policy's plus one per operator retry).
+  retry policy's plus one per operator retry), or more than one run of one attempt.
 
 Prints the report and writes it to ``bench/results/chaos.json``. A benchmark-style run, not
 a test; ``tests/functional/test_chaos.py`` runs a small one in ``make test``.
@@ -203,8 +205,15 @@ class Chaos:
         except Exception:
             pass
 
-    def pump(self, lose: float, duplicate: float) -> int:
-        """One batch from the queue: lost, duplicated, shuffled, delivered on the workers."""
+    def pump(self, lose: float, duplicate: float, operate: int = 0, sweep: bool = False) -> int:
+        """One batch from the queue: lost, duplicated, shuffled, delivered on the workers.
+
+        While the deliveries run, ``operate`` operator actions are taken (from this thread:
+        the API client is not thread-safe) and, with ``sweep``, the sweep runs on a worker:
+        operators and the sweep really race the workers. The clock stands still meanwhile,
+        so no attempt runs past its time-out (a timed-out attempt that its service completed
+        is a lost result, never a slow one).
+        """
         messages = self.sqs.receive_message(
             QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=30
         ).get("Messages", [])
@@ -220,8 +229,13 @@ class Chaos:
                 self.obs.deliveries["duplicated"] += 1
                 jobs.append(self.pool.submit(self._deliver, message, False))
             jobs.append(self.pool.submit(self._deliver, message, True))
+        swept = self.pool.submit(self.sweep) if sweep else None
+        for _ in range(operate if self.obs.started else 0):
+            self.operate(self.random.choice(self.obs.started))
         for job in jobs:
             self.obs.deliveries[job.result()] += 1
+        if swept is not None:
+            swept.result()
         return len(messages)
 
     def sweep(self) -> None:
@@ -279,12 +293,9 @@ class Chaos:
             if status == 201:
                 self.obs.started.append(body["execution_id"])
 
-    def churn(self, rounds: int, lose: float, duplicate: float, operate_every: int = 1) -> None:
+    def churn(self, rounds: int, lose: float, duplicate: float, operate: int = 3) -> None:
         for round_ in range(rounds):
-            moved = self.pump(lose, duplicate)
-            if self.obs.started and round_ % operate_every == 0:
-                for _ in range(3):
-                    self.operate(self.random.choice(self.obs.started))
+            moved = self.pump(lose, duplicate, operate=operate, sweep=round_ % 3 == 2)
             if not moved or round_ % 10 == 9:
                 self.clock.advance(61)
                 self.sweep()
@@ -332,11 +343,21 @@ class Chaos:
             if view["status"] not in SETTLED:
                 stuck.append(execution_id)
             backward += _backward(execution_id, self.obs.seen[execution_id])
+            recorded: set[tuple[str, str, int]] = set()
             for item in history["items"]:
-                # a timed-out attempt that the service had completed: its result was lost
                 key = (execution_id, item.get("step_id") or "", int(item.get("attempt") or 0))
+                if item["type"] in ("step_completed", "late_result_discarded"):
+                    recorded.add(key)
                 if item["type"] == "step_timed_out" and key in self.service.completed:
-                    lost.append((*key, "result never recorded"))
+                    # the clock stands still while attempts run: this one finished in time
+                    lost.append((*key, "completed attempt timed out"))
+            # every attempt the service completed is in the history: as the step's output, or
+            # kept as a late result when an operator (or a time-out) had moved the step on
+            lost += [
+                (*key, "result never recorded")
+                for key in sorted(self.service.completed)
+                if key[0] == execution_id and key not in recorded
+            ]
         expected = {
             "approve": "approval_granted",
             "reject": "approval_rejected",
@@ -345,13 +366,20 @@ class Chaos:
             "retry": "step_retried",
             "skip": "step_skipped",
         }
-        for execution_id, action, step_id in self.obs.answered:
-            types = [(i["type"], i.get("step_id")) for i in histories.get(execution_id, [])]
-            if not any(t == expected[action] and (step_id is None or s == step_id) for t, s in types):
+        # each 200 is one applied action: as many events of its kind as 200 answers
+        applied: Counter[tuple[str, str, str | None]] = Counter()
+        for execution_id, items in histories.items():
+            for item in items:
+                applied[(execution_id, item["type"], item.get("step_id"))] += 1
+                applied[(execution_id, item["type"], None)] += 1
+        for (execution_id, action, step_id), n in Counter(self.obs.answered).items():
+            if applied[(execution_id, expected[action], step_id)] < n:
                 not_applied.append((execution_id, action, step_id))
         runs: Counter[tuple[str, str]] = Counter()
-        for (execution_id, step_id, _attempt), n in self.service.runs.items():
+        for (execution_id, step_id, attempt), n in self.service.runs.items():
             runs[(execution_id, step_id)] += n
+            if n > 1:  # one attempt, one run: a redelivery records a kept result instead
+                beyond.append((execution_id, step_id, attempt, n, 1))
         for (execution_id, step_id), n in runs.items():
             allowed = MAX_ATTEMPTS * (1 + self.obs.operator_retries[(execution_id, step_id)])
             if n > allowed:

@@ -8,7 +8,6 @@ event source mapping does with ``batch_size=1``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Iterator
@@ -81,17 +80,19 @@ def attach_engine(engine: Any, *clients: Any) -> None:
     """Hook the meter into the botocore emitters the engine already holds: its SQS client and
     every PynamoDB connection (each model class has its own, plus the transaction one)."""
     attach(engine.queue.client.meta.events)
+    from pynamodb.models import Model
+
+    from chalicelib.store.models import bound_models, connection
+
     seen: set[int] = set()
-    for models in (engine.store.catalog.m, engine.store.executions.m):
-        for f in dataclasses.fields(models):
-            value = getattr(models, f.name)
-            connection = value if f.name == "connection" else getattr(value, "_get_connection", lambda: None)()
-            connection = getattr(connection, "connection", connection)  # TableConnection -> Connection
-            if connection is None or id(connection) in seen or not hasattr(connection, "client"):
-                continue
-            seen.add(id(connection))
-            attach(connection.session)
-            attach(connection.client.meta.events)
+    # each model class has its own connection (TableConnection wraps a Connection)
+    connections = [connection()] + [model._get_connection().connection for model in bound_models(Model)]
+    for conn in connections:
+        if id(conn) in seen:
+            continue
+        seen.add(id(conn))
+        attach(conn.session)
+        attach(conn.client.meta.events)
     for client in clients:
         attach(client.meta.events)
 

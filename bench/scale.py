@@ -30,6 +30,8 @@ SIZES = (100, 10_000, 100_000)
 PER_MINUTE = 10
 REPEAT = 5
 LIST_PATH = "/workflows/{wf}/executions?status=completed&limit=50"
+#: the list with the most partitions: every status and trigger of every month shard
+CROSS_LIST_PATH = "/executions?limit=50"
 
 
 @dataclass
@@ -125,6 +127,9 @@ def measure_scale(h: Harness, sizes: tuple[int, ...] = SIZES, repeat: int = REPE
             result.samples.append(_time(h, f"tick ({name})", size, repeat, functools.partial(h.invoke_schedule, name)))
         path = LIST_PATH.format(wf=workflow_id)
         result.samples.append(_time(h, "list completed, first 50", size, repeat, functools.partial(_list, h, path)))
+        result.samples.append(
+            _time(h, "list all workflows, first 50", size, repeat, functools.partial(_list, h, CROSS_LIST_PATH))
+        )
     gc.unfreeze()
     return result
 
@@ -194,10 +199,13 @@ def fill(h: Harness, workflow_id: str, version: int, now: datetime, first: int, 
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.models import dynamodb_backends
 
+    from chalicelib.domain.timefmt import iso
+
     store = h.engine.store.executions
     settings = h.engine.settings
     table = dynamodb_backends[DEFAULT_ACCOUNT_ID][settings.region].get_table(settings.executions_table)
     gap = 60.0 / PER_MINUTE
+    store.lists.note_month(iso(now - timedelta(seconds=(first + count) * gap))[:7])  # as starts do
     factory = ExecutionFactory(store, workflow_id, version)
     bulk_put(
         table,
@@ -241,6 +249,7 @@ class ExecutionFactory:
     @staticmethod
     def _values(execution_id: str, start: datetime) -> dict[str, str]:
         from chalicelib.domain.timefmt import iso
+        from chalicelib.store.lists import month_key
 
         due, deadline = iso(start + timedelta(minutes=2)), iso(start + timedelta(seconds=301))
         return {
@@ -252,6 +261,7 @@ class ExecutionFactory:
             "deadline": deadline,
             "due_b": due[:16],
             "deadline_b": deadline[:16],
+            "l_month": month_key(iso(start), execution_id),  # the month index's shard follows the id
         }
 
     def items(self, execution_id: str, start: datetime) -> Iterator[dict[str, Any]]:

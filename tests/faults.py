@@ -1,5 +1,6 @@
 """Store faults injected at the AWS SDK boundary (botocore's ``before-call`` event), the
-errors moto cannot produce: TransactionConflict cancellations, throttling, 5xx.
+errors moto cannot produce: TransactionConflict cancellations, throttling, 5xx (DynamoDB), and
+refused sends (SQS).
 
 A rule answers matching DynamoDB calls with an error instead of calling moto, ``times``
 times. Nothing of Stepline is patched: the engine sees exactly what DynamoDB would send.
@@ -64,5 +65,7 @@ def _inject(model: Any, params: dict[str, Any], **_: Any) -> Any:
 
 
 # Every botocore session created after this import carries the hook; with no rules it does nothing.
-if ("before-call.dynamodb", _inject) not in botocore.handlers.BUILTIN_HANDLERS:
-    botocore.handlers.BUILTIN_HANDLERS.append(("before-call.dynamodb", _inject))
+# SQS too: a refused SendMessage is a worker that died between its commit and its hand-over.
+for _service in ("dynamodb", "sqs"):
+    if (f"before-call.{_service}", _inject) not in botocore.handlers.BUILTIN_HANDLERS:
+        botocore.handlers.BUILTIN_HANDLERS.append((f"before-call.{_service}", _inject))

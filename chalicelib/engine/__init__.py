@@ -42,16 +42,17 @@ class Engine:
         notifier = Notifier(store.catalog, _clients(settings), settings.notify_from, clock, send_task=queue.send_task)
         workflows = WorkflowService(store, clock, settings, notifier)
         executions = ExecutionService(store, queue, workflows, clock, notifier)
+        runner = StepRunner(executions, clock)
         return cls(
             settings,
             store,
             queue,
             workflows,
             executions,
-            StepRunner(executions, clock),
-            Sweeper(executions, clock),
+            runner,
+            Sweeper(executions, clock, runner.recover),
             Triggers.build(settings, workflows, executions, clock),
-            DeadLetters(executions, DeadLetterQueue(settings), clock),
+            DeadLetters(executions, DeadLetterQueue(settings), clock, runner.recover),
             notifier,
         )
 

@@ -109,7 +109,7 @@ class BulkService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.lists = engine.store.executions.lists
-        self.jobs = BulkStore(engine.store.executions.m)
+        self.jobs = BulkStore()
 
     def _now(self) -> str:
         return iso(self.engine.executions.clock())

@@ -60,10 +60,18 @@ def dead_letter_decision(
 
 
 class DeadLetters:
-    def __init__(self, executions: ExecutionService, dlq: DeadLetterQueue, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        executions: ExecutionService,
+        dlq: DeadLetterQueue,
+        clock: Callable[[], datetime],
+        recover: Callable[[ExecutionState, str, int], bool] | None = None,
+    ) -> None:
         self.executions = executions
         self.dlq = dlq
         self.clock = clock
+        #: records an attempt's kept result (``StepRunner.recover``) instead of failing the step
+        self.recover = recover
 
     def run(self, limit: int = MAX_PER_RUN) -> int:
         """Handle the dead letters waiting now; returns how many were handled."""
@@ -107,6 +115,9 @@ class DeadLetters:
                 if not decision.events:
                     log.info("dead letter needs nothing: %s", decision.noop_reason)
                     return "nothing"
+                if self.recover is not None and self.recover(state, step_id, attempt):
+                    log.warning("dead letter's step had a kept result: recorded instead of failing the step")
+                    return "recovered"
                 self.executions.commit(state, decision)
             except NotFound:
                 log.warning("dead letter for an unknown execution; deleted")

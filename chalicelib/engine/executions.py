@@ -11,8 +11,12 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.domain.definition import validate_inputs
 from chalicelib.domain.machine import (
@@ -43,6 +47,8 @@ HANDOVER_GRACE = timedelta(seconds=HANDOVER_GRACE_SECONDS)
 IDEMPOTENCY_TTL = timedelta(hours=24)
 #: Tries after a lost race or a busy store before a start or an operator action gives up.
 BUSY_RETRIES = 6
+#: What a read of the store raises when DynamoDB is throttling or failing (not "not found").
+STORE_READ_ERRORS = (PynamoDBException, ClientError, BotoCoreError)
 
 
 class ExecutionService:
@@ -110,14 +116,34 @@ class ExecutionService:
                 backoff.wait()
         # The answer and the start notification describe the execution as committed: read it
         # before the first step is queued, or a fast worker could already have finished it.
-        state = self.load(execution_id)
-        self.queue.send(execution_id, definition.steps[0].id, 1)
+        # From here the execution exists: a failing read or send must not answer the start with
+        # an error (a client that retries without an Idempotency-Key would start it twice).
+        state = self._read_started(execution_id, definition, first)
+        try:
+            self.queue.send(execution_id, definition.steps[0].id, 1)
+        except (ClientError, BotoCoreError):
+            # execution_started carries the hand-over's due entry: the sweep sends it
+            log.warning("first step of %s not sent; the sweep sends it", execution_id, exc_info=True)
+            metric("HandOversNotSent", 1)
         with log_context(execution_id=execution_id, workflow_id=workflow_id):
             log.info("execution started (%s trigger, version %s)", trigger.get("type"), record.version)
             metric("ExecutionsStarted", 1, trigger=trigger.get("type"))
         if self.notifier is not None:
             self.notifier.notify_status_change(state, None)
         return state
+
+    def _read_started(self, execution_id: str, definition: Any, first: Event) -> ExecutionState:
+        """The just-created execution as stored; if the store keeps failing to answer, the state
+        its first event makes (its first step is not queued yet, so no worker moved it)."""
+        backoff = Backoff()
+        while True:
+            try:
+                return self.load(execution_id)
+            except STORE_READ_ERRORS:
+                if backoff.tries >= BUSY_RETRIES:
+                    log.warning("reading new execution %s failed; answering from its first event", execution_id)
+                    return replay(execution_id, definition, [replace(first, seq=1)])
+                backoff.wait()
 
     # ------------------------------------------------------------------- read
     def load(self, execution_id: str) -> ExecutionState:
@@ -161,7 +187,21 @@ class ExecutionService:
                     # after the commit, and it never raises: telling people must not undo the change
                     self.notifier.notify_status_change(state, change.before)
         for message in decision.dispatch:
-            self.queue.send(state.execution_id, message.step_id, message.attempt, message.delay_seconds)
+            try:
+                self.queue.send(state.execution_id, message.step_id, message.attempt, message.delay_seconds)
+            except (ClientError, BotoCoreError):
+                if not decision.events:
+                    raise  # nothing was committed: the caller's message comes back and tries again
+                # The events are committed and carry the hand-over's due entry: the sweep re-sends
+                # it (HANDOVER_GRACE_SECONDS later). Raising here would tell the caller its
+                # committed change failed, and make a worker record its result a second time.
+                log.warning(
+                    "hand-over of %s#%s not sent; the sweep re-sends it",
+                    message.step_id,
+                    message.attempt,
+                    exc_info=True,
+                )
+                metric("HandOversNotSent", 1)
         return state
 
     def act(self, execution_id: str, command: Command) -> ExecutionState:

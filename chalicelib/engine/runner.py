@@ -95,7 +95,7 @@ class StepRunner:
                 return "unknown execution"
             claim = decide(state, ClaimStep(step_id, attempt), self.clock())
             if not claim.events:
-                if self._recover(state, step_id, attempt, budget):
+                if self.recover(state, step_id, attempt, budget):
                     return "recovered"
                 self.executions.commit(state, claim)  # may re-send a not-yet-due retry
                 log.info("no claim for %s/%s#%s: %s", execution_id, step_id, attempt, claim.noop_reason)
@@ -184,7 +184,8 @@ class StepRunner:
         except STORE_ERRORS:
             if result is None:
                 raise
-        self.record(self.executions.load(committed.execution_id), result, budget, receipt)
+        # the store is read again inside record's retries: a failing read must not lose the result either
+        self.record(committed.execution_id, result, budget, receipt)
         return None
 
     # ------------------------------------------------------------------ steps
@@ -293,19 +294,29 @@ class StepRunner:
 
     # ----------------------------------------------------------------- record
     def record(
-        self, state: ExecutionState, result: RecordResult, budget: Budget | None = None, receipt: str | None = None
+        self,
+        state: ExecutionState | str,
+        result: RecordResult,
+        budget: Budget | None = None,
+        receipt: str | None = None,
     ) -> None:
         """Store an attempt's result; one that comes too late is kept as ``late_result_discarded``.
 
-        A lost race re-reads and decides again; a store error is retried with jittered
-        backoff while the budget lasts. Before giving up the result is kept in the payload
-        bucket, and the next delivery of the message records it (``_recover``).
+        ``state`` is the state the result is decided on, or the execution's id when it must be
+        read first. A lost race re-reads and decides again; a store error (in the write or in
+        the read) is retried with jittered backoff while the budget lasts. Before giving up the
+        result is kept in the payload bucket, and the next delivery of the message records it
+        (``recover``); so does the sweep before it would time the attempt out.
         """
         budget = budget or Budget(30.0)
         backoff = Backoff(self.sleep)
+        execution_id = state if isinstance(state, str) else state.execution_id
+        current: ExecutionState | None = None if isinstance(state, str) else state
         while True:
             try:
-                self.executions.commit(state, decide(state, result, self.clock()))
+                if current is None:
+                    current = self.executions.load(execution_id)
+                self.executions.commit(current, decide(current, result, self.clock()))
                 return
             except TransitionConflict:
                 # an operator acted meanwhile (cancel, force-advance): decide again on the new
@@ -313,13 +324,10 @@ class StepRunner:
                 pass
             except STORE_ERRORS as error:
                 log.warning("recording %s#%s failed: %s", result.step_id, result.attempt, error)
+            current = None
             if backoff.tries + 1 >= RECORD_TRIES or not backoff.wait(budget, KEEP_RESERVE_SECONDS):
-                self._keep(state.execution_id, result, receipt)
-                raise TransitionConflict(f"execution {state.execution_id}", "a store that takes the result")
-            try:
-                state = self.executions.load(state.execution_id)
-            except STORE_ERRORS as error:
-                log.warning("re-reading %s failed: %s", state.execution_id, error)
+                self._keep(execution_id, result, receipt)
+                raise TransitionConflict(f"execution {execution_id}", "a store that takes the result")
 
     def _keep(self, execution_id: str, result: RecordResult, receipt: str | None) -> None:
         text = json.dumps(
@@ -343,8 +351,13 @@ class StepRunner:
             except Exception:
                 log.warning("could not bring the message back early", exc_info=True)
 
-    def _recover(self, state: ExecutionState, step_id: str, attempt: int, budget: Budget) -> bool:
-        """Record a kept result of this claimed attempt, without running its agent again."""
+    def recover(self, state: ExecutionState, step_id: str, attempt: int, budget: Budget | None = None) -> bool:
+        """Record a kept result of this claimed attempt, without running its agent again.
+
+        The next delivery of the attempt's message calls this; so do the sweep (before it
+        times the attempt out) and the dead-letter handling (before it fails the step), for
+        when that delivery never comes. False when there is no kept result to record.
+        """
         try:
             step = state.step(step_id)
         except Exception:

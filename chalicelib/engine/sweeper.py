@@ -1,4 +1,4 @@
-"""The sweep: time out steps past their deadline, wake due retries, re-send lost messages,
+"""The sweep: time out steps past their deadline (recording a result their worker kept instead), wake due retries, re-send lost messages,
 and decide gates that waited past their ``timeout_seconds`` (``on_timeout``, actor ``system``).
 
 Every deadline and every hand-over is written with a due time on the sparse ``by_due``
@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from chalicelib.domain.machine import RequeueStep, TimeOutGate, TimeOutStep, decide
+from chalicelib.domain.machine import ExecutionState, RequeueStep, TimeOutGate, TimeOutStep, decide
 from chalicelib.domain.states import ExecutionStatus, StepState
 from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.engine.executions import ExecutionService
@@ -31,10 +31,17 @@ MAX_LOOKBACK = timedelta(days=7)
 RETRY_WINDOW = timedelta(hours=1)
 
 
+#: Records an attempt's kept result (``StepRunner.recover``); True when there was one.
+Recover = Callable[[ExecutionState, str, int], bool]
+
+
 class Sweeper:
-    def __init__(self, executions: ExecutionService, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, executions: ExecutionService, clock: Callable[[], datetime], recover: Recover | None = None
+    ) -> None:
         self.executions = executions
         self.clock = clock
+        self.recover = recover
 
     def run(self) -> dict[str, int]:
         now = self.clock()
@@ -43,7 +50,7 @@ class Sweeper:
         start = parse_iso(stored) if stored else now - timedelta(hours=1)
         start = max(start, now - MAX_LOOKBACK).replace(second=0, microsecond=0)
         seen: set[str] = set()
-        counts = {"visited": 0, "timed_out": 0, "resent": 0, "gates_timed_out": 0, "errors": 0}
+        counts = {"visited": 0, "timed_out": 0, "recovered": 0, "resent": 0, "gates_timed_out": 0, "errors": 0}
         first_failed: datetime | None = None
         bucket = start
         while bucket <= now:
@@ -59,7 +66,7 @@ class Sweeper:
                         log.exception("sweep: visiting %s failed; going on with the others", execution_id)
                         outcome = "errors"
                         first_failed = first_failed or bucket
-                if outcome in ("timed_out", "resent", "gates_timed_out"):
+                if outcome in ("timed_out", "recovered", "resent", "gates_timed_out"):
                     log.info("sweep: %s", outcome.replace("_", " "))
                 if outcome in counts:
                     counts[outcome] += 1
@@ -92,6 +99,9 @@ class Sweeper:
         decision = decide(state, command, now)
         if not decision.events:
             return "nothing"
+        if outcome == "timed_out" and self.recover is not None and self.recover(state, step.id, step.attempt):
+            # the worker finished but could not record, and kept the result; its message never came back
+            return "recovered"
         try:
             self.executions.commit(state, decision)
         except TransitionConflict:

@@ -19,7 +19,7 @@ from chalicelib.store import Store, WorkflowRecord
 
 #: Parsed definitions by (table, workflow id, version). Versions are immutable, so a
 #: warm Lambda container never has to read one twice.
-_DEFINITIONS: dict[tuple[int, str, int], WorkflowDefinition] = {}
+_DEFINITIONS: dict[tuple[str, str, int], WorkflowDefinition] = {}
 
 
 #: Called after every catalog change with (new record, previous record or None); triggers
@@ -100,7 +100,7 @@ class WorkflowService:
 
     def definition(self, workflow_id: str, version: int) -> WorkflowDefinition:
         """The parsed definition of one version (cached: versions never change)."""
-        key = (id(self.store.catalog.m), workflow_id, version)
+        key = (self.store.catalog.table_name, workflow_id, version)
         cached = _DEFINITIONS.get(key)
         if cached is None:
             cached = parse_definition(self.store.catalog.get_version(workflow_id, version), AGENTS)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from chalicelib.config import Settings
 from chalicelib.store.catalog import CatalogStore, KeyRecord, WorkflowRecord
 from chalicelib.store.executions import ExecutionStore, Page, StatusChange, SummaryRecord
-from chalicelib.store.models import build_models
+from chalicelib.store.models import bind
 from chalicelib.store.payloads import PayloadStore
 
 __all__ = [
@@ -31,6 +31,6 @@ class Store:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
-        models = build_models(settings)
+        bind(settings, fresh=True)
         payloads = PayloadStore(settings)
-        return cls(CatalogStore(models), ExecutionStore(models, payloads, settings.retention_days), payloads)
+        return cls(CatalogStore(), ExecutionStore(payloads, settings.retention_days), payloads)

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.timefmt import parse_iso
 from chalicelib.errors import FieldError, NotFound, ValidationError
-from chalicelib.store.executions import _conflict, decode_token, encode_token
-from chalicelib.store.models import Models
+from chalicelib.store.executions import _conflict
+from chalicelib.store.models import BulkJob, BulkResult, Marker, connection
+from chalicelib.store.tokens import decode_token, encode_token
 
 PENDING = "pending"
 #: One marker item per job (sk = job id): the sweep finds stalled jobs with a Query. A finished
@@ -70,12 +72,8 @@ def _pk(job_id: str) -> str:
 
 
 class BulkStore:
-    def __init__(self, models: Models) -> None:
-        self.m = models
-
     def create(self, job: BulkJobRecord) -> None:
-        m = self.m
-        item = m.BulkJob(
+        item = BulkJob(
             _pk(job.job_id),
             "JOB",
             job_id=job.job_id,
@@ -94,14 +92,14 @@ class BulkStore:
             errors=0,
             updated_at=job.created_at,
         )
-        with TransactWrite(connection=m.connection) as tx:
+        with TransactWrite(connection=connection()) as tx:
             # precondition: a new job id
-            tx.save(item, condition=m.BulkJob.pk.does_not_exist())
-            tx.save(m.Marker(RUNNING_PK, job.job_id, value=job.job_id, created_at=job.created_at))
+            tx.save(item, condition=BulkJob.pk.does_not_exist())
+            tx.save(Marker(RUNNING_PK, job.job_id, value=job.job_id, created_at=job.created_at))
 
     def get(self, job_id: str) -> BulkJobRecord:
         try:
-            item = self.m.BulkJob.get(_pk(job_id), "JOB", consistent_read=True)
+            item = BulkJob.get(_pk(job_id), "JOB", consistent_read=True)
         except DoesNotExist as error:
             raise NotFound(f"bulk job {job_id} not found") from error
         return BulkJobRecord(
@@ -125,11 +123,10 @@ class BulkStore:
 
     def reserve(self, job_id: str, execution_id: str, at: str) -> bool:
         """Claim one execution for this job; False when an earlier delivery already did."""
-        m = self.m
         try:
             # precondition: this job has not touched this execution yet
-            m.BulkResult(_pk(job_id), f"R#{execution_id}", execution_id=execution_id, outcome=PENDING, at=at).save(
-                condition=m.BulkResult.pk.does_not_exist()
+            BulkResult(_pk(job_id), f"R#{execution_id}", execution_id=execution_id, outcome=PENDING, at=at).save(
+                condition=BulkResult.pk.does_not_exist()
             )
         except PutError as error:
             if _conflict(error, "bulk result", "new"):
@@ -140,31 +137,30 @@ class BulkStore:
     def outcome(self, job_id: str, execution_id: str) -> str | None:
         """The recorded outcome for one execution (``pending``: reserved, never recorded)."""
         try:
-            return self.m.BulkResult.get(_pk(job_id), f"R#{execution_id}", consistent_read=True).outcome
+            return BulkResult.get(_pk(job_id), f"R#{execution_id}", consistent_read=True).outcome
         except DoesNotExist:
             return None
 
     def record(self, job_id: str, execution_id: str, outcome: str, status: int, message: str | None, at: str) -> bool:
         """Write one execution's outcome and count it on the job, together; False when another
         delivery of the chunk recorded it first."""
-        m = self.m
-        counter = {"ok": m.BulkJob.succeeded, "conflict": m.BulkJob.conflicts}.get(outcome, m.BulkJob.errors)
+        counter = {"ok": BulkJob.succeeded, "conflict": BulkJob.conflicts}.get(outcome, BulkJob.errors)
         try:
-            with TransactWrite(connection=m.connection) as tx:
+            with TransactWrite(connection=connection()) as tx:
                 # precondition: the reservation of this delivery is still pending
                 tx.update(
-                    m.BulkResult(_pk(job_id), f"R#{execution_id}"),
+                    BulkResult(_pk(job_id), f"R#{execution_id}"),
                     actions=[
-                        m.BulkResult.outcome.set(outcome),
-                        m.BulkResult.status.set(status),
-                        m.BulkResult.message.set(message),
-                        m.BulkResult.at.set(at),
+                        BulkResult.outcome.set(outcome),
+                        BulkResult.status.set(status),
+                        BulkResult.message.set(message) if message is not None else BulkResult.message.remove(),
+                        BulkResult.at.set(at),
                     ],
-                    condition=m.BulkResult.outcome == PENDING,
+                    condition=BulkResult.outcome == PENDING,
                 )
                 tx.update(
-                    m.BulkJob(_pk(job_id), "JOB"),
-                    actions=[m.BulkJob.processed.add(1), counter.add(1), m.BulkJob.updated_at.set(at)],
+                    BulkJob(_pk(job_id), "JOB"),
+                    actions=[BulkJob.processed.add(1), counter.add(1), BulkJob.updated_at.set(at)],
                 )
         except TransactWriteError as error:
             if _conflict(error, "bulk result", PENDING):
@@ -175,13 +171,13 @@ class BulkStore:
     def advance(self, job_id: str, chunk: int, done: bool, at: str, cursor: str | None = None) -> bool:
         """Move the job past ``chunk`` (and finish it); False when another delivery already did.
         ``cursor`` is where the next chunk starts (kept so that a stalled job can be re-driven)."""
-        m = self.m
-        actions = [m.BulkJob.chunk.set(chunk + 1), m.BulkJob.updated_at.set(at), m.BulkJob.cursor.set(cursor)]
+        keep = BulkJob.cursor.set(cursor) if cursor is not None else BulkJob.cursor.remove()
+        actions: list[Action] = [BulkJob.chunk.set(chunk + 1), BulkJob.updated_at.set(at), keep]
         if done:
-            actions += [m.BulkJob.state.set("done"), m.BulkJob.finished_at.set(at)]
+            actions += [BulkJob.state.set("done"), BulkJob.finished_at.set(at)]
         try:
             # precondition: this chunk is the job's current one
-            m.BulkJob(_pk(job_id), "JOB").update(actions=actions, condition=m.BulkJob.chunk == chunk)
+            BulkJob(_pk(job_id), "JOB").update(actions=actions, condition=BulkJob.chunk == chunk)
         except (UpdateError, TransactWriteError) as error:
             if _conflict(error, "bulk job", "chunk"):
                 return False
@@ -192,11 +188,11 @@ class BulkStore:
 
     def running(self) -> list[str]:
         """Ids of the jobs not finished yet (a Query on the running markers, never a Scan)."""
-        return [item.sk for item in self.m.Marker.query(RUNNING_PK, consistent_read=True) if item.value != DONE]
+        return [item.sk for item in Marker.query(RUNNING_PK, consistent_read=True) if item.value != DONE]
 
     def forget_running(self, job_id: str, at: str) -> None:
         # an overwrite, not a delete: the functions' policy grants no DeleteItem on the catalog
-        self.m.Marker(
+        Marker(
             RUNNING_PK,
             job_id,
             value=DONE,
@@ -205,16 +201,13 @@ class BulkStore:
         ).save()
 
     def cursor(self, job_id: str) -> str | None:
-        return self.m.BulkJob.get(_pk(job_id), "JOB", consistent_read=True).cursor
+        return BulkJob.get(_pk(job_id), "JOB", consistent_read=True).cursor
 
     def touch(self, job_id: str, chunk: int, at: str) -> bool:
         """Mark a re-drive of ``chunk``; False when the job moved on meanwhile."""
-        m = self.m
         try:
             # precondition: the job is still on this chunk
-            m.BulkJob(_pk(job_id), "JOB").update(
-                actions=[m.BulkJob.updated_at.set(at)], condition=m.BulkJob.chunk == chunk
-            )
+            BulkJob(_pk(job_id), "JOB").update(actions=[BulkJob.updated_at.set(at)], condition=BulkJob.chunk == chunk)
         except UpdateError as error:
             if _conflict(error, "bulk job", "chunk"):
                 return False
@@ -222,12 +215,11 @@ class BulkStore:
         return True
 
     def results(self, job_id: str, limit: int, token: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        m = self.m
         scope = _pk(job_id)
         start = decode_token(token, scope, {"pk", "sk"})
         if start is not None and (start["pk"]["S"] != scope or not start["sk"]["S"].startswith("R#")):
             raise ValidationError(FieldError("next_token", "invalid or foreign pagination token"))
-        rows = m.BulkResult.query(scope, m.BulkResult.sk.startswith("R#"), limit=limit, last_evaluated_key=start)
+        rows = BulkResult.query(scope, BulkResult.sk.startswith("R#"), limit=limit, last_evaluated_key=start)
         items = [
             {
                 "execution_id": r.execution_id,

@@ -11,7 +11,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import Conflict, NotFound, TransitionConflict
 from chalicelib.store.executions import _conflict, counter_sks
-from chalicelib.store.models import Models
+from chalicelib.store.models import ApiKey, CatalogMeta, Counters, Marker, WorkflowHead, WorkflowVersion, connection
 
 _COUNTER_SKS = frozenset(counter_sks())
 
@@ -53,24 +53,25 @@ def _vsk(version: int) -> str:
 
 
 class CatalogStore:
-    def __init__(self, models: Models) -> None:
-        self.m = models
+    @property
+    def table_name(self) -> str:
+        """The bound catalog table (keys caches that must not outlive a stack)."""
+        return CatalogMeta.table_name
 
     # --------------------------------------------------------------- workflows
     def create_workflow(self, workflow_id: str, definition: dict[str, Any], at: str, actor: str) -> WorkflowRecord:
-        m = self.m
         head = self._head(workflow_id, definition, 1, at, at, actor)
         try:
-            with TransactWrite(connection=m.connection) as tx:
+            with TransactWrite(connection=connection()) as tx:
                 # precondition: a new workflow id
-                tx.save(head, condition=m.WorkflowHead.pk.does_not_exist())
+                tx.save(head, condition=WorkflowHead.pk.does_not_exist())
                 tx.save(
-                    m.WorkflowVersion(
+                    WorkflowVersion(
                         _wpk(workflow_id), _vsk(1), definition=json.dumps(definition), created_at=at, created_by=actor
                     ),
-                    condition=m.WorkflowVersion.pk.does_not_exist(),
+                    condition=WorkflowVersion.pk.does_not_exist(),
                 )
-                tx.save(m.Counters(_wpk(workflow_id), "COUNTERS", active=0), condition=m.Counters.pk.does_not_exist())
+                tx.save(Counters(_wpk(workflow_id), "COUNTERS", active=0), condition=Counters.pk.does_not_exist())
         except TransactWriteError as error:
             if _conflict(error, "workflow", "new"):
                 raise Conflict(f"workflow {workflow_id} already exists") from error
@@ -81,23 +82,22 @@ class CatalogStore:
         self, workflow_id: str, definition: dict[str, Any], expected_version: int, at: str, actor: str
     ) -> WorkflowRecord:
         """Write version ``expected_version + 1`` and point the head at it."""
-        m = self.m
         version = expected_version + 1
         current = self.get_workflow(workflow_id)
         head = self._head(workflow_id, definition, version, current.created_at, at, actor)
         try:
-            with TransactWrite(connection=m.connection) as tx:
+            with TransactWrite(connection=connection()) as tx:
                 # precondition: nobody published another version since we read the head
-                tx.save(head, condition=m.WorkflowHead.version == expected_version)
+                tx.save(head, condition=WorkflowHead.version == expected_version)
                 tx.save(
-                    m.WorkflowVersion(
+                    WorkflowVersion(
                         _wpk(workflow_id),
                         _vsk(version),
                         definition=json.dumps(definition),
                         created_at=at,
                         created_by=actor,
                     ),
-                    condition=m.WorkflowVersion.pk.does_not_exist(),
+                    condition=WorkflowVersion.pk.does_not_exist(),
                 )
         except TransactWriteError as error:
             if _conflict(error, "workflow", "version"):
@@ -106,16 +106,15 @@ class CatalogStore:
         return _to_workflow(head, current.active_executions)
 
     def set_enabled(self, workflow_id: str, enabled: bool, at: str, actor: str) -> None:
-        m = self.m
         try:
             # precondition: the workflow exists
-            m.WorkflowHead(_wpk(workflow_id), "HEAD").update(
+            WorkflowHead(_wpk(workflow_id), "HEAD").update(
                 actions=[
-                    m.WorkflowHead.enabled.set(enabled),
-                    m.WorkflowHead.updated_at.set(at),
-                    m.WorkflowHead.updated_by.set(actor),
+                    WorkflowHead.enabled.set(enabled),
+                    WorkflowHead.updated_at.set(at),
+                    WorkflowHead.updated_by.set(actor),
                 ],
-                condition=m.WorkflowHead.pk.exists(),
+                condition=WorkflowHead.pk.exists(),
             )
         except UpdateError as error:
             if _conflict(error, "workflow", "exists"):
@@ -124,50 +123,46 @@ class CatalogStore:
 
     def get_workflow(self, workflow_id: str, with_count: bool = True) -> WorkflowRecord:
         """The workflow head; with ``with_count`` also its active count (one Query of the counter shards)."""
-        m = self.m
         try:
-            head = m.WorkflowHead.get(_wpk(workflow_id), "HEAD", consistent_read=True)
+            head = WorkflowHead.get(_wpk(workflow_id), "HEAD", consistent_read=True)
         except DoesNotExist as error:
             raise NotFound(f"workflow {workflow_id} not found") from error
         return _to_workflow(head, self.active_count(workflow_id) if with_count else 0)
 
     def list_versions(self, workflow_id: str) -> list[VersionRecord]:
         """Every stored version of a workflow, oldest first (one Query on its partition)."""
-        m = self.m
-        items = m.WorkflowVersion.query(
+        items = WorkflowVersion.query(
             _wpk(workflow_id),
-            m.WorkflowVersion.sk.startswith("V#"),
+            WorkflowVersion.sk.startswith("V#"),
             attributes_to_get=["sk", "created_at", "created_by"],
         )
         return [VersionRecord(int(i.sk[2:]), i.created_at, i.created_by) for i in items]
 
     def get_version(self, workflow_id: str, version: int) -> dict[str, Any]:
         try:
-            item = self.m.WorkflowVersion.get(_wpk(workflow_id), _vsk(version))
+            item = WorkflowVersion.get(_wpk(workflow_id), _vsk(version))
         except DoesNotExist as error:
             raise NotFound(f"workflow {workflow_id} version {version} not found") from error
         return json.loads(item.definition)
 
     def list_workflows(self) -> list[WorkflowRecord]:
-        m = self.m
-        heads = list(m.WorkflowHead.by_kind.query("workflow"))
+        heads = list(WorkflowHead.by_kind.query("workflow"))
         counts: dict[str, int] = {}
         keys = [(h.pk, sk) for h in heads for sk in counter_sks()]
         for start in range(0, len(keys), 100):
-            for item in m.Counters.batch_get(keys[start : start + 100]):
+            for item in Counters.batch_get(keys[start : start + 100]):
                 counts[item.pk] = counts.get(item.pk, 0) + int(item.active or 0)
         return [_to_workflow(h, counts.get(h.pk, 0)) for h in heads]
 
     def active_count(self, workflow_id: str) -> int:
         # the shards and the pre-shard item: one Query of the workflow's counter items
-        m = self.m
-        rows = m.Counters.query(_wpk(workflow_id), m.Counters.sk.startswith("COUNTERS"), consistent_read=True)
+        rows = Counters.query(_wpk(workflow_id), Counters.sk.startswith("COUNTERS"), consistent_read=True)
         return sum(int(row.active or 0) for row in rows if row.sk in _COUNTER_SKS)
 
     def _head(
         self, workflow_id: str, definition: dict[str, Any], version: int, created: str, updated: str, actor: str
     ) -> Any:
-        return self.m.WorkflowHead(
+        return WorkflowHead(
             _wpk(workflow_id),
             "HEAD",
             kind="workflow",
@@ -185,10 +180,9 @@ class CatalogStore:
 
     # -------------------------------------------------------------------- keys
     def put_key(self, key_hash: str, name: str, role: str, at: str, actor: str) -> None:
-        m = self.m
         try:
             # precondition: a new key (hash collisions would mean a reused secret)
-            m.ApiKey(
+            ApiKey(
                 f"KEY#{key_hash}",
                 "KEY",
                 name=name,
@@ -197,7 +191,7 @@ class CatalogStore:
                 created_by=actor,
                 kind="apikey",
                 name_sk=f"{name}#{key_hash[:16]}",
-            ).save(condition=m.ApiKey.pk.does_not_exist())
+            ).save(condition=ApiKey.pk.does_not_exist())
         except PutError as error:
             if _conflict(error, "key", "new"):
                 raise Conflict("that key already exists") from error
@@ -205,43 +199,41 @@ class CatalogStore:
 
     def get_key(self, key_hash: str) -> KeyRecord | None:
         try:
-            item = self.m.ApiKey.get(f"KEY#{key_hash}", "KEY")
+            item = ApiKey.get(f"KEY#{key_hash}", "KEY")
         except DoesNotExist:
             return None
         return KeyRecord(item.name, item.role)
 
     def list_keys(self, name: str | None = None) -> list[KeyRecord]:
         """Listed keys by name (only ``name``'s when given); never their hashes."""
-        m = self.m
-        condition = m.ApiKey.name_sk.startswith(f"{name}#") if name is not None else None
+        condition = ApiKey.name_sk.startswith(f"{name}#") if name is not None else None
         return [
-            KeyRecord(i.name, i.role, i.created_at, i.created_by) for i in m.ApiKey.by_kind.query("apikey", condition)
+            KeyRecord(i.name, i.role, i.created_at, i.created_by) for i in ApiKey.by_kind.query("apikey", condition)
         ]
 
     def delete_keys(self, name: str) -> int:
         """Revoke every listed key called ``name``; returns how many there were."""
-        m = self.m
-        items = list(m.ApiKey.by_kind.query("apikey", m.ApiKey.name_sk.startswith(f"{name}#")))
+        items = list(ApiKey.by_kind.query("apikey", ApiKey.name_sk.startswith(f"{name}#")))
         for item in items:
             # the index is eventually consistent: a key already revoked is not an error
-            m.ApiKey(item.pk, item.sk).delete()
+            ApiKey(item.pk, item.sk).delete()
         return len(items)
 
     # ----------------------------------------------------------------- markers
     def get_marker(self, pk: str, sk: str) -> str | None:
         try:
-            return self.m.Marker.get(pk, sk, consistent_read=True).value
+            return Marker.get(pk, sk, consistent_read=True).value
         except DoesNotExist:
             return None
 
     def put_marker(self, pk: str, sk: str, value: str, at: str) -> None:
-        self.m.Marker(pk, sk, value=value, created_at=at).save()
+        Marker(pk, sk, value=value, created_at=at).save()
 
     def create_marker(self, pk: str, sk: str, value: str, at: str) -> bool:
         """Write a marker only if it does not exist; False when one was there already."""
         try:
             # precondition: first writer wins (a secret, once shown, is never replaced behind its owner)
-            self.m.Marker(pk, sk, value=value, created_at=at).save(condition=self.m.Marker.pk.does_not_exist())
+            Marker(pk, sk, value=value, created_at=at).save(condition=Marker.pk.does_not_exist())
         except PutError as error:
             if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
                 return False
@@ -263,15 +255,14 @@ class CatalogStore:
     # ---------------------------------------------------------------- counters
     def add_to_count(self, pk: str, sk: str, by: int) -> int:
         """Add ``by`` to a named running total; returns the new total."""
-        m = self.m
-        item = m.Counters(pk, sk)
+        item = Counters(pk, sk)
         # no precondition: ADD creates the item and commutes with concurrent adds
-        item.update(actions=[m.Counters.total.add(by)])
+        item.update(actions=[Counters.total.add(by)])
         return int(item.total or 0)
 
     def get_count(self, pk: str, sk: str) -> int:
         try:
-            return int(self.m.Counters.get(pk, sk, consistent_read=True).total or 0)
+            return int(Counters.get(pk, sk, consistent_read=True).total or 0)
         except DoesNotExist:
             return 0
 

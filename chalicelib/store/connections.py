@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.config import Settings
 from chalicelib.errors import Conflict, NotFound, TransitionConflict
-from chalicelib.store.models import table_meta
+from chalicelib.store.models import ByKind, CatalogMeta, bind
 
 __all__ = ["ConnectionRecord", "ConnectionStore"]
 
@@ -43,40 +41,31 @@ def _pk(name: str) -> str:
     return f"CONN#{name}"
 
 
-@lru_cache(maxsize=8)
-def _model(table: str, region: str, host: str | None) -> Any:
-    class ByKind(GlobalSecondaryIndex):
-        class Meta:
-            index_name = "by_kind"
-            projection = AllProjection()
+class ConnectionItem(Model):
+    class Meta(CatalogMeta):
+        pass
 
-        kind = UnicodeAttribute(hash_key=True)
-        name_sk = UnicodeAttribute(range_key=True)
-
-    class ConnectionItem(Model):
-        Meta = table_meta(table, region, host)
-        pk = UnicodeAttribute(hash_key=True)
-        sk = UnicodeAttribute(range_key=True, default="CONN")
-        kind = UnicodeAttribute(default="connection")
-        name_sk = UnicodeAttribute()
-        conn_kind = UnicodeAttribute()
-        fields = UnicodeAttribute()
-        secret_fields = UnicodeAttribute()
-        version = NumberAttribute()
-        created_at = UnicodeAttribute()
-        updated_at = UnicodeAttribute()
-        created_by = UnicodeAttribute(null=True)
-        updated_by = UnicodeAttribute(null=True)
-        by_kind = ByKind()
-
-    return ConnectionItem
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default="CONN")
+    kind = UnicodeAttribute(default="connection")
+    name_sk = UnicodeAttribute()
+    conn_kind = UnicodeAttribute()
+    fields = UnicodeAttribute()
+    secret_fields = UnicodeAttribute()
+    version = NumberAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    created_by = UnicodeAttribute(null=True)
+    updated_by = UnicodeAttribute(null=True)
+    by_kind = ByKind()
 
 
 class ConnectionStore:
     """Create, read, list, update and delete connection items with conditional writes."""
 
     def __init__(self, settings: Settings) -> None:
-        self.Item = _model(settings.catalog_table, settings.region, settings.endpoint_url)
+        bind(settings)
+        self.Item = ConnectionItem
 
     def create(self, record: ConnectionRecord) -> ConnectionRecord:
         item = self._item(record)
@@ -125,7 +114,7 @@ class ConnectionStore:
                 raise NotFound(f"connection {name} not found") from error
             raise
 
-    def _item(self, record: ConnectionRecord) -> Any:
+    def _item(self, record: ConnectionRecord) -> ConnectionItem:
         return self.Item(
             _pk(record.name),
             "CONN",
@@ -140,7 +129,7 @@ class ConnectionStore:
         )
 
 
-def _record(item: Any) -> ConnectionRecord:
+def _record(item: ConnectionItem) -> ConnectionRecord:
     return ConnectionRecord(
         name=item.name_sk,
         kind=item.conn_kind,

@@ -1,15 +1,13 @@
-"""Executions: summaries, numbered events, lists and the due index.
+"""Executions: heads, numbered events (commit items), lists and the due index.
 
 Writes are conditional. An event is put with ``attribute_not_exists(pk)`` on its
 sequence number, so of two writers that read the same history exactly one appends; the
 other gets ``TransitionConflict``. A status change goes in one transaction with the event,
-the summary (conditioned on the status it expects) and the workflow's active counter.
+the head (conditioned on the status it expects) and the workflow's active counter.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
 import json
 from collections.abc import Sequence
@@ -17,17 +15,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.machine import Event
 from chalicelib.domain.timefmt import parse_iso
 from chalicelib.errors import FieldError, NotFound, StoreBusy, TransitionConflict, ValidationError
 from chalicelib.store.lists import ExecutionLists, ListFilter, status_keys, summary_keys
-from chalicelib.store.models import Models
+from chalicelib.store.models import Counters, EventItem, Marker, Summary, connection
 from chalicelib.store.payloads import PayloadStore
 from chalicelib.store.stats import COUNTER_SHARDS, StatsStore, shard_of
+from chalicelib.store.tokens import decode_token, encode_token
 
 ACTIVE = ("running", "waiting")
+#: A trigger longer than this (as JSON) is kept in the payload bucket, so the head stays small.
+TRIGGER_INLINE_LIMIT = 400
+#: What a head may weigh at most (DynamoDB item size: names plus values), whatever the input.
+HEAD_LIMIT = 1024
 #: ``type`` of a commit item that holds several events (in ``events``)
 COMMIT = "commit"
 
@@ -137,11 +141,10 @@ def _busy(error: Exception) -> bool:
 
 
 class ExecutionStore:
-    def __init__(self, models: Models, payloads: PayloadStore, retention_days: int | None = None) -> None:
-        self.m = models
+    def __init__(self, payloads: PayloadStore, retention_days: int | None = None) -> None:
         self.payloads = payloads
-        self.lists = ExecutionLists(models)
-        self.stats = StatsStore(models)
+        self.lists = ExecutionLists()
+        self.stats = StatsStore()
         #: optional retention: items carry ``expires_at`` (DynamoDB TTL) this many days on
         self.retention_days = retention_days
 
@@ -154,30 +157,27 @@ class ExecutionStore:
         idempotency_expires: int | None = None,
     ) -> None:
         """Create the summary and first event, count the execution active, claim the key."""
-        m = self.m
         with_key = idempotency_pk is not None
         self.lists.note_month(summary.started_at[:7])
         try:
-            with TransactWrite(connection=m.connection) as tx:
+            with TransactWrite(connection=connection()) as tx:
                 # precondition: a new execution id
-                tx.save(self._summary_item(summary), condition=m.Summary.pk.does_not_exist())
-                tx.save(self._event_item(summary.execution_id, first, 1), condition=m.EventItem.pk.does_not_exist())
+                tx.save(self._summary_item(summary), condition=Summary.pk.does_not_exist())
+                tx.save(self._event_item(summary.execution_id, first, 1), condition=EventItem.pk.does_not_exist())
                 shard = shard_of(summary.execution_id)
-                tx.update(
-                    m.Counters(f"WF#{summary.workflow_id}", counter_sk(shard)), actions=[m.Counters.active.add(1)]
-                )
+                tx.update(Counters(f"WF#{summary.workflow_id}", counter_sk(shard)), actions=[Counters.active.add(1)])
                 self.stats.on_create(tx, summary.workflow_id, summary.status, summary.started_at, shard)
                 if with_key:
                     # precondition: the idempotency key was never used
                     tx.save(
-                        m.Marker(
+                        Marker(
                             idempotency_pk,
                             "IDEM",
                             value=summary.execution_id,
                             created_at=summary.started_at,
                             expires_at=idempotency_expires,
                         ),
-                        condition=m.Marker.pk.does_not_exist(),
+                        condition=Marker.pk.does_not_exist(),
                     )
         except TransactWriteError as error:
             if _busy(error):
@@ -196,17 +196,16 @@ class ExecutionStore:
         sequence numbers. Raises ``TransitionConflict`` when another writer committed first
         or the status is no longer ``change.before``.
         """
-        m = self.m
         numbered = [_with_seq(e, after_seq + i + 1) for i, e in enumerate(events)]
         item = self._commit_item(execution_id, numbered)
         try:
             if change is None:
                 # precondition: nobody committed this sequence number yet
-                item.save(condition=m.EventItem.pk.does_not_exist())
+                item.save(condition=EventItem.pk.does_not_exist())
                 return numbered
-            with TransactWrite(connection=m.connection) as tx:
+            with TransactWrite(connection=connection()) as tx:
                 # precondition: nobody committed this sequence number yet
-                tx.save(item, condition=m.EventItem.pk.does_not_exist())
+                tx.save(item, condition=EventItem.pk.does_not_exist())
                 self._status_update(tx, execution_id, change)
         except (PutError, TransactWriteError) as error:
             if _busy(error):
@@ -219,25 +218,21 @@ class ExecutionStore:
         return numbered
 
     def _status_update(self, tx: TransactWrite, execution_id: str, change: StatusChange) -> None:
-        m = self.m
-        actions = [
-            m.Summary.status.set(change.after),
-            m.Summary.g_wf_status.set(f"{change.workflow_id}#{change.after}"),
-        ]
+        actions: list[Action] = [Summary.status.set(change.after)]
         if change.after in ("completed", "cancelled"):
-            actions.append(m.Summary.ended_at.set(change.at))
+            actions.append(Summary.ended_at.set(change.at))
         if change.started_at and change.trigger_type:
-            keys = status_keys(change.workflow_id, change.after, change.trigger_type, change.started_at)
-            actions += [getattr(m.Summary, name).set(value) for name, value in keys.items() if name != "g_wf_status"]
+            keys = status_keys(
+                change.workflow_id, change.after, change.trigger_type, change.started_at, execution_id=execution_id
+            )
+            actions += [getattr(Summary, name).set(value) for name, value in keys.items()]
         # precondition: the status is still the one the decision was made on
-        tx.update(
-            m.Summary(_epk(execution_id), "SUMMARY"), actions=actions, condition=m.Summary.status == change.before
-        )
+        tx.update(Summary(_epk(execution_id), "SUMMARY"), actions=actions, condition=Summary.status == change.before)
         delta = _active_delta(change.before, change.after)
         if delta:
             tx.update(
-                m.Counters(f"WF#{change.workflow_id}", counter_sk(shard_of(execution_id))),
-                actions=[m.Counters.active.add(delta)],
+                Counters(f"WF#{change.workflow_id}", counter_sk(shard_of(execution_id))),
+                actions=[Counters.active.add(delta)],
             )
         if change.started_at:
             self.stats.on_change(
@@ -253,7 +248,7 @@ class ExecutionStore:
     # ------------------------------------------------------------------- reads
     def load_events(self, execution_id: str) -> list[Event]:
         """All events of an execution in order (strongly consistent). Empty if unknown."""
-        items = self.m.EventItem.query(_epk(execution_id), self.m.EventItem.sk.startswith("E#"), consistent_read=True)
+        items = EventItem.query(_epk(execution_id), EventItem.sk.startswith("E#"), consistent_read=True)
         return [event for item in items for event in _to_events(item, self.payloads)]
 
     def events_page(self, execution_id: str, limit: int, token: str | None) -> tuple[list[Event], str | None]:
@@ -262,7 +257,6 @@ class ExecutionStore:
         A page ends after ``limit`` events, possibly inside a commit item: the token names
         that item's key and the last event returned.
         """
-        m = self.m
         pk = _epk(execution_id)
         cursor = decode_token(token, pk, {"pk", "sk", "last"})
         if cursor is not None and (
@@ -272,7 +266,7 @@ class ExecutionStore:
         first_sk = cursor["sk"]["S"] if cursor else "E#"
         last = int(cursor["last"]["S"]) if cursor else 0
         events: list[Event] = []
-        rows = m.EventItem.query(pk, m.EventItem.sk.between(first_sk, "E#~"), consistent_read=True, page_size=limit + 1)
+        rows = EventItem.query(pk, EventItem.sk.between(first_sk, "E#~"), consistent_read=True, page_size=limit + 1)
         for item in rows:
             for event in _to_events(item, self.payloads):
                 if event.seq <= last:
@@ -286,14 +280,14 @@ class ExecutionStore:
 
     def get_summary(self, execution_id: str) -> SummaryRecord:
         try:
-            item = self.m.Summary.get(_epk(execution_id), "SUMMARY", consistent_read=True)
+            item = Summary.get(_epk(execution_id), "SUMMARY", consistent_read=True)
         except DoesNotExist as error:
             raise NotFound(f"execution {execution_id} not found") from error
-        return _to_summary(item)
+        return self._to_summary(item)
 
     def find_idempotent(self, idempotency_pk: str) -> str | None:
         try:
-            return self.m.Marker.get(idempotency_pk, "IDEM", consistent_read=True).value
+            return Marker.get(idempotency_pk, "IDEM", consistent_read=True).value
         except DoesNotExist:
             return None
 
@@ -307,38 +301,56 @@ class ExecutionStore:
         token: str | None,
         trigger: str | None = None,
     ) -> Page:
-        """Newest first; a Query on the index whose hash key fits the filters (store/lists.py)."""
+        """Newest first, from the list index of the head (store/lists.py)."""
         return self.list(ListFilter(workflow_id, status, trigger, start_from, start_to), limit, token, "")
 
     def list(self, f: ListFilter, limit: int, token: str | None, now: str) -> Page:
         """A page of any list (per workflow or across workflows) and the next page's token."""
         items, next_token = self.lists.page(f, limit, token, now)
-        return Page([_to_summary(item) for item in items], next_token)
+        return Page([self._to_summary(item) for item in items], next_token)
 
     def due_entries(self, bucket: str, upto: str) -> builtins.list[tuple[str, int]]:
         """(execution id, event seq) of events whose due time in ``bucket`` is at or before ``upto``."""
-        m = self.m
-        rows = m.EventItem.by_due.query(bucket, m.EventItem.due_at <= upto + "~")
+        rows = EventItem.by_due.query(bucket, EventItem.due_at <= upto + "~")
         return [(row.pk[3:], int(row.sk[2:])) for row in rows]
 
     # ---------------------------------------------------------------- mapping
-    def _summary_item(self, s: SummaryRecord) -> Any:
-        return self.m.Summary(
+    def _summary_item(self, s: SummaryRecord) -> Summary:
+        """The head: a few short fields and the list keys, under ``HEAD_LIMIT`` bytes whatever
+        the trigger (a large trigger goes to the payload bucket, the head keeps its type)."""
+        kind = str(s.trigger.get("type", "manual"))
+        trigger, trigger_ref = json.dumps(s.trigger, separators=(",", ":")), None
+        if len(trigger.encode("utf-8")) > TRIGGER_INLINE_LIMIT:
+            trigger, trigger_ref = json.dumps({"type": kind}), self.payloads.put(s.execution_id, trigger)
+        keys = summary_keys(s.workflow_id, s.status, kind, s.started_at, execution_id=s.execution_id)
+        return Summary(
             _epk(s.execution_id),
             "SUMMARY",
             execution_id=s.execution_id,
             workflow_id=s.workflow_id,
             workflow_version=s.workflow_version,
             status=s.status,
-            trigger_type=s.trigger.get("type", "manual"),
-            trigger=json.dumps(s.trigger),
+            trigger_type=kind,
+            trigger=trigger,
+            trigger_ref=trigger_ref,
             started_at=s.started_at,
             ended_at=s.ended_at,
-            g_wf=s.workflow_id,
-            g_wf_status=f"{s.workflow_id}#{s.status}",
-            start_sk=f"{s.started_at}#{s.execution_id}",
             expires_at=self._expiry(s.started_at),
-            **summary_keys(s.workflow_id, s.status, s.trigger.get("type", "manual"), s.started_at),
+            g_wf=keys["g_wf"],
+            l_month=keys["l_month"],
+            l_sk=keys["l_sk"],
+        )
+
+    def _to_summary(self, item: Summary) -> SummaryRecord:
+        trigger = self.payloads.get(item.trigger_ref) if item.trigger_ref else item.trigger
+        return SummaryRecord(
+            item.execution_id,
+            item.workflow_id,
+            int(item.workflow_version),
+            item.status,
+            json.loads(trigger),
+            item.started_at,
+            item.ended_at,
         )
 
     def _event_item(self, execution_id: str, e: Event, seq: int) -> Any:
@@ -347,7 +359,7 @@ class ExecutionStore:
     def _commit_item(self, execution_id: str, events: Sequence[Event]) -> Any:
         """One commit item for ``events`` (numbered): a single event keeps the one-event layout."""
         first = events[0]
-        item = self.m.EventItem(
+        item = EventItem(
             _epk(execution_id), _esk(first.seq), type=first.type, at=first.at, expires_at=self._expiry(events[-1].at)
         )
         if len(events) == 1:
@@ -418,43 +430,3 @@ def _to_events(item: Any, payloads: PayloadStore) -> list[Event]:
         )
         for i, e in enumerate(listed)
     ]
-
-
-def _to_summary(item: Any) -> SummaryRecord:
-    return SummaryRecord(
-        item.execution_id,
-        item.workflow_id,
-        int(item.workflow_version),
-        item.status,
-        json.loads(item.trigger),
-        item.started_at,
-        item.ended_at,
-    )
-
-
-def encode_token(key: dict[str, Any] | None, scope: str) -> str | None:
-    """Opaque pagination token bound to the query it came from."""
-    if not key:
-        return None
-    raw = json.dumps({"s": scope, "k": key}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_token(token: str | None, scope: str, attributes: set[str]) -> dict[str, Any] | None:
-    """Read a token made by ``encode_token`` for the same query; anything else is a 400."""
-    if not token:
-        return None
-    bad = ValidationError(FieldError("next_token", "invalid or foreign pagination token"))
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-    except (binascii.Error, ValueError) as error:
-        raise bad from error
-    if not isinstance(data, dict) or data.get("s") != scope or not isinstance(data.get("k"), dict):
-        raise bad
-    key = data["k"]
-    if set(key) != attributes or not all(
-        isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()
-    ):
-        raise bad
-    return key

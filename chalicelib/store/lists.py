@@ -1,38 +1,56 @@
-"""Execution lists: every filter combination is one Query on an index whose key fits it.
+"""Execution lists: two KEYS_ONLY indexes on the head, every filter a set of key conditions.
 
-Per workflow the hash key names the workflow and the filters (``wf``, ``wf#status``,
-``wf#trigger``, ``wf#status#trigger``); across workflows it names the filters and the
-start month (``YYYY-MM``, ``status#YYYY-MM``, ``trigger#YYYY-MM``,
-``status#trigger#YYYY-MM``), so no partition collects all history and a list walks the
-months of the requested range newest first. Every index is ranged on ``start_sk`` =
-``<started_at>#<execution_id>``, so ``from``/``to`` is a key condition and a page costs
-its own size, never the size of the history. No filter expression is used at all.
+Both indexes range on ``l_sk`` = ``<status>#<trigger>#<started_at>#<execution_id>``, so one
+(status, trigger) pair is one contiguous key range and ``from``/``to`` bound it:
 
-Indexes whose key holds no status are KEYS_ONLY (a status change then costs them no
-write); their pages are completed with one BatchGetItem of the summaries.
+| index | hash | serves |
+| --- | --- | --- |
+| ``list_wf`` | ``g_wf`` = ``<workflow_id>`` | lists of one workflow |
+| ``list_month`` | ``l_month`` = ``M#<YYYY-MM>#<shard>`` | lists across workflows, month by month |
+
+A list Queries each partition the filters leave (statuses x triggers, times the month's
+shards across workflows) and merges them newest first (a k-way merge on
+``<started_at>#<execution_id>``); the page's heads come from one BatchGetItem. No Scan and
+no filter expression: a page costs its partitions and its own size, never the history.
+A status change rewrites ``l_sk`` only, so the head moves within each keys-only index.
 
 Pagination tokens are opaque, bound to the query that made them, and checked field by
-field on the way back in: a tampered or foreign token is a ``ValidationError`` (400).
+field on the way back in: a tampered or foreign token is a ``ValidationError`` (400). A
+token names the last execution returned: in a merge by one total order that position is
+every partition's cursor at once, so the token stays small however many partitions a list
+reads.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import heapq
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, UpdateError
 
-from chalicelib.errors import FieldError, ValidationError
-from chalicelib.store.models import Models
+from chalicelib.domain.definition import TRIGGER_TYPES
+from chalicelib.errors import FieldError, StoreBusy, ValidationError
+from chalicelib.store.models import STAT_STATUSES, Marker, Summary
 
-#: A list page visits at most this many empty months before answering with a token.
+#: The month index's partitions per month: a month's starts and status changes spread over
+#: this many partition keys (each takes ~1000 writes a second), and a list across workflows
+#: reads each of them.
+MONTH_SHARDS = 2
+#: A list page visits at most this many months before answering with a token.
 MAX_MONTHS_PER_PAGE = 24
+#: ...and starts no further month once it has made this many Queries.
+MAX_QUERIES_PER_PAGE = 128
+STATUSES: tuple[str, ...] = STAT_STATUSES
+TRIGGERS: tuple[str, ...] = tuple(TRIGGER_TYPES)
 EPOCH_PK, EPOCH_SK = "EPOCH", "EXECUTIONS"
+HEAD_SK = "SUMMARY"
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
 
 
@@ -52,60 +70,34 @@ class ListFilter:
     def to_dict(self) -> dict[str, str]:
         names = ("workflow_id", "status", "trigger", "from", "to")
         values = (self.workflow_id, self.status, self.trigger, self.start_from, self.start_to)
-        return {n: v for n, v in zip(names, values) if v}
+        return {n: v for n, v in zip(names, values, strict=True) if v}
 
 
-@dataclass(frozen=True)
-class IndexChoice:
-    index: str
-    hash_attr: str
-    key: str
-    full: bool  # ALL projection: the index row is the whole summary
+def month_shard(execution_id: str) -> int:
+    """The month-index shard of an execution (stable: its status changes stay in it)."""
+    return int(hashlib.sha256(execution_id.encode()).hexdigest()[:8], 16) % MONTH_SHARDS
 
 
-def summary_keys(workflow_id: str, status: str, trigger: str, started_at: str) -> dict[str, str]:
-    """The list-index key attributes of a summary (set at create, re-set on status change)."""
-    month = started_at[:7]
+def month_key(started_at: str, execution_id: str) -> str:
+    return f"M#{started_at[:7]}#{month_shard(execution_id)}"
+
+
+def list_sk(status: str, trigger: str, started_at: str, execution_id: str) -> str:
+    return f"{status}#{trigger}#{started_at}#{execution_id}"
+
+
+def summary_keys(workflow_id: str, status: str, trigger: str, started_at: str, *, execution_id: str) -> dict[str, str]:
+    """The list-index key attributes of a head (set when it is created)."""
     return {
-        "g_wf_trigger": f"{workflow_id}#{trigger}",
-        "g_wf_st": f"{workflow_id}#{status}#{trigger}",
-        "g_month": month,
-        "g_month_trigger": f"{trigger}#{month}",
-        "g_month_status": f"{status}#{month}",
-        "g_month_st": f"{status}#{trigger}#{month}",
+        "g_wf": workflow_id,
+        "l_month": month_key(started_at, execution_id),
+        "l_sk": list_sk(status, trigger, started_at, execution_id),
     }
 
 
-def status_keys(workflow_id: str, status: str, trigger: str, started_at: str) -> dict[str, str]:
-    """The key attributes that move when the status moves."""
-    keys = summary_keys(workflow_id, status, trigger, started_at)
-    return {
-        "g_wf_status": f"{workflow_id}#{status}",
-        "g_wf_st": keys["g_wf_st"],
-        "g_month_status": keys["g_month_status"],
-        "g_month_st": keys["g_month_st"],
-    }
-
-
-def choose_index(f: ListFilter, month: str | None = None) -> IndexChoice:
-    """The index (and hash key value) that serves ``f``; cross-workflow ones need ``month``."""
-    s, t = f.status, f.trigger
-    if f.workflow_id:
-        wf = f.workflow_id
-        if s and t:
-            return IndexChoice("by_workflow_status_trigger", "g_wf_st", f"{wf}#{s}#{t}", True)
-        if s:
-            return IndexChoice("by_workflow_status", "g_wf_status", f"{wf}#{s}", True)
-        if t:
-            return IndexChoice("by_workflow_trigger", "g_wf_trigger", f"{wf}#{t}", False)
-        return IndexChoice("by_workflow", "g_wf", wf, False)
-    if s and t:
-        return IndexChoice("by_month_status_trigger", "g_month_st", f"{s}#{t}#{month}", True)
-    if s:
-        return IndexChoice("by_month_status", "g_month_status", f"{s}#{month}", True)
-    if t:
-        return IndexChoice("by_month_trigger", "g_month_trigger", f"{t}#{month}", False)
-    return IndexChoice("by_month", "g_month", f"{month}", False)
+def status_keys(workflow_id: str, status: str, trigger: str, started_at: str, *, execution_id: str) -> dict[str, str]:
+    """The key attributes that move when the status moves (``l_sk`` only)."""
+    return {"l_sk": list_sk(status, trigger, started_at, execution_id)}
 
 
 def previous_month(month: str) -> str:
@@ -113,12 +105,34 @@ def previous_month(month: str) -> str:
     return f"{year - 1}-12" if mon == 1 else f"{year}-{mon - 1:02d}"
 
 
+def _position(l_sk: str) -> str:
+    """``<started_at>#<execution_id>`` of an ``l_sk`` (statuses and trigger kinds hold no ``#``)."""
+    return l_sk.split("#", 2)[2]
+
+
+@dataclass
+class _Partition:
+    """One (hash key, status#trigger prefix) of an index, read newest first in small pages."""
+
+    index: Any
+    hash_key: str
+    prefix: str
+    rows: list[Any] = field(default_factory=list)
+    cursor: dict[str, Any] | None = None
+    started: bool = False
+
+    @property
+    def exhausted(self) -> bool:
+        return self.started and not self.rows and self.cursor is None
+
+
 class ExecutionLists:
     """Queries behind ``GET /workflows/{id}/executions``, ``GET /executions`` and bulk actions."""
 
-    def __init__(self, models: Models) -> None:
-        self.m = models
+    def __init__(self) -> None:
         self._epoch_seen: str | None = None
+        #: Queries made by the last ``page`` (the bench and tests read it)
+        self.queries = 0
 
     # ------------------------------------------------------------------ epoch
     def note_month(self, month: str) -> None:
@@ -128,12 +142,11 @@ class ExecutionLists:
         """
         if self._epoch_seen is not None and self._epoch_seen <= month:
             return
-        m = self.m
         try:
             # precondition: no epoch yet, or a later one (the epoch only moves back)
-            m.Marker(EPOCH_PK, EPOCH_SK).update(
-                actions=[m.Marker.value.set(month)],
-                condition=m.Marker.value.does_not_exist() | (m.Marker.value > month),
+            Marker(EPOCH_PK, EPOCH_SK).update(
+                actions=[Marker.value.set(month)],
+                condition=Marker.value.does_not_exist() | (Marker.value > month),
             )
         except UpdateError as error:
             if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
@@ -142,22 +155,22 @@ class ExecutionLists:
 
     def epoch(self) -> str | None:
         try:
-            return self.m.Marker.get(EPOCH_PK, EPOCH_SK).value
+            return Marker.get(EPOCH_PK, EPOCH_SK).value
         except DoesNotExist:
             return None
 
     # ------------------------------------------------------------------ pages
-    def page(self, f: ListFilter, limit: int, token: str | None, now: str) -> tuple[list[Any], str | None]:
-        """One page of summary items, newest first, and the token of the next page (or None)."""
+    def page(self, f: ListFilter, limit: int, token: str | None, now: str) -> tuple[list[Summary], str | None]:
+        """One page of heads, newest first, and the token of the next page (or None)."""
+        self.queries = 0
         if f.workflow_id:
-            choice = choose_index(f)
-            start = self._decode(token, f, choice, None)["k"] if token else None
-            rows, last = self._query(choice, f, limit, start, token is not None)
-            return self._complete(rows, choice), self._encode(f, None, last)
+            position = self._decode_workflow(token, f) if token else None
+            keys, more = self._merge(self._workflow_partitions(f), f, limit, position)
+            return self._complete(keys, f), self._encode(f, None, keys[-1]) if more and keys else None
         return self._cross_page(f, limit, token, now)
 
-    def iterate(self, f: ListFilter, now: str, page_size: int = 100) -> Iterator[Any]:
-        """Every matching summary, newest first, page by page."""
+    def iterate(self, f: ListFilter, now: str, page_size: int = 100) -> Iterator[Summary]:
+        """Every matching head, newest first, page by page."""
         token: str | None = None
         while True:
             items, token = self.page(f, page_size, token, now)
@@ -166,36 +179,52 @@ class ExecutionLists:
                 return
 
     def count(self, f: ListFilter, now: str, cap: int) -> int:
-        """How many summaries match (stops at ``cap``); a COUNT query per partition."""
+        """How many heads match (stops at ``cap``); a COUNT Query per partition."""
         total = 0
-        for choice in self._partitions(f, now, None, self._floor(f)):
-            index = getattr(self.m.Summary, choice.index)
-            total += index.count(choice.key, _range(self.m.Summary.start_sk, f))
-            if total >= cap:
-                return cap
+        if f.workflow_id:
+            groups: Iterator[list[_Partition]] = iter([self._workflow_partitions(f)])
+        else:
+            groups = (self._month_partitions(f, month) for month in self._months(f, now, None, self._floor(f)))
+        for partitions in groups:
+            for p in partitions:
+                total += p.index.count(p.hash_key, self._range(p, f, None))
+                if total >= cap:
+                    return cap
         return total
 
-    def _cross_page(self, f: ListFilter, limit: int, token: str | None, now: str) -> tuple[list[Any], str | None]:
-        data = self._decode_cross(token, f, now) if token else None
-        start = data["k"] if data else None
-        items: list[Any] = []
-        visited = 0
-        month = data["m"] if data else None
+    def _cross_page(self, f: ListFilter, limit: int, token: str | None, now: str) -> tuple[list[Summary], str | None]:
+        month, position = self._decode_cross(token, f, now) if token else (None, None)
         floor = self._floor(f)
-        for choice in self._partitions(f, now, month, floor):
-            month = choice.key.rsplit("#", 1)[-1]
-            rows, last = self._query(choice, f, limit - len(items), start, start is not None)
-            start = None
-            items.extend(self._complete(rows, choice))
-            visited += 1
-            if last is not None:
-                return items, self._encode(f, month, last)
-            earlier = previous_month(month)
+        keys: list[Any] = []
+        for visited, current in enumerate(self._months(f, now, month, floor)):
+            partitions = self._month_partitions(f, current)
+            if visited and (visited >= MAX_MONTHS_PER_PAGE or self.queries + len(partitions) > MAX_QUERIES_PER_PAGE):
+                return self._complete(keys, f), self._encode(f, current, None)
+            found, more = self._merge(partitions, f, limit - len(keys), position)
+            position = None
+            keys.extend(found)
+            if more:
+                return self._complete(keys, f), self._encode(f, current, keys[-1])
+            earlier = previous_month(current)
             if floor is None or earlier < floor:
-                return items, None
-            if len(items) >= limit or visited >= MAX_MONTHS_PER_PAGE:
-                return items, self._encode(f, earlier, None)
-        return items, None
+                break
+            if len(keys) >= limit:
+                return self._complete(keys, f), self._encode(f, earlier, None)
+        return self._complete(keys, f), None
+
+    # -------------------------------------------------------------- partitions
+    def _prefixes(self, f: ListFilter) -> list[str]:
+        statuses = (f.status,) if f.status else STATUSES
+        triggers = (f.trigger,) if f.trigger else TRIGGERS
+        return [f"{s}#{t}#" for s in statuses for t in triggers]
+
+    def _workflow_partitions(self, f: ListFilter) -> list[_Partition]:
+        return [_Partition(Summary.list_wf, f.workflow_id or "", p) for p in self._prefixes(f)]
+
+    def _month_partitions(self, f: ListFilter, month: str) -> list[_Partition]:
+        return [
+            _Partition(Summary.list_month, f"M#{month}#{k}", p) for k in range(MONTH_SHARDS) for p in self._prefixes(f)
+        ]
 
     def _floor(self, f: ListFilter) -> str | None:
         epoch = self.epoch()
@@ -203,89 +232,146 @@ class ExecutionLists:
             return None
         return max(epoch, f.start_from[:7]) if f.start_from else epoch
 
-    def _partitions(self, f: ListFilter, now: str, first: str | None, floor: str | None) -> Iterator[IndexChoice]:
-        if f.workflow_id:
-            yield choose_index(f)
-            return
+    def _months(self, f: ListFilter, now: str, first: str | None, floor: str | None) -> Iterator[str]:
         if floor is None:
             return
         month = first or min(now[:7], (f.start_to or now)[:7])
         while month >= floor:
-            yield choose_index(f, month)
+            yield month
             month = previous_month(month)
 
-    def _query(
-        self, choice: IndexChoice, f: ListFilter, limit: int, start: dict[str, Any] | None, from_token: bool
-    ) -> tuple[list[Any], dict[str, Any] | None]:
-        index = getattr(self.m.Summary, choice.index)
+    # ------------------------------------------------------------------ merge
+    def _merge(
+        self, partitions: list[_Partition], f: ListFilter, limit: int, position: str | None
+    ) -> tuple[list[Any], bool]:
+        """Up to ``limit`` index rows after ``position``, newest first, and whether more remain.
+
+        Each partition is read in pages sized to its share of the page; a partition that runs
+        dry before the page is full is read once more, for what the page still needs, so a
+        page makes at most two Queries per partition.
+        """
+        share = -(-limit // max(len(partitions), 1)) + 1
+        heap: list[tuple[_Newest, int]] = []
+        for i, p in enumerate(partitions):
+            self._fill(p, f, position, share)
+            if p.rows:
+                heapq.heappush(heap, (_Newest(_position(p.rows[0].l_sk)), i))
+        out: list[Any] = []
+        while heap and len(out) < limit:
+            _, i = heapq.heappop(heap)
+            p = partitions[i]
+            out.append(p.rows.pop(0))
+            if not p.rows and p.cursor is not None and len(out) < limit:
+                self._fill(p, f, position, limit - len(out) + 1)
+            if p.rows:
+                heapq.heappush(heap, (_Newest(_position(p.rows[0].l_sk)), i))
+        return out, bool(heap) or any(p.cursor is not None for p in partitions)
+
+    def _fill(self, p: _Partition, f: ListFilter, position: str | None, size: int) -> None:
+        self.queries += 1
         try:
-            result = index.query(
-                choice.key,
-                _range(self.m.Summary.start_sk, f),
+            result = p.index.query(
+                p.hash_key,
+                self._range(p, f, position),
                 scan_index_forward=False,
-                limit=limit,
-                last_evaluated_key=start,
+                limit=size,
+                last_evaluated_key=p.cursor,
             )
             rows = list(result)
         except PynamoDBException as error:
-            if from_token and getattr(error, "cause_response_code", None) == "ValidationException":
+            if getattr(error, "cause_response_code", None) != "ValidationException":
+                raise
+            if "index" in str(getattr(error, "cause_response_message", "") or error).lower():
+                # an upgrade adds the list indexes one per stack update (README, "Upgrading")
+                raise StoreBusy(f"the list index {p.index.Meta.index_name} is being built; try again") from error
+            if position is not None:
                 raise _bad_token() from error
             raise
-        return rows, result.last_evaluated_key
+        p.started = True
+        p.cursor = result.last_evaluated_key
+        # the row at ``position`` itself was on the previous page (the key range is inclusive)
+        p.rows.extend(r for r in rows if position is None or _position(r.l_sk) != position)
 
-    def _complete(self, rows: list[Any], choice: IndexChoice) -> list[Any]:
-        """Full summaries for index rows, in the same order (keys-only indexes need a BatchGet)."""
-        if choice.full or not rows:
-            return rows
-        keys = [(row.pk, "SUMMARY") for row in rows]
-        found = {item.pk: item for item in self.m.Summary.batch_get(keys)}
-        return [found[row.pk] for row in rows if row.pk in found]
+    @staticmethod
+    def _range(p: _Partition, f: ListFilter, position: str | None) -> Any:
+        # "~" sorts after every character of a timestamp or an execution id
+        low = p.prefix + (f.start_from or "")
+        high = p.prefix + (position or ((f.start_to + "~") if f.start_to else "~"))
+        return Summary.l_sk.between(low, high)
+
+    def _complete(self, rows: list[Any], f: ListFilter) -> list[Summary]:
+        """The heads of index rows, in the same order, from one BatchGetItem.
+
+        A head whose status moved on since the index row was read (the index is eventually
+        consistent) is left out of a list filtered on the status it no longer has.
+        """
+        if not rows:
+            return []
+        found = {item.pk: item for item in Summary.batch_get([(row.pk, HEAD_SK) for row in rows])}
+        heads = [found[row.pk] for row in rows if row.pk in found]
+        return [h for h in heads if not f.status or h.status == f.status]
 
     # ----------------------------------------------------------------- tokens
-    def _encode(self, f: ListFilter, month: str | None, key: dict[str, Any] | None) -> str | None:
-        if key is None and month is None:
-            return None
+    def _encode(self, f: ListFilter, month: str | None, row: Any | None) -> str:
+        key = None
+        if row is not None:
+            key = {"pk": {"S": row.pk}, "sk": {"S": HEAD_SK}, "start_sk": {"S": _position(row.l_sk)}}
+            if f.workflow_id:
+                key["g_wf"] = {"S": f.workflow_id}
         raw = json.dumps({"s": f.scope(), "m": month, "k": key}, separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
-    def _decode_cross(self, token: str, f: ListFilter, now: str) -> dict[str, Any]:
+    def _decode_workflow(self, token: str, f: ListFilter) -> str:
+        data = _decode_raw(token, f)
+        if data.get("m") is not None or data.get("k") is None:
+            raise _bad_token()
+        return _checked_position(data["k"], f, {"pk", "sk", "start_sk", "g_wf"})
+
+    def _decode_cross(self, token: str, f: ListFilter, now: str) -> tuple[str, str | None]:
         data = _decode_raw(token, f)
         month = data.get("m")
         if not isinstance(month, str) or not _MONTH.match(month) or month > now[:7]:
             raise _bad_token()
-        return self._decode(token, f, choose_index(f, month), month, data)
+        if data.get("k") is None:
+            return month, None
+        position = _checked_position(data["k"], f, {"pk", "sk", "start_sk"})
+        if not position.startswith(month):
+            raise _bad_token()
+        return month, position
 
-    def _decode(
-        self, token: str, f: ListFilter, choice: IndexChoice, month: str | None, data: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        data = data if data is not None else _decode_raw(token, f)
-        if data.get("m") != month:
+
+class _Newest(str):
+    """A position that a min-heap pops newest first (its order reversed)."""
+
+    __slots__ = ()
+
+    def __lt__(self, other: str) -> bool:
+        return str.__gt__(self, other)
+
+
+def _checked_position(key: Any, f: ListFilter, names: set[str]) -> str:
+    """The ``<started_at>#<id>`` a token's key names, after checking every field of it."""
+    if not isinstance(key, dict) or set(key) != names:
+        raise _bad_token()
+    values = {}
+    for name, value in key.items():
+        if not isinstance(value, dict) or set(value) != {"S"} or not isinstance(value["S"], str):
             raise _bad_token()
-        key = data.get("k")
-        if key is None:
-            if month is None:
-                raise _bad_token()
-            return data
-        if not isinstance(key, dict) or set(key) != {"pk", "sk", "start_sk", choice.hash_attr}:
-            raise _bad_token()
-        values = {}
-        for name, value in key.items():
-            if not isinstance(value, dict) or set(value) != {"S"} or not isinstance(value["S"], str):
-                raise _bad_token()
-            values[name] = value["S"]
-        execution_id = values["pk"][3:]
-        consistent = (
-            values["pk"].startswith("EX#")
-            and values["sk"] == "SUMMARY"
-            and values[choice.hash_attr] == choice.key
-            and values["start_sk"].endswith("#" + execution_id)
-            and len(execution_id) > 0
-            and (not f.start_from or values["start_sk"] >= f.start_from)
-            and (not f.start_to or values["start_sk"] <= f.start_to + "~")
-        )
-        if not consistent:
-            raise _bad_token()
-        return data
+        values[name] = value["S"]
+    execution_id = values["pk"][3:]
+    position = values["start_sk"]
+    consistent = (
+        values["pk"].startswith("EX#")
+        and len(execution_id) > 0
+        and values["sk"] == HEAD_SK
+        and values.get("g_wf", f.workflow_id) == f.workflow_id
+        and position.endswith("#" + execution_id)
+        and (not f.start_from or position >= f.start_from)
+        and (not f.start_to or position <= f.start_to + "~")
+    )
+    if not consistent:
+        raise _bad_token()
+    return position
 
 
 def _decode_raw(token: str, f: ListFilter) -> dict[str, Any]:
@@ -301,14 +387,3 @@ def _decode_raw(token: str, f: ListFilter) -> dict[str, Any]:
 
 def _bad_token() -> ValidationError:
     return ValidationError(FieldError("next_token", "invalid or foreign pagination token"))
-
-
-def _range(attr: Any, f: ListFilter) -> Any:
-    # start_sk is "<started_at>#<id>": "~" sorts after every id character
-    if f.start_from and f.start_to:
-        return attr.between(f.start_from, f.start_to + "~")
-    if f.start_from:
-        return attr >= f.start_from
-    if f.start_to:
-        return attr <= f.start_to + "~"
-    return None

@@ -1,13 +1,15 @@
-"""PynamoDB models for Stepline's two tables (see docs/design.md for the key design).
+"""PynamoDB models of Stepline's two tables, declared once at module level (see docs/design.md).
 
-Models are built per ``Settings`` (table names, region and endpoint come from the
-environment at run time, never at import), and cached, so importing the app touches no AWS.
+Every model's ``Meta`` derives from one of two shared classes, ``CatalogMeta`` and
+``ExecutionsMeta``, whose table name, region and endpoint are set by ``bind(settings)`` at start-up (the stores
+call it when they are built), never at import: importing the app touches no AWS. One
+process serves one deployment, so one binding holds for the whole process; binding other
+settings (a test's other stack) re-points every model and drops the cached connections.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+import threading
 from typing import Any
 
 from pynamodb.attributes import BooleanAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
@@ -17,247 +19,302 @@ from pynamodb.models import Model
 
 from chalicelib.config import Settings
 
-
-@dataclass(frozen=True)
-class Models:
-    """The model classes bound to one deployment's tables."""
-
-    WorkflowHead: Any
-    WorkflowVersion: Any
-    Counters: Any
-    ApiKey: Any
-    Marker: Any
-    Summary: Any
-    EventItem: Any
-    connection: Connection
-    #: monitoring (issue 6): per-workflow per-hour statistics, bulk jobs and their results
-    Stats: Any = None
-    BulkJob: Any = None
-    BulkResult: Any = None
-
-
-def build_models(settings: Settings) -> Models:
-    return _build(settings.catalog_table, settings.executions_table, settings.region, settings.endpoint_url)
-
-
-def table_meta(table: str, region: str, host: str | None) -> type:
-    """A PynamoDB ``Meta`` for one table; names and endpoint come from ``Settings`` at run time."""
-    return type("Meta", (), {"table_name": table, "region": region, "host": host})
-
-
-@lru_cache(maxsize=8)
-def _build(catalog: str, executions: str, region: str, host: str | None) -> Models:
-    CatalogMeta = table_meta(catalog, region, host)
-    ExecutionsMeta = table_meta(executions, region, host)
-
-    class ByKind(GlobalSecondaryIndex):
-        class Meta:
-            index_name = "by_kind"
-            projection = AllProjection()
-
-        kind = UnicodeAttribute(hash_key=True)
-        name_sk = UnicodeAttribute(range_key=True)
-
-    class WorkflowHead(Model):
-        Meta = CatalogMeta
-        pk = UnicodeAttribute(hash_key=True)
-        sk = UnicodeAttribute(range_key=True)
-        kind = UnicodeAttribute(default="workflow")
-        name_sk = UnicodeAttribute()
-        workflow_id = UnicodeAttribute()
-        name = UnicodeAttribute()
-        enabled = BooleanAttribute()
-        version = NumberAttribute()
-        trigger_type = UnicodeAttribute()
-        definition = UnicodeAttribute()
-        created_at = UnicodeAttribute()
-        updated_at = UnicodeAttribute()
-        updated_by = UnicodeAttribute(null=True)
-        by_kind = ByKind()
-
-    class WorkflowVersion(Model):
-        Meta = CatalogMeta
-        pk = UnicodeAttribute(hash_key=True)
-        sk = UnicodeAttribute(range_key=True)
-        definition = UnicodeAttribute()
-        created_at = UnicodeAttribute()
-        created_by = UnicodeAttribute(null=True)
-
-    class Counters(Model):
-        Meta = CatalogMeta
-        pk = UnicodeAttribute(hash_key=True)
-        sk = UnicodeAttribute(range_key=True)
-        active = NumberAttribute(default=0)
-        #: running totals kept by named counters (e.g. dead letters handled)
-        total = NumberAttribute(null=True)
-
-    class ApiKey(Model):
-        Meta = CatalogMeta
-        pk = UnicodeAttribute(hash_key=True)
-        sk = UnicodeAttribute(range_key=True)
-        name = UnicodeAttribute()
-        role = UnicodeAttribute()
-        created_at = UnicodeAttribute()
-        created_by = UnicodeAttribute(null=True)
-        #: listed through by_kind ("apikey", "<name>#<hash prefix>"); keys made before the
-        #: list existed carry neither and are not listed
-        kind = UnicodeAttribute(null=True)
-        name_sk = UnicodeAttribute(null=True)
-        by_kind = ByKind()
-
-    class Marker(Model):
-        """Small keyed records: idempotency keys, sweep watermarks."""
-
-        Meta = CatalogMeta
-        pk = UnicodeAttribute(hash_key=True)
-        sk = UnicodeAttribute(range_key=True)
-        value = UnicodeAttribute(null=True)
-        created_at = UnicodeAttribute(null=True)
-        expires_at = NumberAttribute(null=True)
-
-    class ByWorkflow(GlobalSecondaryIndex):
-        class Meta:
-            index_name = "by_workflow"
-            # keys only: status changes then cost this index nothing (lists read the summaries)
-            projection = KeysOnlyProjection()
-
-        g_wf = UnicodeAttribute(hash_key=True)
-        start_sk = UnicodeAttribute(range_key=True)
-
-    class ByWorkflowStatus(GlobalSecondaryIndex):
-        class Meta:
-            index_name = "by_workflow_status"
-            projection = AllProjection()
-
-        g_wf_status = UnicodeAttribute(hash_key=True)
-        start_sk = UnicodeAttribute(range_key=True)
-
-    class Summary(Model):
-        Meta = ExecutionsMeta
-        pk = UnicodeAttribute(hash_key=True)
-        sk = UnicodeAttribute(range_key=True)
-        execution_id = UnicodeAttribute()
-        workflow_id = UnicodeAttribute()
-        workflow_version = NumberAttribute()
-        status = UnicodeAttribute()
-        trigger_type = UnicodeAttribute()
-        trigger = UnicodeAttribute()
-        started_at = UnicodeAttribute()
-        ended_at = UnicodeAttribute(null=True)
-        g_wf = UnicodeAttribute()
-        g_wf_status = UnicodeAttribute()
-        start_sk = UnicodeAttribute()
-        by_workflow = ByWorkflow()
-        by_workflow_status = ByWorkflowStatus()
-        # list indexes of chalicelib/store/lists.py (see docs/design.md, "Lists")
-        g_wf_trigger = UnicodeAttribute(null=True)
-        g_wf_st = UnicodeAttribute(null=True)
-        g_month = UnicodeAttribute(null=True)
-        g_month_trigger = UnicodeAttribute(null=True)
-        g_month_status = UnicodeAttribute(null=True)
-        g_month_st = UnicodeAttribute(null=True)
-        expires_at = NumberAttribute(null=True)
-        by_workflow_trigger = _gsi("by_workflow_trigger", "g_wf_trigger", keys_only=True)
-        by_workflow_status_trigger = _gsi("by_workflow_status_trigger", "g_wf_st", keys_only=False)
-        by_month = _gsi("by_month", "g_month", keys_only=True)
-        by_month_trigger = _gsi("by_month_trigger", "g_month_trigger", keys_only=True)
-        by_month_status = _gsi("by_month_status", "g_month_status", keys_only=False)
-        by_month_status_trigger = _gsi("by_month_status_trigger", "g_month_st", keys_only=False)
-
-    class ByDue(GlobalSecondaryIndex):
-        class Meta:
-            index_name = "by_due"
-            projection = KeysOnlyProjection()
-
-        due_bucket = UnicodeAttribute(hash_key=True)
-        due_at = UnicodeAttribute(range_key=True)
-
-    class EventItem(Model):
-        Meta = ExecutionsMeta
-        pk = UnicodeAttribute(hash_key=True)
-        sk = UnicodeAttribute(range_key=True)
-        type = UnicodeAttribute()
-        at = UnicodeAttribute()
-        step_id = UnicodeAttribute(null=True)
-        attempt = NumberAttribute(null=True)
-        actor = UnicodeAttribute(null=True)
-        details = UnicodeAttribute(default="{}")
-        #: S3 key of the details when they were too large to keep inline (store/payloads.py)
-        details_ref = UnicodeAttribute(null=True)
-        #: a commit of several events (docs/design.md, "Commits"): their JSON list, inline or in S3
-        events = UnicodeAttribute(null=True)
-        events_ref = UnicodeAttribute(null=True)
-        due_bucket = UnicodeAttribute(null=True)
-        due_at = UnicodeAttribute(null=True)
-        expires_at = NumberAttribute(null=True)
-        by_due = ByDue()
-
-    connection = Connection(region=region, host=host)
-    stats, job, result = _monitoring_models(CatalogMeta)
-    return Models(
-        WorkflowHead, WorkflowVersion, Counters, ApiKey, Marker, Summary, EventItem, connection, stats, job, result
-    )
-
-
-def _gsi(name: str, hash_attr: str, *, keys_only: bool) -> Any:
-    """A summary GSI hashed on ``hash_attr`` and ranged on ``start_sk`` (newest first)."""
-    meta = type("Meta", (), {"index_name": name, "projection": KeysOnlyProjection() if keys_only else AllProjection()})
-    attrs = {"Meta": meta, hash_attr: UnicodeAttribute(hash_key=True), "start_sk": UnicodeAttribute(range_key=True)}
-    return type(f"Index_{name}", (GlobalSecondaryIndex,), attrs)()
-
-
 #: Execution statuses counted per stats item (``n_<status>``).
 STAT_STATUSES = ("running", "waiting", "completed", "failed", "cancelled")
 #: Duration histogram bins (``d_<bin>`` counts, ``s_<bin>`` sums), see chalicelib/domain/histogram.py.
 STAT_BINS = 106
 
 
-def _monitoring_models(catalog_meta: Any) -> tuple[Any, Any, Any]:
-    stats_attrs: dict[str, Any] = {
-        "Meta": catalog_meta,
-        "pk": UnicodeAttribute(hash_key=True),
-        "sk": UnicodeAttribute(range_key=True),
-        "d_sum": NumberAttribute(null=True),
-    }
-    for status in STAT_STATUSES:
-        stats_attrs[f"n_{status}"] = NumberAttribute(null=True)
-    for index in range(STAT_BINS):
-        stats_attrs[f"d_{index}"] = NumberAttribute(null=True)
-        stats_attrs[f"s_{index}"] = NumberAttribute(null=True)  # seconds summed in the bin
-    stats_attrs["samples"] = ListAttribute(of=NumberAttribute, null=True)  # the first few, exact
-    Stats = type("Stats", (Model,), stats_attrs)
+class CatalogMeta:
+    """The catalog table (workflows, keys, counters, markers, triggers); set by ``bind``."""
 
-    class BulkJob(Model):
-        Meta = catalog_meta
-        pk = UnicodeAttribute(hash_key=True)
-        sk = UnicodeAttribute(range_key=True)
-        job_id = UnicodeAttribute()
-        action = UnicodeAttribute()
-        filters = UnicodeAttribute()
-        state = UnicodeAttribute()
-        created_at = UnicodeAttribute()
-        created_by = UnicodeAttribute()
-        created_role = UnicodeAttribute()
-        max_items = NumberAttribute()
-        chunk_size = NumberAttribute(default=25)
-        chunk = NumberAttribute(default=0)
-        processed = NumberAttribute(default=0)
-        succeeded = NumberAttribute(default=0)
-        conflicts = NumberAttribute(default=0)
-        errors = NumberAttribute(default=0)
-        updated_at = UnicodeAttribute(null=True)
-        finished_at = UnicodeAttribute(null=True)
-        #: the list cursor of chunk ``chunk``, so a stalled job can be re-driven from it
-        cursor = UnicodeAttribute(null=True)
+    table_name = "stepline-dev-catalog"
+    region = "us-east-1"
+    host: str | None = None
 
-    class BulkResult(Model):
-        Meta = catalog_meta
-        pk = UnicodeAttribute(hash_key=True)
-        sk = UnicodeAttribute(range_key=True)
-        execution_id = UnicodeAttribute()
-        outcome = UnicodeAttribute()
-        status = NumberAttribute(null=True)
-        message = UnicodeAttribute(null=True)
-        at = UnicodeAttribute()
 
-    return Stats, BulkJob, BulkResult
+class ExecutionsMeta:
+    """The executions table (summaries and commit items); set by ``bind``."""
+
+    table_name = "stepline-dev-executions"
+    region = "us-east-1"
+    host: str | None = None
+
+
+_lock = threading.Lock()
+_bound: tuple[str, str, str, str | None] | None = None
+_connection: Connection | None = None
+
+
+def bind(settings: Settings, fresh: bool = False) -> None:
+    """Point every model at ``settings``' tables, region and endpoint (idempotent).
+
+    ``fresh`` drops the cached connections even when nothing changed: building an engine
+    does, so its connections come from botocore sessions made now (with whatever hooks the
+    process registered since, as the fault injection of the chaos run does).
+    """
+    global _bound, _connection
+    wanted = (settings.catalog_table, settings.executions_table, settings.region, settings.endpoint_url)
+    with _lock:
+        if wanted == _bound and not fresh:
+            return
+        CatalogMeta.table_name, ExecutionsMeta.table_name = wanted[0], wanted[1]
+        for meta in (CatalogMeta, ExecutionsMeta):
+            meta.region, meta.host = settings.region, settings.endpoint_url
+        for model in bound_models():
+            model._connection = None  # PynamoDB re-creates it from the new Meta on next use
+        _connection = None
+        _bound = wanted
+
+
+def connection() -> Connection:
+    """The connection for transactions across the bound tables."""
+    global _connection
+    with _lock:
+        if _connection is None:
+            _connection = Connection(region=CatalogMeta.region, host=CatalogMeta.host)
+        return _connection
+
+
+def bound_models(base: type[Model] = Model) -> list[type[Model]]:
+    """Every model class on the two tables (those of trigger_models.py, connections.py... too)."""
+    found: list[type[Model]] = []
+    for sub in base.__subclasses__():
+        if issubclass(getattr(sub, "Meta", object), (CatalogMeta, ExecutionsMeta)):
+            found.append(sub)
+        found.extend(bound_models(sub))
+    return found
+
+
+# ------------------------------------------------------------------ catalog table
+class ByKind(GlobalSecondaryIndex[Any]):
+    """Catalog items listed by kind (workflows, API keys, sources, connections), by name."""
+
+    class Meta:
+        index_name = "by_kind"
+        projection = AllProjection()
+
+    kind = UnicodeAttribute(hash_key=True)
+    name_sk = UnicodeAttribute(range_key=True)
+
+
+class WorkflowHead(Model):
+    class Meta(CatalogMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute(default="workflow")
+    name_sk = UnicodeAttribute()
+    workflow_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    enabled = BooleanAttribute()
+    version = NumberAttribute()
+    trigger_type = UnicodeAttribute()
+    definition = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    updated_by = UnicodeAttribute(null=True)
+    by_kind = ByKind()
+
+
+class WorkflowVersion(Model):
+    class Meta(CatalogMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    definition = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute(null=True)
+
+
+class Counters(Model):
+    class Meta(CatalogMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    active = NumberAttribute(default=0)
+    #: running totals kept by named counters (e.g. dead letters handled)
+    total = NumberAttribute(null=True)
+
+
+class ApiKey(Model):
+    class Meta(CatalogMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    role = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute(null=True)
+    #: listed through by_kind ("apikey", "<name>#<hash prefix>"); keys made before the
+    #: list existed carry neither and are not listed
+    kind = UnicodeAttribute(null=True)
+    name_sk = UnicodeAttribute(null=True)
+    by_kind = ByKind()
+
+
+class Marker(Model):
+    """Small keyed records: idempotency keys, sweep watermarks."""
+
+    class Meta(CatalogMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    value = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+
+
+class Stats(Model):
+    """Per-workflow, per-hour statistics (store/stats.py)."""
+
+    class Meta(CatalogMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    d_sum = NumberAttribute(null=True)
+    #: the first few durations, exact
+    samples = ListAttribute(of=NumberAttribute, null=True)
+    # n_<status> counts, d_<bin> counts and s_<bin> seconds summed in the bin: read and
+    # written by name (getattr), so declared in a loop over the class namespace
+    for _name in (
+        *(f"n_{status}" for status in STAT_STATUSES),
+        *(f"{prefix}_{index}" for index in range(STAT_BINS) for prefix in ("d", "s")),
+    ):
+        locals()[_name] = NumberAttribute(null=True)
+    del _name
+
+
+class BulkJob(Model):
+    class Meta(CatalogMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    job_id = UnicodeAttribute()
+    action = UnicodeAttribute()
+    filters = UnicodeAttribute()
+    state = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    created_role = UnicodeAttribute()
+    max_items = NumberAttribute()
+    chunk_size = NumberAttribute(default=25)
+    chunk = NumberAttribute(default=0)
+    processed = NumberAttribute(default=0)
+    succeeded = NumberAttribute(default=0)
+    conflicts = NumberAttribute(default=0)
+    errors = NumberAttribute(default=0)
+    updated_at = UnicodeAttribute(null=True)
+    finished_at = UnicodeAttribute(null=True)
+    #: the list cursor of chunk ``chunk``, so a stalled job can be re-driven from it
+    cursor = UnicodeAttribute(null=True)
+
+
+class BulkResult(Model):
+    class Meta(CatalogMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    execution_id = UnicodeAttribute()
+    outcome = UnicodeAttribute()
+    status = NumberAttribute(null=True)
+    message = UnicodeAttribute(null=True)
+    at = UnicodeAttribute()
+
+
+# --------------------------------------------------------------- executions table
+class ListByWorkflow(GlobalSecondaryIndex["Summary"]):
+    """Heads of one workflow, by ``<status>#<trigger>#<started_at>#<id>`` (store/lists.py)."""
+
+    class Meta:
+        index_name = "list_wf"
+        # keys only: the list reads the heads with one BatchGetItem, and a status change
+        # moves a row of ~100 bytes
+        projection = KeysOnlyProjection()
+
+    g_wf = UnicodeAttribute(hash_key=True)
+    l_sk = UnicodeAttribute(range_key=True)
+
+
+class ListByMonth(GlobalSecondaryIndex["Summary"]):
+    """Heads of every workflow by start month and shard (``M#<YYYY-MM>#<k>``), same range key."""
+
+    class Meta:
+        index_name = "list_month"
+        projection = KeysOnlyProjection()
+
+    l_month = UnicodeAttribute(hash_key=True)
+    l_sk = UnicodeAttribute(range_key=True)
+
+
+class Summary(Model):
+    """The head of an execution (``EX#<id>`` / ``SUMMARY``): what lists show, under 1 KB.
+
+    Written when the execution starts and on status changes only; the history is in the
+    commit items. A trigger too large to keep here is in the payload bucket (``trigger_ref``).
+    """
+
+    class Meta(ExecutionsMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    execution_id = UnicodeAttribute()
+    workflow_id = UnicodeAttribute()
+    workflow_version = NumberAttribute()
+    status = UnicodeAttribute()
+    trigger_type = UnicodeAttribute()
+    #: the trigger as JSON, or ``{"type": ...}`` alone when it is in the payload bucket
+    trigger = UnicodeAttribute()
+    trigger_ref = UnicodeAttribute(null=True)
+    started_at = UnicodeAttribute()
+    ended_at = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+    # list keys (store/lists.py): the workflow, the month shard, and the range both share
+    g_wf = UnicodeAttribute()
+    l_month = UnicodeAttribute(null=True)
+    l_sk = UnicodeAttribute(null=True)
+    list_wf = ListByWorkflow()
+    list_month = ListByMonth()
+
+
+class ByDue(GlobalSecondaryIndex["EventItem"]):
+    """Commit items with a due time (timers, delayed retries), for the sweep."""
+
+    class Meta:
+        index_name = "by_due"
+        projection = KeysOnlyProjection()
+
+    due_bucket = UnicodeAttribute(hash_key=True)
+    due_at = UnicodeAttribute(range_key=True)
+
+
+class EventItem(Model):
+    class Meta(ExecutionsMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    type = UnicodeAttribute()
+    at = UnicodeAttribute()
+    step_id = UnicodeAttribute(null=True)
+    attempt = NumberAttribute(null=True)
+    actor = UnicodeAttribute(null=True)
+    details = UnicodeAttribute(default="{}")
+    #: S3 key of the details when they were too large to keep inline (store/payloads.py)
+    details_ref = UnicodeAttribute(null=True)
+    #: a commit of several events (docs/design.md, "Commits"): their JSON list, inline or in S3
+    events = UnicodeAttribute(null=True)
+    events_ref = UnicodeAttribute(null=True)
+    due_bucket = UnicodeAttribute(null=True)
+    due_at = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True)
+    by_due = ByDue()

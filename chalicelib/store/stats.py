@@ -28,7 +28,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.histogram import bin_of
 from chalicelib.domain.timefmt import parse_iso
-from chalicelib.store.models import STAT_BINS, STAT_STATUSES, Models
+from chalicelib.store.models import STAT_BINS, STAT_STATUSES, Stats
 
 COMPLETED = "completed"
 #: Exact durations kept per hour and shard; beyond this the histogram answers alone.
@@ -75,22 +75,19 @@ def _sk(hour: str) -> str:
 
 
 class StatsStore:
-    def __init__(self, models: Models) -> None:
-        self.m = models
-
     def _item(self, workflow_id: str, started_at: str, shard: int) -> Any:
-        return self.m.Stats(f"WF#{workflow_id}", f"{_sk(hour_key(started_at))}#{shard}")
+        return Stats(f"WF#{workflow_id}", f"{_sk(hour_key(started_at))}#{shard}")
 
     def on_create(self, tx: TransactWrite, workflow_id: str, status: str, started_at: str, shard: int = 0) -> None:
         """Count a new execution in its start hour (part of the start transaction)."""
-        attr = getattr(self.m.Stats, f"n_{status}")
+        attr = getattr(Stats, f"n_{status}")
         tx.update(self._item(workflow_id, started_at, shard), actions=[attr.add(1)])
 
     def on_change(
         self, tx: TransactWrite, workflow_id: str, before: str, after: str, started_at: str, at: str, shard: int = 0
     ) -> None:
         """Move one execution from ``before`` to ``after`` (part of the status-change transaction)."""
-        stats = self.m.Stats
+        stats = Stats
         actions = [getattr(stats, f"n_{before}").add(-1), getattr(stats, f"n_{after}").add(1)]
         if after == COMPLETED:
             seconds = max(0.0, (parse_iso(at) - parse_iso(started_at)).total_seconds())
@@ -108,7 +105,7 @@ class StatsStore:
         Best effort, after the status-change transaction: a lost sample only means the
         histogram answers for that hour (the reader uses samples only when all are there).
         """
-        stats = self.m.Stats
+        stats = Stats
         seconds = round(max(0.0, (parse_iso(at) - parse_iso(started_at)).total_seconds()), 3)
         try:
             # precondition: fewer than MAX_SAMPLES kept (an item must stay small)
@@ -122,7 +119,7 @@ class StatsStore:
 
     def read(self, workflow_id: str, first_hour: str, last_hour: str) -> dict[str, HourStats]:
         """The hours from ``first_hour`` to ``last_hour`` (inclusive) that have counters."""
-        stats = self.m.Stats
+        stats = Stats
         rows = stats.query(f"WF#{workflow_id}", stats.sk.between(_sk(first_hour), _sk(last_hour) + "~"))
         hours: dict[str, HourStats] = {}
         for row in rows:

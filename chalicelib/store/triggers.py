@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.config import Settings
 from chalicelib.errors import Conflict, NotFound, TransitionConflict
 from chalicelib.store.executions import _conflict
+from chalicelib.store.models import bind
 from chalicelib.store.payloads import PayloadStore
-from chalicelib.store.trigger_models import TriggerModels, build_trigger_models
+from chalicelib.store.trigger_models import Delivery, Schedule, Slot, Source, StoredEvent, Subscription
 
 #: Schedules spread over this many index partitions; the tick queries each one. One GSI
 #: partition takes ~1000 writes a second (one per fired slot), far beyond what one tick fires;
@@ -91,18 +93,17 @@ def _shard(workflow_id: str) -> str:
 
 
 class TriggerStore:
-    def __init__(self, models: TriggerModels, payloads: PayloadStore | None = None) -> None:
-        self.m = models
+    def __init__(self, payloads: PayloadStore | None = None) -> None:
         self.payloads = payloads
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TriggerStore:
-        return cls(build_trigger_models(settings), PayloadStore(settings))
+        bind(settings)
+        return cls(PayloadStore(settings))
 
     # ----------------------------------------------------------------- sources
     def create_source(self, name: str, scheme: str, secret: str, at: str, actor: str) -> SourceRecord:
-        m = self.m
-        item = m.Source(
+        item = Source(
             f"SRC#{name}",
             "SOURCE",
             kind="source",
@@ -115,7 +116,7 @@ class TriggerStore:
         )
         try:
             # precondition: a new source name
-            item.save(condition=m.Source.pk.does_not_exist())
+            item.save(condition=Source.pk.does_not_exist())
         except PutError as error:
             if _conflict(error, "source", "new"):
                 raise Conflict(f"source {name} already exists") from error
@@ -124,28 +125,27 @@ class TriggerStore:
 
     def get_source(self, name: str) -> SourceRecord | None:
         try:
-            return _to_source(self.m.Source.get(f"SRC#{name}", "SOURCE", consistent_read=True))
+            return _to_source(Source.get(f"SRC#{name}", "SOURCE", consistent_read=True))
         except DoesNotExist:
             return None
 
     def list_sources(self) -> list[SourceRecord]:
-        return [_to_source(item) for item in self.m.Source.by_kind.query("source")]
+        return [_to_source(item) for item in Source.by_kind.query("source")]
 
     def rotate_source(
         self, name: str, expected_secret: str, new_secret: str, previous_expires_at: int, at: str
     ) -> SourceRecord:
-        m = self.m
-        item = m.Source(f"SRC#{name}", "SOURCE")
+        item = Source(f"SRC#{name}", "SOURCE")
         try:
             # precondition: nobody rotated since we read the current secret
             item.update(
                 actions=[
-                    m.Source.secret.set(new_secret),
-                    m.Source.previous_secret.set(expected_secret),
-                    m.Source.previous_expires_at.set(previous_expires_at),
-                    m.Source.rotated_at.set(at),
+                    Source.secret.set(new_secret),
+                    Source.previous_secret.set(expected_secret),
+                    Source.previous_expires_at.set(previous_expires_at),
+                    Source.rotated_at.set(at),
                 ],
-                condition=m.Source.secret == expected_secret,
+                condition=Source.secret == expected_secret,
             )
         except UpdateError as error:
             if _conflict(error, "source", "secret"):
@@ -159,30 +159,28 @@ class TriggerStore:
     ) -> dict[str, Any] | None:
         """Record a first delivery. Returns None if it is new, else the stored first answer
         (``{}`` when the first attempt has not answered yet)."""
-        m = self.m
         pk = f"HOOK#{source}#{hashlib.sha256(delivery_id.encode()).hexdigest()}"
         try:
             # precondition: this delivery id was never seen (or its record expired, TTL being lazy)
-            m.Delivery(pk, "DELIVERY", event_id=event_id, created_at=at, expires_at=expires_at).save(
-                condition=m.Delivery.pk.does_not_exist() | (m.Delivery.expires_at < now_epoch)
+            Delivery(pk, "DELIVERY", event_id=event_id, created_at=at, expires_at=expires_at).save(
+                condition=Delivery.pk.does_not_exist() | (Delivery.expires_at < now_epoch)
             )
             return None
         except PutError as error:
             if not _conflict(error, "delivery", "new"):
                 raise
         try:
-            first = m.Delivery.get(pk, "DELIVERY", consistent_read=True)
+            first = Delivery.get(pk, "DELIVERY", consistent_read=True)
         except DoesNotExist:  # expired and deleted in between: treat as new next time
             return {}
         return json.loads(first.answer) if first.answer else {}
 
     def answer_delivery(self, source: str, delivery_id: str, answer: dict[str, Any]) -> None:
-        m = self.m
         pk = f"HOOK#{source}#{hashlib.sha256(delivery_id.encode()).hexdigest()}"
         try:
             # precondition: the delivery record exists (written by claim_delivery)
-            m.Delivery(pk, "DELIVERY").update(
-                actions=[m.Delivery.answer.set(json.dumps(answer))], condition=m.Delivery.pk.exists()
+            Delivery(pk, "DELIVERY").update(
+                actions=[Delivery.answer.set(json.dumps(answer))], condition=Delivery.pk.exists()
             )
         except UpdateError as error:
             if not _conflict(error, "delivery", "exists"):
@@ -191,14 +189,13 @@ class TriggerStore:
     # ------------------------------------------------------------------ events
     def put_event(self, record: EventRecord) -> bool:
         """Store an event once; False if that event id was already stored (a retried delivery)."""
-        m = self.m
         payload, ref = json.dumps(record.payload), None
         if self.payloads is not None and self.payloads.needs_offload(payload):
             # large bodies go to the payload bucket; the item keeps the key (claim check)
             payload, ref = "", self.payloads.put(f"events/{record.event_id}", payload)
         try:
             # precondition: a new event id
-            m.StoredEvent(
+            StoredEvent(
                 f"EVT#{record.event_id}",
                 "EVENT",
                 event_id=record.event_id,
@@ -210,7 +207,7 @@ class TriggerStore:
                 delivery_id=record.delivery_id,
                 received_at=record.received_at,
                 executions=json.dumps(record.executions),
-            ).save(condition=m.StoredEvent.pk.does_not_exist())
+            ).save(condition=StoredEvent.pk.does_not_exist())
             return True
         except PutError as error:
             if _conflict(error, "event", "new"):
@@ -219,7 +216,7 @@ class TriggerStore:
 
     def get_event(self, event_id: str) -> EventRecord:
         try:
-            item = self.m.StoredEvent.get(f"EVT#{event_id}", "EVENT", consistent_read=True)
+            item = StoredEvent.get(f"EVT#{event_id}", "EVENT", consistent_read=True)
         except DoesNotExist as error:
             raise NotFound(f"event {event_id} not found") from error
         text = self.payloads.get(item.payload_ref) if item.payload_ref and self.payloads else item.payload
@@ -235,36 +232,33 @@ class TriggerStore:
         )
 
     def set_event_executions(self, event_id: str, execution_ids: list[str]) -> None:
-        m = self.m
         # precondition: the event exists (stored just before its executions started)
-        m.StoredEvent(f"EVT#{event_id}", "EVENT").update(
-            actions=[m.StoredEvent.executions.set(json.dumps(execution_ids))], condition=m.StoredEvent.pk.exists()
+        StoredEvent(f"EVT#{event_id}", "EVENT").update(
+            actions=[StoredEvent.executions.set(json.dumps(execution_ids))], condition=StoredEvent.pk.exists()
         )
 
     # ----------------------------------------------------------- subscriptions
     def subscribe(self, source: str, event_type: str, workflow_id: str, version: int) -> None:
-        m = self.m
         try:
             # precondition: never replace a subscription written for a newer workflow version
-            m.Subscription(
+            Subscription(
                 f"SUB#{source}#{event_type}", f"WF#{workflow_id}", workflow_id=workflow_id, wf_version=version
-            ).save(condition=m.Subscription.pk.does_not_exist() | (m.Subscription.wf_version <= version))
+            ).save(condition=Subscription.pk.does_not_exist() | (Subscription.wf_version <= version))
         except PutError as error:
             if not _conflict(error, "subscription", "version"):
                 raise
 
     def unsubscribe(self, source: str, event_type: str, workflow_id: str) -> None:
         # precondition: none; deleting a missing subscription is a no-op
-        self.m.Subscription(f"SUB#{source}#{event_type}", f"WF#{workflow_id}").delete()
+        Subscription(f"SUB#{source}#{event_type}", f"WF#{workflow_id}").delete()
 
     def subscribers(self, source: str, event_type: str) -> list[str]:
-        return [item.workflow_id for item in self.m.Subscription.query(f"SUB#{source}#{event_type}")]
+        return [item.workflow_id for item in Subscription.query(f"SUB#{source}#{event_type}")]
 
     # --------------------------------------------------------------- schedules
     def put_schedule(self, record: ScheduleRecord, at: str) -> None:
         """Write a schedule as its workflow's latest version defines it."""
-        m = self.m
-        item = m.Schedule(
+        item = Schedule(
             f"WF#{record.workflow_id}",
             "SCHEDULE",
             workflow_id=record.workflow_id,
@@ -279,7 +273,7 @@ class TriggerStore:
         )
         try:
             # precondition: never overwrite what a newer workflow version wrote
-            item.save(condition=m.Schedule.pk.does_not_exist() | (m.Schedule.wf_version <= record.wf_version))
+            item.save(condition=Schedule.pk.does_not_exist() | (Schedule.wf_version <= record.wf_version))
         except PutError as error:
             if _conflict(error, "schedule", "version"):
                 raise TransitionConflict(f"schedule of {record.workflow_id}", f"version {record.wf_version}") from error
@@ -287,33 +281,29 @@ class TriggerStore:
 
     def delete_schedule(self, workflow_id: str) -> None:
         # precondition: none; deleting a missing schedule is a no-op
-        self.m.Schedule(f"WF#{workflow_id}", "SCHEDULE").delete()
+        Schedule(f"WF#{workflow_id}", "SCHEDULE").delete()
 
     def get_schedule(self, workflow_id: str) -> ScheduleRecord | None:
         try:
-            return _to_schedule(self.m.Schedule.get(f"WF#{workflow_id}", "SCHEDULE", consistent_read=True))
+            return _to_schedule(Schedule.get(f"WF#{workflow_id}", "SCHEDULE", consistent_read=True))
         except DoesNotExist:
             return None
 
     def due_schedules(self, now_iso: str) -> list[str]:
         """Workflow ids whose next fire time is at or before ``now_iso``: a Query per index shard."""
-        m = self.m
         due: list[str] = []
         for shard in range(SCHEDULE_SHARDS):
-            due += [
-                item.workflow_id for item in m.Schedule.by_next_fire.query(str(shard), m.Schedule.next_fire <= now_iso)
-            ]
+            due += [item.workflow_id for item in Schedule.by_next_fire.query(str(shard), Schedule.next_fire <= now_iso)]
         return due
 
     def advance_schedule(self, workflow_id: str, expected_next: str, new_next: str, at: str) -> bool:
         """Move the next fire time on; False when another tick (or an edit) moved it first."""
-        m = self.m
         try:
             # precondition: still enabled and still at the slot this tick handled
-            m.Schedule(f"WF#{workflow_id}", "SCHEDULE").update(
-                actions=[m.Schedule.next_fire.set(new_next), m.Schedule.updated_at.set(at)],
+            Schedule(f"WF#{workflow_id}", "SCHEDULE").update(
+                actions=[Schedule.next_fire.set(new_next), Schedule.updated_at.set(at)],
                 # `== True` builds PynamoDB's condition expression; it is not a truth test.
-                condition=(m.Schedule.next_fire == expected_next) & (m.Schedule.enabled == True),  # noqa: E712
+                condition=(Schedule.next_fire == expected_next) & (Schedule.enabled == True),  # noqa: E712
             )
             return True
         except UpdateError as error:
@@ -324,42 +314,39 @@ class TriggerStore:
     # ------------------------------------------------------------------- slots
     def claim_slot(self, workflow_id: str, slot: str, at: str, expires_at: int) -> SlotRecord | None:
         """Claim a slot for this tick. None if claimed now, else the existing claim."""
-        m = self.m
         try:
             # precondition: nobody claimed this (workflow, slot) before
-            m.Slot(
+            Slot(
                 f"WF#{workflow_id}",
                 f"SLOT#{slot}",
                 scheduled_for=slot,
                 status="claimed",
                 claimed_at=at,
                 expires_at=expires_at,
-            ).save(condition=m.Slot.pk.does_not_exist())
+            ).save(condition=Slot.pk.does_not_exist())
             return None
         except PutError as error:
             if not _conflict(error, "slot", "new"):
                 raise
         try:
-            return _to_slot(m.Slot.get(f"WF#{workflow_id}", f"SLOT#{slot}", consistent_read=True))
+            return _to_slot(Slot.get(f"WF#{workflow_id}", f"SLOT#{slot}", consistent_read=True))
         except DoesNotExist:
             return SlotRecord(slot, "claimed")
 
     def finish_slot(self, workflow_id: str, slot: SlotRecord) -> None:
-        m = self.m
-        actions = [m.Slot.status.set(slot.status)]
+        actions: list[Action] = [Slot.status.set(slot.status)]
         for name in ("execution_id", "started_at", "reason", "coalesced"):
             value = getattr(slot, name)
             if value is not None:
-                actions.append(getattr(m.Slot, name).set(value))
+                actions.append(getattr(Slot, name).set(value))
         # precondition: this tick holds the claim (it wrote the item)
-        m.Slot(f"WF#{workflow_id}", f"SLOT#{slot.scheduled_for}").update(actions=actions, condition=m.Slot.pk.exists())
+        Slot(f"WF#{workflow_id}", f"SLOT#{slot.scheduled_for}").update(actions=actions, condition=Slot.pk.exists())
 
     def log_slot(self, workflow_id: str, slot: SlotRecord, at: str, expires_at: int) -> bool:
         """Record a slot that did not fire (missed, skipped); False if the slot already has a record."""
-        m = self.m
         try:
             # precondition: the slot was never claimed (a claimed slot keeps its own story)
-            m.Slot(
+            Slot(
                 f"WF#{workflow_id}",
                 f"SLOT#{slot.scheduled_for}",
                 scheduled_for=slot.scheduled_for,
@@ -367,7 +354,7 @@ class TriggerStore:
                 reason=slot.reason,
                 claimed_at=at,
                 expires_at=expires_at,
-            ).save(condition=m.Slot.pk.does_not_exist())
+            ).save(condition=Slot.pk.does_not_exist())
             return True
         except PutError as error:
             if _conflict(error, "slot", "new"):
@@ -375,8 +362,7 @@ class TriggerStore:
             raise
 
     def recent_slots(self, workflow_id: str, limit: int = 20) -> list[SlotRecord]:
-        m = self.m
-        items = m.Slot.query(f"WF#{workflow_id}", m.Slot.sk.startswith("SLOT#"), scan_index_forward=False, limit=limit)
+        items = Slot.query(f"WF#{workflow_id}", Slot.sk.startswith("SLOT#"), scan_index_forward=False, limit=limit)
         return [_to_slot(item) for item in items]
 
 

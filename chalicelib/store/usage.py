@@ -18,7 +18,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
 from chalicelib.config import Settings
-from chalicelib.store.models import table_meta
+from chalicelib.store.models import CatalogMeta, bind
 
 __all__ = ["TokenCounts", "UsageStore", "usage_store_for"]
 
@@ -38,22 +38,21 @@ class TokenCounts:
         return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens, "requests": self.requests}
 
 
-@lru_cache(maxsize=8)
-def _model(table: str, region: str, host: str | None) -> Any:
-    class UsageItem(Model):
-        Meta = table_meta(table, region, host)
-        pk = UnicodeAttribute(hash_key=True)
-        sk = UnicodeAttribute(range_key=True)
-        input_tokens = NumberAttribute(default=0)
-        output_tokens = NumberAttribute(default=0)
-        requests = NumberAttribute(default=0)
+class UsageItem(Model):
+    class Meta(CatalogMeta):
+        pass
 
-    return UsageItem
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    input_tokens = NumberAttribute(default=0)
+    output_tokens = NumberAttribute(default=0)
+    requests = NumberAttribute(default=0)
 
 
 class UsageStore:
     def __init__(self, settings: Settings) -> None:
-        self.Item = _model(settings.catalog_table, settings.region, settings.endpoint_url)
+        bind(settings)
+        self.Item = UsageItem
 
     def add(self, workflow_id: str, hour: str, usage: Mapping[str, Any]) -> None:
         """Count one attempt's ``usage`` (``input_tokens``, ``output_tokens``, ``requests``) in ``hour``."""

@@ -55,20 +55,19 @@ def test_request_units_round_up_per_kilobyte_and_halve_eventual_reads() -> None:
 
 def test_gsi_writes_follow_key_changes() -> None:
     spec = table_specs(TEMPLATE)["ExecutionsTable"]
-    assert isinstance(spec, TableSpec) and {i.name for i in spec.indexes} >= {"by_workflow", "by_workflow_status"}
+    assert isinstance(spec, TableSpec) and {i.name for i in spec.indexes} == {"list_wf", "list_month", "by_due"}
     summary = {
         "pk": {"S": "EX#1"},
         "sk": {"S": "SUMMARY"},
         "g_wf": {"S": "wf"},
-        "start_sk": {"S": "t#1"},
-        "g_wf_status": {"S": "wf#running"},
+        "l_month": {"S": "M#2026-11#0"},
+        "l_sk": {"S": "running#manual#t#1"},
         "status": {"S": "running"},
     }
-    done = {**summary, "g_wf_status": {"S": "wf#completed"}, "status": {"S": "completed"}}
+    done = {**summary, "l_sk": {"S": "completed#manual#t#1"}, "status": {"S": "completed"}}
     created = index_writes(spec, None, summary)
     changed = index_writes(spec, summary, done)
     event = {"pk": {"S": "EX#1"}, "sk": {"S": "E#000002"}, "type": {"S": "step_completed"}}
     assert index_writes(spec, None, event) == 0  # no index key attribute: no index write
-    # a status change moves the by_workflow_status entry (delete + put); by_workflow is keys
-    # only (docs/design.md, "Write cost of the indexes"), so its entry is not rewritten
-    assert created == 2 and changed == 2
+    # a status change moves the head within both keys-only list indexes (delete + put in each)
+    assert created == 2 and changed == 4

@@ -1,7 +1,9 @@
 """Upgrading a stack: a store filled by the release before issue 14's store changes (commit
-ba0122a, taken from git) is read and driven on by today's code with no migration step
-(docs/design.md, "Migrating from the layout before issue 14"): lists, counts, histories and
-statistics come out right, and an execution left waiting by the old code completes.
+ba0122a, taken from git) is upgraded the documented way (README, "Upgrading": the index
+changes one stack update each, from ``infra/index_steps.py``, with the one-off list backfill
+between the additions and the removals) and then read and driven on by today's code: lists,
+counts, histories and statistics come out right, and an execution left waiting by the old
+code completes.
 
 The old release runs in its own interpreter (its ``app.py`` and ``chalicelib`` first on
 ``sys.path``) against a moto server on 127.0.0.1, as the old functions would against the
@@ -127,14 +129,20 @@ def test_a_store_filled_by_the_previous_release_reads_and_runs_on(moto_env: dict
     before = json.loads(lines[-1][len("RESULT ") :])
     assert before["statuses"] == {"approved": "completed", "waiting": "waiting", "cancelled": "cancelled"}
 
-    # today's code on the same tables
+    # the upgrade (README, "Upgrading"): the index changes one stack update each, as
+    # CloudFormation makes them, with the list backfill between the additions and the removals
     from chalice.test import Client
 
     from app import app
     from chalicelib.config import Settings
     from chalicelib.engine import Engine, reset_engine
+    from chalicelib.store.backfill import backfill
 
-    reset_engine(Engine.build(Settings.from_env()))
+    settings = Settings.from_env()
+    reports = _upgrade_indexes(old, settings, lambda: backfill(settings))
+    assert (reports[0].heads, reports[0].updated) == (3, 3), reports
+    assert (reports[1].updated, reports[1].already) == (0, 3), reports  # idempotent
+    reset_engine(Engine.build(settings))
     headers = {"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"}
     wf, ids = before["workflow_id"], before["ids"]
     try:
@@ -170,7 +178,6 @@ def test_a_store_filled_by_the_previous_release_reads_and_runs_on(moto_env: dict
             import boto3
 
             sqs = boto3.client("sqs")
-            settings = Settings.from_env()
             url = sqs.get_queue_url(QueueName=settings.step_queue)["QueueUrl"]
             for _ in range(20):
                 messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
@@ -187,5 +194,57 @@ def test_a_store_filled_by_the_previous_release_reads_and_runs_on(moto_env: dict
             assert finished["steps"][-1]["output"] == {"final": "waiting"}
             assert get(f"/workflows/{wf}")["active_executions"] == 0
             assert [i["execution_id"] for i in get(f"/workflows/{wf}/executions?status=waiting")["items"]] == []
+            # a new execution lists beside the old ones, across workflows too
+            new_id = json.loads(
+                client.http.post(
+                    f"/workflows/{wf}/executions", headers=headers, body=json.dumps({"inputs": {"n": "new"}})
+                ).body
+            )["execution_id"]
+            assert {i["execution_id"] for i in get("/executions")["items"]} == {*ids.values(), new_id}
     finally:
         reset_engine(None)
+
+
+def _upgrade_indexes(old: Path, settings: Any, run_backfill: Any) -> list[Any]:
+    """Apply ``infra/index_steps.py``'s steps from the old template to today's to the tables,
+    one UpdateTable per step (what each stack update does); backfill twice after the last
+    addition. Returns the backfill reports."""
+    import boto3
+
+    sys.path.insert(0, str(ROOT / "infra"))
+    try:
+        from index_steps import step_templates
+    finally:
+        sys.path.remove(str(ROOT / "infra"))
+    previous = json.loads((old / "infra" / "template.json").read_text())
+    template = json.loads((ROOT / "infra" / "template.json").read_text())
+    ddb = boto3.client("dynamodb")
+    names = {"ExecutionsTable": settings.executions_table, "CatalogTable": settings.catalog_table}
+    reports: list[Any] = []
+    have = {name: previous["Resources"][name]["Properties"].get("GlobalSecondaryIndexes", []) for name in names}
+    for step in step_templates(previous, template):
+        for resource, table in names.items():
+            props = step["Resources"][resource]["Properties"]
+            wanted = props.get("GlobalSecondaryIndexes", [])
+            added = [g for g in wanted if g["IndexName"] not in {h["IndexName"] for h in have[resource]}]
+            removed = [h for h in have[resource] if h["IndexName"] not in {g["IndexName"] for g in wanted}]
+            assert len(added) + len(removed) <= 1, "one index per update"
+            if removed and not reports:
+                reports = [run_backfill(), run_backfill()]
+            update = (
+                [{"Create": added[0]}]
+                if added
+                else [{"Delete": {"IndexName": removed[0]["IndexName"]}}]
+                if removed
+                else []
+            )
+            if update:
+                ddb.update_table(
+                    TableName=table,
+                    AttributeDefinitions=props["AttributeDefinitions"],
+                    GlobalSecondaryIndexUpdates=update,
+                )
+            have[resource] = wanted
+    indexes = ddb.describe_table(TableName=settings.executions_table)["Table"]["GlobalSecondaryIndexes"]
+    assert sorted(i["IndexName"] for i in indexes) == ["by_due", "list_month", "list_wf"]
+    return reports

@@ -4,8 +4,9 @@ moto), as an AI client would use it.
 
 The SDK client negotiates as it does with any server (its default ``auto`` mode first probes
 the newer handshake-free protocol, then falls back to ``initialize``), lists the tools, starts
-a workflow, follows it with ``get_execution`` and decides a gate with ``approve_step``. The
-server runs in its own process, one for the module; state is set up and checked over REST.
+a workflow, follows it with ``get_execution``, decides a gate with ``approve_step`` and retries
+a step with ``retry_step`` (its side effects replayed). The server runs in its own process, one
+for the module; state is set up and checked over REST.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import Implementation
+
+from tests.fakes.scripted import Answer, ScriptedServer
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_KEY = "mcp-sdk-test-admin-key"
@@ -281,3 +284,46 @@ def test_post_mcp_without_or_with_an_unknown_key_is_401(served: Rest) -> None:
 
     with pytest.raises(Exception):  # noqa: B017 - the SDK's error type for a refused connection is not public API; the SDK cannot connect without a valid key
         asyncio.run(scenario())
+
+
+def test_retry_step_replays_the_post_the_failed_step_already_made(served: Rest) -> None:
+    with ScriptedServer() as integration:
+        integration.script("/charges", Answer(201, {"charge": "C-1"}), Answer(201, {"charge": "C-2"}))
+        workflow_id = served.create_workflow(
+            {
+                "name": "Charge over MCP",
+                "trigger": {"type": "manual"},
+                "steps": [
+                    {
+                        "id": "charge",
+                        "agent": "http",
+                        "config": {"url": integration.url + "/charges", "method": "POST"},
+                        "gate": {"type": "approval"},
+                    }
+                ],
+            }
+        )
+        status, started = served.call("POST", f"/workflows/{workflow_id}/executions", {"inputs": {}})
+        assert status == 201, started
+        execution_id = started["execution_id"]
+
+        async def scenario() -> tuple[Any, ...]:
+            async with _client(served.base, ADMIN_KEY) as client:
+                tools = {t.name: t for t in (await client.list_tools()).tools}
+                await _until(client, execution_id, {"waiting"})
+                served.call("POST", f"/executions/{execution_id}/steps/charge/reject", {"comment": "wrong customer"})
+                failed = await _until(client, execution_id, {"failed"})
+                retried = await client.call_tool(
+                    "retry_step", {"execution_id": execution_id, "step_id": "charge", "side_effects": "replay"}
+                )
+                again = await _until(client, execution_id, {"waiting"})
+                return tools, failed, retried, again
+
+        tools, failed, retried, again = asyncio.run(scenario())
+        assert tools["retry_step"].input_schema["properties"]["side_effects"]["enum"] == ["replay", "rerun"]
+        assert failed["awaiting"][0]["side_effects_summary"] == "made 1 POST call"
+        assert not retried.is_error and "side effects: replay" in retried.content[0].text
+        assert again["status"] == "waiting"
+        assert len(integration.requests("/charges")) == 1  # replayed, not called again
+        step = served.get(f"/executions/{execution_id}")["steps"][0]
+        assert [e["status"] for e in step["side_effects"]] == ["succeeded", "replayed"]

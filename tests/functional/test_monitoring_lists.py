@@ -189,13 +189,17 @@ def test_unknown_workflow_is_404_and_an_empty_filter(api: Any) -> None:
     assert api.get("/workflows/wf_nope/executions")[0] == 404
 
 
-def test_a_page_costs_one_query_whatever_the_history(api: Any, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The other executions of the workflow are never read: a page is one Query on a fitting index."""
+def test_a_page_costs_its_partitions_whatever_the_history(api: Any, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page Queries the index partitions its filters leave (status x trigger, times the month
+    shards across workflows) and reads its heads with one BatchGetItem: no Scan, and executions
+    outside its partitions (other statuses, other workflows) never cost it a call."""
     from moto.core.botocore_stubber import BotocoreStubber
 
-    wf = api.create_workflow(GATED)
-    runs = [start(api, aws, wf) for _ in range(12)]
-    for run in runs[:2]:
+    from chalicelib.store.lists import MONTH_SHARDS, STATUSES, TRIGGERS
+
+    wf, other = api.create_workflow(GATED), api.create_workflow(GATED)
+    runs = [start(api, aws, wf) for _ in range(8)]
+    for run in runs[:3]:
         assert api.post(f"/executions/{run.execution_id}/cancel", {})[0] == 200
     seen: list[str] = []
     original = BotocoreStubber.process_request
@@ -205,12 +209,29 @@ def test_a_page_costs_one_query_whatever_the_history(api: Any, aws: Any, monkeyp
         return original(self, request)
 
     monkeypatch.setattr(BotocoreStubber, "process_request", record)
-    for path, batch_gets in [
-        (f"/workflows/{wf}/executions?status=cancelled&limit=5", 0),
-        ("/executions?status=cancelled&trigger=manual&limit=5", 0),
-        (f"/workflows/{wf}/executions?limit=3", 1),
-    ]:  # keys-only index: one BatchGet
-        seen.clear()
-        status, body = api.get(path)
-        assert status == 200 and body["items"]
-        assert (seen.count("Query"), seen.count("BatchGetItem"), seen.count("Scan")) == (1, batch_gets, 0), (path, seen)
+    partitions = len(STATUSES) * len(TRIGGERS)
+    paths = [
+        (f"/workflows/{wf}/executions?status=cancelled&trigger=manual&limit=2", 1),
+        (f"/workflows/{wf}/executions?status=cancelled&limit=2", len(TRIGGERS)),
+        ("/executions?status=cancelled&trigger=manual&limit=2", MONTH_SHARDS),
+        (f"/workflows/{wf}/executions?limit=3", 2 * partitions),  # a partition is read at most twice
+    ]
+
+    def measure() -> list[tuple[int, int, int]]:
+        counts = []
+        for path, most in paths:
+            seen.clear()
+            status, body = api.get(path)
+            assert status == 200 and body["items"], (path, body)
+            counts.append((seen.count("Query"), seen.count("BatchGetItem"), seen.count("Scan")))
+            assert counts[-1][0] <= most and counts[-1][1:] == (1, 0), (path, seen)
+        return counts
+
+    before = measure()
+    monkeypatch.setattr(BotocoreStubber, "process_request", original)
+    for _ in range(12):  # history outside the filtered partitions: running ones, another workflow
+        start(api, aws, wf)
+        start(api, aws, other)
+    monkeypatch.setattr(BotocoreStubber, "process_request", record)
+    after = measure()
+    assert after[:3] == before[:3]

@@ -93,3 +93,41 @@ def test_small_payloads_stay_inline(api: Any, worker: Any, aws: Any) -> None:
     assert api.execution(started["execution_id"])["steps"][0]["output"] == 5
     assert _objects(aws) == []
     assert not any("details_ref" in i for i in _event_items(aws, started["execution_id"]))
+
+
+def _head(aws: Any, execution_id: str) -> dict[str, Any]:
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    key = {"pk": {"S": f"EX#{execution_id}"}, "sk": {"S": "SUMMARY"}}
+    return ddb.get_item(TableName=aws.settings.executions_table, Key=key, ConsistentRead=True)["Item"]
+
+
+def test_the_head_stays_under_one_kilobyte_whatever_the_trigger_and_input(api: Any, worker: Any, aws: Any) -> None:
+    """The head (what lists read) keeps a large trigger in the payload bucket and never holds the
+    input; the API still shows both whole."""
+    from bench.capacity import item_size
+    from chalicelib.domain.fold import Actor
+    from chalicelib.store.executions import HEAD_LIMIT
+
+    wf = api.create_workflow(BIG_INPUT)
+    trigger = {
+        "type": "event",
+        "source": "s" * 200,
+        "event_type": "order." + "x" * 3000,
+        "event_id": "evt_" + "9" * 64,
+        "replay": True,
+        "replayed_by": "r" * 300,
+    }
+    state = aws.executions.start(wf, {"note": "n" * 300_000}, trigger, Actor("tester", "admin"))
+    worker.drain()
+    head = _head(aws, state.execution_id)
+    assert item_size(head) < HEAD_LIMIT, item_size(head)
+    assert "trigger_ref" in head and "note" not in str(head)
+    execution = api.execution(state.execution_id)
+    assert execution["status"] == "completed" and execution["trigger"] == trigger
+    assert execution["steps"][0]["output"] == 300_000
+    listed = api.get(f"/workflows/{wf}/executions?trigger=event")[1]["items"]
+    assert [i["trigger"] for i in listed] == [trigger]
+    # a small trigger stays inline, with the same size bound
+    small = api.start(wf, {"note": "n" * 300_000})["execution_id"]
+    head = _head(aws, small)
+    assert item_size(head) < HEAD_LIMIT and "trigger_ref" not in head

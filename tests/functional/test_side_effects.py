@@ -4,6 +4,7 @@ that counts its calls, SES on moto), then retried with ``replay`` (the default) 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -382,3 +383,49 @@ def test_cancel_lists_the_calls_it_does_not_undo_in_the_view_and_the_history(
     [event] = [e for e in history["items"] if e["type"] == "execution_cancelled"]
     assert event["details"]["side_effects_not_undone"] == [{"step_id": "act", "summary": "made 1 POST call"}]
     assert "step act made 1 POST call" in event["message"]
+
+
+def test_a_worker_that_stops_mid_call_leaves_the_call_unknown_and_a_replay_does_not_repeat_it(
+    api: Any, worker: Any, integration: ScriptedServer, clock: Any
+) -> None:
+    arrived, release = threading.Event(), threading.Event()
+
+    def hang(seen: Any) -> Answer:  # the worker's call reaches the integration, then hears nothing back
+        arrived.set()
+        release.wait(30)
+        return Answer(201, {"charge": "C-1"})
+
+    integration.script("/charges", hang, Answer(201, {"charge": "C-2"}))
+    workflow_id = api.create_workflow(
+        {
+            "name": "Charge",
+            "trigger": {"type": "manual"},
+            "steps": [
+                {
+                    "id": "charge",
+                    "agent": "http",
+                    "timeout_seconds": 60,
+                    "config": {"url": integration.url + "/charges", "method": "POST"},
+                }
+            ],
+        }
+    )
+    execution_id = api.start(workflow_id)["execution_id"]
+    [message] = worker.receive(1)
+    stuck = threading.Thread(target=worker.deliver, args=(message["Body"],), daemon=True)
+    stuck.start()
+    assert arrived.wait(30)  # the worker is inside the call: for the rest of the system it is gone
+    clock.advance(61)
+    worker.sweep()  # its deadline passed: timed out
+    step = api.execution(execution_id)["steps"][0]
+    assert step["state"] == "failed" and step["error"]["kind"] == "timeout"
+    [effect] = step["side_effects"]
+    assert effect["status"] == "unknown" and effect["idempotency_key"] == f"{execution_id}:charge:1:1"
+    assert step["side_effects_summary"] == "made 1 POST call (1 with unknown outcome)"
+
+    release.set()  # the stuck worker comes back late: its result is kept as late, and it tells the truth
+    stuck.join(30)
+    step = api.execution(execution_id)["steps"][0]
+    assert "late_result_discarded" in api.history_types(execution_id)
+    assert step["state"] == "failed" and step["side_effects"][0]["status"] == "succeeded"
+    assert len(integration.requests("/charges")) == 1

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.machine import LEASE_SECONDS
+from chalicelib.errors import TransitionConflict
 from tests.faults import FAULTS, Rule
 from tests.functional.operator_kit import act, py, step_of, tf, workflow
 
@@ -138,7 +139,7 @@ def test_a_result_the_store_refuses_is_kept_and_recorded_by_the_next_delivery(
     # every write that would record the call's result fails (a store error, not a conflict)
     FAULTS.add(Rule("TransactWriteItems", "InternalServerError", times=1000, needle="step_completed", status=500))
     FAULTS.add(Rule("PutItem", "InternalServerError", times=1000, needle="step_completed", status=500))
-    with pytest.raises(Exception):  # noqa: B017 - whichever error the store raised, Lambda reports it
+    with pytest.raises(TransitionConflict):  # the worker kept the result and gave up
         worker.deliver(message["Body"])  # Lambda reports the error; SQS will deliver again
     assert len(third_party.calls) == 1
     assert step_of(api.execution(ex), "call")["state"] == "running"
@@ -217,3 +218,74 @@ def test_heartbeats_keep_a_long_step_alive_past_its_first_lease(api: Any, worker
     clock.advance(LEASE_SECONDS + 1)  # the beats stop
     worker.sweep()
     assert step_of(api.execution(ex), "long")["state"] == "failed"
+
+
+def test_a_result_whose_commit_and_re_read_both_fail_is_still_recorded(
+    api: Any, worker: Any, faults: Any, third_party: Counting
+) -> None:
+    # the chaos run's lost result: the commit carrying the result failed, and so did the read
+    # that came before deciding again; that read sat outside the recording retries
+    wf = api.create_workflow(workflow(http("call", third_party.url), tf("after", "prev")))
+    ex = api.start(wf)["execution_id"]
+    commit = FAULTS.add(Rule("TransactWriteItems", "InternalServerError", times=1, needle="step_completed", status=500))
+    reads: list[Rule] = []
+    # while the agent runs (the worker's earlier reads are done): the next read of the execution fails
+    third_party.during = lambda: reads.append(FAULTS.add(Rule("Query", "ThrottlingException", times=1, needle=ex)))
+    worker.drain()  # no exception: the worker recorded the result after its retries
+    assert commit.hits == 1 and reads[0].hits == 1
+    assert len(third_party.calls) == 1
+    view = api.execution(ex)
+    assert view["status"] == "completed" and step_of(view, "call")["output"]["body"] == {"ok": 1}
+    assert "late_result_discarded" not in api.history_types(ex)
+
+
+def test_a_kept_result_whose_message_never_comes_back_is_recorded_by_the_sweep(
+    api: Any, worker: Any, aws: Any, faults: Any, clock: Any, third_party: Counting
+) -> None:
+    wf = api.create_workflow(workflow(http("call", third_party.url), tf("after", "prev")))
+    ex = api.start(wf)["execution_id"]
+    message = worker.receive(1)[0]
+    FAULTS.add(Rule("TransactWriteItems", "InternalServerError", times=1000, needle="step_completed", status=500))
+    FAULTS.add(Rule("PutItem", "InternalServerError", times=1000, needle="step_completed", status=500))
+    with pytest.raises(TransitionConflict):  # the worker kept the result and gave up
+        worker.deliver(message["Body"])
+    faults.clear()
+    # the message is lost (deleted, or dead-lettered); the step's deadline comes
+    worker.sqs.delete_message(QueueUrl=worker.url, ReceiptHandle=message["ReceiptHandle"])
+    clock.advance(400)
+    worker.sweep()  # the deadline (60 s) is past: it would time the attempt out, but records the kept result
+    worker.drain()
+    assert len(third_party.calls) == 1
+    view = api.execution(ex)
+    assert view["status"] == "completed" and step_of(view, "call")["attempt"] == 1
+    assert "step_timed_out" not in api.history_types(ex)
+
+
+def test_a_hand_over_sqs_refuses_after_the_commit_is_not_an_error_and_the_sweep_sends_it(
+    api: Any, worker: Any, faults: Any, clock: Any
+) -> None:
+    # SQS refuses the sends (a worker dying between its commit and its hand-over): the start
+    # and the operator's approval are committed, so they answer 201 and 200, not 500, and the
+    # sweep re-sends what was not sent
+    wf = api.create_workflow(workflow(tf("check", "input", gate={"type": "approval"}), tf("after", "prev")))
+    sends = FAULTS.add(Rule("SendMessage", "InternalError", times=1000, status=500))
+    status, started = api.post(f"/workflows/{wf}/executions", {"inputs": {}})
+    assert status == 201, started
+    ex = started["execution_id"]
+    assert sends.hits == 1 and worker.receive() == []
+    clock.advance(121)
+    faults.clear()
+    worker.sweep()
+    worker.drain()
+    assert api.execution(ex)["status"] == "waiting"
+    sends = FAULTS.add(Rule("SendMessage", "InternalError", times=1000, status=500))
+    assert act(api, ex, "approve", "check", {"comment": "fine"})[0] == 200
+    assert sends.hits == 1
+    faults.clear()
+    clock.advance(121)
+    worker.sweep()
+    worker.drain()
+    view = api.execution(ex)
+    assert view["status"] == "completed", view
+    types = api.history_types(ex)
+    assert types.count("approval_granted") == 1 and "late_result_discarded" not in types
