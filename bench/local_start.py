@@ -1,4 +1,4 @@
-"""Start latency of ``make run`` on an empty store and after many executions (issue 15, item 1).
+"""Start latency of ``make run`` on an empty store and after many executions.
 
 The local stack is the one ``make run`` builds (``chalicelib.local.server``): moto's threaded
 server with ``dynamo_isolation`` installed, the template's resources, the app on Chalice's

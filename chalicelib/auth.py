@@ -10,11 +10,12 @@ from typing import Any
 from chalicelib.bootstrap import ACTOR_NAME as BOOTSTRAP_ACTOR
 from chalicelib.bootstrap import bootstrap_key
 from chalicelib.config import Settings
-from chalicelib.domain.machine import ROLE_RANK, Actor
+from chalicelib.domain.machine import Actor
+from chalicelib.domain.vocabulary import ROLE_RANK, Role
 from chalicelib.errors import FieldError, Forbidden, Unauthorized, ValidationError
 from chalicelib.store import Store
 
-ROLES = tuple(ROLE_RANK)
+ROLES = tuple(role.value for role in Role)
 
 
 def hash_key(key: str) -> str:
@@ -31,7 +32,7 @@ def authenticate(header: str | None, store: Store, settings: Settings) -> Actor:
         raise Unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
     key = header[7:].strip()
     if settings.admin_key and hmac.compare_digest(key.encode(), settings.admin_key.encode()):
-        return Actor("admin", "admin")
+        return Actor(Role.ADMIN.value, Role.ADMIN)
     record = store.catalog.get_key(hash_key(key))
     if record is not None:
         return Actor(record.name, record.role)
@@ -40,11 +41,11 @@ def authenticate(header: str | None, store: Store, settings: Settings) -> Actor:
     if settings.admin_key_secret and bootstrap_key(
         settings.admin_key_secret, settings.region, settings.endpoint_url
     ).matches(key):
-        return Actor(BOOTSTRAP_ACTOR, "admin")
+        return Actor(BOOTSTRAP_ACTOR, Role.ADMIN)
     raise Unauthorized("unknown API key")
 
 
-def require(actor: Actor, role: str) -> None:
+def require(actor: Actor, role: Role | str) -> None:
     if ROLE_RANK.get(actor.role, -1) < ROLE_RANK[role]:
         raise Forbidden(f"this needs the {role} role; key '{actor.name}' has the {actor.role} role")
 

@@ -87,11 +87,6 @@ def _days(name: str, value: str | None, default: int) -> int:
     return int(value)
 
 
-def step_queue_name(env: Mapping[str, str] | None = None) -> str:
-    """The step queue's name, needed by Chalice at import time to wire the SQS handler."""
-    return Settings.from_env(env).step_queue
-
-
 def step_queue_arn(env: Mapping[str, str] | None = None) -> str:
     """The ARN Chalice wires the SQS handler to at import time.
 

@@ -74,6 +74,35 @@ class Conflict(SteplineError):
     code = "ConflictError"
 
 
+class Refused(Conflict):
+    """The state machine refuses a command: it does not fit the current state (409), it names a
+    step the execution does not have (404), or it needs a higher role (403).
+
+    Raised by the pure ``decide()``; as a ``SteplineError`` it reaches HTTP through the same
+    boundary as every other error, with the status its flags give.
+    """
+
+    def __init__(self, message: str, *, not_found: bool = False, forbidden: bool = False) -> None:
+        super().__init__(message)
+        self.not_found, self.forbidden = not_found, forbidden
+        if not_found:
+            self.status, self.code = NotFound.status, NotFound.code
+        elif forbidden:
+            self.status, self.code = Forbidden.status, Forbidden.code
+
+
+class UnknownEventType(SteplineError):
+    """An execution's history holds an event type this release does not define (written by a
+    newer release, or by hand): the fold stops rather than guess what the event meant."""
+
+    def __init__(self, execution_id: str, seq: int, event_type: str) -> None:
+        self.execution_id, self.seq, self.event_type = execution_id, seq, event_type
+        super().__init__(
+            f"execution {execution_id}: history event #{seq} has type {event_type!r}, which this release "
+            "does not know; it cannot be replayed until a release that defines it is deployed"
+        )
+
+
 class TransitionConflict(Conflict):
     """A conditional write lost: the record moved on since it was read."""
 

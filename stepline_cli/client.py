@@ -41,6 +41,7 @@ class Client:
         self.key = key
         self.timeout = timeout
         self.session = session or requests.Session()
+        self._vocabulary: dict[str, Any] | None = None
 
     def request(
         self,
@@ -74,6 +75,13 @@ class Client:
         if response.status_code >= 400:
             raise ApiError(response.status_code, payload)
         return payload
+
+    def vocabulary(self) -> dict[str, Any]:
+        """The server's words (``GET /vocabulary.json``): statuses, trigger kinds, roles... read
+        once per run, so the CLI never keeps a copy of lists the server defines."""
+        if self._vocabulary is None:
+            self._vocabulary = self.request("GET", "/vocabulary.json")
+        return self._vocabulary
 
     # --- workflows ---------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from stepline_cli.client import Client
 from stepline_cli.guide import error_line, gate_hint, outputs, pretty
-from stepline_cli.render import FINAL_STATUSES, header, state, timeline_table
+from stepline_cli.render import header, state, timeline_table
 
 DONE_STATES = ("completed", "skipped")
 
@@ -50,6 +50,7 @@ def follow(
     seen: dict[str, tuple[str, int]] = {}
     started = time.monotonic()
     execution: dict[str, Any] = {}
+    active = set(client.vocabulary().get("active_statuses") or ())
     with Live(console=console, refresh_per_second=8, transient=False) as live:
         while True:
             execution = client.execution(execution_id)
@@ -67,7 +68,7 @@ def follow(
             if waiting_output is not None:
                 shown.append(waiting_output)
             live.update(Group(*shown, progress))
-            if status in FINAL_STATUSES:
+            if status not in active:  # over, or failed and waiting for an operator
                 progress.stop_task(task)
                 return execution, EXIT_COMPLETED if status == "completed" else EXIT_FAILED
             if status == "waiting" and stop_on_wait:

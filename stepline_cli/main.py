@@ -6,6 +6,7 @@ and ``--key``). ``--json`` prints the API's answers as JSON, for scripts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -17,8 +18,23 @@ from stepline_cli.follow import follow as follow_execution
 from stepline_cli.inputs import parse_assignments, parse_json_object, prompt_missing
 from stepline_cli.session import Session, pass_session
 
-STATUSES = ("running", "waiting", "completed", "failed", "cancelled")
-TRIGGERS = ("manual", "event", "schedule")
+
+def _server_word(kind: str) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
+    """A check of an option against one of the server's lists (``GET /vocabulary.json``), so a
+    typo is a usage error naming the choices, and the choices are never a copy kept here."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return None
+        session = ctx.find_object(Session)
+        if session is None:
+            return value
+        choices = session.client.vocabulary().get(kind) or []
+        if value not in choices:
+            raise click.BadParameter(f"{value!r} is not one of {', '.join(map(str, choices))}")
+        return value
+
+    return check
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -103,8 +119,16 @@ def start(
 
 @cli.command()
 @click.argument("workflow_id", required=False)
-@click.option("--status", type=click.Choice(STATUSES), help="Only executions in this status.")
-@click.option("--trigger", type=click.Choice(TRIGGERS), help="Only executions started by this kind of trigger.")
+@click.option(
+    "--status",
+    callback=_server_word("execution_statuses"),
+    help="Only executions in this status (running, waiting, ...: the server's list).",
+)
+@click.option(
+    "--trigger",
+    callback=_server_word("trigger_kinds"),
+    help="Only executions started by this kind of trigger (manual, event, ...: the server's list).",
+)
 @click.option("--from", "start_from", metavar="ISO", help="Started at or after, e.g. 2026-11-01T00:00:00Z.")
 @click.option("--to", "start_to", metavar="ISO", help="Started at or before.")
 @click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True, help="Page size.")

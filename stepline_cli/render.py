@@ -26,7 +26,6 @@ STATE_STYLES = {
     "skipped": "magenta",
     "pending": "dim",
 }
-FINAL_STATUSES = ("completed", "failed", "cancelled")
 #: Below this many columns lists and timelines are stacked (one block per row), never cut.
 NARROW = 110
 

@@ -23,6 +23,7 @@ from jmespath.parser import ParsedResult
 
 from chalicelib.domain.actions import with_action
 from chalicelib.domain.expressions import compile_bounded, one_line
+from chalicelib.domain.vocabulary import ErrorKind
 from chalicelib.errors import FieldError
 
 __all__ = [
@@ -81,7 +82,7 @@ class AgentContext:
 class StepError(Exception):
     """A failure an agent reports on purpose; ``retryable`` says if a new attempt may help."""
 
-    kind: str = "agent"
+    kind: str = ErrorKind.AGENT
 
     def __init__(
         self,
@@ -120,13 +121,13 @@ class StepError(Exception):
 class AgentError(StepError):
     """The agent could not complete the task (bad expression, failing callable, ...)."""
 
-    kind = "agent"
+    kind = ErrorKind.AGENT
 
 
 class IntegrationError(StepError):
     """A remote system failed or refused the call; ``status`` is its HTTP status if any."""
 
-    kind = "integration"
+    kind = ErrorKind.INTEGRATION
 
     def __init__(
         self,

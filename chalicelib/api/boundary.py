@@ -16,6 +16,7 @@ from chalice import Blueprint, Response
 from chalicelib.api.openapi import RouteDoc, RouteShape, describe
 from chalicelib.auth import authenticate, require
 from chalicelib.domain.machine import Actor, ExecutionState
+from chalicelib.domain.vocabulary import ROLE_RANK
 from chalicelib.engine import Engine, get_engine
 from chalicelib.engine.views import execution_view
 from chalicelib.errors import FieldError, PayloadTooLarge, SteplineError, ValidationError
@@ -45,6 +46,10 @@ def endpoint(
     ``GET /openapi.json`` (``chalicelib.api.openapi``); ``shape`` gives the request, response
     and query schemas (else ``chalicelib.api.schemas.ROUTE_SHAPES`` does).
     """
+
+    if role is not None and role not in ROLE_RANK:
+        # A typo here would make the route unreachable (or open): fail when the app loads.
+        raise ValueError(f"endpoint {path}: unknown role {role!r}; roles are {', '.join(ROLE_RANK)}")
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)

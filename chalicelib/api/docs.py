@@ -1,4 +1,6 @@
-"""The API's own description: ``GET /openapi.json`` (no key needed, like ``/health``)."""
+"""The API's own description, no key needed (like ``/health``): ``GET /openapi.json`` and
+``GET /vocabulary.json``, the domain's words and limits that the UI and the CLI read instead
+of keeping their own copies."""
 
 from __future__ import annotations
 
@@ -7,7 +9,30 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api.boundary import RequestContext, endpoint
-from chalicelib.api.openapi import build_document
+from chalicelib.api.openapi import RouteShape, build_document
+from chalicelib.domain.vocabulary import served
+
+_LIST = {"type": "array", "items": {"type": "string"}}
+VOCABULARY_SHAPE = RouteShape(
+    {
+        "type": "object",
+        "properties": {
+            name: _LIST
+            for name in (
+                "step_states",
+                "execution_statuses",
+                "active_statuses",
+                "trigger_kinds",
+                "roles",
+                "event_types",
+                "error_kinds",
+            )
+        }
+        | {"limits": {"type": "object"}},
+        "required": ["step_states", "execution_statuses", "trigger_kinds", "roles", "event_types", "limits"],
+    },
+    role=None,
+)
 
 bp = Blueprint(__name__)
 
@@ -16,6 +41,12 @@ bp = Blueprint(__name__)
 def openapi_document(ctx: RequestContext) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route, generated from the route table."""
     return build_document(bp.current_app, server_url=_base_path(ctx))
+
+
+@endpoint(bp, "/vocabulary.json", role=None, summary="Stepline's words and limits", shape=VOCABULARY_SHAPE)
+def vocabulary(ctx: RequestContext) -> dict[str, Any]:
+    """Step states, execution statuses, trigger kinds, roles, event and error kinds, definition limits."""
+    return served()
 
 
 def _base_path(ctx: RequestContext) -> str:

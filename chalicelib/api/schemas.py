@@ -16,22 +16,12 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.api.openapi import Param, RouteShape
+from chalicelib.domain import limits
 from chalicelib.domain.cron import time_zones
-from chalicelib.domain.definition import (
-    GATE_TYPES,
-    MAX_ATTEMPTS,
-    MAX_BACKOFF_SECONDS,
-    MAX_DESCRIPTION,
-    MAX_GATE_TIMEOUT_SECONDS,
-    MAX_INPUTS,
-    MAX_INSTRUCTIONS,
-    MAX_NAME,
-    MAX_STEPS,
-    MAX_TIMEOUT_SECONDS,
-    ON_TIMEOUT,
-)
 from chalicelib.domain.notify import MAX_TARGETS, NOTIFY_EVENTS
 from chalicelib.domain.side_effects import RetryMode, SideEffectStatus
+from chalicelib.domain.states import ExecutionStatus, StepState
+from chalicelib.domain.vocabulary import Role, TriggerKind
 from chalicelib.engine.events import MAX_GRACE, SOURCE_NAME_PATTERN
 from chalicelib.engine.listing import TIMESTAMP_PATTERN
 from chalicelib.engine.stats import MAX_BUCKETS
@@ -40,12 +30,13 @@ from chalicelib.engine.webhook_schemes import SCHEMES
 
 _MAX_GRACE_SECONDS = int(MAX_GRACE.total_seconds())
 
-STATUSES = ["running", "waiting", "completed", "failed", "cancelled"]
-STEP_STATES = ["pending", "running", "completed", "failed", "waiting_for_approval", "skipped"]
+# The domain's words and limits, as JSON Schema enums (plain strings: the document is JSON).
+STATUSES = [s.value for s in ExecutionStatus]
+STEP_STATES = [s.value for s in StepState]
 STEP_ACTIONS = ["retry", "edit_and_retry", "skip", "approve", "reject", "review", "force_advance"]
-TRIGGER_TYPES = ["manual", "event", "schedule"]
-INPUT_TYPES = ["string", "number", "integer", "boolean", "enum", "date"]
-ROLES = ["viewer", "operator", "admin"]
+TRIGGER_TYPES = [k.value for k in TriggerKind]
+INPUT_TYPES = list(limits.INPUT_TYPES)
+ROLES = [r.value for r in Role]
 SIDE_EFFECT_MODES = [m.value for m in RetryMode]
 
 
@@ -95,10 +86,10 @@ def components() -> dict[str, Any]:
     inputs = {
         "type": "array",
         "items": ref("InputField"),
-        "maxItems": MAX_INPUTS,
+        "maxItems": limits.MAX_INPUTS,
         "description": "the start form's fields",
     }
-    text = {"type": "string", "maxLength": MAX_NAME, "pattern": NOT_BLANK}
+    text = {"type": "string", "maxLength": limits.MAX_NAME, "pattern": NOT_BLANK}
     trigger = {
         "description": "One shape per `type`; the fields of another type are refused.",
         "oneOf": [
@@ -131,23 +122,23 @@ def components() -> dict[str, Any]:
             "agent": {"enum": sorted(agent_names())},
             "instructions": {
                 "type": "string",
-                "maxLength": MAX_INSTRUCTIONS,
+                "maxLength": limits.MAX_INSTRUCTIONS,
                 "description": "for `transform`: a JMESPath expression over `{input, prev, steps}`",
             },
             "config": OBJECT,
-            "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_TIMEOUT_SECONDS},
+            "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": limits.MAX_TIMEOUT_SECONDS},
             "retry": _obj(
                 {
-                    "max_attempts": {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS},
-                    "backoff_seconds": {"type": "number", "minimum": 0, "maximum": MAX_BACKOFF_SECONDS},
+                    "max_attempts": {"type": "integer", "minimum": 1, "maximum": limits.MAX_ATTEMPTS},
+                    "backoff_seconds": {"type": "number", "minimum": 0, "maximum": limits.MAX_BACKOFF_SECONDS},
                 }
             ),
             "gate": _obj(
                 {
-                    "type": {"enum": list(GATE_TYPES)},
+                    "type": {"enum": list(limits.GATE_TYPES)},
                     "approvers": {"type": "array", "items": STRING},
-                    "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_GATE_TIMEOUT_SECONDS},
-                    "on_timeout": {"enum": list(ON_TIMEOUT)},
+                    "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": limits.MAX_GATE_TIMEOUT_SECONDS},
+                    "on_timeout": {"enum": list(limits.ON_TIMEOUT)},
                     "separate_from_starter": {"type": "boolean"},
                 },
                 ("type",),
@@ -170,11 +161,11 @@ def components() -> dict[str, Any]:
     }
     definition = _obj(
         {
-            "name": {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": NOT_BLANK},
-            "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
+            "name": {"type": "string", "minLength": 1, "maxLength": limits.MAX_NAME, "pattern": NOT_BLANK},
+            "description": {"type": "string", "maxLength": limits.MAX_DESCRIPTION},
             "enabled": {"type": "boolean"},
             "trigger": ref("Trigger"),
-            "steps": {"type": "array", "items": ref("StepDefinition"), "minItems": 1, "maxItems": MAX_STEPS},
+            "steps": {"type": "array", "items": ref("StepDefinition"), "minItems": 1, "maxItems": limits.MAX_STEPS},
             "notify": notify,
         },
         ("name", "trigger", "steps"),

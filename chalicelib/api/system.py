@@ -9,6 +9,7 @@ from chalice import Blueprint, Response
 from chalicelib.api.boundary import RequestContext, endpoint
 from chalicelib.auth import authenticate, hash_key, new_key, validate_key_request
 from chalicelib.domain.timefmt import iso
+from chalicelib.domain.vocabulary import Role
 from chalicelib.errors import Conflict, NotFound, Unauthorized
 
 bp = Blueprint(__name__)
@@ -24,7 +25,7 @@ def health(ctx: RequestContext) -> dict[str, Any]:
             actor = authenticate(header, ctx.engine.store, ctx.engine.settings)
         except Unauthorized:
             return body  # a health check never fails for a key; it just shows no details
-        if actor.role == "admin":
+        if actor.role == Role.ADMIN:
             body["details"] = {**ctx.engine.deadletters.count(), "notifications_failed": ctx.engine.notifier.failures()}
     return body
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.domain.vocabulary import ErrorKind
+
 __all__ = [
     "ACTIONS",
     "EDIT_AND_RETRY",
@@ -43,15 +45,15 @@ def recommended_action(error: Mapping[str, Any]) -> str:
     raw_details = error.get("details")
     details: Mapping[str, Any] = raw_details if isinstance(raw_details, Mapping) else {}
     status = error.get("status", details.get("status"))
-    if kind == "rejected":
+    if kind == ErrorKind.REJECTED:
         return SKIP_OR_CANCEL
-    if kind == "integration" and status in (401, 403):
+    if kind == ErrorKind.INTEGRATION and status in (401, 403):
         return UPDATE_CONNECTION
-    if error.get("retryable") or kind in ("timeout", "internal"):
+    if error.get("retryable") or kind in (ErrorKind.TIMEOUT, ErrorKind.INTERNAL):
         return RETRY
-    if kind == "agent":
+    if kind == ErrorKind.AGENT:
         return EDIT_AND_RETRY
-    if kind == "integration":
+    if kind == ErrorKind.INTEGRATION:
         # a 4xx other than auth: the request the step builds is wrong; edit it
         return EDIT_AND_RETRY if isinstance(status, int) and 400 <= status < 500 else SKIP_OR_CANCEL
     return SKIP_OR_CANCEL

@@ -15,22 +15,52 @@ Pure: stdlib, jmespath, croniter (through ``cron``) and zoneinfo only; no clock,
 from __future__ import annotations
 
 import copy
-import difflib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.cron import cron_error, timezone_error
-from chalicelib.domain.expressions import compile_bounded
-from chalicelib.domain.inputs import _coerce, _integral, _is_number, validate_inputs
+from chalicelib.domain.fields import JsonObject as _Object
+from chalicelib.domain.fields import jmespath_problem as _jmespath_problem
+from chalicelib.domain.fields import json_size as _json_size
+from chalicelib.domain.fields import reject_duplicates as _reject_duplicates
+from chalicelib.domain.fields import without_none as _without_none
+from chalicelib.domain.inputs import _coerce, _is_number, validate_inputs
+from chalicelib.domain.limits import (
+    GATE_TYPES,
+    INPUT_TYPES,
+    MAX_ATTEMPTS,
+    MAX_BACKOFF_SECONDS,
+    MAX_CONFIG_BYTES,
+    MAX_DEFINITION_BYTES,
+    MAX_DESCRIPTION,
+    MAX_GATE_TIMEOUT_SECONDS,
+    MAX_INPUTS,
+    MAX_INSTRUCTIONS,
+    MAX_NAME,
+    MAX_STEPS,
+    MAX_TIMEOUT_SECONDS,
+    ON_TIMEOUT,
+)
 from chalicelib.domain.notify import NotifyTarget, parse_notify
+from chalicelib.domain.vocabulary import TriggerKind
 from chalicelib.errors import FieldError, PayloadTooLarge, ValidationError
 
 __all__ = [
     "GATE_TYPES",
     "INPUT_TYPES",
+    "MAX_ATTEMPTS",
+    "MAX_BACKOFF_SECONDS",
+    "MAX_CONFIG_BYTES",
+    "MAX_DEFINITION_BYTES",
+    "MAX_DESCRIPTION",
+    "MAX_GATE_TIMEOUT_SECONDS",
+    "MAX_INPUTS",
+    "MAX_INSTRUCTIONS",
+    "MAX_NAME",
+    "MAX_STEPS",
+    "MAX_TIMEOUT_SECONDS",
     "ON_TIMEOUT",
     "TRIGGER_TYPES",
     "DefinitionTooLarge",
@@ -44,28 +74,17 @@ __all__ = [
     "validate_inputs",
 ]
 
-INPUT_TYPES = ("string", "number", "integer", "boolean", "enum", "date")
-TRIGGER_TYPES = ("manual", "event", "schedule")
-GATE_TYPES = ("approval", "review")
-#: What the sweep decides for a gate nobody answered within its ``timeout_seconds``.
-ON_TIMEOUT = ("fail", "approve", "reject")
-MAX_NAME, MAX_DESCRIPTION, MAX_STEPS, MAX_INPUTS = 200, 2000, 100, 100
-MAX_TIMEOUT_SECONDS, MAX_ATTEMPTS, MAX_BACKOFF_SECONDS = 86400, 20, 86400.0
-#: Size limits (listed in docs/api.md): a definition is stored in one DynamoDB item (400 KB).
-MAX_INSTRUCTIONS = 20_000
-MAX_CONFIG_BYTES = 64_000
-MAX_DEFINITION_BYTES = 256_000
-#: A gate waits for people, so it may wait longer than a step may run: up to 30 days.
-MAX_GATE_TIMEOUT_SECONDS = 30 * 86400
+#: The trigger kinds' values, in the order the API lists them (``TriggerKind`` is the word).
+TRIGGER_TYPES = tuple(kind.value for kind in TriggerKind)
 
 _INPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _STEP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 _TOP_KEYS = ("name", "description", "enabled", "trigger", "steps", "notify")
-_TRIGGER_KEYS = {
-    "manual": ("type", "inputs"),
-    "event": ("type", "source", "event_type", "filter"),
-    "schedule": ("type", "cron", "timezone"),
+_TRIGGER_KEYS: dict[str, tuple[str, ...]] = {
+    TriggerKind.MANUAL: ("type", "inputs"),
+    TriggerKind.EVENT: ("type", "source", "event_type", "filter"),
+    TriggerKind.SCHEDULE: ("type", "cron", "timezone"),
 }
 _INPUT_KEYS = ("name", "type", "required", "default", "options", "description", "label")
 _STEP_KEYS = ("id", "name", "agent", "instructions", "config", "timeout_seconds", "retry", "gate")
@@ -113,8 +132,8 @@ class Trigger:
     timezone: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        if self.type == "manual":
-            return {"type": "manual", "inputs": [spec.to_dict() for spec in self.inputs]}
+        if self.type == TriggerKind.MANUAL:
+            return {"type": TriggerKind.MANUAL.value, "inputs": [spec.to_dict() for spec in self.inputs]}
         return _without_none({key: getattr(self, key) for key in _TRIGGER_KEYS[self.type]})
 
 
@@ -261,22 +280,22 @@ def _parse_trigger(raw: Any, errors: list[FieldError]) -> Trigger | None:
     if obj is None or kind is None:
         return None
     obj.reject_unknown(_TRIGGER_KEYS[kind], where=f" for a {kind} trigger")
-    if kind == "manual":
+    if kind == TriggerKind.MANUAL:
         inputs = _parse_input_fields(raw.get("inputs"), errors)
-        return Trigger("manual", inputs=inputs) if obj.ok else None
-    if kind == "event":
+        return Trigger(TriggerKind.MANUAL, inputs=inputs) if obj.ok else None
+    if kind == TriggerKind.EVENT:
         source = obj.text("source", required=True, max_len=MAX_NAME)
         event_type = obj.text("event_type", required=True, max_len=MAX_NAME)
         expression = raw.get("filter")
         if expression is not None and (problem := _jmespath_problem(expression)):
             obj.fail("filter", problem)
-        return Trigger("event", source=source, event_type=event_type, filter=expression) if obj.ok else None
+        return Trigger(TriggerKind.EVENT, source=source, event_type=event_type, filter=expression) if obj.ok else None
     cron, zone = raw.get("cron"), raw.get("timezone")
     zone = "UTC" if zone is None else zone
     for key, problem in (("cron", cron_error(cron)), ("timezone", timezone_error(zone))):
         if problem:
             obj.fail(key, problem)
-    return Trigger("schedule", cron=" ".join(cron.split()), timezone=zone) if obj.ok else None
+    return Trigger(TriggerKind.SCHEDULE, cron=" ".join(cron.split()), timezone=zone) if obj.ok else None
 
 
 def _parse_input_fields(raw: Any, errors: list[FieldError]) -> tuple[InputField, ...]:
@@ -411,132 +430,3 @@ def _parse_gate(raw: Any, path: str, errors: list[FieldError]) -> Gate | None:
         on_timeout = "fail"
     separate = obj.boolean("separate_from_starter")
     return Gate(kind, approvers or (), timeout, on_timeout, bool(separate)) if obj.ok and kind else None
-
-
-class _Object:
-    """Reads one JSON object found at ``path``, recording each problem in the shared ``errors``."""
-
-    def __init__(self, raw: dict[str, Any], path: str, errors: list[FieldError]) -> None:
-        self.raw, self.path, self.errors, self._start = raw, path, errors, len(errors)
-
-    @classmethod
-    def read(
-        cls,
-        raw: Any,
-        path: str,
-        errors: list[FieldError],
-        allowed: tuple[str, ...],
-        not_object: str,
-        check_keys: bool = True,
-    ) -> _Object | None:
-        """The reader, or None (error recorded) when ``raw`` is not an object."""
-        if not isinstance(raw, dict):
-            errors.append(FieldError(path or "body", not_object))
-            return None
-        obj = cls(raw, path, errors)
-        if check_keys:
-            obj.reject_unknown(allowed)
-        return obj
-
-    def reject_unknown(self, allowed: tuple[str, ...], where: str = "") -> None:
-        """Strict keys: a typo such as "timeout" must not be silently ignored."""
-        for key in self.raw:
-            if key not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f"did you mean '{close[0]}'?" if close else "expected one of: " + ", ".join(allowed)
-                self.fail(key, f"unknown field{where}; {hint}")
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing was wrong in this object (or anything parsed below it since)."""
-        return len(self.errors) == self._start
-
-    def fail(self, key: str, message: str) -> None:
-        """Record that ``key`` (relative to this object) is wrong."""
-        self.errors.append(FieldError(f"{self.path}.{key}" if self.path else key, message))
-
-    def text(
-        self, key: str, *, required: bool = False, max_len: int | None = None, blank_ok: bool = False
-    ) -> str | None:
-        value = self.raw.get(key)
-        if value is None:
-            problem = "is required" if required else None
-        elif not isinstance(value, str):
-            problem = "must be a string"
-        elif not blank_ok and not value.strip():
-            problem = "must not be empty"
-        elif max_len is not None and len(value) > max_len:
-            problem = f"must be at most {max_len} characters"
-        else:
-            return value
-        if problem:
-            self.fail(key, problem)
-        return None
-
-    def boolean(self, key: str) -> bool | None:
-        value = self.raw.get(key)
-        if value is not None and not isinstance(value, bool):
-            self.fail(key, "must be true or false")
-            return None
-        return value
-
-    def choice(self, key: str, choices: tuple[str, ...]) -> str | None:
-        value = self.raw.get(key)
-        if isinstance(value, str) and value in choices:
-            return value
-        self.fail(key, "must be one of: " + ", ".join(choices))
-        return None
-
-    def integer(self, key: str, low: int, high: int) -> int | None:
-        value = self.raw.get(key)
-        if value is None:
-            return None
-        if not _integral(value) or not low <= value <= high:
-            self.fail(key, f"must be an integer from {low} to {high}")
-            return None
-        return int(value)
-
-    def strings(self, key: str, not_list: str, *, non_empty: bool = False) -> tuple[str, ...] | None:
-        """A list of non-blank strings; an absent key is None unless ``non_empty`` makes it an error."""
-        value = self.raw.get(key)
-        if value is None and not non_empty:
-            return None
-        if not isinstance(value, list) or (non_empty and not value):
-            self.fail(key, not_list)
-            return None
-        bad = [i for i, item in enumerate(value) if not isinstance(item, str) or not item.strip()]
-        for i in bad:
-            self.fail(f"{key}[{i}]", "must be a non-empty string")
-        return None if bad else tuple(value)
-
-
-def _reject_duplicates(items: list[Any], key: str, path: str, what: str, errors: list[FieldError]) -> None:
-    first: dict[str, int] = {}
-    for index, item in enumerate(items):
-        value = item.get(key) if isinstance(item, dict) else None
-        if isinstance(value, str) and first.setdefault(value, index) != index:
-            errors.append(
-                FieldError(f"{path}[{index}].{key}", f"duplicate {what} '{value}' (also {path}[{first[value]}])")
-            )
-
-
-def _without_none(fields: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in fields.items() if value is not None}
-
-
-def _jmespath_problem(expression: Any) -> str | None:
-    if not isinstance(expression, str) or not expression.strip():
-        return "must be a non-empty JMESPath expression"
-    try:
-        compile_bounded(expression)
-    except ValueError as exc:
-        return f"is not a usable JMESPath expression: {exc}"
-    return None
-
-
-def _json_size(value: Any) -> int:
-    """Bytes of ``value`` as compact JSON (how it is stored)."""
-    try:
-        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8"))
-    except (TypeError, ValueError, RecursionError):
-        return 0  # not JSON-shaped: the field checks report it

@@ -2,8 +2,10 @@
 
 ``replay(events)`` is the only way state is built: there is no stored "current state"
 to drift from the history. ``machine.decide`` reads this state; the engine appends the
-events ``decide`` returns. Events are facts (past tense), so this module never refuses an
-event: an unknown type (``comment_added``, ``late_result_discarded``, ...) changes nothing.
+events ``decide`` returns. Events are facts (past tense), so the fold applies every event
+of a known type (``late_result_discarded`` is kept for the record and changes nothing), and
+refuses a type outside ``EventType`` with ``UnknownEventType``: silently skipping a fact it
+does not understand would give a state the history does not support.
 """
 
 from __future__ import annotations
@@ -15,14 +17,21 @@ from typing import Any
 from chalicelib.domain.definition import StepDef, WorkflowDefinition
 from chalicelib.domain.side_effects import DEFAULT_MODE
 from chalicelib.domain.side_effects import merge as merge_side_effects
-from chalicelib.domain.states import ExecutionStatus, StepState
+from chalicelib.domain.states import DONE_STEP_STATES, ExecutionStatus, StepState
+from chalicelib.domain.vocabulary import ErrorKind, EventType
+from chalicelib.errors import Refused, UnknownEventType
 
-ES, SS = ExecutionStatus, StepState
+__all__ = ["Actor", "Event", "ExecutionState", "Refused", "StepView", "apply_events", "replay"]
+
+ES, SS, ET = ExecutionStatus, StepState, EventType
 
 
 @dataclass(frozen=True)
 class Event:
-    """One fact in an execution's history. ``seq`` is assigned when appended."""
+    """One fact in an execution's history. ``seq`` is assigned when appended.
+
+    ``type`` is an ``EventType`` when the domain makes the event; read back from the store it
+    is the stored string, checked against ``EventType`` when the fold applies it."""
 
     type: str
     at: str
@@ -39,14 +48,6 @@ class Event:
 class Actor:
     name: str
     role: str
-
-
-class Refused(Exception):
-    """The command does not fit the current state (HTTP 409, or 404 for unknown steps)."""
-
-    def __init__(self, message: str, *, not_found: bool = False, forbidden: bool = False) -> None:
-        super().__init__(message)
-        self.message, self.not_found, self.forbidden = message, not_found, forbidden
 
 
 @dataclass
@@ -108,7 +109,7 @@ class ExecutionState:
     def cursor(self) -> int:
         """Index of the current step: the first one neither completed nor skipped."""
         for i, step in enumerate(self.steps):
-            if step.state not in (SS.COMPLETED, SS.SKIPPED):
+            if step.state not in DONE_STEP_STATES:
                 return i
         return len(self.steps)
 
@@ -203,40 +204,43 @@ def _new_attempt(step: StepView, attempt: int, queued_at: str | None) -> None:
 
 
 def _apply(state: ExecutionState, e: Event) -> None:
+    try:
+        t = EventType(e.type)
+    except ValueError:
+        raise UnknownEventType(state.execution_id, e.seq, e.type) from None
     d = e.details
     step = state.step(e.step_id) if e.step_id else None
-    t = e.type
     if step is not None and isinstance(d.get("side_effects"), list):
         # results (late ones included: the calls happened) carry the attempt's finished ledger entries
         step.side_effects = merge_side_effects(step.side_effects, d["side_effects"])
-    if t == "execution_started":
+    if t == ET.EXECUTION_STARTED:
         state.workflow_id, state.workflow_version = d.get("workflow_id", ""), int(d.get("workflow_version", 0))
         state.input = d.get("input")
         state.trigger = d.get("trigger", {})
         state.started_at = e.at
     elif step is None:
-        if t == "execution_cancelled":
+        if t == ET.EXECUTION_CANCELLED:
             state.cancelled, state.ended_at = True, e.at
             for s in state.steps:
                 if s.state in (SS.RUNNING, SS.WAITING_FOR_APPROVAL):
                     s.state, s.skip_reason, s.completed_at = SS.SKIPPED, f"execution cancelled by {e.actor}", e.at
-        elif t == "execution_completed":
+        elif t == ET.EXECUTION_COMPLETED:
             state.completed, state.ended_at = True, e.at
-    elif t == "step_started":
+    elif t == ET.STEP_STARTED:
         step.state, step.attempt, step.claimed = SS.RUNNING, e.attempt or step.attempt, True
         step.started_at, step.deadline, step.not_before = e.at, d.get("deadline"), None
         step.lease_until = d.get("lease_until")
         step.error, step.requeues, step.awaits_sweep = None, 0, False
         step.usage = None
-    elif t == "step_completed":
+    elif t == ET.STEP_COMPLETED:
         step.state, step.completed_at = SS.COMPLETED, e.at
         step.output, step.has_output = d.get("output"), True
         step.usage = d.get("usage") or step.usage
-    elif t == "approval_requested":
+    elif t == ET.APPROVAL_REQUESTED:
         step.state, step.output, step.has_output = SS.WAITING_FOR_APPROVAL, d.get("output"), True
         step.gate_due = d.get("timeout_at")
         step.usage = d.get("usage") or step.usage
-    elif t in ("approval_granted", "review_submitted"):
+    elif t in (ET.APPROVAL_GRANTED, ET.REVIEW_SUBMITTED):
         step.state, step.completed_at = SS.COMPLETED, e.at
         if "amended_output" in d:
             step.original_output, step.has_original_output = step.output, True
@@ -244,14 +248,17 @@ def _apply(state: ExecutionState, e: Event) -> None:
         _decided(
             step,
             e,
-            "approved" if t == "approval_granted" else "reviewed",
+            "approved" if t == ET.APPROVAL_GRANTED else "reviewed",
             **({"amended": True} if "amended_output" in d else {}),
         )
-    elif t == "approval_rejected":
+    elif t == ET.APPROVAL_REJECTED:
         step.state, step.completed_at = SS.FAILED, e.at
-        step.error = {"kind": "rejected", "message": f"rejected by {e.actor}: {d.get('comment') or 'no reason given'}"}
+        step.error = {
+            "kind": ErrorKind.REJECTED,
+            "message": f"rejected by {e.actor}: {d.get('comment') or 'no reason given'}",
+        }
         _decided(step, e, "rejected")
-    elif t in ("step_failed", "step_timed_out"):
+    elif t in (ET.STEP_FAILED, ET.STEP_TIMED_OUT):
         step.error = dict(d.get("error") or {})
         usage = (step.error.get("details") or {}).get("usage") if isinstance(step.error.get("details"), dict) else None
         step.usage = usage or step.usage
@@ -263,25 +270,25 @@ def _apply(state: ExecutionState, e: Event) -> None:
             step.state, step.completed_at = SS.FAILED, e.at
             if d.get("gate_timeout"):
                 _decided(step, e, "timed_out")
-    elif t == "side_effect_started":
+    elif t == ET.SIDE_EFFECT_STARTED:
         if isinstance(d.get("entry"), Mapping):
             step.side_effects = merge_side_effects(step.side_effects, [d["entry"]])
-    elif t == "instructions_edited":
+    elif t == ET.INSTRUCTIONS_EDITED:
         step.instructions = d.get("new_instructions")
-    elif t == "step_retried":
+    elif t == ET.STEP_RETRIED:
         _new_attempt(step, e.attempt or step.attempt + 1, e.at)
         step.not_before, step.completed_at = None, None
         step.side_effect_mode = str(d.get("side_effects") or DEFAULT_MODE.value)
-    elif t == "step_heartbeat":
+    elif t == ET.STEP_HEARTBEAT:
         if step.claimed and step.attempt == e.attempt:
             step.lease_until = d.get("lease_until")
-    elif t == "step_requeued":
+    elif t == ET.STEP_REQUEUED:
         step.queued_at, step.requeues, step.awaits_sweep = e.at, step.requeues + 1, False
-    elif t == "step_skipped":
+    elif t == ET.STEP_SKIPPED:
         step.state, step.skip_reason, step.completed_at = SS.SKIPPED, d.get("reason"), e.at
         if e.actor:
             _decided(step, e, "skipped")
-    elif t == "step_force_advanced":
+    elif t == ET.STEP_FORCE_ADVANCED:
         if d.get("implicit_approval"):
             step.state = SS.COMPLETED
             _decided(step, e, "approved", implicit=True)
@@ -289,4 +296,4 @@ def _apply(state: ExecutionState, e: Event) -> None:
             step.state, step.skip_reason = SS.SKIPPED, f"force-advanced by {e.actor}"
             _decided(step, e, "force-advanced")
         step.completed_at = e.at
-    # comment_added and unknown types change no state; late_result_discarded only adds side effects
+    # ET.LATE_RESULT_DISCARDED changes no state; its side effects (the calls happened) are merged above

@@ -44,12 +44,11 @@ STEP_TRANSITIONS: dict[StepState, frozenset[StepState]] = {
 #: Edges that begin a new attempt.
 NEW_ATTEMPT_EDGES: frozenset[tuple[StepState, StepState]] = frozenset({(S.FAILED, S.RUNNING)})
 
-#: Order of states inside one attempt, for the forward-only check.
-_RANK = {S.PENDING: 0, S.RUNNING: 1, S.WAITING_FOR_APPROVAL: 2, S.COMPLETED: 3, S.FAILED: 3, S.SKIPPED: 4}
-
-TERMINAL_STEP_STATES = frozenset({S.COMPLETED, S.SKIPPED})
+#: An execution in one of these still counts as active (its workflow's ``active_executions``);
+#: every other status waits for an operator or is over.
 ACTIVE_STATUSES = frozenset({ExecutionStatus.RUNNING, ExecutionStatus.WAITING})
-FINISHED_STATUSES = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.CANCELLED})
+#: Step states an execution's cursor moves past: the step is done with, one way or the other.
+DONE_STEP_STATES = frozenset({S.COMPLETED, S.SKIPPED})
 
 
 def can_move(current: StepState, target: StepState) -> bool:
@@ -60,8 +59,9 @@ def can_move(current: StepState, target: StepState) -> bool:
 def is_forward(before: tuple[int, StepState], after: tuple[int, StepState]) -> bool:
     """True when (attempt, state) ``after`` is a legal successor of ``before``.
 
-    Used by tests and by the store's invariants: a new attempt must come from ``failed``
-    and start ``running``; inside an attempt the state must follow the table.
+    The timeline replays and the model check assert it of every change they see: a new
+    attempt must come from ``failed`` and start ``running``; inside an attempt the state
+    must follow the table.
     """
     (a0, s0), (a1, s1) = before, after
     if a1 == a0:
@@ -69,7 +69,3 @@ def is_forward(before: tuple[int, StepState], after: tuple[int, StepState]) -> b
     if a1 == a0 + 1:
         return (s0, s1) in NEW_ATTEMPT_EDGES
     return False
-
-
-def rank(state: StepState) -> int:
-    return _RANK[state]

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalicelib.domain.machine import Event
+from chalicelib.domain.vocabulary import EventType
 
 
 def _by(e: Event) -> str:
@@ -35,7 +36,7 @@ def _failed(e: Event) -> str:
             f"{_step(e)} failed at its gate, decided by {_by(e)}: {e.details.get('comment')}; "
             "the execution waits for an operator"
         )
-    verb = "ran past its time limit" if e.type == "step_timed_out" else "failed"
+    verb = "ran past its time limit" if e.type == EventType.STEP_TIMED_OUT else "failed"
     text = f"{_step(e)} {verb} ({_error(e.details)})"
     if e.details.get("retry_at"):
         return f"{text}; automatic retry as attempt {e.details.get('next_attempt')} at {e.details['retry_at']}"
@@ -55,49 +56,49 @@ def _side_effect_choice(d: Mapping[str, Any]) -> str:
 
 
 _SENTENCES: dict[str, Callable[[Event], str]] = {
-    "execution_started": lambda e: f"execution started by {_by(e)}",
-    "step_started": lambda e: f"{_step(e)} started; deadline {e.details.get('deadline')}",
-    "step_completed": lambda e: f"{_step(e)} completed",
-    "step_failed": _failed,
-    "step_timed_out": _failed,
-    "step_heartbeat": lambda e: f"{_step(e)} still running; lease extended to {e.details.get('lease_until')}",
-    "step_requeued": lambda e: f"{_step(e)} message re-sent by the sweep ({e.details.get('reason')})",
-    "approval_requested": lambda e: (
+    EventType.EXECUTION_STARTED: lambda e: f"execution started by {_by(e)}",
+    EventType.STEP_STARTED: lambda e: f"{_step(e)} started; deadline {e.details.get('deadline')}",
+    EventType.STEP_COMPLETED: lambda e: f"{_step(e)} completed",
+    EventType.STEP_FAILED: _failed,
+    EventType.STEP_TIMED_OUT: _failed,
+    EventType.STEP_HEARTBEAT: lambda e: f"{_step(e)} still running; lease extended to {e.details.get('lease_until')}",
+    EventType.STEP_REQUEUED: lambda e: f"{_step(e)} message re-sent by the sweep ({e.details.get('reason')})",
+    EventType.APPROVAL_REQUESTED: lambda e: (
         f"{_step(e)} waits for {e.details.get('gate', 'approval')} by "
         f"{', '.join(e.details.get('approvers') or []) or 'any operator'}"
     ),
-    "approval_granted": lambda e: f"{_step(e)} approved by {_by(e)}{_because(e.details.get('comment'))}",
-    "approval_rejected": lambda e: f"{_step(e)} rejected by {_by(e)}{_because(e.details.get('comment'))}",
-    "review_submitted": lambda e: (
+    EventType.APPROVAL_GRANTED: lambda e: f"{_step(e)} approved by {_by(e)}{_because(e.details.get('comment'))}",
+    EventType.APPROVAL_REJECTED: lambda e: f"{_step(e)} rejected by {_by(e)}{_because(e.details.get('comment'))}",
+    EventType.REVIEW_SUBMITTED: lambda e: (
         f"{_step(e)} reviewed by {_by(e)}"
         f"{' with an amended output' if 'amended_output' in e.details else ''}"
         f"{_because(e.details.get('comment'))}"
     ),
-    "instructions_edited": lambda e: (
+    EventType.INSTRUCTIONS_EDITED: lambda e: (
         f"instructions of step {e.step_id} edited by {_by(e)} for attempt {e.attempt}: "
         f"{e.details.get('old_instructions')!r} -> {e.details.get('new_instructions')!r}"
     ),
-    "step_retried": lambda e: f"{_step(e)} retried by {_by(e)}{_side_effect_choice(e.details)}",
-    "side_effect_started": lambda e: (
+    EventType.STEP_RETRIED: lambda e: f"{_step(e)} retried by {_by(e)}{_side_effect_choice(e.details)}",
+    EventType.SIDE_EFFECT_STARTED: lambda e: (
         f"{_step(e)} is making {(e.details.get('entry') or {}).get('target')} "
         f"(idempotency key {(e.details.get('entry') or {}).get('idempotency_key')})"
     ),
-    "step_skipped": lambda e: f"step {e.step_id} skipped by {_by(e)}{_because(e.details.get('comment'))}",
-    "step_force_advanced": lambda e: (
+    EventType.STEP_SKIPPED: lambda e: f"step {e.step_id} skipped by {_by(e)}{_because(e.details.get('comment'))}",
+    EventType.STEP_FORCE_ADVANCED: lambda e: (
         f"step {e.step_id} force-advanced by {_by(e)} from "
         f"{e.details.get('previous_state')}"
         f"{' (implicit approval)' if e.details.get('implicit_approval') else ''}"
         f"{_because(e.details.get('comment'))}"
     ),
-    "execution_cancelled": lambda e: (
+    EventType.EXECUTION_CANCELLED: lambda e: (
         f"execution cancelled by {_by(e)}{_because(e.details.get('reason'))}; "
         f"not undone: {', '.join(s['step_id'] for s in e.details.get('not_undone', [])) or 'nothing'}"
         + "".join(
             f"; step {s.get('step_id')} {s.get('summary')}" for s in e.details.get("side_effects_not_undone") or []
         )
     ),
-    "execution_completed": lambda e: "execution completed",
-    "late_result_discarded": lambda e: (
+    EventType.EXECUTION_COMPLETED: lambda e: "execution completed",
+    EventType.LATE_RESULT_DISCARDED: lambda e: (
         f"late {e.details.get('outcome', 'result')} of {_step(e)} discarded "
         f"({e.details.get('reason', 'the step had moved on')})"
     ),

@@ -1,4 +1,4 @@
-"""Time budgets and jittered backoff for the worker (issues 14 and 15).
+"""Time budgets and jittered backoff for the worker.
 
 A worker chains steps while its invocation has time left: the Lambda's remaining time and
 the message's visibility, whichever ends first, less the next step's time-out and a margin.

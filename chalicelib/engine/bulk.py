@@ -25,7 +25,7 @@ from chalicelib.domain.machine import Actor, CancelExecution, RetryStep
 from chalicelib.domain.states import StepState
 from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.engine import Engine
-from chalicelib.engine.listing import moment_problem
+from chalicelib.engine.listing import STATUSES, TRIGGERS, moment_problem
 from chalicelib.errors import Conflict, FieldError, NotFound, SteplineError, ValidationError
 from chalicelib.store.bulk import PENDING, BulkJobRecord, BulkStore
 from chalicelib.store.lists import ListFilter
@@ -33,8 +33,6 @@ from chalicelib.store.lists import ListFilter
 log = logging.getLogger("stepline.bulk")
 
 ACTIONS = ("cancel", "retry")
-STATUSES = ("running", "waiting", "completed", "failed", "cancelled")
-TRIGGERS = ("manual", "event", "schedule")
 CHUNK_SIZE = 25
 MAX_CHUNK = 100
 PREVIEW_IDS = 20

@@ -19,6 +19,7 @@ from typing import Any
 from chalicelib.domain.machine import Decision, Event, ExecutionState
 from chalicelib.domain.states import ExecutionStatus, StepState
 from chalicelib.domain.timefmt import iso
+from chalicelib.domain.vocabulary import ErrorKind, EventType
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.errors import NotFound, TransitionConflict
 from chalicelib.observability import log_context
@@ -44,7 +45,7 @@ def dead_letter_decision(
         return Decision(noop_reason=f"step is {step.state.value}")
     times = f"{deliveries} times" if deliveries else "repeatedly"
     error = {
-        "kind": "internal",
+        "kind": ErrorKind.INTERNAL,
         "retryable": False,
         "message": (
             f"the step worker failed {times} on this step's message (a Stepline bug or an AWS outage, "
@@ -54,7 +55,14 @@ def dead_letter_decision(
     }
     return Decision(
         events=(
-            Event("step_failed", at, step_id, attempt, actor="system", details={"error": error, "dead_letter": True}),
+            Event(
+                EventType.STEP_FAILED,
+                at,
+                step_id,
+                attempt,
+                actor="system",
+                details={"error": error, "dead_letter": True},
+            ),
         )
     )
 

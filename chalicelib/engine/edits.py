@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from chalicelib.agents import get_agent
-from chalicelib.domain.definition import MAX_INSTRUCTIONS
+from chalicelib.domain.limits import MAX_INSTRUCTIONS
 from chalicelib.domain.machine import ExecutionState
 from chalicelib.domain.side_effects import DEFAULT_MODE, RetryMode
 from chalicelib.errors import FieldError, ValidationError

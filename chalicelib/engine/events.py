@@ -26,6 +26,7 @@ from chalicelib.domain.expressions import compile_bounded
 from chalicelib.domain.machine import Actor
 from chalicelib.domain.signatures import SignatureProblem
 from chalicelib.domain.timefmt import iso
+from chalicelib.domain.vocabulary import TriggerKind
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.engine.webhook_schemes import DEFAULT_UNSIGNED_DEDUPE_DAYS, SCHEMES, TIMESTAMPED_DEDUPE, Inbound, scheme
 from chalicelib.engine.workflows import WorkflowService
@@ -247,7 +248,7 @@ def matches(record: WorkflowRecord, event: EventRecord) -> bool:
     the subscription item only the index that found it."""
     trigger = record.definition.get("trigger") or {}
     if (
-        trigger.get("type") != "event"
+        trigger.get("type") != TriggerKind.EVENT
         or trigger.get("source") != event.source
         or trigger.get("event_type") != event.event_type
     ):

@@ -32,6 +32,7 @@ from chalicelib.domain.machine import (
     replay,
 )
 from chalicelib.domain.timefmt import iso
+from chalicelib.domain.vocabulary import EventType, TriggerKind
 from chalicelib.engine.budget import Backoff
 from chalicelib.engine.notifications import Notifier
 from chalicelib.engine.workflows import WorkflowService
@@ -75,7 +76,7 @@ class ExecutionService:
         if not record.enabled:
             raise Conflict(f"workflow {workflow_id} is disabled")
         definition = self.workflows.definition(workflow_id, record.version)
-        values = validate_inputs(definition.trigger, inputs) if trigger.get("type") == "manual" else inputs
+        values = validate_inputs(definition.trigger, inputs) if trigger.get("type") == TriggerKind.MANUAL else inputs
         idem_pk = None
         if idempotency_key:
             digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
@@ -88,7 +89,7 @@ class ExecutionService:
         execution_id = f"ex_{uuid.uuid4().hex}"
         summary = SummaryRecord(execution_id, workflow_id, record.version, "running", trigger, at)
         first = Event(
-            "execution_started",
+            EventType.EXECUTION_STARTED,
             at,
             actor=actor.name,
             due=iso(now + HANDOVER_GRACE),
@@ -148,7 +149,7 @@ class ExecutionService:
     # ------------------------------------------------------------------- read
     def load(self, execution_id: str) -> ExecutionState:
         events = self.store.executions.load_events(execution_id)
-        if not events or events[0].type != "execution_started":
+        if not events or events[0].type != EventType.EXECUTION_STARTED:
             raise NotFound(f"execution {execution_id} not found")
         details = events[0].details
         definition = self.workflows.definition(details["workflow_id"], int(details["workflow_version"]))
@@ -217,6 +218,8 @@ class ExecutionService:
             try:
                 decision = decide(state, command, self.clock())
             except Refused as refused:
+                # The plain error of its status, so callers that tell a missing step (404) from a
+                # clash (409) by type, such as bulk jobs, keep doing so.
                 if refused.not_found:
                     raise NotFound(refused.message) from refused
                 if refused.forbidden:

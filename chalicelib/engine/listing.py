@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from chalicelib.domain.states import ExecutionStatus
 from chalicelib.domain.timefmt import iso, parse_iso
+from chalicelib.domain.vocabulary import TriggerKind
 from chalicelib.errors import FieldError, ValidationError
 
-STATUSES = ("running", "waiting", "completed", "failed", "cancelled")
-TRIGGERS = ("manual", "event", "schedule")
+STATUSES = tuple(s.value for s in ExecutionStatus)
+TRIGGERS = tuple(k.value for k in TriggerKind)
 LIST_PARAMS = ("status", "trigger", "from", "to", "limit", "next_token")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

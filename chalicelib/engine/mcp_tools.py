@@ -22,8 +22,9 @@ from typing import Any
 from chalicelib.auth import require
 from chalicelib.domain.machine import Actor, Approve, Command, ExecutionState, Reject, RetryStep, starter
 from chalicelib.domain.side_effects import RetryMode
-from chalicelib.domain.states import StepState
+from chalicelib.domain.states import ExecutionStatus, StepState
 from chalicelib.domain.timefmt import iso
+from chalicelib.domain.vocabulary import Role
 from chalicelib.engine import Engine, listing
 from chalicelib.engine.edits import (
     MAX_COMMENT,
@@ -227,7 +228,7 @@ class McpTools:
 
     # ------------------------------------------------------------------ tools
     def _start(self, name: str, arguments: dict[str, Any], caller: Caller) -> ToolResult:
-        require(caller.actor, "operator")
+        require(caller.actor, Role.OPERATOR)
         details: dict[str, Any] = {}
         if caller.client:
             details["client"] = dict(caller.client)
@@ -291,7 +292,7 @@ class McpTools:
         _only(arguments, {"execution_id", "step_id", "comment"})
         execution_id = _identifier(arguments, "execution_id")
         step_id = _identifier(arguments, "step_id")
-        require(caller.actor, "operator")
+        require(caller.actor, Role.OPERATOR)
         comment = (
             check_reject_reason(arguments.get("comment"))
             if command is Reject
@@ -407,7 +408,7 @@ def _overview(state: ExecutionState, actor: Actor, now: datetime) -> ToolResult:
             for s in view["steps"]
         ],
     }
-    if view["status"] == "completed" and view["steps"]:
+    if view["status"] == ExecutionStatus.COMPLETED and view["steps"]:
         data["output"] = view["steps"][-1]["output"]
     text = f"Execution {data['execution_id']} of '{data['workflow_name']}' is {data['status']}."
     if current is not None:

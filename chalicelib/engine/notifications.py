@@ -46,6 +46,7 @@ from typing import Any, Protocol
 from chalicelib.domain.machine import ExecutionState
 from chalicelib.domain.notify import NotifyTarget, notify_event, webhook_url_problem
 from chalicelib.domain.signatures import sign_standard
+from chalicelib.domain.states import StepState
 from chalicelib.observability import metric
 from chalicelib.outbound import open_url, url_template_problem
 
@@ -328,7 +329,7 @@ def status_detail(state: ExecutionState, before: str | None) -> dict[str, Any]:
     if step is not None:
         sdef = state.step_def(step.id)
         current: dict[str, Any] = {"id": step.id, "name": sdef.name, "state": step.state.value, "attempt": step.attempt}
-        if sdef.gate is not None and step.state.value == "waiting_for_approval":
+        if sdef.gate is not None and step.state == StepState.WAITING_FOR_APPROVAL:
             current["gate"] = sdef.gate.type
             current["approvers"] = list(sdef.gate.approvers)
             current["output"] = step.output

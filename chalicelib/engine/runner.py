@@ -39,6 +39,8 @@ from chalicelib.domain.machine import (
     apply_events,
     decide,
 )
+from chalicelib.domain.states import StepState
+from chalicelib.domain.vocabulary import ErrorKind
 from chalicelib.engine.budget import Backoff, Budget
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.engine.side_effects import HistoryNotes, ledger_for
@@ -269,14 +271,16 @@ class StepRunner:
             return RecordResult(step_id, attempt, error=error.to_dict())
         except (TypeError, ValueError) as error:
             return RecordResult(
-                step_id, attempt, error={"kind": "agent", "message": f"output is not JSON: {error}", "retryable": False}
+                step_id,
+                attempt,
+                error={"kind": ErrorKind.AGENT, "message": f"output is not JSON: {error}", "retryable": False},
             )
         except Exception as error:
             log.exception("agent %s raised", sdef.agent)
             return RecordResult(
                 step_id,
                 attempt,
-                error={"kind": "agent", "message": f"{type(error).__name__}: {error}", "retryable": True},
+                error={"kind": ErrorKind.AGENT, "message": f"{type(error).__name__}: {error}", "retryable": True},
             )
         return RecordResult(step_id, attempt, output=output, usage=ctx.report.get("usage"))
 
@@ -362,7 +366,7 @@ class StepRunner:
             step = state.step(step_id)
         except Exception:
             return False
-        if not (step.claimed and step.attempt == attempt and step.state.value == "running"):
+        if not (step.claimed and step.attempt == attempt and step.state == StepState.RUNNING):
             return False
         text = self.executions.store.payloads.kept_result(state.execution_id, step_id, attempt)
         if text is None:

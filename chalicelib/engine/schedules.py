@@ -24,6 +24,7 @@ from typing import Any
 from chalicelib.domain.machine import Actor
 from chalicelib.domain.schedule import count_between, last_slots, latest_fire, next_fire, next_fires
 from chalicelib.domain.timefmt import iso, parse_iso
+from chalicelib.domain.vocabulary import TriggerKind
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.engine.workflows import WorkflowService
 from chalicelib.errors import Conflict, NotFound, TransitionConflict
@@ -62,7 +63,7 @@ class ScheduleService:
         """Make the schedule item follow the workflow's latest definition and enabled flag."""
         trigger = record.definition.get("trigger") or {}
         existing = self.store.get_schedule(record.workflow_id)
-        if trigger.get("type") != "schedule":
+        if trigger.get("type") != TriggerKind.SCHEDULE:
             if existing is not None:
                 self.store.delete_schedule(record.workflow_id)
             return
@@ -173,7 +174,7 @@ class ScheduleService:
     def view(self, workflow_id: str, count: int = 5) -> dict[str, Any]:
         record = self.workflows.get(workflow_id)
         trigger = record.definition.get("trigger") or {}
-        if trigger.get("type") != "schedule":
+        if trigger.get("type") != TriggerKind.SCHEDULE:
             raise NotFound(f"workflow {workflow_id} has no schedule trigger (it is {trigger.get('type')})")
         schedule = self.store.get_schedule(workflow_id)
         cron, zone = trigger["cron"], trigger.get("timezone", "UTC")

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from chalicelib.domain.machine import Actor, ExecutionState
+from chalicelib.domain.vocabulary import TriggerKind
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.engine.workflows import WorkflowService
 from chalicelib.errors import FieldError, NotFound, ValidationError
@@ -77,7 +78,7 @@ class ToolService:
 
     def records(self) -> list[WorkflowRecord]:
         """The workflows offered as tools: every enabled manual workflow."""
-        return [r for r in self.workflows.list() if r.enabled and r.trigger_type == "manual"]
+        return [r for r in self.workflows.list() if r.enabled and r.trigger_type == TriggerKind.MANUAL]
 
     def list(self, fmt: str | None) -> dict[str, Any]:
         fmt = fmt or "anthropic"
@@ -150,6 +151,6 @@ class ToolService:
             raise NotFound(f"tool {name} not found")
         workflow_id = name.rsplit(_SEPARATOR, 1)[-1]
         record = self.workflows.get(workflow_id)  # 404 for an unknown id
-        if record.trigger_type != "manual":
+        if record.trigger_type != TriggerKind.MANUAL:
             raise NotFound(f"tool {name} not found (its workflow is not started manually)")
         return record

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chalicelib.config import Settings
+from chalicelib.domain.vocabulary import TriggerKind
 from chalicelib.engine.events import EventService
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.engine.schedules import ScheduleService
@@ -42,9 +43,9 @@ class Triggers:
         new = after.definition.get("trigger") or {}
         old = (before.definition.get("trigger") or {}) if before else {}
         moved = (old.get("source"), old.get("event_type")) != (new.get("source"), new.get("event_type"))
-        if old.get("type") == "event" and (moved or new.get("type") != "event"):
+        if old.get("type") == TriggerKind.EVENT and (moved or new.get("type") != TriggerKind.EVENT):
             self.store.unsubscribe(old["source"], old["event_type"], after.workflow_id)
-        if new.get("type") == "event":
+        if new.get("type") == TriggerKind.EVENT:
             self.store.subscribe(new["source"], new["event_type"], after.workflow_id, after.version)
-        if new.get("type") == "schedule" or old.get("type") == "schedule":
+        if TriggerKind.SCHEDULE in (new.get("type"), old.get("type")):
             self.schedules.sync(after)

@@ -19,6 +19,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.machine import Event
+from chalicelib.domain.states import ACTIVE_STATUSES, ExecutionStatus
 from chalicelib.domain.timefmt import parse_iso
 from chalicelib.errors import FieldError, NotFound, StoreBusy, TransitionConflict, ValidationError
 from chalicelib.store.lists import ExecutionLists, ListFilter, status_keys, summary_keys
@@ -27,7 +28,7 @@ from chalicelib.store.payloads import PayloadStore
 from chalicelib.store.stats import COUNTER_SHARDS, StatsStore, shard_of
 from chalicelib.store.tokens import decode_token, encode_token
 
-ACTIVE = ("running", "waiting")
+ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
 #: A trigger longer than this (as JSON) is kept in the payload bucket, so the head stays small.
 TRIGGER_INLINE_LIMIT = 400
 #: What a head may weigh at most (DynamoDB item size: names plus values), whatever the input.
@@ -213,13 +214,13 @@ class ExecutionStore:
             if _conflict(error, "execution", "event"):
                 raise TransitionConflict(f"execution {execution_id}", f"next event {after_seq + 1}") from error
             raise
-        if change is not None and change.after == "completed" and change.started_at:
+        if change is not None and change.after == ExecutionStatus.COMPLETED and change.started_at:
             self.stats.add_sample(change.workflow_id, change.started_at, change.at, shard_of(execution_id))
         return numbered
 
     def _status_update(self, tx: TransactWrite, execution_id: str, change: StatusChange) -> None:
         actions: list[Action] = [Summary.status.set(change.after)]
-        if change.after in ("completed", "cancelled"):
+        if change.after in (ExecutionStatus.COMPLETED, ExecutionStatus.CANCELLED):
             actions.append(Summary.ended_at.set(change.at))
         if change.started_at and change.trigger_type:
             keys = status_keys(

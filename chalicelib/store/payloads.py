@@ -85,7 +85,7 @@ class PayloadStore:
 
     # ------------------------------------------------------------ kept results
     def keep_result(self, execution_id: str, step_id: str, attempt: int, text: str) -> str:
-        """Keep a finished attempt's result that could not be recorded (issue 15): S3 is a
+        """Keep a finished attempt's result that could not be recorded: S3 is a
         different service from the table that just failed, so the result outlives the worker."""
         key = _result_key(execution_id, step_id, attempt)
         self.client.put_object(Bucket=self.bucket, Key=key, Body=text.encode("utf-8"), ContentType="application/json")

@@ -5,6 +5,7 @@ import { api, ApiError } from "./api.js";
 import { actionDialog } from "./actions.js";
 import { h, notify, replace, secretOnce, time } from "./dom.js";
 import { alive } from "./state.js";
+import { VOCABULARY } from "./vocabulary.js";
 
 /** Go to `hash`, showing the page afresh even when it is the current address. */
 function go(hash) {
@@ -115,7 +116,7 @@ export async function keysPage(main, token, once = null) {
     : h("p", { class: "card" }, "No keys yet (the deployment's admin key is not listed)."),
   h("h2", {}, "New key"),
   smallForm({ fields: [{ name: "name", label: "Name", placeholder: "ci-bot" },
-    { name: "role", label: "Role", options: ["viewer", "operator", "admin"], value: "operator" }],
+    { name: "role", label: "Role", options: VOCABULARY.roles, value: "operator" }],
   submit: "Create key",
   onSubmit: async (values) => {
     const created = await api("POST", "/keys", { body: values });

@@ -1,6 +1,7 @@
 // The REST client: the API key lives in sessionStorage (gone when the tab closes) and goes
 // out as a bearer header. Paths are relative to the page's <base>, so the UI works under an
 // API Gateway stage prefix as well as at the root of `make run`.
+import { ROLE_RANK } from "./vocabulary.js";
 
 const KEY = "stepline.apiKey";
 
@@ -60,7 +61,7 @@ export async function api(method, path, { body, key, query } = {}) {
   return data;
 }
 
-export const ROLE_RANK = { viewer: 0, operator: 1, admin: 2 };
+export { ROLE_RANK };
 
 /**
  * For pages outside an execution (which links and forms to show). An execution's buttons

@@ -1,6 +1,7 @@
 // DOM helpers. Every piece of text goes in through textContent or a text node: nothing in
 // this UI ever assigns innerHTML, so agent outputs, errors, comments, names and descriptions
 // (all untrusted) are always shown as text, never parsed as markup.
+import { VOCABULARY } from "./vocabulary.js";
 
 /** Create an element. attrs: class, text, on<Event> handlers, dataset, other attributes. */
 export function h(tag, attrs = {}, ...children) {
@@ -51,7 +52,8 @@ export function badge(state) {
     known ? LABELS[state] : String(state));
 }
 
-export const ACTIVE = new Set(["running", "waiting"]);
+/** Statuses in which an execution may still change by itself (the server's list). */
+export const ACTIVE = new Set(VOCABULARY.active_statuses);
 
 function pad(n) { return String(n).padStart(2, "0"); }
 

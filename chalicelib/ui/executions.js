@@ -4,9 +4,10 @@
 import { api, ApiError } from "./api.js";
 import { ACTIVE, badge, duration, h, link, millisBetween, replace, time, triggerDetail } from "./dom.js";
 import { alive, every } from "./state.js";
+import { VOCABULARY } from "./vocabulary.js";
 
-const STATUSES = ["running", "waiting", "completed", "failed", "cancelled"];
-const TRIGGERS = ["manual", "event", "schedule"];
+const STATUSES = VOCABULARY.execution_statuses;
+const TRIGGERS = VOCABULARY.trigger_kinds;
 const PAGE_SIZE = 20; // `limit` in the address overrides it (1 to 200)
 const REFRESH_MS = 2000;
 

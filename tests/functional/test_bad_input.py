@@ -1,4 +1,4 @@
-"""The probe's bad-input repros (issue 15) through the real handlers: each used to be a 500
+"""The probe's bad-input repros through the real handlers: each used to be a 500
 or an accepted value that broke later; each is now a clear 4xx naming the field, and nothing
 is stored or started."""
 

@@ -1,4 +1,4 @@
-"""The hot-path budget (issue 14), counted through the real handlers with the bench's
+"""The hot-path budget, counted through the real handlers with the bench's
 botocore hooks (``bench.metering``); no timings.
 
 * a pure step chained by a worker costs at most 1 write unit (the marginal cost of the

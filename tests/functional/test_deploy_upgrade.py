@@ -1,4 +1,4 @@
-"""Upgrading a stack: a store filled by the release before issue 14's store changes (commit
+"""Upgrading a stack: a store filled by the release before the store changes (commit
 ba0122a, taken from git) is upgraded the documented way (README, "Upgrading": the index
 changes one stack update each, from ``infra/index_steps.py``, with the one-off list backfill
 between the additions and the removals) and then read and driven on by today's code: lists,
@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PREVIOUS_RELEASE = "ba0122a"  # main before the issue 14 store changes and the deploy work
+PREVIOUS_RELEASE = "ba0122a"  # main before the store changes (commit items, the head) and the deploy work
 ADMIN = "upgrade-admin-key"
 
 OLD_SCRIPT = r"""

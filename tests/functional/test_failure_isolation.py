@@ -1,4 +1,4 @@
-"""Issue 15, item 3: the sweep and bulk jobs isolate failures per item and go on; a stalled
+"""The sweep and bulk jobs isolate failures per item and go on; a stalled
 bulk job is re-driven by the sweep. Through the real handlers on moto."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Local mode under concurrency (issue 15, item 1), through the real local server
+"""Local mode under concurrency, through the real local server
 (``python -m chalicelib.local.server``, embedded moto): contested operator decisions get
 exactly one 200 each and the outcome matches it, parallel starts all complete once, and
 Idempotency-Keys always point at an execution that exists."""

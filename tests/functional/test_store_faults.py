@@ -1,5 +1,5 @@
 """Store faults moto cannot produce, injected at the SDK boundary (tests/faults.py), and the
-worker's durability (issue 14 item 7, issue 15 item 2): starts and operator actions retry
+worker's durability: starts and operator actions retry
 collisions and throttling and answer 200/201, never a 409 without a clash of state; a result
 the store will not take is kept and recorded by the next delivery without running the agent
 again; a claimed attempt whose worker died is noticed at its lease, not its deadline."""

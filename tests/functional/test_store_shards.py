@@ -1,4 +1,4 @@
-"""Sharded counters (issue 14): a workflow's active count and statistics hours are split over
+"""Sharded counters: a workflow's active count and statistics hours are split over
 ``COUNTER_SHARDS`` items, so concurrent starts and completions of a busy workflow rarely meet
 on one item in their transactions; reads sum the shards and the items written before
 sharding (``COUNTERS``, ``STATS#H#<hour>``), so no migration is needed."""
