@@ -86,6 +86,8 @@ def test_timestamps_outside_the_utc_range_are_a_400_naming_the_field(api: Any, v
     [
         # Found by the coverage phase: each was accepted (or a 500) against what the document says.
         ("GET", "/executions?to=", None, {}, "to"),
+        ("GET", "/workflows?zzz=1", None, {}, "zzz"),  # a query parameter the document does not list
+        ("GET", "/tools?formt=openai", None, {}, "formt"),
         ("GET", "/executions?from=2026-01-31", None, {}, "from"),  # a date is not a date-time
         ("GET", "/executions?from=2026-01-31T00:00:00", None, {}, "from"),  # no zone
         ("GET", "/workflows/{wf}/stats?tz=localtime", None, {}, "tz"),
