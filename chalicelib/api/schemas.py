@@ -21,12 +21,13 @@ from chalicelib.domain.cron import time_zones
 from chalicelib.domain.notify import MAX_TARGETS, NOTIFY_EVENTS
 from chalicelib.domain.side_effects import RetryMode, SideEffectStatus
 from chalicelib.domain.states import ExecutionStatus, StepState
-from chalicelib.domain.vocabulary import Role, TriggerKind
+from chalicelib.domain.vocabulary import Role
 from chalicelib.engine.events import MAX_GRACE, SOURCE_NAME_PATTERN
 from chalicelib.engine.listing import TIMESTAMP_PATTERN
 from chalicelib.engine.stats import MAX_BUCKETS
 from chalicelib.engine.tools import MAX_ID_LENGTH
 from chalicelib.engine.webhook_schemes import SCHEMES
+from chalicelib.triggers import trigger_kind_names
 
 _MAX_GRACE_SECONDS = int(MAX_GRACE.total_seconds())
 
@@ -34,7 +35,7 @@ _MAX_GRACE_SECONDS = int(MAX_GRACE.total_seconds())
 STATUSES = [s.value for s in ExecutionStatus]
 STEP_STATES = [s.value for s in StepState]
 STEP_ACTIONS = ["retry", "edit_and_retry", "skip", "approve", "reject", "review", "force_advance"]
-TRIGGER_TYPES = [k.value for k in TriggerKind]
+TRIGGER_TYPES = trigger_kind_names()
 INPUT_TYPES = list(limits.INPUT_TYPES)
 ROLES = [r.value for r in Role]
 SIDE_EFFECT_MODES = [m.value for m in RetryMode]

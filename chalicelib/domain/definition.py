@@ -20,9 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.domain.cron import cron_error, timezone_error
 from chalicelib.domain.fields import JsonObject as _Object
-from chalicelib.domain.fields import jmespath_problem as _jmespath_problem
 from chalicelib.domain.fields import json_size as _json_size
 from chalicelib.domain.fields import reject_duplicates as _reject_duplicates
 from chalicelib.domain.fields import without_none as _without_none
@@ -71,6 +69,7 @@ __all__ = [
     "Trigger",
     "WorkflowDefinition",
     "parse_definition",
+    "parse_input_fields",
     "validate_inputs",
 ]
 
@@ -81,11 +80,6 @@ _INPUT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _STEP_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 _TOP_KEYS = ("name", "description", "enabled", "trigger", "steps", "notify")
-_TRIGGER_KEYS: dict[str, tuple[str, ...]] = {
-    TriggerKind.MANUAL: ("type", "inputs"),
-    TriggerKind.EVENT: ("type", "source", "event_type", "filter"),
-    TriggerKind.SCHEDULE: ("type", "cron", "timezone"),
-}
 _INPUT_KEYS = ("name", "type", "required", "default", "options", "description", "label")
 _STEP_KEYS = ("id", "name", "agent", "instructions", "config", "timeout_seconds", "retry", "gate")
 _RETRY_KEYS = ("max_attempts", "backoff_seconds")
@@ -121,7 +115,8 @@ class InputField:
 
 @dataclass(frozen=True)
 class Trigger:
-    """How executions start: ``manual`` (with inputs), ``event`` (a webhook source) or ``schedule``."""
+    """How executions start: ``manual`` (with inputs), ``event`` (a webhook source), ``schedule``,
+    or another registered kind (``chalicelib/triggers/``), which keeps its own keys in ``settings``."""
 
     type: str
     inputs: tuple[InputField, ...] = ()
@@ -130,11 +125,14 @@ class Trigger:
     filter: str | None = None
     cron: str | None = None
     timezone: str | None = None
+    #: A kind's keys that have no field above, as (key, value) pairs (frozen, so hashable).
+    settings: tuple[tuple[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        if self.type == TriggerKind.MANUAL:
-            return {"type": TriggerKind.MANUAL.value, "inputs": [spec.to_dict() for spec in self.inputs]}
-        return _without_none({key: getattr(self, key) for key in _TRIGGER_KEYS[self.type]})
+        """The canonical form, as the kind's plugin writes it."""
+        from chalicelib.triggers import get_trigger_kind  # the plugins import this module
+
+        return get_trigger_kind(self.type).to_dict(self)
 
 
 @dataclass(frozen=True)
@@ -272,33 +270,22 @@ def parse_definition(body: Any, agents: Mapping[str, Any]) -> WorkflowDefinition
 
 
 def _parse_trigger(raw: Any, errors: list[FieldError]) -> Trigger | None:
+    """The trigger, read by its kind's plugin (``chalicelib/triggers/``)."""
+    from chalicelib.triggers import get_trigger_kind, trigger_kind_names  # the plugins import this module
+
     if raw is None:
         errors.append(FieldError("trigger", 'is required, e.g. {"type": "manual", "inputs": []}'))
         return None
     obj = _Object.read(raw, "trigger", errors, (), "must be an object", check_keys=False)
-    kind = obj.choice("type", TRIGGER_TYPES) if obj else None
+    kind = obj.choice("type", tuple(trigger_kind_names())) if obj else None
     if obj is None or kind is None:
         return None
-    obj.reject_unknown(_TRIGGER_KEYS[kind], where=f" for a {kind} trigger")
-    if kind == TriggerKind.MANUAL:
-        inputs = _parse_input_fields(raw.get("inputs"), errors)
-        return Trigger(TriggerKind.MANUAL, inputs=inputs) if obj.ok else None
-    if kind == TriggerKind.EVENT:
-        source = obj.text("source", required=True, max_len=MAX_NAME)
-        event_type = obj.text("event_type", required=True, max_len=MAX_NAME)
-        expression = raw.get("filter")
-        if expression is not None and (problem := _jmespath_problem(expression)):
-            obj.fail("filter", problem)
-        return Trigger(TriggerKind.EVENT, source=source, event_type=event_type, filter=expression) if obj.ok else None
-    cron, zone = raw.get("cron"), raw.get("timezone")
-    zone = "UTC" if zone is None else zone
-    for key, problem in (("cron", cron_error(cron)), ("timezone", timezone_error(zone))):
-        if problem:
-            obj.fail(key, problem)
-    return Trigger(TriggerKind.SCHEDULE, cron=" ".join(cron.split()), timezone=zone) if obj.ok else None
+    plugin = get_trigger_kind(kind)
+    obj.reject_unknown(plugin.keys, where=f" for a {kind} trigger")
+    return plugin.parse(obj, raw, errors)
 
 
-def _parse_input_fields(raw: Any, errors: list[FieldError]) -> tuple[InputField, ...]:
+def parse_input_fields(raw: Any, errors: list[FieldError]) -> tuple[InputField, ...]:
     if raw is not None and not isinstance(raw, list):
         errors.append(FieldError("trigger.inputs", "must be a list of input fields"))
     if not isinstance(raw, list):

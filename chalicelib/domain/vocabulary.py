@@ -53,7 +53,8 @@ class EventType(StrEnum):
 
 
 class TriggerKind(StrEnum):
-    """How a workflow's executions start (a definition's ``trigger.type``)."""
+    """The built-in ways a workflow's executions start (a definition's ``trigger.type``). Each is a
+    plugin in ``chalicelib/triggers/``; the registry there is the full list, a new kind included."""
 
     MANUAL = "manual"
     EVENT = "event"
@@ -90,11 +91,14 @@ class ErrorKind(StrEnum):
 
 def served() -> dict[str, Any]:
     """The vocabulary as clients read it (``GET /vocabulary.json``): every list in API order."""
+    # Trigger kinds are plugins (TriggerKind names the built-in ones); the plugins import the domain.
+    from chalicelib.triggers import trigger_kind_names
+
     return {
         "step_states": [s.value for s in StepState],
         "execution_statuses": [s.value for s in ExecutionStatus],
         "active_statuses": [s.value for s in ExecutionStatus if s in ACTIVE_STATUSES],
-        "trigger_kinds": [k.value for k in TriggerKind],
+        "trigger_kinds": trigger_kind_names(),
         "roles": [r.value for r in Role],
         "event_types": [e.value for e in EventType],
         "error_kinds": [k.value for k in ErrorKind],

@@ -12,11 +12,11 @@ from typing import Any
 
 from chalicelib.domain.states import ExecutionStatus
 from chalicelib.domain.timefmt import iso, parse_iso
-from chalicelib.domain.vocabulary import TriggerKind
 from chalicelib.errors import FieldError, ValidationError
+from chalicelib.triggers import trigger_kind_names
 
 STATUSES = tuple(s.value for s in ExecutionStatus)
-TRIGGERS = tuple(k.value for k in TriggerKind)
+TRIGGERS = tuple(trigger_kind_names())
 LIST_PARAMS = ("status", "trigger", "from", "to", "limit", "next_token")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

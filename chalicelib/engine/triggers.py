@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chalicelib.config import Settings
-from chalicelib.domain.vocabulary import TriggerKind
 from chalicelib.engine.events import EventService
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.engine.schedules import ScheduleService
@@ -15,6 +14,7 @@ from chalicelib.engine.tools import ToolService
 from chalicelib.engine.workflows import WorkflowService
 from chalicelib.store import WorkflowRecord
 from chalicelib.store.triggers import TriggerStore
+from chalicelib.triggers import TRIGGER_KINDS
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,9 @@ class Triggers:
         return triggers
 
     def on_workflow_change(self, after: WorkflowRecord, before: WorkflowRecord | None) -> None:
-        """Keep event subscriptions and the schedule item in step with the workflow head."""
+        """Let every trigger kind keep what it holds outside the definition (an event
+        subscription, the schedule item) in step with the workflow head."""
         new = after.definition.get("trigger") or {}
         old = (before.definition.get("trigger") or {}) if before else {}
-        moved = (old.get("source"), old.get("event_type")) != (new.get("source"), new.get("event_type"))
-        if old.get("type") == TriggerKind.EVENT and (moved or new.get("type") != TriggerKind.EVENT):
-            self.store.unsubscribe(old["source"], old["event_type"], after.workflow_id)
-        if new.get("type") == TriggerKind.EVENT:
-            self.store.subscribe(new["source"], new["event_type"], after.workflow_id, after.version)
-        if TriggerKind.SCHEDULE in (new.get("type"), old.get("type")):
-            self.schedules.sync(after)
+        for plugin in TRIGGER_KINDS.values():
+            plugin.sync(self, after, old, new)

@@ -254,6 +254,8 @@ class ExecutionLists:
         heap: list[tuple[_Newest, int]] = []
         for i, p in enumerate(partitions):
             self._fill(p, f, position, share)
+            while not p.rows and p.cursor is not None:  # a page held only the row at ``position``
+                self._fill(p, f, position, share)
             if p.rows:
                 heapq.heappush(heap, (_Newest(_position(p.rows[0].l_sk)), i))
         out: list[Any] = []
@@ -261,7 +263,7 @@ class ExecutionLists:
             _, i = heapq.heappop(heap)
             p = partitions[i]
             out.append(p.rows.pop(0))
-            if not p.rows and p.cursor is not None and len(out) < limit:
+            while not p.rows and p.cursor is not None and len(out) < limit:
                 self._fill(p, f, position, limit - len(out) + 1)
             if p.rows:
                 heapq.heappush(heap, (_Newest(_position(p.rows[0].l_sk)), i))
