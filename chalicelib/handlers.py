@@ -44,6 +44,16 @@ def run_step_records(records: Iterable[Any]) -> list[str]:
     return outcomes
 
 
+def aggregate_records(event: Any) -> dict[str, int]:
+    """Apply one DynamoDB stream batch of head changes (``chalicelib.engine.aggregator``).
+
+    A busy store after the retries raises: Lambda delivers the batch again, and the batch
+    markers make the parts already applied a no-op.
+    """
+    records = event.to_dict().get("Records", []) if hasattr(event, "to_dict") else event.get("Records", [])
+    return get_engine().aggregator.handle(records)
+
+
 def sweep() -> dict[str, int]:
     """Time out, wake and re-send due steps; fail the steps whose messages were dead-lettered;
     re-drive stalled bulk jobs. Each part runs even if another one fails (and each isolates

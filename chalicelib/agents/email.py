@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from chalicelib.agents.base import AgentContext, AgentError, IntegrationError
 from chalicelib.agents.http import _placeholder_errors, _render
 from chalicelib.domain.actions import EDIT_AND_RETRY, SKIP_OR_CANCEL
-from chalicelib.domain.side_effects import SideEffectStatus, fingerprint
+from chalicelib.domain.side_effects import SideEffectKind, SideEffectStatus, fingerprint
 from chalicelib.errors import FieldError
 
 __all__ = ["EmailAgent"]
@@ -106,11 +106,11 @@ class EmailAgent:
             destination["CcAddresses"] = cc
         target = "email to " + ", ".join(to + cc)
         digest = fingerprint("email", sender, to, cc, subject, body)
-        recorded = ctx.ledger.replay(digest, kind="email", target=target)
+        recorded = ctx.ledger.replay(digest, kind=SideEffectKind.EMAIL.value, target=target)
         if recorded is not None:
             return recorded.get("result")  # replayed: the earlier attempt's message id, nothing sent again
         key = ctx.ledger.key("email")
-        effect = ctx.ledger.begin("email", target, key, digest)
+        effect = ctx.ledger.begin(SideEffectKind.EMAIL.value, target, key, digest)
         try:
             answer = self.client().send_email(
                 FromEmailAddress=sender,

@@ -31,7 +31,7 @@ from chalicelib.agents.auth import Credentials, revoked
 from chalicelib.agents.base import AgentContext, AgentError, IntegrationError, StepError, evaluate, expression_problem
 from chalicelib.agents.connections import redact, step_connection_ref
 from chalicelib.domain.connections import AUTH_KINDS, ConnectionRef
-from chalicelib.domain.side_effects import SideEffectStatus, fingerprint, public_target
+from chalicelib.domain.side_effects import SideEffectKind, SideEffectStatus, fingerprint, public_target
 from chalicelib.errors import FieldError, SteplineError
 from chalicelib.jsonlimits import parse_json
 from chalicelib.outbound import OutboundBlocked, open_url, url_template_problem
@@ -123,13 +123,13 @@ class HttpAgent:
         if method != "GET":  # a call that may change something: in the side-effect ledger
             target = public_target(method, url)
             digest = fingerprint("http", method, url, body.decode("utf-8") if body is not None else None)
-            recorded = ctx.ledger.replay(digest, kind="http", target=target)
+            recorded = ctx.ledger.replay(digest, kind=SideEffectKind.HTTP.value, target=target)
             if recorded is not None:
                 return recorded.get("result")  # replayed: the earlier attempt's answer, no second call
             key = next((v for k, v in headers.items() if k.lower() == "idempotency-key"), None)
             if key is None:  # a key set in config.headers wins: the remote system may expect its own
                 key = headers["Idempotency-Key"] = ctx.ledger.key(1)
-            effect = ctx.ledger.begin("http", target, key, digest)
+            effect = ctx.ledger.begin(SideEffectKind.HTTP.value, target, key, digest)
         credentials = None
         if config.get("connection"):
             credentials = Credentials(ctx.connection(str(config["connection"])), timeout)

@@ -19,7 +19,7 @@ from chalicelib.api.openapi import Param, RouteShape
 from chalicelib.domain import limits
 from chalicelib.domain.cron import time_zones
 from chalicelib.domain.notify import MAX_TARGETS, NOTIFY_EVENTS
-from chalicelib.domain.side_effects import RetryMode, SideEffectStatus
+from chalicelib.domain.side_effects import RetryMode, SideEffectKind, SideEffectStatus
 from chalicelib.domain.states import ExecutionStatus, StepState
 from chalicelib.domain.vocabulary import Role
 from chalicelib.engine.events import MAX_GRACE, SOURCE_NAME_PATTERN
@@ -270,7 +270,7 @@ def components() -> dict[str, Any]:
             {
                 "attempt": {"type": "integer"},
                 "n": {"type": "integer", "description": "its number within the attempt"},
-                "kind": {"enum": ["tool_call", "http", "email"]},
+                "kind": {"enum": [k.value for k in SideEffectKind]},
                 "name": {"type": "string", "description": "the llm tool's name"},
                 "target": {
                     "type": "string",

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 __all__ = [
     "DEFAULT_MODE",
     "RetryMode",
+    "SideEffectKind",
     "SideEffectStatus",
     "fingerprint",
     "merge",
@@ -56,6 +57,14 @@ class SideEffectStatus(StrEnum):
     UNKNOWN = "unknown"
     #: not made again: a retry in ``replay`` mode handed the agent an earlier attempt's result
     REPLAYED = "replayed"
+
+
+class SideEffectKind(StrEnum):
+    """What made the call; the values are the API strings."""
+
+    TOOL_CALL = "tool_call"  # an llm step's tool
+    HTTP = "http"  # an http step
+    EMAIL = "email"  # an email step
 
 
 class RetryMode(StrEnum):
@@ -139,10 +148,14 @@ def summary(entries: Sequence[Mapping[str, Any]]) -> str | None:
     Replayed entries did nothing and are left out; calls whose outcome is unknown are counted
     and said so. None when the step made no side effect.
     """
-    emails = [e for e in entries if e.get("kind") == "email" and e.get("status") != SideEffectStatus.REPLAYED.value]
+    emails = [
+        e
+        for e in entries
+        if e.get("kind") == SideEffectKind.EMAIL.value and e.get("status") != SideEffectStatus.REPLAYED.value
+    ]
     calls: dict[str, int] = {}
     for e in entries:
-        if e.get("kind") == "email" or e.get("status") == SideEffectStatus.REPLAYED.value:
+        if e.get("kind") == SideEffectKind.EMAIL.value or e.get("status") == SideEffectStatus.REPLAYED.value:
             continue
         method = str(e.get("target") or "CALL").split(" ", 1)[0]
         calls[method] = calls.get(method, 0) + 1

@@ -1,13 +1,13 @@
 """Telling people and systems that an execution changed status.
 
-One entry, ``Notifier.notify_status_change``, called after a status change is committed
-(by the worker, the sweep or an operator action; later possibly by a DynamoDB-stream
-aggregator). It sends:
+Two entries:
 
-* an EventBridge event on the default bus for *every* status change (``source``
-  ``stepline``, ``detail-type`` ``Execution Status Change``), as Step Functions emits
-  ``Step Functions Execution Status Change`` for its executions;
-* for the workflow's ``notify`` targets that asked for this moment (``gate_waiting``,
+* ``Notifier.announce``, called by the stream aggregator (``chalicelib.engine.aggregator``)
+  once per head change it applied: an EventBridge event on the default bus for *every*
+  status change (``source`` ``stepline``, ``detail-type`` ``Execution Status Change``), as
+  Step Functions emits ``Step Functions Execution Status Change`` for its executions;
+* ``Notifier.notify_status_change``, called after a status change is committed (by the
+  worker, the sweep or an operator action), for the workflow's ``notify`` targets that asked for this moment (``gate_waiting``,
   ``failed``, ``completed``), an email through SES v2 or a webhook POST signed with
   Standard Webhooks (https://www.standardwebhooks.com/) under the workflow's notification
   secret.
@@ -142,7 +142,6 @@ class Notifier:
         after = state.status.value
         detail = status_detail(state, before)
         delivery = Delivery(notify_event(after))
-        self._attempt(delivery, "eventbridge", lambda: self._put_event(detail))
         if delivery.event is None:
             return delivery
         message_id = f"msg_{state.execution_id}_{seq if seq is not None else state.seq}"
@@ -155,6 +154,12 @@ class Notifier:
             )
             if delivery.outcomes.get(name) == "sent":
                 log.info("notified %s of %s", target.email or target.webhook, delivery.event)
+        return delivery
+
+    def announce(self, state: ExecutionState, before: str | None) -> Delivery:
+        """Put the EventBridge status event of ``state`` (just moved from ``before``). Never raises."""
+        delivery = Delivery(None)
+        self._attempt(delivery, "eventbridge", lambda: self._put_event(status_detail(state, before)))
         return delivery
 
     def _attempt(self, delivery: Delivery, name: str, send: Callable[[], None]) -> None:

@@ -35,9 +35,9 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, UpdateError
 
-from chalicelib.domain.definition import TRIGGER_TYPES
 from chalicelib.errors import FieldError, StoreBusy, ValidationError
 from chalicelib.store.models import STAT_STATUSES, Marker, Summary
+from chalicelib.triggers import trigger_kind_names
 
 #: The month index's partitions per month: a month's starts and status changes spread over
 #: this many partition keys (each takes ~1000 writes a second), and a list across workflows
@@ -48,7 +48,6 @@ MAX_MONTHS_PER_PAGE = 24
 #: ...and starts no further month once it has made this many Queries.
 MAX_QUERIES_PER_PAGE = 128
 STATUSES: tuple[str, ...] = STAT_STATUSES
-TRIGGERS: tuple[str, ...] = tuple(TRIGGER_TYPES)
 EPOCH_PK, EPOCH_SK = "EPOCH", "EXECUTIONS"
 HEAD_SK = "SUMMARY"
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
@@ -215,7 +214,8 @@ class ExecutionLists:
     # -------------------------------------------------------------- partitions
     def _prefixes(self, f: ListFilter) -> list[str]:
         statuses = (f.status,) if f.status else STATUSES
-        triggers = (f.trigger,) if f.trigger else TRIGGERS
+        # every registered trigger kind, read now: a kind registered later is listed too
+        triggers = (f.trigger,) if f.trigger else tuple(trigger_kind_names())
         return [f"{s}#{t}#" for s in statuses for t in triggers]
 
     def _workflow_partitions(self, f: ListFilter) -> list[_Partition]:

@@ -27,7 +27,7 @@ from chalicelib.agents.ledger import failure_status
 from chalicelib.agents.llm.schema import schema_problem, validate
 from chalicelib.agents.llm.types import CANNOT_COMPLETE, ToolCall, ToolResult, ToolSpec
 from chalicelib.agents.transport import HttpFailure, call_json
-from chalicelib.domain.side_effects import SideEffectStatus, fingerprint, public_target
+from chalicelib.domain.side_effects import SideEffectKind, SideEffectStatus, fingerprint, public_target
 from chalicelib.errors import FieldError
 
 __all__ = ["HttpTool", "parse_tools", "tool_errors"]
@@ -147,7 +147,7 @@ def run_tool(
     effect = None
     if tool.method != "GET":  # a call that may change something: in the side-effect ledger
         target, digest = public_target(tool.method, url), fingerprint("http", tool.method, url, body)
-        recorded = ctx.ledger.replay(digest, kind="tool_call", target=target, name=tool.name)
+        recorded = ctx.ledger.replay(digest, kind=SideEffectKind.TOOL_CALL.value, target=target, name=tool.name)
         if recorded is not None:
             # replayed: the model gets the earlier attempt's result and the integration no second call
             record.update(
@@ -157,7 +157,7 @@ def run_tool(
                 idempotency_key=recorded.get("idempotency_key"),
             )
             return ToolResult(call.id, tool.name, str(recorded.get("result") or "")), record
-        effect = ctx.ledger.begin("tool_call", target, key, digest, name=tool.name)
+        effect = ctx.ledger.begin(SideEffectKind.TOOL_CALL.value, target, key, digest, name=tool.name)
     headers = {"Idempotency-Key": key, "X-Stepline-Execution": ctx.execution_id, "X-Stepline-Step": ctx.step_id}
     credentials = Credentials(ctx.connection(tool.connection), timeout) if tool.connection else None
     if credentials:
