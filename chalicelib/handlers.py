@@ -9,6 +9,7 @@ from typing import Any
 from chalicelib.engine import get_engine
 from chalicelib.engine.budget import Budget
 from chalicelib.engine.bulk import BulkService, run_bulk_chunk
+from chalicelib.engine.notifications import TASK_KIND as NOTIFY_TASK
 from chalicelib.observability import log_context
 from chalicelib.queue import message_kind, parse_message, parse_task
 
@@ -21,8 +22,12 @@ def run_step_records(records: Iterable[Any]) -> list[str]:
     engine = get_engine()
     for record in records:
         with log_context(message_id=getattr(record, "message_id", None)):
-            if message_kind(record.body) == "bulk":
+            kind = message_kind(record.body)
+            if kind == "bulk":
                 outcomes.append(run_bulk_chunk(engine, parse_task(record.body)))
+                continue
+            if kind == NOTIFY_TASK:  # a webhook notification's next attempt
+                outcomes.append(engine.notifier.redeliver(parse_task(record.body)))
                 continue
             try:
                 execution_id, step_id, attempt = parse_message(record.body)

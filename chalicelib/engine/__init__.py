@@ -45,7 +45,7 @@ class Engine:
         configure_python_agent(settings.python_modules)  # what this deployment may call
         store = Store.from_settings(settings)
         queue = StepQueue(settings)
-        notifier = Notifier(store.catalog, _clients(settings), settings.notify_from, clock)
+        notifier = Notifier(store.catalog, _clients(settings), settings.notify_from, clock, send_task=queue.send_task)
         workflows = WorkflowService(store, clock, settings, notifier)
         executions = ExecutionService(store, queue, workflows, clock, notifier)
         runner = StepRunner(executions, clock)
