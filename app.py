@@ -8,7 +8,7 @@ from chalice import Chalice, Rate
 
 from chalicelib import handlers, observability
 from chalicelib.api import connections, docs, executions, mcp, monitoring, system, triggers, ui, workflows
-from chalicelib.config import step_queue_arn
+from chalicelib.config import executions_stream_arn, step_queue_arn
 from chalicelib.engine import get_engine
 from chalicelib.engine.events import integration_event_pattern
 
@@ -28,6 +28,16 @@ app.register_blueprint(mcp.bp)
 @app.on_sqs_message(queue_arn=step_queue_arn(), batch_size=1)
 def run_step(event: Any) -> None:
     handlers.run_step_records(event)
+
+
+@app.on_dynamodb_record(
+    stream_arn=executions_stream_arn(),
+    batch_size=100,
+    starting_position="TRIM_HORIZON",
+    maximum_batching_window_in_seconds=1,
+)
+def aggregate(event: Any) -> dict[str, int]:
+    return handlers.aggregate_records(event)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

@@ -3,7 +3,9 @@
 1. requests per step run and per execution, counted through botocore hooks;
 2. cost per million steps against Step Functions Standard and Express;
 3. engine transitions per second against plain conditional ``UpdateItem`` calls;
-4. sweep, schedule tick and filtered list as the history grows.
+4. sweep, schedule tick and filtered list as the history grows;
+5. ``make run``'s start latency on an empty store and after ``--local-fill`` executions
+   (``bench/local_start.py``: the embedded moto server, real HTTP, workers running).
 
 A benchmark, not a test: it asserts nothing about time. Figures go to stdout and to
 ``bench/results/latest.json``.
@@ -43,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         "--plain-moto",
         action="store_true",
         help="do not index moto's Query (see bench/motofast.py); large sizes then take very long",
+    )
+    parser.add_argument(
+        "--local-fill",
+        type=int,
+        default=10_000,
+        help="executions stored before part 5 times make run's starts again (default 10000; 0 skips part 5)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
     args = parser.parse_args(argv)
@@ -109,11 +117,31 @@ def main(argv: list[str] | None = None) -> int:
             results["scale"] = scale.to_dict()
             print_scale(scale, report)
 
+    # ------------------------------------------------------------------------ 5
+    # Outside indexed_moto: this part measures local mode's own emulator (dynamo_isolation).
+    if args.local_fill > 0:
+        from bench.local_start import measure_local_start
+
+        local = measure_local_start(args.local_fill)
+        results["local_start"] = local
+        print_local_start(local, report)
+
     results["runtime_seconds"] = round(time.perf_counter() - began, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"\nDone in {results['runtime_seconds']} s; figures in {_shown(args.out)}")
     return 0
+
+
+def print_local_start(local: dict[str, Any], report: Any) -> None:
+    print(
+        f"\n5. make run: start latency, empty store vs after {local['fill']:,} executions (HTTP, median of {local['samples']})"
+    )
+    print(
+        f"   empty {local['empty']['median_ms']} ms (p90 {local['empty']['p90_ms']}), "
+        f"after fill {local['after_fill']['median_ms']} ms (p90 {local['after_fill']['p90_ms']}): "
+        f"ratio {local['ratio_median']} (target at most 1.5); fill took {local['fill_seconds']} s"
+    )
 
 
 def _shown(path: Path) -> str:

@@ -163,6 +163,7 @@ class Chaos:
         self.queue_name = engine.settings.step_queue
         self.url = self.sqs.get_queue_url(QueueName=self.queue_name)["QueueUrl"]
         self.pool = ThreadPoolExecutor(max_workers=workers)
+        self.finished: set[str] = set()
         self.key = os.environ["STEPLINE_ADMIN_KEY"]
 
     # -- API (one thread: chalice.test's request object is not thread-local)
@@ -318,9 +319,13 @@ class Chaos:
     def _running(self) -> list[str]:
         running = []
         for execution_id in self.obs.started:
+            if execution_id in self.finished:
+                continue  # completed and cancelled are final: no need to look again each round
             view = self.look(execution_id)
             if view is None or view["status"] == "running":
                 running.append(execution_id)
+            elif view["status"] in FINISHED:
+                self.finished.add(execution_id)
         return running
 
     # -- the verdict

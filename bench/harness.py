@@ -160,6 +160,29 @@ class Harness:
             )
         return result
 
+    # ---------------------------------------------------------------- stream
+    def aggregate(self, counted: bool = True) -> int:
+        """Hand the stream's new head changes to the ``aggregate`` function, as its event source
+        mapping does (batches of up to the template's batch size). The stream reads are
+        Lambda's own (free for DynamoDB triggers) and not counted; the invocations and what
+        the function calls are. Returns the records read."""
+        if getattr(self, "_pump", None) is None:
+            from chalicelib.local.stream import StreamPump
+
+            def deliver(event: dict[str, Any]) -> Any:
+                previous, self.meter.paused = self.meter.paused, not self._counting
+                try:
+                    self.aggregated_records += len(event["Records"]) if self._counting else 0
+                    return self.meter.invoke("aggregate", lambda: self.client.lambda_.invoke("aggregate", event))
+                finally:
+                    self.meter.paused = previous
+
+            self._pump = StreamPump(self.engine.settings, deliver)
+            self.aggregated_records = 0
+        self._counting = counted
+        with self.meter.pause(), self.meter.tagged("aggregate"):
+            return int(self._pump.drain())
+
     def invoke_schedule(self, name: str) -> Any:
         event = self.client.events.generate_cw_event(
             source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]

@@ -36,6 +36,9 @@ class RequestCounts:
     breakdown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     idle_receives: int = 0
     log_bytes_per_step: float = 0.0
+    #: the stream aggregator's share (per execution), and the head changes each of its invocations got
+    aggregate: Tally = field(default_factory=Tally)
+    aggregate_records_per_invocation: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +53,8 @@ class RequestCounts:
             "breakdown": self.breakdown,
             "idle_receives_excluded": self.idle_receives,
             "log_bytes_per_step": round(self.log_bytes_per_step, 1),
+            "aggregate": self.aggregate.to_dict(),
+            "aggregate_records_per_invocation": self.aggregate_records_per_invocation,
         }
 
 
@@ -60,6 +65,7 @@ def set_up(h: Harness, definition: dict[str, Any] = FIVE_STEPS) -> tuple[str, st
         key = h.operator_key()
         h.ok("POST", f"/workflows/{workflow_id}/executions", {"inputs": INPUTS}, key=key)
         drain(h, definition["steps"][-1]["id"])
+        h.aggregate(counted=False)
     return workflow_id, key
 
 
@@ -108,13 +114,16 @@ def count_requests(
     delivery = meter.tally(lambda t: t == "receive").scaled(1 / hops)
     start = meter.tally(lambda t: t == "start").scaled(1 / executions)
     run = meter.tally(lambda t: t in ("step", "step:final", "receive")).scaled(1 / executions)
+    aggregate = meter.tally(lambda t: t == "aggregate").scaled(1 / executions)
+    aggregate_invocations = sum(1 for i in meter.invocations if i.tag == "aggregate")
     hot = meter.tally(lambda t: t == "step").scaled(1 / max(hot_hops, 1)).plus(delivery) if hot_hops else Tally()
-    per_execution = start.plus(run)
+    per_execution = start.plus(run).plus(aggregate)
     breakdown = {
         "start (per execution)": _rows(meter.calls, {"start"}, executions, meter, "start"),
         "run (per execution, all hops)": _rows(
             meter.calls, {"step", "step:final", "receive"}, executions, meter, "step", extra_tags={"step:final"}
         ),
+        "aggregate (per execution)": _rows(meter.calls, {"aggregate"}, executions, meter, "aggregate"),
     }
     if hot_hops:
         breakdown["hot hop (per hop)"] = _rows(
@@ -132,6 +141,8 @@ def count_requests(
         per_execution.scaled(1 / steps),
         breakdown,
         idle,
+        aggregate=aggregate,
+        aggregate_records_per_invocation=round(h.aggregated_records / max(aggregate_invocations, 1), 1),
     )
 
 
@@ -150,6 +161,7 @@ def _run_wave(
                 h.ok("POST", f"/workflows/{workflow_id}/executions", {"inputs": INPUTS}, key=key)["execution_id"]
             )
     hot, final = drain(h, definition["steps"][-1]["id"])
+    h.aggregate()  # the wave's head changes, as the stream's event source batches them
     with h.meter.pause():
         statuses = {h.engine.store.executions.get_summary(i).status for i in ids}
         if statuses != {"completed"}:

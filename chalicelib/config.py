@@ -98,3 +98,17 @@ def step_queue_arn(env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     settings = Settings.from_env(env)
     return env.get("STEPLINE_STEP_QUEUE_ARN") or f"arn:aws:sqs:{settings.region}:000000000000:{settings.step_queue}"
+
+
+def executions_stream_arn(env: Mapping[str, str] | None = None) -> str:
+    """The stream ARN Chalice wires the aggregator to at import time.
+
+    A placeholder for packaging, as ``step_queue_arn``: ``infra/template.json`` merges
+    ``GetAtt ExecutionsTable.StreamArn`` over it. Local mode and the tests read the table's
+    stream themselves (``chalicelib.local.stream``) and never read this.
+    """
+    env = os.environ if env is None else env
+    settings = Settings.from_env(env)
+    return env.get("STEPLINE_EXECUTIONS_STREAM_ARN") or (
+        f"arn:aws:dynamodb:{settings.region}:000000000000:table/{settings.executions_table}/stream/1970-01-01T00:00:00.000"
+    )

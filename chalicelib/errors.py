@@ -123,6 +123,12 @@ class StoreBusy(SteplineError):
     code = "ServiceUnavailableError"
 
 
+class HeadBehind(StoreBusy):
+    """The worker's commit is stored but the head item could not follow it (throttled): the
+    invocation fails so that the message is delivered again, and that delivery moves the head
+    (``ExecutionService.repair_head``)."""
+
+
 class PayloadTooLarge(SteplineError):
     status = 413
     code = "RequestEntityTooLargeError"

@@ -9,6 +9,7 @@ from typing import Any
 from chalicelib.engine import get_engine
 from chalicelib.engine.budget import Budget
 from chalicelib.engine.bulk import BulkService, run_bulk_chunk
+from chalicelib.engine.notifications import TASK_KIND as NOTIFY_TASK
 from chalicelib.observability import log_context
 from chalicelib.queue import message_kind, parse_message, parse_task
 
@@ -21,8 +22,12 @@ def run_step_records(records: Iterable[Any]) -> list[str]:
     engine = get_engine()
     for record in records:
         with log_context(message_id=getattr(record, "message_id", None)):
-            if message_kind(record.body) == "bulk":
+            kind = message_kind(record.body)
+            if kind == "bulk":
                 outcomes.append(run_bulk_chunk(engine, parse_task(record.body)))
+                continue
+            if kind == NOTIFY_TASK:  # a webhook notification's next attempt
+                outcomes.append(engine.notifier.redeliver(parse_task(record.body)))
                 continue
             try:
                 execution_id, step_id, attempt = parse_message(record.body)
@@ -37,6 +42,16 @@ def run_step_records(records: Iterable[Any]) -> list[str]:
                 engine.runner.handle(execution_id, step_id, attempt, budget, getattr(record, "receipt_handle", None))
             )
     return outcomes
+
+
+def aggregate_records(event: Any) -> dict[str, int]:
+    """Apply one DynamoDB stream batch of head changes (``chalicelib.engine.aggregator``).
+
+    A busy store after the retries raises: Lambda delivers the batch again, and the batch
+    markers make the parts already applied a no-op.
+    """
+    records = event.to_dict().get("Records", []) if hasattr(event, "to_dict") else event.get("Records", [])
+    return get_engine().aggregator.handle(records)
 
 
 def sweep() -> dict[str, int]:

@@ -50,9 +50,11 @@ class StepQueue(_Queue):
             QueueUrl=self.url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(43200, seconds))
         )
 
-    def send_task(self, kind: str, payload: dict[str, Any]) -> None:
-        """Send a non-step message (``{"kind": ..., ...}``) on the same queue, e.g. a bulk chunk."""
-        self.client.send_message(QueueUrl=self.url, MessageBody=json.dumps({**payload, "kind": kind}))
+    def send_task(self, kind: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
+        """Send a non-step message (``{"kind": ..., ...}``) on the same queue, e.g. a bulk chunk or a
+        notification retry (``delay_seconds``: SQS keeps it invisible that long, at most 900)."""
+        body = json.dumps({**payload, "kind": kind}, default=str)
+        self.client.send_message(QueueUrl=self.url, MessageBody=body, DelaySeconds=min(900, max(0, delay_seconds)))
 
 
 def parse_message(body: str) -> tuple[str, str, int]:

@@ -77,14 +77,26 @@ def client(aws: Any) -> Iterator[Any]:
     from chalice.test import Client
 
     from app import app
+    from chalicelib.local.stream import StreamPump
 
     with Client(app) as c:
+        # Lambda's stream event source: the real aggregate handler gets the table's stream,
+        # pumped after every API call and delivery (counts then read as they will seconds later)
+        c.stream = StreamPump(aws.settings, lambda event: c.lambda_.invoke("aggregate", event))
         yield c
 
 
 @pytest.fixture
 def api(client: Any) -> Api:
     return Api(client, ADMIN_KEY)
+
+
+def drain_stream(client: Any) -> None:
+    """Hand the stream's new head changes to the aggregator (clients made by the ``client``
+    fixture carry the pump; a test that builds its own client goes without counts)."""
+    pump = getattr(client, "stream", None)
+    if pump is not None:
+        pump.drain()
 
 
 class Api:
@@ -105,6 +117,7 @@ class Api:
         if body is not None:
             kwargs["body"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
         response = getattr(self.client.http, method.lower())(path, **kwargs)
+        drain_stream(self.client)
         try:
             data = json.loads(response.body) if response.body else None
         except ValueError:
@@ -160,7 +173,10 @@ class Worker:
 
     def deliver(self, body: str) -> Any:
         event = self.client.events.generate_sqs_event(queue_name=self.queue_name, message_bodies=[body])
-        return self.client.lambda_.invoke("run_step", event)
+        try:
+            return self.client.lambda_.invoke("run_step", event)
+        finally:
+            drain_stream(self.client)
 
     def drain(self, limit: int = 200) -> list[str]:
         """Deliver every queued message (and those they enqueue) until the queue is empty."""
@@ -179,4 +195,7 @@ class Worker:
         event = self.client.events.generate_cw_event(
             source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
         )
-        return self.client.lambda_.invoke("sweep", event)
+        try:
+            return self.client.lambda_.invoke("sweep", event)
+        finally:
+            drain_stream(self.client)

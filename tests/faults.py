@@ -8,6 +8,7 @@ times. Nothing of Stepline is patched: the engine sees exactly what DynamoDB wou
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,9 @@ class Faults:
 
     def __init__(self) -> None:
         self.rules: list[Rule] = []
+        #: while ``recording``: every DynamoDB call made, as (operation, request body)
+        self.recording = False
+        self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def add(self, rule: Rule) -> Rule:
         self.rules.append(rule)
@@ -58,9 +62,11 @@ FAULTS = Faults()
 
 
 def _inject(model: Any, params: dict[str, Any], **_: Any) -> Any:
+    body = params.get("body") or b""
+    if FAULTS.recording:
+        FAULTS.calls.append((model.name, json.loads(body or b"{}")))
     if not FAULTS.rules:
         return None
-    body = params.get("body") or b""
     return FAULTS.answer(model.name, body.encode() if isinstance(body, str) else body)
 
 

@@ -56,6 +56,8 @@ def endpoint(
         def view(**params: str) -> Response:
             try:
                 ctx = RequestContext(bp, role)
+                if role is not None:  # API routes; the UI's files, webhooks and health take what they get
+                    _refuse_unknown_query(ctx, path, shape)
                 result = fn(ctx, **params)
             except SteplineError as error:
                 return Response(body=error.body(), status_code=error.status)
@@ -78,6 +80,30 @@ def endpoint(
         return fn
 
     return decorate
+
+
+def _refuse_unknown_query(ctx: RequestContext, path: str, shape: RouteShape | None) -> None:
+    """A query parameter the route's document does not list is a 400 (a misspelt filter must not
+    widen a list, and the OpenAPI document says which ones each route takes)."""
+    given: Mapping[str, str] = ctx.request.query_params or {}
+    if not given:
+        return
+    route = f"{ctx.request.method.upper()} {path}"
+    allowed = _names(shape) if shape is not None else _query_names(route)
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise ValidationError([FieldError(name, "unknown query parameter") for name in unknown])
+
+
+def _names(shape: RouteShape | None) -> frozenset[str]:
+    return frozenset(p.name for p in (shape.params if shape else ()) if p.location == "query")
+
+
+@functools.cache
+def _query_names(route: str) -> frozenset[str]:
+    from chalicelib.api.schemas import ROUTE_SHAPES  # the table imports the engine: only when asked
+
+    return _names(ROUTE_SHAPES.get(route))
 
 
 def _first_line(doc: str | None) -> str | None:

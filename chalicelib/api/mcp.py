@@ -29,6 +29,7 @@ from chalicelib.engine.mcp_protocol import (
     parse_message,
 )
 from chalicelib.engine.mcp_tools import Caller, McpTools
+from chalicelib.errors import PayloadTooLarge, ValidationError
 
 bp = Blueprint(__name__)
 
@@ -54,13 +55,29 @@ _RPC = {
 POST_SHAPE = RouteShape(
     response=_RPC,
     request={
-        "type": "object",
-        "properties": {
-            "jsonrpc": {"const": "2.0"},
-            "method": _STRING,
-            "id": {"type": ["string", "integer"]},
-            "params": {"type": "object"},
-        },
+        "description": "A request (with `id`), a notification (no `id`), or a response to a server request.",
+        "anyOf": [
+            {
+                "type": "object",
+                "required": ["jsonrpc", "method"],
+                "properties": {
+                    "jsonrpc": {"const": "2.0"},
+                    "method": _STRING,
+                    "id": {"type": ["string", "integer"]},
+                    "params": {"type": "object"},
+                },
+            },
+            {
+                "type": "object",
+                "required": ["jsonrpc", "id", "result"],
+                "properties": {"jsonrpc": {"const": "2.0"}, "id": {"type": ["string", "integer"]}},
+            },
+            {
+                "type": "object",
+                "required": ["jsonrpc", "id", "error"],
+                "properties": {"jsonrpc": {"const": "2.0"}, "id": {"type": ["string", "integer"]}},
+            },
+        ],
     },
     params=(
         Param("MCP-Protocol-Version", {"enum": list(PROTOCOL_VERSIONS)}, location="header"),
@@ -98,9 +115,10 @@ def mcp(ctx: RequestContext) -> Response:
     actor = ctx.who
     try:
         message = parse_message(ctx.raw_body())
-    except (ValueError, UnicodeDecodeError) as error:
-        status = 413 if "bytes" in str(error) else 400
-        return _send(error_answer(status, PARSE_ERROR, f"parse error: {error}"))
+    except PayloadTooLarge as error:
+        return _send(error_answer(413, PARSE_ERROR, f"parse error: {error.message}"))
+    except ValidationError as error:
+        return _send(error_answer(400, PARSE_ERROR, f"parse error: {error.message}"))
     is_initialize = isinstance(message, dict) and message.get("method") == "initialize"
     version = ctx.header("mcp-protocol-version")
     if version is not None and not is_initialize and version not in PROTOCOL_VERSIONS:

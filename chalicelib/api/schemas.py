@@ -17,15 +17,20 @@ from typing import Any
 
 from chalicelib.api.openapi import Param, RouteShape
 from chalicelib.domain import limits
+from chalicelib.domain.cron import time_zones
 from chalicelib.domain.notify import MAX_TARGETS, NOTIFY_EVENTS
 from chalicelib.domain.side_effects import RetryMode, SideEffectKind, SideEffectStatus
-from chalicelib.domain.spending import MAX_BUDGET_TOKENS, MAX_BUDGET_USD, ON_EXCEED
+from chalicelib.domain.spending import MAX_BUDGET_TOKENS, MAX_BUDGET_USD, MIN_BUDGET_USD, ON_EXCEED
 from chalicelib.domain.states import ExecutionStatus, StepState
 from chalicelib.domain.vocabulary import Role
+from chalicelib.engine.events import MAX_GRACE, SOURCE_NAME_PATTERN
+from chalicelib.engine.listing import TIMESTAMP_PATTERN
+from chalicelib.engine.stats import MAX_BUCKETS
+from chalicelib.engine.tools import MAX_ID_LENGTH
+from chalicelib.engine.webhook_schemes import SCHEMES
 from chalicelib.triggers import trigger_kind_names
 
-#: chalicelib.engine.events.MAX_GRACE (kept free of the engine import; test_bad_input compares them)
-_MAX_GRACE_SECONDS = 30 * 86400
+_MAX_GRACE_SECONDS = int(MAX_GRACE.total_seconds())
 
 # The domain's words and limits, as JSON Schema enums (plain strings: the document is JSON).
 STATUSES = [s.value for s in ExecutionStatus]
@@ -46,7 +51,11 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 STRING = {"type": "string"}
+#: A text the server refuses when blank (whitespace only).
+NOT_BLANK = "\\S"
 TIMESTAMP = {"type": "string", "format": "date-time"}
+#: A ``from``/``to`` bound: the pattern the server checks (``chalicelib.engine.listing``).
+BOUND = {"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}
 OBJECT = {"type": "object"}
 ANY: dict[str, Any] = {}
 
@@ -76,18 +85,38 @@ def components() -> dict[str, Any]:
         },
         ("name", "type"),
     )
-    trigger = _obj(
-        {
-            "type": {"enum": TRIGGER_TYPES},
-            "inputs": {"type": "array", "items": ref("InputField"), "description": "manual: the start form's fields"},
-            "source": {"type": "string", "description": "event: the webhook source name"},
-            "event_type": {"type": "string", "description": "event: the body's `type` to match"},
-            "filter": {"type": "string", "description": "event: optional JMESPath filter over the event"},
-            "cron": {"type": "string", "description": "schedule: five-field cron, e.g. `0 9 * * MON-FRI`"},
-            "timezone": {"type": "string", "description": "schedule: IANA zone, e.g. `Europe/Paris`"},
-        },
-        ("type",),
-    )
+    inputs = {
+        "type": "array",
+        "items": ref("InputField"),
+        "maxItems": limits.MAX_INPUTS,
+        "description": "the start form's fields",
+    }
+    text = {"type": "string", "maxLength": limits.MAX_NAME, "pattern": NOT_BLANK}
+    trigger = {
+        "description": "One shape per `type`; the fields of another type are refused.",
+        "oneOf": [
+            _obj({"type": {"const": "manual"}, "inputs": inputs}, ("type",), closed=True),
+            _obj(
+                {
+                    "type": {"const": "event"},
+                    "source": {**text, "description": "the webhook source name (POST /sources)"},
+                    "event_type": {**text, "description": "the body's `type` to match"},
+                    "filter": {"type": "string", "description": "optional JMESPath filter over the event"},
+                },
+                ("type", "source", "event_type"),
+                closed=True,
+            ),
+            _obj(
+                {
+                    "type": {"const": "schedule"},
+                    "cron": {"type": "string", "description": "five-field cron, e.g. `0 9 * * MON-FRI`"},
+                    "timezone": {"enum": list(time_zones()), "description": "IANA zone (default UTC)"},
+                },
+                ("type", "cron"),
+                closed=True,
+            ),
+        ],
+    }
     step_def = _obj(
         {
             "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
@@ -95,6 +124,7 @@ def components() -> dict[str, Any]:
             "agent": {"enum": sorted(agent_names())},
             "instructions": {
                 "type": "string",
+                "maxLength": limits.MAX_INSTRUCTIONS,
                 "description": "for `transform`: a JMESPath expression over `{input, prev, steps}`",
             },
             "config": OBJECT,
@@ -134,11 +164,12 @@ def components() -> dict[str, Any]:
     budget = _obj(
         {
             "max_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_BUDGET_TOKENS},
-            "max_cost_usd": {"type": "number", "minimum": 0.000001, "maximum": MAX_BUDGET_USD},
+            "max_cost_usd": {"type": "number", "minimum": MIN_BUDGET_USD, "maximum": MAX_BUDGET_USD},
             "on_exceed": {"enum": list(ON_EXCEED), "default": "pause"},
-            "approvers": {"type": "array", "items": STRING},
+            "approvers": {"type": "array", "items": {"type": "string", "pattern": "\\S"}},
         },
     )
+    budget["anyOf"] = [{"required": ["max_tokens"]}, {"required": ["max_cost_usd"]}]
     budget["description"] = (
         "model spending allowed per execution, over all steps and attempts: the llm agent checks it "
         "before each model request and tool call (at least one limit)"
@@ -154,11 +185,11 @@ def components() -> dict[str, Any]:
     )
     definition = _obj(
         {
-            "name": {"type": "string", "minLength": 1, "maxLength": limits.MAX_NAME},
+            "name": {"type": "string", "minLength": 1, "maxLength": limits.MAX_NAME, "pattern": NOT_BLANK},
             "description": {"type": "string", "maxLength": limits.MAX_DESCRIPTION},
             "enabled": {"type": "boolean"},
             "trigger": ref("Trigger"),
-            "steps": {"type": "array", "items": ref("StepDefinition"), "minItems": 1},
+            "steps": {"type": "array", "items": ref("StepDefinition"), "minItems": 1, "maxItems": limits.MAX_STEPS},
             "notify": notify,
             "budget": budget,
         },
@@ -325,8 +356,8 @@ def choice(values: list[str]) -> dict[str, Any]:
 LIST_FILTERS = (
     Param("status", choice(STATUSES), "only executions in this status"),
     Param("trigger", choice(TRIGGER_TYPES), "only executions started by this kind of trigger"),
-    Param("from", TIMESTAMP, "started at or after (ISO 8601)"),
-    Param("to", TIMESTAMP, "started at or before (ISO 8601)"),
+    Param("from", BOUND, "started at or after (RFC 3339, with a zone)"),
+    Param("to", BOUND, "started at or before (RFC 3339, with a zone; not before `from`)"),
     LIMIT,
     NEXT_TOKEN,
 )
@@ -346,6 +377,12 @@ IF_MATCH = Param(
     location="header",
 )
 LOOSE = OBJECT  # a shape the contract leaves open
+CALL_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}
+SECRET_RULES = (
+    "the provider's signing secret, checked against `scheme`: standard `whsec_` + base64 of at least 16 "
+    "bytes; github 16 to 1024 characters; stripe `whsec_...`; slack 16 to 256 letters and digits. "
+    "Required for stripe and slack."
+)
 
 #: ``"METHOD /path"`` -> shape. Keep in step with ../shared/API.md.
 ROUTE_SHAPES: dict[str, RouteShape] = {
@@ -393,11 +430,13 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
     "GET /workflows/{workflow_id}/stats": RouteShape(
         LOOSE,
         params=(
-            Param("from", TIMESTAMP),
-            Param("to", TIMESTAMP),
-            Param("bucket", choice(["day", "hour"])),
-            Param("tz", STRING, "IANA time zone"),
+            Param("from", BOUND, "first bucket holds this moment (default: `to` minus 30 days or 48 hours)"),
+            Param("to", BOUND, "after `from`; default now"),
+            Param("bucket", choice(["day", "hour"]), "bucket size (default day)"),
+            Param("tz", choice(list(time_zones())), "IANA time zone of the day boundaries (default UTC)"),
         ),
+        description=f"`from` must be before `to`, and the range hold at most {MAX_BUCKETS['day']} day or "
+        f"{MAX_BUCKETS['hour']} hour buckets.",
     ),
     "GET /workflows/{workflow_id}/schedule": RouteShape(
         LOOSE, params=(Param("count", {"type": "integer", "minimum": 1, "maximum": 50}, "how many next runs (5)"),)
@@ -416,11 +455,11 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
                 "dry_run": {"type": "boolean"},
                 "filters": _obj(
                     {
-                        "workflow_id": STRING,
+                        "workflow_id": {"type": "string", "minLength": 1},
                         "status": {"enum": STATUSES},
                         "trigger": {"enum": TRIGGER_TYPES},
-                        "from": TIMESTAMP,
-                        "to": TIMESTAMP,
+                        "from": BOUND,
+                        "to": BOUND,
                     },
                     closed=True,
                 ),
@@ -469,8 +508,8 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
         _obj(
             {
                 "comment": TEXT,
-                "max_tokens": {"type": "integer", "minimum": 1},
-                "max_cost_usd": {"type": "number", "exclusiveMinimum": 0},
+                "max_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_BUDGET_TOKENS},
+                "max_cost_usd": {"type": "number", "minimum": MIN_BUDGET_USD, "maximum": MAX_BUDGET_USD},
             },
             closed=True,
         ),
@@ -551,7 +590,17 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
     "POST /sources": RouteShape(
         _obj({"name": STRING, "scheme": STRING, "secret": STRING}, ("name",)),
         _obj(
-            {"name": STRING, "scheme": {"enum": ["standard", "github", "stripe", "slack"]}, "secret": STRING}, ("name",)
+            {
+                "name": {
+                    "type": "string",
+                    "pattern": SOURCE_NAME_PATTERN,
+                    "description": "names starting with `aws.` are reserved for EventBridge sources",
+                },
+                "scheme": {"enum": list(SCHEMES), "description": "default `standard`"},
+                "secret": {"type": "string", "description": SECRET_RULES},
+            },
+            ("name",),
+            closed=True,
         ),
         description="Without `secret`, a generated signing secret is in this answer only; "
         "a provider-issued `secret` (required for stripe and slack) is kept "
@@ -572,7 +621,10 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
     "POST /sources/{name}/rotate": RouteShape(
         _obj({"name": STRING, "secret": STRING}, ("name",)),
         _obj(
-            {"grace_seconds": {"type": "integer", "minimum": 0, "maximum": _MAX_GRACE_SECONDS}, "secret": STRING},
+            {
+                "grace_seconds": {"type": "integer", "minimum": 0, "maximum": _MAX_GRACE_SECONDS},
+                "secret": {"type": "string", "description": SECRET_RULES},
+            },
             closed=True,
         ),
         request_required=False,
@@ -593,9 +645,16 @@ ROUTE_SHAPES: dict[str, RouteShape] = {
     ),
     "POST /tools/{name}/invoke": RouteShape(
         ref("Execution"),
-        _obj({"arguments": OBJECT, "conversation_id": STRING, "tool_call_id": STRING}, closed=True),
+        _obj(
+            {
+                "arguments": {"type": "object", "description": "the tool's inputs, as its `input_schema` says"},
+                "conversation_id": CALL_ID,
+                "tool_call_id": CALL_ID,
+            },
+            closed=True,
+        ),
         request_required=False,
-        params=(IDEMPOTENCY_KEY, Param("X-Conversation-Id", STRING, location="header")),
+        params=(IDEMPOTENCY_KEY, Param("X-Conversation-Id", CALL_ID, location="header")),
         description="Starts the tool's workflow with `arguments` as its inputs.",
     ),
     # the web UI (static files, no key: the page asks for one)

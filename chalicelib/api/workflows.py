@@ -7,12 +7,16 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api.boundary import RequestContext, endpoint
+from chalicelib.api.openapi import RouteShape
 from chalicelib.engine import listing
+from chalicelib.engine.events import MAX_GRACE, grace_seconds
 from chalicelib.engine.listing import LIST_PARAMS, STATUSES, TRIGGERS
 from chalicelib.engine.views import summary_view
 from chalicelib.engine.workflows import workflow_view
 from chalicelib.errors import FieldError, ValidationError
 from chalicelib.samples.workflows import SAMPLE_WORKFLOWS
+
+MAX_GRACE_SECONDS = int(MAX_GRACE.total_seconds())
 
 bp = Blueprint(__name__)
 
@@ -36,8 +40,48 @@ def get_workflow(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
 def update_workflow(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
     body = ctx.body()
     expected = ctx.header("if-match")
-    version = int(expected) if expected and expected.isdigit() else None
+    if expected is not None and not (expected.isascii() and expected.isdigit()):
+        # Ignoring a malformed precondition would publish over a version the caller never saw.
+        raise ValidationError(FieldError("If-Match", "must be the version number being replaced, e.g. 3"))
+    version = int(expected) if expected is not None else None
     return _with_secret(ctx, ctx.engine.workflows.update(workflow_id, body, ctx.who, version))
+
+
+@endpoint(
+    bp,
+    "/workflows/{workflow_id}/notification-secret/rotate",
+    ("POST",),
+    role="admin",
+    shape=RouteShape(
+        {
+            "type": "object",
+            "required": ["workflow_id", "notification_secret", "previous_valid_until"],
+            "properties": {
+                "workflow_id": {"type": "string"},
+                "notification_secret": {"type": "string", "description": "shown in this answer only"},
+                "previous_valid_until": {"type": "string", "format": "date-time"},
+            },
+        },
+        {
+            "type": "object",
+            "properties": {"grace_seconds": {"type": "integer", "minimum": 0, "maximum": MAX_GRACE_SECONDS}},
+            "additionalProperties": False,
+        },
+        request_required=False,
+        description="Webhooks are signed with both secrets until `previous_valid_until` (`grace_seconds`, "
+        "default a day), so receivers can switch without losing a delivery.",
+    ),
+)
+def rotate_notification_secret(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
+    """Rotate the secret that signs a workflow's webhook notifications (the new one shown once)."""
+    body = ctx.body(required=False)
+    unknown = sorted(set(body) - {"grace_seconds"})
+    if unknown:
+        raise ValidationError([FieldError(k, "unknown field") for k in unknown])
+    grace = grace_seconds(body)
+    ctx.engine.workflows.get(workflow_id)  # 404 for an unknown workflow
+    secret, until = ctx.engine.notifier.rotate_secret(workflow_id, grace, ctx.engine.executions.clock())
+    return {"workflow_id": workflow_id, "notification_secret": secret, "previous_valid_until": until}
 
 
 def _with_secret(ctx: RequestContext, record: Any) -> dict[str, Any]:

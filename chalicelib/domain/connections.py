@@ -30,6 +30,13 @@ __all__ = [
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+#: Bounds of the fields (the OpenAPI of ``/connections`` is built from these).
+MAX_DESCRIPTION = 500
+MAX_FIELD = 4096
+#: Per-field patterns beyond the length: secrets go into HTTP headers, so no line breaks.
+FIELD_PATTERNS = {"header": _HEADER_NAME.pattern, "region": _REGION.pattern}
+SECRET_PATTERN = r"^[^\r\n]*$"
+URL_FIELDS = ("base_url", "token_url")
 
 
 @dataclass(frozen=True)
@@ -104,8 +111,8 @@ def validate_connection(
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         errors.append(FieldError("name", "must match ^[a-z0-9][a-z0-9-]{0,62}$"))
     description = body.get("description")
-    if description is not None and (not isinstance(description, str) or len(description) > 500):
-        errors.append(FieldError("description", "must be a string of at most 500 characters"))
+    if description is not None and (not isinstance(description, str) or len(description) > MAX_DESCRIPTION):
+        errors.append(FieldError("description", f"must be a string of at most {MAX_DESCRIPTION} characters"))
     for key in spec.required:
         if body.get(key) in (None, ""):
             errors.append(FieldError(key, f"required for a {kind} connection"))
@@ -113,9 +120,9 @@ def validate_connection(
         errors += prices_errors(body["prices"])
     for key in [k for k in spec.plain if k not in STRUCTURED_FIELDS] + list(spec.secret):
         value = body.get(key)
-        if value is not None and (not isinstance(value, str) or len(value) > 4096):
-            errors.append(FieldError(key, "must be a string of at most 4096 characters"))
-    for key in ("base_url", "token_url"):
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_FIELD):
+            errors.append(FieldError(key, f"must be a string of at most {MAX_FIELD} characters"))
+    for key in URL_FIELDS:
         value = body.get(key)
         if key in spec.plain and isinstance(value, str) and value:
             problem = (url_problem or _url_problem)(value)

@@ -92,8 +92,14 @@ def timezone_error(name: object) -> str | None:
 
 
 @functools.lru_cache(maxsize=1)
+@functools.cache
 def _known_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
+
+
+def time_zones() -> tuple[str, ...]:
+    """Every zone name ``timezone_error`` accepts, sorted (the OpenAPI lists them as an enum)."""
+    return tuple(sorted(_known_zones() - _HOST_LINKS))
 
 
 def _strip_names(value: str, index: int) -> str:

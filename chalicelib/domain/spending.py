@@ -40,6 +40,7 @@ BUDGET_KEYS = ("max_tokens", "max_cost_usd", "on_exceed", "approvers")
 BUDGET_GATE = "budget"
 MAX_BUDGET_TOKENS = 1_000_000_000
 MAX_BUDGET_USD = 1_000_000
+MIN_BUDGET_USD = 0.000001
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,9 @@ def limit_errors(max_tokens: Any, max_cost_usd: Any, path: str = "") -> list[Fie
     ):
         errors.append(FieldError(f"{at}max_tokens", f"must be an integer from 1 to {MAX_BUDGET_TOKENS}"))
     if max_cost_usd is not None:
-        amount = micro(max_cost_usd) if isinstance(max_cost_usd, (int, float)) else None
-        if amount is None or amount < 1 or amount > MAX_BUDGET_USD * 1_000_000:
+        # compared as the JSON number it is, as the OpenAPI document's minimum and maximum are
+        number = not isinstance(max_cost_usd, bool) and isinstance(max_cost_usd, (int, float))
+        if not number or not MIN_BUDGET_USD <= max_cost_usd <= MAX_BUDGET_USD:
             errors.append(
                 FieldError(f"{at}max_cost_usd", f"must be a number of US dollars from 0.000001 to {MAX_BUDGET_USD}")
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Any
 from chalicelib.agents.python import configure as configure_python_agent
 from chalicelib.config import Settings
 from chalicelib.domain.timefmt import utc_now
+from chalicelib.engine.aggregator import Aggregator, HeadChange
 from chalicelib.engine.deadletters import DeadLetters
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.engine.notifications import Notifier
@@ -19,6 +21,9 @@ from chalicelib.engine.triggers import Triggers
 from chalicelib.engine.workflows import WorkflowService
 from chalicelib.queue import DeadLetterQueue, StepQueue
 from chalicelib.store import Store
+from chalicelib.store.aggregates import AggregateStore
+
+log = logging.getLogger("stepline.engine")
 
 
 @dataclass(frozen=True)
@@ -33,13 +38,14 @@ class Engine:
     triggers: Triggers
     deadletters: DeadLetters
     notifier: Notifier
+    aggregator: Aggregator
 
     @classmethod
     def build(cls, settings: Settings, clock: Callable[[], datetime] = utc_now) -> Engine:
         configure_python_agent(settings.python_modules)  # what this deployment may call
         store = Store.from_settings(settings)
         queue = StepQueue(settings)
-        notifier = Notifier(store.catalog, _clients(settings), settings.notify_from, clock)
+        notifier = Notifier(store.catalog, _clients(settings), settings.notify_from, clock, send_task=queue.send_task)
         workflows = WorkflowService(store, clock, settings, notifier)
         executions = ExecutionService(store, queue, workflows, clock, notifier)
         runner = StepRunner(executions, clock)
@@ -54,7 +60,22 @@ class Engine:
             Triggers.build(settings, workflows, executions, clock),
             DeadLetters(executions, DeadLetterQueue(settings), clock, runner.recover),
             notifier,
+            Aggregator(AggregateStore(), _announcer(executions, notifier), clock),
         )
+
+
+def _announcer(executions: ExecutionService, notifier: Notifier) -> Callable[[HeadChange], None]:
+    """The aggregator's status event: the execution as it was at the change, on EventBridge."""
+
+    def announce(change: HeadChange) -> None:
+        try:
+            state = executions.load_at(change.execution_id, change.head_seq)
+        except Exception:  # the counts are committed: a missing event must not fail the batch
+            log.exception("no status event for %s: its history could not be read", change.execution_id)
+            return
+        notifier.announce(state, change.before)
+
+    return announce
 
 
 def _clients(settings: Settings) -> Callable[[str], Any]:

@@ -25,7 +25,7 @@ from chalicelib.domain.machine import Actor, CancelExecution, RetryStep
 from chalicelib.domain.states import StepState
 from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.engine import Engine
-from chalicelib.engine.listing import STATUSES, TRIGGERS
+from chalicelib.engine.listing import STATUSES, TRIGGERS, moment_problem
 from chalicelib.errors import Conflict, FieldError, NotFound, SteplineError, ValidationError
 from chalicelib.store.bulk import PENDING, BulkJobRecord, BulkStore
 from chalicelib.store.lists import ListFilter
@@ -92,15 +92,10 @@ def parse_bulk(body: dict[str, Any]) -> BulkRequest:
         errors.append(FieldError("filters.workflow_id", "must be a workflow id"))
     for name in ("from", "to"):
         value = raw.get(name)
-        try:
-            moment = parse_iso(value) if value is not None else None
-        except (TypeError, ValueError, AttributeError, OverflowError):
-            moment = None
-            errors.append(FieldError(f"filters.{name}", "must be an ISO 8601 timestamp"))
-        if moment is not None and not 1000 <= moment.year <= 9998:
-            errors.append(FieldError(f"filters.{name}", "must be a timestamp between the years 1000 and 9998"))
-            moment = None
-        values[name] = iso(moment) if moment is not None else None
+        problem = moment_problem(value) if value is not None else None
+        if problem:
+            errors.append(FieldError(f"filters.{name}", problem))
+        values[name] = iso(parse_iso(value)) if value is not None and not problem else None
     if errors:
         raise ValidationError(errors)
     status = values["status"] or ("failed" if action == "retry" else None)

@@ -46,7 +46,9 @@ DEDUPE_TTL = TIMESTAMPED_DEDUPE
 #: During a rotation the previous secret keeps verifying this long unless the request says otherwise.
 DEFAULT_GRACE = timedelta(hours=24)
 MAX_GRACE = timedelta(days=30)
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: A source's name (the OpenAPI states this pattern).
+SOURCE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_NAME = re.compile(SOURCE_NAME_PATTERN[1:-1])
 INTEGRATION = Actor("eventbridge", "system")
 WEBHOOK = Actor("webhook", "system")
 
@@ -90,7 +92,7 @@ class EventService:
             # EventBridge sources (aws.s3, aws.partner/...) arrive through the integration handler;
             # a webhook source of that name could pose as them.
             errors.append(FieldError("name", "names starting with 'aws.' are reserved for EventBridge sources"))
-        if kind not in SCHEMES:
+        if not isinstance(kind, str) or kind not in SCHEMES:
             errors.append(FieldError("scheme", f"must be one of {', '.join(SCHEMES)}"))
         else:
             errors += _secret_errors(kind, body)
@@ -104,13 +106,7 @@ class EventService:
         unknown = sorted(set(body) - {"grace_seconds", "secret"})
         if unknown:
             raise ValidationError([FieldError(k, "unknown field") for k in unknown])
-        grace = body.get("grace_seconds", int(DEFAULT_GRACE.total_seconds()))
-        if isinstance(grace, float) and grace.is_integer():
-            grace = int(grace)  # JSON Schema's "integer" includes 48417.0, and the OpenAPI says integer
-        if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= MAX_GRACE.total_seconds():
-            raise ValidationError(
-                FieldError("grace_seconds", f"must be an integer from 0 to {int(MAX_GRACE.total_seconds())}")
-            )
+        grace = grace_seconds(body)
         current = self.source(name)
         errors = _secret_errors(current.scheme, body)
         if errors:
@@ -296,10 +292,24 @@ def _event_id(source: str, delivery_id: str) -> str:
     return "evt_" + hashlib.sha256(f"{source}\n{delivery_id}".encode()).hexdigest()[:32]
 
 
+def grace_seconds(body: dict[str, Any]) -> int:
+    """A rotation's ``grace_seconds`` (default a day), or a 400: how long the old secret stays valid."""
+    grace = body.get("grace_seconds", int(DEFAULT_GRACE.total_seconds()))
+    if isinstance(grace, float) and grace.is_integer():
+        grace = int(grace)  # JSON Schema's "integer" includes 48417.0, and the OpenAPI says integer
+    if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= MAX_GRACE.total_seconds():
+        raise ValidationError(
+            FieldError("grace_seconds", f"must be an integer from 0 to {int(MAX_GRACE.total_seconds())}")
+        )
+    return grace
+
+
 def _secret_errors(kind: str, body: dict[str, Any]) -> list[FieldError]:
     """A given ``secret`` must fit its scheme; Stripe and Slack issue theirs, so it is required."""
     chosen = SCHEMES[kind]
     given = body.get("secret")
+    if "secret" in body and not isinstance(given, str):
+        return [FieldError("secret", "must be a string (leave it out to have one generated)")]
     if given is None:
         if chosen.provider_secret:
             return [FieldError("secret", f"{kind} issues the signing secret: pass it as 'secret'")]

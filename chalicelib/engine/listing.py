@@ -7,6 +7,7 @@ refused with the same message) whichever door it came through.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from chalicelib.domain.states import ExecutionStatus
@@ -19,6 +20,15 @@ TRIGGERS = tuple(trigger_kind_names())
 LIST_PARAMS = ("status", "trigger", "from", "to", "limit", "next_token")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+#: What a ``from``/``to`` bound must look like: an RFC 3339 date-time (the OpenAPI's ``format:
+#: date-time``: date, ``T``, time with seconds, a zone) whose year is 1000 to 9998, so that its
+#: UTC form keeps four digits and ISO strings sort in time order. The OpenAPI states this pattern.
+TIMESTAMP_PATTERN = (
+    r"^(1[0-9]{3}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+TIMESTAMP_HINT = "must be an RFC 3339 timestamp with a zone, years 1000 to 9998, e.g. 2026-01-31T00:00:00Z"
 
 
 def choice(name: str, value: Any, allowed: tuple[str, ...]) -> str | None:
@@ -31,18 +41,27 @@ def choice(name: str, value: Any, allowed: tuple[str, ...]) -> str | None:
 
 
 def moment(name: str, value: Any) -> str | None:
-    """A normalised ISO timestamp (``from``/``to`` on the start time); empty means no bound."""
-    if value is None or value == "":
+    """A normalised UTC timestamp (``from``/``to`` on the start time); absent (None) means no bound.
+
+    An empty value is refused like any other non-timestamp: a bound the caller meant to set
+    but left blank must not silently widen the list."""
+    if value is None:
         return None
-    if not isinstance(value, str):
-        raise ValidationError(FieldError(name, "must be an ISO 8601 timestamp, e.g. 2026-01-31T00:00:00Z"))
+    problem = moment_problem(value)
+    if problem:
+        raise ValidationError(FieldError(name, problem))
+    return iso(parse_iso(value))
+
+
+def moment_problem(value: Any) -> str | None:
+    """Why ``value`` is not a bound ``moment`` takes (``TIMESTAMP_PATTERN`` and a real date), or None."""
+    if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value):
+        return TIMESTAMP_HINT
     try:
-        parsed = parse_iso(value)
-    except (ValueError, OverflowError) as error:
-        raise ValidationError(FieldError(name, "must be an ISO 8601 timestamp, e.g. 2026-01-31T00:00:00Z")) from error
-    if not 1000 <= parsed.year <= 9998:  # four-digit years keep ISO strings in time order
-        raise ValidationError(FieldError(name, "must be a timestamp between the years 1000 and 9998"))
-    return iso(parsed)
+        parse_iso(value)
+    except (ValueError, OverflowError):  # 2026-02-30, which the pattern lets through
+        return TIMESTAMP_HINT
+    return None
 
 
 def span(start: str | None, end: str | None) -> tuple[str | None, str | None]:

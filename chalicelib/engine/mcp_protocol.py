@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.engine.mcp_tools import Caller, McpTools, UnknownTool
+from chalicelib.jsonlimits import MAX_BODY_BYTES, parse_json
 
 log = logging.getLogger("stepline.mcp")
 
@@ -36,8 +37,7 @@ INSTRUCTIONS = (
     "execution_id; get_execution shows its progress and any step waiting for a decision, which "
     "approve_step or reject_step decide (when this API key is one of the gate's approvers)."
 )
-MAX_MESSAGE_BYTES = 1_000_000
-MAX_DEPTH = 64
+MAX_MESSAGE_BYTES = MAX_BODY_BYTES
 MAX_CLIENT_FIELD = 100
 SESSION_PREFIX = "s1."
 
@@ -88,43 +88,10 @@ def decode_session(value: str) -> Session | None:
 
 # ---------------------------------------------------------------------- messages
 def parse_message(raw: bytes) -> Any:
-    """The JSON value of a POST body; raises ``ValueError`` with the reason when it is not JSON
-    (NaN and Infinity are not JSON; deep nesting is refused before it can exhaust the stack)."""
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise ValueError(f"the message is over {MAX_MESSAGE_BYTES} bytes")
-
-    def no_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not JSON")
-
-    text = raw.decode("utf-8")
-    if _nesting(text) > MAX_DEPTH:
-        raise ValueError(f"the message nests deeper than {MAX_DEPTH} levels")
-    try:
-        return json.loads(text, parse_constant=no_constant)
-    except RecursionError as error:  # belt and braces: _nesting already refused deep input
-        raise ValueError("the message nests too deeply") from error
-
-
-def _nesting(text: str) -> int:
-    """Deepest bracket nesting outside strings (a linear scan; cheap next to parsing)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
+    """The JSON value of a POST body, bounded like every JSON that enters Stepline
+    (``chalicelib.jsonlimits``: size, nesting depth, no NaN/Infinity). Raises ``ValidationError``
+    (400) or ``PayloadTooLarge`` (413) with the reason; the route answers them as JSON-RPC errors."""
+    return parse_json(raw, field="message", max_bytes=MAX_MESSAGE_BYTES)
 
 
 class McpServer:
@@ -145,6 +112,9 @@ class McpServer:
                 400, INVALID_REQUEST, 'not a JSON-RPC 2.0 message: an object with "jsonrpc": "2.0" is required'
             )
         method = message.get("method")
+        if not isinstance(message.get("params", {}), dict):
+            # Every MCP method takes named params: not a well-formed message, refused at the transport.
+            return error_answer(400, INVALID_PARAMS, '"params" must be an object', message.get("id"))
         if "id" not in message:
             if method is None and ("result" in message or "error" in message):
                 return error_answer(400, INVALID_REQUEST, "a response needs the id of the request it answers")
@@ -159,8 +129,6 @@ class McpServer:
         if not isinstance(method, str):
             return error_answer(400, INVALID_REQUEST, '"method" must be a string', request_id)
         params = message.get("params", {})
-        if not isinstance(params, dict):
-            return self._error(request_id, INVALID_PARAMS, '"params" must be an object')
         try:
             return self._dispatch(request_id, method, params, caller)
         except UnknownTool as error:

@@ -101,7 +101,7 @@ FIXED_TOOLS: list[dict[str, Any]] = [
                 **_DECISION_SCHEMA["properties"],
                 "max_cost_usd": {
                     "type": "number",
-                    "exclusiveMinimum": 0,
+                    "minimum": 0.000001,
                     "description": "Budget gates only: the execution's new limit in US dollars",
                 },
                 "max_tokens": {

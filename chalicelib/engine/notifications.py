@@ -1,13 +1,13 @@
 """Telling people and systems that an execution changed status.
 
-One entry, ``Notifier.notify_status_change``, called after a status change is committed
-(by the worker, the sweep or an operator action; later possibly by a DynamoDB-stream
-aggregator). It sends:
+Two entries:
 
-* an EventBridge event on the default bus for *every* status change (``source``
-  ``stepline``, ``detail-type`` ``Execution Status Change``), as Step Functions emits
-  ``Step Functions Execution Status Change`` for its executions;
-* for the workflow's ``notify`` targets that asked for this moment (``gate_waiting``,
+* ``Notifier.announce``, called by the stream aggregator (``chalicelib.engine.aggregator``)
+  once per head change it applied: an EventBridge event on the default bus for *every*
+  status change (``source`` ``stepline``, ``detail-type`` ``Execution Status Change``), as
+  Step Functions emits ``Step Functions Execution Status Change`` for its executions;
+* ``Notifier.notify_status_change``, called after a status change is committed (by the
+  worker, the sweep or an operator action), for the workflow's ``notify`` targets that asked for this moment (``gate_waiting``,
   ``failed``, ``completed``), an email through SES v2 or a webhook POST signed with
   Standard Webhooks (https://www.standardwebhooks.com/) under the workflow's notification
   secret.
@@ -16,6 +16,16 @@ Delivery never breaks the step path: the status change is already stored, so eve
 failure is logged, counted (``NotificationsFailed`` metric and the ``notifications_failed``
 counter in ``GET /health`` details) and swallowed. Webhooks get a short time-out so a slow
 receiver delays a worker by seconds at most.
+
+A webhook that fails is tried again later, as Standard Webhooks senders do: a ``notify`` task
+on the step queue with an SQS delay (``RETRY_DELAYS``, jittered; ``STEPLINE_NOTIFY_RETRY_DELAYS``
+overrides them), same ``webhook-id`` so the receiver can drop a repeat, freshly signed. Each
+failed attempt is logged and counted; after the last one the delivery is given up (logged at
+error level with the message id).
+
+The secret can be rotated (``rotate_secret``): the previous one keeps signing beside the new
+one (``webhook-signature`` carries both, as the scheme allows) for a grace period, so a
+receiver can switch without losing a delivery.
 """
 
 from __future__ import annotations
@@ -24,6 +34,8 @@ import base64
 import functools
 import json
 import logging
+import os
+import random
 import secrets
 import urllib.request
 from collections.abc import Callable
@@ -43,15 +55,26 @@ log = logging.getLogger("stepline.notifications")
 EVENT_SOURCE = "stepline"
 EVENT_DETAIL_TYPE = "Execution Status Change"
 WEBHOOK_TIMEOUT_SECONDS = 5.0
-#: Catalog items: a workflow's notification secret, and the failure counter.
+#: Catalog items: a workflow's notification secret, the one it replaced (with its expiry), the failure counter.
 SECRET_KEY = ("NOTIFY#{workflow_id}", "SECRET")
+PREVIOUS_KEY = ("NOTIFY#{workflow_id}", "PREVIOUS")
 FAILED_COUNTER = ("COUNT#NOTIFY", "FAILED")
+#: Seconds before each further webhook attempt (so 1 + len attempts in all); SQS delays stop at 900 s.
+RETRY_DELAYS = (30, 120, 600)
+RETRY_DELAYS_ENV = "STEPLINE_NOTIFY_RETRY_DELAYS"
+#: A retry task carries the event's detail; larger ones are not retried (an SQS message holds 256 KB).
+MAX_RETRY_TASK_BYTES = 200_000
+TASK_KIND = "notify"
 
 
 class SecretStore(Protocol):
     def get_marker(self, pk: str, sk: str) -> str | None: ...
 
     def create_marker(self, pk: str, sk: str, value: str, at: str) -> bool: ...
+
+    def put_marker(self, pk: str, sk: str, value: str, at: str) -> None: ...
+
+    def replace_marker(self, pk: str, sk: str, value: str, at: str, expected: str | None) -> None: ...
 
     def add_to_count(self, pk: str, sk: str, by: int) -> int: ...
 
@@ -60,6 +83,21 @@ class SecretStore(Protocol):
 
 #: POSTs ``body`` with ``headers`` to ``url`` within ``timeout`` seconds; returns the HTTP status.
 Poster = Callable[[str, bytes, dict[str, str], float], int]
+#: Sends a task message (kind, payload, delay in seconds) on the step queue.
+TaskSender = Callable[[str, dict[str, Any], int], None]
+
+
+def retry_delays(env: Any = None) -> tuple[int, ...]:
+    """``RETRY_DELAYS``, or ``STEPLINE_NOTIFY_RETRY_DELAYS`` (comma-separated seconds, 0-900)."""
+    raw = (os.environ if env is None else env).get(RETRY_DELAYS_ENV)
+    if not raw:
+        return RETRY_DELAYS
+    return tuple(min(900, max(0, int(part))) for part in raw.split(",") if part.strip())
+
+
+def _jittered(seconds: int) -> int:
+    """Up to 20% either way, so receivers that failed together are not retried together."""
+    return min(900, max(0, round(seconds * random.uniform(0.8, 1.2))))
 
 
 @dataclass
@@ -89,12 +127,14 @@ class Notifier:
         sender: str,
         clock: Callable[[], datetime],
         post: Poster = _post,
+        send_task: TaskSender | None = None,
     ) -> None:
         self.catalog = catalog
         self.clients = clients  # boto3 client factory, called lazily: "events", "sesv2"
         self.sender = sender
         self.clock = clock
         self.post = post
+        self.send_task = send_task  # None: no retries (a failed webhook is only counted)
 
     # --------------------------------------------------------------- the entry
     def notify_status_change(self, state: ExecutionState, before: str | None, seq: int | None = None) -> Delivery:
@@ -102,7 +142,6 @@ class Notifier:
         after = state.status.value
         detail = status_detail(state, before)
         delivery = Delivery(notify_event(after))
-        self._attempt(delivery, "eventbridge", lambda: self._put_event(detail))
         if delivery.event is None:
             return delivery
         message_id = f"msg_{state.execution_id}_{seq if seq is not None else state.seq}"
@@ -115,6 +154,12 @@ class Notifier:
             )
             if delivery.outcomes.get(name) == "sent":
                 log.info("notified %s of %s", target.email or target.webhook, delivery.event)
+        return delivery
+
+    def announce(self, state: ExecutionState, before: str | None) -> Delivery:
+        """Put the EventBridge status event of ``state`` (just moved from ``before``). Never raises."""
+        delivery = Delivery(None)
+        self._attempt(delivery, "eventbridge", lambda: self._put_event(status_detail(state, before)))
         return delivery
 
     def _attempt(self, delivery: Delivery, name: str, send: Callable[[], None]) -> None:
@@ -148,8 +193,49 @@ class Notifier:
     def _deliver(self, target: NotifyTarget, event: str, detail: dict[str, Any], message_id: str) -> None:
         if target.email:
             self._email(target.email, event, detail)
-        else:
+            return
+        try:
             self._webhook(target.webhook or "", event, detail, message_id)
+        except Exception:
+            self._schedule_retry(target.webhook or "", event, detail, message_id, attempt=1)
+            raise
+
+    # ----------------------------------------------------------------- retries
+    def _schedule_retry(self, url: str, event: str, detail: dict[str, Any], message_id: str, attempt: int) -> None:
+        """Queue attempt ``attempt + 1`` of a failed webhook, or give up after the last one."""
+        delays = retry_delays()
+        if self.send_task is None:
+            return
+        if attempt > len(delays):
+            log.error("notification %s to %s given up after %d attempts", message_id, url, attempt)
+            metric("NotificationsGivenUp", 1)
+            return
+        task = {"url": url, "event": event, "detail": detail, "message_id": message_id, "attempt": attempt + 1}
+        if len(json.dumps(task, default=str)) > MAX_RETRY_TASK_BYTES:
+            log.error("notification %s to %s not retried: its event is too large for a queue message", message_id, url)
+            return
+        delay = _jittered(delays[attempt - 1])
+        try:
+            self.send_task(TASK_KIND, task, delay)
+            log.info("notification %s to %s: attempt %d in %d s", message_id, url, attempt + 1, delay)
+        except Exception:
+            log.exception("could not queue the retry of notification %s", message_id)
+
+    def redeliver(self, task: dict[str, Any]) -> str:
+        """Run one queued webhook retry (a ``notify`` task); never raises (the task is not redelivered)."""
+        try:
+            url, event, message_id = str(task["url"]), str(task["event"]), str(task["message_id"])
+            detail, attempt = dict(task["detail"]), int(task["attempt"])
+        except (KeyError, TypeError, ValueError) as error:
+            log.error("dropping a malformed notification task: %s", error)
+            return "malformed"
+        delivery = Delivery(event)
+        self._attempt(delivery, f"webhook retry {attempt}", lambda: self._webhook(url, event, detail, message_id))
+        if delivery.outcomes[f"webhook retry {attempt}"] == "sent":
+            log.info("notification %s delivered on attempt %d", message_id, attempt)
+            return "sent"
+        self._schedule_retry(url, event, detail, message_id, attempt)
+        return "failed"
 
     def _email(self, address: str, event: str, detail: dict[str, Any]) -> None:
         subject, text = email_text(event, detail)
@@ -163,10 +249,10 @@ class Notifier:
         problem = webhook_url_problem(url) or url_template_problem(url)
         if problem:
             raise ValueError(f"webhook URL {problem}")
-        secret = self.catalog.get_marker(*_secret_key(detail["workflow_id"]))
-        if not secret:
-            raise RuntimeError("the workflow has no notification secret")
         now = self.clock()
+        keys = self.signing_secrets(detail["workflow_id"], now)
+        if not keys:
+            raise RuntimeError("the workflow has no notification secret")
         body = json.dumps(
             {"type": f"execution.{event}", "timestamp": now.isoformat().replace("+00:00", "Z"), "data": detail},
             default=str,
@@ -177,7 +263,7 @@ class Notifier:
             "user-agent": "Stepline-Notifications",
             "webhook-id": message_id,
             "webhook-timestamp": str(stamp),
-            "webhook-signature": sign_standard(secret, message_id, stamp, body),
+            "webhook-signature": " ".join(sign_standard(key, message_id, stamp, body) for key in keys),
         }
         status = self.post(url, body, headers, WEBHOOK_TIMEOUT_SECONDS)
         if not 200 <= status < 300:
@@ -196,12 +282,39 @@ class Notifier:
         # precondition (in the store): no secret yet; a concurrent update that lost shows none
         return secret if self.catalog.create_marker(*_secret_key(workflow_id), value=secret, at=at) else None
 
+    def signing_secrets(self, workflow_id: str, now: datetime) -> list[str]:
+        """The current secret, and the previous one while its grace period lasts."""
+        current = self.catalog.get_marker(*_secret_key(workflow_id))
+        keys = [current] if current else []
+        previous = self.catalog.get_marker(*_previous_key(workflow_id))
+        if previous:
+            old = json.loads(previous)
+            if float(old["until"]) > now.timestamp():
+                keys.append(str(old["secret"]))
+        return keys
+
+    def rotate_secret(self, workflow_id: str, grace_seconds: int, at: datetime) -> tuple[str, str]:
+        """A new notification secret (answered once); the old one signs too for ``grace_seconds``.
+        Returns the new secret and when the old one stops signing (ISO)."""
+        old = self.catalog.get_marker(*_secret_key(workflow_id))
+        until = at.timestamp() + grace_seconds
+        stamp = at.isoformat().replace("+00:00", "Z")
+        secret = new_notification_secret()
+        self.catalog.replace_marker(*_secret_key(workflow_id), secret, stamp, expected=old)  # 409 if raced
+        if old:
+            self.catalog.put_marker(*_previous_key(workflow_id), json.dumps({"secret": old, "until": until}), stamp)
+        return secret, datetime.fromtimestamp(until, at.tzinfo).isoformat().replace("+00:00", "Z")
+
     def failures(self) -> int:
         return self.catalog.get_count(*FAILED_COUNTER)
 
 
 def _secret_key(workflow_id: str) -> tuple[str, str]:
     return SECRET_KEY[0].format(workflow_id=workflow_id), SECRET_KEY[1]
+
+
+def _previous_key(workflow_id: str) -> tuple[str, str]:
+    return PREVIOUS_KEY[0].format(workflow_id=workflow_id), PREVIOUS_KEY[1]
 
 
 def status_detail(state: ExecutionState, before: str | None) -> dict[str, Any]:

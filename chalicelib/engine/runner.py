@@ -45,7 +45,7 @@ from chalicelib.domain.vocabulary import ErrorKind
 from chalicelib.engine.budget import Backoff, Budget
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.engine.side_effects import HistoryNotes, ledger_for
-from chalicelib.errors import NotFound, StoreBusy, TransitionConflict
+from chalicelib.errors import HeadBehind, NotFound, StoreBusy, TransitionConflict
 from chalicelib.jsonlimits import json_value_problem
 from chalicelib.observability import log_context, metric
 
@@ -98,9 +98,11 @@ class StepRunner:
                 return "unknown execution"
             claim = decide(state, ClaimStep(step_id, attempt), self.clock())
             if not claim.events:
+                # a delivery again: a worker may have died between its commit and its head update
+                self.executions.repair_head(state)
                 if self.recover(state, step_id, attempt, budget):
                     return "recovered"
-                self.executions.commit(state, claim)  # may re-send a not-yet-due retry
+                self.executions.commit_worker(state, claim)  # may re-send a not-yet-due retry
                 log.info("no claim for %s/%s#%s: %s", execution_id, step_id, attempt, claim.noop_reason)
                 return "duplicate"
             self._chain(state, claim, budget, receipt_handle)
@@ -177,7 +179,9 @@ class StepRunner:
         if not pending:
             return committed
         try:
-            return self.executions.commit(committed, Decision(events=tuple(pending), dispatch=dispatch))
+            return self.executions.commit_worker(committed, Decision(events=tuple(pending), dispatch=dispatch))
+        except HeadBehind:
+            raise  # stored; the invocation fails so that the next delivery moves the head
         except TransitionConflict:
             if result is None:
                 # only pure work is lost: the writer that won (a duplicate delivery, the sweep's
@@ -197,11 +201,11 @@ class StepRunner:
         state = self.executions.load(execution_id)
         decision = decide(state, ClaimStep(step_id, attempt), self.clock())
         if not decision.events:
-            self.executions.commit(state, decision)  # may re-send a not-yet-due retry
+            self.executions.commit_worker(state, decision)  # may re-send a not-yet-due retry
             log.info("no claim for %s/%s#%s: %s", execution_id, step_id, attempt, decision.noop_reason)
             return None
         try:
-            return self.executions.commit(state, decision)
+            return self.executions.commit_worker(state, decision)
         except TransitionConflict:
             # another delivery of the same message (or an operator) moved first
             log.info("claim lost for %s/%s#%s", execution_id, step_id, attempt)
@@ -324,8 +328,10 @@ class StepRunner:
             try:
                 if current is None:
                     current = self.executions.load(execution_id)
-                self.executions.commit(current, decide(current, result, self.clock()))
+                self.executions.commit_worker(current, decide(current, result, self.clock()))
                 return
+            except HeadBehind:
+                raise  # the result is stored; the next delivery moves the head
             except TransitionConflict:
                 # an operator acted meanwhile (cancel, force-advance): decide again on the new
                 # state, which records the result as late instead of losing it
@@ -399,7 +405,7 @@ class StepRunner:
         if not decision.events:
             return False
         try:
-            self.executions.commit(state, decision)
+            self.executions.commit_worker(state, decision)
         except TransitionConflict:
             return False
         return True

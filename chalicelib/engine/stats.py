@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from chalicelib.domain.cron import timezone_error
 from chalicelib.domain.histogram import percentile
 from chalicelib.domain.timefmt import iso
 from chalicelib.errors import FieldError, ValidationError
@@ -26,6 +27,8 @@ DEFAULT_SPAN = {"hour": timedelta(hours=24), "day": timedelta(days=30)}
 def parse_zone(name: str | None) -> tzinfo:
     if not name:
         return UTC
+    if timezone_error(name):  # the names a schedule takes (ZoneInfo also opens host files like "localtime")
+        raise ValidationError(FieldError("tz", "must be an IANA time zone name, e.g. Europe/Paris"))
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as error:

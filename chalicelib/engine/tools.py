@@ -20,6 +20,8 @@ from chalicelib.store import WorkflowRecord
 
 FORMATS = ("anthropic", "openai")
 MAX_DESCRIPTION = 1024
+#: Longest conversation_id, tool_call_id (and X-Conversation-Id) a tool call may carry.
+MAX_ID_LENGTH = 255
 _SEPARATOR = "__"
 _NOT_NAME = re.compile(r"[^a-z0-9]+")
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -102,9 +104,12 @@ class ToolService:
         errors = [FieldError(k, "unknown field; put the tool's input under 'arguments'") for k in unknown]
         conversation = body.get("conversation_id", conversation_header)
         call_id = body.get("tool_call_id")
-        for field, value in (("conversation_id", conversation), ("tool_call_id", call_id)):
-            if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 255):
-                errors.append(FieldError(field, "must be a string of 1 to 255 characters"))
+        given: list[tuple[str, Any]] = [(k, body[k]) for k in ("conversation_id", "tool_call_id") if k in body]
+        if conversation_header is not None:
+            given.append(("X-Conversation-Id", conversation_header))
+        for field, value in given:
+            if not isinstance(value, str) or not 0 < len(value) <= MAX_ID_LENGTH:
+                errors.append(FieldError(field, f"must be a string of 1 to {MAX_ID_LENGTH} characters"))
         arguments = body.get("arguments", {})
         if not isinstance(arguments, dict):
             errors.append(FieldError("arguments", "must be an object (the tool call's input)"))

@@ -21,7 +21,10 @@ Two defects of moto 5.x (see ``/docs/design.md``, "Local mode"), both seen under
    partition. Loading an execution (a Query on its partition) therefore slowed down with the
    history (a start took 17 times longer after 500 executions). The walk is narrowed to the
    partition; moto still applies the key condition, filters, limits and order itself.
-   (Queries on a global secondary index still walk the table: moto keeps no index.)
+   A query on a global secondary index walked the table too (the minute sweep's due
+   entries, the lists, holding the lock that every start waits for): ``dynamo_index`` keeps
+   a map per queried index, updated on every write, and the walk is narrowed to the index
+   partition the same way.
 
 ``install()`` is idempotent and patches moto only: local mode calls it before starting the
 embedded server, and the tests' ``conftest.py`` calls it so that the suite exercises the same
@@ -36,6 +39,8 @@ import inspect
 import threading
 from collections.abc import Callable
 from typing import Any
+
+from chalicelib.local import dynamo_index
 
 __all__ = ["DYNAMODB_LOCK", "install"]
 
@@ -56,15 +61,17 @@ def install() -> None:
     DynamoHandler.call_action = _serialised(DynamoHandler.call_action)  # type: ignore[method-assign]
     DynamoDBStreamsHandler.call_action = _serialised(DynamoDBStreamsHandler.call_action)  # type: ignore[method-assign]
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
-    _narrow_base_table_queries()
+    dynamo_index.install()
+    _narrow_queries()
     _installed = True
 
 
 _PARTITION = threading.local()
 
 
-def _narrow_base_table_queries() -> None:
-    """Make moto's base-table ``Query`` walk the queried partition instead of the table."""
+def _narrow_queries() -> None:
+    """Make moto's ``Query`` walk the queried partition instead of the table: the base
+    table's directly, a global secondary index's through ``dynamo_index``'s maps."""
     from moto.dynamodb.models.table import Table
 
     original_query, original_all_items = Table.query, Table.all_items
@@ -73,9 +80,17 @@ def _narrow_base_table_queries() -> None:
     @functools.wraps(original_query)
     def query(self: Any, *args: Any, **kwargs: Any) -> Any:
         arguments = signature.bind(self, *args, **kwargs).arguments
-        if arguments.get("index_name") or arguments.get("hash_key") is None or not self.range_key_attr:
+        if arguments.get("index_name"):
+            found = dynamo_index.candidates(
+                self, arguments["index_name"], arguments.get("hash_key_conditions"), original_all_items
+            )
+            if found is None:
+                return original_query(self, *args, **kwargs)
+            _PARTITION.value = (self, found)
+        elif arguments.get("hash_key") is None or not self.range_key_attr:
             return original_query(self, *args, **kwargs)
-        _PARTITION.value = (self, list(self.items.get(arguments["hash_key"], {}).values()))
+        else:
+            _PARTITION.value = (self, list(self.items.get(arguments["hash_key"], {}).values()))
         try:
             return original_query(self, *args, **kwargs)
         finally:
@@ -198,6 +213,7 @@ def _key_of(table: Any, attrs: dict[str, Any]) -> dict[str, Any]:
 
 def _restore(table: Any, hash_value: Any, range_value: Any, saved: Any) -> None:
     """Put one item back as it was (``None``: it did not exist)."""
+    dynamo_index.touched(table, hash_value, range_value)
     if range_value is not None:
         if saved is None:
             table.items.get(hash_value, {}).pop(range_value, None)

@@ -76,6 +76,9 @@ def _create_table(settings: Settings, name: str, props: dict[str, Any]) -> None:
     }
     if props.get("GlobalSecondaryIndexes"):
         args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    if props.get("StreamSpecification"):
+        # the aggregator's stream: local mode and the tests read it as Lambda does in AWS
+        args["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
     try:
         ddb.create_table(**args)
     except ddb.exceptions.ResourceInUseException:

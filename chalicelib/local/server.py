@@ -13,8 +13,10 @@
    the deployed stack owns them);
 4. imports ``app`` and serves it with Chalice's threaded local dev server on
    ``HOST``:``PORT`` (127.0.0.1:8000);
-5. runs one SQS poller per ``@app.on_sqs_message`` handler and a ticker for every
-   ``@app.schedule`` handler (see ``chalicelib.local.worker``);
+5. runs one SQS poller per ``@app.on_sqs_message`` handler, a ticker for every
+   ``@app.schedule`` handler (see ``chalicelib.local.worker``) and, on the emulator, a
+   reader of the executions table's stream for the ``@app.on_dynamodb_record`` aggregator
+   (``chalicelib.local.stream``: counts and statistics follow within a second);
 6. verifies the samples' sender in the embedded SES, creates the ``local-llm`` connection from
    ``STEPLINE_LLM_BASE_URL`` (default: Ollama on 127.0.0.1:11434/v1), ``STEPLINE_LLM_MODEL`` and
    ``STEPLINE_LLM_API_KEY``, seeds ``SAMPLE_WORKFLOWS`` through its own API and prints the URL, the
@@ -170,6 +172,7 @@ def start_workers(app: Any, settings: Settings, runner: Runner) -> list[str]:
     """One SQS poller per SQS handler and one ticker for all scheduled handlers."""
     import boto3
 
+    from chalicelib.local.stream import StreamPump, stream_handlers
     from chalicelib.local.worker import QueueWorker, ScheduleTicker, queue_bindings, schedule_bindings
 
     started = []
@@ -181,12 +184,24 @@ def start_workers(app: Any, settings: Settings, runner: Runner) -> list[str]:
             worker = QueueWorker(binding, sqs, region=settings.region, wait_seconds=1)
             _start_thread(runner, f"sqs-{binding.name}-{index}", functools.partial(worker.run, runner.stop_event))
         started.append(f"{binding.name} <- SQS {binding.queue_name} (x{concurrency})")
+    if settings.endpoint_url:  # on real AWS the deployed aggregate function reads the stream
+        for name, handler in stream_handlers(app):
+            pump = StreamPump(settings, functools.partial(_invoke, handler, name))
+            _start_thread(runner, f"stream-{name}", functools.partial(pump.run, runner.stop_event))
+            started.append(f"{name} <- DynamoDB stream of {settings.executions_table}")
     schedules = schedule_bindings(app)
     if schedules:
         ticker = ScheduleTicker(schedules, region=settings.region, start=_dt.datetime.now(_dt.UTC))
         _start_thread(runner, "ticker", lambda: ticker.run(runner.stop_event))
         started.extend(f"{b.name} <- {b.expression}" for b in schedules)
     return started
+
+
+def _invoke(handler: Callable[[dict[str, Any], Any], Any], name: str, event: dict[str, Any]) -> Any:
+    """Call a Lambda handler with ``event`` and a context, as Lambda invokes the function."""
+    from chalicelib.local.worker import lambda_context
+
+    return handler(event, lambda_context(name))
 
 
 def _start_thread(runner: Runner, name: str, target: Callable[[], None]) -> None:

@@ -240,6 +240,17 @@ class CatalogStore:
             raise
         return True
 
+    def replace_marker(self, pk: str, sk: str, value: str, at: str, expected: str | None) -> None:
+        """Write a marker only if it still holds ``expected`` (None: does not exist); else a 409."""
+        condition = Marker.pk.does_not_exist() if expected is None else Marker.value == expected
+        try:
+            # precondition: the value the caller read (two rotations at once: one wins, one gets a 409)
+            Marker(pk, sk, value=value, created_at=at).save(condition=condition)
+        except PutError as error:
+            if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+                raise Conflict("changed concurrently; read it again") from error
+            raise
+
     # ---------------------------------------------------------------- counters
     def add_to_count(self, pk: str, sk: str, by: int) -> int:
         """Add ``by`` to a named running total; returns the new total."""

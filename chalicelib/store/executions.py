@@ -2,8 +2,10 @@
 
 Writes are conditional. An event is put with ``attribute_not_exists(pk)`` on its
 sequence number, so of two writers that read the same history exactly one appends; the
-other gets ``TransitionConflict``. A status change goes in one transaction with the event,
-the head (conditioned on the status it expects) and the workflow's active counter.
+other gets ``TransitionConflict``. A status change moves the head forward too: in one
+transaction with the commit for operators and the sweep, right after it for the worker.
+Counts and statistics are not written here: the stream aggregator derives them from the
+head's changes (``chalicelib.engine.aggregator``).
 """
 
 from __future__ import annotations
@@ -14,18 +16,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.machine import Event
 from chalicelib.domain.states import ACTIVE_STATUSES, ExecutionStatus
 from chalicelib.domain.timefmt import parse_iso
-from chalicelib.errors import FieldError, NotFound, StoreBusy, TransitionConflict, ValidationError
+from chalicelib.errors import FieldError, HeadBehind, NotFound, StoreBusy, TransitionConflict, ValidationError
 from chalicelib.store.lists import ExecutionLists, ListFilter, status_keys, summary_keys
-from chalicelib.store.models import Counters, EventItem, Marker, Summary, connection
+from chalicelib.store.models import EventItem, Marker, Summary, connection
 from chalicelib.store.payloads import PayloadStore
-from chalicelib.store.stats import COUNTER_SHARDS, StatsStore, shard_of
+from chalicelib.store.stats import COUNTER_SHARDS, StatsStore
 from chalicelib.store.tokens import decode_token, encode_token
 
 ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
@@ -95,10 +97,6 @@ def _esk(seq: int) -> str:
     return f"E#{seq:06d}"
 
 
-def _active_delta(before: str, after: str) -> int:
-    return int(after in ACTIVE) - int(before in ACTIVE)
-
-
 #: Error codes that say "try again later", not "the state is not what you expected".
 BUSY_CODES = {
     "TransactionConflict",
@@ -165,9 +163,6 @@ class ExecutionStore:
                 # precondition: a new execution id
                 tx.save(self._summary_item(summary), condition=Summary.pk.does_not_exist())
                 tx.save(self._event_item(summary.execution_id, first, 1), condition=EventItem.pk.does_not_exist())
-                shard = shard_of(summary.execution_id)
-                tx.update(Counters(f"WF#{summary.workflow_id}", counter_sk(shard)), actions=[Counters.active.add(1)])
-                self.stats.on_create(tx, summary.workflow_id, summary.status, summary.started_at, shard)
                 if with_key:
                     # precondition: the idempotency key was never used
                     tx.save(
@@ -188,38 +183,70 @@ class ExecutionStore:
             raise
 
     def append(
-        self, execution_id: str, after_seq: int, events: Sequence[Event], change: StatusChange | None = None
+        self,
+        execution_id: str,
+        after_seq: int,
+        events: Sequence[Event],
+        change: StatusChange | None = None,
+        atomic: bool = True,
     ) -> list[Event]:
-        """Commit ``events`` after sequence ``after_seq``; with ``change``, move the status too.
+        """Commit ``events`` after sequence ``after_seq``; with ``change``, move the head too.
 
         All the events go into one commit item keyed by the first one's sequence number, so
         one conditional put appends any number of events. Returns the events with their
-        sequence numbers. Raises ``TransitionConflict`` when another writer committed first
-        or the status is no longer ``change.before``.
+        sequence numbers. Raises ``TransitionConflict`` when another writer committed first.
+
+        With ``atomic`` (operator actions, the sweep) the commit and the head update are one
+        transaction. Without it (the worker) they are two conditional writes, commit first:
+        the commit is the lock, and the head update is forward only (``seq``), so a worker
+        that dies in between leaves a head one change behind, which the next delivery of its
+        message repairs (``repair_head``) and any later change overtakes.
         """
         numbered = [_with_seq(e, after_seq + i + 1) for i, e in enumerate(events)]
         item = self._commit_item(execution_id, numbered)
         try:
-            if change is None:
+            if change is None or not atomic:
                 # precondition: nobody committed this sequence number yet
                 item.save(condition=EventItem.pk.does_not_exist())
-                return numbered
-            with TransactWrite(connection=connection()) as tx:
-                # precondition: nobody committed this sequence number yet
-                tx.save(item, condition=EventItem.pk.does_not_exist())
-                self._status_update(tx, execution_id, change)
+            else:
+                with TransactWrite(connection=connection()) as tx:
+                    # precondition: nobody committed this sequence number yet
+                    tx.save(item, condition=EventItem.pk.does_not_exist())
+                    target, actions, condition = self._head_update(execution_id, change, numbered[-1].seq)
+                    tx.update(target, actions=actions, condition=condition)
         except (PutError, TransactWriteError) as error:
             if _busy(error):
                 raise StoreBusy(f"the store is busy writing execution {execution_id}; try again") from error
             if _conflict(error, "execution", "event"):
                 raise TransitionConflict(f"execution {execution_id}", f"next event {after_seq + 1}") from error
             raise
-        if change is not None and change.after == ExecutionStatus.COMPLETED and change.started_at:
-            self.stats.add_sample(change.workflow_id, change.started_at, change.at, shard_of(execution_id))
+        if change is not None and not atomic:
+            try:
+                self.move_head(execution_id, change, numbered[-1].seq)
+            except StoreBusy as error:
+                raise HeadBehind(f"execution {execution_id}: commit stored, head not moved") from error
         return numbered
 
-    def _status_update(self, tx: TransactWrite, execution_id: str, change: StatusChange) -> None:
-        actions: list[Action] = [Summary.status.set(change.after)]
+    def move_head(self, execution_id: str, change: StatusChange, seq: int) -> bool:
+        """Set the head to ``change.after`` as of event ``seq``, unless a later change got there first."""
+        target, actions, condition = self._head_update(execution_id, change, seq)
+        try:
+            target.update(actions=actions, condition=condition)
+        except UpdateError as error:
+            if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return False  # the head is already at a later change
+            if _busy(error):
+                raise StoreBusy(f"the store is busy writing execution {execution_id}; try again") from error
+            raise
+        return True
+
+    def head_status(self, execution_id: str) -> tuple[str, int | None]:
+        """The head's status and the event sequence number it is at (strongly consistent)."""
+        item = Summary.get(_epk(execution_id), "SUMMARY", consistent_read=True, attributes_to_get=["status", "seq"])
+        return item.status, int(item.seq) if item.seq is not None else None
+
+    def _head_update(self, execution_id: str, change: StatusChange, seq: int) -> tuple[Summary, list[Action], Any]:
+        actions: list[Action] = [Summary.status.set(change.after), Summary.seq.set(seq)]
         if change.after in (ExecutionStatus.COMPLETED, ExecutionStatus.CANCELLED):
             actions.append(Summary.ended_at.set(change.at))
         if change.started_at and change.trigger_type:
@@ -227,24 +254,11 @@ class ExecutionStore:
                 change.workflow_id, change.after, change.trigger_type, change.started_at, execution_id=execution_id
             )
             actions += [getattr(Summary, name).set(value) for name, value in keys.items()]
-        # precondition: the status is still the one the decision was made on
-        tx.update(Summary(_epk(execution_id), "SUMMARY"), actions=actions, condition=Summary.status == change.before)
-        delta = _active_delta(change.before, change.after)
-        if delta:
-            tx.update(
-                Counters(f"WF#{change.workflow_id}", counter_sk(shard_of(execution_id))),
-                actions=[Counters.active.add(delta)],
-            )
-        if change.started_at:
-            self.stats.on_change(
-                tx,
-                change.workflow_id,
-                change.before,
-                change.after,
-                change.started_at,
-                change.at,
-                shard_of(execution_id),
-            )
+        # precondition: forward only. The commit put is the lock between writers; the head
+        # only ever moves to a later commit's status (a head written before ``seq`` was kept
+        # must still show the status the decision was made on)
+        condition = (Summary.seq < seq) | (Summary.seq.does_not_exist() & (Summary.status == change.before))
+        return Summary(_epk(execution_id), "SUMMARY"), actions, condition
 
     # ------------------------------------------------------------------- reads
     def load_events(self, execution_id: str) -> list[Event]:
@@ -337,6 +351,7 @@ class ExecutionStore:
             started_at=s.started_at,
             ended_at=s.ended_at,
             expires_at=self._expiry(s.started_at),
+            seq=1,
             g_wf=keys["g_wf"],
             l_month=keys["l_month"],
             l_sk=keys["l_sk"],

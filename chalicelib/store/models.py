@@ -277,6 +277,9 @@ class Summary(Model):
     trigger_ref = UnicodeAttribute(null=True)
     started_at = UnicodeAttribute()
     ended_at = UnicodeAttribute(null=True)
+    #: last event sequence number of the commit that set this status: only a later one may
+    #: move the head (forward only), and the aggregator replays the history up to it
+    seq = NumberAttribute(null=True)
     expires_at = NumberAttribute(null=True)
     # list keys (store/lists.py): the workflow, the month shard, and the range both share
     g_wf = UnicodeAttribute()

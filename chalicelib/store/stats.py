@@ -2,8 +2,8 @@
 
 Item ``WF#<workflow_id>`` / ``STATS#H#<YYYY-MM-DDTHH>#<shard>`` (UTC hour of the executions'
 start, and the execution's counter shard, ``shard_of``) holds ``n_<status>``: how many of the executions that started in that hour are in
-each status now (a status change moves one count, in the same transaction as the
-summary update, so counts never drift), and for those that completed, ``d_sum`` (total
+each status now (each head change moves one count, applied exactly once by the stream
+aggregator: ``chalicelib.store.aggregates``), and for those that completed, ``d_sum`` (total
 seconds), ``d_<bin>`` (the log-scale histogram of ``chalicelib.domain.histogram``) with
 ``s_<bin>`` (the seconds summed in each bin, so a percentile reads as the mean of the
 observed values in its bin, never a bin edge), and ``samples``: the first
@@ -22,12 +22,6 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
-from pynamodb.expressions.condition import size
-from pynamodb.transactions import TransactWrite
-
-from chalicelib.domain.histogram import bin_of
-from chalicelib.domain.timefmt import parse_iso
 from chalicelib.store.models import STAT_BINS, STAT_STATUSES, Stats
 
 COMPLETED = "completed"
@@ -77,45 +71,6 @@ def _sk(hour: str) -> str:
 class StatsStore:
     def _item(self, workflow_id: str, started_at: str, shard: int) -> Any:
         return Stats(f"WF#{workflow_id}", f"{_sk(hour_key(started_at))}#{shard}")
-
-    def on_create(self, tx: TransactWrite, workflow_id: str, status: str, started_at: str, shard: int = 0) -> None:
-        """Count a new execution in its start hour (part of the start transaction)."""
-        attr = getattr(Stats, f"n_{status}")
-        tx.update(self._item(workflow_id, started_at, shard), actions=[attr.add(1)])
-
-    def on_change(
-        self, tx: TransactWrite, workflow_id: str, before: str, after: str, started_at: str, at: str, shard: int = 0
-    ) -> None:
-        """Move one execution from ``before`` to ``after`` (part of the status-change transaction)."""
-        stats = Stats
-        actions = [getattr(stats, f"n_{before}").add(-1), getattr(stats, f"n_{after}").add(1)]
-        if after == COMPLETED:
-            seconds = max(0.0, (parse_iso(at) - parse_iso(started_at)).total_seconds())
-            index, rounded = bin_of(seconds), round(seconds, 3)
-            actions += [
-                getattr(stats, f"d_{index}").add(1),
-                getattr(stats, f"s_{index}").add(rounded),
-                stats.d_sum.add(rounded),
-            ]
-        tx.update(self._item(workflow_id, started_at, shard), actions=actions)
-
-    def add_sample(self, workflow_id: str, started_at: str, at: str, shard: int = 0) -> None:
-        """Keep one completed execution's exact duration while its hour holds few of them.
-
-        Best effort, after the status-change transaction: a lost sample only means the
-        histogram answers for that hour (the reader uses samples only when all are there).
-        """
-        stats = Stats
-        seconds = round(max(0.0, (parse_iso(at) - parse_iso(started_at)).total_seconds()), 3)
-        try:
-            # precondition: fewer than MAX_SAMPLES kept (an item must stay small)
-            self._item(workflow_id, started_at, shard).update(
-                actions=[stats.samples.set((stats.samples | []).append([seconds]))],
-                condition=stats.samples.does_not_exist() | (size(stats.samples) < MAX_SAMPLES),
-            )
-        except UpdateError as error:
-            if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
-                raise
 
     def read(self, workflow_id: str, first_hour: str, last_hour: str) -> dict[str, HourStats]:
         """The hours from ``first_hour`` to ``last_hour`` (inclusive) that have counters."""

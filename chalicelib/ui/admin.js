@@ -3,7 +3,7 @@
 // are typed in, sent once, and never shown: the server answers their names only).
 import { api, ApiError } from "./api.js";
 import { actionDialog } from "./actions.js";
-import { h, notify, replace, time } from "./dom.js";
+import { h, notify, replace, secretOnce, time } from "./dom.js";
 import { alive } from "./state.js";
 import { VOCABULARY } from "./vocabulary.js";
 
@@ -11,23 +11,6 @@ import { VOCABULARY } from "./vocabulary.js";
 function go(hash) {
   if (location.hash === hash) window.dispatchEvent(new HashChangeEvent("hashchange"));
   else location.hash = hash;
-}
-
-/** A secret shown once: read-only text, a Copy button, and the warning that it will not be shown again. */
-function secretOnce(label, value) {
-  const field = h("input", { type: "text", readonly: true, value, class: "mono secret-value", "aria-label": label });
-  const copy = h("button", { type: "button", class: "primary", onclick: async () => {
-    try {
-      await navigator.clipboard.writeText(value);
-      copy.textContent = "Copied";
-    } catch {
-      field.select();  // no clipboard permission (plain http): select it for Ctrl+C
-      copy.textContent = "Selected: press Ctrl+C";
-    }
-  } }, "Copy");
-  return h("div", { class: "card secret-once", role: "status" },
-    h("p", {}, h("strong", {}, label), " — shown once: copy it now, it cannot be shown again."),
-    h("div", { class: "secret-row" }, field, copy));
 }
 
 /** A form of text inputs with the server's field errors next to each field. */
@@ -185,6 +168,33 @@ function settingText(connection, name) {
   return name === "prices" ? `prices: ${pricesText(connection.prices)}` : `${name}: ${connection[name] ?? "—"}`;
 }
 
+const MODEL_KINDS = ["openai", "anthropic", "bedrock"];
+
+/** Admin: try a connection once, as a step would use it; the server answers {ok, checked, detail}, never a secret. */
+function testConnection(connection, result) {
+  const model = MODEL_KINDS.includes(connection.kind);
+  actionDialog({
+    title: `Test ${connection.name}`,
+    intro: h("p", {}, model
+      ? "Sends a one-token chat request to the provider with this connection, as an llm step would."
+      : "Gets a fresh token (oauth2) and, with a URL, sends a GET to it with the connection's credentials."),
+    fields: [model
+      ? { name: "model", label: "Model", value: "", rows: 1, required: "Name the model a step would use." }
+      : { name: "url", label: "URL to GET (optional)", value: "", rows: 1 }],
+    confirm: "Test connection",
+    send: (v) => {
+      const body = {};
+      for (const [k, value] of Object.entries(v)) if (value.trim()) body[k] = value.trim();
+      return api("POST", `/connections/${encodeURIComponent(connection.name)}/test`, { body });
+    },
+    done: (answer) => {
+      replace(result, h("span", { class: `pill ${answer.ok ? "pill-ok" : "pill-bad"}`, dataset: { testResult: answer.ok ? "ok" : "failed" } },
+        answer.ok ? "Works" : answer.checked ? "Failed" : "Not tried"), " ", h("span", { class: "small" }, answer.detail));
+      notify(`${connection.name}: ${answer.ok ? "works" : "test failed"}.`, answer.ok ? "info" : "error");
+    },
+  });
+}
+
 /** #/connections */
 export async function connectionsPage(main, token, query) {
   const items = (await api("GET", "/connections")).items || [];
@@ -220,7 +230,11 @@ export async function connectionsPage(main, token, query) {
       h("td", { class: "small" }, (KINDS[c.kind] || []).filter(([, secret]) => !secret).map(([n]) => settingText(c, n)).join(" · ")),
       h("td", { class: "small" }, (c.secret_fields || []).join(", ") || "—"),
       h("td", {}, time(c.updated_at || c.created_at)),
-      h("td", {}, h("a", { class: "button", href: `#/connections?edit=${encodeURIComponent(c.name)}` }, "Update"))))))
+      h("td", {}, h("a", { class: "button", href: `#/connections?edit=${encodeURIComponent(c.name)}` }, "Update"), " ",
+        (() => {
+          const result = h("div", { class: "test-result", role: "status" });
+          return [h("button", { type: "button", dataset: { action: "Test" }, onclick: () => testConnection(c, result) }, "Test"), result];
+        })())))))
     : h("p", { class: "card" }, "No connections yet."),
   h("h2", {}, editing ? `Update ${editing.name} (${editing.kind})` : "New connection"), kindPicker, form);
 }

@@ -142,3 +142,20 @@ export function notify(message, kind = "info") {
   clearTimeout(noticeTimer);
   noticeTimer = setTimeout(() => clear(bar), kind === "error" ? 12000 : 5000);
 }
+
+/** A secret shown once: read-only text, a Copy button, and the warning that it will not be shown again. */
+export function secretOnce(label, value) {
+  const field = h("input", { type: "text", readonly: true, value, class: "mono secret-value", "aria-label": label });
+  const copy = h("button", { type: "button", class: "primary", onclick: async () => {
+    try {
+      await navigator.clipboard.writeText(value);
+      copy.textContent = "Copied";
+    } catch {
+      field.select();  // no clipboard permission (plain http): select it for Ctrl+C
+      copy.textContent = "Selected: press Ctrl+C";
+    }
+  } }, "Copy");
+  return h("div", { class: "card secret-once", role: "status" },
+    h("p", {}, h("strong", {}, label), " — shown once: copy it now, it cannot be shown again."),
+    h("div", { class: "secret-row" }, field, copy));
+}

@@ -5,7 +5,7 @@
 import { api, ApiError } from "./api.js";
 import { definitionText, diffView } from "./definition.js";
 import { h, link, notify, replace } from "./dom.js";
-import { alive } from "./state.js";
+import { alive, session } from "./state.js";
 
 const BLANK = {
   name: "My workflow",
@@ -136,6 +136,8 @@ export async function editorPage(main, token, workflowId = null) {
         ? await api("PUT", `/workflows/${encodeURIComponent(workflowId)}`, { body: value })
         : await api("POST", "/workflows", { body: value });
       notify(editing ? `Saved ${saved.name} as version ${saved.version}.` : `Created ${saved.name}.`);
+      // the first webhook target brings the notification secret, in this answer only: the page shows it once
+      if (saved.notification_secret) session.pendingSecret = { workflowId: saved.workflow_id, secret: saved.notification_secret };
       location.hash = `#/workflows/${encodeURIComponent(saved.workflow_id)}`;
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;

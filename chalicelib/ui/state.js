@@ -1,7 +1,8 @@
 // What the pages share: who is signed in, and page-scoped timers that stop when the user
 // navigates away (each navigation starts a new "generation").
 
-export const session = { me: null };
+// pendingSecret: a secret an answer carried once ({workflowId, secret}), for the next page to show.
+export const session = { me: null, pendingSecret: null };
 
 let generation = 0;
 const timers = new Set();

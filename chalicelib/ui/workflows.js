@@ -4,7 +4,7 @@ import { api, ApiError, hasRole } from "./api.js";
 import { actionDialog } from "./actions.js";
 import { money } from "./agentinfo.js";
 import { definitionText, diffView, stepDefinition } from "./definition.js";
-import { h, link, notify, replace, time } from "./dom.js";
+import { h, link, notify, replace, secretOnce, time } from "./dom.js";
 import { executionList } from "./executions.js";
 import { openRunForm } from "./runform.js";
 import { alive, every, session } from "./state.js";
@@ -212,6 +212,23 @@ async function versionsSection(container, workflowId) {
 }
 
 /** #/workflows/<id> */
+/** Admin: rotate the secret that signs this workflow's webhooks; the new one is shown once. */
+function rotateButton(workflow, shown) {
+  return h("button", { type: "button", dataset: { action: "RotateNotificationSecret" }, onclick: () => actionDialog({
+    title: `Rotate the notification secret of ${workflow.name}?`,
+    intro: h("p", {}, "A new secret signs the webhooks from now on. For the grace period every webhook also carries "
+      + "a signature with the old secret, so receivers can switch without missing one."),
+    fields: [{ name: "grace_seconds", label: "Grace period (seconds)", value: "86400", rows: 1 }],
+    confirm: "Rotate secret",
+    send: (v) => api("POST", `/workflows/${encodeURIComponent(workflow.workflow_id)}/notification-secret/rotate`,
+      { body: v.grace_seconds.trim() ? { grace_seconds: Number(v.grace_seconds) } : {} }),
+    done: (answer) => {
+      replace(shown, secretOnce("New notification secret", answer.notification_secret));
+      notify(`Rotated; the old secret also signs until ${answer.previous_valid_until}.`);
+    },
+  }) }, "Rotate notification secret");
+}
+
 export async function workflowPage(main, token, workflowId, query) {
   const workflow = await api("GET", `/workflows/${encodeURIComponent(workflowId)}`);
   if (!alive(token)) return;
@@ -219,6 +236,11 @@ export async function workflowPage(main, token, workflowId, query) {
   const list = h("div");
   const versions = h("div", { class: "versions-wrap" }, h("p", { class: "muted" }, "Loading versions…"));
   const reload = () => { window.dispatchEvent(new HashChangeEvent("hashchange")); };
+  // A secret the editor's save just brought (shown once), or one a rotation makes below.
+  const pending = session.pendingSecret && session.pendingSecret.workflowId === workflowId ? session.pendingSecret : null;
+  session.pendingSecret = null;
+  const secret = h("div", {}, pending ? secretOnce("Notification secret (verifies this workflow's webhooks)", pending.secret) : null);
+  const webhooks = (workflow.notify || []).filter((t) => t.webhook);
   replace(main, h("section", {},
     h("p", { class: "crumbs" }, link("Workflows", "workflows"), " / "),
     h("div", { class: "page-head" }, h("h1", {}, workflow.name), enabledCell(workflow),
@@ -226,8 +248,12 @@ export async function workflowPage(main, token, workflowId, query) {
       admin ? h("a", { class: "button", href: `#/workflows/${encodeURIComponent(workflowId)}/edit` }, "Edit definition") : null,
       admin ? enableButton(workflow, reload) : null, runButton(workflow)),
     workflow.description ? h("p", { class: "description" }, workflow.description) : null,
+    secret,
     h("div", { class: "card" }, h("p", {}, "Trigger: ", triggerSummary(workflow.trigger)),
-      h("p", {}, "Active executions: ", h("strong", { class: "active-count" }, String(workflow.active_executions ?? 0)))),
+      h("p", {}, "Active executions: ", h("strong", { class: "active-count" }, String(workflow.active_executions ?? 0))),
+      webhooks.length ? h("p", { class: "notify-webhooks" }, "Webhook notifications: ",
+        webhooks.map((t) => h("span", { class: "mono small" }, `${t.webhook} (${t.on.join(", ")}) `)),
+        admin ? rotateButton(workflow, secret) : null) : null),
     h("h2", {}, "Executions"), list,
     h("details", { class: "definition-section", open: true }, h("summary", {}, h("h2", {}, `Steps (${(workflow.steps || []).length})`)),
       h("ol", { class: "step-defs" }, (workflow.steps || []).map((s, i) => stepDefinition(s, i)))),

@@ -28,11 +28,23 @@ def test_counting_sees_the_operations_of_every_step(client: Any, aws: Any) -> No
     assert len(sends) == 2  # the start enqueues step 1; nothing is handed over between chained steps
     receives = [c for c in calls if c.tag == "receive" and c.operation == "ReceiveMessage"]
     assert len(receives) == 2
-    transactions = [c for c in calls if c.operation == "TransactWriteItems"]
-    assert len(transactions) == 4 and all(c.wcu >= 2 for c in transactions)  # start and completion
-    assert sum("commit" in c.label for c in transactions) == 2  # the chain's events in one commit item
+    transactions = [c for c in calls if c.operation == "TransactWriteItems" and c.tag == "start"]
+    assert len(transactions) == 2 and all(c.wcu >= 2 for c in transactions)  # the starts
+    # the worker uses no transaction: the chain's events in one commit put, then the head
+    worker = [c for c in calls if c.tag in ("step", "step:final") and c.service == "dynamodb"]
+    assert not [c for c in worker if c.operation == "TransactWriteItems"]
+    assert (
+        sorted(c.operation for c in worker if c.operation in ("PutItem", "UpdateItem"))
+        == ["PutItem"] * 2 + ["UpdateItem"] * 2
+    )
+    assert sum("commit" in c.label for c in worker if c.operation == "PutItem") == 2
+    # the aggregator got the wave's four head changes in one invocation and one transaction
+    assert [i.function for i in harness.meter.invocations if i.tag == "aggregate"] == ["aggregate"]
+    assert len([c for c in calls if c.tag == "aggregate" and c.operation == "TransactWriteItems"]) == 1
+    assert counts.aggregate_records_per_invocation == 4
     assert counts.per_execution.operations["sqs.DeleteMessage"] == 1
-    assert counts.per_execution.invocations == 2  # the start request plus one worker invocation
+    # the start request, one worker invocation and half of the aggregator's
+    assert counts.per_execution.invocations == 2.5
     assert counts.hops_per_execution == 1 and counts.per_step.write_units * steps == counts.per_execution.write_units
     assert counts.start.write_units > 0 and counts.run.rcu > 0
 

@@ -26,7 +26,7 @@ import pytest
 
 from tests.functional import deployed_stack as ds
 
-TEMPLATE_FUNCTIONS = ("APIHandler", "RunStep", "Sweep", "FireSchedules", "IntegrationEvent")
+TEMPLATE_FUNCTIONS = ("APIHandler", "RunStep", "Sweep", "FireSchedules", "IntegrationEvent", "Aggregate")
 
 HELLO = {
     "name": "Hello deployed",
@@ -84,6 +84,29 @@ class Deployed:
             assert "ok" in answer, answer
             sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
         raise AssertionError("the step queue did not drain")
+
+    def aggregate(self) -> int:
+        """Read the executions table's stream as the aggregator's event source mapping does
+        (its filter and batch size, from the template) and invoke the deployed function."""
+        from chalicelib.config import Settings
+        from chalicelib.local.stream import StreamPump
+
+        def deliver(event: dict[str, Any]) -> Any:
+            answer = self.functions["Aggregate"].invoke(event)
+            assert "ok" in answer, answer
+            return answer["ok"]
+
+        settings = Settings.from_env(
+            {
+                "AWS_REGION": ds.REGION,
+                "AWS_ENDPOINT_URL": self.stack.endpoint,
+                "STEPLINE_EXECUTIONS_TABLE": self.stack.outputs["ExecutionsTableName"],
+            }
+        )
+        with pytest.MonkeyPatch.context() as env:
+            for name, value in ds.CREDENTIALS.items():
+                env.setenv(name, value)
+            return StreamPump(settings, deliver).drain()
 
     def stop(self) -> None:
         for function in self.functions.values():
@@ -151,11 +174,20 @@ def test_packaged_stack_runs_executions_through_lambda_events(deployed: Deployed
         assert function.environment["STEPLINE_STAGE"] == "dev"
         assert function.timeout > 0
     sqs, lam = stack.client("sqs"), stack.client("lambda")
-    (mapping,) = lam.list_event_source_mappings()["EventSourceMappings"]
-    assert mapping["FunctionArn"] == functions["RunStep"].arn
+    mappings = {m["FunctionArn"]: m for m in lam.list_event_source_mappings()["EventSourceMappings"]}
+    assert set(mappings) == {functions["RunStep"].arn, functions["Aggregate"].arn}
+    mapping = mappings[functions["RunStep"].arn]
     assert mapping["EventSourceArn"] == stack.outputs["StepQueueArn"] and mapping["BatchSize"] == 1
-    # this test is the poller: moto would otherwise try to run the function in a container
-    lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    stream = mappings[functions["Aggregate"].arn]
+    assert stream["EventSourceArn"] == stack.outputs["ExecutionsStreamArn"] and stream["BatchSize"] == 100
+    # this test is the poller of both: moto would otherwise try to run the functions in a container
+    # (and for the stream, whatever Enabled says, then drop the records it handed over)
+    for m in mappings.values():
+        lam.update_event_source_mapping(UUID=m["UUID"], Enabled=False)
+    from moto.dynamodb.models import dynamodb_backends
+
+    table = dynamodb_backends[ds.ACCOUNT][ds.REGION].tables[stack.outputs["ExecutionsTableName"]]
+    table.lambda_event_source_mappings.clear()
     queue = sqs.get_queue_attributes(QueueUrl=stack.outputs["StepQueueUrl"], AttributeNames=["All"])["Attributes"]
     assert int(queue["VisibilityTimeout"]) >= 6 * functions["RunStep"].timeout
     assert json.loads(queue["RedrivePolicy"])["maxReceiveCount"] >= 5
@@ -194,6 +226,11 @@ def test_packaged_stack_runs_executions_through_lambda_events(deployed: Deployed
     status, execution = deployed.api("GET", f"/executions/{started['execution_id']}")
     assert status == 200 and execution["status"] == "completed", execution
     assert execution["steps"][-1]["output"] == {"loud": "hello stack", "who": "stack"}
+    # -- the stream: the aggregate function counts the start and the completion
+    assert deployed.aggregate() >= 2
+    status, counted = deployed.api("GET", f"/workflows/{wf}/stats?bucket=hour")
+    assert status == 200 and counted["totals"]["counts"]["completed"] == 1, counted
+    assert deployed.api("GET", f"/workflows/{wf}")[1]["active_executions"] == 0
 
     # -- the sweep on its schedule: a step message that SQS dead-lettered fails its step,
     #    and an operator's retry then completes the run

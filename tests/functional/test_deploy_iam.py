@@ -171,7 +171,25 @@ def _service_needs(names: dict[str, str]) -> set[tuple[str, str]]:
         for group in groups
         for action in ("logs:CreateLogStream", "logs:PutLogEvents")
     }
-    return {("sqs:ReceiveMessage", queue), ("sqs:DeleteMessage", queue), ("sqs:GetQueueAttributes", queue)} | logs
+    # the aggregator's event source reads the executions table's stream (its label is known
+    # only once deployed) and sends the records of a batch it gave up on to the failure queue
+    table = names["STEPLINE_EXECUTIONS_TABLE"]
+    stream = {
+        (f"dynamodb:{action}", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}/stream/2026-01-01T00:00:00.000")
+        for action in ("DescribeStream", "GetRecords", "GetShardIterator", "ListStreams")
+    }
+    failures = {
+        (
+            "sqs:SendMessage",
+            _queue(_sub(load_template()["Resources"]["AggregateFailureQueue"]["Properties"]["QueueName"])),
+        )
+    }
+    return (
+        {("sqs:ReceiveMessage", queue), ("sqs:DeleteMessage", queue), ("sqs:GetQueueAttributes", queue)}
+        | logs
+        | stream
+        | failures
+    )
 
 
 def _allowed(need: tuple[str, str], grants: set[tuple[str, str]]) -> bool:
@@ -216,8 +234,34 @@ BIG = {
 }
 
 
+def _record_aggregate_only(pump: Any) -> None:
+    """The stream pump stands for Lambda's event source (its reads are the service's, in
+    ``_service_needs``); what the aggregate handler calls is the function's."""
+    read, deliver = pump.pump_once, pump.deliver
+
+    def pump_once() -> int:
+        saved = dict(RECORDING)
+        RECORDING["on"] = False
+        try:
+            return int(read())
+        finally:
+            RECORDING.update(saved)
+
+    def deliver_recorded(event: dict[str, Any]) -> Any:
+        saved = dict(RECORDING)
+        RECORDING.update(on=True, function="worker")
+        try:
+            return deliver(event)
+        finally:
+            RECORDING.update(saved)
+
+    pump.pump_once, pump.deliver = pump_once, deliver_recorded
+
+
 def _run_scenario(api: Any, worker: Any, aws: Any, clock: Any) -> None:
     from chalicelib.engine import Engine, reset_engine
+
+    _record_aggregate_only(api.client.stream)
 
     def drain() -> None:  # the worker fixture's loop, recording only what the handler does
         try:
@@ -470,6 +514,7 @@ def test_policy_has_no_wildcard_actions_or_resources_beyond_object_keys_and_log_
                     or (resource.endswith("/payloads/*") and resource.startswith("arn:aws:s3:::"))
                     or (resource.startswith("arn:aws:logs:") and resource.endswith(":*"))
                     or resource.endswith(f":secret:stepline/{stage}/*")
+                    or resource == f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/stepline-{stage}-executions/stream/*"
                     or resource
                     in (f"arn:aws:bedrock:{REGION}::foundation-model/*", f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/*")
                 ), resource

@@ -121,7 +121,8 @@ def test_an_unsupported_protocol_version_header_is_400_but_initialize_still_nego
         ('{"id": 1, "method": "ping"}', 400, -32600),
         ('{"jsonrpc": "2.0", "id": true, "method": "ping"}', 400, -32600),
         ('{"jsonrpc": "2.0", "id": 1, "method": 5}', 400, -32600),
-        ('{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": [1]}', 200, -32602),
+        # params must be an object (the OpenAPI says so): refused at the transport, with the JSON-RPC code
+        ('{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": [1]}', 400, -32602),
         ('{"jsonrpc": "2.0", "id": 1, "method": "resources/list"}', 200, -32601),
         ('{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "no_such_tool"}}', 200, -32602),
         (

@@ -8,6 +8,7 @@ on 127.0.0.1 and are verified with the independent ``standardwebhooks`` package.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -33,6 +34,8 @@ class Receiver:
 
     def __init__(self, status: int = 204) -> None:
         self.status = status
+        #: Answers for the first requests, in order; ``status`` after them.
+        self.script: list[int] = []
         self.requests: list[tuple[dict[str, str], bytes]] = []
         receiver = self
 
@@ -40,7 +43,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(receiver.status)
+                self.send_response(receiver.script.pop(0) if receiver.script else receiver.status)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
@@ -234,3 +237,78 @@ def test_notify_targets_are_validated(api: Any) -> None:
         "notify[1].on",
         "notify[1].webhook",
     } <= fields
+
+
+def _webhook_workflow(api: Any, url: str) -> tuple[str, str]:
+    status, created = api.post(
+        "/workflows", {**workflow(tf("draft", "{total: `10`}")), "notify": [{"on": ["completed"], "webhook": url}]}
+    )
+    assert status == 201, created
+    return created["workflow_id"], created["notification_secret"]
+
+
+def test_a_failed_webhook_is_retried_with_its_id_until_delivered(
+    api: Any, worker: Any, clock: Any, receiver: Receiver, monkeypatch: Any, caplog: Any
+) -> None:
+    monkeypatch.setenv("STEPLINE_NOTIFY_RETRY_DELAYS", "0,0,0")  # SQS delays of 0 s: the drain delivers them
+    clock.now = datetime.now(UTC)
+    receiver.script = [500, 503]  # fails twice, then answers 204
+    wf, secret = _webhook_workflow(api, receiver.url)
+    with caplog.at_level(logging.INFO, logger="stepline.notifications"):
+        ex = api.start(wf)["execution_id"]
+        worker.drain()
+    assert api.execution(ex)["status"] == "completed"
+    assert len(receiver.requests) == 3
+    assert len({headers["webhook-id"] for headers, _ in receiver.requests}) == 1  # the receiver can drop repeats
+    headers, body = receiver.requests[-1]
+    assert Webhook(secret).verify(body, headers)["data"]["execution_id"] == ex
+    assert api.get("/health")[1]["details"]["notifications_failed"] == 2  # each failed attempt counted
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("attempt 2" in m for m in messages) and any("delivered on attempt 3" in m for m in messages)
+
+
+def test_a_webhook_that_keeps_failing_is_given_up_after_the_last_attempt(
+    api: Any, worker: Any, receiver: Receiver, monkeypatch: Any, caplog: Any
+) -> None:
+    monkeypatch.setenv("STEPLINE_NOTIFY_RETRY_DELAYS", "0,0")
+    receiver.status = 500
+    wf, _ = _webhook_workflow(api, receiver.url)
+    with caplog.at_level(logging.INFO, logger="stepline.notifications"):
+        api.start(wf)
+        worker.drain()
+    assert len(receiver.requests) == 3  # the first try and two retries, then no more
+    assert api.get("/health")[1]["details"]["notifications_failed"] == 3
+    assert any("given up after 3 attempts" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+
+def test_rotating_the_notification_secret_shows_it_once_and_signs_with_both_for_the_grace(
+    api: Any, worker: Any, clock: Any, receiver: Receiver
+) -> None:
+    clock.now = datetime.now(UTC)
+    keys = Keys(api)
+    wf, first = _webhook_workflow(api, receiver.url)
+    path = f"/workflows/{wf}/notification-secret/rotate"
+    assert api.post(path, {}, key=keys.operator)[0] == 403
+    assert api.post("/workflows/wf_0000000000000000/notification-secret/rotate", {})[0] == 404
+    status, bad = api.post(path, {"grace_seconds": -1})
+    assert status == 400 and bad["errors"][0]["field"] == "grace_seconds"
+    status, rotated = api.post(path, {"grace_seconds": 3600})
+    assert status == 200, rotated
+    second = rotated["notification_secret"]
+    assert second.startswith("whsec_") and second != first
+    assert rotated["previous_valid_until"] > clock.now.isoformat()[:19]
+    assert "notification_secret" not in api.get(f"/workflows/{wf}")[1]
+    api.start(wf)
+    worker.drain()
+    headers, body = receiver.requests[-1]
+    Webhook(first).verify(body, headers)  # receivers still on the old secret keep working...
+    Webhook(second).verify(body, headers)  # ...and those that switched already too
+    status, rotated = api.post(path, {"grace_seconds": 0})  # the second one stops signing at once
+    third = rotated["notification_secret"]
+    api.start(wf)
+    worker.drain()
+    headers, body = receiver.requests[-1]
+    Webhook(third).verify(body, headers)
+    for old in (first, second):
+        with pytest.raises(WebhookVerificationError):
+            Webhook(old).verify(body, headers)

@@ -119,12 +119,11 @@ def test_a_throttled_record_is_retried_and_the_agent_runs_once(
 ) -> None:
     wf = api.create_workflow(workflow(http("call", third_party.url), tf("check", "prev", gate={"type": "approval"})))
     ex = api.start(wf)["execution_id"]
-    # the chain's commit (a transaction: the execution starts waiting) is throttled; the result
-    # alone is then recorded by a plain put, throttled twice more
-    first = _conflict("TransactWriteItems", "step_completed", 1, ["ThrottlingError", "None", "None", "None"])
-    then = FAULTS.add(Rule("PutItem", "ProvisionedThroughputExceededException", times=2, needle="step_completed"))
+    # the chain's commit (the execution starts waiting: a put of the commit item, then the
+    # head) is throttled; the result is then recorded again, throttled twice more
+    then = FAULTS.add(Rule("PutItem", "ProvisionedThroughputExceededException", times=3, needle="step_completed"))
     worker.drain()
-    assert first.hits == 1 and then.hits == 2
+    assert then.hits == 3
     assert len(third_party.calls) == 1
     view = api.execution(ex)
     assert view["status"] == "waiting" and step_of(view, "call")["output"]["body"] == {"ok": 1}
@@ -227,7 +226,8 @@ def test_a_result_whose_commit_and_re_read_both_fail_is_still_recorded(
     # that came before deciding again; that read sat outside the recording retries
     wf = api.create_workflow(workflow(http("call", third_party.url), tf("after", "prev")))
     ex = api.start(wf)["execution_id"]
-    commit = FAULTS.add(Rule("TransactWriteItems", "InternalServerError", times=1, needle="step_completed", status=500))
+    # (the worker's commit that completes the execution: a put of the commit item, then the head)
+    commit = FAULTS.add(Rule("PutItem", "InternalServerError", times=1, needle="step_completed", status=500))
     reads: list[Rule] = []
     # while the agent runs (the worker's earlier reads are done): the next read of the execution fails
     third_party.during = lambda: reads.append(FAULTS.add(Rule("Query", "ThrottlingException", times=1, needle=ex)))

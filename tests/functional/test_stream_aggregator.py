@@ -1,0 +1,189 @@
+"""The stream aggregator: counts, statistics and status events from the executions table's
+DynamoDB stream (moto's), through the real ``aggregate`` handler.
+
+Lambda delivers a stream batch at least once: after a failure or a time-out the same records
+come again from the batch's first one. These tests deliver batches twice, fail one half way
+(faults injected at botocore, as DynamoDB would answer), and count the writes per item.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib.engine.aggregator import BUSY_TRIES
+from chalicelib.errors import HeadBehind, StoreBusy
+from chalicelib.local.stream import StreamPump
+from tests.faults import FAULTS, Rule
+from tests.functional.operator_kit import active_count, listed_status, tf, workflow
+
+GATED = workflow(tf("check", "input", gate={"type": "approval"}))
+
+
+@pytest.fixture
+def faults() -> Iterator[Any]:
+    FAULTS.clear()
+    yield FAULTS
+    FAULTS.clear()
+    FAULTS.recording = False
+    FAULTS.calls.clear()
+
+
+@pytest.fixture
+def bus(aws: Any) -> Any:
+    """An SQS queue that an EventBridge rule fills with Stepline's status events."""
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="status-changes")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = boto3.client("events", region_name="us-east-1")
+    events.put_rule(Name="status", EventPattern=json.dumps({"source": ["stepline"]}))
+    events.put_targets(Rule="status", Targets=[{"Id": "queue", "Arn": arn}])
+    seen: list[dict[str, Any]] = []
+
+    def received() -> list[dict[str, Any]]:
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return seen
+            for m in messages:
+                seen.append(json.loads(m["Body"])["detail"])
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+    return received
+
+
+def captured_batch(aws: Any) -> dict[str, Any]:
+    """Every head change on the stream so far, as one Lambda event (read by a pump of its own)."""
+    batches: list[dict[str, Any]] = []
+    StreamPump(aws.settings, batches.append).drain()
+    assert len(batches) == 1, len(batches)
+    return batches[0]
+
+
+def running_total(api: Any, workflow_id: str) -> int:
+    status, body = api.get(f"/workflows/{workflow_id}/stats?bucket=hour")
+    assert status == 200, body
+    return int(body["totals"]["counts"]["running"])
+
+
+def test_a_batch_delivered_twice_is_counted_and_announced_once(api: Any, client: Any, aws: Any, bus: Any) -> None:
+    wf = api.create_workflow(GATED)
+    with client.stream.held():
+        started = [api.start(wf)["execution_id"] for _ in range(3)]
+        batch = captured_batch(aws)
+        assert len(batch["Records"]) == 3
+        first = client.lambda_.invoke("aggregate", batch).payload
+        again = client.lambda_.invoke("aggregate", batch).payload
+    assert (first["applied"], first["skipped"]) == (3, 0)
+    assert (again["applied"], again["skipped"]) == (0, 3)
+    # the harness's own pump now delivers the same records a third time: skipped as well
+    assert active_count(api, wf) == 3
+    assert running_total(api, wf) == 3
+    announced = [(e["execution_id"], e["previous_status"], e["status"]) for e in bus()]
+    assert sorted(announced) == sorted((ex, None, "running") for ex in started)
+
+
+def test_a_batch_failing_half_way_applies_the_rest_once_when_retried(
+    api: Any, client: Any, aws: Any, bus: Any, faults: Any
+) -> None:
+    # 50 workflows: 100 counter and statistics items, one more than a transaction holds with
+    # the batch marker, so the batch is applied in two parts
+    workflows = [api.create_workflow({**GATED, "name": f"Busy {i}"}) for i in range(50)]
+    with client.stream.held():
+        started = [api.start(wf)["execution_id"] for wf in workflows]
+    # the second part (the last workflow's items) stays throttled beyond the retries
+    rule = faults.add(Rule("TransactWriteItems", "ThrottlingException", times=BUSY_TRIES + 1, needle=workflows[-1]))
+    with pytest.raises(StoreBusy):
+        client.stream.drain()
+    assert rule.hits == BUSY_TRIES + 1
+    counts = boto3.client("dynamodb", region_name="us-east-1")
+    applied = sum(_active(counts, aws, wf) for wf in workflows)
+    assert applied == 49  # the first part is committed, the second is not
+    assert len(bus()) == 49
+    client.stream.drain()  # Lambda's retry: the same batch from its first record
+    assert [_active(counts, aws, wf) for wf in workflows] == [1] * 50
+    assert sorted(e["execution_id"] for e in bus()) == sorted(started)  # each exactly once
+    assert all(active_count(api, wf) == 1 for wf in workflows[:3] + workflows[-3:])
+
+
+def _active(ddb: Any, aws: Any, workflow_id: str) -> int:
+    items = ddb.query(
+        TableName=aws.settings.catalog_table,
+        KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+        ExpressionAttributeValues={":p": {"S": f"WF#{workflow_id}"}, ":s": {"S": "COUNTERS"}},
+        ConsistentRead=True,
+    )["Items"]
+    return sum(int(i.get("active", {}).get("N", "0")) for i in items)
+
+
+def test_each_counter_and_statistics_item_is_written_once_per_batch(
+    api: Any, client: Any, worker: Any, aws: Any, faults: Any
+) -> None:
+    wf = api.create_workflow(workflow(tf("a", "input"), tf("b", "prev")))
+    with client.stream.held():
+        for _ in range(12):
+            api.start(wf)
+        worker.drain()  # 12 starts and 12 completions: 24 head changes in one batch
+    faults.recording = True
+    client.stream.drain()
+    faults.recording = False
+    writes = [body for operation, body in faults.calls if operation == "TransactWriteItems"]
+    assert len(writes) == 1  # the whole batch: one transaction
+    keys = Counter(
+        (item["Update"]["Key"]["pk"]["S"], item["Update"]["Key"]["sk"]["S"])
+        for item in writes[0]["TransactItems"]
+        if "Update" in item
+    )
+    assert keys and max(keys.values()) == 1, keys
+    assert not [op for op, _ in faults.calls if op in ("UpdateItem", "PutItem")]  # nothing outside it
+    assert active_count(api, wf) == 0
+    status, body = api.get(f"/workflows/{wf}/stats?bucket=hour")
+    assert status == 200 and body["totals"]["counts"]["completed"] == 12 and body["totals"]["total"] == 12
+    assert body["totals"]["duration_seconds"]["completed"] == 12
+
+
+def test_rebuild_counts_recomputes_active_counts_from_the_list_index(
+    api: Any, worker: Any, aws: Any, capsys: Any
+) -> None:
+    from chalicelib.tools.rebuild_counts import main
+
+    wf = api.create_workflow(GATED)
+    runs = [api.start(wf)["execution_id"] for _ in range(4)]
+    worker.drain()  # all four wait at the gate
+    assert api.post(f"/executions/{runs[0]}/cancel")[0] == 200
+    assert active_count(api, wf) == 3
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    for sk, value in (("COUNTERS", "5"), ("COUNTERS#0", "-2"), ("COUNTERS#3", "40")):  # a doubted count
+        ddb.put_item(
+            TableName=aws.settings.catalog_table,
+            Item={"pk": {"S": f"WF#{wf}"}, "sk": {"S": sk}, "active": {"N": value}},
+        )
+    assert active_count(api, wf) != 3
+    assert main(["--workflow", wf]) == 0
+    assert capsys.readouterr().out == f"{wf}\t3\n"
+    assert active_count(api, wf) == 3
+    # the aggregator goes on from the rebuilt counts
+    assert api.post(f"/executions/{runs[1]}/cancel")[0] == 200
+    assert active_count(api, wf) == 2
+
+
+def test_a_head_left_behind_by_the_worker_is_repaired_by_the_next_delivery(api: Any, worker: Any, faults: Any) -> None:
+    wf = api.create_workflow(workflow(tf("a", "input"), tf("b", "prev")))
+    ex = api.start(wf)["execution_id"]
+    message = worker.receive()[0]
+    # the chain's commit is stored, then the head update is throttled past its retries
+    rule = faults.add(Rule("UpdateItem", "ProvisionedThroughputExceededException", times=1, needle="SUMMARY"))
+    with pytest.raises(HeadBehind):
+        worker.deliver(message["Body"])  # the invocation fails: SQS will deliver the message again
+    assert rule.hits == 1
+    assert api.history_types(ex)[-1] == "execution_completed"
+    assert listed_status(api, wf, ex) == "running" and active_count(api, wf) == 1  # the head lags
+    worker.deliver(message["Body"])  # the message again: the attempt is claimed, the head repaired
+    assert listed_status(api, wf, ex) == "completed" and active_count(api, wf) == 0
+    assert api.execution(ex)["status"] == "completed"
+    assert api.history_types(ex).count("execution_completed") == 1
