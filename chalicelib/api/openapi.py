@@ -125,6 +125,7 @@ def document_table(document: dict[str, Any]) -> set[tuple[str, str]]:
 def build_document(app: Any, *, server_url: str | None = None) -> dict[str, Any]:
     """The OpenAPI document of every route of ``app``."""
     from chalicelib.api import schemas  # the component schemas import the agent registry
+    from chalicelib.api.components import components
 
     paths: dict[str, Any] = {}
     operation_ids: set[str] = set()
@@ -154,7 +155,7 @@ def build_document(app: Any, *, server_url: str | None = None) -> dict[str, Any]
         "servers": [{"url": server_url or "/"}],
         "paths": paths,
         "components": {
-            "schemas": schemas.components(),
+            "schemas": components(),
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An API key from POST /keys"}
             },
