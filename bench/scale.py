@@ -19,7 +19,7 @@ import functools
 import gc
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -303,6 +303,7 @@ def _execution_items(
         ),
         Event("execution_completed", done),
     ]
-    yield store._summary_item(summary).serialize()
-    for seq, event in enumerate(events, start=1):
+    # the head carries event 1 (execution_started), as a start writes it
+    yield store._summary_item(summary, replace(events[0], seq=1)).serialize()
+    for seq, event in enumerate(events[1:], start=2):
         yield store._event_item(execution_id, event, seq).serialize()

@@ -1,9 +1,11 @@
 """Executions: heads, numbered events (commit items), lists and the due index.
 
-Writes are conditional. An event is put with ``attribute_not_exists(pk)`` on its
-sequence number, so of two writers that read the same history exactly one appends; the
-other gets ``TransitionConflict``. A status change moves the head forward too: in one
-transaction with the commit for operators and the sweep, right after it for the worker.
+Writes are conditional. A start is one put of the head, which carries event 1 (with an
+idempotency key, a transaction of the head and the key's marker). A later commit is put
+with ``attribute_not_exists(pk)`` on its first sequence number, so of two writers that read
+the same history exactly one appends; the other gets ``TransitionConflict``. A status
+change moves the head forward too: in one transaction with the commit for operators and
+the sweep, right after it for the worker. How events sit in items: ``store/commits.py``.
 Counts and statistics are not written here: the stream aggregator derives them from the
 head's changes (``chalicelib.engine.aggregator``).
 """
@@ -11,6 +13,7 @@ head's changes (``chalicelib.engine.aggregator``).
 from __future__ import annotations
 
 import builtins
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +27,19 @@ from chalicelib.domain.machine import Event
 from chalicelib.domain.states import ACTIVE_STATUSES, ExecutionStatus
 from chalicelib.domain.timefmt import parse_iso
 from chalicelib.errors import FieldError, HeadBehind, NotFound, StoreBusy, TransitionConflict, ValidationError
+from chalicelib.store.commits import (
+    COMMIT,
+    HEAD_SK,
+    commit_item,
+    details_json,
+    due_entry,
+    esk,
+    item_bytes,
+    start_event,
+    start_json,
+    to_events,
+    with_seq,
+)
 from chalicelib.store.lists import ExecutionLists, ListFilter, status_keys, summary_keys
 from chalicelib.store.models import EventItem, Marker, Summary, connection
 from chalicelib.store.payloads import PayloadStore
@@ -35,8 +51,14 @@ ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
 TRIGGER_INLINE_LIMIT = 400
 #: What a head may weigh at most (DynamoDB item size: names plus values), whatever the input.
 HEAD_LIMIT = 1024
-#: ``type`` of a commit item that holds several events (in ``events``)
-COMMIT = "commit"
+#: What a head may grow by after its start: ``ended_at`` and a longer status (also in ``l_sk``).
+#: An UpdateItem bills the larger of the item before and after, so the start leaves room.
+HEAD_GROWTH = 48
+#: Statuses after which the sweep has nothing to do (a failed execution waits for an operator,
+#: whose action commits its own due entry): a commit that reaches one writes no due entry.
+FINAL_STATUSES = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.CANCELLED, ExecutionStatus.FAILED})
+
+__all__ = ["COMMIT", "HEAD_LIMIT", "ExecutionStore", "Page", "StatusChange", "SummaryRecord"]
 
 
 @dataclass(frozen=True)
@@ -91,10 +113,6 @@ def counter_sks() -> list[str]:
 
 def _epk(execution_id: str) -> str:
     return f"EX#{execution_id}"
-
-
-def _esk(seq: int) -> str:
-    return f"E#{seq:06d}"
 
 
 #: Error codes that say "try again later", not "the state is not what you expected".
@@ -155,27 +173,30 @@ class ExecutionStore:
         idempotency_pk: str | None = None,
         idempotency_expires: int | None = None,
     ) -> None:
-        """Create the summary and first event, count the execution active, claim the key."""
-        with_key = idempotency_pk is not None
+        """Create the head with event 1 on it: one conditional put, or with an idempotency key
+        one transaction of the head and the key's marker."""
         self.lists.note_month(summary.started_at[:7])
+        head = self._summary_item(summary, with_seq(first, 1))
         try:
+            if idempotency_pk is None:
+                # precondition: a new execution id
+                head.save(condition=Summary.pk.does_not_exist())
+                return
             with TransactWrite(connection=connection()) as tx:
                 # precondition: a new execution id
-                tx.save(self._summary_item(summary), condition=Summary.pk.does_not_exist())
-                tx.save(self._event_item(summary.execution_id, first, 1), condition=EventItem.pk.does_not_exist())
-                if with_key:
-                    # precondition: the idempotency key was never used
-                    tx.save(
-                        Marker(
-                            idempotency_pk,
-                            "IDEM",
-                            value=summary.execution_id,
-                            created_at=summary.started_at,
-                            expires_at=idempotency_expires,
-                        ),
-                        condition=Marker.pk.does_not_exist(),
-                    )
-        except TransactWriteError as error:
+                tx.save(head, condition=Summary.pk.does_not_exist())
+                # precondition: the idempotency key was never used
+                tx.save(
+                    Marker(
+                        idempotency_pk,
+                        "IDEM",
+                        value=summary.execution_id,
+                        created_at=summary.started_at,
+                        expires_at=idempotency_expires,
+                    ),
+                    condition=Marker.pk.does_not_exist(),
+                )
+        except (PutError, TransactWriteError) as error:
             if _busy(error):
                 raise StoreBusy("the execution store is busy; try again") from error
             if _conflict(error, "execution", "new"):
@@ -202,8 +223,9 @@ class ExecutionStore:
         that dies in between leaves a head one change behind, which the next delivery of its
         message repairs (``repair_head``) and any later change overtakes.
         """
-        numbered = [_with_seq(e, after_seq + i + 1) for i, e in enumerate(events)]
-        item = self._commit_item(execution_id, numbered)
+        numbered = [with_seq(e, after_seq + i + 1) for i, e in enumerate(events)]
+        final = change is not None and change.after in FINAL_STATUSES
+        item = self._commit_item(execution_id, numbered, final)
         try:
             if change is None or not atomic:
                 # precondition: nobody committed this sequence number yet
@@ -242,7 +264,7 @@ class ExecutionStore:
 
     def head_status(self, execution_id: str) -> tuple[str, int | None]:
         """The head's status and the event sequence number it is at (strongly consistent)."""
-        item = Summary.get(_epk(execution_id), "SUMMARY", consistent_read=True, attributes_to_get=["status", "seq"])
+        item = Summary.get(_epk(execution_id), HEAD_SK, consistent_read=True, attributes_to_get=["status", "seq"])
         return item.status, int(item.seq) if item.seq is not None else None
 
     def _head_update(self, execution_id: str, change: StatusChange, seq: int) -> tuple[Summary, list[Action], Any]:
@@ -258,19 +280,31 @@ class ExecutionStore:
         # only ever moves to a later commit's status (a head written before ``seq`` was kept
         # must still show the status the decision was made on)
         condition = (Summary.seq < seq) | (Summary.seq.does_not_exist() & (Summary.status == change.before))
-        return Summary(_epk(execution_id), "SUMMARY"), actions, condition
+        return Summary(_epk(execution_id), HEAD_SK), actions, condition
 
     # ------------------------------------------------------------------- reads
     def load_events(self, execution_id: str) -> list[Event]:
-        """All events of an execution in order (strongly consistent). Empty if unknown."""
-        items = EventItem.query(_epk(execution_id), EventItem.sk.startswith("E#"), consistent_read=True)
-        return [event for item in items for event in _to_events(item, self.payloads)]
+        """All events of an execution in order (strongly consistent). Empty if unknown.
+
+        One Query of the partition: the commit items in order, then the head (event 1).
+        """
+        events: list[Event] = []
+        start: Event | None = None
+        for item in EventItem.query(_epk(execution_id), consistent_read=True):
+            if item.sk == HEAD_SK:
+                start = start_event(item.start, item.start_ref, self.payloads)
+            elif item.sk.startswith("E#"):
+                events.extend(to_events(item, self.payloads))
+        if start is not None and (not events or events[0].seq != 1):
+            events.insert(0, start)
+        return events
 
     def events_page(self, execution_id: str, limit: int, token: str | None) -> tuple[list[Event], str | None]:
         """A page of an execution's events in order, and the token of the next page (or None).
 
         A page ends after ``limit`` events, possibly inside a commit item: the token names
-        that item's key and the last event returned.
+        that item's key and the last event returned (event 1, on the head, is named as the
+        item ``E#000001`` it was before it moved there, so tokens did not change).
         """
         pk = _epk(execution_id)
         cursor = decode_token(token, pk, {"pk", "sk", "last"})
@@ -281,9 +315,21 @@ class ExecutionStore:
         first_sk = cursor["sk"]["S"] if cursor else "E#"
         last = int(cursor["last"]["S"]) if cursor else 0
         events: list[Event] = []
-        rows = EventItem.query(pk, EventItem.sk.between(first_sk, "E#~"), consistent_read=True, page_size=limit + 1)
+        rows: Any = iter(
+            EventItem.query(pk, EventItem.sk.between(first_sk, "E#~"), consistent_read=True, page_size=limit + 1)
+        )
+        if cursor is None:
+            head_row = next(rows, None)
+            if head_row is None or head_row.sk != esk(1):
+                # event 1 is on the head (unless the execution predates that, or is unknown)
+                start = self._head_start(pk)
+                if start is not None:
+                    events.append(start)
+                    if len(events) == limit:
+                        return events, encode_token({"pk": {"S": pk}, "sk": {"S": esk(1)}, "last": {"S": "1"}}, pk)
+            rows = itertools.chain([head_row] if head_row is not None else [], rows)
         for item in rows:
-            for event in _to_events(item, self.payloads):
+            for event in to_events(item, self.payloads):
                 if event.seq <= last:
                     continue
                 events.append(event)
@@ -293,9 +339,16 @@ class ExecutionStore:
                     return events, encode_token(key, pk)
         return events, None
 
+    def _head_start(self, pk: str) -> Event | None:
+        try:
+            head = Summary.get(pk, HEAD_SK, consistent_read=True, attributes_to_get=["start", "start_ref"])
+        except DoesNotExist:
+            return None
+        return start_event(head.start, head.start_ref, self.payloads)
+
     def get_summary(self, execution_id: str) -> SummaryRecord:
         try:
-            item = Summary.get(_epk(execution_id), "SUMMARY", consistent_read=True)
+            item = Summary.get(_epk(execution_id), HEAD_SK, consistent_read=True)
         except DoesNotExist as error:
             raise NotFound(f"execution {execution_id} not found") from error
         return self._to_summary(item)
@@ -325,22 +378,25 @@ class ExecutionStore:
         return Page([self._to_summary(item) for item in items], next_token)
 
     def due_entries(self, bucket: str, upto: str) -> builtins.list[tuple[str, int]]:
-        """(execution id, event seq) of events whose due time in ``bucket`` is at or before ``upto``."""
+        """(execution id, event seq) of events whose due time in ``bucket`` is at or before ``upto``
+        (a head's entry is event 1's)."""
         rows = EventItem.by_due.query(bucket, EventItem.due_at <= upto + "~")
-        return [(row.pk[3:], int(row.sk[2:])) for row in rows]
+        return [(row.pk[3:], 1 if row.sk == HEAD_SK else int(row.sk[2:])) for row in rows]
 
     # ---------------------------------------------------------------- mapping
-    def _summary_item(self, s: SummaryRecord) -> Summary:
-        """The head: a few short fields and the list keys, under ``HEAD_LIMIT`` bytes whatever
-        the trigger (a large trigger goes to the payload bucket, the head keeps its type)."""
+    def _summary_item(self, s: SummaryRecord, first: Event | None = None) -> Summary:
+        """The head: a few short fields, the list keys and event 1 (``first``, numbered), under
+        ``HEAD_LIMIT`` bytes whatever the trigger and input: a large trigger goes to the payload
+        bucket (the head keeps its type), and so do event 1's details when the head would not
+        leave room for its later growth (``HEAD_GROWTH``) with them."""
         kind = str(s.trigger.get("type", "manual"))
         trigger, trigger_ref = json.dumps(s.trigger, separators=(",", ":")), None
         if len(trigger.encode("utf-8")) > TRIGGER_INLINE_LIMIT:
             trigger, trigger_ref = json.dumps({"type": kind}), self.payloads.put(s.execution_id, trigger)
         keys = summary_keys(s.workflow_id, s.status, kind, s.started_at, execution_id=s.execution_id)
-        return Summary(
+        head = Summary(
             _epk(s.execution_id),
-            "SUMMARY",
+            HEAD_SK,
             execution_id=s.execution_id,
             workflow_id=s.workflow_id,
             workflow_version=s.workflow_version,
@@ -356,6 +412,16 @@ class ExecutionStore:
             l_month=keys["l_month"],
             l_sk=keys["l_sk"],
         )
+        if first is None:
+            return head
+        head.start = start_json(first)
+        entry = due_entry(s.execution_id, [first], False)
+        if entry is not None:
+            head.due_bucket, head.due_at = entry
+        if first.details and item_bytes(head.serialize()) + HEAD_GROWTH >= HEAD_LIMIT:
+            head.start = start_json(first, with_details=False)
+            head.start_ref = self.payloads.put(s.execution_id, details_json(first))
+        return head
 
     def _to_summary(self, item: Summary) -> SummaryRecord:
         trigger = self.payloads.get(item.trigger_ref) if item.trigger_ref else item.trigger
@@ -370,79 +436,12 @@ class ExecutionStore:
         )
 
     def _event_item(self, execution_id: str, e: Event, seq: int) -> Any:
-        return self._commit_item(execution_id, [_with_seq(e, seq)])
+        return self._commit_item(execution_id, [with_seq(e, seq)])
 
-    def _commit_item(self, execution_id: str, events: Sequence[Event]) -> Any:
-        """One commit item for ``events`` (numbered): a single event keeps the one-event layout."""
-        first = events[0]
-        item = EventItem(
-            _epk(execution_id), _esk(first.seq), type=first.type, at=first.at, expires_at=self._expiry(events[-1].at)
-        )
-        if len(events) == 1:
-            details = json.dumps(dict(first.details), default=str)
-            item.step_id, item.attempt, item.actor, item.details = first.step_id, first.attempt, first.actor, details
-            if self.payloads.needs_offload(details):
-                # claim check: the item keeps the key, S3 keeps the (immutable, content-addressed) details
-                item.details, item.details_ref = "{}", self.payloads.put(execution_id, details)
-        else:
-            item.type = COMMIT
-            listed = json.dumps([_event_json(e) for e in events], default=str, separators=(",", ":"))
-            item.events = listed
-            if self.payloads.needs_offload(listed):
-                item.events, item.events_ref = None, self.payloads.put(execution_id, listed)
-        # one due entry per commit: the last one wins, as its event supersedes the earlier ones
-        due = next((e for e in reversed(events) if e.due), None)
-        if due is not None:
-            item.due_bucket = due.due[:16]  # type: ignore[index]
-            item.due_at = f"{due.due}#{execution_id}#{due.seq:06d}"
-        return item
+    def _commit_item(self, execution_id: str, events: Sequence[Event], final: bool = False) -> Any:
+        return commit_item(execution_id, events, self.payloads, self._expiry(events[-1].at), final)
 
     def _expiry(self, at: str) -> int | None:
         if not self.retention_days:
             return None
         return int(parse_iso(at).timestamp()) + self.retention_days * 86400
-
-
-def _with_seq(e: Event, seq: int) -> Event:
-    return Event(e.type, e.at, e.step_id, e.attempt, e.actor, e.details, seq, e.due)
-
-
-def _event_json(e: Event) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": e.type, "at": e.at}
-    for name in ("step_id", "attempt", "actor"):
-        if getattr(e, name) is not None:
-            out[name] = getattr(e, name)
-    if e.details:
-        out["details"] = dict(e.details)
-    return out
-
-
-def _to_events(item: Any, payloads: PayloadStore) -> list[Event]:
-    """The events of one commit item, each with its own sequence number."""
-    first = int(item.sk[2:])
-    if item.type != COMMIT:
-        details = payloads.get(item.details_ref) if item.details_ref else item.details
-        return [
-            Event(
-                type=item.type,
-                at=item.at,
-                step_id=item.step_id,
-                attempt=int(item.attempt) if item.attempt is not None else None,
-                actor=item.actor,
-                details=json.loads(details or "{}"),
-                seq=first,
-            )
-        ]
-    listed = json.loads(payloads.get(item.events_ref) if item.events_ref else item.events)
-    return [
-        Event(
-            type=e["type"],
-            at=e["at"],
-            step_id=e.get("step_id"),
-            attempt=e.get("attempt"),
-            actor=e.get("actor"),
-            details=e.get("details") or {},
-            seq=first + i,
-        )
-        for i, e in enumerate(listed)
-    ]

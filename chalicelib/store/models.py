@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from pynamodb.attributes import BooleanAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BinaryAttribute, BooleanAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
@@ -258,8 +258,9 @@ class ListByMonth(GlobalSecondaryIndex["Summary"]):
 class Summary(Model):
     """The head of an execution (``EX#<id>`` / ``SUMMARY``): what lists show, under 1 KB.
 
-    Written when the execution starts and on status changes only; the history is in the
-    commit items. A trigger too large to keep here is in the payload bucket (``trigger_ref``).
+    Written when the execution starts (one put, with event 1 in ``start``) and on status
+    changes only; the later history is in the commit items. A trigger or start details too
+    large to keep here are in the payload bucket (``trigger_ref``, ``start_ref``).
     """
 
     class Meta(ExecutionsMeta):
@@ -281,6 +282,14 @@ class Summary(Model):
     #: move the head (forward only), and the aggregator replays the history up to it
     seq = NumberAttribute(null=True)
     expires_at = NumberAttribute(null=True)
+    #: event 1 (``execution_started``) as JSON without its type (store/commits.py); absent on
+    #: heads written before the start moved here, whose event 1 is the item ``E#000001``
+    start = UnicodeAttribute(null=True)
+    #: S3 key of event 1's details when the head would not stay under 1 KB with them
+    start_ref = UnicodeAttribute(null=True)
+    #: event 1's hand-over due entry (``by_due``), as a commit item's
+    due_bucket = UnicodeAttribute(null=True)
+    due_at = UnicodeAttribute(null=True)
     # list keys (store/lists.py): the workflow, the month shard, and the range both share
     g_wf = UnicodeAttribute()
     l_month = UnicodeAttribute(null=True)
@@ -290,7 +299,7 @@ class Summary(Model):
 
 
 class ByDue(GlobalSecondaryIndex["EventItem"]):
-    """Commit items with a due time (timers, delayed retries), for the sweep."""
+    """Commit items and heads with a due time (hand-overs, timers, delayed retries), for the sweep."""
 
     class Meta:
         index_name = "by_due"
@@ -301,6 +310,12 @@ class ByDue(GlobalSecondaryIndex["EventItem"]):
 
 
 class EventItem(Model):
+    """A commit item (``EX#<id>`` / ``E#<seq:06d>``): one or more events (store/commits.py).
+
+    A Query of the whole partition also returns the head as an ``EventItem``: its event 1
+    is then read from ``start``/``start_ref`` (declared here for that read only).
+    """
+
     class Meta(ExecutionsMeta):
         pass
 
@@ -311,12 +326,19 @@ class EventItem(Model):
     step_id = UnicodeAttribute(null=True)
     attempt = NumberAttribute(null=True)
     actor = UnicodeAttribute(null=True)
-    details = UnicodeAttribute(default="{}")
+    #: None only when the details are compressed (``details_z``)
+    details = UnicodeAttribute(null=True, default="{}")
     #: S3 key of the details when they were too large to keep inline (store/payloads.py)
     details_ref = UnicodeAttribute(null=True)
     #: a commit of several events (docs/design.md, "Commits"): their JSON list, inline or in S3
     events = UnicodeAttribute(null=True)
     events_ref = UnicodeAttribute(null=True)
+    #: zlib of ``details`` or ``events`` when the item would otherwise be over one write unit
+    details_z = BinaryAttribute(legacy_encoding=False, null=True)
+    events_z = BinaryAttribute(legacy_encoding=False, null=True)
+    #: on the head row only (see the class docstring)
+    start = UnicodeAttribute(null=True)
+    start_ref = UnicodeAttribute(null=True)
     due_bucket = UnicodeAttribute(null=True)
     due_at = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)

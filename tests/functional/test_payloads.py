@@ -82,8 +82,13 @@ def test_300_kb_input_starts_an_execution_and_comes_back_unchanged(api: Any, wor
     assert execution["input"] == {"note": note}
     assert execution["status"] == "completed"
     assert execution["steps"][0]["output"] == 300_000
-    first = _event_items(aws, started["execution_id"])[0]
-    assert first["sk"]["S"] == "E#000001" and "details_ref" in first
+    # event 1 is on the head, its details (the input) in the payload bucket
+    from bench.capacity import item_size
+    from chalicelib.store.executions import HEAD_LIMIT
+
+    assert _event_items(aws, started["execution_id"])[0]["sk"]["S"] == "E#000002"
+    head = _head(aws, started["execution_id"])
+    assert "start_ref" in head and "note" not in head["start"]["S"] and item_size(head) < HEAD_LIMIT
 
 
 def test_small_payloads_stay_inline(api: Any, worker: Any, aws: Any) -> None:
