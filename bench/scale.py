@@ -2,9 +2,10 @@
 
 The executions table is filled with 100, then 10,000, then 100,000 finished executions,
 written straight into moto's backend (set-up, not measured) in the shapes the store
-writes: the summary plus four events, built by ``ExecutionStore``'s own item mapping. They
-arrive at a constant rate (``PER_MINUTE``), so the minutes the sweep reads after its
-watermark hold the same number of due entries at every size, as in a steady deployment.
+writes: the head (carrying event 1) plus three events, built by ``ExecutionStore``'s own
+item mapping. They arrive at a constant rate (``PER_MINUTE``), so the minutes the sweep
+reads after its watermark hold the same number of due entries at every size, as in a
+steady deployment.
 
 Each operation is timed ``REPEAT`` times (fastest run kept), with its AWS calls and read units.
 Wall time on moto is *not* the figure to watch: moto's ``Query`` walks every item of the
