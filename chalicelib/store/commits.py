@@ -109,9 +109,11 @@ def commit_item(
             # claim check: the item keeps the key, S3 keeps the (immutable, content-addressed) details
             item.details, item.details_ref = "{}", payloads.put(execution_id, details)
         elif item_bytes(item.serialize()) > WRITE_UNIT_BYTES:
+            plain = _units(item)
             packed = zlib.compress(details.encode("utf-8"), LEVEL)
-            if len(packed) < len(details):
-                item.details, item.details_z = None, packed
+            item.details, item.details_z = None, packed
+            if _units(item) >= plain:
+                item.details, item.details_z = details, None  # no unit saved: stay legible
         return item
     item.type = COMMIT
     listed = json.dumps([event_json(e) for e in events], default=str, separators=(",", ":"))
@@ -119,10 +121,17 @@ def commit_item(
     if payloads.needs_offload(listed):
         item.events, item.events_ref = None, payloads.put(execution_id, listed)
     elif item_bytes(item.serialize()) > WRITE_UNIT_BYTES:
-        packed = zlib.compress(listed.encode("utf-8"), LEVEL)
-        if len(packed) < len(listed):
-            item.events, item.events_z = None, packed
+        plain = _units(item)
+        # the kinds of events inside stay plain, so the item remains legible in the console
+        kinds = " ".join(dict.fromkeys(e.type for e in events))
+        item.events, item.events_z, item.types = None, zlib.compress(listed.encode("utf-8"), LEVEL), kinds
+        if _units(item) >= plain:
+            item.events, item.events_z, item.types = listed, None, None  # no unit saved: stay legible
     return item
+
+
+def _units(item: EventItem) -> int:
+    return -(-item_bytes(item.serialize()) // WRITE_UNIT_BYTES)
 
 
 def to_events(item: Any, payloads: PayloadStore) -> list[Event]:
@@ -165,9 +174,8 @@ def _from_json(e: Mapping[str, Any], seq: int) -> Event:
 
 # ------------------------------------------------------------------ the start on the head
 def start_json(first: Event, with_details: bool = True) -> str:
-    """The ``start`` attribute of a head: event 1 without its type (always ``execution_started``)."""
+    """The ``start`` attribute of a head: event 1 as a commit list holds an event."""
     out = event_json(first)
-    del out["type"]
     if not with_details:
         out.pop("details", None)
     return json.dumps(out, default=str, separators=(",", ":"))

@@ -282,7 +282,7 @@ class Summary(Model):
     #: move the head (forward only), and the aggregator replays the history up to it
     seq = NumberAttribute(null=True)
     expires_at = NumberAttribute(null=True)
-    #: event 1 (``execution_started``) as JSON without its type (store/commits.py); absent on
+    #: event 1 (``execution_started``) as JSON, as a commit list holds it (store/commits.py); absent on
     #: heads written before the start moved here, whose event 1 is the item ``E#000001``
     start = UnicodeAttribute(null=True)
     #: S3 key of event 1's details when the head would not stay under 1 KB with them
@@ -336,6 +336,8 @@ class EventItem(Model):
     #: zlib of ``details`` or ``events`` when the item would otherwise be over one write unit
     details_z = BinaryAttribute(legacy_encoding=False, null=True)
     events_z = BinaryAttribute(legacy_encoding=False, null=True)
+    #: with ``events_z``: the kinds of events inside, space-separated in first-seen order
+    types = UnicodeAttribute(null=True)
     #: on the head row only (see the class docstring)
     start = UnicodeAttribute(null=True)
     start_ref = UnicodeAttribute(null=True)
