@@ -246,3 +246,45 @@ def test_a_head_left_behind_by_the_worker_is_repaired_by_the_next_delivery(api: 
     assert listed_status(api, wf, ex) == "completed" and active_count(api, wf) == 0
     assert api.execution(ex)["status"] == "completed"
     assert api.history_types(ex).count("execution_completed") == 1
+
+
+def test_status_events_come_from_the_head_without_reading_the_history(
+    api: Any, client: Any, worker: Any, aws: Any, bus: Any, faults: Any
+) -> None:
+    from chalicelib.engine import get_engine
+    from chalicelib.engine.notifications import status_detail
+
+    wf = api.create_workflow(GATED)
+    with client.stream.held():
+        small = api.start(wf, {"customer": "ACME"})["execution_id"]
+        large = api.start(wf, {"customer": "x" * 400})["execution_id"]  # its gate output is too large for the head
+        worker.drain()  # both wait at the gate
+    faults.recording = True
+    client.stream.drain()
+    faults.recording = False
+    history_reads = [
+        body
+        for op, body in faults.calls
+        if op in ("Query", "GetItem") and body["TableName"] == aws.settings.executions_table
+    ]
+    # only the large one's waiting event replays its history
+    assert history_reads and all(large in json.dumps(body) for body in history_reads), history_reads
+    events = {(e["execution_id"], e["status"]): e for e in bus()}
+    assert set(events) == {(ex, s) for ex in (small, large) for s in ("running", "waiting")}
+    waiting = events[(small, "waiting")]
+    assert waiting["step"] == {
+        "id": "check",
+        "name": "check",
+        "state": "waiting_for_approval",
+        "attempt": 1,
+        "gate": "approval",
+        "approvers": [],
+        "output": {"customer": "ACME"},
+    }
+    # each event says what the history says at its change
+    executions = get_engine().executions
+    for (ex, status), event in events.items():
+        history = executions.history(ex)
+        seq = 1 if status == "running" else history[-1].seq
+        expected = json.loads(json.dumps(status_detail(executions.load_at(ex, seq), event["previous_status"])))
+        assert event == expected, (ex, status)
