@@ -27,6 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 
 
+#: Executions whose head changes (two each) fill one aggregator batch of the template's size.
+FULL_BATCH_EXECUTIONS = 50
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--executions", type=int, default=200, help="executions counted in part 1 (default 200)")
@@ -97,9 +101,16 @@ def main(argv: list[str] | None = None) -> int:
                         logs.bytes = 0
                         counted[name] = count_requests(h, runs, definition=definition)
                         counted[name].log_bytes_per_step = logs.bytes / (runs * len(definition["steps"]))
+        # the aggregator at the template's batch size: 50 executions' 100 head changes in one batch
+        with environment() as (client, engine, _clock):
+            h = Harness.for_engine(client, engine, ADMIN_KEY)
+            h.stream_read_limit = 1000
+            with h.meter.active():
+                full_batch = count_requests(h, FULL_BATCH_EXECUTIONS, aggregate_every=FULL_BATCH_EXECUTIONS)
         results["requests"] = {name: c.to_dict() for name, c in counted.items()}
         print_requests(counted, report)
         results["cost"] = print_cost(counted, memory, cost, prices, report)
+        results["aggregator"] = print_aggregator(counted["pure 5 steps, chained"], full_batch, report)
 
         # -------------------------------------------------------------------- 3
         with environment() as (client, engine, _clock):
@@ -230,6 +241,7 @@ def print_cost(counted: dict[str, Any], memory: int, cost: Any, prices: Any, rep
             s["cost"]["sqs"],
             s["cost"]["lambda_requests"],
             s["cost"]["lambda_duration"],
+            s["cost"]["eventbridge"],
             s["per_million_steps"],
             s["ratio_to_standard"],
             s["ratio_to_express"],
@@ -244,6 +256,7 @@ def print_cost(counted: dict[str, Any], memory: int, cost: Any, prices: Any, rep
             None,
             None,
             None,
+            None,
             standard,
             1.0,
             standard / express,
@@ -252,6 +265,7 @@ def print_cost(counted: dict[str, Any], memory: int, cost: Any, prices: Any, rep
     rows.append(
         [
             "Step Functions Express (64 MB, >= 100 ms per execution)",
+            None,
             None,
             None,
             None,
@@ -271,6 +285,7 @@ def print_cost(counted: dict[str, Any], memory: int, cost: Any, prices: Any, rep
                 "SQS",
                 "Lambda req",
                 "Lambda GB-s",
+                "EventBridge",
                 "total",
                 "vs Standard",
                 "vs Express",
@@ -318,6 +333,45 @@ def print_cost(counted: dict[str, Any], memory: int, cost: Any, prices: Any, rep
         "target_ratio": target,
         "target_ratio_pure": cost.TARGET_PURE,
     }
+
+
+def print_aggregator(observed: Any, full: Any, report: Any) -> dict[str, Any]:
+    """The stream aggregator's share per execution, at the bench's batches and at the template's."""
+    from chalicelib.local.stream import template_source
+
+    source = template_source()
+    settings = {k: source.get(k) for k in ("BatchSize", "MaximumBatchingWindowInSeconds", "TumblingWindowInSeconds")}
+    print(
+        "   Stream aggregator per execution of 5 pure steps (event source: "
+        + ", ".join(f"{k} {v}" for k, v in settings.items())
+        + "):"
+    )
+
+    def row(name: str, c: Any) -> dict[str, Any]:
+        t = c.aggregate
+        return {
+            "batch": name,
+            "head_changes_per_invocation": c.aggregate_records_per_invocation,
+            "invocations": round(t.invocations, 4),
+            "writes": round(t.ddb_writes, 4),
+            "write_units": round(t.write_units, 4),
+            "reads": round(t.ddb_reads, 4),
+            "rcu": round(t.rcu, 4),
+            "eventbridge_entries": round(t.event_entries, 4),
+        }
+
+    rows = [row("bench's observed (waves of 10 executions)", observed), row("template's batch size", full)]
+    print(
+        _indent(
+            report.table(
+                ["batch", "head changes/inv.", "invocations", "writes", "WCU", "reads", "RCU", "events"],
+                [list(r.values()) for r in rows],
+            ),
+            3,
+        )
+    )
+    print()
+    return {"event_source": settings, "per_execution": rows}
 
 
 def print_overhead(t: Any, report: Any) -> None:

@@ -53,6 +53,8 @@ class Call:
     wcu: float = 0.0  # base-table write units (transactional writes doubled)
     gsi_wcu: float = 0.0  # index write units
     rcu: float = 0.0
+    #: EventBridge entries put (billed per entry, each 64 KB chunk of one)
+    event_entries: int = 0
 
     @property
     def is_write(self) -> bool:
@@ -87,6 +89,8 @@ class Tally:
     rcu: float = 0.0
     sqs: float = 0.0
     other: float = 0.0
+    #: EventBridge ``PutEvents`` entries
+    event_entries: float = 0.0
     invocations: float = 0.0
     lambda_seconds: float = 0.0
     billed_seconds: float = 0.0  # Lambda bills each invocation in whole milliseconds
@@ -114,6 +118,7 @@ class Tally:
         self.wcu += c.wcu
         self.gsi_wcu += c.gsi_wcu
         self.rcu += c.rcu
+        self.event_entries += c.event_entries
 
     def add_invocation(self, i: Invocation) -> None:
         self.invocations += 1
@@ -152,6 +157,7 @@ _NUMBERS = (
     "rcu",
     "sqs",
     "other",
+    "event_entries",
     "invocations",
     "lambda_seconds",
     "billed_seconds",
@@ -241,6 +247,8 @@ class Meter:
             self._writes(call, op, params, before)
         elif service == "dynamodb" and op in READ_OPS:
             self._reads(call, op, params, parsed)
+        elif service == "events" and op == "PutEvents" and not failed:
+            call.event_entries = len(params.get("Entries", [])) - int(parsed.get("FailedEntryCount", 0))
         self.calls.append(call)
 
     # ------------------------------------------------------------- DynamoDB

@@ -61,7 +61,9 @@ class Engine:
             Triggers.build(settings, workflows, executions, clock),
             DeadLetters(executions, DeadLetterQueue(settings), clock, runner.recover),
             notifier,
-            Aggregator(AggregateStore(), _announcer(executions, notifier), clock),
+            Aggregator(
+                AggregateStore(), _announcer(executions, notifier) if settings.status_events else _silent, clock
+            ),
         )
 
 
@@ -84,6 +86,10 @@ def _announcer(executions: ExecutionService, notifier: Notifier) -> Callable[[He
         notifier.announce_detail(detail)
 
     return announce
+
+
+def _silent(change: HeadChange) -> None:
+    """The stage sends no status events (``STEPLINE_STATUS_EVENTS=disabled``)."""
 
 
 def _clients(settings: Settings) -> Callable[[str], Any]:

@@ -288,3 +288,20 @@ def test_status_events_come_from_the_head_without_reading_the_history(
         seq = 1 if status == "running" else history[-1].seq
         expected = json.loads(json.dumps(status_detail(executions.load_at(ex, seq), event["previous_status"])))
         assert event == expected, (ex, status)
+
+
+def test_a_stage_without_status_events_counts_and_puts_no_event(api: Any, aws: Any, bus: Any, clock: Any) -> None:
+    from dataclasses import replace
+
+    from chalicelib.config import Settings
+    from chalicelib.engine import Engine, reset_engine
+
+    assert Settings.from_env({"STEPLINE_STATUS_EVENTS": "disabled"}).status_events is False
+    assert Settings.from_env({}).status_events is True
+    with pytest.raises(ValueError, match="STEPLINE_STATUS_EVENTS"):
+        Settings.from_env({"STEPLINE_STATUS_EVENTS": "sometimes"})
+    reset_engine(Engine.build(replace(aws.settings, status_events=False), clock=clock))
+    wf = api.create_workflow(GATED)
+    api.start(wf)
+    assert active_count(api, wf) == 1
+    assert bus() == []
