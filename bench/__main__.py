@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         # ---------------------------------------------------------------- 1 + 2
         metering.FUNCTION_MEMORY_MB.update(cost.function_memory(ROOT))
         counted: dict[str, Any] = {}
+        invocations: list[Any] = []
         logs = scenarios.LogBytes()
         with scenarios.loopback_server() as url:
             plan = [
@@ -101,16 +102,19 @@ def main(argv: list[str] | None = None) -> int:
                         logs.bytes = 0
                         counted[name] = count_requests(h, runs, definition=definition)
                         counted[name].log_bytes_per_step = logs.bytes / (runs * len(definition["steps"]))
+                    invocations.extend(h.meter.invocations)
         # the aggregator at the template's batch size: 50 executions' 100 head changes in one batch
         with environment() as (client, engine, _clock):
             h = Harness.for_engine(client, engine, ADMIN_KEY)
             h.stream_read_limit = 1000
             with h.meter.active():
                 full_batch = count_requests(h, FULL_BATCH_EXECUTIONS, aggregate_every=FULL_BATCH_EXECUTIONS)
+            full_batch_invocations = list(h.meter.invocations)
         results["requests"] = {name: c.to_dict() for name, c in counted.items()}
         print_requests(counted, report)
         results["cost"] = print_cost(counted, memory, cost, prices, report)
         results["aggregator"] = print_aggregator(counted["pure 5 steps, chained"], full_batch, report)
+        results["memory"] = print_memory(invocations + full_batch_invocations, report)
 
         # -------------------------------------------------------------------- 3
         with environment() as (client, engine, _clock):
@@ -372,6 +376,57 @@ def print_aggregator(observed: Any, full: Any, report: Any) -> dict[str, Any]:
     )
     print()
     return {"event_source": settings, "per_execution": rows}
+
+
+#: Memory sizes the cost of each function is shown at (MB).
+MEMORY_SIZES = (128, 256, 512, 1024, 1769)
+
+
+def print_memory(invocations: list[Any], report: Any) -> dict[str, Any]:
+    """Per function: its measured time per invocation (CPU and waiting on AWS) and what a
+    million invocations would cost at each memory size, beside its prod memory."""
+    from bench import metering, prices
+
+    by_function: dict[str, list[Any]] = {}
+    for i in invocations:
+        by_function.setdefault(metering.FUNCTION_NAMES.get(i.function, i.function), []).append(i)
+    rows, out = [], {}
+    for name, calls in sorted(by_function.items()):
+        n = len(calls)
+        cpu = sum(max(0.0, i.seconds - i.aws_seconds) for i in calls) / n
+        wait = sum(i.aws_seconds for i in calls) / n
+        costs = {
+            m: sum(metering.billed_seconds_at(i.seconds, i.aws_seconds, m) for i in calls)
+            / n
+            * m
+            / 1024
+            * prices.LAMBDA_GB_SECOND
+            * 1e6
+            for m in MEMORY_SIZES
+        }
+        prod = metering.FUNCTION_MEMORY_MB.get(name, 128)
+        rows.append([name, n, cpu * 1000, wait * 1000, prod, *(costs[m] for m in MEMORY_SIZES)])
+        out[name] = {
+            "invocations": n,
+            "cpu_ms": round(cpu * 1000, 2),
+            "wait_ms": round(wait * 1000, 2),
+            "prod_memory_mb": prod,
+            "duration_cost_per_million_invocations": {str(m): round(c, 4) for m, c in costs.items()},
+        }
+    print(
+        "   Lambda memory: duration cost per million invocations at each size ($), from the measured CPU\n"
+        "   (stretched below 1,769 MB, where Lambda gives a share of a vCPU) and time waiting on AWS calls:"
+    )
+    print(
+        _indent(
+            report.table(
+                ["function", "invocations", "CPU ms", "wait ms", "prod MB", *(f"{m} MB" for m in MEMORY_SIZES)], rows
+            ),
+            3,
+        )
+    )
+    print()
+    return out
 
 
 def print_overhead(t: Any, report: Any) -> None:

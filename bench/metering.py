@@ -76,6 +76,24 @@ class Invocation:
 #: Memory (MB) each function is billed at; the bench fills it from the prod stage of
 #: .chalice/config.json (``bench.cost.function_memory``).
 FUNCTION_MEMORY_MB: dict[str, int] = {}
+#: The meter's names of invocations that differ from the Chalice config's function names.
+FUNCTION_NAMES = {"api": "api_handler"}
+#: Lambda gives a function CPU in proportion to its memory, one full vCPU at 1,769 MB.
+FULL_CPU_MB = 1769
+
+
+def memory_of(function: str) -> int:
+    return FUNCTION_MEMORY_MB.get(FUNCTION_NAMES.get(function, function), 128)
+
+
+def billed_seconds_at(seconds: float, aws_seconds: float, memory_mb: int) -> float:
+    """An invocation's billed seconds at ``memory_mb``, from its in-process time here.
+
+    The time inside AWS calls is waiting (the same at any memory); the rest is CPU, taken
+    as measured on one full core and stretched below 1,769 MB, where Lambda gives a
+    share of a vCPU in proportion to the memory. Rounded up to the millisecond."""
+    cpu = max(0.0, seconds - aws_seconds)
+    return math.ceil((cpu * max(1.0, FULL_CPU_MB / memory_mb) + aws_seconds) * 1000) / 1000
 
 
 @dataclass
@@ -95,7 +113,7 @@ class Tally:
     lambda_seconds: float = 0.0
     billed_seconds: float = 0.0  # Lambda bills each invocation in whole milliseconds
     aws_seconds: float = 0.0
-    #: billed seconds x the memory (GB) of the function invoked (``FUNCTION_MEMORY_MB``)
+    #: billed seconds at the function's memory (``billed_seconds_at``) x that memory in GB
     gb_seconds: float = 0.0
     #: Calls per "service.Operation"; fractional once scaled to a per-execution average.
     operations: dict[str, float] = field(default_factory=dict)
@@ -124,7 +142,8 @@ class Tally:
         self.invocations += 1
         self.lambda_seconds += i.seconds
         self.billed_seconds += math.ceil(i.seconds * 1000) / 1000
-        self.gb_seconds += math.ceil(i.seconds * 1000) / 1000 * FUNCTION_MEMORY_MB.get(i.function, 128) / 1024
+        memory = memory_of(i.function)
+        self.gb_seconds += billed_seconds_at(i.seconds, i.aws_seconds, memory) * memory / 1024
         self.aws_seconds += i.aws_seconds
 
     def scaled(self, factor: float) -> Tally:
