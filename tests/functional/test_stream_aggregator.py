@@ -305,3 +305,35 @@ def test_a_stage_without_status_events_counts_and_puts_no_event(api: Any, aws: A
     api.start(wf)
     assert active_count(api, wf) == 1
     assert bus() == []
+
+
+def test_watermarks_of_silent_stream_shards_are_removed_by_later_writes(api: Any, aws: Any, clock: Any) -> None:
+    from chalicelib.store.aggregates import PRUNE_AFTER_SECONDS
+    from chalicelib.store.stats import COUNTER_SHARDS
+
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    wf = api.create_workflow(GATED)
+    now = int(clock().timestamp())
+    old, recent = f"0299@{now - PRUNE_AFTER_SECONDS - 60}", f"0299@{now - 60}"
+    for k in range(COUNTER_SHARDS):  # two shards that wrote long ago and lately
+        ddb.update_item(
+            TableName=aws.settings.catalog_table,
+            Key={"pk": {"S": f"WF#{wf}"}, "sk": {"S": f"COUNTERS#{k}"}},
+            UpdateExpression="SET wm_old000000000 = :o, wm_recent000000 = :r",
+            ExpressionAttributeValues={":o": {"S": old}, ":r": {"S": recent}},
+        )
+    ex = api.start(wf)["execution_id"]  # its counter shard's write learns that one lane is silent
+    assert api.post(f"/executions/{ex}/cancel")[0] == 200  # the next write removes it
+    assert active_count(api, wf) == 0
+    items = ddb.query(
+        TableName=aws.settings.catalog_table,
+        KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+        ExpressionAttributeValues={":p": {"S": f"WF#{wf}"}, ":s": {"S": "COUNTERS#"}},
+        ConsistentRead=True,
+    )["Items"]
+    moved = [
+        i for i in items if any(k.startswith("wm_") and k not in ("wm_old000000000", "wm_recent000000") for k in i)
+    ]
+    assert len(moved) == 1  # the execution's shard
+    assert "wm_old000000000" not in moved[0] and moved[0]["wm_recent000000"]["S"] == recent
+    assert all("wm_old000000000" in i for i in items if i is not moved[0])  # the others were not written
