@@ -393,10 +393,10 @@ def print_memory(invocations: list[Any], report: Any) -> dict[str, Any]:
     rows, out = [], {}
     for name, calls in sorted(by_function.items()):
         n = len(calls)
-        cpu = sum(max(0.0, i.seconds - i.aws_seconds) for i in calls) / n
+        cpu = sum(i.cpu_seconds for i in calls) / n
         wait = sum(i.aws_seconds for i in calls) / n
         costs = {
-            m: sum(metering.billed_seconds_at(i.seconds, i.aws_seconds, m) for i in calls)
+            m: sum(metering.billed_seconds_at(i.cpu_seconds, i.aws_seconds, m) for i in calls)
             / n
             * m
             / 1024

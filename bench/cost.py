@@ -2,9 +2,11 @@
 
 Counted: DynamoDB request units, SQS requests, Lambda requests, the Lambda duration of
 the engine's own work at the configured memory, and the EventBridge status events the
-aggregator puts (one per execution status change, when the stage sends them). The duration is measured in-process on
-moto (each invocation's wall time, rounded up to the millisecond as Lambda bills): an
-approximation, since in AWS each call waits on the network instead of on moto. The agent's
+aggregator puts (one per execution status change, when the stage sends them). The duration
+is measured in-process on moto (``bench.metering.billed_seconds_at``): the engine's thread
+CPU time, stretched below 1,769 MB as Lambda shares a vCPU by memory, plus the time inside
+AWS calls, rounded up to the millisecond as Lambda bills: an approximation, since in AWS
+each call waits on the network instead of on moto. The agent's
 own work is excluded everywhere (it costs the same under any orchestrator); the bench's
 ``transform`` steps take microseconds, so they are left inside the measured time.
 """

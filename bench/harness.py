@@ -77,9 +77,11 @@ def table_map(settings: Any) -> dict[str, TableSpec]:
 
 
 def attach_engine(engine: Any, *clients: Any) -> None:
-    """Hook the meter into the botocore emitters the engine already holds: its SQS client and
-    every PynamoDB connection (each model class has its own, plus the transaction one)."""
+    """Hook the meter into the botocore emitters the engine already holds: its SQS and
+    EventBridge clients and every PynamoDB connection (each model class has its own, plus
+    the transaction one)."""
     attach(engine.queue.client.meta.events)
+    attach(engine.notifier.clients("events").meta.events)  # the aggregator's status events
     from pynamodb.models import Model
 
     from chalicelib.store.models import bound_models, connection
