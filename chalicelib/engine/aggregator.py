@@ -221,9 +221,9 @@ class Aggregator:
                 continue
             outcome["writes"] += first < len(item.sequences)
             if item.is_stats:  # each change moves exactly one statistics item: announce it there
-                mine = [c for c in changes if c.sequence in set(item.sequences[first:])]
-                applied += mine
-                outcome["skipped"] += sum(1 for c in changes if c.sequence in set(item.sequences[:first]))
+                now_applied = set(item.sequences[first:])
+                applied += [c for c in changes if c.sequence in now_applied]
+                outcome["skipped"] += first
         outcome["applied"] = len(applied)
         for change in sorted(applied, key=lambda c: int(c.sequence)):
             self.announce(change)
