@@ -86,3 +86,25 @@ def test_a_state_clash_is_still_not_a_503(api: Any, faults: Any) -> None:
     ex = api.start(wf)["execution_id"]
     status, body = api.post(f"/executions/{ex}/steps/only/approve", {"comment": "no gate"})
     assert status == 409, body
+
+
+@pytest.mark.parametrize("key", [None, "lost-answer"])
+def test_a_start_whose_commit_answer_was_lost_is_one_201_and_runs(
+    api: Any, worker: Any, faults: Any, key: str | None
+) -> None:
+    # the start's write is committed, then its answer is lost (a 500 after the commit): the
+    # retry meets its own execution and must answer 201 for it, not 409, and send its first step
+    wf = api.create_workflow(workflow(tf("only", "input")))
+    rules = [
+        FAULTS.add(Rule(op, "InternalServerError", needle="execution_started", status=500, after=True))
+        for op in ("TransactWriteItems", "PutItem")
+    ]
+    headers = {"Idempotency-Key": key} if key else None
+    status, body = api.post(f"/workflows/{wf}/executions", {"inputs": {}}, headers=headers)
+    assert status == 201, body
+    assert sum(rule.hits for rule in rules) == 1
+    faults.clear()
+    listed = [i["execution_id"] for i in api.get(f"/workflows/{wf}/executions")[1]["items"]]
+    assert listed == [body["execution_id"]]
+    worker.drain()  # the first step was sent with the answer, not left to the sweep's grace
+    assert api.execution(body["execution_id"])["status"] == "completed"
