@@ -157,6 +157,12 @@ def print_local_start(local: dict[str, Any], report: Any) -> None:
         f"after fill {local['after_fill']['median_ms']} ms (p90 {local['after_fill']['p90_ms']}): "
         f"ratio {local['ratio_median']} (target at most 1.5); fill took {local['fill_seconds']} s"
     )
+    interleaved = local["interleaved"]
+    print(
+        f"   interleaved with a fresh empty make run: {interleaved['after_fill']['median_ms']} ms vs "
+        f"{interleaved['reference_empty']['median_ms']} ms, ratio {local['ratio_interleaved']} "
+        "(the store's own effect; the machine's load drift cancels out)"
+    )
 
 
 def _shown(path: Path) -> str:

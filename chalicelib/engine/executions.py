@@ -108,6 +108,10 @@ class ExecutionService:
                 break
             except TransitionConflict:
                 winner = self.store.executions.find_idempotent(idem_pk) if idem_pk else None
+                if winner is None and backoff.tries and self._exists(execution_id):
+                    winner = execution_id
+                if winner == execution_id:
+                    break  # an earlier try was committed and only its answer lost: this start is ours
                 if winner:
                     return self.load(winner)
                 raise
@@ -133,6 +137,14 @@ class ExecutionService:
         if self.notifier is not None:
             self.notifier.notify_status_change(state, None)
         return state
+
+    def _exists(self, execution_id: str) -> bool:
+        """True when ``execution_id`` is stored (a start's own id: nobody else could have made it)."""
+        try:
+            self.load(execution_id)
+        except NotFound:
+            return False
+        return True
 
     def _read_started(self, execution_id: str, definition: Any, first: Event) -> ExecutionState:
         """The just-created execution as stored; if the store keeps failing to answer, the state
