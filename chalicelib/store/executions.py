@@ -51,9 +51,10 @@ ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
 TRIGGER_INLINE_LIMIT = 400
 #: What a head may weigh at most (DynamoDB item size: names plus values), whatever the input.
 HEAD_LIMIT = 1024
-#: What a head may grow by after its start: ``ended_at`` and a longer status (also in ``l_sk``).
+#: What a head may grow by after its start: ``ended_at``, a longer status (also in ``l_sk``) and
+#: ``step``, the current step's part for status events (under 200 bytes, engine/status_events.py).
 #: An UpdateItem bills the larger of the item before and after, so the start leaves room.
-HEAD_GROWTH = 48
+HEAD_GROWTH = 256
 #: Statuses after which the sweep has nothing to do (a failed execution waits for an operator,
 #: whose action commits its own due entry): a commit that reaches one writes no due entry.
 FINAL_STATUSES = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.CANCELLED, ExecutionStatus.FAILED})
@@ -93,6 +94,9 @@ class StatusChange:
     #: the statistics hour (``None`` only from callers that predate them)
     started_at: str | None = None
     trigger_type: str | None = None
+    #: the current step's changing part for the status event (``engine/status_events.py``);
+    #: None: not known (the head's is removed, and the event replays the history)
+    step: str | None = None
 
 
 @dataclass(frozen=True)
@@ -271,6 +275,7 @@ class ExecutionStore:
         actions: list[Action] = [Summary.status.set(change.after), Summary.seq.set(seq)]
         if change.after in (ExecutionStatus.COMPLETED, ExecutionStatus.CANCELLED):
             actions.append(Summary.ended_at.set(change.at))
+        actions.append(Summary.step.set(change.step) if change.step is not None else Summary.step.remove())
         if change.started_at and change.trigger_type:
             keys = status_keys(
                 change.workflow_id, change.after, change.trigger_type, change.started_at, execution_id=execution_id

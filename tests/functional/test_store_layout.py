@@ -169,7 +169,7 @@ def test_the_head_stays_under_one_kilobyte_with_event_one_on_it(api: Any, aws: A
     worker.drain()
     head = _head(aws, started["execution_id"])  # grown by its end time and final status
     assert item_size(head) < HEAD_LIMIT, item_size(head)
-    assert ("start_ref" in head) == (size >= 400), sorted(head)  # large details went to the payload bucket
+    assert ("start_ref" in head) == (size >= 200), sorted(head)  # large details went to the payload bucket
     execution = api.execution(started["execution_id"])
     assert execution["status"] == "completed" and execution["input"] == {"note": note}
     whole, _ = _history(api, started["execution_id"], 100)
