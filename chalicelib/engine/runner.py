@@ -121,6 +121,7 @@ class StepRunner:
         while True:
             step_id, attempt = claim.events[0].step_id or "", int(claim.events[0].attempt or 0)
             pure = is_pure(get_agent(state.step_def(step_id).agent))
+            opened = None
             if pure:
                 pending += claim.events
                 state = apply_events(state, claim.events)
