@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -47,6 +46,7 @@ from chalicelib.domain.states import StepState
 from chalicelib.domain.vocabulary import ErrorKind
 from chalicelib.engine.budget import Backoff, Budget
 from chalicelib.engine.executions import ExecutionService
+from chalicelib.engine.heartbeats import Heartbeats
 from chalicelib.engine.side_effects import HistoryNotes, ledger_for, opening_call
 from chalicelib.errors import HeadBehind, NotFound, StoreBusy, TransitionConflict
 from chalicelib.jsonlimits import json_value_problem
@@ -242,7 +242,7 @@ class StepRunner:
             beat = (
                 None
                 if pure or sdef.timeout_seconds <= LEASE_SECONDS
-                else _Heartbeats(self, state.execution_id, step_id, attempt, receipt)
+                else Heartbeats(self, state.execution_id, step_id, attempt, receipt)
             )
             try:
                 result = self._run_agent(state, step_id, attempt, notes, opened)
@@ -447,33 +447,3 @@ def _spend_check(state: ExecutionState, step_id: str, attempt: int) -> SpendChec
         return None
     waived = state.step(step_id).waived_attempt == attempt
     return SpendCheck(budget, state.usage_total, tuple(state.spend), waived, step_id, attempt)
-
-
-class _Heartbeats:
-    """While a long step runs: extend its lease and its message's visibility every third of a lease."""
-
-    def __init__(
-        self,
-        runner: StepRunner,
-        execution_id: str,
-        step_id: str,
-        attempt: int,
-        receipt: str | None,
-        every: float = LEASE_SECONDS / 3,
-    ) -> None:
-        self.runner, self.args, self.receipt, self.every = runner, (execution_id, step_id, attempt), receipt, every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="stepline-heartbeat", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                self.runner.heartbeat(*self.args)
-                if self.receipt:
-                    self.runner.executions.queue.extend_visibility(self.receipt, int(LEASE_SECONDS * 2))
-            except Exception:
-                log.warning("heartbeat of %s failed", self.args, exc_info=True)
-
-    def stop(self) -> None:
-        self._stop.set()
