@@ -171,3 +171,32 @@ def test_a_worker_that_dies_after_the_call_before_its_result_leaves_it_unknown_a
     assert api.execution(execution_id)["status"] == "completed"
     keys = [r.headers["idempotency-key"] for r in integration.requests("/b")]
     assert keys == [f"{execution_id}:b:1:1", f"{execution_id}:b:3:1"]
+
+
+def test_an_email_steps_send_rides_in_its_claims_put_and_a_bad_config_opens_nothing(
+    api: Any, worker: Any, aws: Any
+) -> None:
+    sender = "support@stepline.example"
+    boto3.client("sesv2", region_name="us-east-1").create_email_identity(EmailIdentity=sender)
+
+    def mail(step_id: str, to: str) -> dict[str, Any]:
+        config = {"to": [to], "from": sender, "subject": "Ticket", "body": "We are on it."}
+        return {"id": step_id, "agent": "email", "retry": {"max_attempts": 1, "backoff_seconds": 0}, "config": config}
+
+    workflow_id = api.create_workflow(
+        {
+            "name": "Mails",
+            "trigger": {"type": "manual"},
+            "steps": [mail("first", "ada@example.com"), mail("second", "{{ input.missing }}")],
+        }
+    )
+    execution_id = api.start(workflow_id)["execution_id"]
+    worker.drain()
+    execution = api.execution(execution_id)
+    assert execution["status"] == "failed" and execution["steps"][1]["state"] == "failed"
+    assert execution["steps"][1]["side_effects"] == []  # its recipient did not render: nothing was opened
+    [effect] = execution["steps"][0]["side_effects"]
+    assert effect["kind"] == "email" and effect["status"] == "succeeded"
+    commits = [_events_of(item) for item in _commit_items(aws, execution_id)]
+    assert commits[1] == ["step_started", "side_effect_started"]
+    assert commits[2:] == [["step_completed", "step_started"], ["step_failed"]]  # the claim, without a call
