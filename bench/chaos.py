@@ -4,19 +4,23 @@ injected faults, and the promises that must hold anyway.
 On moto (with ``chalicelib/local/dynamo_isolation.py``'s DynamoDB semantics), through the
 Chalice test client and the real ``run_step``/``sweep`` handlers, only public entry points:
 
-- store errors injected at the botocore level (``bench/faults.py``): throttling, 5xx,
-  transaction conflicts, a response lost after the commit, a hand-over message never sent
-  (a worker that dies between commit and send);
+- store errors injected at the botocore level (``bench/faults.py``): throttling and 5xx (on
+  reads too), transaction conflicts, a response lost after the commit, a hand-over message
+  never sent (a worker that dies between commit and send);
 - SQS as it behaves at least once: messages lost (deleted unseen), delivered twice (at the
   same time, on two workers), reordered (a batch shuffled), and a delivery whose handler
   raised comes back (the Lambda event source mapping's retry);
-- four workers deliver concurrently while an operator races them (approve, reject,
-  force-advance, cancel, retry, skip on whatever it finds) and the sweep runs alongside;
+- four workers deliver concurrently while an operator races them (approve, reject with a
+  reason, force-advance, cancel on a waiting gate; retry, edit-and-retry, skip, cancel on a
+  failed step) and the sweep runs alongside;
 - between batches the clock moves on and the minute sweep runs, as in production.
 
 The agent steps are ``http`` calls to a scripted service on 127.0.0.1 that counts every run
-by its ``X-Stepline-*`` headers and fails some first attempts (503). After the faults stop,
-the run settles (sweeps and deliveries until nothing moves), then checks, all expected 0:
+by its ``X-Stepline-*`` headers and fails some first attempts with a 503 (retried by the
+policy) or a 422 (the step fails and waits for an operator), and refuses some executions'
+last call until an edit-and-retry sends the edited body (``_answer``). After the faults
+stop, the run settles (sweeps and deliveries until nothing moves), then checks, all
+expected 0:
 
 - ``lost``: a start answered 201 whose execution is missing, or an attempt the service
   completed whose result is not in the history (neither the step's output nor a late
@@ -25,9 +29,13 @@ the run settles (sweeps and deliveries until nothing moves), then checks, all ex
 - ``moved_backward``: a step seen in a state before one it was seen in (attempt, state
   rank), or a finished execution seen changing;
 - ``answered_not_applied``: operator actions answered 200 without as many of their events
-  in the history;
+  in the history, or without their effect: a rejected gate's step not failed, a skipped
+  step not skipped, a retried step whose new attempt never ran, an edited one whose new
+  attempt did not get the edited instructions;
 - ``agent_runs_beyond_attempts``: service runs of a step beyond its allowed attempts (the
-  retry policy's plus one per operator retry), or more than one run of one attempt.
+  retry policy's plus one per operator retry), or more than one run of one attempt;
+- ``server_errors``: API answers of 500 or above other than 503 (a busy store's "try
+  again", with ``Retry-After``), to starts, reads and operator actions alike.
 
 Prints the report and writes it to ``bench/results/chaos.json``. A benchmark-style run, not
 a test; ``tests/functional/test_chaos.py`` runs a small one in ``make test``.
@@ -42,6 +50,7 @@ import os
 import random
 import threading
 import time
+import zlib
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -55,6 +64,28 @@ SETTLED = {"completed", "failed", "cancelled", "waiting"}
 FINISHED = {"completed", "cancelled"}
 RANK = {"pending": 0, "running": 1, "waiting_for_approval": 2, "completed": 3, "failed": 3, "skipped": 4}
 MAX_ATTEMPTS = 3
+#: The report's counts that must all be 0.
+PROMISES = (
+    "lost",
+    "stuck",
+    "moved_backward",
+    "answered_not_applied",
+    "agent_runs_beyond_attempts",
+    "server_errors",
+)
+#: What an operator's edit-and-retry puts in place of a step's instructions: valid for the
+#: ``http`` steps (their request body) and the ``transform`` gate alike; ``/strict`` wants it.
+EDITED = "{got: prev, fixed: `true`}"
+#: The event each answered action must have added to the history.
+EXPECTED_EVENT = {
+    "approve": "approval_granted",
+    "reject": "approval_rejected",
+    "cancel": "execution_cancelled",
+    "force-advance": "step_force_advanced",
+    "retry": "step_retried",
+    "edit-retry": "step_retried",
+    "skip": "step_skipped",
+}
 
 
 # --------------------------------------------------------------------- the scripted service
@@ -64,25 +95,33 @@ class Service:
     def __init__(self) -> None:
         self.runs: Counter[tuple[str, str, int]] = Counter()
         self.completed: set[tuple[str, str, int]] = set()
+        #: runs that were sent the edited instructions' body (``EDITED``)
+        self.edited: set[tuple[str, str, int]] = set()
         self.lock = threading.Lock()
         service = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
+                try:
+                    sent = json.loads(self.rfile.read(length) or b"null")
+                except ValueError:
+                    sent = None
                 key = (
                     self.headers.get("X-Stepline-Execution", ""),
                     self.headers.get("X-Stepline-Step", ""),
                     int(self.headers.get("X-Stepline-Attempt") or 0),
                 )
-                flaky = key[2] == 1 and hash(key[0]) % 5 == 0 and self.path == "/flaky"
+                fixed = isinstance(sent, dict) and sent.get("fixed") is True
+                status = _answer(self.path, key, fixed)
                 with service.lock:
                     service.runs[key] += 1
-                    if not flaky:
+                    if fixed:
+                        service.edited.add(key)
+                    if status == 200:
                         service.completed.add(key)
-                body = json.dumps({"ok": not flaky, "attempt": key[2]}).encode()
-                self.send_response(503 if flaky else 200)
+                body = json.dumps({"ok": status == 200, "attempt": key[2]}).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -105,16 +144,37 @@ class Service:
         self.server.server_close()
 
 
+def _bucket(execution_id: str) -> int:
+    return zlib.crc32(execution_id.encode()) % 10
+
+
+def _answer(path: str, key: tuple[str, str, int], fixed: bool) -> int:
+    """The service's status for one run: ``/flaky`` fails some first attempts with a 503 (the
+    retry policy runs them again); ``/fragile`` refuses some first attempts with a 422 (not
+    retried: the step fails, and waits for an operator to retry or skip it); ``/strict``
+    refuses some executions' calls until they carry the edited instructions' body (only an
+    edit-and-retry gets them through); ``/ok`` always answers 200."""
+    bucket, attempt = _bucket(key[0]), key[2]
+    if path == "/flaky" and attempt == 1 and bucket in (0, 5):
+        return 503
+    if path == "/fragile" and attempt == 1 and bucket in (1, 6):
+        return 422
+    if path == "/strict" and bucket == 2 and not fixed:
+        return 422
+    return 200
+
+
 def workflows(base: str) -> list[dict[str, Any]]:
     retry = {"max_attempts": MAX_ATTEMPTS, "backoff_seconds": 1}
 
-    def call(sid: str, path: str) -> dict[str, Any]:
+    def call(sid: str, path: str, **extra: Any) -> dict[str, Any]:
         return {
             "id": sid,
             "agent": "http",
             "config": {"url": f"{base}{path}", "method": "POST"},
             "timeout_seconds": 60,
             "retry": retry,
+            **extra,
         }
 
     return [
@@ -124,14 +184,14 @@ def workflows(base: str) -> list[dict[str, Any]]:
             "steps": [
                 call("fetch", "/flaky"),
                 {"id": "shape", "agent": "transform", "instructions": "{got: prev.body}"},
-                call("post", "/ok"),
+                call("post", "/strict", instructions="{got: prev}"),
             ],
         },
         {
             "name": "Chaos gate",
             "trigger": {"type": "manual", "inputs": []},
             "steps": [
-                call("draft", "/flaky"),
+                call("draft", "/fragile"),
                 {"id": "approve", "agent": "transform", "instructions": "prev", "gate": {"type": "approval"}},
                 call("send", "/ok"),
             ],
@@ -140,14 +200,27 @@ def workflows(base: str) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- the run
+@dataclass(frozen=True)
+class Answered:
+    """An operator action answered 200: what it was taken on, and the execution it answered."""
+
+    execution_id: str
+    action: str
+    step_id: str | None
+    attempt: int  # the step's attempt when the operator looked
+    view: dict[str, Any]
+
+
 @dataclass
 class Observations:
     started: list[str] = field(default_factory=list)
-    answered: list[tuple[str, str, str | None]] = field(default_factory=list)  # (execution, action, step)
+    answered: list[Answered] = field(default_factory=list)
     operator_retries: Counter[tuple[str, str]] = field(default_factory=Counter)
     seen: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     deliveries: Counter[str] = field(default_factory=Counter)
     answers: Counter[str] = field(default_factory=Counter)
+    #: every API answer 500 or above but 503 (a busy store's "try again"): expected none
+    server_errors: Counter[str] = field(default_factory=Counter)
 
 
 class Chaos:
@@ -175,12 +248,17 @@ class Chaos:
             kwargs["body"] = json.dumps(body)
         try:
             response = getattr(self.client.http, method.lower())(path, **kwargs)
+            status = response.status_code
         except Exception:
-            return 500, None
+            response, status = None, 500
+        if status >= 500 and status != 503:
+            self.obs.server_errors[f"{method} {path.split('/')[1]} -> {status}"] += 1
+        if response is None:
+            return status, None
         try:
-            return response.status_code, json.loads(response.body) if response.body else None
+            return status, json.loads(response.body) if response.body else None
         except ValueError:
-            return response.status_code, None
+            return status, None
 
     # -- SQS, as the event source mapping (plus the faults SQS is allowed to have)
     def _deliver(self, message: dict[str, Any], delete: bool) -> str:
@@ -253,10 +331,13 @@ class Chaos:
         status, view = self.api("GET", f"/executions/{execution_id}")
         if status != 200 or not isinstance(view, dict):
             return None
+        self._saw(execution_id, view)
+        return view
+
+    def _saw(self, execution_id: str, view: dict[str, Any]) -> None:
         self.obs.seen[execution_id].append(
             {"status": view["status"], "steps": [(s["id"], s["attempt"], s["state"]) for s in view["steps"]]}
         )
-        return view
 
     def operate(self, execution_id: str) -> None:
         view = self.look(execution_id)
@@ -266,23 +347,30 @@ class Chaos:
             (s for s in view["steps"] if s["state"] in ("waiting_for_approval", "failed", "running")), {}
         )
         if view["status"] == "waiting" and step:
-            action = self.random.choice(["approve", "approve", "reject", "force-advance", "cancel"])
+            action = self.random.choice(["approve", "approve", "reject", "reject", "force-advance", "cancel"])
         elif view["status"] == "failed" and step:
-            action = self.random.choice(["retry", "retry", "skip", "cancel"])
+            action = self.random.choice(["retry", "retry", "edit-retry", "edit-retry", "skip", "cancel"])
         elif view["status"] == "running" and self.random.random() < 0.05:
             action = "cancel"
         else:
             return
-        path = (
-            f"/executions/{execution_id}/cancel"
-            if action == "cancel"
-            else f"/executions/{execution_id}/steps/{step['id']}/{action}"
-        )
-        status, _ = self.api("POST", path, {})
+        body: dict[str, Any] = {}
+        if action == "cancel":
+            path = f"/executions/{execution_id}/cancel"
+        else:
+            verb = "retry" if action == "edit-retry" else action
+            path = f"/executions/{execution_id}/steps/{step['id']}/{verb}"
+        if action == "reject":
+            body = {"comment": "chaos: not this one"}  # a reject needs a reason
+        elif action == "edit-retry":
+            body = {"instructions": EDITED}
+        status, answer = self.api("POST", path, body)
         self.obs.answers[f"{action} -> {status}"] += 1
-        if status == 200:
-            self.obs.answered.append((execution_id, action, None if action == "cancel" else step["id"]))
-            if action == "retry":
+        if status == 200 and isinstance(answer, dict):
+            step_id = None if action == "cancel" else step["id"]
+            self.obs.answered.append(Answered(execution_id, action, step_id, int(step.get("attempt") or 0), answer))
+            self._saw(execution_id, answer)
+            if action in ("retry", "edit-retry"):
                 self.obs.operator_retries[(execution_id, step["id"])] += 1
 
     # -- the phases
@@ -333,7 +421,6 @@ class Chaos:
         lost: list[Any] = []
         stuck: list[str] = []
         backward: list[Any] = []
-        not_applied: list[Any] = []
         beyond: list[Any] = []
         histories: dict[str, list[dict[str, Any]]] = {}
         statuses: Counter[str] = Counter()
@@ -363,23 +450,7 @@ class Chaos:
                 for key in sorted(self.service.completed)
                 if key[0] == execution_id and key not in recorded
             ]
-        expected = {
-            "approve": "approval_granted",
-            "reject": "approval_rejected",
-            "cancel": "execution_cancelled",
-            "force-advance": "step_force_advanced",
-            "retry": "step_retried",
-            "skip": "step_skipped",
-        }
-        # each 200 is one applied action: as many events of its kind as 200 answers
-        applied: Counter[tuple[str, str, str | None]] = Counter()
-        for execution_id, items in histories.items():
-            for item in items:
-                applied[(execution_id, item["type"], item.get("step_id"))] += 1
-                applied[(execution_id, item["type"], None)] += 1
-        for (execution_id, action, step_id), n in Counter(self.obs.answered).items():
-            if applied[(execution_id, expected[action], step_id)] < n:
-                not_applied.append((execution_id, action, step_id))
+        not_applied = _not_applied(self.obs.answered, histories, self.service)
         runs: Counter[tuple[str, str]] = Counter()
         for (execution_id, step_id, attempt), n in self.service.runs.items():
             runs[(execution_id, step_id)] += n
@@ -398,6 +469,7 @@ class Chaos:
             "answered_not_applied": len(not_applied),
             "agent_runs_beyond_attempts": len(beyond),
             "agent_runs": sum(self.service.runs.values()),
+            "server_errors": sum(self.obs.server_errors.values()),
             "faults_injected": dict(self.faults.counts),
             "deliveries": dict(self.obs.deliveries),
             "operator_answers": dict(self.obs.answers),
@@ -407,8 +479,63 @@ class Chaos:
                 "moved_backward": backward[:5],
                 "answered_not_applied": not_applied[:5],
                 "agent_runs_beyond_attempts": beyond[:5],
+                "server_errors": sorted(self.obs.server_errors.items())[:5],
             },
         }
+
+
+#: The steps that call the scripted service (their runs are counted there).
+HTTP_STEPS = {"fetch", "post", "draft", "send"}
+#: History events that show a step's attempt really ran (or reached its gate).
+RAN = {"step_started", "step_completed", "step_failed", "step_timed_out", "approval_requested"}
+
+
+def _not_applied(answered: list[Answered], histories: dict[str, list[dict[str, Any]]], service: Service) -> list[Any]:
+    """Operator actions answered 200 whose effect is missing: fewer events of their kind in the
+    history than 200 answers; a rejected gate whose step did not fail; a skipped step that
+    is not skipped; a retry whose new attempt never ran (while the execution went on); an
+    edit-and-retry whose new attempt did not get the edited instructions."""
+    found: list[Any] = []
+    applied: Counter[tuple[str, str, str | None]] = Counter()
+    for execution_id, items in histories.items():
+        for item in items:
+            applied[(execution_id, item["type"], item.get("step_id"))] += 1
+            applied[(execution_id, item["type"], None)] += 1
+    wanted: Counter[tuple[str, str, str | None]] = Counter()
+    for a in answered:
+        wanted[(a.execution_id, EXPECTED_EVENT[a.action], a.step_id)] += 1
+        if a.action == "edit-retry":
+            wanted[(a.execution_id, "instructions_edited", a.step_id)] += 1
+    found += [(*key, "event missing") for key, n in wanted.items() if applied[key] < n]
+    for a in answered:
+        if a.step_id is None or a.execution_id not in histories:
+            continue
+        items = histories[a.execution_id]
+        step: dict[str, Any] = next((s for s in a.view["steps"] if s["id"] == a.step_id), {})
+        if a.action == "reject" and (step.get("state") != "failed" or a.view["status"] != "failed"):
+            found.append((a.execution_id, a.step_id, "rejected, but the step is", step.get("state")))
+        if a.action == "skip" and step.get("state") != "skipped":
+            found.append((a.execution_id, a.step_id, "skipped, but the step is", step.get("state")))
+        if a.action not in ("retry", "edit-retry"):
+            continue
+        attempt = a.attempt + 1
+        if int(step.get("attempt") or 0) < attempt:
+            found.append((a.execution_id, a.step_id, "retried, but the attempt is still", step.get("attempt")))
+        cancelled = any(i["type"] == "execution_cancelled" for i in items)
+        key = (a.execution_id, a.step_id, attempt)
+        ran = (
+            key in service.runs
+            if a.step_id in HTTP_STEPS
+            else any(
+                i["type"] in RAN and i.get("step_id") == a.step_id and int(i.get("attempt") or 0) >= attempt
+                for i in items
+            )
+        )
+        if not ran and not cancelled:
+            found.append((*key, "retried, but the new attempt never ran"))
+        if a.action == "edit-retry" and a.step_id in HTTP_STEPS and key in service.runs and key not in service.edited:
+            found.append((*key, "edited, but the new attempt ran the old instructions"))
+    return found
 
 
 def _backward(execution_id: str, snapshots: list[dict[str, Any]]) -> list[Any]:
@@ -463,9 +590,11 @@ def _run(executions: int, faults: Any, seed: int, rounds_per_execution: float) -
         chaos.churn(max(20, executions // 5), lose=0.03, duplicate=0.1)
         chaos.settle()
         # operators may have left gates and failures behind: decide them all, then settle again
-        for execution_id in list(chaos.obs.started):
-            chaos.operate(execution_id)
-        chaos.settle()
+        # (twice: a plain retry of a step that wants an edit fails again)
+        for _ in range(2):
+            for execution_id in list(chaos.obs.started):
+                chaos.operate(execution_id)
+            chaos.settle()
         report = chaos.verdict()
         chaos.pool.shutdown()
     return report
@@ -481,11 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(json.dumps(report, indent=2, default=str))
-    bad = [
-        k
-        for k in ("lost", "stuck", "moved_backward", "answered_not_applied", "agent_runs_beyond_attempts")
-        if report[k]
-    ]
+    bad = [k for k in PROMISES if report[k]]
     print(
         f"\nchaos: {report['executions']} executions in {report['seconds']} s; "
         + ("all promises held" if not bad else "BROKEN: " + ", ".join(f"{k}={report[k]}" for k in bad))

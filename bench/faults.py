@@ -8,7 +8,9 @@ Stepline's code:
 - ``before-call``: answer instead of AWS with DynamoDB throttling (400
   ``ThrottlingException``), a 5xx (``InternalServerError``) or a transaction conflict
   (``TransactionCanceledException`` with ``TransactionConflict`` reasons, or
-  ``TransactionConflictException`` for a single-item write): the request never happened;
+  ``TransactionConflictException`` for a single-item write): the request never happened.
+  Reads (``GetItem``, ``Query``...) get throttling and 5xx too, counted as
+  ``throttled-read`` and ``server-error-read``;
 - ``after-call``: the request happened (a write is committed) but the caller sees a 5xx, as
   when a connection drops after the commit: the ambiguous case;
 - SQS ``SendMessage`` refused before the call: a worker that dies between its commit and
@@ -30,6 +32,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
+READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
 
 
 @dataclass
@@ -61,10 +64,12 @@ class Faults:
             return self._answer("sqs-send-lost", 500, "InternalError", "injected: worker died before sending")
         if service != "dynamodb":
             return None
+        # reads are throttled and failed too (counted apart): they are retried, then a 503
+        read = "-read" if operation in READS else ""
         if self.roll(self.throttle):
-            return self._answer("throttled", 400, "ThrottlingException", "injected: rate exceeded")
+            return self._answer(f"throttled{read}", 400, "ThrottlingException", "injected: rate exceeded")
         if self.roll(self.server_error):
-            return self._answer("server-error", 500, "InternalServerError", "injected: internal server error")
+            return self._answer(f"server-error{read}", 500, "InternalServerError", "injected: internal server error")
         if operation in WRITES and self.roll(self.conflict):
             if operation == "TransactWriteItems":
                 reasons = [{"Code": "TransactionConflict", "Message": "injected"}] * _transact_items(params)

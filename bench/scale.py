@@ -165,8 +165,10 @@ def _time(h: Harness, operation: str, size: int, repeat: int, run: Callable[[], 
         t = meter.tally()
         detail = ""
         if operation == "sweep":
-            visits = sum(1 for c in meter.calls if c.operation == "Query" and c.label == "table")
-            detail = f"{visits} executions visited"
+            # every due execution's head is read; only a running or waiting one is loaded
+            visits = sum(1 for c in meter.calls if c.operation == "GetItem" and c.label == "SUMMARY")
+            loaded = sum(1 for c in meter.calls if c.operation == "Query" and c.label == "table")
+            detail = f"{visits} executions visited, {loaded} loaded"
         samples.append(
             Sample(
                 operation,

@@ -3,7 +3,7 @@ errors moto cannot produce: TransactionConflict cancellations, throttling, 5xx (
 refused sends (SQS).
 
 A rule answers matching DynamoDB calls with an error instead of calling moto, ``times``
-times. Nothing of Stepline is patched: the engine sees exactly what DynamoDB would send.
+times; an ``after`` rule lets the call happen and then raises (an answer lost after a commit). Nothing of Stepline is patched: the engine sees exactly what DynamoDB would send.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 import botocore.handlers
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
 
 
 @dataclass
@@ -25,6 +26,8 @@ class Rule:
     reasons: list[str] = field(default_factory=list)  # cancellation reason codes, one per transaction item
     status: int = 400
     hits: int = 0
+    #: the call happens (a write is committed), then the caller gets the error: a lost answer
+    after: bool = False
 
 
 class Faults:
@@ -43,8 +46,18 @@ class Faults:
     def clear(self) -> None:
         self.rules.clear()
 
+    def matching(self, operation: str, body: bytes, after: bool) -> Rule | None:
+        for rule in self.rules:
+            if rule.after == after and rule.times > 0 and rule.operation == operation and rule.needle.encode() in body:
+                rule.times -= 1
+                rule.hits += 1
+                return rule
+        return None
+
     def answer(self, operation: str, body: bytes) -> Any:
         for rule in self.rules:
+            if rule.after:
+                continue
             if rule.times > 0 and rule.operation == operation and rule.needle.encode() in body:
                 rule.times -= 1
                 rule.hits += 1
@@ -61,13 +74,30 @@ class Faults:
 FAULTS = Faults()
 
 
-def _inject(model: Any, params: dict[str, Any], **_: Any) -> Any:
+def _inject(model: Any, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
     body = params.get("body") or b""
     if FAULTS.recording:
         FAULTS.calls.append((model.name, json.loads(body or b"{}")))
     if not FAULTS.rules:
         return None
-    return FAULTS.answer(model.name, body.encode() if isinstance(body, str) else body)
+    raw = body.encode() if isinstance(body, str) else body
+    if context is not None:
+        context["stepline_fault_body"] = raw  # for an ``after`` rule, once the call is made
+    return FAULTS.answer(model.name, raw)
+
+
+def _inject_after(model: Any, http_response: Any, context: dict[str, Any] | None = None, **_: Any) -> None:
+    if not FAULTS.rules or context is None or getattr(http_response, "status_code", 200) >= 300:
+        return
+    rule = FAULTS.matching(model.name, context.get("stepline_fault_body", b""), after=True)
+    if rule is not None:
+        raise ClientError(
+            {
+                "Error": {"Code": rule.code, "Message": "injected by the test after the call"},
+                "ResponseMetadata": {"HTTPStatusCode": rule.status},
+            },
+            model.name,
+        )
 
 
 # Every botocore session created after this import carries the hook; with no rules it does nothing.
@@ -75,3 +105,5 @@ def _inject(model: Any, params: dict[str, Any], **_: Any) -> Any:
 for _service in ("dynamodb", "sqs"):
     if (f"before-call.{_service}", _inject) not in botocore.handlers.BUILTIN_HANDLERS:
         botocore.handlers.BUILTIN_HANDLERS.append((f"before-call.{_service}", _inject))
+    if (f"after-call.{_service}", _inject_after) not in botocore.handlers.BUILTIN_HANDLERS:
+        botocore.handlers.BUILTIN_HANDLERS.append((f"after-call.{_service}", _inject_after))

@@ -1,7 +1,8 @@
 """The HTTP boundary: authentication, role checks, body parsing and error mapping, once.
 
 Chalice turns any exception a view raises into a 500, so every view is registered
-through ``endpoint``, which maps ``SteplineError`` to its status and body.
+through ``endpoint``, which maps ``SteplineError`` to its status and body, and a store that
+stays busy or failing past its retries (``chalicelib.store.busy``) to 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -19,15 +20,18 @@ from chalicelib.domain.machine import Actor, ExecutionState
 from chalicelib.domain.vocabulary import ROLE_RANK
 from chalicelib.engine import Engine, get_engine
 from chalicelib.engine.views import execution_view
-from chalicelib.errors import FieldError, PayloadTooLarge, SteplineError, ValidationError
+from chalicelib.errors import FieldError, PayloadTooLarge, SteplineError, StoreBusy, ValidationError
 from chalicelib.jsonlimits import MAX_BODY_BYTES as JSON_MAX_BODY_BYTES
 from chalicelib.jsonlimits import parse_json_object
+from chalicelib.store.busy import STORE_ERRORS, transient
 
 log = logging.getLogger("stepline.api")
 
 MAX_BODY_BYTES = JSON_MAX_BODY_BYTES
 #: Bodies are parsed as JSON whatever the client called them, so a bare ``curl -d`` works.
 BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
+#: ``Retry-After`` of a 503 for a busy store: throttling passes within a second or two.
+RETRY_AFTER_SECONDS = 1
 
 
 def endpoint(
@@ -60,7 +64,13 @@ def endpoint(
                     _refuse_unknown_query(ctx, path, shape)
                 result = fn(ctx, **params)
             except SteplineError as error:
-                return Response(body=error.body(), status_code=error.status)
+                return error_response(error)
+            except STORE_ERRORS as error:
+                if not transient(error):
+                    raise
+                # throttled or failing past the store's own retries: the client may try again
+                log.warning("%s: the store is busy (%s); answered 503", path, type(error).__name__, exc_info=True)
+                return error_response(StoreBusy("the store is busy; try again shortly"))
             if isinstance(result, Response):
                 return result
             return Response(body=result, status_code=status)
@@ -80,6 +90,14 @@ def endpoint(
         return fn
 
     return decorate
+
+
+def error_response(error: SteplineError) -> Response:
+    """An error's status and body; a busy store's 503 says when to try again (``Retry-After``)."""
+    headers: dict[str, str | list[str]] | None = None
+    if isinstance(error, StoreBusy):
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return Response(body=error.body(), status_code=error.status, headers=headers)
 
 
 def _refuse_unknown_query(ctx: RequestContext, path: str, shape: RouteShape | None) -> None:

@@ -2,18 +2,20 @@
 
 A worker chains steps while its invocation has time left: the Lambda's remaining time and
 the message's visibility, whichever ends first, less the next step's time-out and a margin.
-Store retries wait with "full jitter" exponential backoff (a random wait between 0 and the
-current cap, the cap doubling), and never past the budget.
+Store retries wait with "full jitter" exponential backoff (``chalicelib.backoff``: a random
+wait between 0 and the current cap, the cap doubling), and never past the budget.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+# re-exported: the engine's modules take their backoff from here, beside the budget it spends
+from chalicelib.backoff import Backoff as Backoff
 
 #: What a chain keeps in hand beyond the next step's time-out: recording and handing over.
 CHAIN_MARGIN_SECONDS = 30.0
@@ -24,8 +26,6 @@ WORKER_TIMEOUT_SECONDS = 900.0
 #: ``STEPLINE_MAX_CHAIN_STEPS``: steps one invocation may run (default 100; 1 = every step
 #: hands over through SQS, as before chaining).
 DEFAULT_MAX_CHAIN_STEPS = 100
-BACKOFF_BASE_SECONDS = 0.02
-BACKOFF_CAP_SECONDS = 1.0
 
 
 @dataclass
@@ -65,30 +65,3 @@ def max_chain_steps(env: dict[str, str] | None = None) -> int:
     """``STEPLINE_MAX_CHAIN_STEPS`` (read per invocation), at least 1."""
     value = (env if env is not None else os.environ).get("STEPLINE_MAX_CHAIN_STEPS", "")
     return max(1, int(value)) if value.strip().isdigit() else DEFAULT_MAX_CHAIN_STEPS
-
-
-class Backoff:
-    """Full-jitter exponential backoff: wait ``uniform(0, cap)``, the cap doubling each time."""
-
-    def __init__(
-        self,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
-        base: float = BACKOFF_BASE_SECONDS,
-        cap: float = BACKOFF_CAP_SECONDS,
-    ) -> None:
-        self.sleep, self.rng, self.base, self.cap = sleep, rng or random.Random(), base, cap
-        self.tries = 0
-
-    def next_wait(self) -> float:
-        ceiling = min(self.cap, self.base * 2**self.tries)
-        self.tries += 1
-        return self.rng.uniform(0, ceiling)
-
-    def wait(self, budget: Budget | None = None, reserve: float = 0.0) -> bool:
-        """Sleep before the next try; False (without sleeping) when the budget cannot afford it."""
-        pause = self.next_wait()
-        if budget is not None and budget.remaining() < pause + reserve:
-            return False
-        self.sleep(pause)
-        return True

@@ -36,6 +36,7 @@ from chalicelib.domain.timefmt import iso
 from chalicelib.domain.vocabulary import EventType, TriggerKind
 from chalicelib.engine.budget import Backoff
 from chalicelib.engine.notifications import Notifier
+from chalicelib.engine.status_events import head_step
 from chalicelib.engine.workflows import WorkflowService
 from chalicelib.errors import Conflict, Forbidden, HeadBehind, NotFound, StoreBusy, TransitionConflict
 from chalicelib.observability import log_context, metric
@@ -108,6 +109,10 @@ class ExecutionService:
                 break
             except TransitionConflict:
                 winner = self.store.executions.find_idempotent(idem_pk) if idem_pk else None
+                if winner is None and backoff.tries and self._exists(execution_id):
+                    winner = execution_id
+                if winner == execution_id:
+                    break  # an earlier try was committed and only its answer lost: this start is ours
                 if winner:
                     return self.load(winner)
                 raise
@@ -133,6 +138,14 @@ class ExecutionService:
         if self.notifier is not None:
             self.notifier.notify_status_change(state, None)
         return state
+
+    def _exists(self, execution_id: str) -> bool:
+        """True when ``execution_id`` is stored (a start's own id: nobody else could have made it)."""
+        try:
+            self.load(execution_id)
+        except NotFound:
+            return False
+        return True
 
     def _read_started(self, execution_id: str, definition: Any, first: Event) -> ExecutionState:
         """The just-created execution as stored; if the store keeps failing to answer, the state
@@ -193,6 +206,7 @@ class ExecutionService:
                     decision.events[-1].at,
                     state.started_at,
                     str(state.trigger.get("type", "manual")),
+                    head_step(after),
                 )
             events = settled_dues(decision.events, after)  # no index entry for a claim that is over
             try:
@@ -244,6 +258,7 @@ class ExecutionService:
             state.ended_at or iso(self.clock()),
             state.started_at,
             str(state.trigger.get("type", "manual")),
+            head_step(state),
         )
         moved = self.store.executions.move_head(state.execution_id, change, state.seq)
         if moved:

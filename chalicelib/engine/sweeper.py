@@ -15,8 +15,10 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from pynamodb.exceptions import DoesNotExist
+
 from chalicelib.domain.machine import ExecutionState, RequeueStep, TimeOutGate, TimeOutStep, decide
-from chalicelib.domain.states import ExecutionStatus, StepState
+from chalicelib.domain.states import ACTIVE_STATUSES, ExecutionStatus, StepState
 from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.errors import NotFound, TransitionConflict
@@ -27,6 +29,7 @@ log = logging.getLogger("stepline.sweep")
 WATERMARK = ("SWEEP", "DUE")
 #: How far back a first sweep (or one after a long outage) looks.
 MAX_LOOKBACK = timedelta(days=7)
+ACTIVE = frozenset(s.value for s in ACTIVE_STATUSES)
 #: How long the watermark waits for an execution whose visit raised (it is retried each sweep).
 RETRY_WINDOW = timedelta(hours=1)
 
@@ -81,6 +84,17 @@ class Sweeper:
 
     def visit(self, execution_id: str, now: datetime) -> str:
         """Decide what a due execution needs now: a timeout, a (re-)sent message, or nothing."""
+        try:
+            # A commit's due entry stays on the index once it is superseded, so most entries that
+            # fall due belong to executions that finished since. The head's status (one small
+            # GetItem) tells those apart without reading and folding the whole history. A head
+            # only moves forward and only a transaction takes an execution out of ``failed``, so
+            # a head that is not running or waiting is never ahead of its history.
+            status, _seq = self.executions.store.executions.head_status(execution_id)
+        except DoesNotExist:
+            return "gone"
+        if status not in ACTIVE:
+            return "nothing"
         try:
             state = self.executions.load(execution_id)
         except NotFound:

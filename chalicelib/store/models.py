@@ -57,14 +57,38 @@ def bind(settings: Settings, fresh: bool = False) -> None:
     wanted = (settings.catalog_table, settings.executions_table, settings.region, settings.endpoint_url)
     with _lock:
         if wanted == _bound and not fresh:
+            _connect(bound_models(), again=False)  # models imported since the last bind
             return
         CatalogMeta.table_name, ExecutionsMeta.table_name = wanted[0], wanted[1]
         for meta in (CatalogMeta, ExecutionsMeta):
             meta.region, meta.host = settings.region, settings.endpoint_url
-        for model in bound_models():
-            model._connection = None  # PynamoDB re-creates it from the new Meta on next use
+        _connect(bound_models(), again=True)
         _connection = None
         _bound = wanted
+
+
+def _connect(models: list[type[Model]], again: bool) -> None:
+    """Give each model a connection whose reads retry a busy store (``chalicelib.store.busy``),
+    built from its Meta as PynamoDB builds one; ``again`` replaces connections made before."""
+    from chalicelib.store.busy import ReadRetryingConnection  # it needs the store's error codes
+
+    for model in models:
+        if not again and isinstance(getattr(model._connection, "connection", None), ReadRetryingConnection):
+            continue
+        model._connection = None  # PynamoDB builds the table connection from the (new) Meta...
+        table = model._get_connection()
+        meta = model.Meta
+        retrying = ReadRetryingConnection(
+            region=meta.region,
+            host=meta.host,
+            connect_timeout_seconds=meta.connect_timeout_seconds,
+            read_timeout_seconds=meta.read_timeout_seconds,
+            max_retry_attempts=meta.max_retry_attempts,
+            max_pool_connections=meta.max_pool_connections,
+            extra_headers=meta.extra_headers,
+        )
+        retrying.add_meta_table(table.connection.get_meta_table(table.table_name))
+        table.connection = retrying  # ...and its reads go through the retrying one
 
 
 def connection() -> Connection:
@@ -72,7 +96,9 @@ def connection() -> Connection:
     global _connection
     with _lock:
         if _connection is None:
-            _connection = Connection(region=CatalogMeta.region, host=CatalogMeta.host)
+            from chalicelib.store.busy import ReadRetryingConnection  # it needs the store's error codes
+
+            _connection = ReadRetryingConnection(region=CatalogMeta.region, host=CatalogMeta.host)
         return _connection
 
 
@@ -277,6 +303,8 @@ class Summary(Model):
     trigger_ref = UnicodeAttribute(null=True)
     started_at = UnicodeAttribute()
     ended_at = UnicodeAttribute(null=True)
+    #: the current step's changing part, for the status event (engine/status_events.py)
+    step = UnicodeAttribute(null=True)
     #: last event sequence number of the commit that set this status: only a later one may
     #: move the head (forward only), and the aggregator replays the history up to it
     seq = NumberAttribute(null=True)
