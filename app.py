@@ -36,7 +36,7 @@ def run_step(event: Any) -> None:
     starting_position="TRIM_HORIZON",
     maximum_batching_window_in_seconds=1,
 )
-def aggregate(event: Any) -> dict[str, int]:
+def aggregate(event: Any) -> dict[str, Any]:
     return handlers.aggregate_records(event)
 
 

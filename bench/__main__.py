@@ -27,6 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 
 
+#: Executions whose head changes (two each) fill one aggregator batch of the template's size.
+FULL_BATCH_EXECUTIONS = 50
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--executions", type=int, default=200, help="executions counted in part 1 (default 200)")
@@ -82,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         # ---------------------------------------------------------------- 1 + 2
         metering.FUNCTION_MEMORY_MB.update(cost.function_memory(ROOT))
         counted: dict[str, Any] = {}
+        invocations: list[Any] = []
         logs = scenarios.LogBytes()
         with scenarios.loopback_server() as url:
             plan = [
@@ -97,9 +102,19 @@ def main(argv: list[str] | None = None) -> int:
                         logs.bytes = 0
                         counted[name] = count_requests(h, runs, definition=definition)
                         counted[name].log_bytes_per_step = logs.bytes / (runs * len(definition["steps"]))
+                    invocations.extend(h.meter.invocations)
+        # the aggregator at the template's batch size: 50 executions' 100 head changes in one batch
+        with environment() as (client, engine, _clock):
+            h = Harness.for_engine(client, engine, ADMIN_KEY)
+            h.stream_read_limit = 1000
+            with h.meter.active():
+                full_batch = count_requests(h, FULL_BATCH_EXECUTIONS, aggregate_every=FULL_BATCH_EXECUTIONS)
+            full_batch_invocations = list(h.meter.invocations)
         results["requests"] = {name: c.to_dict() for name, c in counted.items()}
         print_requests(counted, report)
         results["cost"] = print_cost(counted, memory, cost, prices, report)
+        results["aggregator"] = print_aggregator(counted["pure 5 steps, chained"], full_batch, report)
+        results["memory"] = print_memory(invocations + full_batch_invocations, report)
 
         # -------------------------------------------------------------------- 3
         with environment() as (client, engine, _clock):
@@ -236,6 +251,7 @@ def print_cost(counted: dict[str, Any], memory: int, cost: Any, prices: Any, rep
             s["cost"]["sqs"],
             s["cost"]["lambda_requests"],
             s["cost"]["lambda_duration"],
+            s["cost"]["eventbridge"],
             s["per_million_steps"],
             s["ratio_to_standard"],
             s["ratio_to_express"],
@@ -250,6 +266,7 @@ def print_cost(counted: dict[str, Any], memory: int, cost: Any, prices: Any, rep
             None,
             None,
             None,
+            None,
             standard,
             1.0,
             standard / express,
@@ -258,6 +275,7 @@ def print_cost(counted: dict[str, Any], memory: int, cost: Any, prices: Any, rep
     rows.append(
         [
             "Step Functions Express (64 MB, >= 100 ms per execution)",
+            None,
             None,
             None,
             None,
@@ -277,6 +295,7 @@ def print_cost(counted: dict[str, Any], memory: int, cost: Any, prices: Any, rep
                 "SQS",
                 "Lambda req",
                 "Lambda GB-s",
+                "EventBridge",
                 "total",
                 "vs Standard",
                 "vs Express",
@@ -324,6 +343,96 @@ def print_cost(counted: dict[str, Any], memory: int, cost: Any, prices: Any, rep
         "target_ratio": target,
         "target_ratio_pure": cost.TARGET_PURE,
     }
+
+
+def print_aggregator(observed: Any, full: Any, report: Any) -> dict[str, Any]:
+    """The stream aggregator's share per execution, at the bench's batches and at the template's."""
+    from chalicelib.local.stream import template_source
+
+    source = template_source()
+    settings = {k: source.get(k) for k in ("BatchSize", "MaximumBatchingWindowInSeconds", "TumblingWindowInSeconds")}
+    print(
+        "   Stream aggregator per execution of 5 pure steps (event source: "
+        + ", ".join(f"{k} {v}" for k, v in settings.items())
+        + "):"
+    )
+
+    def row(name: str, c: Any) -> dict[str, Any]:
+        t = c.aggregate
+        return {
+            "batch": name,
+            "head_changes_per_invocation": c.aggregate_records_per_invocation,
+            "invocations": round(t.invocations, 4),
+            "writes": round(t.ddb_writes, 4),
+            "write_units": round(t.write_units, 4),
+            "reads": round(t.ddb_reads, 4),
+            "rcu": round(t.rcu, 4),
+            "eventbridge_entries": round(t.event_entries, 4),
+        }
+
+    rows = [row("bench's observed (waves of 10 executions)", observed), row("template's batch size", full)]
+    print(
+        _indent(
+            report.table(
+                ["batch", "head changes/inv.", "invocations", "writes", "WCU", "reads", "RCU", "events"],
+                [list(r.values()) for r in rows],
+            ),
+            3,
+        )
+    )
+    print()
+    return {"event_source": settings, "per_execution": rows}
+
+
+#: Memory sizes the cost of each function is shown at (MB).
+MEMORY_SIZES = (128, 256, 512, 1024, 1769)
+
+
+def print_memory(invocations: list[Any], report: Any) -> dict[str, Any]:
+    """Per function: its measured time per invocation (CPU and waiting on AWS) and what a
+    million invocations would cost at each memory size, beside its prod memory."""
+    from bench import metering, prices
+
+    by_function: dict[str, list[Any]] = {}
+    for i in invocations:
+        by_function.setdefault(metering.FUNCTION_NAMES.get(i.function, i.function), []).append(i)
+    rows, out = [], {}
+    for name, calls in sorted(by_function.items()):
+        n = len(calls)
+        cpu = sum(i.cpu_seconds for i in calls) / n
+        wait = sum(i.aws_seconds for i in calls) / n
+        costs = {
+            m: sum(metering.billed_seconds_at(i.cpu_seconds, i.aws_seconds, m) for i in calls)
+            / n
+            * m
+            / 1024
+            * prices.LAMBDA_GB_SECOND
+            * 1e6
+            for m in MEMORY_SIZES
+        }
+        prod = metering.FUNCTION_MEMORY_MB.get(name, 128)
+        rows.append([name, n, cpu * 1000, wait * 1000, prod, *(costs[m] for m in MEMORY_SIZES)])
+        out[name] = {
+            "invocations": n,
+            "cpu_ms": round(cpu * 1000, 2),
+            "wait_ms": round(wait * 1000, 2),
+            "prod_memory_mb": prod,
+            "duration_cost_per_million_invocations": {str(m): round(c, 4) for m, c in costs.items()},
+        }
+    print(
+        "   Lambda memory: duration cost per million invocations at each size ($), from the measured CPU\n"
+        "   (stretched below 1,769 MB, where Lambda gives a share of a vCPU) and time waiting on AWS calls:"
+    )
+    print(
+        _indent(
+            report.table(
+                ["function", "invocations", "CPU ms", "wait ms", "prod MB", *(f"{m} MB" for m in MEMORY_SIZES)], rows
+            ),
+            3,
+        )
+    )
+    print()
+    return out
 
 
 def print_overhead(t: Any, report: Any) -> None:

@@ -1,9 +1,12 @@
 """Part 2: orchestration cost per million steps, beside Step Functions Standard and Express.
 
-Counted: DynamoDB request units, SQS requests, Lambda requests and the Lambda duration of
-the engine's own work at the configured memory. The duration is measured in-process on
-moto (each invocation's wall time, rounded up to the millisecond as Lambda bills): an
-approximation, since in AWS each call waits on the network instead of on moto. The agent's
+Counted: DynamoDB request units, SQS requests, Lambda requests, the Lambda duration of
+the engine's own work at the configured memory, and the EventBridge status events the
+aggregator puts (one per execution status change, when the stage sends them). The duration
+is measured in-process on moto (``bench.metering.billed_seconds_at``): the engine's thread
+CPU time, stretched below 1,769 MB as Lambda shares a vCPU by memory, plus the time inside
+AWS calls, rounded up to the millisecond as Lambda bills: an approximation, since in AWS
+each call waits on the network instead of on moto. The agent's
 own work is excluded everywhere (it costs the same under any orchestrator); the bench's
 ``transform`` steps take microseconds, so they are left inside the measured time.
 """
@@ -55,10 +58,18 @@ class Cost:
     sqs: float
     lambda_requests: float
     lambda_duration: float
+    eventbridge: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.dynamodb_writes + self.dynamodb_reads + self.sqs + self.lambda_requests + self.lambda_duration
+        return (
+            self.dynamodb_writes
+            + self.dynamodb_reads
+            + self.sqs
+            + self.lambda_requests
+            + self.lambda_duration
+            + self.eventbridge
+        )
 
     def to_dict(self) -> dict[str, float]:
         return {
@@ -67,6 +78,7 @@ class Cost:
             "sqs": round(self.sqs, 4),
             "lambda_requests": round(self.lambda_requests, 4),
             "lambda_duration": round(self.lambda_duration, 4),
+            "eventbridge": round(self.eventbridge, 4),
             "total": round(self.total, 4),
         }
 
@@ -81,6 +93,7 @@ def cost_per_million(per_step: Tally, memory_mb: int) -> Cost:
         per_step.sqs * prices.SQS_REQUEST * 1e6,
         per_step.invocations * prices.LAMBDA_REQUEST * 1e6,
         gb_seconds * prices.LAMBDA_GB_SECOND * 1e6,
+        per_step.event_entries * prices.EVENTBRIDGE_PUT_EVENT * 1e6,
     )
 
 

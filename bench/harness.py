@@ -77,9 +77,11 @@ def table_map(settings: Any) -> dict[str, TableSpec]:
 
 
 def attach_engine(engine: Any, *clients: Any) -> None:
-    """Hook the meter into the botocore emitters the engine already holds: its SQS client and
-    every PynamoDB connection (each model class has its own, plus the transaction one)."""
+    """Hook the meter into the botocore emitters the engine already holds: its SQS and
+    EventBridge clients and every PynamoDB connection (each model class has its own, plus
+    the transaction one)."""
     attach(engine.queue.client.meta.events)
+    attach(engine.notifier.clients("events").meta.events)  # the aggregator's status events
     from pynamodb.models import Model
 
     from chalicelib.store.models import bound_models, connection
@@ -107,6 +109,8 @@ class Harness:
         self.sqs = boto3.client("sqs", region_name=settings.region, endpoint_url=settings.endpoint_url)
         attach_engine(engine, self.sqs)
         self.queue_name = settings.step_queue
+        #: stream records read per aggregator batch (None: the template's batch size)
+        self.stream_read_limit: int | None = None
         with meter.pause():
             self.url = self.sqs.get_queue_url(QueueName=self.queue_name)["QueueUrl"]
 
@@ -179,6 +183,9 @@ class Harness:
 
             self._pump = StreamPump(self.engine.settings, deliver)
             self.aggregated_records = 0
+        if self.stream_read_limit:
+            # records read per shard and pass; the head changes among them form one batch
+            self._pump.batch_size = self.stream_read_limit
         self._counting = counted
         with self.meter.pause(), self.meter.tagged("aggregate"):
             return int(self._pump.drain())

@@ -53,6 +53,10 @@ class Call:
     wcu: float = 0.0  # base-table write units (transactional writes doubled)
     gsi_wcu: float = 0.0  # index write units
     rcu: float = 0.0
+    #: EventBridge entries put (billed per entry, each 64 KB chunk of one)
+    event_entries: int = 0
+    #: CPU time of this thread inside the call (moto runs in-process; the meter's sizing too)
+    cpu_seconds: float = 0.0
 
     @property
     def is_write(self) -> bool:
@@ -69,11 +73,31 @@ class Invocation:
     tag: str
     seconds: float
     aws_seconds: float
+    #: CPU time of the engine's own work (thread CPU, less that spent inside AWS calls):
+    #: unlike the wall time, not stretched by other processes on a loaded machine
+    cpu_seconds: float = 0.0
 
 
 #: Memory (MB) each function is billed at; the bench fills it from the prod stage of
 #: .chalice/config.json (``bench.cost.function_memory``).
 FUNCTION_MEMORY_MB: dict[str, int] = {}
+#: The meter's names of invocations that differ from the Chalice config's function names.
+FUNCTION_NAMES = {"api": "api_handler"}
+#: Lambda gives a function CPU in proportion to its memory, one full vCPU at 1,769 MB.
+FULL_CPU_MB = 1769
+
+
+def memory_of(function: str) -> int:
+    return FUNCTION_MEMORY_MB.get(FUNCTION_NAMES.get(function, function), 128)
+
+
+def billed_seconds_at(cpu_seconds: float, aws_seconds: float, memory_mb: int) -> float:
+    """An invocation's billed seconds at ``memory_mb``, from what it measured here.
+
+    The time inside AWS calls is waiting (the same at any memory); the engine's own CPU
+    time, measured on one core, is stretched below 1,769 MB, where Lambda gives a share
+    of a vCPU in proportion to the memory. Rounded up to the millisecond."""
+    return math.ceil((cpu_seconds * max(1.0, FULL_CPU_MB / memory_mb) + aws_seconds) * 1000) / 1000
 
 
 @dataclass
@@ -87,11 +111,13 @@ class Tally:
     rcu: float = 0.0
     sqs: float = 0.0
     other: float = 0.0
+    #: EventBridge ``PutEvents`` entries
+    event_entries: float = 0.0
     invocations: float = 0.0
     lambda_seconds: float = 0.0
     billed_seconds: float = 0.0  # Lambda bills each invocation in whole milliseconds
     aws_seconds: float = 0.0
-    #: billed seconds x the memory (GB) of the function invoked (``FUNCTION_MEMORY_MB``)
+    #: billed seconds at the function's memory (``billed_seconds_at``) x that memory in GB
     gb_seconds: float = 0.0
     #: Calls per "service.Operation"; fractional once scaled to a per-execution average.
     operations: dict[str, float] = field(default_factory=dict)
@@ -114,12 +140,14 @@ class Tally:
         self.wcu += c.wcu
         self.gsi_wcu += c.gsi_wcu
         self.rcu += c.rcu
+        self.event_entries += c.event_entries
 
     def add_invocation(self, i: Invocation) -> None:
         self.invocations += 1
         self.lambda_seconds += i.seconds
         self.billed_seconds += math.ceil(i.seconds * 1000) / 1000
-        self.gb_seconds += math.ceil(i.seconds * 1000) / 1000 * FUNCTION_MEMORY_MB.get(i.function, 128) / 1024
+        memory = memory_of(i.function)
+        self.gb_seconds += billed_seconds_at(i.cpu_seconds, i.aws_seconds, memory) * memory / 1024
         self.aws_seconds += i.aws_seconds
 
     def scaled(self, factor: float) -> Tally:
@@ -152,6 +180,7 @@ _NUMBERS = (
     "rcu",
     "sqs",
     "other",
+    "event_entries",
     "invocations",
     "lambda_seconds",
     "billed_seconds",
@@ -204,14 +233,15 @@ class Meter:
     def invoke(self, function: str, call: Callable[[], Any]) -> Any:
         """Run one Lambda invocation and record its in-process duration and AWS time."""
         mark = len(self.calls)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             return call()
         finally:
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, time.thread_time() - cpu
             if not self.paused:
                 aws = sum(c.seconds for c in self.calls[mark:])
-                self.invocations.append(Invocation(function, self.tag, seconds, aws))
+                engine_cpu = max(0.0, cpu - sum(c.cpu_seconds for c in self.calls[mark:]))
+                self.invocations.append(Invocation(function, self.tag, seconds, aws, engine_cpu))
 
     def tally(self, accept: Callable[[str], bool] = lambda tag: True) -> Tally:
         t = Tally()
@@ -225,22 +255,27 @@ class Meter:
 
     # ---------------------------------------------------------------- hooks
     def before(self, params: dict[str, Any], model: Any, context: dict[str, Any]) -> None:
+        # the call's time starts here: the meter's own sizing counts as AWS time, not the engine's
+        started, cpu = time.perf_counter(), time.thread_time()
         service = model.service_model.service_name
         before: list[Any] = []
         if service == "dynamodb" and model.name in WRITE_OPS:
             before = [(table, key, self._lookup(table, key)) for table, key, _ in _write_targets(model.name, params)]
-        context[_STATE] = (time.perf_counter(), params, before)
+        context[_STATE] = (started, cpu, params, before)
 
     def after(self, http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any]) -> None:
-        started, params, before = context.pop(_STATE)
-        seconds = time.perf_counter() - started
+        started, cpu, params, before = context.pop(_STATE)
         service, op = model.service_model.service_name, model.name
         failed = getattr(http_response, "status_code", 200) >= 300
-        call = Call(service, op, seconds, self.tag, failed=failed)
+        call = Call(service, op, 0.0, self.tag, failed=failed)
         if service == "dynamodb" and op in WRITE_OPS:
             self._writes(call, op, params, before)
         elif service == "dynamodb" and op in READ_OPS:
             self._reads(call, op, params, parsed)
+        elif service == "events" and op == "PutEvents" and not failed:
+            call.event_entries = len(params.get("Entries", [])) - int(parsed.get("FailedEntryCount", 0))
+        call.seconds = time.perf_counter() - started
+        call.cpu_seconds = time.thread_time() - cpu
         self.calls.append(call)
 
     # ------------------------------------------------------------- DynamoDB

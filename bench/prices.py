@@ -15,6 +15,7 @@ SOURCES = {
     "sqs": "https://aws.amazon.com/sqs/pricing/",
     "lambda": "https://aws.amazon.com/lambda/pricing/",
     "step_functions": "https://aws.amazon.com/step-functions/pricing/",
+    "eventbridge": "https://aws.amazon.com/eventbridge/pricing/",
 }
 
 #: DynamoDB on-demand, standard table class: per write / read request unit.
@@ -25,6 +26,8 @@ SQS_REQUEST = 0.40 / 1e6
 #: Lambda, x86: per request and per GB-second (billed in 1 ms increments).
 LAMBDA_REQUEST = 0.20 / 1e6
 LAMBDA_GB_SECOND = 0.0000166667
+#: EventBridge custom events put on a bus (PutEvents): per entry (each 64 KB chunk of one).
+EVENTBRIDGE_PUT_EVENT = 1.00 / 1e6
 #: Step Functions Standard: per state transition.
 SFN_STANDARD_TRANSITION = 25.00 / 1e6
 #: Step Functions Express: per request (execution) plus duration per GB-second (first
@@ -45,6 +48,7 @@ def as_dict() -> dict[str, object]:
         "sqs_per_million_requests": SQS_REQUEST * 1e6,
         "lambda_per_million_requests": LAMBDA_REQUEST * 1e6,
         "lambda_per_gb_second": LAMBDA_GB_SECOND,
+        "eventbridge_per_million_events": EVENTBRIDGE_PUT_EVENT * 1e6,
         "sfn_standard_per_million_transitions": SFN_STANDARD_TRANSITION * 1e6,
         "sfn_express_per_million_requests": SFN_EXPRESS_REQUEST * 1e6,
         "sfn_express_per_gb_second": SFN_EXPRESS_GB_SECOND,

@@ -92,20 +92,30 @@ def drain(h: Harness, last_step: str, limit: int = 1_000_000) -> tuple[int, int]
 
 
 def count_requests(
-    h: Harness, executions: int, wave: int = WAVE, definition: dict[str, Any] = FIVE_STEPS
+    h: Harness,
+    executions: int,
+    wave: int = WAVE,
+    definition: dict[str, Any] = FIVE_STEPS,
+    aggregate_every: int = 1,
 ) -> RequestCounts:
     """Run ``executions`` executions of ``definition`` through the real handlers and count every call.
 
     How many SQS hops an execution takes depends on chaining (``STEPLINE_MAX_CHAIN_STEPS``):
     one when a worker chains every step, one per step when forced to hand over each time.
+    The stream's head changes go to the aggregator after every ``aggregate_every`` waves
+    (more waves: larger aggregator batches, up to the template's batch size).
     """
     workflow_id, key = set_up(h, definition)
     steps = len(definition["steps"])
     meter = h.meter
     meter.reset()
     hot_hops = final_hops = 0
-    for size in _waves(executions, wave):
-        wave_hot, wave_final = _run_wave(h, workflow_id, key, size, definition)
+    sizes = _waves(executions, wave)
+    for index, size in enumerate(sizes):
+        last = index == len(sizes) - 1
+        wave_hot, wave_final = _run_wave(
+            h, workflow_id, key, size, definition, aggregate=last or (index + 1) % aggregate_every == 0
+        )
         hot_hops += wave_hot
         final_hops += wave_final
     hops = hot_hops + final_hops
@@ -151,9 +161,15 @@ def _waves(total: int, wave: int) -> list[int]:
 
 
 def _run_wave(
-    h: Harness, workflow_id: str, key: str, size: int, definition: dict[str, Any] = FIVE_STEPS
+    h: Harness,
+    workflow_id: str,
+    key: str,
+    size: int,
+    definition: dict[str, Any] = FIVE_STEPS,
+    aggregate: bool = True,
 ) -> tuple[int, int]:
-    """Start ``size`` executions, drain the queue, check they completed, then forget them."""
+    """Start ``size`` executions, drain the queue, check they completed, then forget them
+    (the stream keeps their head changes for the aggregator)."""
     ids = []
     with h.meter.tagged("start"):
         for _ in range(size):
@@ -161,7 +177,8 @@ def _run_wave(
                 h.ok("POST", f"/workflows/{workflow_id}/executions", {"inputs": INPUTS}, key=key)["execution_id"]
             )
     hot, final = drain(h, definition["steps"][-1]["id"])
-    h.aggregate()  # the wave's head changes, as the stream's event source batches them
+    if aggregate:
+        h.aggregate()  # the head changes so far, as the stream's event source batches them
     with h.meter.pause():
         statuses = {h.engine.store.executions.get_summary(i).status for i in ids}
         if statuses != {"completed"}:

@@ -38,6 +38,9 @@ class Settings:
     #: ``STEPLINE_WEBHOOK_DEDUPE_DAYS``: how long delivery ids of webhooks without a signed
     #: timestamp (GitHub) are remembered, so a captured delivery posted again starts nothing.
     webhook_dedupe_days: int = 30
+    #: the aggregator puts an EventBridge event per execution status change (billed per
+    #: event); ``STEPLINE_STATUS_EVENTS=disabled`` turns them off for the stage
+    status_events: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -60,7 +63,16 @@ class Settings:
                 env.get("STEPLINE_NOTIFY_FROM") or env.get("STEPLINE_EMAIL_FROM") or "notifications@stepline.invalid"
             ),
             webhook_dedupe_days=_days("STEPLINE_WEBHOOK_DEDUPE_DAYS", env.get("STEPLINE_WEBHOOK_DEDUPE_DAYS"), 30),
+            status_events=_switch("STEPLINE_STATUS_EVENTS", env.get("STEPLINE_STATUS_EVENTS")),
         )
+
+
+def _switch(name: str, value: str | None) -> bool:
+    """``enabled`` (the default when unset or empty) or ``disabled``."""
+    text = (value or "enabled").strip().lower()
+    if text not in ("enabled", "disabled"):
+        raise ValueError(f"{name} must be 'enabled' or 'disabled', not {value!r}")
+    return text == "enabled"
 
 
 def _retention(value: str | None) -> int | None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from chalicelib.engine import get_engine
+from chalicelib.engine.aggregator import DEFAULT_LANE
 from chalicelib.engine.budget import Budget
 from chalicelib.engine.bulk import BulkService, run_bulk_chunk
 from chalicelib.engine.notifications import TASK_KIND as NOTIFY_TASK
@@ -44,14 +45,17 @@ def run_step_records(records: Iterable[Any]) -> list[str]:
     return outcomes
 
 
-def aggregate_records(event: Any) -> dict[str, int]:
+def aggregate_records(event: Any) -> dict[str, Any]:
     """Apply one DynamoDB stream batch of head changes (``chalicelib.engine.aggregator``).
 
-    A busy store after the retries raises: Lambda delivers the batch again, and the batch
-    markers make the parts already applied a no-op.
+    The event source has a tumbling window so that the event names its stream shard
+    (``shardId``), the lane of the items' watermarks; Lambda then wants a ``state`` in the
+    answer (the aggregator keeps none: an empty one). A busy store after the retries
+    raises: Lambda delivers the batch again, and the watermarks make what was applied a no-op.
     """
-    records = event.to_dict().get("Records", []) if hasattr(event, "to_dict") else event.get("Records", [])
-    return get_engine().aggregator.handle(records)
+    raw = event.to_dict() if hasattr(event, "to_dict") else dict(event)
+    lane = str(raw.get("shardId") or DEFAULT_LANE)
+    return {**get_engine().aggregator.handle(raw.get("Records") or [], lane), "state": {}}
 
 
 def sweep() -> dict[str, int]:

@@ -14,8 +14,9 @@ from chalicelib.domain.timefmt import utc_now
 from chalicelib.engine.aggregator import Aggregator, HeadChange
 from chalicelib.engine.deadletters import DeadLetters
 from chalicelib.engine.executions import ExecutionService
-from chalicelib.engine.notifications import Notifier
+from chalicelib.engine.notifications import Notifier, status_detail
 from chalicelib.engine.runner import StepRunner
+from chalicelib.engine.status_events import detail_from_head
 from chalicelib.engine.sweeper import Sweeper
 from chalicelib.engine.triggers import Triggers
 from chalicelib.engine.workflows import WorkflowService
@@ -60,22 +61,35 @@ class Engine:
             Triggers.build(settings, workflows, executions, clock),
             DeadLetters(executions, DeadLetterQueue(settings), clock, runner.recover),
             notifier,
-            Aggregator(AggregateStore(), _announcer(executions, notifier), clock),
+            Aggregator(
+                AggregateStore(), _announcer(executions, notifier) if settings.status_events else _silent, clock
+            ),
         )
 
 
 def _announcer(executions: ExecutionService, notifier: Notifier) -> Callable[[HeadChange], None]:
-    """The aggregator's status event: the execution as it was at the change, on EventBridge."""
+    """The aggregator's status event: the execution as the head says it was at the change
+    (``status_events``), on EventBridge; the history is replayed only for a head that does
+    not hold its current step."""
 
     def announce(change: HeadChange) -> None:
         try:
-            state = executions.load_at(change.execution_id, change.head_seq)
+            detail = None
+            if change.workflow_version is not None:
+                definition = executions.workflows.definition(change.workflow_id, change.workflow_version)
+                detail = detail_from_head(change.execution_id, change.before, change.head(), definition)
+            if detail is None:
+                detail = status_detail(executions.load_at(change.execution_id, change.head_seq), change.before)
         except Exception:  # the counts are committed: a missing event must not fail the batch
-            log.exception("no status event for %s: its history could not be read", change.execution_id)
+            log.exception("no status event for %s: its definition or history could not be read", change.execution_id)
             return
-        notifier.announce(state, change.before)
+        notifier.announce_detail(detail)
 
     return announce
+
+
+def _silent(change: HeadChange) -> None:
+    """The stage sends no status events (``STEPLINE_STATUS_EVENTS=disabled``)."""
 
 
 def _clients(settings: Settings) -> Callable[[str], Any]:

@@ -35,6 +35,7 @@ from chalicelib.domain.timefmt import iso
 from chalicelib.domain.vocabulary import EventType, TriggerKind
 from chalicelib.engine.budget import Backoff
 from chalicelib.engine.notifications import Notifier
+from chalicelib.engine.status_events import head_step
 from chalicelib.engine.workflows import WorkflowService
 from chalicelib.errors import Conflict, Forbidden, HeadBehind, NotFound, StoreBusy, TransitionConflict
 from chalicelib.observability import log_context, metric
@@ -204,6 +205,7 @@ class ExecutionService:
                     decision.events[-1].at,
                     state.started_at,
                     str(state.trigger.get("type", "manual")),
+                    head_step(after),
                 )
             try:
                 numbered = self.store.executions.append(state.execution_id, state.seq, decision.events, change, atomic)
@@ -254,6 +256,7 @@ class ExecutionService:
             state.ended_at or iso(self.clock()),
             state.started_at,
             str(state.trigger.get("type", "manual")),
+            head_step(state),
         )
         moved = self.store.executions.move_head(state.execution_id, change, state.seq)
         if moved:

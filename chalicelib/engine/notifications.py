@@ -158,8 +158,12 @@ class Notifier:
 
     def announce(self, state: ExecutionState, before: str | None) -> Delivery:
         """Put the EventBridge status event of ``state`` (just moved from ``before``). Never raises."""
+        return self.announce_detail(status_detail(state, before))
+
+    def announce_detail(self, detail: dict[str, Any]) -> Delivery:
+        """Put one EventBridge status event with this ``detail``. Never raises."""
         delivery = Delivery(None)
-        self._attempt(delivery, "eventbridge", lambda: self._put_event(status_detail(state, before)))
+        self._attempt(delivery, "eventbridge", lambda: self._put_event(detail))
         return delivery
 
     def _attempt(self, delivery: Delivery, name: str, send: Callable[[], None]) -> None:

@@ -117,7 +117,8 @@ class StreamPump:
                 batch = [r for r in batch if not self.patterns or any(matches(p, r) for p in self.patterns)]
                 if batch:
                     try:
-                        self.deliver({"Records": batch})
+                        # the shard as Lambda names it with a tumbling window: the aggregator's lane
+                        self.deliver({"Records": batch, "shardId": shard_id})
                     except Exception:
                         # as Lambda: the same batch again, from its first record, on the next pass
                         log.exception("aggregate failed; the batch is delivered again")

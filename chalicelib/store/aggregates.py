@@ -1,33 +1,55 @@
 """Counts and statistics written by the stream aggregator, exactly once per head change.
 
-The aggregator (``chalicelib.engine.aggregator``) folds a batch of head changes into
-``Deltas``: per counter shard item (``WF#<id>`` / ``COUNTERS#<k>``) one ``active`` delta,
-per statistics item (``WF#<id>`` / ``STATS#H#<hour>#<k>``) one set of count, histogram and
-duration deltas. ``AggregateStore.apply`` writes them in ONE transaction together with a
-*batch marker* (``AGG#<first sequence number>`` / ``BATCH``, put only if absent, holding the
-last sequence number of the records it covers): so each counter or statistics item gets at
-most one write per batch, and a batch delivered again (Lambda retries a stream batch from
-its first record) finds its marker and is skipped, whole or up to the marker's last record.
-Markers expire (TTL) after two days; the stream keeps records for one.
+The aggregator (``chalicelib.engine.aggregator``) sorts a stream batch's head changes by the
+item they move: a counter shard (``WF#<id>`` / ``COUNTERS#<k>``, the ``active`` count) or a
+statistics item (``WF#<id>`` / ``STATS#H#<hour>#<k>``). Each item then gets ONE plain
+``UpdateItem`` per batch: the folded delta of its records, and its *watermark* for the
+stream shard the batch came from, under the condition that the watermark is below the
+first record applied::
+
+    ADD active :d  SET wm_<lane> = :last   IF attribute_not_exists(wm_<lane>) OR wm_<lane> < :first
+
+DynamoDB Streams orders records within a shard, and Lambda hands one shard's batches to the
+function one at a time, in order; so per (item, shard) the records arrive in sequence and a
+watermark says exactly which ones the item holds. A batch delivered again (after a failure
+or a time-out) is refused item by item; a batch that failed half way completes on retry:
+the items it had written refuse (their watermark is at or past its records), a refused
+write reads the item's watermark and applies the records after it, if any.
+
+The *lane* is the stream shard (``shardId``, given in the event because the event source
+has a tumbling window, ``infra/template.json``). A lane's watermark is ``<len><digits>@<epoch
+seconds>``: the length prefix makes text order numeric order for sequence numbers of any
+length (21 to 40 digits). Shards close every few hours, so watermarks of lanes that wrote
+nothing for ``PRUNE_AFTER_SECONDS`` (longer than the stream keeps records and the event
+source retries them) are removed by a later write to the same item: no record of theirs
+can come again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import GetError, UpdateError
+from pynamodb.expressions.operand import Path
 
 from chalicelib.errors import StoreBusy
-from chalicelib.store.executions import _busy, _conflict, counter_sk
-from chalicelib.store.models import Counters, Marker, Stats, connection
+from chalicelib.store.executions import _busy, counter_sk
+from chalicelib.store.models import Counters, Stats
 from chalicelib.store.stats import MAX_SAMPLES
 
-#: DynamoDB's limit of items per transaction, less the marker.
-MAX_ITEMS_PER_BATCH = 99
-MARKER_SK = "BATCH"
-MARKER_TTL_SECONDS = 2 * 86400
+LANE_PREFIX = "wm_"
+#: A lane silent this long cannot deliver again (the stream keeps records one day).
+PRUNE_AFTER_SECONDS = 2 * 86400
+#: Refused writes re-read and retried before giving up on an item (each refusal means the
+#: item moved on meanwhile; more than a couple never happens with one reader per shard).
+MAX_REFUSALS = 4
+#: Items whose stale lanes this process remembers (bounded: it is only a saving).
+STALE_MEMORY = 10_000
+BATCH_GET_LIMIT = 100
 
 
 @dataclass
@@ -52,56 +74,166 @@ class Deltas:
     stats: dict[tuple[str, str, int], StatDelta] = field(default_factory=dict)
 
     def items(self) -> int:
-        """How many items the batch writes (zero deltas are not written)."""
+        """How many items carry a non-zero delta."""
         return sum(1 for v in self.active.values() if v) + sum(1 for v in self.stats.values() if not v.empty())
 
 
-def marker_pk(sequence_number: str) -> str:
-    return f"AGG#{sequence_number}"
+#: A counter shard (workflow id, shard) or a statistics item (workflow id, hour, shard).
+CounterRef = tuple[str, int]
+StatsRef = tuple[str, str, int]
+
+
+@dataclass
+class ItemRecords:
+    """One item's records of a batch (ascending stream sequence numbers) and how to fold any
+    suffix of them: ``delta(i)`` is the change of records ``i..`` (an int for a counter, a
+    ``StatDelta`` for a statistics item)."""
+
+    ref: CounterRef | StatsRef
+    sequences: list[str]
+    delta: Callable[[int], int | StatDelta]
+
+    @property
+    def is_stats(self) -> bool:
+        return len(self.ref) == 3
+
+
+def lane_attribute(lane: str) -> str:
+    """The item attribute holding ``lane``'s watermark (short: it is on every counter item)."""
+    return LANE_PREFIX + hashlib.sha256(lane.encode()).hexdigest()[:12]
+
+
+def ordered(sequence: str) -> str:
+    """A stream sequence number as text whose order is the numbers' order."""
+    digits = sequence.lstrip("0") or "0"
+    return f"{len(digits):02d}{digits}"
+
+
+def _key(ref: CounterRef | StatsRef) -> tuple[str, str]:
+    if len(ref) == 3:
+        return f"WF#{ref[0]}", f"STATS#H#{ref[1]}#{ref[2]}"
+    return f"WF#{ref[0]}", counter_sk(ref[1])
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """What a batch needs to know of an item before writing it (read only when it must)."""
+
+    watermark: str | None  # ``ordered`` sequence number of the lane's last applied record
+    samples: int  # exact durations kept
 
 
 class AggregateStore:
-    def applied_through(self, first_sequence: str) -> str | None:
-        """The last sequence number applied by the batch that started at ``first_sequence``, if any."""
-        try:
-            return str(Marker.get(marker_pk(first_sequence), MARKER_SK, consistent_read=True).value)
-        except DoesNotExist:
-            return None
+    def __init__(self) -> None:
+        #: item key -> {stale lane attribute: the value seen}, removed by the item's next write
+        self._stale: dict[tuple[str, str], dict[str, str]] = {}
+        self._lock = threading.Lock()
 
-    def apply(self, first_sequence: str, last_sequence: str, deltas: Deltas, now_epoch: int) -> bool:
-        """Write ``deltas`` and the batch marker in one transaction.
-
-        Returns False (and writes nothing) when the marker exists: another delivery of the
-        same records applied them. Raises ``StoreBusy`` for throttling or a collision.
-        """
-        room = self._sample_room(deltas)
-        try:
-            with TransactWrite(connection=connection()) as tx:
-                # precondition: this batch was never applied
-                tx.save(
-                    Marker(
-                        marker_pk(first_sequence),
-                        MARKER_SK,
-                        value=last_sequence,
-                        expires_at=now_epoch + MARKER_TTL_SECONDS,
-                    ),
-                    condition=Marker.pk.does_not_exist(),
+    # ------------------------------------------------------------------ reads
+    def states(self, refs: Sequence[CounterRef | StatsRef], lane: str) -> dict[CounterRef | StatsRef, ItemState]:
+        """The lane's watermark and the samples kept of ``refs`` (consistent BatchGetItem,
+        one request per 100 items). An item not answered is left out (the caller then
+        writes it conditionally, which is always safe)."""
+        name = lane_attribute(lane)
+        out: dict[CounterRef | StatsRef, ItemState] = {}
+        wanted = {_key(ref): ref for ref in refs}
+        keys = list(wanted)
+        conn = Stats._get_connection()  # both item kinds are on the catalog table
+        for i in range(0, len(keys), BATCH_GET_LIMIT):
+            # key attribute maps (PynamoDB's annotation says str, its code takes maps)
+            chunk = cast(Any, [{"pk": pk, "sk": sk} for pk, sk in keys[i : i + BATCH_GET_LIMIT]])
+            try:
+                answer = conn.batch_get_item(
+                    chunk, consistent_read=True, attributes_to_get=["pk", "sk", "samples", name]
                 )
-                for (workflow_id, shard), delta in sorted(deltas.active.items()):
-                    if delta:
-                        tx.update(
-                            Counters(f"WF#{workflow_id}", counter_sk(shard)), actions=[Counters.active.add(delta)]
-                        )
-                for key, stat in sorted(deltas.stats.items()):
-                    if not stat.empty():
-                        tx.update(self._stats_item(*key), actions=self._stat_actions(stat, room.get(key, 0)))
-        except TransactWriteError as error:
+            except GetError as error:
+                if _busy(error):
+                    continue  # unknown: those items are written conditionally
+                raise
+            for item in answer.get("Responses", {}).get(conn.table_name, []):
+                ref = wanted.get((item["pk"]["S"], item["sk"]["S"]))
+                if ref is not None:
+                    mark = item.get(name, {}).get("S")
+                    out[ref] = ItemState(
+                        mark.split("@")[0] if mark else None, len(item.get("samples", {}).get("L", []))
+                    )
+            for pk, sk in keys[i : i + BATCH_GET_LIMIT]:
+                ref = wanted[(pk, sk)]
+                if ref not in out and not _unprocessed(answer, conn.table_name, pk, sk):
+                    out[ref] = ItemState(None, 0)  # absent: nothing applied yet
+        return out
+
+    def watermark(self, ref: CounterRef | StatsRef, lane: str) -> str | None:
+        """The lane's watermark on one item (strongly consistent), or None."""
+        pk, sk = _key(ref)
+        name = lane_attribute(lane)
+        try:
+            item = Stats._get_connection().get_item(pk, sk, consistent_read=True, attributes_to_get=[name])
+        except GetError as error:
             if _busy(error):
                 raise StoreBusy("the counters are busy; the batch is retried") from error
-            if _conflict(error, "batch", "new"):
-                return False
             raise
-        return True
+        mark = item.get("Item", {}).get(name, {}).get("S")
+        return str(mark).split("@")[0] if mark else None
+
+    # ----------------------------------------------------------------- writes
+    def apply(self, records: ItemRecords, lane: str, now_epoch: int, start: int = 0, room: int = 0) -> int:
+        """Apply ``records.sequences[start:]`` to the item, once.
+
+        Returns the index of the first record this call applied (``len(sequences)`` when the
+        item already held them all). Raises ``StoreBusy`` for throttling.
+        """
+        name = lane_attribute(lane)
+        pk, sk = _key(records.ref)
+        conn = Stats._get_connection()
+        for _ in range(MAX_REFUSALS):
+            if start >= len(records.sequences):
+                return start
+            first, last = ordered(records.sequences[start]), ordered(records.sequences[-1])
+            with self._lock:
+                stale = dict(self._stale.get((pk, sk), {}))
+            actions = [*self._actions(records, records.delta(start), room), Path(name).set(f"{last}@{now_epoch}")]
+            actions += [Path(attribute).remove() for attribute in stale]
+            # precondition: the item holds none of these records (its watermark for this
+            # shard is before the first), and the stale lanes are as seen
+            condition = Path(name).does_not_exist() | (Path(name) < first)
+            for attribute, seen in stale.items():
+                condition &= Path(attribute) == seen
+            try:
+                answer = conn.update_item(pk, sk, actions=actions, condition=condition, return_values="ALL_NEW")
+            except UpdateError as error:
+                if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
+                    if _busy(error):
+                        raise StoreBusy("the counters are busy; the batch is retried") from error
+                    raise
+                if stale:
+                    with self._lock:
+                        self._stale.pop((pk, sk), None)  # a stale lane wrote again: keep it
+                    continue
+                # a delivery before this one applied some of the records: apply the rest
+                held = self.watermark(records.ref, lane) or ""
+                start = next((i for i, s in enumerate(records.sequences) if ordered(s) > held), len(records.sequences))
+                continue
+            self._note_stale(pk, sk, name, answer.get("Attributes", {}), now_epoch)
+            return start
+        raise StoreBusy(f"{pk} {sk} kept moving; the batch is retried")
+
+    def _note_stale(self, pk: str, sk: str, name: str, attributes: dict[str, Any], now_epoch: int) -> None:
+        stale = {}
+        for attribute, value in attributes.items():
+            if not attribute.startswith(LANE_PREFIX) or attribute == name:
+                continue
+            raw = str(value.get("S", ""))
+            stamp = raw.rpartition("@")[2]
+            if stamp.isdigit() and now_epoch - int(stamp) > PRUNE_AFTER_SECONDS:
+                stale[attribute] = raw
+        with self._lock:
+            if stale:
+                if len(self._stale) >= STALE_MEMORY:
+                    self._stale.clear()
+                self._stale[(pk, sk)] = stale
+            else:
+                self._stale.pop((pk, sk), None)
 
     def set_active(self, workflow_id: str, shards: list[int]) -> None:
         """Overwrite a workflow's counter shards (``rebuild_counts``); the pre-shard item goes to 0."""
@@ -109,31 +241,27 @@ class AggregateStore:
             Counters(f"WF#{workflow_id}", sk).update(actions=[Counters.active.set(value)])
 
     # ------------------------------------------------------------------ helpers
-    def _stats_item(self, workflow_id: str, hour: str, shard: int) -> Any:
-        return Stats(f"WF#{workflow_id}", f"STATS#H#{hour}#{shard}")
-
-    def _stat_actions(self, stat: StatDelta, room: int) -> list[Any]:
+    @staticmethod
+    def _actions(records: ItemRecords, delta: int | StatDelta, room: int) -> list[Any]:
+        if isinstance(delta, int):
+            return [Counters.active.add(delta)] if delta else []
         s = Stats
-        actions = [getattr(s, f"n_{status}").add(n) for status, n in sorted(stat.counts.items()) if n]
-        for index, n in sorted(stat.histogram.items()):
-            actions += [getattr(s, f"d_{index}").add(n), getattr(s, f"s_{index}").add(round(stat.bin_sums[index], 3))]
-        if stat.histogram:
-            actions.append(s.d_sum.add(round(stat.duration_sum, 3)))
-        if room > 0 and stat.samples:
-            actions.append(s.samples.set((s.samples | []).append(stat.samples[:room])))
+        actions = [getattr(s, f"n_{status}").add(n) for status, n in sorted(delta.counts.items()) if n]
+        for index, n in sorted(delta.histogram.items()):
+            actions += [getattr(s, f"d_{index}").add(n), getattr(s, f"s_{index}").add(round(delta.bin_sums[index], 3))]
+        if delta.histogram:
+            actions.append(s.d_sum.add(round(delta.duration_sum, 3)))
+        if room > 0 and delta.samples:
+            actions.append(s.samples.set((s.samples | []).append(delta.samples[:room])))
         return actions
 
-    def _sample_room(self, deltas: Deltas) -> dict[tuple[str, str, int], int]:
-        """How many exact durations each item with completions can still keep (one BatchGetItem).
 
-        Best effort: a concurrent batch of another stream shard may add some too, so an hour
-        can hold a few more than ``MAX_SAMPLES`` (the item stays small either way).
-        """
-        wanted = [key for key, stat in deltas.stats.items() if stat.samples]
-        if not wanted:
-            return {}
-        keys = {(f"WF#{w}", f"STATS#H#{h}#{k}"): (w, h, k) for w, h, k in wanted}
-        kept = {key: 0 for key in wanted}
-        for item in Stats.batch_get(list(keys), attributes_to_get=["pk", "sk", "samples"]):
-            kept[keys[(item.pk, item.sk)]] = len(item.samples or [])
-        return {key: MAX_SAMPLES - n for key, n in kept.items()}
+def _unprocessed(answer: dict[str, Any], table: str, pk: str, sk: str) -> bool:
+    pending = answer.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+    return any(k.get("pk", {}).get("S") == pk and k.get("sk", {}).get("S") == sk for k in pending)
+
+
+def sample_room(state: ItemState | None) -> int:
+    """How many exact durations an item can still keep (best effort: a concurrent batch of
+    another shard may add some too, so an hour can hold a few more than ``MAX_SAMPLES``)."""
+    return MAX_SAMPLES - state.samples if state is not None else 0

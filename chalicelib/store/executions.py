@@ -71,6 +71,9 @@ class StatusChange:
     #: the statistics hour (``None`` only from callers that predate them)
     started_at: str | None = None
     trigger_type: str | None = None
+    #: the current step's changing part for the status event (``engine/status_events.py``);
+    #: None: not known (the head's is removed, and the event replays the history)
+    step: str | None = None
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,7 @@ class ExecutionStore:
         actions: list[Action] = [Summary.status.set(change.after), Summary.seq.set(seq)]
         if change.after in (ExecutionStatus.COMPLETED, ExecutionStatus.CANCELLED):
             actions.append(Summary.ended_at.set(change.at))
+        actions.append(Summary.step.set(change.step) if change.step is not None else Summary.step.remove())
         if change.started_at and change.trigger_type:
             keys = status_keys(
                 change.workflow_id, change.after, change.trigger_type, change.started_at, execution_id=execution_id

@@ -303,6 +303,8 @@ class Summary(Model):
     trigger_ref = UnicodeAttribute(null=True)
     started_at = UnicodeAttribute()
     ended_at = UnicodeAttribute(null=True)
+    #: the current step's changing part, for the status event (engine/status_events.py)
+    step = UnicodeAttribute(null=True)
     #: last event sequence number of the commit that set this status: only a later one may
     #: move the head (forward only), and the aggregator replays the history up to it
     seq = NumberAttribute(null=True)

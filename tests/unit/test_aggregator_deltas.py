@@ -63,3 +63,25 @@ def test_a_batch_folds_into_one_delta_per_item() -> None:
     add_change(only, start)
     add_change(only, done)
     assert only.active == {("wf_1", shard_of("ex_1")): 0} and only.items() == 1
+
+
+def test_a_batch_sorts_its_changes_by_the_item_they_move() -> None:
+    from chalicelib.engine.aggregator import item_records
+    from chalicelib.store.aggregates import StatDelta, ordered
+
+    start = HeadChange("11", "ex_1", "wf_1", None, "running", "2026-11-25T12:10:00Z", None, 1)
+    wait = HeadChange("12", "ex_1", "wf_1", "running", "waiting", "2026-11-25T12:10:00Z", None, 3)
+    done = HeadChange("13", "ex_1", "wf_1", "waiting", "completed", "2026-11-25T12:10:00Z", "2026-11-25T12:10:12Z", 5)
+    items = {i.ref: i for i in item_records([start, wait, done])}
+    shard = shard_of("ex_1")
+    counter, stats = items[("wf_1", shard)], items[("wf_1", "2026-11-25T12", shard)]
+    assert set(items) == {counter.ref, stats.ref} and stats.is_stats and not counter.is_stats
+    assert counter.sequences == ["11", "13"]  # running -> waiting moves no count
+    assert (counter.delta(0), counter.delta(1)) == (0, -1)  # any suffix folds on its own
+    assert stats.sequences == ["11", "12", "13"]
+    whole, last = stats.delta(0), stats.delta(2)
+    assert isinstance(whole, StatDelta) and isinstance(last, StatDelta)
+    assert whole.counts == {"running": 0, "waiting": 0, "completed": 1} and whole.samples == [12.0]
+    assert last.counts == {"completed": 1, "waiting": -1}
+    # stream sequence numbers of any length compare as numbers
+    assert ordered("99") < ordered("100") < ordered("000101") and ordered("0") == "010"
