@@ -19,6 +19,7 @@ import os
 import re
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -26,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from chalicelib.agents.base import AgentContext, AgentError, IntegrationError
 from chalicelib.agents.http import _placeholder_errors, _render
+from chalicelib.agents.ledger import PlannedCall
 from chalicelib.domain.actions import EDIT_AND_RETRY, SKIP_OR_CANCEL
 from chalicelib.domain.side_effects import SideEffectKind, SideEffectStatus, fingerprint
 from chalicelib.errors import FieldError
@@ -83,34 +85,21 @@ class EmailAgent:
                 errors += _placeholder_errors(value, f"{at}.{key}")
         return errors
 
+    def plan(self, ctx: AgentContext) -> PlannedCall:
+        """The send ``run`` will enter in the ledger, so the engine can commit it with the step's
+        claim. Raises the ``StepError`` that ``run`` would raise first."""
+        return _prepare(ctx).call
+
     def run(self, ctx: AgentContext) -> Any:
         """Render and send; ``{"message_id", "to"}``."""
-        config, data = ctx.config, ctx.data
-        to = _addresses(config.get("to"), data, "to")
-        cc = _addresses(config.get("cc") or [], data, "cc")
-        if len(to) + len(cc) > MAX_RECIPIENTS:
-            raise AgentError(f"{len(to) + len(cc)} recipients; at most {MAX_RECIPIENTS}", retryable=False)
-        sender = _render(
-            str(config.get("from") or os.environ.get("STEPLINE_EMAIL_FROM") or ""), data, for_url=False, field="from"
-        ).strip()
-        if not _ADDRESS.match(sender.split("<")[-1].rstrip(">").strip() if "<" in sender else sender):
-            raise AgentError(
-                "no sender: set config.from or STEPLINE_EMAIL_FROM to a verified SES identity",
-                retryable=False,
-                action=EDIT_AND_RETRY,
-            )
-        subject = _render(str(config["subject"]), data, for_url=False, field="subject").replace("\n", " ")
-        body = _render(str(config["body"]), data, for_url=False, field="body")
-        destination: dict[str, Any] = {"ToAddresses": to}
-        if cc:
-            destination["CcAddresses"] = cc
-        target = "email to " + ", ".join(to + cc)
-        digest = fingerprint("email", sender, to, cc, subject, body)
-        recorded = ctx.ledger.replay(digest, kind=SideEffectKind.EMAIL.value, target=target)
+        mail = _prepare(ctx)
+        call, to = mail.call, mail.to
+        recorded = ctx.ledger.replay(call.fingerprint, kind=call.kind, target=call.target)
         if recorded is not None:
             return recorded.get("result")  # replayed: the earlier attempt's message id, nothing sent again
-        key = ctx.ledger.key("email")
-        effect = ctx.ledger.begin(SideEffectKind.EMAIL.value, target, key, digest)
+        key = call.key
+        effect = ctx.ledger.begin(call.kind, call.target, key, call.fingerprint)
+        sender, destination, subject, body = mail.sender, mail.destination, mail.subject, mail.body
         try:
             answer = self.client().send_email(
                 FromEmailAddress=sender,
@@ -157,6 +146,48 @@ class EmailAgent:
                 settings = get_engine().settings
                 self._client = boto3.client("sesv2", region_name=settings.region, endpoint_url=settings.endpoint_url)
             return self._client
+
+
+@dataclass
+class _Message:
+    """A rendered message; ``call`` is its ledger entry's identity."""
+
+    sender: str
+    to: list[str]
+    destination: dict[str, Any]
+    subject: str
+    body: str
+    call: PlannedCall
+
+
+def _prepare(ctx: AgentContext) -> _Message:
+    """Render the message from the step context, or raise the ``StepError`` of a bad one."""
+    config, data = ctx.config, ctx.data
+    to = _addresses(config.get("to"), data, "to")
+    cc = _addresses(config.get("cc") or [], data, "cc")
+    if len(to) + len(cc) > MAX_RECIPIENTS:
+        raise AgentError(f"{len(to) + len(cc)} recipients; at most {MAX_RECIPIENTS}", retryable=False)
+    sender = _render(
+        str(config.get("from") or os.environ.get("STEPLINE_EMAIL_FROM") or ""), data, for_url=False, field="from"
+    ).strip()
+    if not _ADDRESS.match(sender.split("<")[-1].rstrip(">").strip() if "<" in sender else sender):
+        raise AgentError(
+            "no sender: set config.from or STEPLINE_EMAIL_FROM to a verified SES identity",
+            retryable=False,
+            action=EDIT_AND_RETRY,
+        )
+    subject = _render(str(config["subject"]), data, for_url=False, field="subject").replace("\n", " ")
+    body = _render(str(config["body"]), data, for_url=False, field="body")
+    destination: dict[str, Any] = {"ToAddresses": to}
+    if cc:
+        destination["CcAddresses"] = cc
+    call = PlannedCall(
+        SideEffectKind.EMAIL.value,
+        "email to " + ", ".join(to + cc),
+        ctx.ledger.key("email"),
+        fingerprint("email", sender, to, cc, subject, body),
+    )
+    return _Message(sender, to, destination, subject, body, call)
 
 
 def _addresses(raw: Any, data: Mapping[str, Any], field: str) -> list[str]:

@@ -23,6 +23,7 @@ import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -30,6 +31,7 @@ from urllib.parse import quote, urlsplit
 from chalicelib.agents.auth import Credentials, revoked
 from chalicelib.agents.base import AgentContext, AgentError, IntegrationError, StepError, evaluate, expression_problem
 from chalicelib.agents.connections import redact, step_connection_ref
+from chalicelib.agents.ledger import PlannedCall
 from chalicelib.domain.connections import AUTH_KINDS, ConnectionRef
 from chalicelib.domain.side_effects import SideEffectKind, SideEffectStatus, fingerprint, public_target
 from chalicelib.errors import FieldError, SteplineError
@@ -84,58 +86,27 @@ class HttpAgent:
         """``config.connection``, when given, must name a bearer, header, basic or oauth2 connection."""
         return step_connection_ref(step.get("config"), path, AUTH_KINDS, required=False)
 
+    def plan(self, ctx: AgentContext) -> PlannedCall | None:
+        """The call ``run`` will enter in the ledger (None for a GET), so the engine can commit
+        it with the step's claim. Raises the ``StepError`` that ``run`` would raise first."""
+        return _prepare(ctx).call
+
     def run(self, ctx: AgentContext) -> Any:
         """Send the request; return ``{"status", "body", "headers"}`` or raise a ``StepError``."""
-        config = ctx.config
-        method = str(config.get("method", "POST")).upper()
-        if method not in METHODS:
-            raise AgentError(f"unsupported HTTP method {method!r}", retryable=False)
-        template = str(config.get("url", ""))
-        problem = url_template_problem(template)
-        if problem:  # definitions are validated when saved; this guards older stored ones
-            raise AgentError(f"url {problem}", retryable=False)
-        url = _render(template, ctx.data, for_url=True, field="url")
-        parts = urlsplit(url)
-        if parts.scheme.lower() not in ("http", "https") or parts.netloc != urlsplit(template).netloc:
-            raise AgentError(
-                f"url: placeholders may not change the scheme, host or port ({_shown(url)!r})", retryable=False
-            )
-        shown = _shown(url)
-
-        body = _request_body(ctx, method)
-        headers = {
-            "Accept": "application/json",
-            "User-Agent": "Stepline/1",
-            "X-Stepline-Execution": ctx.execution_id,
-            "X-Stepline-Step": ctx.step_id,
-            "X-Stepline-Attempt": str(ctx.attempt),
-        }
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        for name, value in (config.get("headers") or {}).items():
-            rendered = _render(str(value), ctx.data, for_url=False, field=f"headers.{name}")
-            if "\r" in rendered or "\n" in rendered:
-                raise AgentError(f"header {name} contains a line break", retryable=False)
-            headers[str(name)] = rendered
-
-        timeout = _timeout(config.get("timeout_seconds"), ctx.timeout_seconds)
-        effect = None
-        if method != "GET":  # a call that may change something: in the side-effect ledger
-            target = public_target(method, url)
-            digest = fingerprint("http", method, url, body.decode("utf-8") if body is not None else None)
-            recorded = ctx.ledger.replay(digest, kind=SideEffectKind.HTTP.value, target=target)
+        request = _prepare(ctx)
+        call, headers, effect = request.call, request.headers, None
+        if call is not None:  # a call that may change something: in the side-effect ledger
+            recorded = ctx.ledger.replay(call.fingerprint, kind=call.kind, target=call.target)
             if recorded is not None:
                 return recorded.get("result")  # replayed: the earlier attempt's answer, no second call
-            key = next((v for k, v in headers.items() if k.lower() == "idempotency-key"), None)
-            if key is None:  # a key set in config.headers wins: the remote system may expect its own
-                key = headers["Idempotency-Key"] = ctx.ledger.key(1)
-            effect = ctx.ledger.begin(SideEffectKind.HTTP.value, target, key, digest)
+            effect = ctx.ledger.begin(call.kind, call.target, call.key, call.fingerprint)
+        config, url, shown, timeout = ctx.config, request.url, request.shown, request.timeout
         credentials = None
         if config.get("connection"):
             credentials = Credentials(ctx.connection(str(config["connection"])), timeout)
             headers.update(credentials.headers())  # the connection wins over a same-named config header
         try:
-            output = _call(url, body, method, headers, shown, timeout, credentials)
+            output = _call(url, request.body, request.method, headers, shown, timeout, credentials)
         except StepError as error:
             if effect is not None:
                 ctx.ledger.finish(effect, _outcome(error), http_status=getattr(error, "status", None))
@@ -143,6 +114,62 @@ class HttpAgent:
         if effect is not None:
             ctx.ledger.finish(effect, SideEffectStatus.SUCCEEDED, output, http_status=output.get("status"))
         return output
+
+
+@dataclass
+class _Request:
+    """A rendered request, before credentials; ``call`` is its ledger entry's identity (None for a GET)."""
+
+    method: str
+    url: str
+    shown: str
+    body: bytes | None
+    headers: dict[str, str]
+    timeout: float
+    call: PlannedCall | None
+
+
+def _prepare(ctx: AgentContext) -> _Request:
+    """Render the request from the step context, or raise the ``StepError`` of a bad one."""
+    config = ctx.config
+    method = str(config.get("method", "POST")).upper()
+    if method not in METHODS:
+        raise AgentError(f"unsupported HTTP method {method!r}", retryable=False)
+    template = str(config.get("url", ""))
+    problem = url_template_problem(template)
+    if problem:  # definitions are validated when saved; this guards older stored ones
+        raise AgentError(f"url {problem}", retryable=False)
+    url = _render(template, ctx.data, for_url=True, field="url")
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or parts.netloc != urlsplit(template).netloc:
+        raise AgentError(
+            f"url: placeholders may not change the scheme, host or port ({_shown(url)!r})", retryable=False
+        )
+
+    body = _request_body(ctx, method)
+    headers = {
+        "Accept": "application/json",
+        "User-Agent": "Stepline/1",
+        "X-Stepline-Execution": ctx.execution_id,
+        "X-Stepline-Step": ctx.step_id,
+        "X-Stepline-Attempt": str(ctx.attempt),
+    }
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    for name, value in (config.get("headers") or {}).items():
+        rendered = _render(str(value), ctx.data, for_url=False, field=f"headers.{name}")
+        if "\r" in rendered or "\n" in rendered:
+            raise AgentError(f"header {name} contains a line break", retryable=False)
+        headers[str(name)] = rendered
+    call = None
+    if method != "GET":
+        digest = fingerprint("http", method, url, body.decode("utf-8") if body is not None else None)
+        key = next((v for k, v in headers.items() if k.lower() == "idempotency-key"), None)
+        if key is None:  # a key set in config.headers wins: the remote system may expect its own
+            key = headers["Idempotency-Key"] = ctx.ledger.key(1)
+        call = PlannedCall(SideEffectKind.HTTP.value, public_target(method, url), key, digest)
+    timeout = _timeout(config.get("timeout_seconds"), ctx.timeout_seconds)
+    return _Request(method, url, _shown(url), body, headers, timeout, call)
 
 
 def _outcome(error: StepError) -> SideEffectStatus:

@@ -7,6 +7,12 @@ Before a call that changes something elsewhere an agent asks ``replay(fingerprin
 that dies mid-call leaves an ``unknown`` entry) and ``finish(...)`` once it knows the outcome.
 ``entries`` go into the attempt's result.
 
+An agent whose one call is known before it runs (``http``, ``email``) says so with
+``plan(ctx)``; the engine then asks ``open(call)`` for the entry and commits it together with
+the step's claim, and ``begin`` of that same call takes the committed entry instead of
+committing another (``opened``). A planned entry the agent never began was not made
+(``unmade``: recorded as ``failed``).
+
 Without an engine (agents run directly, as in unit tests) the ledger only keeps the entries
 in memory. The rules live in ``chalicelib.domain.side_effects``.
 """
@@ -15,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.agents.base import AgentError
 from chalicelib.domain.actions import SKIP_OR_CANCEL
@@ -28,10 +34,20 @@ from chalicelib.domain.side_effects import (
 )
 from chalicelib.domain.timefmt import iso
 
-__all__ = ["SideEffectLedger", "failure_status"]
+__all__ = ["PlannedCall", "SideEffectLedger", "failure_status"]
 
 #: Network failures after which the request certainly did not reach the other system.
 NEVER_SENT = ("connection refused", "host could not be resolved", "TLS certificate rejected", "address not allowed")
+
+
+class PlannedCall(NamedTuple):
+    """The one call an agent will make, known before it runs (what ``begin`` will be given)."""
+
+    kind: str
+    target: str
+    key: str
+    fingerprint: str
+    name: str | None = None
 
 
 class SideEffectLedger:
@@ -46,6 +62,7 @@ class SideEffectLedger:
         mode: RetryMode | str = DEFAULT_MODE,
         note: Callable[[dict[str, Any]], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        opened: Mapping[str, Any] | None = None,
     ) -> None:
         self.execution_id, self.step_id, self.attempt = execution_id, step_id, attempt
         self.mode = RetryMode(mode)
@@ -55,6 +72,8 @@ class SideEffectLedger:
         self._note = note
         self._clock = clock
         self.entries: list[dict[str, Any]] = []
+        #: an entry already committed (with the claim) for the first call; ``begin`` takes it
+        self._opened = dict(opened) if opened else None
 
     def key(self, label: str | int) -> str:
         """An idempotency key of this attempt: a new attempt's keys are new, a redelivery's the same."""
@@ -91,6 +110,16 @@ class SideEffectLedger:
                 )
         return None
 
+    def open(self, call: PlannedCall) -> dict[str, Any] | None:
+        """The entry of a planned first call, for the engine to commit before the agent runs; None
+        when the agent will not make it (a replay hands back an earlier result, or an earlier
+        attempt's same call has an unknown outcome and the agent will stop)."""
+        if self.entries or any(s.get("fingerprint") == call.fingerprint for s in self._sources):
+            return None
+        if any(e.get("fingerprint") == call.fingerprint for e in self._unknown):
+            return None
+        return self._entry(call.kind, call.target, call.key, call.fingerprint, call.name)
+
     def begin(self, kind: str, target: str, key: str, fingerprint: str, name: str | None = None) -> dict[str, Any]:
         """Enter a call about to be made (status ``unknown`` until ``finish``); the engine commits it first.
 
@@ -98,10 +127,23 @@ class SideEffectLedger:
         the call must not be made.
         """
         entry = self._entry(kind, target, key, fingerprint, name)
-        if self._note is not None:
+        opened, self._opened = self._opened, None
+        if opened is not None and all(opened.get(k) == entry.get(k) for k in _SAME_CALL):
+            entry = opened  # committed with the claim: the call may be made
+        elif self._note is not None:
+            if opened is not None:
+                self.entries.append(_unmade(opened, self._clock()))
+                entry["n"] = len(self.entries) + 1
             self._note({k: v for k, v in entry.items()})
         self.entries.append(entry)
         return entry
+
+    def unmade(self) -> None:
+        """After the agent returned: an entry committed for a call it never began is ``failed``
+        (the agent enters a call before making it, so this one was not made)."""
+        if self._opened is not None:
+            self.entries.append(_unmade(self._opened, self._clock()))
+            self._opened = None
 
     def finish(self, entry: dict[str, Any], status: SideEffectStatus, result: Any = None, **facts: Any) -> None:
         """Record how the call ended; ``result`` is what a replay hands back (successful calls only)."""
@@ -123,6 +165,14 @@ class SideEffectLedger:
         if name:
             entry["name"] = name
         return entry
+
+
+#: What makes a begun call the planned one.
+_SAME_CALL = ("n", "kind", "target", "idempotency_key", "fingerprint", "name")
+
+
+def _unmade(entry: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    return {**entry, "status": SideEffectStatus.FAILED.value, "finished_at": iso(now)}
 
 
 def failure_status(status: int | None, reason: str, timed_out: bool = False) -> SideEffectStatus:

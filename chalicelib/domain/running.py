@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +42,7 @@ __all__ = [
     "backoff_seconds",
     "later",
     "requeue_due",
+    "settled_dues",
     "summary",
 ]
 
@@ -372,6 +374,26 @@ def advance(state: ExecutionState, step: StepView, event: Event, now: datetime) 
             due=later(now, HANDOVER_GRACE_SECONDS),
         )
     return Decision(events=(event,), dispatch=(Dispatch(nxt.id, nxt.attempt),))
+
+
+#: Events whose due time is the deadline or lease of a claim (``TimeOutStep`` then).
+_CLAIM_DUES = (ET.STEP_STARTED, ET.STEP_HEARTBEAT)
+
+
+def settled_dues(events: tuple[Event, ...], after: ExecutionState) -> tuple[Event, ...]:
+    """``events`` without the due times nobody will need once they are committed.
+
+    A commit item carries the due entry of its last event that has one (one index write).
+    While the execution runs, a claim's entry is kept even when its step finished in the same
+    commit: it also covers the hand-over that follows (``requeue_due``). Once the execution has
+    stopped running (completed, waiting, paused on a failure, cancelled) nothing of a claim is
+    left to time out, so the entries of claims and heartbeats are dropped: a chain of pure
+    steps that ends the execution writes no index entry at all. Other due times (a gate's
+    time-out, a retry woken by the sweep) are kept.
+    """
+    if after.status == ES.RUNNING or not any(e.due and e.type in _CLAIM_DUES for e in events):
+        return events
+    return tuple(replace(e, due=None) if e.due and e.type in _CLAIM_DUES else e for e in events)
 
 
 def summary(value: Any, limit: int = 120) -> str:

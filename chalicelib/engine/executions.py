@@ -31,6 +31,7 @@ from chalicelib.domain.machine import (
     decide,
     replay,
 )
+from chalicelib.domain.running import settled_dues
 from chalicelib.domain.timefmt import iso
 from chalicelib.domain.vocabulary import EventType, TriggerKind
 from chalicelib.engine.budget import Backoff
@@ -207,8 +208,9 @@ class ExecutionService:
                     str(state.trigger.get("type", "manual")),
                     head_step(after),
                 )
+            events = settled_dues(decision.events, after)  # no index entry for a claim that is over
             try:
-                numbered = self.store.executions.append(state.execution_id, state.seq, decision.events, change, atomic)
+                numbered = self.store.executions.append(state.execution_id, state.seq, events, change, atomic)
                 after.seq = numbered[-1].seq
             except HeadBehind as error:
                 # the commit is stored: announce and hand over as usual, then fail the invocation

@@ -4,7 +4,8 @@ Called once per SQS message. A worker runs consecutive steps (a *chain*) until a
 delayed retry, the end, or its budget (``engine/budget.py``); only then does it hand over
 through SQS. Pure steps (``transform``) are decided in memory and committed together, with
 no claim of their own; a side-effecting step's claim is committed (with whatever the chain
-decided before it) before its agent runs, so it never runs twice for one attempt.
+decided before it, and the ``side_effect_started`` of its call when the agent knows that call
+up front) before its agent runs, so it never runs twice for one attempt.
 
 Every path is idempotent: a duplicate or replayed message finds the claim taken
 (``ClaimStep`` decides nothing, or the conditional commit loses) and returns without
@@ -16,11 +17,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
@@ -44,7 +46,8 @@ from chalicelib.domain.states import StepState
 from chalicelib.domain.vocabulary import ErrorKind
 from chalicelib.engine.budget import Backoff, Budget
 from chalicelib.engine.executions import ExecutionService
-from chalicelib.engine.side_effects import HistoryNotes, ledger_for
+from chalicelib.engine.heartbeats import Heartbeats
+from chalicelib.engine.side_effects import HistoryNotes, ledger_for, opening_call
 from chalicelib.errors import HeadBehind, NotFound, StoreBusy, TransitionConflict
 from chalicelib.jsonlimits import json_value_problem
 from chalicelib.observability import log_context, metric
@@ -118,18 +121,27 @@ class StepRunner:
         while True:
             step_id, attempt = claim.events[0].step_id or "", int(claim.events[0].attempt or 0)
             pure = is_pure(get_agent(state.step_def(step_id).agent))
+            opened = None
             if pure:
                 pending += claim.events
                 state = apply_events(state, claim.events)
             else:
-                # a side effect runs only once its claim is stored
-                stored = self._finish(committed, pending + list(claim.events), (), unrecorded, budget, receipt)
+                # a side effect runs only once its claim (and, when known up front, its call) is stored
+                opened = opening_call(
+                    apply_events(state, claim.events),
+                    step_id,
+                    attempt,
+                    partial(self._context, state, step_id, attempt),
+                    self.clock,
+                )
+                events = pending + list(claim.events) + list(opened[1] if opened else ())
+                stored = self._finish(committed, events, (), unrecorded, budget, receipt)
                 if stored is None:
                     log.info("chain stopped: claim of %s#%s lost", step_id, attempt)
                     return
                 committed = state = stored
                 pending, unrecorded, pending_since = [], None, time.monotonic()
-            result, latest = self._run_step(state, step_id, attempt, pure, receipt)
+            result, latest = self._run_step(state, step_id, attempt, pure, receipt, opened[0] if opened else None)
             if latest is not state:  # the step entered side effects in the history while it ran
                 committed = state = latest
             ran += 1
@@ -212,9 +224,16 @@ class StepRunner:
             return None
 
     def _run_step(
-        self, state: ExecutionState, step_id: str, attempt: int, pure: bool, receipt: str | None
+        self,
+        state: ExecutionState,
+        step_id: str,
+        attempt: int,
+        pure: bool,
+        receipt: str | None,
+        opened: dict[str, Any] | None = None,
     ) -> tuple[RecordResult, ExecutionState]:
-        """The attempt's result, and the execution as stored after it (side effects it entered)."""
+        """The attempt's result, and the execution as stored after it (side effects it entered);
+        ``opened``: the entry of its first call, committed with the claim."""
         sdef = state.step_def(step_id)
         notes = None if pure else HistoryNotes(self.executions, state, self.clock, self.sleep)
         with log_context(step_id=step_id, attempt=attempt):
@@ -223,10 +242,10 @@ class StepRunner:
             beat = (
                 None
                 if pure or sdef.timeout_seconds <= LEASE_SECONDS
-                else _Heartbeats(self, state.execution_id, step_id, attempt, receipt)
+                else Heartbeats(self, state.execution_id, step_id, attempt, receipt)
             )
             try:
-                result = self._run_agent(state, step_id, attempt, notes)
+                result = self._run_agent(state, step_id, attempt, notes, opened)
                 self._count_usage(state, result)
             finally:
                 if beat is not None:
@@ -243,17 +262,21 @@ class StepRunner:
         return result, notes.state if notes is not None and notes.committed else state
 
     def _run_agent(
-        self, state: ExecutionState, step_id: str, attempt: int, notes: HistoryNotes | None = None
+        self,
+        state: ExecutionState,
+        step_id: str,
+        attempt: int,
+        notes: HistoryNotes | None = None,
+        opened: dict[str, Any] | None = None,
     ) -> RecordResult:
-        ledger = ledger_for(state, step_id, attempt, notes, self.clock)
+        ledger = ledger_for(state, step_id, attempt, notes, self.clock, opened)
         result = self._run_agent_only(state, step_id, attempt, ledger)
+        ledger.unmade()  # an entry committed with the claim for a call the agent never began
         return replace(result, side_effects=tuple(ledger.entries)) if ledger.entries else result
 
-    def _run_agent_only(
-        self, state: ExecutionState, step_id: str, attempt: int, ledger: SideEffectLedger
-    ) -> RecordResult:
+    def _context(self, state: ExecutionState, step_id: str, attempt: int, ledger: SideEffectLedger) -> AgentContext:
         sdef = state.step_def(step_id)
-        ctx = AgentContext(
+        return AgentContext(
             execution_id=state.execution_id,
             step_id=step_id,
             attempt=attempt,
@@ -265,6 +288,12 @@ class StepRunner:
             spend=_spend_check(state, step_id, attempt),
             ledger=ledger,
         )
+
+    def _run_agent_only(
+        self, state: ExecutionState, step_id: str, attempt: int, ledger: SideEffectLedger
+    ) -> RecordResult:
+        sdef = state.step_def(step_id)
+        ctx = self._context(state, step_id, attempt, ledger)
         try:
             output = get_agent(sdef.agent).run(ctx)
             # large outputs are fine (the store keeps them in S3); non-JSON ones (NaN, Infinity,
@@ -418,33 +447,3 @@ def _spend_check(state: ExecutionState, step_id: str, attempt: int) -> SpendChec
         return None
     waived = state.step(step_id).waived_attempt == attempt
     return SpendCheck(budget, state.usage_total, tuple(state.spend), waived, step_id, attempt)
-
-
-class _Heartbeats:
-    """While a long step runs: extend its lease and its message's visibility every third of a lease."""
-
-    def __init__(
-        self,
-        runner: StepRunner,
-        execution_id: str,
-        step_id: str,
-        attempt: int,
-        receipt: str | None,
-        every: float = LEASE_SECONDS / 3,
-    ) -> None:
-        self.runner, self.args, self.receipt, self.every = runner, (execution_id, step_id, attempt), receipt, every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="stepline-heartbeat", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                self.runner.heartbeat(*self.args)
-                if self.receipt:
-                    self.runner.executions.queue.extend_visibility(self.receipt, int(LEASE_SECONDS * 2))
-            except Exception:
-                log.warning("heartbeat of %s failed", self.args, exc_info=True)
-
-    def stop(self) -> None:
-        self._stop.set()

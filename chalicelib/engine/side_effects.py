@@ -5,6 +5,12 @@ entries and the retry's mode, whose ``begin`` commits a ``side_effect_started`` 
 conditional put) before the agent makes the call. A worker that dies mid-call thus leaves an
 ``unknown`` entry, and an attempt that is no longer the worker's to run (cancelled, timed out,
 force-advanced meanwhile) makes no further call at all.
+
+An agent that knows its one call before it runs (``plan``: the ``http`` request, the ``email``
+send) needs no commit of its own: ``opening_call`` decides that call's ``side_effect_started``
+so the runner commits it in the same put as the step's claim, and the ledger's ``begin`` then
+takes that entry (``ledger_for(..., opened=...)``). Calls found while running (an ``llm``
+step's tools) are still committed one by one.
 """
 
 from __future__ import annotations
@@ -17,15 +23,16 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
-from chalicelib.agents.base import AgentError, IntegrationError
+from chalicelib.agents import get_agent
+from chalicelib.agents.base import AgentContext, AgentError, IntegrationError, StepError
 from chalicelib.agents.ledger import SideEffectLedger
 from chalicelib.domain.commands import StartSideEffect
-from chalicelib.domain.fold import ExecutionState
+from chalicelib.domain.fold import Event, ExecutionState
 from chalicelib.domain.machine import decide
 from chalicelib.engine.budget import Backoff
 from chalicelib.errors import StoreBusy, TransitionConflict
 
-__all__ = ["HistoryNotes", "ledger_for"]
+__all__ = ["HistoryNotes", "ledger_for", "opening_call"]
 
 log = logging.getLogger("stepline.side_effects")
 
@@ -74,10 +81,16 @@ class HistoryNotes:
 
 
 def ledger_for(
-    state: ExecutionState, step_id: str, attempt: int, notes: HistoryNotes | None, clock: Callable[[], datetime]
+    state: ExecutionState,
+    step_id: str,
+    attempt: int,
+    notes: HistoryNotes | None,
+    clock: Callable[[], datetime],
+    opened: Mapping[str, Any] | None = None,
 ) -> SideEffectLedger:
-    """The ledger of one attempt: earlier attempts' entries, the mode the retry chose, and ``notes``
-    (None for pure steps, which make no calls and whose claim is not committed on its own)."""
+    """The ledger of one attempt: earlier attempts' entries, the mode the retry chose, ``notes``
+    (None for pure steps, which make no calls and whose claim is not committed on its own), and
+    the entry ``opened`` with the claim (``opening_call``), if any."""
     view = state.step(step_id)
     return SideEffectLedger(
         state.execution_id,
@@ -87,4 +100,36 @@ def ledger_for(
         mode=view.side_effect_mode,
         note=(lambda entry: notes.note(step_id, attempt, entry)) if notes is not None else None,
         clock=clock,
+        opened=opened,
     )
+
+
+def opening_call(
+    claimed: ExecutionState,
+    step_id: str,
+    attempt: int,
+    context: Callable[[SideEffectLedger], AgentContext],
+    clock: Callable[[], datetime],
+) -> tuple[dict[str, Any], tuple[Event, ...]] | None:
+    """The entry of the call the attempt's agent will make first, and its ``side_effect_started``
+    decided on ``claimed`` (the state with the claim applied), to commit with the claim.
+
+    None when the agent plans no call (no ``plan``, a GET, a replay, a bad config: ``run``
+    raises the same error before any call); the agent's call is then committed on its own.
+    """
+    plan = getattr(get_agent(claimed.step_def(step_id).agent), "plan", None)
+    if plan is None:
+        return None
+    ledger = ledger_for(claimed, step_id, attempt, None, clock)
+    try:
+        call = plan(context(ledger))
+    except StepError:
+        return None
+    except Exception:
+        log.warning("planning the call of %s#%s failed; it is entered on its own", step_id, attempt, exc_info=True)
+        return None
+    entry = ledger.open(call) if call is not None else None
+    if entry is None:
+        return None
+    decision = decide(claimed, StartSideEffect(step_id, attempt, entry), clock())
+    return (entry, decision.events) if decision.events else None

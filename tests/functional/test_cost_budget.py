@@ -4,7 +4,11 @@ botocore hooks (``bench.metering``); no timings.
 * a pure step chained by a worker costs at most 1 write unit (the marginal cost of the
   extra steps of a ten-step run over a five-step one, all chained into one commit);
 * a hop (one SQS hand-over: receive, claim, run, commit, send, delete) costs at most 2
-  write units, 3 SQS requests and 1 Lambda invocation, and uses no transaction.
+  write units, 3 SQS requests and 1 Lambda invocation, and uses no transaction;
+* a chain of side-effecting ``http`` steps commits each claim, with its call's
+  ``side_effect_started``, in the put that records the step before it: n steps are n + 1
+  commit puts (the first claim, n - 1 merged, the last result), no separate claim or
+  side-effect item.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 import pytest
 
 from bench.harness import FIVE_STEPS, Harness
-from bench.scenarios import ten_steps
+from bench.scenarios import http_steps, loopback_server, ten_steps
 from bench.transitions import count_requests
 
 MAX_WRITE_UNITS_PER_CHAINED_STEP = 1
@@ -50,3 +54,18 @@ def test_a_hop_costs_at_most_two_write_units_three_sqs_requests_and_one_invocati
     assert hot.sqs <= MAX_SQS_REQUESTS_PER_HOP, hot.operations
     assert hot.invocations == LAMBDA_INVOCATIONS_PER_HOP
     assert hot.operations.get("dynamodb.TransactWriteItems", 0) == 0  # the worker path uses no transaction
+
+
+def test_a_chain_of_http_steps_puts_one_commit_per_step_plus_the_first_claim(client: Any, aws: Any) -> None:
+    harness = Harness.for_engine(client, aws, aws.settings.admin_key)
+    with loopback_server() as url, harness.meter.active():
+        definition = http_steps(url)
+        counts = count_requests(harness, 2, definition=definition)
+        # what each put carried, read back from the requests the meter saw
+        puts = [c for c in harness.meter.calls if c.operation == "PutItem" and c.tag in ("step", "step:final")]
+    steps = len(definition["steps"])
+    assert counts.hops_per_execution == 1  # one worker chained every step
+    assert counts.run.operations.get("dynamodb.PutItem") == steps + 1, counts.breakdown
+    assert counts.run.operations.get("dynamodb.TransactWriteItems", 0) == 0
+    assert len(puts) == 2 * (steps + 1)
+    assert not [c.label for c in puts if c.label in ("step_started", "side_effect_started")]  # never on their own

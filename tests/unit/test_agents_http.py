@@ -131,6 +131,22 @@ def test_post_sends_the_instructions_result_as_json_body(server: str) -> None:
     assert sent["headers"]["x-stepline-attempt"] == "2"
 
 
+def test_the_planned_call_is_the_one_the_run_enters_and_sends(server: str) -> None:
+    config = {"url": f"{server}/echo", "headers": {"X-Order": "{{ input.order_id }}"}}
+    plan = get_agent("http").plan(make_ctx(config, "{order: input.order_id}"))
+    ctx = make_ctx(config, "{order: input.order_id}")
+    sent = get_agent("http").run(ctx)["body"]
+    [entry] = ctx.ledger.entries
+    assert plan is not None and plan.target == f"POST {server}/echo" and plan.key == "ex-1:post:2:1"
+    assert (entry["target"], entry["idempotency_key"], entry["fingerprint"]) == (
+        plan.target,
+        plan.key,
+        plan.fingerprint,
+    )
+    assert sent["headers"]["idempotency-key"] == plan.key
+    assert get_agent("http").plan(make_ctx({"url": f"{server}/echo", "method": "GET"})) is None  # changes nothing
+
+
 def test_post_without_instructions_sends_prev_and_delete_sends_nothing(server: str) -> None:
     posted = run({"url": f"{server}/echo", "method": "PUT"})["body"]
     deleted = run({"url": f"{server}/echo", "method": "DELETE"})["body"]

@@ -21,6 +21,7 @@ from chalicelib.domain.machine import (
     SkipStep,
     decide,
 )
+from chalicelib.domain.running import settled_dues
 from chalicelib.domain.states import STEP_TRANSITIONS, StepState, can_move, is_forward
 from tests.unit.machine_kit import ADMIN, MANAGER, OPERATOR, Run, agent_error, definition, step
 
@@ -188,3 +189,18 @@ def test_worker_commands_never_refuse_they_record_or_do_nothing() -> None:
         result = decide(run.state, RecordResult("a", 1, output=1), run.now)
         expected = "approval_requested" if name == "running" else "late_result_discarded"
         assert [e.type for e in result.events] == [expected], name
+
+
+def test_a_claims_due_time_is_dropped_once_the_execution_stops_running_and_kept_while_it_runs() -> None:
+    run = Run(definition(step("a"), step("b")))
+    claim_a = run.do(ClaimStep("a", 1)).events
+    done_a = run.do(RecordResult("a", 1, output="x")).events
+    running = run.state
+    kept = settled_dues(claim_a + done_a, running)  # the claim's entry covers the hand-over to b
+    assert [e.due for e in kept] == [e.due for e in claim_a + done_a] and kept[0].due
+    claim_b = run.do(ClaimStep("b", 1)).events
+    done_b = run.do(RecordResult("b", 1, output="y")).events
+    assert run.state.status.value == "completed"
+    settled = settled_dues(claim_b + done_b, run.state)  # nothing is left to time out
+    assert claim_b[0].due and [e.due for e in settled] == [None] * len(settled)
+    assert [e.type for e in settled] == [e.type for e in claim_b + done_b]

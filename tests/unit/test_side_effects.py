@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.agents.base import AgentError
-from chalicelib.agents.ledger import SideEffectLedger, failure_status
+from chalicelib.agents.ledger import PlannedCall, SideEffectLedger, failure_status
 from chalicelib.domain.machine import ClaimStep, RecordResult, RetryStep, StartSideEffect, TimeOutStep
 from chalicelib.domain.side_effects import (
     RetryMode,
@@ -130,6 +130,45 @@ def test_a_note_that_refuses_stops_the_call_before_it_is_entered() -> None:
     with pytest.raises(AgentError):
         ledger.begin("http", "POST x", "k", POST)
     assert ledger.entries == []
+
+
+CALL = PlannedCall("http", "POST https://pay.example/refunds", "ex_1:a:1:1", POST)
+
+
+def test_a_planned_call_is_opened_once_and_begun_without_a_second_note() -> None:
+    opened = SideEffectLedger("ex_1", "a", 1).open(CALL)
+    assert opened is not None and (opened["n"], opened["status"], opened["fingerprint"]) == (1, "unknown", POST)
+    notes: list[dict[str, object]] = []
+    ledger = SideEffectLedger("ex_1", "a", 1, note=notes.append, opened=opened)
+    entry = ledger.begin(CALL.kind, CALL.target, CALL.key, CALL.fingerprint)
+    assert entry == opened and notes == []  # committed with the claim: nothing more to commit
+    ledger.unmade()
+    assert ledger.entries == [opened]
+
+
+def test_a_call_other_than_the_planned_one_is_noted_and_the_planned_one_recorded_as_not_made() -> None:
+    opened = SideEffectLedger("ex_1", "a", 1).open(CALL)
+    notes: list[dict[str, object]] = []
+    ledger = SideEffectLedger("ex_1", "a", 1, note=notes.append, opened=opened)
+    other = fingerprint("http", "POST", "https://pay.example/refunds", {"amount": 13})
+    entry = ledger.begin("http", CALL.target, CALL.key, other)
+    assert [e["n"] for e in ledger.entries] == [1, 2] and notes == [{**entry}]
+    assert ledger.entries[0]["status"] == "failed" and "finished_at" in ledger.entries[0]
+
+
+def test_a_planned_call_the_agent_never_began_is_recorded_as_not_made() -> None:
+    opened = SideEffectLedger("ex_1", "a", 1).open(CALL)
+    ledger = SideEffectLedger("ex_1", "a", 1, note=lambda e: None, opened=opened)
+    ledger.unmade()
+    [entry] = ledger.entries
+    assert entry["status"] == "failed" and entry["idempotency_key"] == CALL.key
+
+
+def test_no_call_is_opened_when_the_agent_will_replay_it_or_stop_at_an_unknown_one() -> None:
+    assert SideEffectLedger("ex_1", "a", 2, [_entry(1, 1, "succeeded", result="one")]).open(CALL) is None
+    assert SideEffectLedger("ex_1", "a", 2, [_entry(1, 1, "unknown")]).open(CALL) is None
+    rerun = SideEffectLedger("ex_1", "a", 2, [_entry(1, 1, "succeeded", result="one")], RetryMode.RERUN)
+    assert rerun.open(CALL) is not None  # a rerun makes it again
 
 
 def test_failure_status_says_unknown_only_when_the_request_may_have_arrived() -> None:
