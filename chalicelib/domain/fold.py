@@ -64,6 +64,9 @@ class StepView:
     #: A claimed attempt whose worker reports nothing past this time is taken as lost
     #: (the worker died); a live worker moves it on with ``step_heartbeat`` events.
     lease_until: str | None = None
+    #: True when ``lease_until`` was set by a heartbeat, whose commit has a due entry at it
+    #: (a claim writes none: the sweep re-arms for it, ``domain/rearm.py``).
+    lease_renewed: bool = False
     #: A queued retry may not be claimed before this time (its backoff).
     not_before: str | None = None
     #: When the current attempt's message was (re)sent; None for a first hand-over, whose
@@ -244,7 +247,7 @@ def _new_attempt(step: StepView, attempt: int, queued_at: str | None) -> None:
     step.state, step.attempt, step.claimed = SS.RUNNING, attempt, False
     step.side_effect_mode = DEFAULT_MODE.value  # an automatic retry replays; an operator's may choose
     step.deadline, step.queued_at, step.requeues, step.awaits_sweep = None, queued_at, 0, False
-    step.lease_until = None
+    step.lease_until, step.lease_renewed = None, False
 
 
 #: Events that end an attempt and carry its model usage (a failure's may sit in the error's details).
@@ -297,7 +300,7 @@ def _apply(state: ExecutionState, e: Event) -> None:
     elif t == ET.STEP_STARTED:
         step.state, step.attempt, step.claimed = SS.RUNNING, e.attempt or step.attempt, True
         step.started_at, step.deadline, step.not_before = e.at, d.get("deadline"), None
-        step.lease_until = d.get("lease_until")
+        step.lease_until, step.lease_renewed = d.get("lease_until"), False
         step.error, step.requeues, step.awaits_sweep = None, 0, False
         step.usage, step.waiting_gate, step.budget = None, None, None
     elif t == ET.STEP_COMPLETED:
@@ -362,7 +365,7 @@ def _apply(state: ExecutionState, e: Event) -> None:
         step.side_effect_mode = str(d.get("side_effects") or DEFAULT_MODE.value)
     elif t == ET.STEP_HEARTBEAT:
         if step.claimed and step.attempt == e.attempt:
-            step.lease_until = d.get("lease_until")
+            step.lease_until, step.lease_renewed = d.get("lease_until"), True
     elif t == ET.STEP_REQUEUED:
         step.queued_at, step.requeues, step.awaits_sweep = e.at, step.requeues + 1, False
     elif t == ET.STEP_SKIPPED:

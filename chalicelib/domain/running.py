@@ -85,12 +85,12 @@ def _claim(state: ExecutionState, c: ClaimStep, at: str, now: datetime) -> Decis
             dispatch=(Dispatch(step.id, step.attempt, min(wait, MAX_QUEUE_DELAY)),), noop_reason="retry not due yet"
         )
     timeout = state.step_def(c.step_id).timeout_seconds
-    deadline = later(now, timeout)
-    details: dict[str, Any] = {"deadline": deadline, "timeout_seconds": timeout}
-    due = deadline
+    details: dict[str, Any] = {"deadline": later(now, timeout), "timeout_seconds": timeout}
     if timeout > LEASE_SECONDS:
-        details["lease_until"] = due = later(now, LEASE_SECONDS)
-    return Decision(events=(Event(ET.STEP_STARTED, at, c.step_id, c.attempt, details=details, due=due),))
+        details["lease_until"] = later(now, LEASE_SECONDS)
+    # no due time: the entry that brought the step here (a hand-over's, or the sweep's re-arm)
+    # comes due first, and the sweep then re-arms for this claim's deadline or lease (rearm.py)
+    return Decision(events=(Event(ET.STEP_STARTED, at, c.step_id, c.attempt, details=details),))
 
 
 def _heartbeat(state: ExecutionState, c: Heartbeat, at: str, now: datetime) -> Decision:
@@ -268,20 +268,7 @@ def requeue_due(state: ExecutionState, step: StepView) -> datetime | None:
     if since is None:
         return None
     grace = HANDOVER_GRACE_SECONDS * 2 ** min(step.requeues, MAX_REQUEUE_DOUBLINGS)
-    due = parse_iso(since) + timedelta(seconds=grace)
-    index = state.definition.index_of(step.id)
-    prev = state.steps[index - 1] if index else None
-    if (
-        step.queued_at is None
-        and prev is not None
-        and prev.state == SS.COMPLETED
-        and prev.decision is None
-        and prev.deadline
-    ):
-        # the hot path: a worker's step_completed carries no due entry of its own (one index
-        # write less per step); its step_started entry, due at its deadline, covers the hand-over
-        due = min(due, parse_iso(prev.deadline))
-    return due
+    return parse_iso(since) + timedelta(seconds=grace)
 
 
 def _requeue(state: ExecutionState, c: RequeueStep, at: str, now: datetime) -> Decision:
@@ -357,7 +344,8 @@ def advance(state: ExecutionState, step: StepView, event: Event, now: datetime) 
     """Append ``event`` (which finishes ``step``) and hand over to the next step or finish.
 
     A hand-over carries a due time, so that the sweep re-sends a message that got lost;
-    except a worker's ``step_completed``, whose step's deadline entry already comes due.
+    except a worker's ``step_completed``: the execution's pending entry comes due first (a
+    running execution always has one), and the sweep then re-arms for the hand-over's grace.
     """
     index = state.definition.index_of(step.id)
     if index + 1 >= len(state.steps):
@@ -376,7 +364,8 @@ def advance(state: ExecutionState, step: StepView, event: Event, now: datetime) 
     return Decision(events=(event,), dispatch=(Dispatch(nxt.id, nxt.attempt),))
 
 
-#: Events whose due time is the deadline or lease of a claim (``TimeOutStep`` then).
+#: Events whose due time is the lease of a claim (``TimeOutStep`` then). A claim itself
+#: (``step_started``) has none; its ``heartbeat``s do.
 _CLAIM_DUES = (ET.STEP_STARTED, ET.STEP_HEARTBEAT)
 
 
@@ -384,12 +373,9 @@ def settled_dues(events: tuple[Event, ...], after: ExecutionState) -> tuple[Even
     """``events`` without the due times nobody will need once they are committed.
 
     A commit item carries the due entry of its last event that has one (one index write).
-    While the execution runs, a claim's entry is kept even when its step finished in the same
-    commit: it also covers the hand-over that follows (``requeue_due``). Once the execution has
-    stopped running (completed, waiting, paused on a failure, cancelled) nothing of a claim is
-    left to time out, so the entries of claims and heartbeats are dropped: a chain of pure
-    steps that ends the execution writes no index entry at all. Other due times (a gate's
-    time-out, a retry woken by the sweep) are kept.
+    Once the execution has stopped running (completed, waiting, paused on a failure,
+    cancelled) nothing of a claim is left to time out, so the entries of heartbeats are
+    dropped. Other due times (a gate's time-out, a retry woken by the sweep) are kept.
     """
     if after.status == ES.RUNNING or not any(e.due and e.type in _CLAIM_DUES for e in events):
         return events

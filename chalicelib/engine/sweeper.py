@@ -1,9 +1,12 @@
 """The sweep: time out steps past their deadline (recording a result their worker kept instead), wake due retries, re-send lost messages,
 and decide gates that waited past their ``timeout_seconds`` (``on_timeout``, actor ``system``).
 
-Every deadline and every hand-over is written with a due time on the sparse ``by_due``
-index, so a crashed worker (its step's deadline comes due) or a lost SQS message (its
-hand-over comes due unclaimed) is always found: no step stays ``running`` forever.
+An active execution always has an entry on the sparse ``by_due`` index that comes due at or
+after the sweep's last visit (``chalicelib/domain/rearm.py``): the start, hand-overs outside a
+worker's chain, retries, gates and heartbeats write one, and a visit that finds nothing due
+yet re-arms the head's entry for when the current step comes due. So a crashed worker (its
+claim's deadline or lease passes) or a lost SQS message (its hand-over stays unclaimed) is
+always found: no step stays ``running`` forever.
 
 It reads only the ``by_due`` index buckets between its watermark and now, so its cost
 follows the number of deadlines that fell due, not the size of the history.
@@ -18,6 +21,7 @@ from datetime import datetime, timedelta
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.domain.machine import ExecutionState, RequeueStep, TimeOutGate, TimeOutStep, decide
+from chalicelib.domain.rearm import rearm_at
 from chalicelib.domain.states import ACTIVE_STATUSES, ExecutionStatus, StepState
 from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.engine.executions import ExecutionService
@@ -30,6 +34,8 @@ WATERMARK = ("SWEEP", "DUE")
 #: How far back a first sweep (or one after a long outage) looks.
 MAX_LOOKBACK = timedelta(days=7)
 ACTIVE = frozenset(s.value for s in ACTIVE_STATUSES)
+#: Times a visit decides again on the fresh state after a worker or an operator moved first.
+RACE_TRIES = 3
 #: How long the watermark waits for an execution whose visit raised (it is retried each sweep).
 RETRY_WINDOW = timedelta(hours=1)
 
@@ -53,11 +59,19 @@ class Sweeper:
         start = parse_iso(stored) if stored else now - timedelta(hours=1)
         start = max(start, now - MAX_LOOKBACK).replace(second=0, microsecond=0)
         seen: set[str] = set()
-        counts = {"visited": 0, "timed_out": 0, "recovered": 0, "resent": 0, "gates_timed_out": 0, "errors": 0}
+        counts = {
+            "visited": 0,
+            "timed_out": 0,
+            "recovered": 0,
+            "resent": 0,
+            "gates_timed_out": 0,
+            "rearmed": 0,
+            "errors": 0,
+        }
         first_failed: datetime | None = None
         bucket = start
         while bucket <= now:
-            for execution_id, _seq in self.executions.store.executions.due_entries(iso(bucket)[:16], iso(now)):
+            for execution_id, _seq in self.executions.store.executions.dues.entries(iso(bucket)[:16], iso(now)):
                 if execution_id in seen:
                     continue
                 seen.add(execution_id)
@@ -83,7 +97,8 @@ class Sweeper:
         return counts
 
     def visit(self, execution_id: str, now: datetime) -> str:
-        """Decide what a due execution needs now: a timeout, a (re-)sent message, or nothing."""
+        """Decide what a due execution needs now: a timeout, a (re-)sent message, or nothing
+        yet; in the last case (and when what moved it wrote no entry) re-arm its due entry."""
         try:
             # A commit's due entry stays on the index once it is superseded, so most entries that
             # fall due belong to executions that finished since. The head's status (one small
@@ -95,10 +110,28 @@ class Sweeper:
             return "gone"
         if status not in ACTIVE:
             return "nothing"
-        try:
-            state = self.executions.load(execution_id)
-        except NotFound:
-            return "gone"
+        outcome = "raced"
+        for _ in range(RACE_TRIES):
+            try:
+                state = self.executions.load(execution_id)
+            except NotFound:
+                return "gone"
+            outcome = self._act(state, now)
+            if outcome != "raced":
+                break
+        if outcome in ("nothing", "recovered", "raced"):
+            # The entry that brought the sweep here is used up. "nothing": nothing is due yet;
+            # "recovered" and "raced": a write that may carry no entry of its own (a worker's
+            # hand-over, a claim) moved the execution. Each case re-arms from the state as stored.
+            if outcome != "nothing":
+                state = self.executions.load(execution_id)
+            if self._rearm(state, now) and outcome == "nothing":
+                return "rearmed"
+        return outcome
+
+    def _act(self, state: ExecutionState, now: datetime) -> str:
+        """Time out, re-send or decide a gate when it is due; ``nothing``, or ``raced`` when a worker
+        or an operator moved first."""
         step = state.current
         if step is None or state.status not in (ExecutionStatus.RUNNING, ExecutionStatus.WAITING):
             return "nothing"
@@ -119,6 +152,13 @@ class Sweeper:
         try:
             self.executions.commit(state, decision)
         except TransitionConflict:
-            # a worker or an operator moved first; the next due entry looks again
-            return "raced"
+            return "raced"  # decided again on the fresh state
         return outcome
+
+    def _rearm(self, state: ExecutionState, now: datetime) -> bool:
+        """Write the head's due entry for when ``state``'s current step comes due; False when it
+        needs none (``rearm_at``)."""
+        due = rearm_at(state)
+        if due is None:
+            return False
+        return self.executions.store.executions.dues.rearm(state.execution_id, iso(max(due, now)), state.seq)

@@ -12,7 +12,6 @@ head's changes (``chalicelib.engine.aggregator``).
 
 from __future__ import annotations
 
-import builtins
 import itertools
 import json
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ from chalicelib.store.commits import (
     to_events,
     with_seq,
 )
+from chalicelib.store.dues import DueIndex
 from chalicelib.store.lists import ExecutionLists, ListFilter, status_keys, summary_keys
 from chalicelib.store.models import EventItem, Marker, Summary, connection
 from chalicelib.store.payloads import PayloadStore
@@ -166,6 +166,8 @@ class ExecutionStore:
         self.payloads = payloads
         self.lists = ExecutionLists()
         self.stats = StatsStore()
+        #: the due index the sweep reads and re-arms (store/dues.py)
+        self.dues = DueIndex()
         #: optional retention: items carry ``expires_at`` (DynamoDB TTL) this many days on
         self.retention_days = retention_days
 
@@ -381,12 +383,6 @@ class ExecutionStore:
         """A page of any list (per workflow or across workflows) and the next page's token."""
         items, next_token = self.lists.page(f, limit, token, now)
         return Page([self._to_summary(item) for item in items], next_token)
-
-    def due_entries(self, bucket: str, upto: str) -> builtins.list[tuple[str, int]]:
-        """(execution id, event seq) of events whose due time in ``bucket`` is at or before ``upto``
-        (a head's entry is event 1's)."""
-        rows = EventItem.by_due.query(bucket, EventItem.due_at <= upto + "~")
-        return [(row.pk[3:], 1 if row.sk == HEAD_SK else int(row.sk[2:])) for row in rows]
 
     # ---------------------------------------------------------------- mapping
     def _summary_item(self, s: SummaryRecord, first: Event | None = None) -> Summary:

@@ -122,7 +122,7 @@ def test_a_start_without_idempotency_key_is_one_conditional_put(client: Any, aws
     head = items[0]
     assert head["due_bucket"]["S"] and head["due_at"]["S"].endswith("#000001")
     # the sweep finds the start's hand-over on the head, as event 1
-    due = aws.store.executions.due_entries(head["due_bucket"]["S"], "9999")
+    due = aws.store.executions.dues.entries(head["due_bucket"]["S"], "9999")
     assert (started["execution_id"], 1) in due
 
 
@@ -190,7 +190,7 @@ def test_an_execution_in_the_layout_before_reads_pages_and_runs_on(api: Any, aws
     assert api.execution(execution_id) == shown
     # the sweep still finds the hand-over on the old item, as event 1
     item = next(i for i in _items(aws, execution_id) if i["sk"]["S"] == "E#000001")
-    assert (execution_id, 1) in aws.store.executions.due_entries(item["due_bucket"]["S"], "9999")
+    assert (execution_id, 1) in aws.store.executions.dues.entries(item["due_bucket"]["S"], "9999")
     worker.drain()  # today's worker runs it on
     execution = api.execution(execution_id)
     assert execution["status"] == "completed" and execution["steps"][1]["output"] == {"again": "hello", "size": 5}

@@ -13,6 +13,7 @@ from chalicelib.domain.machine import (
     CancelExecution,
     ClaimStep,
     ForceAdvance,
+    Heartbeat,
     RecordResult,
     Refused,
     Reject,
@@ -191,16 +192,18 @@ def test_worker_commands_never_refuse_they_record_or_do_nothing() -> None:
         assert [e.type for e in result.events] == [expected], name
 
 
-def test_a_claims_due_time_is_dropped_once_the_execution_stops_running_and_kept_while_it_runs() -> None:
-    run = Run(definition(step("a"), step("b")))
+def test_a_heartbeats_due_time_is_dropped_once_the_execution_stops_running_and_kept_while_it_runs() -> None:
+    run = Run(definition(step("a", timeout_seconds=3600), step("b")))
     claim_a = run.do(ClaimStep("a", 1)).events
+    assert [e.due for e in claim_a] == [None]  # a claim writes no entry: the sweep re-arms for it
+    run.advance(100)
+    beat = run.do(Heartbeat("a", 1)).events
+    assert beat[0].due == beat[0].details["lease_until"]
+    assert settled_dues(beat, run.state) == beat  # running: the lease's entry is kept
     done_a = run.do(RecordResult("a", 1, output="x")).events
-    running = run.state
-    kept = settled_dues(claim_a + done_a, running)  # the claim's entry covers the hand-over to b
-    assert [e.due for e in kept] == [e.due for e in claim_a + done_a] and kept[0].due
     claim_b = run.do(ClaimStep("b", 1)).events
     done_b = run.do(RecordResult("b", 1, output="y")).events
     assert run.state.status.value == "completed"
-    settled = settled_dues(claim_b + done_b, run.state)  # nothing is left to time out
-    assert claim_b[0].due and [e.due for e in settled] == [None] * len(settled)
-    assert [e.type for e in settled] == [e.type for e in claim_b + done_b]
+    settled = settled_dues(beat + done_a + claim_b + done_b, run.state)  # nothing is left to time out
+    assert [e.due for e in settled] == [None] * len(settled)
+    assert [e.type for e in settled] == [e.type for e in beat + done_a + claim_b + done_b]
