@@ -26,12 +26,16 @@ def crash_after_claim(aws: Any, worker: Any) -> dict[str, Any]:
 
 
 def test_a_crashed_worker_leaves_a_step_that_the_sweep_times_out(api: Any, worker: Any, aws: Any, clock: Any) -> None:
-    wf = api.create_workflow(workflow(tf("draft", "input", timeout_seconds=60), tf("post")))
+    wf = api.create_workflow(workflow(tf("draft", "input", timeout_seconds=200), tf("post")))
     ex = api.start(wf)["execution_id"]
     crash_after_claim(aws, worker)
     draft = step_of(api.execution(ex), "draft")
-    assert draft["state"] == "running" and draft["deadline"] == "2026-11-25T12:01:00.000Z"
-    clock.advance(59)
+    assert draft["state"] == "running" and draft["deadline"] == "2026-11-25T12:03:20.000Z"
+    # the claim wrote no due entry: the start's (its hand-over's grace, 120 s) comes due, and the
+    # sweep, finding the deadline ahead, re-arms the head's entry for it
+    clock.advance(120)
+    worker.sweep()
+    clock.advance(79)
     worker.sweep()
     assert step_of(api.execution(ex), "draft")["state"] == "running"
     clock.advance(1)
@@ -40,7 +44,7 @@ def test_a_crashed_worker_leaves_a_step_that_the_sweep_times_out(api: Any, worke
     draft = step_of(execution, "draft")
     assert execution["status"] == "failed" and draft["state"] == "failed"
     assert draft["error"]["kind"] == "timeout"
-    assert draft["error"]["message"] == "step ran past its time limit of 60s"
+    assert draft["error"]["message"] == "step ran past its time limit of 200s"
     assert active_count(api, wf) == 0
     timed_out = history(api, ex)[-1]
     assert timed_out["type"] == "step_timed_out" and "ran past its time limit" in timed_out["message"]
@@ -68,7 +72,10 @@ def test_timeout_with_a_retry_policy_is_retried_automatically(api: Any, worker: 
     ex = api.start(api.create_workflow(definition))["execution_id"]
     crash_after_claim(aws, worker)
     clock.advance(30)
-    worker.sweep()
+    worker.sweep()  # no entry is due yet: the claim wrote none
+    assert step_of(api.execution(ex), "draft")["attempt"] == 1
+    clock.advance(90)
+    worker.sweep()  # the start's entry (its hand-over's grace): the deadline is past
     draft = step_of(api.execution(ex), "draft")
     assert (draft["state"], draft["attempt"], draft["error"]["kind"]) == ("running", 2, "timeout")
     assert api.execution(ex)["status"] == "running"
@@ -191,21 +198,23 @@ def test_sweep_leaves_waiting_gates_and_finished_executions_alone(api: Any, work
     assert history(api, ex) == before and api.execution(ex)["status"] == "waiting"
 
 
-def test_a_message_lost_after_a_step_completed_is_resent_at_that_steps_deadline(
+def test_a_message_lost_after_a_step_completed_is_resent_a_grace_after_its_hand_over(
     api: Any, worker: Any, clock: Any, monkeypatch: Any
 ) -> None:
     monkeypatch.setenv("STEPLINE_MAX_CHAIN_STEPS", "1")  # every step hands over through SQS
     ex = api.start(api.create_workflow(workflow(tf("draft", "input", timeout_seconds=60), tf("post"))))["execution_id"]
     first = worker.receive(1)[0]
     worker.sqs.delete_message(QueueUrl=worker.url, ReceiptHandle=first["ReceiptHandle"])
-    worker.deliver(first["Body"])
+    clock.advance(60)
+    worker.deliver(first["Body"])  # draft runs and hands post over (a worker's: no due entry)
     for message in worker.receive():  # the hand-over to post is lost
         worker.sqs.delete_message(QueueUrl=worker.url, ReceiptHandle=message["ReceiptHandle"])
-    worker.sweep()
+    clock.advance(60)
+    worker.sweep()  # the start's entry: post's message is 60 s old, not lost yet: re-armed
     clock.advance(59)
     worker.sweep()
     assert not worker.receive() and step_of(api.execution(ex), "post")["state"] == "pending"
     clock.advance(1)
-    worker.sweep()
+    worker.sweep()  # the re-armed entry: 120 s since the hand-over
     worker.drain()
     assert api.execution(ex)["status"] == "completed"

@@ -20,6 +20,7 @@ import boto3
 import botocore.handlers
 import pytest
 
+from chalicelib.domain.machine import HANDOVER_GRACE_SECONDS
 from tests.fakes.scripted import Answer, ScriptedServer
 
 TIMEOUT = 60
@@ -109,7 +110,8 @@ def _die_and_come_back(api: Any, worker: Any, clock: Any, execution_id: str) -> 
     assert (step["state"], step["attempt"]) == ("running", 1)
     [effect] = step["side_effects"]
     assert effect["status"] == "unknown" and effect["idempotency_key"] == f"{execution_id}:b:1:1"
-    clock.advance(TIMEOUT + 1)
+    # a claim writes no due entry: the start's (its hand-over's grace) comes due after the deadline
+    clock.advance(max(TIMEOUT, HANDOVER_GRACE_SECONDS) + 1)
     worker.sweep()  # past its deadline: timed out, and retried automatically
     worker.drain()
     return api.execution(execution_id)["steps"][1]
