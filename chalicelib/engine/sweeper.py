@@ -105,7 +105,7 @@ class Sweeper:
             # GetItem) tells those apart without reading and folding the whole history. A head
             # only moves forward and only a transaction takes an execution out of ``failed``, so
             # a head that is not running or waiting is never ahead of its history.
-            status, _seq = self.executions.store.executions.head_status(execution_id)
+            status, head_due = self.executions.store.executions.dues.head(execution_id)
         except DoesNotExist:
             return "gone"
         if status not in ACTIVE:
@@ -125,7 +125,7 @@ class Sweeper:
             # hand-over, a claim) moved the execution. Each case re-arms from the state as stored.
             if outcome != "nothing":
                 state = self.executions.load(execution_id)
-            if self._rearm(state, now) and outcome == "nothing":
+            if self._rearm(state, now, head_due) and outcome == "nothing":
                 return "rearmed"
         return outcome
 
@@ -155,10 +155,14 @@ class Sweeper:
             return "raced"  # decided again on the fresh state
         return outcome
 
-    def _rearm(self, state: ExecutionState, now: datetime) -> bool:
+    def _rearm(self, state: ExecutionState, now: datetime, head_due: str | None) -> bool:
         """Write the head's due entry for when ``state``'s current step comes due; False when it
-        needs none (``rearm_at``)."""
+        needs none (``rearm_at``) or the head has it already (the sweep reads its watermark's
+        minute again, so an entry may be visited twice)."""
         due = rearm_at(state)
         if due is None:
             return False
-        return self.executions.store.executions.dues.rearm(state.execution_id, iso(max(due, now)), state.seq)
+        at = iso(max(due, now))
+        if at == head_due:
+            return False
+        return self.executions.store.executions.dues.rearm(state.execution_id, at, state.seq)

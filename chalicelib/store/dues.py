@@ -29,6 +29,11 @@ class DueIndex:
         rows = EventItem.by_due.query(bucket, EventItem.due_at <= upto + "~")
         return [(row.pk[3:], 1 if row.sk == HEAD_SK else int(row.sk[2:])) for row in rows]
 
+    def head(self, execution_id: str) -> tuple[str, str | None]:
+        """The head's status and the time of its due entry, if any (one strongly consistent GetItem)."""
+        item = Summary.get(f"EX#{execution_id}", HEAD_SK, consistent_read=True, attributes_to_get=["status", "due_at"])
+        return item.status, item.due_at.split("#", 1)[0] if item.due_at else None
+
     def rearm(self, execution_id: str, due: str, seq: int) -> bool:
         """Set the head's entry to ``due`` (as of event ``seq``); False when the execution is no
         longer active (or gone), which then needs no entry.

@@ -205,16 +205,18 @@ def test_a_message_lost_after_a_step_completed_is_resent_a_grace_after_its_hand_
     ex = api.start(api.create_workflow(workflow(tf("draft", "input", timeout_seconds=60), tf("post"))))["execution_id"]
     first = worker.receive(1)[0]
     worker.sqs.delete_message(QueueUrl=worker.url, ReceiptHandle=first["ReceiptHandle"])
-    clock.advance(60)
+    clock.advance(100)
     worker.deliver(first["Body"])  # draft runs and hands post over (a worker's: no due entry)
     for message in worker.receive():  # the hand-over to post is lost
         worker.sqs.delete_message(QueueUrl=worker.url, ReceiptHandle=message["ReceiptHandle"])
+    clock.advance(20)
+    worker.sweep()  # the start's entry (12:02): post's message is 20 s old, not lost yet: re-armed
     clock.advance(60)
-    worker.sweep()  # the start's entry: post's message is 60 s old, not lost yet: re-armed
-    clock.advance(59)
+    worker.sweep()
+    clock.advance(39)
     worker.sweep()
     assert not worker.receive() and step_of(api.execution(ex), "post")["state"] == "pending"
     clock.advance(1)
-    worker.sweep()  # the re-armed entry: 120 s since the hand-over
+    worker.sweep()  # the re-armed entry (12:03:40): 120 s since the hand-over
     worker.drain()
     assert api.execution(ex)["status"] == "completed"

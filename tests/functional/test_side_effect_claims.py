@@ -13,53 +13,16 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
-import botocore.handlers
 import pytest
 
 from chalicelib.domain.machine import HANDOVER_GRACE_SECONDS
 from tests.fakes.scripted import Answer, ScriptedServer
+from tests.functional.worker_deaths import DEATHS, Death, WorkerDied
 
 TIMEOUT = 60
-
-
-class WorkerDied(BaseException):
-    """The Lambda process stopped: no ``except Exception`` sees it."""
-
-
-@dataclass
-class _Death:
-    needles: tuple[str, ...]  # every one in the PutItem's request body
-    after_the_write: bool  # True: the item is stored, then the worker dies
-    hits: int = 0
-
-
-class _Deaths:
-    armed: _Death | None = None
-
-    def before(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        death = self.armed
-        if death is None or model.name != "PutItem":
-            return
-        body = params.get("body") or b""
-        text = body.decode() if isinstance(body, bytes) else str(body)
-        if all(needle in text for needle in death.needles):
-            self.armed, death.hits = None, death.hits + 1
-            if not death.after_the_write:
-                raise WorkerDied("before the put")
-            context["stepline_test_death"] = True
-
-    def after(self, context: dict[str, Any], **_: Any) -> None:
-        if context.pop("stepline_test_death", False):
-            raise WorkerDied("after the put")
-
-
-DEATHS = _Deaths()
-for _event, _handler in (("before-call.dynamodb", DEATHS.before), ("after-call.dynamodb", DEATHS.after)):
-    botocore.handlers.BUILTIN_HANDLERS.append((_event, _handler))
 
 
 @pytest.fixture
@@ -144,7 +107,7 @@ def test_a_worker_that_dies_after_the_merged_claim_before_the_call_leaves_it_unk
     integration.script("/a", Answer(201, {"charge": "A"}))
     integration.script("/b", Answer(201, {"charge": "B"}), Answer(201, {"charge": "B2"}))
     execution_id = api.start(_two_charges(api, integration))["execution_id"]
-    DEATHS.armed = death = _Death(("step_completed", "side_effect_started"), after_the_write=True)
+    DEATHS.armed = death = Death(("step_completed", "side_effect_started"), after_the_write=True)
 
     step = _die_and_come_back(api, worker, clock, execution_id)
     assert death.hits == 1
@@ -161,7 +124,7 @@ def test_a_worker_that_dies_after_the_call_before_its_result_leaves_it_unknown_a
     integration.script("/a", Answer(201, {"charge": "A"}))
     integration.script("/b", Answer(201, {"charge": "B"}), Answer(201, {"charge": "B2"}))
     execution_id = api.start(_two_charges(api, integration))["execution_id"]
-    DEATHS.armed = death = _Death(("execution_completed",), after_the_write=False)
+    DEATHS.armed = death = Death(("execution_completed",), after_the_write=False)
 
     step = _die_and_come_back(api, worker, clock, execution_id)
     assert death.hits == 1
