@@ -524,7 +524,7 @@ def _not_applied(answered: list[Answered], histories: dict[str, list[dict[str, A
         cancelled = any(i["type"] == "execution_cancelled" for i in items)
         key = (a.execution_id, a.step_id, attempt)
         ran = (
-            key in service.runs or _refused_unknown(items, a.step_id, attempt)
+            key in service.runs
             if a.step_id in HTTP_STEPS
             else any(
                 i["type"] in RAN and i.get("step_id") == a.step_id and int(i.get("attempt") or 0) >= attempt
@@ -536,19 +536,6 @@ def _not_applied(answered: list[Answered], histories: dict[str, list[dict[str, A
         if a.action == "edit-retry" and a.step_id in HTTP_STEPS and key in service.runs and key not in service.edited:
             found.append((*key, "edited, but the new attempt ran the old instructions"))
     return found
-
-
-def _refused_unknown(items: list[dict[str, Any]], step_id: str, attempt: int) -> bool:
-    """True when the retried attempt ran and stopped, as designed, before repeating a call whose
-    earlier outcome is unknown (a worker died mid-call): a plain retry replays, and a replay
-    never calls again blind; the operator must choose ``rerun`` or skip."""
-    return any(
-        i["type"] == "step_failed"
-        and i.get("step_id") == step_id
-        and int(i.get("attempt") or 0) == attempt
-        and "unknown_side_effect" in (((i.get("details") or {}).get("error") or {}).get("details") or {})
-        for i in items
-    )
 
 
 def _backward(execution_id: str, snapshots: list[dict[str, Any]]) -> list[Any]:
