@@ -582,7 +582,7 @@ def run(executions: int, seed: int = 15, rounds_per_execution: float = 0.6, **ra
         report = _run(executions, faults, seed, rounds_per_execution)
     finally:
         faults.active = False  # the hooks stay registered in this process: leave them switched off
-        os.environ = environ  # type: ignore[assignment]  # noqa: B003 - restoring the real mapping object, not clearing
+        os.environ = environ  # noqa: B003 - restoring the real mapping object, not clearing
     report["seconds"] = round(time.perf_counter() - began, 1)
     return report
 
