@@ -18,7 +18,7 @@ from chalicelib.domain.costs import UsageTotal
 from chalicelib.domain.definition import StepDef, WorkflowDefinition
 from chalicelib.domain.side_effects import DEFAULT_MODE
 from chalicelib.domain.side_effects import merge as merge_side_effects
-from chalicelib.domain.spending import BUDGET_GATE, SpendBudget
+from chalicelib.domain.spending import BUDGET_GATE, SpendBudget, SpendCheck
 from chalicelib.domain.states import DONE_STEP_STATES, ExecutionStatus, StepState
 from chalicelib.domain.vocabulary import ErrorKind, EventType
 from chalicelib.errors import Refused, UnknownEventType
@@ -64,6 +64,8 @@ class StepView:
     #: A claimed attempt whose worker reports nothing past this time is taken as lost
     #: (the worker died); a live worker moves it on with ``step_heartbeat`` events.
     lease_until: str | None = None
+    #: The token of the worker whose claim started the current attempt (``engine/claims.py``).
+    claim: str | None = None
     #: A queued retry may not be claimed before this time (its backoff).
     not_before: str | None = None
     #: When the current attempt's message was (re)sent; None for a first hand-over, whose
@@ -127,6 +129,14 @@ class ExecutionState:
         for raise_ in self.budget_raises:
             budget = budget.raised(raise_.get("max_tokens"), raise_.get("max_cost_micro"))
         return budget
+
+    def spend_check(self, step_id: str, attempt: int) -> SpendCheck | None:
+        """What a model step checks before each call: the budget now and what earlier attempts spent."""
+        budget = self.budget
+        if budget is None:
+            return None
+        waived = self.step(step_id).waived_attempt == attempt
+        return SpendCheck(budget, self.usage_total, tuple(self.spend), waived, step_id, attempt)
 
     @property
     def usage_total(self) -> UsageTotal:
@@ -297,7 +307,7 @@ def _apply(state: ExecutionState, e: Event) -> None:
     elif t == ET.STEP_STARTED:
         step.state, step.attempt, step.claimed = SS.RUNNING, e.attempt or step.attempt, True
         step.started_at, step.deadline, step.not_before = e.at, d.get("deadline"), None
-        step.lease_until = d.get("lease_until")
+        step.lease_until, step.claim = d.get("lease_until"), d.get("claim")
         step.error, step.requeues, step.awaits_sweep = None, 0, False
         step.usage, step.waiting_gate, step.budget = None, None, None
     elif t == ET.STEP_COMPLETED:
