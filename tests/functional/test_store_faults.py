@@ -167,7 +167,9 @@ def test_a_side_effect_runs_only_after_its_claim_is_stored(
     assert api.execution(ex)["status"] == "completed"
 
 
-@pytest.mark.parametrize("code, status", [("InternalServerError", 500), ("ProvisionedThroughputExceededException", 400)])
+@pytest.mark.parametrize(
+    "code, status", [("InternalServerError", 500), ("ProvisionedThroughputExceededException", 400)]
+)
 def test_a_claim_stored_with_its_answer_lost_is_run_by_its_worker(
     api: Any, worker: Any, faults: Any, third_party: Counting, code: str, status: int
 ) -> None:
