@@ -532,7 +532,17 @@ def _not_applied(answered: list[Answered], histories: dict[str, list[dict[str, A
             )
         )
         if not ran and not cancelled:
-            found.append((*key, "retried, but the new attempt never ran"))
+            found.append(
+                (
+                    *key,
+                    "retried, but the new attempt never ran",
+                    [
+                        (i["type"], i.get("attempt"), i.get("actor"))
+                        for i in items
+                        if i.get("step_id") in (a.step_id, None)
+                    ],
+                )
+            )
         if a.action == "edit-retry" and a.step_id in HTTP_STEPS and key in service.runs and key not in service.edited:
             found.append((*key, "edited, but the new attempt ran the old instructions"))
     return found
@@ -564,10 +574,15 @@ def run(executions: int, seed: int = 15, rounds_per_execution: float = 0.6, **ra
     boto3.DEFAULT_SESSION = None  # the engine's SQS client must come from a session with the hooks
 
     began = time.perf_counter()
+    # chalice.test swaps ``os.environ`` for a copy around every invocation; from four worker
+    # threads the swaps interleave and can leave a copy in place, which later code in this
+    # process (rich's consoles read the object bound at import) would never see change
+    environ = os.environ
     try:
         report = _run(executions, faults, seed, rounds_per_execution)
     finally:
         faults.active = False  # the hooks stay registered in this process: leave them switched off
+        os.environ = environ  # noqa: B003 - restoring the real mapping object, not clearing
     report["seconds"] = round(time.perf_counter() - began, 1)
     return report
 

@@ -18,7 +18,7 @@ from chalicelib.domain.costs import UsageTotal
 from chalicelib.domain.definition import StepDef, WorkflowDefinition
 from chalicelib.domain.side_effects import DEFAULT_MODE
 from chalicelib.domain.side_effects import merge as merge_side_effects
-from chalicelib.domain.spending import BUDGET_GATE, SpendBudget
+from chalicelib.domain.spending import BUDGET_GATE, SpendBudget, SpendCheck
 from chalicelib.domain.states import DONE_STEP_STATES, ExecutionStatus, StepState
 from chalicelib.domain.vocabulary import ErrorKind, EventType
 from chalicelib.errors import Refused, UnknownEventType
@@ -67,6 +67,8 @@ class StepView:
     #: True when ``lease_until`` was set by a heartbeat, whose commit has a due entry at it
     #: (a claim writes none: the sweep re-arms for it, ``domain/rearm.py``).
     lease_renewed: bool = False
+    #: The token of the worker whose claim started the current attempt (``engine/claims.py``).
+    claim: str | None = None
     #: A queued retry may not be claimed before this time (its backoff).
     not_before: str | None = None
     #: When the current attempt's message was (re)sent; None for a first hand-over, whose
@@ -130,6 +132,14 @@ class ExecutionState:
         for raise_ in self.budget_raises:
             budget = budget.raised(raise_.get("max_tokens"), raise_.get("max_cost_micro"))
         return budget
+
+    def spend_check(self, step_id: str, attempt: int) -> SpendCheck | None:
+        """What a model step checks before each call: the budget now and what earlier attempts spent."""
+        budget = self.budget
+        if budget is None:
+            return None
+        waived = self.step(step_id).waived_attempt == attempt
+        return SpendCheck(budget, self.usage_total, tuple(self.spend), waived, step_id, attempt)
 
     @property
     def usage_total(self) -> UsageTotal:
@@ -300,7 +310,7 @@ def _apply(state: ExecutionState, e: Event) -> None:
     elif t == ET.STEP_STARTED:
         step.state, step.attempt, step.claimed = SS.RUNNING, e.attempt or step.attempt, True
         step.started_at, step.deadline, step.not_before = e.at, d.get("deadline"), None
-        step.lease_until, step.lease_renewed = d.get("lease_until"), False
+        step.lease_until, step.lease_renewed, step.claim = d.get("lease_until"), False, d.get("claim")
         step.error, step.requeues, step.awaits_sweep = None, 0, False
         step.usage, step.waiting_gate, step.budget = None, None, None
     elif t == ET.STEP_COMPLETED:

@@ -26,8 +26,9 @@ from chalicelib.domain.states import StepState
 from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.engine import Engine
 from chalicelib.engine.listing import STATUSES, TRIGGERS, moment_problem
-from chalicelib.errors import Conflict, FieldError, NotFound, SteplineError, ValidationError
+from chalicelib.errors import Conflict, FieldError, NotFound, SteplineError, StoreBusy, ValidationError
 from chalicelib.store.bulk import PENDING, BulkJobRecord, BulkStore
+from chalicelib.store.busy import STORE_ERRORS, transient
 from chalicelib.store.lists import ListFilter
 
 log = logging.getLogger("stepline.bulk")
@@ -231,6 +232,10 @@ class BulkService:
         except SteplineError as error:
             return "error", error.status, error.message
         except Exception as error:
+            if isinstance(error, STORE_ERRORS) and transient(error):
+                # busy past the action's own retries: a 503 as an API client gets, to try again later
+                busy = StoreBusy("the store is busy; try this execution again shortly")
+                return "error", busy.status, busy.message
             log.exception("bulk %s of %s failed", action, execution_id)
             return "error", 500, f"{type(error).__name__}: {error}"
         return "ok", 200, f"now {state.status.value}"

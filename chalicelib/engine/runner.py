@@ -5,7 +5,8 @@ delayed retry, the end, or its budget (``engine/budget.py``); only then does it 
 through SQS. Pure steps (``transform``) are decided in memory and committed together, with
 no claim of their own; a side-effecting step's claim is committed (with whatever the chain
 decided before it, and the ``side_effect_started`` of its call when the agent knows that call
-up front) before its agent runs, so it never runs twice for one attempt.
+up front) before its agent runs, so it never runs twice for one attempt; a claim whose commit
+answers with an error is looked for in the history by its token (``engine/claims.py``).
 
 Every path is idempotent: a duplicate or replayed message finds the claim taken
 (``ClaimStep`` decides nothing, or the conditional commit loses) and returns without
@@ -41,9 +42,9 @@ from chalicelib.domain.machine import (
     apply_events,
     decide,
 )
-from chalicelib.domain.spending import SpendCheck
 from chalicelib.domain.states import StepState
 from chalicelib.domain.vocabulary import ErrorKind
+from chalicelib.engine import claims
 from chalicelib.engine.budget import Backoff, Budget
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.engine.heartbeats import Heartbeats
@@ -127,15 +128,24 @@ class StepRunner:
                 state = apply_events(state, claim.events)
             else:
                 # a side effect runs only once its claim (and, when known up front, its call) is stored
+                token = claims.new_token()
+                claimed = claims.tagged(claim.events, token)
                 opened = opening_call(
-                    apply_events(state, claim.events),
+                    apply_events(state, claimed),
                     step_id,
                     attempt,
                     partial(self._context, state, step_id, attempt),
                     self.clock,
                 )
-                events = pending + list(claim.events) + list(opened[1] if opened else ())
-                stored = self._finish(committed, events, (), unrecorded, budget, receipt)
+                events = pending + list(claimed) + list(opened[1] if opened else ())
+                landed = partial(
+                    claims.landed, self.executions, state.execution_id, step_id, attempt, token, budget, self.sleep
+                )
+                try:
+                    stored = self._finish(committed, events, (), unrecorded, budget, receipt) or landed()
+                except STORE_ERRORS:
+                    if (stored := landed()) is None:  # not stored (else only its answer was lost)
+                        raise  # the message comes back
                 if stored is None:
                     log.info("chain stopped: claim of %s#%s lost", step_id, attempt)
                     return
@@ -285,7 +295,7 @@ class StepRunner:
             data=state.context_for(step_id),
             timeout_seconds=float(sdef.timeout_seconds),
             comments=tuple(state.step(step_id).comments),
-            spend=_spend_check(state, step_id, attempt),
+            spend=state.spend_check(step_id, attempt),
             ledger=ledger,
         )
 
@@ -438,12 +448,3 @@ class StepRunner:
         except TransitionConflict:
             return False
         return True
-
-
-def _spend_check(state: ExecutionState, step_id: str, attempt: int) -> SpendCheck | None:
-    """What a model step checks before each call: the budget now and what earlier attempts spent."""
-    budget = state.budget
-    if budget is None:
-        return None
-    waived = state.step(step_id).waived_attempt == attempt
-    return SpendCheck(budget, state.usage_total, tuple(state.spend), waived, step_id, attempt)

@@ -61,6 +61,13 @@ def test_the_faults_were_really_injected(reports: dict[int, dict[str, Any]]) -> 
     assert sum(report["agent_runs"] for report in reports.values()) >= len(SEEDS) * EXECUTIONS
 
 
+def test_the_run_leaves_the_real_process_environment_behind(reports: dict[int, dict[str, Any]]) -> None:
+    # the concurrent test-client invocations swap os.environ for copies; a copy left in place
+    # hid later tests' COLUMNS from the CLI's console (it reads the mapping bound at import)
+    assert isinstance(os.environ, os._Environ)
+    assert reports
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_nothing_lost_stuck_backward_unapplied_or_run_too_often(reports: dict[int, dict[str, Any]], seed: int) -> None:
     report = reports[seed]

@@ -7,31 +7,11 @@ from typing import Any
 
 from tests.fakes.scripted import Answer, ScriptedServer
 from tests.functional import test_cli
+from tests.functional.charge_kit import charged_and_rejected
 from tests.functional.test_cli import Run, ok
 
 # the served app and the CliRunner of the CLI tests (pytest finds fixtures by module name)
 url, stepline = test_cli.url, test_cli.stepline
-
-
-def _charged_and_rejected(api: Any, worker: Any, integration: ScriptedServer) -> str:
-    workflow_id = api.create_workflow(
-        {
-            "name": "Charge",
-            "trigger": {"type": "manual"},
-            "steps": [
-                {
-                    "id": "charge",
-                    "agent": "http",
-                    "config": {"url": integration.url + "/charges", "method": "POST"},
-                    "gate": {"type": "approval"},
-                }
-            ],
-        }
-    )
-    execution_id = api.start(workflow_id)["execution_id"]
-    worker.drain()
-    assert api.post(f"/executions/{execution_id}/steps/charge/reject", {"comment": "wrong customer"})[0] == 200
-    return execution_id
 
 
 def test_retry_prompt_lists_the_calls_made_and_replay_or_rerun_is_passed_on(
@@ -39,7 +19,7 @@ def test_retry_prompt_lists_the_calls_made_and_replay_or_rerun_is_passed_on(
 ) -> None:
     with ScriptedServer() as integration:
         integration.script("/charges", Answer(201, {"charge": "C-1"}), Answer(201, {"charge": "C-2"}))
-        execution_id = _charged_and_rejected(api, worker, integration)
+        execution_id = charged_and_rejected(api, worker, integration)
 
         declined = stepline("retry", execution_id, input="n\n")
         assert declined.exit_code == 1

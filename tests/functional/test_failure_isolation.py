@@ -75,3 +75,27 @@ def test_a_bulk_job_whose_chunk_message_was_lost_is_re_driven(api: Any, aws: Any
     assert sorted(r["execution_id"] for r in done["results"]) == sorted(ids)
     clock.advance(10 * 60)
     assert sweep().get("bulk_redriven", 0) == 0  # finished jobs are no longer looked at
+
+
+def test_a_bulk_item_the_busy_store_refuses_is_a_503_and_the_others_go_on(
+    api: Any, aws: Any, worker: Any, clock: Any
+) -> None:
+    from tests.faults import FAULTS, Rule
+
+    wf, ids = failed_runs(api, aws, worker, clock, 3)
+    # every read of one execution is throttled, past the store's own read retries
+    throttled = FAULTS.add(Rule("Query", "ProvisionedThroughputExceededException", times=10_000, needle=ids[0]))
+    try:
+        status, job = api.post(
+            "/executions/bulk", {"action": "retry", "dry_run": False, "filters": {"workflow_id": wf}}
+        )
+        assert status == 202, job
+        worker.drain()
+    finally:
+        FAULTS.clear()
+    assert throttled.hits > 1
+    status, done = api.get(f"/executions/bulk/{job['job_id']}")
+    assert status == 200 and done["state"] == "done", done
+    outcomes = {r["execution_id"]: (r["outcome"], r["status"]) for r in done["results"]}
+    assert outcomes[ids[0]] == ("error", 503), done["results"]
+    assert all(outcomes[i] == ("ok", 200) for i in ids[1:]), done["results"]

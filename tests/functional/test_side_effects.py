@@ -15,6 +15,7 @@ from moto.ses.models import ses_backends
 
 from tests.fakes.providers import openai_completion
 from tests.fakes.scripted import Answer, ScriptedServer
+from tests.functional.charge_kit import charge_workflow, charged_and_rejected
 
 CHAT = "/v1/chat/completions"
 SENDER = "support@stepline.example"
@@ -200,20 +201,12 @@ def test_an_unknown_side_effects_choice_is_a_400_naming_the_field_and_changes_no
 
 
 def _http_workflow(api: Any, integration: ScriptedServer) -> str:
-    return api.create_workflow(
-        {
-            "name": "Charge",
-            "trigger": {"type": "manual"},
-            "steps": [
-                {
-                    "id": "charge",
-                    "agent": "http",
-                    "instructions": "{amount: `30`}",
-                    "retry": {"max_attempts": 1, "backoff_seconds": 0},
-                    "config": {"url": integration.url + "/charges", "method": "POST", "timeout_seconds": 0.3},
-                }
-            ],
-        }
+    return charge_workflow(
+        api,
+        integration,
+        instructions="{amount: `30`}",
+        retry={"max_attempts": 1, "backoff_seconds": 0},
+        config={"url": integration.url + "/charges", "method": "POST", "timeout_seconds": 0.3},
     )
 
 
@@ -253,23 +246,7 @@ def test_a_rejected_http_step_retried_replays_its_answer_without_a_second_post(
     api: Any, worker: Any, integration: ScriptedServer
 ) -> None:
     integration.script("/charges", Answer(201, {"charge": "C-1"}), Answer(201, {"charge": "C-2"}))
-    workflow_id = api.create_workflow(
-        {
-            "name": "Charge",
-            "trigger": {"type": "manual"},
-            "steps": [
-                {
-                    "id": "charge",
-                    "agent": "http",
-                    "config": {"url": integration.url + "/charges", "method": "POST"},
-                    "gate": {"type": "approval"},
-                }
-            ],
-        }
-    )
-    execution_id = api.start(workflow_id, {})["execution_id"]
-    worker.drain()
-    assert api.post(f"/executions/{execution_id}/steps/charge/reject", {"comment": "wrong customer"})[0] == 200
+    execution_id = charged_and_rejected(api, worker, integration)
     assert api.post(f"/executions/{execution_id}/steps/charge/retry")[0] == 200
     worker.drain()
     step = api.execution(execution_id)["steps"][0]
@@ -335,23 +312,7 @@ def test_the_mcp_retry_tool_shows_the_calls_and_takes_the_choice(
     from tests.functional.test_mcp_protocol import _call
 
     integration.script("/charges", Answer(201, {"charge": "C-1"}), Answer(201, {"charge": "C-2"}))
-    workflow_id = api.create_workflow(
-        {
-            "name": "Charge",
-            "trigger": {"type": "manual"},
-            "steps": [
-                {
-                    "id": "charge",
-                    "agent": "http",
-                    "config": {"url": integration.url + "/charges", "method": "POST"},
-                    "gate": {"type": "approval"},
-                }
-            ],
-        }
-    )
-    execution_id = api.start(workflow_id)["execution_id"]
-    worker.drain()
-    assert api.post(f"/executions/{execution_id}/steps/charge/reject", {"comment": "wrong customer"})[0] == 200
+    execution_id = charged_and_rejected(api, worker, integration)
     seen = _call(api, "get_execution", {"execution_id": execution_id})["result"]
     [failed] = seen["structuredContent"]["awaiting"]
     assert failed["tools"] == ["retry_step"] and failed["side_effects_summary"] == "made 1 POST call"
@@ -396,20 +357,7 @@ def test_a_worker_that_stops_mid_call_leaves_the_call_unknown_and_a_replay_does_
         return Answer(201, {"charge": "C-1"})
 
     integration.script("/charges", hang, Answer(201, {"charge": "C-2"}))
-    workflow_id = api.create_workflow(
-        {
-            "name": "Charge",
-            "trigger": {"type": "manual"},
-            "steps": [
-                {
-                    "id": "charge",
-                    "agent": "http",
-                    "timeout_seconds": 60,
-                    "config": {"url": integration.url + "/charges", "method": "POST"},
-                }
-            ],
-        }
-    )
+    workflow_id = charge_workflow(api, integration, timeout_seconds=60)
     execution_id = api.start(workflow_id)["execution_id"]
     [message] = worker.receive(1)
     stuck = threading.Thread(target=worker.deliver, args=(message["Body"],), daemon=True)

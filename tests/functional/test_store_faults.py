@@ -167,6 +167,41 @@ def test_a_side_effect_runs_only_after_its_claim_is_stored(
     assert api.execution(ex)["status"] == "completed"
 
 
+@pytest.mark.parametrize(
+    "code, status", [("InternalServerError", 500), ("ProvisionedThroughputExceededException", 400)]
+)
+def test_a_claim_stored_with_its_answer_lost_is_run_by_its_worker(
+    api: Any, worker: Any, faults: Any, third_party: Counting, code: str, status: int
+) -> None:
+    wf = api.create_workflow(workflow(tf("prepare", "input"), http("call", third_party.url), tf("after", "prev")))
+    ex = api.start(wf)["execution_id"]
+    # the commit of prepare's result and the call's claim is stored, then its answer is lost
+    lost = FAULTS.add(Rule("PutItem", code, needle="side_effect_started", status=status, after=True))
+    message = worker.receive(1)[0]
+    worker.deliver(message["Body"])  # no error: the worker found its own claim and ran the call
+    assert lost.hits == 1
+    assert len(third_party.calls) == 1
+    view = api.execution(ex)
+    assert view["status"] == "completed" and step_of(view, "call")["attempt"] == 1
+    types = api.history_types(ex)
+    assert "step_timed_out" not in types and types.count("step_started") == 3
+
+
+def test_a_claim_that_was_not_stored_brings_the_message_back_and_runs_once(
+    api: Any, worker: Any, faults: Any, third_party: Counting
+) -> None:
+    wf = api.create_workflow(workflow(http("call", third_party.url), tf("after", "prev")))
+    ex = api.start(wf)["execution_id"]
+    FAULTS.add(Rule("PutItem", "InternalServerError", times=4, needle="side_effect_started", status=500))
+    message = worker.receive(1)[0]
+    with pytest.raises(Exception):  # noqa: B017 - whichever store error the SDK raised last
+        worker.deliver(message["Body"])
+    assert third_party.calls == [] and step_of(api.execution(ex), "call")["state"] == "pending"
+    faults.clear()
+    worker.deliver(message["Body"])  # SQS delivers it again
+    assert len(third_party.calls) == 1 and api.execution(ex)["status"] == "completed"
+
+
 def test_an_operator_cancel_stops_a_chain_at_its_next_commit(
     api: Any, worker: Any, aws: Any, third_party: Counting
 ) -> None:
