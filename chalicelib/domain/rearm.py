@@ -14,9 +14,9 @@ requeue, a delayed retry, a gate's time-out, a heartbeat). When an entry comes d
 sweep either acts (a time-out, a re-send, a gate decision; that commit writes its own entry
 or ends the execution) or finds that nothing is due yet; then it writes ONE entry on the
 head for the moment the current thing comes due (``rearm_at``). So a claim that was never
-reported is timed out at its deadline or lease, and a lost hand-over is re-sent after its
-grace, measured from the hand-over, as before; only a visit that finds nothing to do costs
-a write.
+reported is timed out at its deadline or lease, and a lost hand-over is re-sent a grace after
+it, or at the execution's pending entry when that comes later (at most a hand-over grace or
+a lease later); only a visit that finds nothing to do costs a write.
 """
 
 from __future__ import annotations

@@ -20,6 +20,16 @@ from chalicelib.store.models import EventItem, Summary
 __all__ = ["DueIndex"]
 
 ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
+#: Answers that say "try again later" (the sweep looks at the execution again next minute).
+BUSY = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "TransactionConflictException",
+    }
+)
 
 
 class DueIndex:
@@ -54,7 +64,7 @@ class DueIndex:
             code = getattr(error, "cause_response_code", None)
             if code == "ConditionalCheckFailedException":
                 return False
-            if code in ("ThrottlingException", "ProvisionedThroughputExceededException", "InternalServerError"):
+            if code in BUSY:
                 raise StoreBusy(f"the store is busy re-arming execution {execution_id}; try again") from error
             raise
         return True

@@ -3,12 +3,13 @@ botocore hooks (``bench.metering``); no timings.
 
 * a pure step chained by a worker costs at most 1 write unit (the marginal cost of the
   extra steps of a ten-step run over a five-step one, all chained into one commit);
-* a hop (one SQS hand-over: receive, claim, run, commit, send, delete) costs at most 2
-  write units, 3 SQS requests and 1 Lambda invocation, and uses no transaction;
+* a hop (one SQS hand-over: receive, claim, run, commit, send, delete) costs at most 1
+  write unit (its commit: neither the claim nor the worker's hand-over writes a sweep index
+  entry), 3 SQS requests and 1 Lambda invocation, and uses no transaction;
 * a chain of side-effecting ``http`` steps commits each claim, with its call's
   ``side_effect_started``, in the put that records the step before it: n steps are n + 1
   commit puts (the first claim, n - 1 merged, the last result), no separate claim or
-  side-effect item.
+  side-effect item, and none of those puts writes an index entry (0 GSI write units).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from bench.scenarios import http_steps, loopback_server, ten_steps
 from bench.transitions import count_requests
 
 MAX_WRITE_UNITS_PER_CHAINED_STEP = 1
-MAX_WRITE_UNITS_PER_HOP = 2
+MAX_WRITE_UNITS_PER_HOP = 1
 MAX_SQS_REQUESTS_PER_HOP = 3  # send + receive + delete
 LAMBDA_INVOCATIONS_PER_HOP = 1
 
@@ -40,7 +41,7 @@ def test_a_chained_pure_step_costs_at_most_one_write_unit(client: Any, aws: Any)
     assert 0 <= marginal <= MAX_WRITE_UNITS_PER_CHAINED_STEP, ten.breakdown
 
 
-def test_a_hop_costs_at_most_two_write_units_three_sqs_requests_and_one_invocation(
+def test_a_hop_costs_at_most_one_write_unit_three_sqs_requests_and_one_invocation(
     client: Any, aws: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STEPLINE_MAX_CHAIN_STEPS", "1")  # every step hands over through SQS
@@ -51,6 +52,7 @@ def test_a_hop_costs_at_most_two_write_units_three_sqs_requests_and_one_invocati
     hot = counts.hot
     assert hot.ddb_writes >= 1 and hot.sqs >= 1  # the hop was seen at all
     assert hot.write_units <= MAX_WRITE_UNITS_PER_HOP, counts.breakdown["hot hop (per hop)"]
+    assert hot.gsi_wcu == 0, counts.breakdown["hot hop (per hop)"]  # no claim or hand-over index entry
     assert hot.sqs <= MAX_SQS_REQUESTS_PER_HOP, hot.operations
     assert hot.invocations == LAMBDA_INVOCATIONS_PER_HOP
     assert hot.operations.get("dynamodb.TransactWriteItems", 0) == 0  # the worker path uses no transaction
@@ -69,3 +71,4 @@ def test_a_chain_of_http_steps_puts_one_commit_per_step_plus_the_first_claim(cli
     assert counts.run.operations.get("dynamodb.TransactWriteItems", 0) == 0
     assert len(puts) == 2 * (steps + 1)
     assert not [c.label for c in puts if c.label in ("step_started", "side_effect_started")]  # never on their own
+    assert [c.gsi_wcu for c in puts] == [0] * len(puts)  # claims write no sweep index entry
