@@ -13,6 +13,7 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
+from chalicelib.domain.machine import HANDOVER_GRACE_SECONDS
 from tests.fakes.providers import openai_completion
 from tests.fakes.scripted import Answer, ScriptedServer
 from tests.functional.charge_kit import charge_workflow, charged_and_rejected
@@ -363,8 +364,9 @@ def test_a_worker_that_stops_mid_call_leaves_the_call_unknown_and_a_replay_does_
     stuck = threading.Thread(target=worker.deliver, args=(message["Body"],), daemon=True)
     stuck.start()
     assert arrived.wait(30)  # the worker is inside the call: for the rest of the system it is gone
-    clock.advance(61)
-    worker.sweep()  # its deadline passed: timed out
+    # its deadline (60 s) passes; the claim wrote no due entry, so the start's (120 s) brings the sweep
+    clock.advance(HANDOVER_GRACE_SECONDS + 1)
+    worker.sweep()  # past its deadline: timed out
     step = api.execution(execution_id)["steps"][0]
     assert step["state"] == "failed" and step["error"]["kind"] == "timeout"
     [effect] = step["side_effects"]
