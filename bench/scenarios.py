@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -110,7 +111,10 @@ def max_chain(steps: int | None) -> Iterator[None]:
 
 
 class LogBytes(logging.Handler):
-    """Counts the bytes of the JSON lines the ``stepline`` loggers emit (as CloudWatch ingests them)."""
+    """Counts the bytes CloudWatch Logs would ingest: the JSON lines the ``stepline`` loggers
+    emit at the stage's level (prod: ``INFO``), and the EMF metric lines ``metric()`` prints
+    (Lambda sends those to the log group too). The EMF lines are counted, not shown: the
+    bench's own output stays readable."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -126,10 +130,33 @@ class LogBytes(logging.Handler):
     def counting(self) -> Iterator[LogBytes]:
         logger = logging.getLogger("stepline")
         logger.addHandler(self)
+        real = sys.__stdout__
+        setattr(sys, "__stdout__", _MetricLines(real, self))  # noqa: B010 - metric() writes to sys.__stdout__, a Final name
         try:
             yield self
         finally:
+            setattr(sys, "__stdout__", real)  # noqa: B010 - as above
             logger.removeHandler(self)
+
+
+class _MetricLines:
+    """A stand-in for the process's stdout that counts (and swallows) EMF lines."""
+
+    def __init__(self, real: Any, counter: LogBytes) -> None:
+        self.real, self.counter = real, counter
+
+    def write(self, text: str) -> int:
+        if text.startswith('{"_aws"'):
+            self.counter.bytes += len(text.encode("utf-8"))
+            return len(text)
+        return self.real.write(text) if self.real is not None else len(text)
+
+    def flush(self) -> None:
+        if self.real is not None:
+            self.real.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
 
 
 def left_out(steps_per_execution: int, log_bytes_per_step: float) -> dict[str, float]:
