@@ -364,9 +364,9 @@ def advance(state: ExecutionState, step: StepView, event: Event, now: datetime) 
     return Decision(events=(event,), dispatch=(Dispatch(nxt.id, nxt.attempt),))
 
 
-#: Events whose due time is the lease of a claim (``TimeOutStep`` then). A claim itself
-#: (``step_started``) has none; its ``heartbeat``s do.
-_CLAIM_DUES = (ET.STEP_STARTED, ET.STEP_HEARTBEAT)
+#: Events whose due time is the lease of a claim (``TimeOutStep`` then): a claim itself
+#: (``step_started``) has none, its heartbeats do.
+_CLAIM_DUES = (ET.STEP_HEARTBEAT,)
 
 
 def settled_dues(events: tuple[Event, ...], after: ExecutionState) -> tuple[Event, ...]:

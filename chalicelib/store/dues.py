@@ -13,23 +13,12 @@ from __future__ import annotations
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.domain.states import ACTIVE_STATUSES
-from chalicelib.errors import StoreBusy
 from chalicelib.store.commits import HEAD_SK
 from chalicelib.store.models import EventItem, Summary
 
 __all__ = ["DueIndex"]
 
 ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
-#: Answers that say "try again later" (the sweep looks at the execution again next minute).
-BUSY = frozenset(
-    {
-        "ThrottlingException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "TransactionConflictException",
-    }
-)
 
 
 class DueIndex:
@@ -64,7 +53,5 @@ class DueIndex:
             code = getattr(error, "cause_response_code", None)
             if code == "ConditionalCheckFailedException":
                 return False
-            if code in BUSY:
-                raise StoreBusy(f"the store is busy re-arming execution {execution_id}; try again") from error
-            raise
+            raise  # busy or failing: the sweep counts the visit as an error and looks again next minute
         return True
