@@ -8,6 +8,7 @@ from chalice import Blueprint
 
 from chalicelib.api.boundary import RequestContext, endpoint
 from chalicelib.api.openapi import RouteShape
+from chalicelib.domain.timefmt import iso
 from chalicelib.engine import listing
 from chalicelib.engine.events import MAX_GRACE, grace_seconds
 from chalicelib.engine.listing import LIST_PARAMS, STATUSES, TRIGGERS
@@ -159,7 +160,14 @@ def list_executions(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
     start_from, start_to = _range(ctx)
     limit = _limit(ctx)
     page = ctx.engine.store.executions.list_for_workflow(
-        workflow_id, status, start_from, start_to, limit, ctx.query("next_token"), trigger
+        workflow_id,
+        status,
+        start_from,
+        start_to,
+        limit,
+        ctx.query("next_token"),
+        trigger,
+        iso(ctx.engine.executions.clock()),
     )
     return {"items": [summary_view(s) for s in page.items], "next_token": page.next_token}
 

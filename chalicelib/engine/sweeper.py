@@ -27,10 +27,12 @@ from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.engine.executions import ExecutionService
 from chalicelib.errors import NotFound, TransitionConflict
 from chalicelib.observability import log_context
+from chalicelib.store.dues import DueHead
+from chalicelib.store.lists import SWEEP_WATERMARK
 
 log = logging.getLogger("stepline.sweep")
 
-WATERMARK = ("SWEEP", "DUE")
+WATERMARK = SWEEP_WATERMARK
 #: How far back a first sweep (or one after a long outage) looks.
 MAX_LOOKBACK = timedelta(days=7)
 ACTIVE = frozenset(s.value for s in ACTIVE_STATUSES)
@@ -105,17 +107,27 @@ class Sweeper:
             # GetItem) tells those apart without reading and folding the whole history. A head
             # only moves forward and only a transaction takes an execution out of ``failed``, so
             # a head that is not running or waiting is never ahead of its history.
-            status, head_due = self.executions.store.executions.dues.head(execution_id)
+            head = self.executions.store.executions.dues.head(execution_id)
         except DoesNotExist:
             return "gone"
-        if status not in ACTIVE:
+        if head.status not in ACTIVE:
             return "nothing"
+        outcome, listed = self._visit(execution_id, now, head)
+        if head.keys is not None and not listed:
+            # young until now: enter it in the lists (store/lists.py, "young" executions)
+            self.executions.store.executions.dues.enlist(execution_id, head.keys, head.status)
+        return outcome
+
+    def _visit(self, execution_id: str, now: datetime, head: DueHead) -> tuple[str, bool]:
+        """``visit`` of an active head: the outcome, and whether a re-arm entered it in the lists."""
+        head_due = head.due
+        young = head.keys if head.status == ExecutionStatus.RUNNING.value else None
         outcome = "raced"
         for _ in range(RACE_TRIES):
             try:
                 state = self.executions.load(execution_id)
             except NotFound:
-                return "gone"
+                return "gone", False
             outcome = self._act(state, now)
             if outcome != "raced":
                 break
@@ -125,9 +137,10 @@ class Sweeper:
             # hand-over, a claim) moved the execution. Each case re-arms from the state as stored.
             if outcome != "nothing":
                 state = self.executions.load(execution_id)
-            if self._rearm(state, now, head_due) and outcome == "nothing":
-                return "rearmed"
-        return outcome
+            written, listed = self._rearm(state, now, head_due, young)
+            if written:
+                return ("rearmed" if outcome == "nothing" else outcome), listed
+        return outcome, False
 
     def _act(self, state: ExecutionState, now: datetime) -> str:
         """Time out, re-send or decide a gate when it is due; ``nothing``, or ``raced`` when a worker
@@ -155,14 +168,21 @@ class Sweeper:
             return "raced"  # decided again on the fresh state
         return outcome
 
-    def _rearm(self, state: ExecutionState, now: datetime, head_due: str | None) -> bool:
-        """Write the head's due entry for when ``state``'s current step comes due; False when it
-        needs none (``rearm_at``) or the head has it already (the sweep reads its watermark's
-        minute again, so an entry may be visited twice)."""
+    def _rearm(
+        self, state: ExecutionState, now: datetime, head_due: str | None, keys: dict[str, str] | None = None
+    ) -> tuple[bool, bool]:
+        """Write the head's due entry for when ``state``'s current step comes due, with ``keys``
+        entering a young head in the lists in the same write. Returns (written, listed); not
+        written when it needs none (``rearm_at``) or the head has it already (the sweep reads its
+        watermark's minute again, so an entry may be visited twice)."""
         due = rearm_at(state)
         if due is None:
-            return False
+            return False, False
         at = iso(max(due, now))
         if at == head_due:
-            return False
-        return self.executions.store.executions.dues.rearm(state.execution_id, at, state.seq)
+            return False, False
+        dues = self.executions.store.executions.dues
+        if keys is not None and dues.rearm(state.execution_id, at, state.seq, keys):
+            return True, True
+        # not young any more (a status change listed it) or not running: the plain re-arm
+        return dues.rearm(state.execution_id, at, state.seq), False

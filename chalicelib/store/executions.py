@@ -40,7 +40,7 @@ from chalicelib.store.commits import (
     with_seq,
 )
 from chalicelib.store.dues import DueIndex
-from chalicelib.store.lists import ExecutionLists, ListFilter, status_keys, summary_keys
+from chalicelib.store.lists import ExecutionLists, ListFilter, start_due_at, status_keys, summary_keys
 from chalicelib.store.models import EventItem, Marker, Summary, connection
 from chalicelib.store.payloads import PayloadStore
 from chalicelib.store.stats import COUNTER_SHARDS, StatsStore
@@ -375,9 +375,10 @@ class ExecutionStore:
         limit: int,
         token: str | None,
         trigger: str | None = None,
+        now: str = "",
     ) -> Page:
-        """Newest first, from the list index of the head (store/lists.py)."""
-        return self.list(ListFilter(workflow_id, status, trigger, start_from, start_to), limit, token, "")
+        """Newest first, from the list index of the head and the young executions (store/lists.py)."""
+        return self.list(ListFilter(workflow_id, status, trigger, start_from, start_to), limit, token, now)
 
     def list(self, f: ListFilter, limit: int, token: str | None, now: str) -> Page:
         """A page of any list (per workflow or across workflows) and the next page's token."""
@@ -418,10 +419,16 @@ class ExecutionStore:
         head.start = start_json(first)
         entry = due_entry(s.execution_id, [first], False)
         if entry is not None:
-            head.due_bucket, head.due_at = entry
+            # Young: the head enters the list indexes at its first status change or the sweep's
+            # visit of this entry, and lists find it through the entry until then (store/lists.py).
+            head.due_bucket = entry[0]
+            head.due_at = start_due_at(entry[1], s.started_at, kind, s.workflow_id)
+        # the size check counts the list keys either way: the head gets them later
         if first.details and item_bytes(head.serialize()) + HEAD_GROWTH >= HEAD_LIMIT:
             head.start = start_json(first, with_details=False)
             head.start_ref = self.payloads.put(s.execution_id, details_json(first))
+        if entry is not None:
+            head.g_wf = head.l_month = head.l_sk = None
         return head
 
     def _to_summary(self, item: Summary) -> SummaryRecord:

@@ -31,12 +31,15 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, UpdateError
 
+from chalicelib.domain.running import HANDOVER_GRACE_SECONDS
+from chalicelib.domain.timefmt import iso, parse_iso
 from chalicelib.errors import FieldError, StoreBusy, ValidationError
-from chalicelib.store.models import STAT_STATUSES, Marker, Summary
+from chalicelib.store.models import STAT_STATUSES, EventItem, Marker, Summary
 from chalicelib.triggers import trigger_kind_names
 
 #: The month index's partitions per month: a month's starts and status changes spread over
@@ -50,6 +53,19 @@ MAX_QUERIES_PER_PAGE = 128
 STATUSES: tuple[str, ...] = STAT_STATUSES
 EPOCH_PK, EPOCH_SK = "EPOCH", "EXECUTIONS"
 HEAD_SK = "SUMMARY"
+#: The sweep's watermark (catalog marker): the minute of the ``by_due`` index it reads from next.
+SWEEP_WATERMARK = ("SWEEP", "DUE")
+#: The status of a young execution (its head is written at the start, when it is running).
+YOUNG_STATUS = "running"
+#: How long after its start a young execution's due entry comes due (the start's hand-over
+#: grace): the young window reaches this far past now.
+YOUNG_AHEAD = timedelta(seconds=HANDOVER_GRACE_SECONDS)
+#: The window starts this long before now, or at the sweep's watermark when that is earlier
+#: (a sweep that keeps up has its watermark within the last minute).
+YOUNG_BEHIND = timedelta(minutes=1)
+#: However far behind the sweep is, the window starts no earlier than this before now (the
+#: sweep itself re-reads at most an hour of failed visits).
+YOUNG_MAX_BEHIND = timedelta(hours=1)
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
 
 
@@ -95,8 +111,37 @@ def summary_keys(workflow_id: str, status: str, trigger: str, started_at: str, *
 
 
 def status_keys(workflow_id: str, status: str, trigger: str, started_at: str, *, execution_id: str) -> dict[str, str]:
-    """The key attributes that move when the status moves (``l_sk`` only)."""
-    return {"l_sk": list_sk(status, trigger, started_at, execution_id)}
+    """The list keys a status change sets: all three, since a head enters the indexes at its
+    first status change (or the sweep's first visit), not at its start ("Young executions").
+    Setting ``g_wf`` and ``l_month`` again to the same values writes no index row."""
+    return summary_keys(workflow_id, status, trigger, started_at, execution_id=execution_id)
+
+
+def start_due_at(entry: str, started_at: str, trigger: str, workflow_id: str) -> str:
+    """The range key of a start's ``by_due`` entry: the usual ``<due>#<id>#000001`` and what a
+    list needs to place the execution while it is young (``<started_at>#<trigger>#<workflow>``)."""
+    return f"{entry}#{started_at}#{trigger}#{workflow_id}"
+
+
+@dataclass(frozen=True)
+class _YoungRow:
+    """A young execution as a list row: the shape of an index row (``pk``, ``l_sk``)."""
+
+    pk: str
+    l_sk: str
+    workflow_id: str
+    trigger: str
+    started_at: str
+
+
+def _young_row(pk: str, sk: str, due_at: str) -> _YoungRow | None:
+    """The row of a start's due entry (None for every other entry of the due index)."""
+    parts = due_at.split("#", 5)
+    if sk != HEAD_SK or len(parts) != 6 or parts[2] != "000001":
+        return None
+    _, execution_id, _, started_at, trigger, workflow_id = parts
+    l_sk = list_sk(YOUNG_STATUS, trigger, started_at, execution_id)
+    return _YoungRow(pk, l_sk, workflow_id, trigger, started_at)
 
 
 def previous_month(month: str) -> str:
@@ -119,6 +164,8 @@ class _Partition:
     rows: list[Any] = field(default_factory=list)
     cursor: dict[str, Any] | None = None
     started: bool = False
+    #: the young executions' rows, newest first, when this partition is them (no Query)
+    young: list[_YoungRow] | None = None
 
     @property
     def exhausted(self) -> bool:
@@ -164,7 +211,8 @@ class ExecutionLists:
         self.queries = 0
         if f.workflow_id:
             position = self._decode_workflow(token, f) if token else None
-            keys, more = self._merge(self._workflow_partitions(f), f, limit, position)
+            partitions = [*self._workflow_partitions(f), _young_partition(self._young(f, now))]
+            keys, more = self._merge(partitions, f, limit, position)
             return self._complete(keys, f), self._encode(f, None, keys[-1]) if more and keys else None
         return self._cross_page(f, limit, token, now)
 
@@ -178,8 +226,9 @@ class ExecutionLists:
                 return
 
     def count(self, f: ListFilter, now: str, cap: int) -> int:
-        """How many heads match (stops at ``cap``); a COUNT Query per partition."""
-        total = 0
+        """How many heads match (stops at ``cap``); a COUNT Query per partition, and the young
+        executions (whose heads are read: one of them may have entered the index since)."""
+        total = len(self._complete(self._young(f, now), f))
         if f.workflow_id:
             groups: Iterator[list[_Partition]] = iter([self._workflow_partitions(f)])
         else:
@@ -195,8 +244,10 @@ class ExecutionLists:
         month, position = self._decode_cross(token, f, now) if token else (None, None)
         floor = self._floor(f)
         keys: list[Any] = []
+        young = self._young(f, now)
         for visited, current in enumerate(self._months(f, now, month, floor)):
             partitions = self._month_partitions(f, current)
+            partitions.append(_young_partition([r for r in young if r.started_at.startswith(current)]))
             if visited and (visited >= MAX_MONTHS_PER_PAGE or self.queries + len(partitions) > MAX_QUERIES_PER_PAGE):
                 return self._complete(keys, f), self._encode(f, current, None)
             found, more = self._merge(partitions, f, limit - len(keys), position)
@@ -270,6 +321,10 @@ class ExecutionLists:
         return out, bool(heap) or any(p.cursor is not None for p in partitions)
 
     def _fill(self, p: _Partition, f: ListFilter, position: str | None, size: int) -> None:
+        if p.young is not None:
+            p.started = True
+            p.rows, p.young = [r for r in p.young if position is None or _position(r.l_sk) < position], []
+            return
         self.queries += 1
         try:
             result = p.index.query(
@@ -310,8 +365,48 @@ class ExecutionLists:
         if not rows:
             return []
         found = {item.pk: item for item in Summary.batch_get([(row.pk, HEAD_SK) for row in rows])}
-        heads = [found[row.pk] for row in rows if row.pk in found]
-        return [h for h in heads if not f.status or h.status == f.status]
+        heads = []
+        for row in rows:
+            head = found.get(row.pk)
+            if head is None or (isinstance(row, _YoungRow) and head.l_sk is not None):
+                continue  # gone, or a young one that entered the index since (listed from there)
+            if not f.status or head.status == f.status:
+                heads.append(head)
+        return heads
+
+    # ------------------------------------------------------------------ young
+    def _young(self, f: ListFilter, now: str) -> list[_YoungRow]:
+        """The young executions the filter keeps, newest first: started, running, and not yet
+        in the list indexes (docs/design.md, "Young executions").
+
+        Their heads have a start due entry (``start_due_at``) in the ``by_due`` index, due a
+        hand-over grace after the start, until the sweep visits it and enters the head in the
+        lists. So they are in the buckets from the sweep's watermark (or a few minutes back
+        when it has none) to a grace past ``now``: one Query per minute, about four when the
+        sweep keeps up, whatever the history.
+        """
+        if not now or (f.status and f.status != YOUNG_STATUS):
+            return []
+        moment = parse_iso(now)
+        low = moment - YOUNG_BEHIND
+        try:
+            mark = Marker.get(*SWEEP_WATERMARK).value
+        except DoesNotExist:
+            mark = None
+        if mark:
+            low = min(low, max(parse_iso(mark), moment - YOUNG_MAX_BEHIND))
+        if f.start_to and f.start_to + "~" < iso(low - YOUNG_AHEAD):
+            return []  # the range ends before any young execution started
+        bucket, high = low.replace(second=0, microsecond=0), moment + YOUNG_AHEAD
+        rows: dict[str, _YoungRow] = {}
+        while bucket <= high:
+            self.queries += 1
+            for item in EventItem.by_due.query(iso(bucket)[:16]):
+                row = _young_row(item.pk, item.sk, item.due_at or "")
+                if row is not None and _keeps(f, row):
+                    rows[row.pk] = row
+            bucket += timedelta(minutes=1)
+        return sorted(rows.values(), key=lambda r: _position(r.l_sk), reverse=True)
 
     # ----------------------------------------------------------------- tokens
     def _encode(self, f: ListFilter, month: str | None, row: Any | None) -> str:
@@ -340,6 +435,21 @@ class ExecutionLists:
         if not position.startswith(month):
             raise _bad_token()
         return month, position
+
+
+def _young_partition(rows: list[_YoungRow]) -> _Partition:
+    return _Partition(None, "", YOUNG_STATUS, young=rows)
+
+
+def _keeps(f: ListFilter, row: _YoungRow) -> bool:
+    """Whether a young row passes the filter's workflow, trigger and start range (as a key range would)."""
+    position = _position(row.l_sk)
+    return (
+        (not f.workflow_id or row.workflow_id == f.workflow_id)
+        and (not f.trigger or row.trigger == f.trigger)
+        and (not f.start_from or position >= f.start_from)
+        and (not f.start_to or position <= f.start_to + "~")
+    )
 
 
 class _Newest(str):

@@ -318,8 +318,9 @@ class Summary(Model):
     #: event 1's hand-over due entry (``by_due``), as a commit item's
     due_bucket = UnicodeAttribute(null=True)
     due_at = UnicodeAttribute(null=True)
-    # list keys (store/lists.py): the workflow, the month shard, and the range both share
-    g_wf = UnicodeAttribute()
+    # list keys (store/lists.py): the workflow, the month shard, and the range both share;
+    # absent while the execution is young (set at its first status change or sweep visit)
+    g_wf = UnicodeAttribute(null=True)
     l_month = UnicodeAttribute(null=True)
     l_sk = UnicodeAttribute(null=True)
     list_wf = ListByWorkflow()
