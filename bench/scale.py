@@ -284,6 +284,7 @@ def _execution_items(
     from chalicelib.domain.machine import Event
     from chalicelib.domain.timefmt import iso
     from chalicelib.store import SummaryRecord
+    from chalicelib.store.lists import summary_keys
 
     trigger = {"type": "manual", "by": "bench"}
     inputs = {"customer": "ACME Corporation", "amount": 1250.5}
@@ -306,7 +307,11 @@ def _execution_items(
         ),
         Event("execution_completed", done),
     ]
-    # the head carries event 1 (execution_started), as a start writes it
-    yield store._summary_item(summary, replace(events[0], seq=1)).serialize()
+    # the head carries event 1 (execution_started), as a start writes it, and the list keys
+    # its completion set (a start writes none: the execution is young until then)
+    head = store._summary_item(summary, replace(events[0], seq=1))
+    for name, value in summary_keys(workflow_id, "completed", "manual", at, execution_id=execution_id).items():
+        setattr(head, name, value)
+    yield head.serialize()
     for seq, event in enumerate(events[1:], start=2):
         yield store._event_item(execution_id, event, seq).serialize()

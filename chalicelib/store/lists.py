@@ -66,6 +66,8 @@ YOUNG_BEHIND = timedelta(minutes=1)
 #: However far behind the sweep is, the window starts no earlier than this before now (the
 #: sweep itself re-reads at most an hour of failed visits).
 YOUNG_MAX_BEHIND = timedelta(hours=1)
+#: Young rows whose heads a list reads at a time (at least; up to a page's need, at most 100).
+YOUNG_CHECK = 25
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
 
 
@@ -164,7 +166,8 @@ class _Partition:
     rows: list[Any] = field(default_factory=list)
     cursor: dict[str, Any] | None = None
     started: bool = False
-    #: the young executions' rows, newest first, when this partition is them (no Query)
+    #: the young executions' rows not yet checked, newest first, when this partition is them
+    #: (no Query: each fill reads the heads of the next few and keeps those still young)
     young: list[_YoungRow] | None = None
 
     @property
@@ -179,6 +182,8 @@ class ExecutionLists:
         self._epoch_seen: str | None = None
         #: Queries made by the last ``page`` (the bench and tests read it)
         self.queries = 0
+        #: heads read by the last ``page`` while checking young rows (its BatchGetItem skips them)
+        self._heads: dict[str, Summary] = {}
 
     # ------------------------------------------------------------------ epoch
     def note_month(self, month: str) -> None:
@@ -209,6 +214,7 @@ class ExecutionLists:
     def page(self, f: ListFilter, limit: int, token: str | None, now: str) -> tuple[list[Summary], str | None]:
         """One page of heads, newest first, and the token of the next page (or None)."""
         self.queries = 0
+        self._heads = {}
         if f.workflow_id:
             position = self._decode_workflow(token, f) if token else None
             partitions = [*self._workflow_partitions(f), _young_partition(self._young(f, now))]
@@ -228,6 +234,7 @@ class ExecutionLists:
     def count(self, f: ListFilter, now: str, cap: int) -> int:
         """How many heads match (stops at ``cap``); a COUNT Query per partition, and the young
         executions (whose heads are read: one of them may have entered the index since)."""
+        self._heads = {}
         total = len(self._complete(self._young(f, now), f))
         if f.workflow_id:
             groups: Iterator[list[_Partition]] = iter([self._workflow_partitions(f)])
@@ -322,8 +329,15 @@ class ExecutionLists:
 
     def _fill(self, p: _Partition, f: ListFilter, position: str | None, size: int) -> None:
         if p.young is not None:
-            p.started = True
-            p.rows, p.young = [r for r in p.young if position is None or _position(r.l_sk) < position], []
+            if not p.started:
+                p.started, p.young = True, [r for r in p.young if position is None or _position(r.l_sk) < position]
+            n = min(max(size, YOUNG_CHECK), 100)
+            chunk, p.young = p.young[:n], p.young[n:]
+            heads = self._read_heads(chunk)
+            # most rows are of executions that finished since, listed from the indexes: skipped
+            # here, so they take no place on the page
+            p.rows.extend(r for r in chunk if r.pk in heads and heads[r.pk].l_sk is None)
+            p.cursor = {"young": len(p.young)} if p.young else None
             return
         self.queries += 1
         try:
@@ -364,7 +378,7 @@ class ExecutionLists:
         """
         if not rows:
             return []
-        found = {item.pk: item for item in Summary.batch_get([(row.pk, HEAD_SK) for row in rows])}
+        found = self._read_heads(rows)
         heads = []
         for row in rows:
             head = found.get(row.pk)
@@ -373,6 +387,13 @@ class ExecutionLists:
             if not f.status or head.status == f.status:
                 heads.append(head)
         return heads
+
+    def _read_heads(self, rows: list[Any]) -> dict[str, Summary]:
+        """The heads of ``rows`` by ``pk``: those this page read already, and one BatchGetItem."""
+        missing = list({row.pk for row in rows if row.pk not in self._heads})
+        if missing:
+            self._heads.update({item.pk: item for item in Summary.batch_get([(pk, HEAD_SK) for pk in missing])})
+        return {row.pk: self._heads[row.pk] for row in rows if row.pk in self._heads}
 
     # ------------------------------------------------------------------ young
     def _young(self, f: ListFilter, now: str) -> list[_YoungRow]:
