@@ -111,6 +111,9 @@ class Sweeper:
         except DoesNotExist:
             return "gone"
         if head.status not in ACTIVE:
+            if head.keys is not None:
+                # a head moved without its list keys (a release before young executions did so)
+                self.executions.store.executions.dues.enlist(execution_id, head.keys, head.status)
             return "nothing"
         outcome, listed = self._visit(execution_id, now, head)
         if head.keys is not None and not listed:

@@ -32,7 +32,7 @@ ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
 @dataclass(frozen=True)
 class DueHead:
     """A head as the sweep reads it: its status, its due entry's time, and, while it is young
-    and active, the list keys that would enter it in the lists (else None)."""
+    (no ``g_wf``), the list keys that would enter it in the lists at that status (else None)."""
 
     status: str
     due: str | None
@@ -52,10 +52,10 @@ class DueIndex:
             f"EX#{execution_id}",
             HEAD_SK,
             consistent_read=True,
-            attributes_to_get=["status", "due_at", "l_sk", "workflow_id", "trigger_type", "started_at"],
+            attributes_to_get=["status", "due_at", "g_wf", "workflow_id", "trigger_type", "started_at"],
         )
         keys = None
-        if item.l_sk is None and item.status in ACTIVE:
+        if item.g_wf is None:
             keys = summary_keys(
                 item.workflow_id, item.status, item.trigger_type, item.started_at, execution_id=execution_id
             )
@@ -68,7 +68,7 @@ class DueIndex:
             # precondition: still young and still at the status the keys name
             Summary(f"EX#{execution_id}", HEAD_SK).update(
                 actions=[getattr(Summary, name).set(value) for name, value in keys.items()],
-                condition=Summary.l_sk.does_not_exist() & (Summary.status == status),
+                condition=Summary.g_wf.does_not_exist() & (Summary.status == status),
             )
         except UpdateError as error:
             if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
@@ -97,7 +97,7 @@ class DueIndex:
         if keys is not None:
             actions += [getattr(Summary, name).set(value) for name, value in keys.items()]
             # precondition: still running and young (the keys are made for running)
-            condition = (Summary.status == YOUNG_STATUS) & Summary.l_sk.does_not_exist()
+            condition = (Summary.status == YOUNG_STATUS) & Summary.g_wf.does_not_exist()
         try:
             head.update(actions=actions, condition=condition)
         except UpdateError as error:

@@ -336,7 +336,7 @@ class ExecutionLists:
             heads = self._read_heads(chunk)
             # most rows are of executions that finished since, listed from the indexes: skipped
             # here, so they take no place on the page
-            p.rows.extend(r for r in chunk if r.pk in heads and heads[r.pk].l_sk is None)
+            p.rows.extend(r for r in chunk if r.pk in heads and heads[r.pk].g_wf is None)
             p.cursor = {"young": len(p.young)} if p.young else None
             return
         self.queries += 1
@@ -382,7 +382,7 @@ class ExecutionLists:
         heads = []
         for row in rows:
             head = found.get(row.pk)
-            if head is None or (isinstance(row, _YoungRow) and head.l_sk is not None):
+            if head is None or (isinstance(row, _YoungRow) and head.g_wf is not None):
                 continue  # gone, or a young one that entered the index since (listed from there)
             if not f.status or head.status == f.status:
                 heads.append(head)
