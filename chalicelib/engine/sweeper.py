@@ -28,7 +28,7 @@ from chalicelib.engine.executions import ExecutionService
 from chalicelib.errors import NotFound, TransitionConflict
 from chalicelib.observability import log_context
 from chalicelib.store.dues import DueHead
-from chalicelib.store.lists import SWEEP_WATERMARK
+from chalicelib.store.young import SWEEP_WATERMARK
 
 log = logging.getLogger("stepline.sweep")
 

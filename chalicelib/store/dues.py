@@ -21,8 +21,9 @@ from pynamodb.expressions.update import Action
 
 from chalicelib.domain.states import ACTIVE_STATUSES
 from chalicelib.store.commits import HEAD_SK
-from chalicelib.store.lists import YOUNG_STATUS, summary_keys
+from chalicelib.store.lists import summary_keys
 from chalicelib.store.models import EventItem, Summary
+from chalicelib.store.young import YOUNG_STATUS
 
 __all__ = ["DueHead", "DueIndex"]
 

@@ -40,11 +40,12 @@ from chalicelib.store.commits import (
     with_seq,
 )
 from chalicelib.store.dues import DueIndex
-from chalicelib.store.lists import ExecutionLists, ListFilter, start_due_at, status_keys, summary_keys
+from chalicelib.store.lists import ExecutionLists, ListFilter, status_keys, summary_keys
 from chalicelib.store.models import EventItem, Marker, Summary, connection
 from chalicelib.store.payloads import PayloadStore
 from chalicelib.store.stats import COUNTER_SHARDS, StatsStore
 from chalicelib.store.tokens import decode_token, encode_token
+from chalicelib.store.young import start_due_at
 
 ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
 #: A trigger longer than this (as JSON) is kept in the payload bucket, so the head stays small.

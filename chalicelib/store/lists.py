@@ -12,7 +12,11 @@ A list Queries each partition the filters leave (statuses x triggers, times the 
 shards across workflows) and merges them newest first (a k-way merge on
 ``<started_at>#<execution_id>``); the page's heads come from one BatchGetItem. No Scan and
 no filter expression: a page costs its partitions and its own size, never the history.
-A status change rewrites ``l_sk`` only, so the head moves within each keys-only index.
+A head enters both indexes at its first status change (or the sweep's first visit); a later
+one rewrites ``l_sk`` only, so the head moves within each keys-only index. Until it enters
+them the execution is young, and a list that can show running executions merges the young
+ones in as one more partition (store/young.py), reading their heads a few at a time so that
+those that entered the indexes since take no place on the page.
 
 Pagination tokens are opaque, bound to the query that made them, and checked field by
 field on the way back in: a tampered or foreign token is a ``ValidationError`` (400). A
@@ -31,17 +35,18 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, UpdateError
 
-from chalicelib.domain.running import HANDOVER_GRACE_SECONDS
-from chalicelib.domain.timefmt import iso, parse_iso
+from chalicelib.domain.timefmt import parse_iso
 from chalicelib.errors import FieldError, StoreBusy, ValidationError
-from chalicelib.store.models import STAT_STATUSES, EventItem, Marker, Summary
+from chalicelib.store.models import STAT_STATUSES, Marker, Summary
+from chalicelib.store.young import YOUNG_STATUS, YoungWindow
 from chalicelib.triggers import trigger_kind_names
 
+#: Young rows whose heads a list reads at a time (at least; up to a page's need, at most 100).
+YOUNG_CHECK = 25
 #: The month index's partitions per month: a month's starts and status changes spread over
 #: this many partition keys (each takes ~1000 writes a second), and a list across workflows
 #: reads each of them.
@@ -53,21 +58,6 @@ MAX_QUERIES_PER_PAGE = 128
 STATUSES: tuple[str, ...] = STAT_STATUSES
 EPOCH_PK, EPOCH_SK = "EPOCH", "EXECUTIONS"
 HEAD_SK = "SUMMARY"
-#: The sweep's watermark (catalog marker): the minute of the ``by_due`` index it reads from next.
-SWEEP_WATERMARK = ("SWEEP", "DUE")
-#: The status of a young execution (its head is written at the start, when it is running).
-YOUNG_STATUS = "running"
-#: How long after its start a young execution's due entry comes due (the start's hand-over
-#: grace): the young window reaches this far past now.
-YOUNG_AHEAD = timedelta(seconds=HANDOVER_GRACE_SECONDS)
-#: The window starts this long before now, or at the sweep's watermark when that is earlier
-#: (a sweep that keeps up has its watermark within the last minute).
-YOUNG_BEHIND = timedelta(minutes=1)
-#: However far behind the sweep is, the window starts no earlier than this before now (the
-#: sweep itself re-reads at most an hour of failed visits).
-YOUNG_MAX_BEHIND = timedelta(hours=1)
-#: Young rows whose heads a list reads at a time (at least; up to a page's need, at most 100).
-YOUNG_CHECK = 25
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
 
 
@@ -119,33 +109,6 @@ def status_keys(workflow_id: str, status: str, trigger: str, started_at: str, *,
     return summary_keys(workflow_id, status, trigger, started_at, execution_id=execution_id)
 
 
-def start_due_at(entry: str, started_at: str, trigger: str, workflow_id: str) -> str:
-    """The range key of a start's ``by_due`` entry: the usual ``<due>#<id>#000001`` and what a
-    list needs to place the execution while it is young (``<started_at>#<trigger>#<workflow>``)."""
-    return f"{entry}#{started_at}#{trigger}#{workflow_id}"
-
-
-@dataclass(frozen=True)
-class _YoungRow:
-    """A young execution as a list row: the shape of an index row (``pk``, ``l_sk``)."""
-
-    pk: str
-    l_sk: str
-    workflow_id: str
-    trigger: str
-    started_at: str
-
-
-def _young_row(pk: str, sk: str, due_at: str) -> _YoungRow | None:
-    """The row of a start's due entry (None for every other entry of the due index)."""
-    parts = due_at.split("#", 5)
-    if sk != HEAD_SK or len(parts) != 6 or parts[2] != "000001":
-        return None
-    _, execution_id, _, started_at, trigger, workflow_id = parts
-    l_sk = list_sk(YOUNG_STATUS, trigger, started_at, execution_id)
-    return _YoungRow(pk, l_sk, workflow_id, trigger, started_at)
-
-
 def previous_month(month: str) -> str:
     year, mon = int(month[:4]), int(month[5:7])
     return f"{year - 1}-12" if mon == 1 else f"{year}-{mon - 1:02d}"
@@ -154,6 +117,15 @@ def previous_month(month: str) -> str:
 def _position(l_sk: str) -> str:
     """``<started_at>#<execution_id>`` of an ``l_sk`` (statuses and trigger kinds hold no ``#``)."""
     return l_sk.split("#", 2)[2]
+
+
+@dataclass(frozen=True)
+class _YoungRow:
+    """A young execution as a list row: the shape of an index row (``pk``, ``l_sk``)."""
+
+    pk: str
+    l_sk: str
+    started_at: str
 
 
 @dataclass
@@ -217,7 +189,7 @@ class ExecutionLists:
         self._heads = {}
         if f.workflow_id:
             position = self._decode_workflow(token, f) if token else None
-            partitions = [*self._workflow_partitions(f), _young_partition(self._young(f, now))]
+            partitions = [*self._workflow_partitions(f), _young_partition(self._young(f, now, position))]
             keys, more = self._merge(partitions, f, limit, position)
             return self._complete(keys, f), self._encode(f, None, keys[-1]) if more and keys else None
         return self._cross_page(f, limit, token, now)
@@ -251,9 +223,11 @@ class ExecutionLists:
         month, position = self._decode_cross(token, f, now) if token else (None, None)
         floor = self._floor(f)
         keys: list[Any] = []
-        young = self._young(f, now)
+        young: list[_YoungRow] | None = None
         for visited, current in enumerate(self._months(f, now, month, floor)):
             partitions = self._month_partitions(f, current)
+            if young is None:
+                young = self._young(f, now, position)
             partitions.append(_young_partition([r for r in young if r.started_at.startswith(current)]))
             if visited and (visited >= MAX_MONTHS_PER_PAGE or self.queries + len(partitions) > MAX_QUERIES_PER_PAGE):
                 return self._complete(keys, f), self._encode(f, current, None)
@@ -396,37 +370,26 @@ class ExecutionLists:
         return {row.pk: self._heads[row.pk] for row in rows if row.pk in self._heads}
 
     # ------------------------------------------------------------------ young
-    def _young(self, f: ListFilter, now: str) -> list[_YoungRow]:
-        """The young executions the filter keeps, newest first: started, running, and not yet
-        in the list indexes (docs/design.md, "Young executions").
-
-        Their heads have a start due entry (``start_due_at``) in the ``by_due`` index, due a
-        hand-over grace after the start, until the sweep visits it and enters the head in the
-        lists. So they are in the buckets from the sweep's watermark (or a few minutes back
-        when it has none) to a grace past ``now``: one Query per minute, about four when the
-        sweep keeps up, whatever the history.
-        """
+    def _young(self, f: ListFilter, now: str, position: str | None = None) -> list[_YoungRow]:
+        """The young executions the filter keeps, newest first (store/young.py)."""
         if not now or (f.status and f.status != YOUNG_STATUS):
             return []
-        moment = parse_iso(now)
-        low = moment - YOUNG_BEHIND
-        try:
-            mark = Marker.get(*SWEEP_WATERMARK).value
-        except DoesNotExist:
-            mark = None
-        if mark:
-            low = min(low, max(parse_iso(mark), moment - YOUNG_MAX_BEHIND))
-        if f.start_to and f.start_to + "~" < iso(low - YOUNG_AHEAD):
-            return []  # the range ends before any young execution started
-        bucket, high = low.replace(second=0, microsecond=0), moment + YOUNG_AHEAD
+        window = YoungWindow(parse_iso(now))
+        if (f.start_to and f.start_to + "~" < window.earliest) or (position is not None and position < window.earliest):
+            return []  # the range, or the page, ends before any young execution started
         rows: dict[str, _YoungRow] = {}
-        while bucket <= high:
-            self.queries += 1
-            for item in EventItem.by_due.query(iso(bucket)[:16]):
-                row = _young_row(item.pk, item.sk, item.due_at or "")
-                if row is not None and _keeps(f, row):
-                    rows[row.pk] = row
-            bucket += timedelta(minutes=1)
+        for e in window.entries():
+            kept = (
+                (not f.workflow_id or e.workflow_id == f.workflow_id)
+                and (not f.trigger or e.trigger == f.trigger)
+                and (not f.start_from or e.position >= f.start_from)
+                and (not f.start_to or e.position <= f.start_to + "~")
+            )
+            if kept:
+                rows[e.pk] = _YoungRow(
+                    e.pk, list_sk(YOUNG_STATUS, e.trigger, e.started_at, e.execution_id), e.started_at
+                )
+        self.queries += window.queries
         return sorted(rows.values(), key=lambda r: _position(r.l_sk), reverse=True)
 
     # ----------------------------------------------------------------- tokens
@@ -460,17 +423,6 @@ class ExecutionLists:
 
 def _young_partition(rows: list[_YoungRow]) -> _Partition:
     return _Partition(None, "", YOUNG_STATUS, young=rows)
-
-
-def _keeps(f: ListFilter, row: _YoungRow) -> bool:
-    """Whether a young row passes the filter's workflow, trigger and start range (as a key range would)."""
-    position = _position(row.l_sk)
-    return (
-        (not f.workflow_id or row.workflow_id == f.workflow_id)
-        and (not f.trigger or row.trigger == f.trigger)
-        and (not f.start_from or position >= f.start_from)
-        and (not f.start_to or position <= f.start_to + "~")
-    )
 
 
 class _Newest(str):
