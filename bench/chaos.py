@@ -72,6 +72,7 @@ PROMISES = (
     "answered_not_applied",
     "agent_runs_beyond_attempts",
     "server_errors",
+    "misslisted",
 )
 #: What an operator's edit-and-retry puts in place of a step's instructions: valid for the
 #: ``http`` steps (their request body) and the ``transform`` gate alike; ``/strict`` wants it.
@@ -451,6 +452,7 @@ class Chaos:
                 if key[0] == execution_id and key not in recorded
             ]
         not_applied = _not_applied(self.obs.answered, histories, self.service)
+        misslisted = self._misslisted()
         runs: Counter[tuple[str, str]] = Counter()
         for (execution_id, step_id, attempt), n in self.service.runs.items():
             runs[(execution_id, step_id)] += n
@@ -470,6 +472,7 @@ class Chaos:
             "agent_runs_beyond_attempts": len(beyond),
             "agent_runs": sum(self.service.runs.values()),
             "server_errors": sum(self.obs.server_errors.values()),
+            "misslisted": len(misslisted),
             "faults_injected": dict(self.faults.counts),
             "deliveries": dict(self.obs.deliveries),
             "operator_answers": dict(self.obs.answers),
@@ -480,8 +483,35 @@ class Chaos:
                 "answered_not_applied": not_applied[:5],
                 "agent_runs_beyond_attempts": beyond[:5],
                 "server_errors": sorted(self.obs.server_errors.items())[:5],
+                "misslisted": misslisted[:5],
             },
         }
+
+    def _misslisted(self) -> list[Any]:
+        """Executions that the list across workflows and that of their workflow do not show
+        exactly once, with their current status (young ones, listed through the due index, and
+        those a status change or the sweep entered in the list indexes, alike)."""
+        truth = {e: (v["status"], v["workflow_id"]) for e in self.obs.started if (v := self.look(e)) is not None}
+        wrong: list[Any] = []
+        workflows = sorted({wf for _, wf in truth.values()})
+        for wf in [None, *workflows]:
+            path = f"/workflows/{wf}/executions" if wf else "/executions"
+            listed: Counter[tuple[str, str]] = Counter()
+            token: str | None = None
+            for _ in range(1000):
+                status, page = self.api("GET", f"{path}?limit=200" + (f"&next_token={token}" if token else ""))
+                if status != 200:
+                    wrong.append((path, "answered", status))
+                    break
+                listed.update((item["execution_id"], item["status"]) for item in page["items"])
+                token = page["next_token"]
+                if not token:
+                    break
+            expected = Counter((e, s) for e, (s, w) in truth.items() if wf in (None, w))
+            wrong += [
+                (path, e, s, listed[(e, s)]) for (e, s) in listed | expected if listed[(e, s)] != expected[(e, s)]
+            ]
+        return wrong
 
 
 #: The steps that call the scripted service (their runs are counted there).

@@ -125,12 +125,17 @@ class Sweeper:
         """``visit`` of an active head: the outcome, and whether a re-arm entered it in the lists."""
         head_due = head.due
         young = head.keys if head.status == ExecutionStatus.RUNNING.value else None
-        outcome = "raced"
+        outcome, repaired = "raced", False
         for _ in range(RACE_TRIES):
             try:
                 state = self.executions.load(execution_id)
             except NotFound:
                 return "gone", False
+            if not repaired and state.status.value != head.status and self.executions.repair_head(state):
+                # A worker committed a status change and died (or its message was lost) before it
+                # moved the head: lists, counts and status events follow the head, so move it now.
+                # The repair sets the list keys of the new status too.
+                repaired, young = True, None
             outcome = self._act(state, now)
             if outcome != "raced":
                 break
@@ -142,8 +147,8 @@ class Sweeper:
                 state = self.executions.load(execution_id)
             written, listed = self._rearm(state, now, head_due, young)
             if written:
-                return ("rearmed" if outcome == "nothing" else outcome), listed
-        return outcome, False
+                return ("rearmed" if outcome == "nothing" else outcome), listed or repaired
+        return outcome, repaired
 
     def _act(self, state: ExecutionState, now: datetime) -> str:
         """Time out, re-send or decide a gate when it is due; ``nothing``, or ``raced`` when a worker

@@ -144,3 +144,35 @@ def test_a_young_execution_stays_listed_while_the_sweep_is_behind(api: Any, aws:
     worker.sweep()
     assert _head(aws, lost)["l_sk"]["S"].startswith("running#")
     assert _ids(api, f"/workflows/{wf}/executions?status=running") == [lost]
+
+
+def test_the_sweep_moves_a_head_left_behind_by_a_worker_whose_message_was_lost(
+    api: Any, aws: Any, worker: Any, clock: Any, client: Any
+) -> None:
+    from tests.faults import FAULTS, Rule
+
+    wf = api.create_workflow(PURE)
+    execution_id = str(api.start(wf)["execution_id"])
+    [message] = worker.receive(10)
+    # the run's commit is stored; the head update that follows it fails past every retry
+    FAULTS.add(Rule("UpdateItem", "InternalServerError", times=1000, needle='"completed"', status=500))
+    try:
+        worker.deliver(message["Body"])  # the invocation fails (head behind): the message would come back...
+    except Exception:
+        pass
+    finally:
+        FAULTS.clear()
+    worker.sqs.delete_message(QueueUrl=worker.url, ReceiptHandle=message["ReceiptHandle"])  # ...but it is lost
+    assert api.execution(execution_id)["status"] == "completed"  # the history
+    assert _head(aws, execution_id)["status"]["S"] == "running" and "g_wf" not in _head(aws, execution_id)
+    clock.advance(120)
+    worker.sweep()  # the start's entry: the head is moved to the history's status, with its list keys
+    head = _head(aws, execution_id)
+    assert head["status"]["S"] == "completed" and head["l_sk"]["S"].startswith("completed#manual#")
+    clock.advance(3600)
+    assert _ids(api, f"/workflows/{wf}/executions?status=completed") == [execution_id]
+    assert _ids(api, "/executions?status=running") == []
+    from tests.conftest import drain_stream
+
+    drain_stream(client)
+    assert [w["active_executions"] for w in api.get("/workflows")[1]["items"] if w["workflow_id"] == wf] == [0]
