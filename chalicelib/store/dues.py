@@ -83,10 +83,11 @@ class DueIndex:
         keys, made for ``running``), the same write enters the head in the lists, on condition
         that it is still running and young.
 
-        One UpdateItem of two fixed-length attributes the start already wrote, so the head does
-        not grow (``HEAD_LIMIT``); the stream aggregator skips a head change without a status
-        change. The head's earlier entry is replaced: the sweep wrote it, or the start did,
-        and each was for a moment this visit has reached or re-computed.
+        One UpdateItem of two attributes the start already wrote (its ``due_at`` longer), so the
+        head grows by the list keys at most, which the start's size check reserved
+        (``HEAD_LIMIT``); the stream aggregator skips a head change without a status change.
+        The head's earlier entry is replaced: the sweep wrote it, or the start did, and each
+        was for a moment this visit has reached or re-computed.
         """
         head = Summary(f"EX#{execution_id}", HEAD_SK)
         actions: list[Action] = [
