@@ -168,6 +168,12 @@ def url_template_problem(url: str) -> str | None:
     """
     if not isinstance(url, str) or not url.strip():
         return "required: an http:// or https:// URL"
+    return _template_problem(url)
+
+
+@lru_cache(maxsize=512)
+def _template_problem(url: str) -> str | None:
+    # a pure function of the text: the http agent checks its step's URL before every call
     match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)", url)
     if not match or match.group(1).lower() not in ("http", "https"):
         return "must be an http:// or https:// URL"
