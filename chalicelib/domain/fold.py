@@ -228,7 +228,7 @@ def apply_events(state: ExecutionState, events: Sequence[Event]) -> ExecutionSta
     """A copy of ``state`` with further events folded in (the engine previews decisions this way)."""
     state = replace(
         state,
-        steps=[replace(s, comments=list(s.comments)) for s in state.steps],
+        steps=[_step_copy(s) for s in state.steps],
         spend=list(state.spend),
         budget_raises=list(state.budget_raises),
     )
@@ -236,6 +236,16 @@ def apply_events(state: ExecutionState, events: Sequence[Event]) -> ExecutionSta
         _apply(state, event)
         state.seq = max(state.seq, event.seq)
     return state
+
+
+def _step_copy(step: StepView) -> StepView:
+    """A copy of ``step`` that the fold may change: ``replace(step, comments=list(step.comments))``
+    without its per-field walk (the engine copies every step several times per step it runs).
+    The fold assigns fields and appends to ``comments``; every other list or dict it replaces."""
+    copy = object.__new__(StepView)
+    copy.__dict__.update(step.__dict__)
+    copy.comments = list(step.comments)
+    return copy
 
 
 def _decided(step: StepView, e: Event, verdict: str, **extra: Any) -> None:

@@ -108,8 +108,7 @@ def commit_item(
         if payloads.needs_offload(details):
             # claim check: the item keeps the key, S3 keeps the (immutable, content-addressed) details
             item.details, item.details_ref = "{}", payloads.put(execution_id, details)
-        elif item_bytes(item.serialize()) > WRITE_UNIT_BYTES:
-            plain = _units(item)
+        elif (plain := _units(item)) > 1:
             packed = zlib.compress(details.encode("utf-8"), LEVEL)
             item.details, item.details_z = None, packed
             if _units(item) >= plain:
@@ -120,8 +119,7 @@ def commit_item(
     item.events = listed
     if payloads.needs_offload(listed):
         item.events, item.events_ref = None, payloads.put(execution_id, listed)
-    elif item_bytes(item.serialize()) > WRITE_UNIT_BYTES:
-        plain = _units(item)
+    elif (plain := _units(item)) > 1:
         # the kinds of events inside stay plain, so the item remains legible in the console
         kinds = " ".join(dict.fromkeys(e.type for e in events))
         item.events, item.events_z, item.types = None, zlib.compress(listed.encode("utf-8"), LEVEL), kinds

@@ -62,6 +62,9 @@ def bind(settings: Settings, fresh: bool = False) -> None:
         CatalogMeta.table_name, ExecutionsMeta.table_name = wanted[0], wanted[1]
         for meta in (CatalogMeta, ExecutionsMeta):
             meta.region, meta.host = settings.region, settings.endpoint_url
+        from chalicelib.store.busy import new_session
+
+        new_session()
         _connect(bound_models(), again=True)
         _connection = None
         _bound = wanted

@@ -4,14 +4,21 @@ through under each policy, and the static URL rule used by definition validation
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from chalicelib.outbound import (
     ALLOW_ENV,
@@ -188,3 +195,49 @@ def test_literal_urls_pass_the_template_rule(url: str) -> None:
 def test_template_rule_names_the_problem(url: str, words: str) -> None:
     problem = url_template_problem(url)
     assert problem is not None and words in problem
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no CA signed, and its key (PEM files)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+def test_https_certificates_are_verified_on_every_call(tmp_path: Path) -> None:
+    # the TLS context is made once and kept: every call must still reject an untrusted certificate
+    cert_file, key_file = _self_signed(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Listener)
+    server.daemon_threads = True
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert_file, key_file)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        _Listener.hits.clear()
+        for _ in range(3):
+            with pytest.raises(urllib.error.URLError) as refused:
+                _get(f"https://127.0.0.1:{server.server_address[1]}/ok", OutboundPolicy(allow_private=True))
+            assert isinstance(refused.value.reason, ssl.SSLCertVerificationError)
+        assert _Listener.hits == []
+    finally:
+        server.shutdown()
+        server.server_close()
