@@ -16,8 +16,11 @@ def scheduled(cron: str, zone: str = "UTC", name: str = "Nightly") -> dict[str, 
 
 
 def tick(client: Any) -> None:
+    """The minute's schedule functions, as the deployed stack runs them: the tick, then the sweep
+    (which also enters the started executions in the list indexes once their start is 2 minutes old)."""
     event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={}, resources=[])
     client.lambda_.invoke("fire_schedules", event)
+    client.lambda_.invoke("sweep", event)
 
 
 def run_ticks(client: Any, clock: Any, until: datetime, every: timedelta) -> None:
