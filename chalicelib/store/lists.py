@@ -205,9 +205,9 @@ class ExecutionLists:
 
     def count(self, f: ListFilter, now: str, cap: int) -> int:
         """How many heads match (stops at ``cap``); a COUNT Query per partition, and the young
-        executions (whose heads are read: one of them may have entered the index since)."""
+        executions that are not in the indexes yet (their heads are read to tell)."""
         self._heads = {}
-        total = len(self._complete(self._young(f, now), f))
+        total = sum(1 for head in self._complete(self._young(f, now), f) if head.g_wf is None)  # not in the indexes yet
         if f.workflow_id:
             groups: Iterator[list[_Partition]] = iter([self._workflow_partitions(f)])
         else:
@@ -291,10 +291,14 @@ class ExecutionLists:
             if p.rows:
                 heapq.heappush(heap, (_Newest(_position(p.rows[0].l_sk)), i))
         out: list[Any] = []
+        emitted: set[str] = set()
         while heap and len(out) < limit:
             _, i = heapq.heappop(heap)
             p = partitions[i]
-            out.append(p.rows.pop(0))
+            row = p.rows.pop(0)
+            if row.pk not in emitted:  # a young row and the index row of the same execution
+                emitted.add(row.pk)
+                out.append(row)
             while not p.rows and p.cursor is not None and len(out) < limit:
                 self._fill(p, f, position, limit - len(out) + 1)
             if p.rows:
@@ -308,9 +312,10 @@ class ExecutionLists:
             n = min(max(size, YOUNG_CHECK), 100)
             chunk, p.young = p.young[:n], p.young[n:]
             heads = self._read_heads(chunk)
-            # most rows are of executions that finished since, listed from the indexes: skipped
-            # here, so they take no place on the page
-            p.rows.extend(r for r in chunk if r.pk in heads and heads[r.pk].g_wf is None)
+            # Most rows are of executions that finished since. Kept at their current status
+            # (the merge lists an execution once when the indexes show it too, and the index
+            # read may predate its entry); those the status filter leaves out take no place on the page
+            p.rows.extend(r for r in chunk if r.pk in heads and (not f.status or heads[r.pk].status == f.status))
             p.cursor = {"young": len(p.young)} if p.young else None
             return
         self.queries += 1
@@ -356,8 +361,8 @@ class ExecutionLists:
         heads = []
         for row in rows:
             head = found.get(row.pk)
-            if head is None or (isinstance(row, _YoungRow) and head.g_wf is not None):
-                continue  # gone, or a young one that entered the index since (listed from there)
+            if head is None:
+                continue  # gone (retention)
             if not f.status or head.status == f.status:
                 heads.append(head)
         return heads
