@@ -167,7 +167,7 @@ def list_executions(ctx: RequestContext, workflow_id: str) -> dict[str, Any]:
         limit,
         ctx.query("next_token"),
         trigger,
-        iso(ctx.engine.executions.clock()),
+        now=iso(ctx.engine.executions.clock()),
     )
     return {"items": [summary_view(s) for s in page.items], "next_token": page.next_token}
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
@@ -43,6 +42,7 @@ from chalicelib.store.dues import DueIndex
 from chalicelib.store.lists import ExecutionLists, ListFilter, status_keys, summary_keys
 from chalicelib.store.models import EventItem, Marker, Summary, connection
 from chalicelib.store.payloads import PayloadStore
+from chalicelib.store.records import Page, StatusChange, SummaryRecord
 from chalicelib.store.stats import COUNTER_SHARDS, StatsStore
 from chalicelib.store.tokens import decode_token, encode_token
 from chalicelib.store.young import start_due_at
@@ -60,50 +60,8 @@ HEAD_GROWTH = 256
 #: whose action commits its own due entry): a commit that reaches one writes no due entry.
 FINAL_STATUSES = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.CANCELLED, ExecutionStatus.FAILED})
 
+# the value types live in store/records.py and are re-exported here for earlier imports
 __all__ = ["COMMIT", "HEAD_LIMIT", "ExecutionStore", "Page", "StatusChange", "SummaryRecord"]
-
-
-@dataclass(frozen=True)
-class SummaryRecord:
-    execution_id: str
-    workflow_id: str
-    workflow_version: int
-    status: str
-    trigger: dict[str, Any]
-    started_at: str
-    ended_at: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "execution_id": self.execution_id,
-            "workflow_id": self.workflow_id,
-            "workflow_version": self.workflow_version,
-            "status": self.status,
-            "trigger": self.trigger,
-            "started_at": self.started_at,
-            "ended_at": self.ended_at,
-        }
-
-
-@dataclass(frozen=True)
-class StatusChange:
-    workflow_id: str
-    before: str
-    after: str
-    at: str
-    #: start time and trigger type of the execution: they place it in the list indexes and
-    #: the statistics hour (``None`` only from callers that predate them)
-    started_at: str | None = None
-    trigger_type: str | None = None
-    #: the current step's changing part for the status event (``engine/status_events.py``);
-    #: None: not known (the head's is removed, and the event replays the history)
-    step: str | None = None
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[SummaryRecord]
-    next_token: str | None
 
 
 def counter_sk(shard: int) -> str:
@@ -376,7 +334,8 @@ class ExecutionStore:
         limit: int,
         token: str | None,
         trigger: str | None = None,
-        now: str = "",
+        *,
+        now: str,
     ) -> Page:
         """Newest first, from the list index of the head and the young executions (store/lists.py)."""
         return self.list(ListFilter(workflow_id, status, trigger, start_from, start_to), limit, token, now)

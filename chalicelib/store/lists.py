@@ -27,12 +27,9 @@ reads.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import heapq
-import json
-import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +37,8 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, UpdateError
 
 from chalicelib.domain.timefmt import parse_iso
-from chalicelib.errors import FieldError, StoreBusy, ValidationError
+from chalicelib.errors import StoreBusy
+from chalicelib.store.list_tokens import bad_token, decode_cross, decode_workflow, encode
 from chalicelib.store.models import STAT_STATUSES, Marker, Summary
 from chalicelib.store.young import YOUNG_STATUS, YoungWindow
 from chalicelib.triggers import trigger_kind_names
@@ -58,7 +56,6 @@ MAX_QUERIES_PER_PAGE = 128
 STATUSES: tuple[str, ...] = STAT_STATUSES
 EPOCH_PK, EPOCH_SK = "EPOCH", "EXECUTIONS"
 HEAD_SK = "SUMMARY"
-_MONTH = re.compile(r"^\d{4}-\d{2}$")
 
 
 @dataclass(frozen=True)
@@ -154,8 +151,9 @@ class ExecutionLists:
         self._epoch_seen: str | None = None
         #: Queries made by the last ``page`` (the bench and tests read it)
         self.queries = 0
-        #: heads read by the last ``page`` while checking young rows (its BatchGetItem skips them)
-        self._heads: dict[str, Summary] = {}
+        #: per thread (the local server shares one store between request threads): the heads
+        #: the current ``page`` read while checking young rows (its BatchGetItem skips them)
+        self._local = threading.local()
 
     # ------------------------------------------------------------------ epoch
     def note_month(self, month: str) -> None:
@@ -186,12 +184,12 @@ class ExecutionLists:
     def page(self, f: ListFilter, limit: int, token: str | None, now: str) -> tuple[list[Summary], str | None]:
         """One page of heads, newest first, and the token of the next page (or None)."""
         self.queries = 0
-        self._heads = {}
+        self._local.heads = {}
         if f.workflow_id:
-            position = self._decode_workflow(token, f) if token else None
+            position = decode_workflow(token, f) if token else None
             partitions = [*self._workflow_partitions(f), _young_partition(self._young(f, now, position))]
             keys, more = self._merge(partitions, f, limit, position)
-            return self._complete(keys, f), self._encode(f, None, keys[-1]) if more and keys else None
+            return self._complete(keys, f), encode(f, None, keys[-1]) if more and keys else None
         return self._cross_page(f, limit, token, now)
 
     def iterate(self, f: ListFilter, now: str, page_size: int = 100) -> Iterator[Summary]:
@@ -206,7 +204,7 @@ class ExecutionLists:
     def count(self, f: ListFilter, now: str, cap: int) -> int:
         """How many heads match (stops at ``cap``); a COUNT Query per partition, and the young
         executions that are not in the indexes yet (their heads are read to tell)."""
-        self._heads = {}
+        self._local.heads = {}
         total = sum(1 for head in self._complete(self._young(f, now), f) if head.g_wf is None)  # not in the indexes yet
         if f.workflow_id:
             groups: Iterator[list[_Partition]] = iter([self._workflow_partitions(f)])
@@ -220,7 +218,7 @@ class ExecutionLists:
         return total
 
     def _cross_page(self, f: ListFilter, limit: int, token: str | None, now: str) -> tuple[list[Summary], str | None]:
-        month, position = self._decode_cross(token, f, now) if token else (None, None)
+        month, position = decode_cross(token, f, now) if token else (None, None)
         floor = self._floor(f)
         keys: list[Any] = []
         young: list[_YoungRow] | None = None
@@ -230,17 +228,17 @@ class ExecutionLists:
                 young = self._young(f, now, position)
             partitions.append(_young_partition([r for r in young if r.started_at.startswith(current)]))
             if visited and (visited >= MAX_MONTHS_PER_PAGE or self.queries + len(partitions) > MAX_QUERIES_PER_PAGE):
-                return self._complete(keys, f), self._encode(f, current, None)
+                return self._complete(keys, f), encode(f, current, None)
             found, more = self._merge(partitions, f, limit - len(keys), position)
             position = None
             keys.extend(found)
             if more:
-                return self._complete(keys, f), self._encode(f, current, keys[-1])
+                return self._complete(keys, f), encode(f, current, keys[-1])
             earlier = previous_month(current)
             if floor is None or earlier < floor:
                 break
             if len(keys) >= limit:
-                return self._complete(keys, f), self._encode(f, earlier, None)
+                return self._complete(keys, f), encode(f, earlier, None)
         return self._complete(keys, f), None
 
     # -------------------------------------------------------------- partitions
@@ -335,7 +333,7 @@ class ExecutionLists:
                 # an upgrade adds the list indexes one per stack update (README, "Upgrading")
                 raise StoreBusy(f"the list index {p.index.Meta.index_name} is being built; try again") from error
             if position is not None:
-                raise _bad_token() from error
+                raise bad_token() from error
             raise
         p.started = True
         p.cursor = result.last_evaluated_key
@@ -369,10 +367,11 @@ class ExecutionLists:
 
     def _read_heads(self, rows: list[Any]) -> dict[str, Summary]:
         """The heads of ``rows`` by ``pk``: those this page read already, and one BatchGetItem."""
-        missing = list({row.pk for row in rows if row.pk not in self._heads})
+        heads: dict[str, Summary] = self._local.__dict__.setdefault("heads", {})
+        missing = list({row.pk for row in rows if row.pk not in heads})
         if missing:
-            self._heads.update({item.pk: item for item in Summary.batch_get([(pk, HEAD_SK) for pk in missing])})
-        return {row.pk: self._heads[row.pk] for row in rows if row.pk in self._heads}
+            heads.update({item.pk: item for item in Summary.batch_get([(pk, HEAD_SK) for pk in missing])})
+        return {row.pk: heads[row.pk] for row in rows if row.pk in heads}
 
     # ------------------------------------------------------------------ young
     def _young(self, f: ListFilter, now: str, position: str | None = None) -> list[_YoungRow]:
@@ -397,34 +396,6 @@ class ExecutionLists:
         self.queries += window.queries
         return sorted(rows.values(), key=lambda r: _position(r.l_sk), reverse=True)
 
-    # ----------------------------------------------------------------- tokens
-    def _encode(self, f: ListFilter, month: str | None, row: Any | None) -> str:
-        key = None
-        if row is not None:
-            key = {"pk": {"S": row.pk}, "sk": {"S": HEAD_SK}, "start_sk": {"S": _position(row.l_sk)}}
-            if f.workflow_id:
-                key["g_wf"] = {"S": f.workflow_id}
-        raw = json.dumps({"s": f.scope(), "m": month, "k": key}, separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    def _decode_workflow(self, token: str, f: ListFilter) -> str:
-        data = _decode_raw(token, f)
-        if data.get("m") is not None or data.get("k") is None:
-            raise _bad_token()
-        return _checked_position(data["k"], f, {"pk", "sk", "start_sk", "g_wf"})
-
-    def _decode_cross(self, token: str, f: ListFilter, now: str) -> tuple[str, str | None]:
-        data = _decode_raw(token, f)
-        month = data.get("m")
-        if not isinstance(month, str) or not _MONTH.match(month) or month > now[:7]:
-            raise _bad_token()
-        if data.get("k") is None:
-            return month, None
-        position = _checked_position(data["k"], f, {"pk", "sk", "start_sk"})
-        if not position.startswith(month):
-            raise _bad_token()
-        return month, position
-
 
 def _young_partition(rows: list[_YoungRow]) -> _Partition:
     return _Partition(None, "", YOUNG_STATUS, young=rows)
@@ -437,43 +408,3 @@ class _Newest(str):
 
     def __lt__(self, other: str) -> bool:
         return str.__gt__(self, other)
-
-
-def _checked_position(key: Any, f: ListFilter, names: set[str]) -> str:
-    """The ``<started_at>#<id>`` a token's key names, after checking every field of it."""
-    if not isinstance(key, dict) or set(key) != names:
-        raise _bad_token()
-    values = {}
-    for name, value in key.items():
-        if not isinstance(value, dict) or set(value) != {"S"} or not isinstance(value["S"], str):
-            raise _bad_token()
-        values[name] = value["S"]
-    execution_id = values["pk"][3:]
-    position = values["start_sk"]
-    consistent = (
-        values["pk"].startswith("EX#")
-        and len(execution_id) > 0
-        and values["sk"] == HEAD_SK
-        and values.get("g_wf", f.workflow_id) == f.workflow_id
-        and position.endswith("#" + execution_id)
-        and (not f.start_from or position >= f.start_from)
-        and (not f.start_to or position <= f.start_to + "~")
-    )
-    if not consistent:
-        raise _bad_token()
-    return position
-
-
-def _decode_raw(token: str, f: ListFilter) -> dict[str, Any]:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-    except (binascii.Error, ValueError) as error:
-        raise _bad_token() from error
-    if not isinstance(data, dict) or data.get("s") != f.scope() or set(data) != {"s", "m", "k"}:
-        raise _bad_token()
-    return data
-
-
-def _bad_token() -> ValidationError:
-    return ValidationError(FieldError("next_token", "invalid or foreign pagination token"))
